@@ -1,0 +1,1 @@
+"""AlphaPulse: real-time DEX arbitrage detection."""
