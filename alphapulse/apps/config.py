@@ -1,0 +1,420 @@
+"""Pipeline configuration: typed, validated, one object assembled in one place.
+
+Precedence (lowest to highest): dataclass defaults, the TOML file given with
+``--config``, environment variables ``ALPHAPULSE__SECTION__KEY=value`` (values
+parsed as TOML literals, falling back to plain strings), then command-line
+flags. Every error names the key and the problem (:class:`ConfigError`).
+Components never read the environment on their own: they get their section.
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, Mapping
+
+ENV_PREFIX = "ALPHAPULSE__"
+PACKAGE_CONFIG_DIR = Path(__file__).resolve().parent.parent / "config"
+
+
+class ConfigError(ValueError):
+    """A bad configuration value; ``key`` is the dotted path of the culprit."""
+
+    def __init__(self, key: str, problem: str) -> None:
+        super().__init__(f"config error: {key}: {problem}")
+        self.key = key
+        self.problem = problem
+
+
+def _hex_address(key: str, value: str) -> str:
+    s = value.lower()
+    if not (s.startswith("0x") and len(s) == 42 and all(c in "0123456789abcdef" for c in s[2:])):
+        raise ConfigError(key, f"not a 0x-prefixed 20-byte hex address: {value!r}")
+    return s
+
+
+@dataclass(frozen=True)
+class FactoryConfig:
+    """A DEX factory: every pool it created belongs to ``venue`` (PROTOCOL.md table 5)."""
+    address: str
+    venue: int
+    kind: Literal["v2", "v3"]
+    name: str = ""
+    fee_pips: int = 3000          # constant-product fee of this fork (v2); v3 pools carry their own
+
+    def validate(self, key: str) -> None:
+        _hex_address(f"{key}.address", self.address)
+        if not 0 < self.venue < 65536:
+            raise ConfigError(f"{key}.venue", f"must be a u16 venue id, got {self.venue}")
+        if not 0 <= self.fee_pips < 1_000_000:
+            raise ConfigError(f"{key}.fee_pips", f"must be in 0..999999 pips, got {self.fee_pips}")
+
+
+@dataclass(frozen=True)
+class TokenConfig:
+    address: str
+    symbol: str
+    decimals: int
+
+    def validate(self, key: str) -> None:
+        _hex_address(f"{key}.address", self.address)
+        if not 0 <= self.decimals <= 77:
+            raise ConfigError(f"{key}.decimals", f"must be in 0..77, got {self.decimals}")
+
+
+@dataclass(frozen=True)
+class SourceConfig:
+    kind: Literal["replay", "local-chain", "rpc"] = "replay"
+    rpc_urls: tuple[str, ...] = ()
+    replay_file: str = ""                # "" = the bundled recording
+    speed: str = "recorded"              # "recorded", "max" or a multiple such as "4"
+    loop: bool = True                    # replay: start over when the recording ends
+    sim_seed: int = 7                    # local-chain: market simulator seed
+    sim_swaps_per_block: int = 6         # local-chain: simulated trades per block
+    sim_block_interval_s: float = 1.0    # local-chain: seconds between blocks
+
+    def validate(self, key: str) -> None:
+        if self.kind == "rpc" and not self.rpc_urls:
+            raise ConfigError(f"{key}.rpc_urls", "source kind 'rpc' needs at least one ws:// or wss:// URL")
+        for i, url in enumerate(self.rpc_urls):
+            if not url.startswith(("ws://", "wss://")):
+                raise ConfigError(f"{key}.rpc_urls[{i}]", f"must be a ws:// or wss:// URL, got {url!r}")
+        if self.speed not in ("recorded", "max"):
+            try:
+                mult = float(self.speed)
+            except ValueError:
+                mult = -1.0
+            if not mult > 0:
+                raise ConfigError(f"{key}.speed", f"must be 'recorded', 'max' or a positive multiple, got {self.speed!r}")
+        if self.replay_file and not Path(self.replay_file).is_file():
+            raise ConfigError(f"{key}.replay_file", f"no such file: {self.replay_file}")
+        if self.sim_swaps_per_block < 1:
+            raise ConfigError(f"{key}.sim_swaps_per_block", "must be >= 1")
+        if not self.sim_block_interval_s > 0:
+            raise ConfigError(f"{key}.sim_block_interval_s", "must be > 0")
+
+
+@dataclass(frozen=True)
+class ChainConfig:
+    chain_id: int = 137
+    stable_token: str = ""               # USD numeraire (e.g. USDC); "" = every signal unpriced
+    native_token: str = ""               # wrapped native token, values gas in USD
+    factories: tuple[FactoryConfig, ...] = ()
+    tokens: tuple[TokenConfig, ...] = ()
+    follow_tokens_only: bool = False     # ingest only pools whose both tokens are listed
+    pool_cache: str = "~/.cache/alphapulse/pools.sqlite"
+
+    def validate(self, key: str) -> None:
+        if self.chain_id <= 0:
+            raise ConfigError(f"{key}.chain_id", f"must be positive, got {self.chain_id}")
+        for name in ("stable_token", "native_token"):
+            v = getattr(self, name)
+            if v:
+                _hex_address(f"{key}.{name}", v)
+        seen: set[str] = set()
+        for i, f in enumerate(self.factories):
+            f.validate(f"{key}.factories[{i}]")
+            if f.address.lower() in seen:
+                raise ConfigError(f"{key}.factories[{i}].address", f"duplicate factory {f.address}")
+            seen.add(f.address.lower())
+        for i, t in enumerate(self.tokens):
+            t.validate(f"{key}.tokens[{i}]")
+
+
+@dataclass(frozen=True)
+class StrategyConfig:
+    min_net_profit_usd: float = 0.0      # publish threshold, USD (converted to integer e8 at start)
+    max_input_share_bps: int = 3000      # never size above this share of the input pool's reserve
+    gas_units_base: int = 60_000         # per transaction
+    gas_units_per_hop: int = 110_000     # per swap in the cycle
+    max_triangles_per_pool: int = 64     # bound on triangular cycles evaluated through one pool
+    material_change_bps: int = 50        # re-publish a live opportunity when profit moves this much
+    strategy_id: int = 1
+
+    def validate(self, key: str) -> None:
+        if self.min_net_profit_usd < 0:
+            raise ConfigError(f"{key}.min_net_profit_usd", f"must be >= 0, got {self.min_net_profit_usd}")
+        if not 0 < self.max_input_share_bps <= 10_000:
+            raise ConfigError(f"{key}.max_input_share_bps", f"must be in 1..10000, got {self.max_input_share_bps}")
+        for name in ("gas_units_base", "gas_units_per_hop", "max_triangles_per_pool", "material_change_bps"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"{key}.{name}", f"must be >= 0, got {getattr(self, name)}")
+        if not 0 <= self.strategy_id < 65536:
+            raise ConfigError(f"{key}.strategy_id", f"must be a u16, got {self.strategy_id}")
+
+
+@dataclass(frozen=True)
+class ProtocolConfig:
+    market_checksum_every: int = 100     # readers verify every N-th market-data frame (1 = all)
+    market_producer_checksum: bool = True
+
+    def validate(self, key: str) -> None:
+        if self.market_checksum_every < 1:
+            raise ConfigError(f"{key}.market_checksum_every", f"must be >= 1, got {self.market_checksum_every}")
+
+
+@dataclass(frozen=True)
+class RingConfig:
+    capacity: int
+    policy: Literal["lossless", "overwrite"]
+
+    def validate(self, key: str) -> None:
+        if self.capacity < 1 << 16 or self.capacity & (self.capacity - 1):
+            raise ConfigError(f"{key}.capacity", f"must be a power of two >= 65536 bytes, got {self.capacity}")
+
+
+@dataclass(frozen=True)
+class RingsConfig:
+    market_data: RingConfig = RingConfig(1 << 24, "overwrite")
+    signal: RingConfig = RingConfig(1 << 22, "lossless")
+    execution: RingConfig = RingConfig(1 << 20, "lossless")
+    system: RingConfig = RingConfig(1 << 20, "overwrite")
+    prefix: str = ""                     # segment name prefix; "" = alphapulse_<pid>
+
+    def validate(self, key: str) -> None:
+        for name in ("market_data", "signal", "execution", "system"):
+            getattr(self, name).validate(f"{key}.{name}")
+
+
+@dataclass(frozen=True)
+class DashboardConfig:
+    enabled: bool = True
+    host: str = "127.0.0.1"
+    port: int = 5006
+    rate_limit_hz: float = 100.0
+
+    def validate(self, key: str) -> None:
+        if not 0 <= self.port < 65536:
+            raise ConfigError(f"{key}.port", f"must be in 0..65535, got {self.port}")
+        if not self.rate_limit_hz > 0:
+            raise ConfigError(f"{key}.rate_limit_hz", f"must be > 0, got {self.rate_limit_hz}")
+
+
+@dataclass(frozen=True)
+class OpsConfig:
+    host: str = "127.0.0.1"
+    port: int = 9464                     # /health and /metrics; 0 = pick a free port
+
+    def validate(self, key: str) -> None:
+        if not 0 <= self.port < 65536:
+            raise ConfigError(f"{key}.port", f"must be in 0..65535, got {self.port}")
+
+
+@dataclass(frozen=True)
+class RecorderConfig:
+    enabled: bool = False
+    directory: str = "recordings"
+    rotate_bytes: int = 256 << 20
+
+    def validate(self, key: str) -> None:
+        if self.rotate_bytes < 1 << 16:
+            raise ConfigError(f"{key}.rotate_bytes", f"must be >= 65536, got {self.rotate_bytes}")
+
+
+@dataclass(frozen=True)
+class LoggingConfig:
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    status_line: bool = True             # progress line on the terminal
+
+    def validate(self, key: str) -> None:
+        pass
+
+
+@dataclass(frozen=True)
+class SupervisorConfig:
+    restart_backoff_s: float = 0.5       # first restart delay, doubled per crash, capped
+    restart_backoff_max_s: float = 30.0
+    shutdown_timeout_s: float = 10.0
+
+    def validate(self, key: str) -> None:
+        if not 0 < self.restart_backoff_s <= self.restart_backoff_max_s:
+            raise ConfigError(f"{key}.restart_backoff_s", "must be > 0 and <= restart_backoff_max_s")
+
+
+@dataclass(frozen=True)
+class Config:
+    source: SourceConfig = SourceConfig()
+    chain: ChainConfig = ChainConfig()
+    strategy: StrategyConfig = StrategyConfig()
+    protocol: ProtocolConfig = ProtocolConfig()
+    rings: RingsConfig = RingsConfig()
+    dashboard: DashboardConfig = DashboardConfig()
+    ops: OpsConfig = OpsConfig()
+    recorder: RecorderConfig = RecorderConfig()
+    logging: LoggingConfig = LoggingConfig()
+    supervisor: SupervisorConfig = SupervisorConfig()
+
+    def validate(self) -> "Config":
+        for f in dataclasses.fields(self):
+            getattr(self, f.name).validate(f.name)
+        return self
+
+    def to_dict(self) -> dict[str, Any]:
+        return _to_plain(self)
+
+
+# ---------------------------------------------------------------- building
+def _to_plain(obj: Any) -> Any:
+    if dataclasses.is_dataclass(obj):
+        return {f.name: _to_plain(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+    if isinstance(obj, (list, tuple)):
+        return [_to_plain(x) for x in obj]
+    return obj
+
+
+def _coerce(key: str, tp: Any, value: Any) -> Any:
+    """``value`` checked and converted to the annotated type ``tp``."""
+    origin = typing.get_origin(tp)
+    if dataclasses.is_dataclass(tp):
+        if not isinstance(value, Mapping):
+            raise ConfigError(key, f"must be a table, got {type(value).__name__}")
+        return _build(tp, value, key)
+    if origin is Literal:
+        allowed = typing.get_args(tp)
+        if value not in allowed:
+            raise ConfigError(key, f"must be one of {', '.join(map(repr, allowed))}, got {value!r}")
+        return value
+    if origin is tuple:
+        (elem, _ellipsis) = typing.get_args(tp)
+        if isinstance(value, (str, bytes)) or not isinstance(value, (list, tuple)):
+            raise ConfigError(key, f"must be a list, got {type(value).__name__}")
+        return tuple(_coerce(f"{key}[{i}]", elem, v) for i, v in enumerate(value))
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(key, f"must be true or false, got {value!r}")
+        return value
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(key, f"must be an integer, got {value!r}")
+        return value
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(key, f"must be a number, got {value!r}")
+        return float(value)
+    if tp is str:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return str(value)
+        if not isinstance(value, str):
+            raise ConfigError(key, f"must be a string, got {value!r}")
+        return value
+    raise ConfigError(key, f"unsupported type {tp!r}")  # a bug in this module, named anyway
+
+
+def _build(cls: type, data: Mapping[str, Any], prefix: str) -> Any:
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    for k in data:
+        if k not in names:
+            where = f"{prefix}.{k}" if prefix else k
+            raise ConfigError(where, f"unknown key (known: {', '.join(sorted(names))})")
+    kw = {}
+    for f in dataclasses.fields(cls):
+        if f.name in data:
+            where = f"{prefix}.{f.name}" if prefix else f.name
+            kw[f.name] = _coerce(where, hints[f.name], data[f.name])
+    try:
+        return cls(**kw)
+    except TypeError as e:  # a required field is missing
+        raise ConfigError(prefix or "config", str(e)) from None
+
+
+def _deep_merge(base: dict, over: Mapping) -> dict:
+    out = dict(base)
+    for k, v in over.items():
+        if isinstance(v, Mapping) and isinstance(out.get(k), Mapping):
+            out[k] = _deep_merge(out[k], v)
+        else:
+            out[k] = v
+    return out
+
+
+def _set_path(d: dict, path: list[str], value: Any) -> None:
+    for p in path[:-1]:
+        d = d.setdefault(p, {})
+        if not isinstance(d, dict):
+            raise ConfigError(".".join(path), "parent key is not a table")
+    d[path[-1]] = value
+
+
+def _parse_env_value(raw: str) -> Any:
+    try:
+        return tomllib.loads(f"v = {raw}")["v"]
+    except tomllib.TOMLDecodeError:
+        return raw
+
+
+def env_overrides(environ: Mapping[str, str]) -> dict:
+    """``ALPHAPULSE__SECTION__KEY=value`` pairs as a nested dict (keys lower-cased)."""
+    out: dict = {}
+    for name, raw in environ.items():
+        if name.startswith(ENV_PREFIX):
+            path = [p.lower() for p in name[len(ENV_PREFIX):].split("__") if p]
+            if path:
+                _set_path(out, path, _parse_env_value(raw))
+    return out
+
+
+def read_toml(path: str | Path) -> dict:
+    p = Path(path).expanduser()
+    if not p.is_file():
+        raise ConfigError("--config", f"no such file: {p}")
+    try:
+        return tomllib.loads(p.read_text())
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError("--config", f"{p}: invalid TOML: {e}") from None
+
+
+def packaged_config(name: str) -> Path:
+    """Path of a config shipped in the package (``alphapulse/config/NAME.toml``)."""
+    return PACKAGE_CONFIG_DIR / f"{name}.toml"
+
+
+def load_config(path: str | Path | None = None, environ: Mapping[str, str] | None = None,
+                overrides: Mapping[str, Any] | None = None) -> Config:
+    """The effective, validated configuration (see the module docstring for precedence)."""
+    data: dict = _to_plain(Config())   # defaults, so a partial table overrides one key
+    if path is not None:
+        data = _deep_merge(data, read_toml(path))
+    data = _deep_merge(data, env_overrides(os.environ if environ is None else environ))
+    if overrides:
+        data = _deep_merge(data, overrides)
+    return _build(Config, data, "").validate()
+
+
+def to_toml(cfg: Config) -> str:
+    """The configuration as TOML text (``--print-config``)."""
+    lines: list[str] = []
+
+    def lit(v: Any) -> str:
+        if isinstance(v, bool):
+            return "true" if v else "false"
+        if isinstance(v, (int, float)):
+            return repr(v)
+        if isinstance(v, str):
+            return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
+        if isinstance(v, list):
+            return "[" + ", ".join(lit(x) for x in v) + "]"
+        raise TypeError(v)
+
+    def emit(table: dict, name: str) -> None:
+        scalars = {k: v for k, v in table.items()
+                   if not isinstance(v, dict) and not (isinstance(v, list) and v and isinstance(v[0], dict))}
+        lines.append(f"[{name}]")
+        lines.extend(f"{k} = {lit(v)}" for k, v in scalars.items())
+        lines.append("")
+        for k, v in table.items():
+            if isinstance(v, dict):
+                emit(v, f"{name}.{k}")
+            elif isinstance(v, list) and v and isinstance(v[0], dict):
+                for item in v:
+                    lines.append(f"[[{name}.{k}]]")
+                    lines.extend(f"{ik} = {lit(iv)}" for ik, iv in item.items())
+                    lines.append("")
+
+    for section, table in cfg.to_dict().items():
+        emit(table, section)
+    return "\n".join(lines)
