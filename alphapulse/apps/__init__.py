@@ -1,0 +1,1 @@
+"""Applications: the pipeline supervisor, its configuration and its components."""

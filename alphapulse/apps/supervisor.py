@@ -1,0 +1,227 @@
+"""Process supervision: start components (spawn), restart crashes with backoff,
+stop everything cleanly, keep one log stream.
+
+A component is a plain function ``fn(stop: Event, **kwargs)`` importable by
+name (``"package.module:function"``); it runs in its own spawned process until
+``stop`` is set (SIGTERM sets it too) and returns. Returning on its own means
+"finished" (exit code 0); an exception or a signal is a crash, restarted with
+exponential backoff unless the component is ``oneshot``.
+
+Logs: every child sends its records through a ``QueueHandler`` to one
+``QueueListener`` in the supervisor (the standard library's process-safe
+pattern, which works with the spawn start method), so all processes write one
+stream, each record tagged with its component name.
+"""
+from __future__ import annotations
+
+import ctypes
+import importlib
+import logging
+import logging.handlers
+import multiprocessing as mp
+import os
+import signal
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+log = logging.getLogger("alphapulse.supervisor")
+
+_PR_SET_PDEATHSIG = 1
+
+
+@dataclass
+class ComponentSpec:
+    name: str
+    target: str                          # "module:function"
+    kwargs: dict[str, Any] = field(default_factory=dict)
+    oneshot: bool = False                # finishing (exit 0) ends the pipeline; never restarted
+    critical: bool = True                # a oneshot/critical component ending stops the pipeline
+
+
+@dataclass
+class _Running:
+    spec: ComponentSpec
+    proc: Any
+    stop: Any
+    started: float
+    restarts: int = 0
+    crashes_in_row: int = 0
+    next_start: float = 0.0              # when waiting for a restart
+    exitcode: int | None = None
+    finished: bool = False
+
+
+def _set_parent_death_signal() -> None:
+    """Linux: SIGKILL this child when the supervisor dies, so nothing is orphaned."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    except (OSError, AttributeError):
+        pass
+
+
+def resolve(target: str) -> Callable[..., Any]:
+    mod, _, fn = target.partition(":")
+    return getattr(importlib.import_module(mod), fn)
+
+
+def _child_main(name: str, target: str, kwargs: dict, stop: Any, log_queue: Any,
+                level: int, parent_pid: int) -> None:
+    _set_parent_death_signal()
+    if os.getppid() != parent_pid:       # parent died before prctl took effect
+        os._exit(1)
+    root = logging.getLogger()
+    root.handlers[:] = [logging.handlers.QueueHandler(log_queue)]
+    root.setLevel(level)
+    old_factory = logging.getLogRecordFactory()
+
+    def factory(*a: Any, **kw: Any) -> logging.LogRecord:
+        rec = old_factory(*a, **kw)
+        rec.component = name
+        return rec
+    logging.setLogRecordFactory(factory)
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, signal.SIG_IGN)   # the supervisor decides
+    try:
+        resolve(target)(stop, **kwargs)
+    except SystemExit:
+        raise
+    except BaseException:
+        logging.getLogger(f"alphapulse.{name}").exception("component %s crashed", name)
+        sys.exit(70)
+
+
+class _ComponentFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        if not hasattr(record, "component"):
+            record.component = "supervisor"
+        return super().format(record)
+
+
+class Supervisor:
+    """Runs components, restarts crashes, stops them all on request."""
+
+    def __init__(self, specs: list[ComponentSpec], *, backoff_s: float = 0.5,
+                 backoff_max_s: float = 30.0, shutdown_timeout_s: float = 10.0,
+                 log_level: int = logging.INFO, log_stream: Any = None) -> None:
+        self.specs = specs
+        self.backoff_s = backoff_s
+        self.backoff_max_s = backoff_max_s
+        self.shutdown_timeout_s = shutdown_timeout_s
+        self.ctx = mp.get_context("spawn")
+        self.log_queue = self.ctx.Queue()
+        handler = logging.StreamHandler(log_stream or sys.stderr)
+        handler.setFormatter(_ComponentFormatter(
+            "%(asctime)s %(levelname)-7s [%(component)s] %(name)s: %(message)s"))
+        self.log_level = log_level
+        self._handler = handler
+        self.listener = logging.handlers.QueueListener(self.log_queue, handler,
+                                                       respect_handler_level=False)
+        self.running: dict[str, _Running] = {}
+        self.stopping = threading.Event()
+        self.finished_reason: str | None = None
+
+    # ------------------------------------------------------------ lifecycle
+    def __enter__(self) -> "Supervisor":
+        self.listener.start()
+        root = logging.getLogger()
+        root.addHandler(self._handler)
+        root.setLevel(self.log_level)
+        for spec in self.specs:
+            self._start(spec)
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.shutdown()
+
+    def _start(self, spec: ComponentSpec, prev: _Running | None = None) -> None:
+        stop = self.ctx.Event()
+        proc = self.ctx.Process(target=_child_main, name=f"alphapulse-{spec.name}",
+                                args=(spec.name, spec.target, spec.kwargs, stop, self.log_queue,
+                                      self.log_level, os.getpid()), daemon=False)
+        proc.start()
+        r = _Running(spec, proc, stop, time.monotonic())
+        if prev is not None:
+            r.restarts, r.crashes_in_row = prev.restarts + 1, prev.crashes_in_row
+        self.running[spec.name] = r
+        log.info("started %s (pid %d)%s", spec.name, proc.pid,
+                 f", restart #{r.restarts}" if r.restarts else "")
+
+    def poll(self) -> bool:
+        """One supervision step; False once the pipeline should end."""
+        now = time.monotonic()
+        for name, r in list(self.running.items()):
+            if r.finished:
+                continue
+            if r.proc is None:                        # waiting out a restart backoff
+                if now >= r.next_start and not self.stopping.is_set():
+                    self._start(r.spec, r)
+                continue
+            if r.proc.is_alive():
+                if r.crashes_in_row and now - r.started > 30.0:
+                    r.crashes_in_row = 0              # stable again: reset the backoff
+                continue
+            r.exitcode = r.proc.exitcode
+            r.proc.join(0)
+            if self.stopping.is_set():
+                continue
+            if r.exitcode == 0 and (r.spec.oneshot or r.spec.critical):
+                log.info("%s finished", name)
+                r.finished = True
+                if r.spec.oneshot:
+                    self.finished_reason = f"{name} finished"
+                    return False
+                continue
+            r.crashes_in_row += 1
+            delay = min(self.backoff_max_s, self.backoff_s * 2 ** (r.crashes_in_row - 1))
+            log.error("%s died (exit code %s); restarting in %.1f s", name, r.exitcode, delay)
+            r.proc = None
+            r.next_start = now + delay
+        return not self.stopping.is_set()
+
+    def run(self, tick: Callable[[], None] | None = None, interval: float = 0.1) -> None:
+        """Supervise until a stop signal or a oneshot component finishes."""
+        while self.poll():
+            if tick is not None:
+                tick()
+            self.stopping.wait(interval)
+
+    def request_stop(self, *_: Any) -> None:
+        self.stopping.set()
+
+    def shutdown(self) -> None:
+        """Ask every component to stop, wait, then terminate/kill stragglers."""
+        self.stopping.set()
+        for r in self.running.values():
+            if r.proc is not None and r.proc.is_alive():
+                r.stop.set()
+        deadline = time.monotonic() + self.shutdown_timeout_s
+        for r in self.running.values():
+            if r.proc is not None:
+                r.proc.join(max(0.0, deadline - time.monotonic()))
+        for r in self.running.values():
+            if r.proc is not None and r.proc.is_alive():
+                log.warning("%s did not stop in %.0f s; killing it", r.spec.name, self.shutdown_timeout_s)
+                r.proc.kill()
+                r.proc.join(2.0)
+        root = logging.getLogger()
+        if self._handler in root.handlers:
+            root.removeHandler(self._handler)
+        try:
+            self.listener.stop()
+        except Exception:  # listener already stopped
+            pass
+
+    # ------------------------------------------------------------ status
+    def status(self) -> dict[str, dict[str, Any]]:
+        out = {}
+        for name, r in self.running.items():
+            alive = r.proc is not None and r.proc.is_alive()
+            out[name] = {"alive": alive, "pid": r.proc.pid if r.proc is not None else None,
+                         "restarts": r.restarts, "finished": r.finished,
+                         "last_exitcode": r.exitcode,
+                         "uptime_s": round(time.monotonic() - r.started, 3) if alive else 0.0}
+        return out

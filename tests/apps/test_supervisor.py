@@ -1,0 +1,59 @@
+"""Supervisor: real spawned processes, crash restarts, clean stop, one log stream."""
+import io
+import os
+import signal
+import time
+
+from alphapulse.apps.supervisor import ComponentSpec, Supervisor
+
+
+def _wait(pred, timeout=20.0):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if pred():
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def _pids(path):
+    return [int(x) for x in open(path).read().split()] if os.path.exists(path) else []
+
+
+def test_sigkilled_component_is_restarted_and_all_stop_cleanly(tmp_path):
+    p = str(tmp_path / "pids")
+    stream = io.StringIO()
+    sup = Supervisor([ComponentSpec("toy", "tests.apps.toy_components:ticker", {"path": p})],
+                     backoff_s=0.05, log_stream=stream)
+    with sup:
+        assert _wait(lambda: len(_pids(p)) == 1)
+        os.kill(_pids(p)[0], signal.SIGKILL)
+        assert _wait(lambda: (sup.poll() or True) and len(_pids(p)) == 2)
+        assert sup.status()["toy"]["restarts"] == 1
+        second = _pids(p)[1]
+    assert open(p + ".stopped").read() == str(second)      # stopped via its stop event
+    assert not any(r.proc.is_alive() for r in sup.running.values())
+    out = stream.getvalue()
+    assert "[toy] toy: ticker up" in out                     # child log records reach one stream
+    assert "toy died (exit code -9)" in out
+
+
+def test_oneshot_finishing_ends_the_run():
+    sup = Supervisor([ComponentSpec("job", "tests.apps.toy_components:finisher",
+                                    {"seconds": 0.2}, oneshot=True)], log_stream=io.StringIO())
+    with sup:
+        t0 = time.monotonic()
+        sup.run(interval=0.02)
+        assert time.monotonic() - t0 < 20
+    assert sup.finished_reason == "job finished"
+
+
+def test_crash_backoff_grows():
+    stream = io.StringIO()
+    sup = Supervisor([ComponentSpec("bad", "tests.apps.toy_components:crasher")],
+                     backoff_s=0.05, backoff_max_s=0.2, log_stream=stream)
+    with sup:
+        assert _wait(lambda: (sup.poll() or True) and sup.status()["bad"]["restarts"] >= 3)
+    out = stream.getvalue()
+    assert "RuntimeError: boom" in out
+    assert "restarting in 0.1 s" in out and "restarting in 0.2 s" in out
