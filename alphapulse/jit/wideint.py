@@ -1,0 +1,512 @@
+"""Exact wide unsigned integers for Numba kernels: u256 (and u512 products).
+
+A u256 is a tuple of four ``np.uint64`` limbs, limb 0 least significant (the
+same limb order as ``alphapulse.protocol.layout`` uses for wide TLV fields).
+u128 values (reserves, liquidity) are u256 with the upper two limbs zero.
+Tuples live in registers or on the stack: no function here allocates, so they
+are safe in the innermost loops of the AMM kernels.
+
+The operations mirror what the Uniswap contracts need: wrapping and checked
+add/sub/mul, shifts, comparison, 256/256 and 512/256 division (Knuth,
+algorithm D, on 64-bit limbs), and FullMath.mulDiv / mulDivRoundingUp with the
+same revert conditions (reported as ``ok=False``).
+"""
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+# The one unsafe helper: replace an element of a homogeneous tuple by index
+# (stack copy, no heap). Used for the limb arrays of the long division.
+from numba.cpython.unsafe.tuple import tuple_setitem
+
+U0 = np.uint64(0)
+U1 = np.uint64(1)
+UMAX = np.uint64(0xFFFFFFFFFFFFFFFF)
+M32 = np.uint64(0xFFFFFFFF)
+S32 = np.uint64(32)
+S64 = np.uint64(64)
+B32 = np.uint64(1 << 32)
+
+
+# ---------------------------------------------------------------- python side
+def to_u256(x: int) -> tuple:
+    """Python int in [0, 2**256) -> u256 limb tuple (np.uint64)."""
+    if x < 0 or x >> 256:
+        raise ValueError(f"value out of u256 range: {x}")
+    m = (1 << 64) - 1
+    return (np.uint64(x & m), np.uint64((x >> 64) & m),
+            np.uint64((x >> 128) & m), np.uint64((x >> 192) & m))
+
+
+def to_u512(x: int) -> tuple:
+    if x < 0 or x >> 512:
+        raise ValueError(f"value out of u512 range: {x}")
+    m = (1 << 64) - 1
+    return tuple(np.uint64((x >> (64 * i)) & m) for i in range(8))
+
+
+def from_limbs(t) -> int:
+    """Limb tuple/array (limb 0 least significant) -> Python int."""
+    v = 0
+    for i, limb in enumerate(t):
+        v |= int(limb) << (64 * i)
+    return v
+
+
+# ---------------------------------------------------------------- constructors
+@njit(cache=True)
+def u256_zero():
+    return (U0, U0, U0, U0)
+
+
+@njit(cache=True)
+def u256_from_u64(x):
+    """u64 (any non-negative integer type < 2**64) -> u256."""
+    return (np.uint64(x), U0, U0, U0)
+
+
+@njit(cache=True)
+def u256_from_u128(lo, hi):
+    return (np.uint64(lo), np.uint64(hi), U0, U0)
+
+
+@njit(cache=True)
+def u256_max():
+    return (UMAX, UMAX, UMAX, UMAX)
+
+
+# ---------------------------------------------------------------- 64-bit helpers
+@njit(cache=True)
+def mul64(a, b):
+    """Full 64x64 -> 128-bit product as (hi, lo)."""
+    a0 = a & M32
+    a1 = a >> S32
+    b0 = b & M32
+    b1 = b >> S32
+    p00 = a0 * b0
+    p01 = a0 * b1
+    p10 = a1 * b0
+    p11 = a1 * b1
+    mid = (p00 >> S32) + (p01 & M32) + (p10 & M32)
+    lo = (p00 & M32) | (mid << S32)
+    hi = p11 + (p01 >> S32) + (p10 >> S32) + (mid >> S32)
+    return hi, lo
+
+
+@njit(cache=True)
+def clz64(x):
+    """Leading zero bits of a u64 (64 for 0)."""
+    if x == U0:
+        return 64
+    n = 0
+    if x <= np.uint64(0x00000000FFFFFFFF):
+        n += 32
+        x = x << S32
+    if x <= np.uint64(0x0000FFFFFFFFFFFF):
+        n += 16
+        x = x << np.uint64(16)
+    if x <= np.uint64(0x00FFFFFFFFFFFFFF):
+        n += 8
+        x = x << np.uint64(8)
+    if x <= np.uint64(0x0FFFFFFFFFFFFFFF):
+        n += 4
+        x = x << np.uint64(4)
+    if x <= np.uint64(0x3FFFFFFFFFFFFFFF):
+        n += 2
+        x = x << np.uint64(2)
+    if x <= np.uint64(0x7FFFFFFFFFFFFFFF):
+        n += 1
+    return n
+
+
+@njit(cache=True)
+def _div128by64_norm(u1, u0, v):
+    """(u1*2**64 + u0) // v and remainder, for normalised v (top bit set), u1 < v.
+
+    Hacker's Delight ``divlu`` on 32-bit half digits.
+    """
+    vn1 = v >> S32
+    vn0 = v & M32
+    un1 = u0 >> S32
+    un0 = u0 & M32
+    q1 = u1 // vn1
+    rhat = u1 - q1 * vn1
+    while q1 >= B32 or q1 * vn0 > ((rhat << S32) | un1):
+        q1 -= U1
+        rhat += vn1
+        if rhat >= B32:
+            break
+    un21 = (u1 << S32) + un1 - q1 * v
+    q0 = un21 // vn1
+    rhat = un21 - q0 * vn1
+    while q0 >= B32 or q0 * vn0 > ((rhat << S32) | un0):
+        q0 -= U1
+        rhat += vn1
+        if rhat >= B32:
+            break
+    r = (un21 << S32) + un0 - q0 * v
+    return (q1 << S32) | q0, r
+
+
+# ---------------------------------------------------------------- add / sub / compare
+@njit(cache=True)
+def _addc(a, b, c):
+    s = a + b
+    c1 = s < a
+    s2 = s + c
+    c2 = s2 < s
+    return s2, (U1 if (c1 or c2) else U0)
+
+
+@njit(cache=True)
+def _subb(a, b, br):
+    d = a - b
+    b1 = a < b
+    d2 = d - br
+    b2 = d < br
+    return d2, (U1 if (b1 or b2) else U0)
+
+
+@njit(cache=True)
+def u256_add(a, b):
+    """Wrapping a + b and the carry out (True when the true sum >= 2**256)."""
+    r0, c = _addc(a[0], b[0], U0)
+    r1, c = _addc(a[1], b[1], c)
+    r2, c = _addc(a[2], b[2], c)
+    r3, c = _addc(a[3], b[3], c)
+    return (r0, r1, r2, r3), c != U0
+
+
+@njit(cache=True)
+def u256_sub(a, b):
+    """Wrapping a - b and the borrow out (True when a < b)."""
+    r0, c = _subb(a[0], b[0], U0)
+    r1, c = _subb(a[1], b[1], c)
+    r2, c = _subb(a[2], b[2], c)
+    r3, c = _subb(a[3], b[3], c)
+    return (r0, r1, r2, r3), c != U0
+
+
+@njit(cache=True)
+def u256_add_u64(a, x):
+    r0, c = _addc(a[0], np.uint64(x), U0)
+    r1, c = _addc(a[1], U0, c)
+    r2, c = _addc(a[2], U0, c)
+    r3, c = _addc(a[3], U0, c)
+    return (r0, r1, r2, r3), c != U0
+
+
+@njit(cache=True)
+def u256_cmp(a, b):
+    """-1, 0 or 1 as a <, ==, > b."""
+    for i in range(3, -1, -1):
+        if a[i] != b[i]:
+            return -1 if a[i] < b[i] else 1
+    return 0
+
+
+@njit(cache=True)
+def u256_lt(a, b):
+    return u256_cmp(a, b) < 0
+
+
+@njit(cache=True)
+def u256_le(a, b):
+    return u256_cmp(a, b) <= 0
+
+
+@njit(cache=True)
+def u256_eq(a, b):
+    return a[0] == b[0] and a[1] == b[1] and a[2] == b[2] and a[3] == b[3]
+
+
+@njit(cache=True)
+def u256_is_zero(a):
+    return (a[0] | a[1] | a[2] | a[3]) == U0
+
+
+@njit(cache=True)
+def u256_bitlen(a):
+    """Number of significant bits (0 for zero)."""
+    for i in range(3, -1, -1):
+        if a[i] != U0:
+            return 64 * i + 64 - clz64(a[i])
+    return 0
+
+
+@njit(cache=True)
+def u256_fits_bits(a, bits):
+    return u256_bitlen(a) <= bits
+
+
+# ---------------------------------------------------------------- shifts
+@njit(cache=True)
+def u256_shl(a, n):
+    """a << n mod 2**256, 0 <= n (n >= 256 gives 0)."""
+    if n >= 256:
+        return (U0, U0, U0, U0)
+    ls = n // 64
+    bs = np.uint64(n % 64)
+    r = (U0, U0, U0, U0)
+    for i in range(3, ls - 1, -1):
+        v = a[i - ls] << bs
+        if bs != U0 and i - ls - 1 >= 0:
+            v |= a[i - ls - 1] >> (S64 - bs)
+        r = tuple_setitem(r, i, v)
+    return r
+
+
+@njit(cache=True)
+def u256_shr(a, n):
+    """a >> n, 0 <= n (n >= 256 gives 0)."""
+    if n >= 256:
+        return (U0, U0, U0, U0)
+    ls = n // 64
+    bs = np.uint64(n % 64)
+    r = (U0, U0, U0, U0)
+    for i in range(0, 4 - ls):
+        v = a[i + ls] >> bs
+        if bs != U0 and i + ls + 1 < 4:
+            v |= a[i + ls + 1] << (S64 - bs)
+        r = tuple_setitem(r, i, v)
+    return r
+
+
+# ---------------------------------------------------------------- multiply
+@njit(cache=True)
+def u256_mul_full(a, b):
+    """Exact 512-bit product of two u256, as 8 limbs."""
+    r = (U0, U0, U0, U0, U0, U0, U0, U0)
+    for i in range(4):
+        ai = a[i]
+        if ai == U0:
+            continue
+        carry = U0
+        for j in range(4):
+            hi, lo = mul64(ai, b[j])
+            s = r[i + j] + lo
+            c1 = U1 if s < lo else U0
+            s2 = s + carry
+            c2 = U1 if s2 < carry else U0
+            r = tuple_setitem(r, i + j, s2)
+            carry = hi + c1 + c2
+        r = tuple_setitem(r, i + 4, carry)
+    return r
+
+
+@njit(cache=True)
+def u256_mul(a, b):
+    """Wrapping a * b mod 2**256 and an overflow flag (true product >= 2**256)."""
+    p = u256_mul_full(a, b)
+    ovf = (p[4] | p[5] | p[6] | p[7]) != U0
+    return (p[0], p[1], p[2], p[3]), ovf
+
+
+@njit(cache=True)
+def u256_mul_u64(a, x):
+    """a * x for a u64 multiplier: wrapping result and overflow flag."""
+    x = np.uint64(x)
+    h0, l0 = mul64(a[0], x)
+    h1, l1 = mul64(a[1], x)
+    h2, l2 = mul64(a[2], x)
+    h3, l3 = mul64(a[3], x)
+    r0 = l0
+    r1, c = _addc(l1, h0, U0)
+    r2, c = _addc(l2, h1, c)
+    r3, c = _addc(l3, h2, c)
+    return (r0, r1, r2, r3), (h3 + c) != U0
+
+
+# ---------------------------------------------------------------- divide
+@njit(cache=True)
+def u512_divmod_u256(u, v):
+    """Knuth division of a u512 (8 limbs) by a non-zero u256: (quotient u512, remainder u256).
+
+    The caller guarantees v != 0.
+    """
+    n = 4
+    while n > 0 and v[n - 1] == U0:
+        n -= 1
+    m_all = 8
+    while m_all > 0 and u[m_all - 1] == U0:
+        m_all -= 1
+    q = (U0, U0, U0, U0, U0, U0, U0, U0)
+    if m_all < n:
+        return q, (u[0], u[1], u[2], u[3])
+    s = clz64(v[n - 1])
+    bs = np.uint64(s)
+    rs = np.uint64(64 - s)
+    # normalised divisor
+    vn = (U0, U0, U0, U0)
+    for i in range(n - 1, -1, -1):
+        x = v[i] << bs
+        if s != 0 and i > 0:
+            x |= v[i - 1] >> rs
+        vn = tuple_setitem(vn, i, x)
+    # normalised dividend with one extra limb
+    un = (U0, U0, U0, U0, U0, U0, U0, U0, U0)
+    if s != 0:
+        un = tuple_setitem(un, m_all, u[m_all - 1] >> rs)
+    else:
+        un = tuple_setitem(un, m_all, U0)
+    for i in range(m_all - 1, -1, -1):
+        x = u[i] << bs
+        if s != 0 and i > 0:
+            x |= u[i - 1] >> rs
+        un = tuple_setitem(un, i, x)
+
+    vtop = vn[n - 1]
+    if n == 1:
+        r = un[m_all]
+        for j in range(m_all - 1, -1, -1):
+            qj, r = _div128by64_norm(r, un[j], vtop)
+            q = tuple_setitem(q, j, qj)
+        return q, (r >> bs, U0, U0, U0)
+
+    vsec = vn[n - 2]
+    for j in range(m_all - n, -1, -1):
+        ujn = un[j + n]
+        ujn1 = un[j + n - 1]
+        ujn2 = un[j + n - 2]
+        check = True
+        if ujn >= vtop:
+            # Knuth: qhat = b - 1; rhat = u[j+n-1] + v[n-1] (may exceed one limb)
+            qhat = UMAX
+            rhat = ujn1 + vtop
+            if rhat < ujn1:
+                check = False
+        else:
+            qhat, rhat = _div128by64_norm(ujn, ujn1, vtop)
+        while check:
+            ph, pl = mul64(qhat, vsec)
+            if ph > rhat or (ph == rhat and pl > ujn2):
+                qhat -= U1
+                r2 = rhat + vtop
+                if r2 < rhat:
+                    break
+                rhat = r2
+            else:
+                break
+        # multiply and subtract
+        borrow = U0
+        for i in range(n):
+            ph, pl = mul64(qhat, vn[i])
+            pl2 = pl + borrow
+            if pl2 < pl:
+                ph += U1
+            t = un[i + j]
+            if t < pl2:
+                ph += U1
+            un = tuple_setitem(un, i + j, t - pl2)
+            borrow = ph
+        t = un[j + n]
+        un = tuple_setitem(un, j + n, t - borrow)
+        if t < borrow:
+            # qhat was one too large: add the divisor back
+            qhat -= U1
+            c = U0
+            for i in range(n):
+                sm, c = _addc(un[i + j], vn[i], c)
+                un = tuple_setitem(un, i + j, sm)
+            un = tuple_setitem(un, j + n, un[j + n] + c)
+        q = tuple_setitem(q, j, qhat)
+    # remainder: un[0..n) >> s
+    r = (U0, U0, U0, U0)
+    for i in range(n):
+        x = un[i] >> bs
+        if s != 0:
+            x |= un[i + 1] << rs
+        r = tuple_setitem(r, i, x)
+    return q, r
+
+
+@njit(cache=True)
+def u256_divmod(a, b):
+    """(a // b, a % b) for u256, b != 0 (caller checks)."""
+    if a[1] == U0 and a[2] == U0 and a[3] == U0 and b[1] == U0 and b[2] == U0 and b[3] == U0:
+        return (a[0] // b[0], U0, U0, U0), (a[0] % b[0], U0, U0, U0)
+    q, r = u512_divmod_u256((a[0], a[1], a[2], a[3], U0, U0, U0, U0), b)
+    return (q[0], q[1], q[2], q[3]), r
+
+
+@njit(cache=True)
+def u256_div(a, b):
+    """a // b; EVM semantics: 0 when b == 0."""
+    if u256_is_zero(b):
+        return (U0, U0, U0, U0)
+    q, _ = u256_divmod(a, b)
+    return q
+
+
+@njit(cache=True)
+def div_rounding_up(a, b):
+    """UnsafeMath.divRoundingUp: ceil(a / b) (b == 0 gives 0 as in the EVM)."""
+    if u256_is_zero(b):
+        return (U0, U0, U0, U0)
+    q, r = u256_divmod(a, b)
+    if not u256_is_zero(r):
+        q, _ = u256_add_u64(q, 1)
+    return q
+
+
+@njit(cache=True)
+def mul_div(a, b, d):
+    """FullMath.mulDiv: floor(a*b/d) with a 512-bit intermediate.
+
+    Returns (result, ok); ok is False where the contract reverts
+    (d == 0 or result >= 2**256).
+    """
+    if u256_is_zero(d):
+        return (U0, U0, U0, U0), False
+    p = u256_mul_full(a, b)
+    q, _ = u512_divmod_u256(p, d)
+    ok = (q[4] | q[5] | q[6] | q[7]) == U0
+    return (q[0], q[1], q[2], q[3]), ok
+
+
+@njit(cache=True)
+def mul_div_rounding_up(a, b, d):
+    """FullMath.mulDivRoundingUp: ceil(a*b/d); ok False where the contract reverts."""
+    if u256_is_zero(d):
+        return (U0, U0, U0, U0), False
+    p = u256_mul_full(a, b)
+    q, r = u512_divmod_u256(p, d)
+    if (q[4] | q[5] | q[6] | q[7]) != U0:
+        return (q[0], q[1], q[2], q[3]), False
+    res = (q[0], q[1], q[2], q[3])
+    if not u256_is_zero(r):
+        if u256_eq(res, u256_max()):
+            return res, False
+        res, _ = u256_add_u64(res, 1)
+    return res, True
+
+
+# ---------------------------------------------------------------- floats (screening only)
+@njit(cache=True)
+def u256_to_f64(a):
+    """Approximate value as float64: for screening candidates, never for money."""
+    return (float(a[3]) * 6.277101735386681e57 + float(a[2]) * 3.402823669209385e38
+            + float(a[1]) * 1.8446744073709552e19 + float(a[0]))
+
+
+@njit(cache=True)
+def u256_from_f64(x):
+    """Non-negative float -> u256 (truncating); saturates at 2**256-1."""
+    if not (x > 0.0):
+        return (U0, U0, U0, U0)
+    if x >= 1.157920892373162e77:
+        return u256_max()
+    l3 = np.uint64(x / 6.277101735386681e57) if x >= 6.277101735386681e57 else U0
+    x -= float(l3) * 6.277101735386681e57
+    if x < 0.0:
+        x = 0.0
+    l2 = np.uint64(x / 3.402823669209385e38) if x >= 3.402823669209385e38 else U0
+    x -= float(l2) * 3.402823669209385e38
+    if x < 0.0:
+        x = 0.0
+    l1 = np.uint64(x / 1.8446744073709552e19) if x >= 1.8446744073709552e19 else U0
+    x -= float(l1) * 1.8446744073709552e19
+    if x < 0.0:
+        x = 0.0
+    l0 = np.uint64(x) if x < 1.8446744073709552e19 else UMAX
+    return (l0, l1, l2, l3)
