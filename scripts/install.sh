@@ -17,7 +17,7 @@ if [ "$with_test" = 1 ]; then
     npm ci --prefix tests/chain --no-audit --no-fund --loglevel=error
   fi
   need_apt=()
-  for pkg_cmd in ${APT_TEST_PACKAGES:-nats-server:nats-server}; do
+  for pkg_cmd in ${APT_TEST_PACKAGES:-nats-server:nats-server chromium:chromium chromium-driver:chromedriver}; do
     pkg=${pkg_cmd%%:*}; cmd=${pkg_cmd##*:}
     command -v "$cmd" >/dev/null 2>&1 || need_apt+=("$pkg")
   done
