@@ -1,0 +1,76 @@
+"""Unaligned little-endian loads and stores on ``uint8`` arrays, for the kernels.
+
+Protocol V2 fields are unaligned (PROTOCOL.md section 1), so the kernels never
+view the buffer as wider integers. They assemble values from bytes; LLVM's load
+and store combining turns each pattern into one unaligned ``mov`` on x86-64
+(checked in the disassembly, and measured in ``perf/bench_codec.py``: no
+pointer intrinsic was faster). Callers guarantee ``p .. p+width`` lies inside
+``buf``; these helpers do no bounds checks of their own.
+"""
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+_U8 = np.uint64(8)
+_U16 = np.uint64(16)
+_U24 = np.uint64(24)
+_U32 = np.uint64(32)
+_U40 = np.uint64(40)
+_U48 = np.uint64(48)
+_U56 = np.uint64(56)
+_FF = np.uint64(0xFF)
+
+
+@njit(cache=True, inline="always")
+def ld_u16(buf, p):
+    """u16 at byte ``p`` (little-endian), as uint64."""
+    return np.uint64(buf[p]) | (np.uint64(buf[p + 1]) << _U8)
+
+
+@njit(cache=True, inline="always")
+def ld_u32(buf, p):
+    """u32 at byte ``p`` (little-endian), as uint64."""
+    return (np.uint64(buf[p]) | (np.uint64(buf[p + 1]) << _U8)
+            | (np.uint64(buf[p + 2]) << _U16) | (np.uint64(buf[p + 3]) << _U24))
+
+
+@njit(cache=True, inline="always")
+def ld_u64(buf, p):
+    """u64 at byte ``p`` (little-endian)."""
+    return (np.uint64(buf[p]) | (np.uint64(buf[p + 1]) << _U8)
+            | (np.uint64(buf[p + 2]) << _U16) | (np.uint64(buf[p + 3]) << _U24)
+            | (np.uint64(buf[p + 4]) << _U32) | (np.uint64(buf[p + 5]) << _U40)
+            | (np.uint64(buf[p + 6]) << _U48) | (np.uint64(buf[p + 7]) << _U56))
+
+
+@njit(cache=True, inline="always")
+def st_u16(buf, p, v):
+    """Store the low 16 bits of ``v`` at byte ``p`` (little-endian)."""
+    v = np.uint64(v)
+    buf[p] = np.uint8(v & _FF)
+    buf[p + 1] = np.uint8((v >> _U8) & _FF)
+
+
+@njit(cache=True, inline="always")
+def st_u32(buf, p, v):
+    """Store the low 32 bits of ``v`` at byte ``p`` (little-endian)."""
+    v = np.uint64(v)
+    buf[p] = np.uint8(v & _FF)
+    buf[p + 1] = np.uint8((v >> _U8) & _FF)
+    buf[p + 2] = np.uint8((v >> _U16) & _FF)
+    buf[p + 3] = np.uint8((v >> _U24) & _FF)
+
+
+@njit(cache=True, inline="always")
+def st_u64(buf, p, v):
+    """Store ``v`` (any 64-bit integer, two's complement) at byte ``p`` (little-endian)."""
+    v = np.uint64(v)
+    buf[p] = np.uint8(v & _FF)
+    buf[p + 1] = np.uint8((v >> _U8) & _FF)
+    buf[p + 2] = np.uint8((v >> _U16) & _FF)
+    buf[p + 3] = np.uint8((v >> _U24) & _FF)
+    buf[p + 4] = np.uint8((v >> _U32) & _FF)
+    buf[p + 5] = np.uint8((v >> _U40) & _FF)
+    buf[p + 6] = np.uint8((v >> _U48) & _FF)
+    buf[p + 7] = np.uint8((v >> _U56) & _FF)
