@@ -156,6 +156,23 @@ _NP_SCALAR = {"u8": "np.uint8", "u16": "np.uint16", "i16": "np.int16", "u32": "n
 _UNSIGNED_OF = {"i16": "np.uint16", "i32": "np.uint32", "i64": "np.uint64"}
 
 
+
+def _copy_lines(src: str, dst: str) -> list[str]:
+    """Copy an address (20 bytes) as 8 + 8 + 4 byte words.
+
+    No array views (a view costs two atomic refcount operations per row);
+    indexed byte loads and stores that LLVM merges into word moves.
+    """
+    out = []
+    for base, width in ((0, 8), (8, 8), (16, 4)):
+        terms = [f"(np.uint64({src.format(k=base + i)}) << np.uint64({8 * i}))"
+                 for i in range(width)]
+        out.append("    w = " + " | ".join(terms))
+        for i in range(width):
+            out.append(f"    {dst.format(k=base + i)} = np.uint8((w >> np.uint64({8 * i})) & np.uint64(255))")
+    return out
+
+
 def _load_source(lay: TlvLayout) -> str:
     lines = ["def impl(buf, p, cols, row):"]
     for f in lay.data_fields:
@@ -165,10 +182,7 @@ def _load_source(lay: TlvLayout) -> str:
             at = f"row, {j}" if f.count > 1 else "row"
             col = f"cols.{f.name}"
             if f.kind == "address":
-                lines += [f"    d = {col}[{at}]",
-                          f"    st_u64(d, 0, ld_u64(buf, p + {off}))",
-                          f"    st_u64(d, 8, ld_u64(buf, p + {off + 8}))",
-                          f"    st_u32(d, 16, ld_u32(buf, p + {off + 16}))"]
+                lines += _copy_lines(f"buf[p + {off} + {{k}}]", f"{col}[{at}, {{k}}]")
             elif limbs:
                 for k in range(limbs):
                     lines.append(f"    {col}[{at}, {k}] = ld_u64(buf, p + {off + 8 * k})")
@@ -195,10 +209,7 @@ def _store_source(lay: TlvLayout) -> str:
             at = f"row, {j}" if f.count > 1 else "row"
             col = f"cols.{f.name}"
             if f.kind == "address":
-                lines += [f"    s = {col}[{at}]",
-                          f"    st_u64(buf, p + {off}, ld_u64(s, 0))",
-                          f"    st_u64(buf, p + {off + 8}, ld_u64(s, 8))",
-                          f"    st_u32(buf, p + {off + 16}, ld_u32(s, 16))"]
+                lines += _copy_lines(f"{col}[{at}, {{k}}]", f"buf[p + {off} + {{k}}]")
             elif limbs:
                 for k in range(limbs):
                     lines.append(f"    st_u64(buf, p + {off + 8 * k}, {col}[{at}, {k}])")
@@ -253,14 +264,14 @@ def rows_of(cols):  # pragma: no cover
     return min(len(a) for a in cols)
 
 
-@overload(load_row)
+@overload(load_row, inline="always")
 def _ov_load_row(buf, p, cols, row):
     lay = _layout_for(cols)
     if lay is not None:
         return _compile(_load_source(lay))
 
 
-@overload(store_row)
+@overload(store_row, inline="always")
 def _ov_store_row(buf, p, cols, row):
     lay = _layout_for(cols)
     if lay is not None:
