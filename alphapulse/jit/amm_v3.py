@@ -1,0 +1,457 @@
+"""Concentrated-liquidity (Uniswap V3 family) swap math, exact, for Numba.
+
+A port of v3-core 1.0.1 (TickMath, SqrtPriceMath, SwapMath, LiquidityMath and
+the loop of UniswapV3Pool.swap) on u256 limb tuples (``alphapulse.jit.wideint``).
+Every ``require`` of the contracts becomes ``ok=False`` / a non-zero status.
+
+A pool's initialised ticks are held as arrays, not a bitmap, because the
+engine receives PoolTick snapshots: ``ticks`` (int32, sorted ascending,
+multiples of tick_spacing) and ``nets`` (uint64[:, 2], liquidityNet as i128
+two's complement, limb 0 low). The bitmap's one-word search is reproduced
+exactly from them (uninitialised word boundaries split the swap into steps
+just as on chain, which matters for rounding).
+
+Units: sqrt prices are Q64.96 (uint160), liquidity uint128, amounts in token
+native units, fees in pips.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit
+
+from alphapulse.jit.wideint import (U0, U1, div_rounding_up, mul_div, mul_div_rounding_up,
+                                    u256_add, u256_add_u64, u256_bitlen, u256_cmp, u256_div,
+                                    u256_divmod, u256_eq, u256_is_zero, u256_lt, u256_max,
+                                    u256_mul, u256_mul_full, u256_shl, u256_sub, u256_to_f64)
+
+MIN_TICK = -887272
+MAX_TICK = 887272
+FEE_DENOMINATOR = 1_000_000
+
+
+def _limbs(x: int) -> tuple:
+    m = (1 << 64) - 1
+    return tuple(np.uint64((x >> (64 * i)) & m) for i in range(4))
+
+
+MIN_SQRT_RATIO = _limbs(4295128739)
+MAX_SQRT_RATIO = _limbs(1461446703485210103287273052203988822378723970342)
+MIN_SQRT_RATIO_PLUS_1 = _limbs(4295128739 + 1)
+MAX_SQRT_RATIO_MINUS_1 = _limbs(1461446703485210103287273052203988822378723970342 - 1)
+Q96 = _limbs(1 << 96)
+_MIN_SQRT_0 = MIN_SQRT_RATIO[0]
+_MAX_SQRT = MAX_SQRT_RATIO
+_MIN_SQRT_P1_0 = MIN_SQRT_RATIO_PLUS_1[0]
+_MAX_SQRT_M1 = MAX_SQRT_RATIO_MINUS_1
+
+# TickMath.getSqrtRatioAtTick multipliers (Q128), row i for bit 1 << i: (lo, hi)
+_TICK_CONSTS = [
+    0xfffcb933bd6fad37aa2d162d1a594001, 0xfff97272373d413259a46990580e213a,
+    0xfff2e50f5f656932ef12357cf3c7fdcc, 0xffe5caca7e10e4e61c3624eaa0941cd0,
+    0xffcb9843d60f6159c9db58835c926644, 0xff973b41fa98c081472e6896dfb254c0,
+    0xff2ea16466c96a3843ec78b326b52861, 0xfe5dee046a99a2a811c461f1969c3053,
+    0xfcbe86c7900a88aedcffc83b479aa3a4, 0xf987a7253ac413176f2b074cf7815e54,
+    0xf3392b0822b70005940c7a398e4b70f3, 0xe7159475a2c29b7443b29c7fa6e889d9,
+    0xd097f3bdfd2022b8845ad8f792aa5825, 0xa9f746462d870fdf8a65dc1f90e061e5,
+    0x70d869a156d2a1b890bb3df62baf32f7, 0x31be135f97d08fd981231505542fcfa6,
+    0x9aa508b5b7a84e1c677de54f3e99bc9, 0x5d6af8dedb81196699c329225ee604,
+    0x2216e584f5fa1ea926041bedfe98, 0x48a170391f7dc42444e8fa2,
+]
+TICK_CONSTS = np.array([[c & ((1 << 64) - 1), c >> 64] for c in _TICK_CONSTS], dtype=np.uint64)
+TICK_CONSTS.setflags(write=False)
+_LOG_SQRT_1_0001 = math.log(1.0001) / 2.0
+_LN_Q96 = 96.0 * math.log(2.0)
+
+# swap status codes (0 = ok)
+SWAP_OK = 0
+SWAP_BAD_AMOUNT = 1        # zero or >= 2**255
+SWAP_BAD_LIMIT = 2         # 'SPL'
+SWAP_MATH_REVERT = 3       # a SqrtPriceMath / FullMath require
+SWAP_LIQUIDITY_REVERT = 4  # LiquidityMath 'LS' / 'LA'
+SWAP_PARTIAL_FILL = 5      # price limit reached before the whole amount was swapped
+SWAP_MISSING_TICK = 6      # bookkeeping error: crossed tick absent from the arrays
+
+
+# ---------------------------------------------------------------- TickMath
+@njit(cache=True)
+def get_sqrt_ratio_at_tick(tick):
+    """TickMath.getSqrtRatioAtTick: Q64.96 sqrt(1.0001**tick), rounded up; ok False if |tick| > MAX_TICK."""
+    abs_tick = -tick if tick < 0 else tick
+    if abs_tick > MAX_TICK:
+        return (U0, U0, U0, U0), False
+    if abs_tick & 1:
+        ratio = (TICK_CONSTS[0, 0], TICK_CONSTS[0, 1], U0, U0)
+    else:
+        ratio = (U0, U0, U1, U0)
+    for i in range(1, 20):
+        if abs_tick & (1 << i):
+            p = u256_mul_full(ratio, (TICK_CONSTS[i, 0], TICK_CONSTS[i, 1], U0, U0))
+            ratio = (p[2], p[3], p[4], p[5])
+    if tick > 0:
+        ratio = u256_div(u256_max(), ratio)
+    low32 = ratio[0] & np.uint64(0xFFFFFFFF)
+    s = (ratio[0] >> np.uint64(32) | ratio[1] << np.uint64(32),
+         ratio[1] >> np.uint64(32) | ratio[2] << np.uint64(32),
+         ratio[2] >> np.uint64(32) | ratio[3] << np.uint64(32),
+         ratio[3] >> np.uint64(32))
+    if low32 != U0:
+        s, _ = u256_add_u64(s, U1)
+    return s, True
+
+
+@njit(cache=True)
+def get_tick_at_sqrt_ratio(sqrt_p):
+    """TickMath.getTickAtSqrtRatio: the greatest tick whose sqrt ratio is <= sqrt_p.
+
+    The contract's log2 approximation is proven to return exactly that tick,
+    so a float estimate corrected against getSqrtRatioAtTick gives the same
+    integer. Returns (tick, ok); ok False outside [MIN_SQRT_RATIO, MAX_SQRT_RATIO).
+    """
+    if u256_lt(sqrt_p, MIN_SQRT_RATIO) or not u256_lt(sqrt_p, _MAX_SQRT):
+        return 0, False
+    est = (math.log(u256_to_f64(sqrt_p)) - _LN_Q96) / _LOG_SQRT_1_0001
+    t = int(math.floor(est))
+    if t < MIN_TICK:
+        t = MIN_TICK
+    if t > MAX_TICK - 1:
+        t = MAX_TICK - 1
+    while t > MIN_TICK:
+        r, _ = get_sqrt_ratio_at_tick(t)
+        if u256_cmp(r, sqrt_p) > 0:
+            t -= 1
+        else:
+            break
+    while t < MAX_TICK - 1:
+        r, _ = get_sqrt_ratio_at_tick(t + 1)
+        if u256_cmp(r, sqrt_p) <= 0:
+            t += 1
+        else:
+            break
+    return t, True
+
+
+# ---------------------------------------------------------------- SqrtPriceMath
+@njit(cache=True)
+def _fits160(x):
+    return u256_bitlen(x) <= 160
+
+
+@njit(cache=True)
+def get_next_sqrt_price_from_amount0_rounding_up(sqrt_p, liquidity, amount, add):
+    if u256_is_zero(amount):
+        return sqrt_p, True
+    numerator1 = u256_shl(liquidity, 96)
+    product, ovf = u256_mul(amount, sqrt_p)  # the contract's (product / amount == sqrtP) test is "no overflow"
+    if add:
+        if not ovf:
+            denominator, carry = u256_add(numerator1, product)
+            if not carry:
+                r, ok = mul_div_rounding_up(numerator1, sqrt_p, denominator)
+                return (r[0], r[1], r[2] & np.uint64(0xFFFFFFFF), U0), ok  # uint160(...) truncation
+        q, _ = u256_divmod(numerator1, sqrt_p)
+        s, c = u256_add(q, amount)
+        if c:
+            return s, False
+        r = div_rounding_up(numerator1, s)
+        return (r[0], r[1], r[2] & np.uint64(0xFFFFFFFF), U0), True
+    if ovf or not u256_lt(product, numerator1):
+        return sqrt_p, False
+    denominator, _ = u256_sub(numerator1, product)
+    r, ok = mul_div_rounding_up(numerator1, sqrt_p, denominator)
+    return r, ok and _fits160(r)
+
+
+@njit(cache=True)
+def get_next_sqrt_price_from_amount1_rounding_down(sqrt_p, liquidity, amount, add):
+    small = u256_bitlen(amount) <= 160
+    if add:
+        if small:
+            quotient, _ = u256_divmod(u256_shl(amount, 96), liquidity)
+            ok = True
+        else:
+            quotient, ok = mul_div(amount, Q96, liquidity)
+        if not ok:
+            return sqrt_p, False
+        s, c = u256_add(sqrt_p, quotient)
+        return s, (not c) and _fits160(s)
+    if small:
+        quotient = div_rounding_up(u256_shl(amount, 96), liquidity)
+        ok = True
+    else:
+        quotient, ok = mul_div_rounding_up(amount, Q96, liquidity)
+    if not ok or not u256_lt(quotient, sqrt_p):
+        return sqrt_p, False
+    r, _ = u256_sub(sqrt_p, quotient)
+    return r, True
+
+
+@njit(cache=True)
+def get_next_sqrt_price_from_input(sqrt_p, liquidity, amount_in, zero_for_one):
+    if u256_is_zero(sqrt_p) or u256_is_zero(liquidity):
+        return sqrt_p, False
+    if zero_for_one:
+        return get_next_sqrt_price_from_amount0_rounding_up(sqrt_p, liquidity, amount_in, True)
+    return get_next_sqrt_price_from_amount1_rounding_down(sqrt_p, liquidity, amount_in, True)
+
+
+@njit(cache=True)
+def get_next_sqrt_price_from_output(sqrt_p, liquidity, amount_out, zero_for_one):
+    if u256_is_zero(sqrt_p) or u256_is_zero(liquidity):
+        return sqrt_p, False
+    if zero_for_one:
+        return get_next_sqrt_price_from_amount1_rounding_down(sqrt_p, liquidity, amount_out, False)
+    return get_next_sqrt_price_from_amount0_rounding_up(sqrt_p, liquidity, amount_out, False)
+
+
+@njit(cache=True)
+def get_amount0_delta(sqrt_a, sqrt_b, liquidity, round_up):
+    """Token0 between two sqrt prices for a liquidity, rounded up or down; (amount, ok)."""
+    if u256_cmp(sqrt_a, sqrt_b) > 0:
+        sqrt_a, sqrt_b = sqrt_b, sqrt_a
+    numerator1 = u256_shl(liquidity, 96)
+    numerator2, _ = u256_sub(sqrt_b, sqrt_a)
+    if u256_is_zero(sqrt_a):
+        return sqrt_a, False
+    if round_up:
+        r, ok = mul_div_rounding_up(numerator1, numerator2, sqrt_b)
+        return div_rounding_up(r, sqrt_a), ok
+    r, ok = mul_div(numerator1, numerator2, sqrt_b)
+    q, _ = u256_divmod(r, sqrt_a)
+    return q, ok
+
+
+@njit(cache=True)
+def get_amount1_delta(sqrt_a, sqrt_b, liquidity, round_up):
+    """Token1 between two sqrt prices for a liquidity, rounded up or down; (amount, ok)."""
+    if u256_cmp(sqrt_a, sqrt_b) > 0:
+        sqrt_a, sqrt_b = sqrt_b, sqrt_a
+    d, _ = u256_sub(sqrt_b, sqrt_a)
+    if round_up:
+        return mul_div_rounding_up(liquidity, d, Q96)
+    return mul_div(liquidity, d, Q96)
+
+
+# ---------------------------------------------------------------- SwapMath
+@njit(cache=True)
+def compute_swap_step(sqrt_cur, sqrt_target, liquidity, amount_remaining, exact_in, fee_pips):
+    """SwapMath.computeSwapStep. amount_remaining is the magnitude; exact_in its sign (True = >= 0).
+
+    Returns (sqrt_next, amount_in, amount_out, fee_amount, ok).
+    """
+    zero_for_one = u256_cmp(sqrt_cur, sqrt_target) >= 0
+    z = (U0, U0, U0, U0)
+    amount_in = z
+    amount_out = z
+    fee_c = (np.uint64(FEE_DENOMINATOR - fee_pips), U0, U0, U0)
+    fee_d = (np.uint64(FEE_DENOMINATOR), U0, U0, U0)
+    if exact_in:
+        less_fee, ok = mul_div(amount_remaining, fee_c, fee_d)
+        if not ok:
+            return sqrt_cur, z, z, z, False
+        if zero_for_one:
+            amount_in, ok = get_amount0_delta(sqrt_target, sqrt_cur, liquidity, True)
+        else:
+            amount_in, ok = get_amount1_delta(sqrt_cur, sqrt_target, liquidity, True)
+        if not ok:
+            return sqrt_cur, z, z, z, False
+        if u256_cmp(less_fee, amount_in) >= 0:
+            sqrt_next = sqrt_target
+        else:
+            sqrt_next, ok = get_next_sqrt_price_from_input(sqrt_cur, liquidity, less_fee, zero_for_one)
+            if not ok:
+                return sqrt_cur, z, z, z, False
+    else:
+        if zero_for_one:
+            amount_out, ok = get_amount1_delta(sqrt_target, sqrt_cur, liquidity, False)
+        else:
+            amount_out, ok = get_amount0_delta(sqrt_cur, sqrt_target, liquidity, False)
+        if not ok:
+            return sqrt_cur, z, z, z, False
+        if u256_cmp(amount_remaining, amount_out) >= 0:
+            sqrt_next = sqrt_target
+        else:
+            sqrt_next, ok = get_next_sqrt_price_from_output(sqrt_cur, liquidity, amount_remaining,
+                                                            zero_for_one)
+            if not ok:
+                return sqrt_cur, z, z, z, False
+    is_max = u256_eq(sqrt_target, sqrt_next)
+    ok1 = True
+    ok2 = True
+    if zero_for_one:
+        if not (is_max and exact_in):
+            amount_in, ok1 = get_amount0_delta(sqrt_next, sqrt_cur, liquidity, True)
+        if not (is_max and not exact_in):
+            amount_out, ok2 = get_amount1_delta(sqrt_next, sqrt_cur, liquidity, False)
+    else:
+        if not (is_max and exact_in):
+            amount_in, ok1 = get_amount1_delta(sqrt_cur, sqrt_next, liquidity, True)
+        if not (is_max and not exact_in):
+            amount_out, ok2 = get_amount0_delta(sqrt_cur, sqrt_next, liquidity, False)
+    if not (ok1 and ok2):
+        return sqrt_cur, z, z, z, False
+    if not exact_in and u256_cmp(amount_out, amount_remaining) > 0:
+        amount_out = amount_remaining
+    if exact_in and not is_max:
+        fee_amount, _ = u256_sub(amount_remaining, amount_in)
+    else:
+        fee_amount, ok = mul_div_rounding_up(amount_in, (np.uint64(fee_pips), U0, U0, U0), fee_c)
+        if not ok:
+            return sqrt_cur, z, z, z, False
+    return sqrt_next, amount_in, amount_out, fee_amount, True
+
+
+# ---------------------------------------------------------------- ticks
+@njit(cache=True)
+def i128_to_sign_mag(lo, hi):
+    """i128 two's complement limbs -> (negative, magnitude u256)."""
+    if hi >> np.uint64(63):
+        nlo = ~lo + U1
+        nhi = ~hi + (U1 if lo == U0 else U0)
+        return True, (nlo, nhi, U0, U0)
+    return False, (lo, hi, U0, U0)
+
+
+@njit(cache=True)
+def add_delta(x, negative, magnitude):
+    """LiquidityMath.addDelta: (x +/- magnitude, ok) with uint128 bounds ('LS'/'LA')."""
+    if negative:
+        z, borrow = u256_sub(x, magnitude)
+        return z, not borrow
+    z, _ = u256_add(x, magnitude)
+    return z, u256_bitlen(z) <= 128
+
+
+@njit(cache=True)
+def floor_div(a, b):
+    q = a // b  # Numba keeps Python's floor semantics for ints
+    return q
+
+
+@njit(cache=True)
+def search_ticks(ticks, n, value):
+    """Index of the first of ticks[:n] that is >= value (bisect_left)."""
+    lo = 0
+    hi = n
+    while lo < hi:
+        mid = (lo + hi) >> 1
+        if ticks[mid] < value:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo
+
+
+@njit(cache=True)
+def next_initialized_tick_within_one_word(ticks, n, tick, tick_spacing, lte):
+    """TickBitmap.nextInitializedTickWithinOneWord on a sorted tick array: (tick_next, initialized, index)."""
+    compressed = tick // tick_spacing
+    if lte:
+        word_start = (compressed >> 8) << 8
+        i = search_ticks(ticks, n, compressed * tick_spacing + 1) - 1
+        if i >= 0 and ticks[i] // tick_spacing >= word_start:
+            return np.int64(ticks[i]), True, i
+        return word_start * tick_spacing, False, -1
+    c1 = compressed + 1
+    word_start = (c1 >> 8) << 8
+    i = search_ticks(ticks, n, c1 * tick_spacing)
+    if i < n and ticks[i] // tick_spacing <= word_start + 255:
+        return np.int64(ticks[i]), True, i
+    return (word_start + 255) * tick_spacing, False, -1
+
+
+# ---------------------------------------------------------------- pool swap
+@njit(cache=True)
+def v3_swap(sqrt_p, tick, liquidity, fee_pips, tick_spacing, ticks, nets, n_ticks,
+            zero_for_one, exact_in, amount, sqrt_limit):
+    """UniswapV3Pool.swap on a snapshot (amounts as magnitudes).
+
+    sqrt_p, liquidity, amount, sqrt_limit: u256; tick int; fee_pips; ticks
+    int32[:] sorted, nets uint64[:, 2] (liquidityNet i128), n_ticks valid rows.
+    exact_in True: ``amount`` is the input, else the wanted output.
+    Returns (status, amount_in, amount_out, sqrt_after, liquidity_after,
+    tick_after, ticks_crossed). status 0 = ok; see SWAP_* codes. A swap that
+    stops at the price limit with amount left over reports the partial
+    amounts and status SWAP_OK: callers that need a full fill compare.
+    """
+    z = (U0, U0, U0, U0)
+    if u256_is_zero(amount) or u256_bitlen(amount) > 255:
+        return SWAP_BAD_AMOUNT, z, z, sqrt_p, liquidity, tick, 0
+    if zero_for_one:
+        if not (u256_lt(sqrt_limit, sqrt_p) and u256_lt(MIN_SQRT_RATIO, sqrt_limit)):
+            return SWAP_BAD_LIMIT, z, z, sqrt_p, liquidity, tick, 0
+    else:
+        if not (u256_lt(sqrt_p, sqrt_limit) and u256_lt(sqrt_limit, _MAX_SQRT)):
+            return SWAP_BAD_LIMIT, z, z, sqrt_p, liquidity, tick, 0
+    remaining = amount
+    calculated = z
+    cur_tick = np.int64(tick)
+    liq = liquidity
+    crossed = 0
+    while (not u256_is_zero(remaining)) and (not u256_eq(sqrt_p, sqrt_limit)):
+        start = sqrt_p
+        tick_next, initialized, idx = next_initialized_tick_within_one_word(
+            ticks, n_ticks, cur_tick, tick_spacing, zero_for_one)
+        if tick_next < MIN_TICK:
+            tick_next = MIN_TICK
+        elif tick_next > MAX_TICK:
+            tick_next = MAX_TICK
+        sqrt_next_tick, _ = get_sqrt_ratio_at_tick(tick_next)
+        if zero_for_one:
+            target = sqrt_limit if u256_lt(sqrt_next_tick, sqrt_limit) else sqrt_next_tick
+        else:
+            target = sqrt_limit if u256_lt(sqrt_limit, sqrt_next_tick) else sqrt_next_tick
+        sqrt_p, a_in, a_out, fee, ok = compute_swap_step(sqrt_p, target, liq, remaining, exact_in, fee_pips)
+        if not ok:
+            return SWAP_MATH_REVERT, z, z, start, liq, cur_tick, crossed
+        if exact_in:
+            used, c = u256_add(a_in, fee)
+            remaining, b = u256_sub(remaining, used)
+            calculated, c2 = u256_add(calculated, a_out)
+        else:
+            remaining, b = u256_sub(remaining, a_out)
+            used, c = u256_add(a_in, fee)
+            calculated, c2 = u256_add(calculated, used)
+        if c or b or c2:
+            return SWAP_MATH_REVERT, z, z, start, liq, cur_tick, crossed
+        if u256_eq(sqrt_p, sqrt_next_tick):
+            if initialized:
+                neg, mag = i128_to_sign_mag(nets[idx, 0], nets[idx, 1])
+                if zero_for_one:
+                    neg = not neg
+                if not u256_is_zero(mag):
+                    liq, ok = add_delta(liq, neg, mag)
+                    if not ok:
+                        return SWAP_LIQUIDITY_REVERT, z, z, sqrt_p, liq, cur_tick, crossed
+                crossed += 1
+            cur_tick = tick_next - 1 if zero_for_one else tick_next
+        elif not u256_eq(sqrt_p, start):
+            cur_tick, _ = get_tick_at_sqrt_ratio(sqrt_p)
+    done, _ = u256_sub(amount, remaining)
+    if exact_in:
+        return SWAP_OK, done, calculated, sqrt_p, liq, cur_tick, crossed
+    return SWAP_OK, calculated, done, sqrt_p, liq, cur_tick, crossed
+
+
+@njit(cache=True)
+def default_limit(zero_for_one):
+    """The limit SwapRouter and QuoterV2 use when given 0."""
+    if zero_for_one:
+        return MIN_SQRT_RATIO_PLUS_1
+    return _MAX_SQRT_M1
+
+
+@njit(cache=True)
+def v3_exact_input(amount_in, zero_for_one, sqrt_p, tick, liquidity, fee_pips, tick_spacing,
+                   ticks, nets, n_ticks):
+    """Output of an exact-input swap with the router's default limit; (amount_out, ok).
+
+    ok is False on any revert and on a partial fill (input not fully taken).
+    """
+    st, a_in, a_out, _, _, _, _ = v3_swap(sqrt_p, tick, liquidity, fee_pips, tick_spacing, ticks, nets,
+                                          n_ticks, zero_for_one, True, amount_in,
+                                          default_limit(zero_for_one))
+    if st != SWAP_OK or not u256_eq(a_in, amount_in):
+        return a_out, False
+    return a_out, not u256_is_zero(a_out)

@@ -1,0 +1,145 @@
+"""Numba V3 math vs the Python reference port of v3-core (hypothesis)."""
+from __future__ import annotations
+
+import numpy as np
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from alphapulse.jit import amm_v3 as V
+from alphapulse.jit.wideint import from_limbs, to_u256
+from alphapulse.strategy import reference as R
+
+from tests.jit.amm_cases import amounts, nets_array, ticks_array, v3_states
+
+SET = settings(max_examples=600, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+sqrt_prices = st.integers(R.MIN_SQRT_RATIO, R.MAX_SQRT_RATIO - 1)
+liquidities = st.one_of(st.integers(0, 10**6), st.integers(1, 2**128 - 1))
+
+
+@SET
+@given(st.integers(R.MIN_TICK - 2, R.MAX_TICK + 2))
+def test_get_sqrt_ratio_at_tick(t):
+    r, ok = V.get_sqrt_ratio_at_tick(t)
+    if abs(t) > R.MAX_TICK:
+        assert not ok
+    else:
+        assert ok and from_limbs(r) == R.get_sqrt_ratio_at_tick(t)
+
+
+def test_tick_math_bounds():
+    assert from_limbs(V.get_sqrt_ratio_at_tick(R.MIN_TICK)[0]) == R.MIN_SQRT_RATIO
+    assert from_limbs(V.get_sqrt_ratio_at_tick(R.MAX_TICK)[0]) == R.MAX_SQRT_RATIO
+    assert V.get_tick_at_sqrt_ratio(to_u256(R.MIN_SQRT_RATIO)) == (R.MIN_TICK, True)
+    assert V.get_tick_at_sqrt_ratio(to_u256(R.MAX_SQRT_RATIO - 1)) == (R.MAX_TICK - 1, True)
+    assert not V.get_tick_at_sqrt_ratio(to_u256(R.MAX_SQRT_RATIO))[1]
+    assert not V.get_tick_at_sqrt_ratio(to_u256(R.MIN_SQRT_RATIO - 1))[1]
+
+
+@SET
+@given(st.one_of(sqrt_prices, st.integers(R.MIN_TICK, R.MAX_TICK - 1).map(R.get_sqrt_ratio_at_tick),
+                 st.integers(R.MIN_TICK + 1, R.MAX_TICK - 1).map(lambda t: R.get_sqrt_ratio_at_tick(t) - 1)))
+def test_get_tick_at_sqrt_ratio(p):
+    t, ok = V.get_tick_at_sqrt_ratio(to_u256(p))
+    assert ok and t == R.get_tick_at_sqrt_ratio(p)
+
+
+def _call(fn_ref, fn_jit, *args):
+    try:
+        exp = fn_ref(*args)
+    except R.Revert:
+        exp = None
+    got, ok = fn_jit(*[to_u256(a) if isinstance(a, int) and not isinstance(a, bool) else a for a in args])
+    if exp is None:
+        assert not ok, (fn_ref.__name__, args)
+    else:
+        assert ok and from_limbs(got) == exp, (fn_ref.__name__, args)
+
+
+@SET
+@given(sqrt_prices, liquidities.filter(lambda x: x > 0), amounts, st.booleans(), st.booleans())
+def test_next_sqrt_price(p, liq, amount, zero_for_one, from_input):
+    if from_input:
+        _call(R.get_next_sqrt_price_from_input, V.get_next_sqrt_price_from_input, p, liq, amount, zero_for_one)
+    else:
+        _call(R.get_next_sqrt_price_from_output, V.get_next_sqrt_price_from_output, p, liq, amount, zero_for_one)
+
+
+@SET
+@given(sqrt_prices, sqrt_prices, liquidities, st.booleans())
+def test_amount_deltas(a, b, liq, up):
+    _call(R.get_amount0_delta, V.get_amount0_delta, a, b, liq, up)
+    _call(R.get_amount1_delta, V.get_amount1_delta, a, b, liq, up)
+
+
+@SET
+@given(sqrt_prices, sqrt_prices, liquidities, amounts, st.booleans(),
+       st.sampled_from([0, 1, 100, 500, 3000, 10000, 999_999]))
+def test_compute_swap_step(cur, target, liq, amount, exact_in, fee):
+    try:
+        exp = R.compute_swap_step(cur, target, liq, amount if exact_in else -amount, fee)
+    except R.Revert:
+        exp = None
+    nxt, a_in, a_out, f, ok = V.compute_swap_step(to_u256(cur), to_u256(target), to_u256(liq),
+                                                  to_u256(amount), exact_in, fee)
+    if exp is None:
+        assert not ok
+    else:
+        assert ok and (from_limbs(nxt), from_limbs(a_in), from_limbs(a_out), from_limbs(f)) == exp
+
+
+def jit_swap(s, zero_for_one, exact_in, amount, limit=None):
+    if limit is None:
+        limit = R.MIN_SQRT_RATIO + 1 if zero_for_one else R.MAX_SQRT_RATIO - 1
+    return V.v3_swap(to_u256(s["sqrt_price"]), s["tick"], to_u256(s["liquidity"]), s["fee"],
+                     s["tick_spacing"], ticks_array(s["ticks"]), nets_array(s["nets"]), len(s["ticks"]),
+                     zero_for_one, exact_in, to_u256(amount), to_u256(limit))
+
+
+@settings(max_examples=500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(v3_states(), st.booleans(), st.booleans(), amounts, st.integers(0, 3))
+def test_swap_matches_reference(s, zero_for_one, exact_in, amount, limit_kind):
+    limit = None
+    if limit_kind == 1:  # a limit a few ticks away
+        t = s["tick"] + (-3 if zero_for_one else 3) * s["tick_spacing"]
+        t = max(R.MIN_TICK + 1, min(R.MAX_TICK - 1, t))
+        limit = R.get_sqrt_ratio_at_tick(t)
+    elif limit_kind == 2:  # a limit on the wrong side: 'SPL'
+        limit = s["sqrt_price"]
+    try:
+        ref = R.v3_swap(s["sqrt_price"], s["tick"], s["liquidity"], s["fee"], s["tick_spacing"], s["ticks"],
+                        s["nets"], zero_for_one, amount if exact_in else -amount, limit)
+    except R.Revert:
+        ref = None
+    st_, a_in, a_out, sp, liq, tick, crossed = jit_swap(s, zero_for_one, exact_in, amount, limit)
+    if ref is None:
+        assert st_ != V.SWAP_OK
+        return
+    assert st_ == V.SWAP_OK
+    r_in, r_out = (ref.amount0, -ref.amount1) if zero_for_one else (ref.amount1, -ref.amount0)
+    assert (from_limbs(a_in), from_limbs(a_out)) == (r_in, r_out)
+    assert (from_limbs(sp), from_limbs(liq), tick, crossed) == (ref.sqrt_price_x96, ref.liquidity, ref.tick,
+                                                               ref.ticks_crossed)
+
+
+def test_swap_crosses_ticks_both_directions():
+    # one wide and two narrow positions: a big swap must cross several initialised ticks each way
+    from tests.jit.amm_cases import pool_from_positions
+    ts = 60
+    positions = [(-887220, 887220, 10**18), (-600, 600, 5 * 10**18), (-1200, -120, 3 * 10**18),
+                 (180, 2400, 2 * 10**18)]
+    sp = R.get_sqrt_ratio_at_tick(0) + 12345
+    tick, liq, ticks, nets = pool_from_positions(ts, positions, sp)
+    s = dict(sqrt_price=sp, tick=tick, liquidity=liq, fee=3000, tick_spacing=ts, ticks=ticks, nets=nets)
+    for zfo in (True, False):
+        ref = R.v3_swap(sp, tick, liq, 3000, ts, ticks, nets, zfo, 10**19)
+        assert ref.ticks_crossed >= 2
+        st_, a_in, a_out, sp2, liq2, tick2, crossed = jit_swap(s, zfo, True, 10**19)
+        assert st_ == 0 and crossed == ref.ticks_crossed and from_limbs(sp2) == ref.sqrt_price_x96
+        assert from_limbs(a_out) == -(ref.amount1 if zfo else ref.amount0)
+
+
+def test_nets_negative_two_complement():
+    neg, mag = V.i128_to_sign_mag(np.uint64(2**64 - 5), np.uint64(2**64 - 1))
+    assert neg and from_limbs(mag) == 5
+    neg, mag = V.i128_to_sign_mag(np.uint64(0), np.uint64(2**63))
+    assert neg and from_limbs(mag) == 2**127
