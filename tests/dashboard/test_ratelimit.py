@@ -1,0 +1,131 @@
+"""Per-session rate limiting and coalescing, with an injected clock (no sleeps)."""
+from __future__ import annotations
+
+import pytest
+
+from alphapulse.dashboard.ratelimit import CoalescingPusher, RateLimiter
+
+MS = 1_000_000
+
+
+def test_limiter_spacing_and_window_bound():
+    lim = RateLimiter(100)
+    assert lim.interval_ns == 10 * MS
+    assert lim.acquire(0)
+    assert not lim.acquire(9 * MS)
+    assert lim.delay_ns(9 * MS) == 1 * MS
+    assert lim.acquire(10 * MS)
+    # hammering every 0.1 ms for 3 s: never more than 100 in any 1 s window
+    lim = RateLimiter(100)
+    times = [t for t in range(0, 3000 * MS, MS // 10) if lim.acquire(t)]
+    assert len(times) == 300
+    for i in range(len(times) - 100):
+        assert times[i + 100] - times[i] >= 1000 * MS
+
+
+@pytest.mark.parametrize("bad", [0, -1, float("inf"), float("nan")])
+def test_limiter_rejects_bad_rates(bad):
+    with pytest.raises(ValueError, match="positive"):
+        RateLimiter(bad)
+
+
+class FakeLoop:
+    """A scheduler with a manual clock: ``schedule`` records (due time, callback)."""
+
+    def __init__(self):
+        self.now = 0
+        self.timers: list[int] = []
+        self.pusher: CoalescingPusher | None = None
+
+    def clock(self):
+        return self.now
+
+    def schedule(self, delay_ns):
+        self.timers.append(self.now + delay_ns)
+
+    def advance_to(self, t):
+        """Run due timers in order up to time ``t``."""
+        while self.timers and min(self.timers) <= t:
+            due = min(self.timers)
+            self.timers.remove(due)
+            self.now = due
+            self.pusher.run()
+        self.now = t
+
+
+def make(rate=100):
+    loop = FakeLoop()
+    state = {"version": 0, "pushed": 0, "history": []}
+
+    def push():
+        if state["pushed"] == state["version"]:
+            return False
+        state["pushed"] = state["version"]
+        state["history"].append((loop.now, state["version"]))
+        return True
+
+    p = CoalescingPusher(RateLimiter(rate), loop.schedule, push, loop.clock)
+    loop.pusher = p
+    return loop, p, state
+
+
+def test_burst_is_coalesced_newest_state_wins():
+    loop, p, st = make(rate=100)
+    for i in range(1, 1001):                 # 1000 changes within 1 ms
+        st["version"] = i
+        p.notify()
+        assert len(loop.timers) <= 1         # never more than one scheduled push
+        loop.now += 1000
+    loop.advance_to(50 * MS)
+    assert p.notified == 1000
+    assert p.coalesced == 999
+    # the first push ran at once (it saw some version), then one more with the newest
+    assert st["history"][-1][1] == 1000
+    assert p.pushes == len(st["history"]) <= 2
+
+
+def test_sustained_changes_are_capped_at_the_rate():
+    loop, p, st = make(rate=100)
+    t = 0
+    while t < 2000 * MS:                     # a change every 0.5 ms for 2 s
+        st["version"] += 1
+        p.notify()
+        t += MS // 2
+        loop.advance_to(t)
+    loop.advance_to(2100 * MS)
+    times = [h[0] for h in st["history"]]
+    assert 195 <= len(times) <= 201
+    assert all(b - a >= 10 * MS for a, b in zip(times, times[1:]))
+    assert st["history"][-1][1] == st["version"]      # nothing lost at the end
+
+
+def test_change_after_a_quiet_period_is_pushed_immediately():
+    loop, p, st = make(rate=10)
+    st["version"] = 1
+    p.notify()
+    assert loop.timers == [0]
+    loop.advance_to(0)
+    loop.advance_to(5000 * MS)
+    st["version"] = 2
+    p.notify()
+    assert loop.timers == [5000 * MS]        # no delay: the last push is long ago
+    loop.advance_to(5000 * MS)
+    assert [v for _, v in st["history"]] == [1, 2]
+
+
+def test_early_wakeup_reschedules_and_nothing_new_is_not_a_push():
+    loop, p, st = make(rate=10)
+    st["version"] = 1
+    p.notify()
+    loop.advance_to(0)
+    st["version"] = 2
+    p.notify()
+    assert loop.timers == [100 * MS]
+    loop.timers = [40 * MS]                  # the timer fires too early
+    loop.advance_to(40 * MS)
+    assert loop.timers == [100 * MS] and len(st["history"]) == 1
+    loop.advance_to(100 * MS)
+    assert [h for h in st["history"]] == [(0, 1), (100 * MS, 2)]
+    p.notify()                               # notified but nothing changed
+    loop.advance_to(300 * MS)
+    assert p.idle_runs == 1 and p.pushes == 2
