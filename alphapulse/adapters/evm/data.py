@@ -1,0 +1,685 @@
+"""The EVM market-data client: WebSocket subscriptions -> Protocol V2 frames -> sink.
+
+One coroutine (the consumer) applies every input in order: subscription logs
+and heads, backfilled logs, finished pool discoveries. That single order is
+what makes dedup, hold-while-discovering and reorg undo simple to reason about.
+
+Resilience, in the order it happens:
+
+- connect: endpoints are tried in turn; each connection is a FRESH
+  ``AsyncWeb3(WebSocketProvider)`` (web3 v8's own reconnect iterator reuses a
+  subscription manager that cannot resubscribe); failures back off
+  exponentially with jitter.
+- resync: subscribe first (live messages queue up), then compare the chain with
+  what we followed (a node restarted from an older state is a reorg), then
+  ``eth_getLogs`` from the last fully processed block to the head; dedup by
+  (block_number, log_index) removes the overlap.
+- reorgs: every head's parentHash (and every log's blockHash) is checked
+  against the hashes we followed; on a mismatch the common ancestor is found,
+  the dropped blocks' published events are sent again with the removed flag
+  (newest first, so a reader can undo in order) and the replacement blocks'
+  events follow. Logs that arrive with ``removed: true`` are honoured the same way.
+- watchdog: when nothing arrives for ``watchdog_s``, the node is asked for its
+  head; if the chain moved on without us the connection is replaced.
+
+Every skip and error is counted in :attr:`EvmDataClient.counters` (and logged).
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable
+
+from alphapulse.adapters.evm import abi
+from alphapulse.adapters.evm.cache import PoolCache
+from alphapulse.adapters.evm.config import EvmDataClientConfig
+from alphapulse.adapters.evm.decode import (DecodeError, EvmEvent, as_removed, decode_log,
+                                            to_record)
+from alphapulse.adapters.evm.providers import (KIND_OF_FAMILY, PoolInfo, PoolProvider, RetryLater,
+                                               Rpc, RpcError, SnapshotUnavailable)
+from alphapulse.protocol import codec
+from alphapulse.protocol import layout as L
+
+log = logging.getLogger(__name__)
+
+Sink = Callable[[list[bytes]], None]
+NS_PER_S = 1_000_000_000
+
+
+def _q(v: Any) -> int:
+    """JSON-RPC quantity (hex str) or an already formatted int."""
+    return v if isinstance(v, int) else int(v, 16)
+
+
+def _b(v: Any) -> bytes:
+    return abi.hex_to_bytes(v) if v is not None else b""
+
+
+@dataclass(slots=True)
+class _Head:
+    hash: bytes
+    parent: bytes
+    ts: int
+
+
+@dataclass(slots=True)
+class _Block:
+    """What we published (record) or hold (EvmEvent) for one block, by log index."""
+    hash: bytes
+    events: dict[int, Any] = field(default_factory=dict)
+
+
+class _Reconnect(Exception):
+    """The current connection is unusable; the run loop picks the next endpoint."""
+
+
+class FramePublisher:
+    """Records -> complete frames (domain 1, source 4, sequence from 1) -> sink in batches."""
+
+    def __init__(self, sink: Sink, *, checksum: bool = True,
+                 source: int = L.Source.POLYGON_COLLECTOR, domain: int = L.Domain.MARKET_DATA) -> None:
+        self.sink = sink
+        self.checksum = checksum
+        self.source = source
+        self.domain = domain
+        self.sequence = 0
+        self.frames_published = 0
+        self._out: list[bytes] = []
+
+    def add(self, records: list[Any]) -> None:
+        """One frame holding ``records`` (the caller keeps them under the payload limit)."""
+        self.sequence += 1
+        self._out.append(codec.build_frame(self.domain, self.source, self.sequence, records,
+                                           checksum=self.checksum))
+
+    def add_packed(self, records: list[Any]) -> None:
+        """As many frames as needed, each filled up to the 64 KiB payload limit."""
+        batch: list[Any] = []
+        size = 0
+        for r in records:
+            n = r.LAYOUT.size + (L.TLV_STD_HEADER if r.LAYOUT.size <= L.TLV_STD_MAX else L.TLV_EXT_HEADER)
+            if batch and size + n > L.MAX_PAYLOAD:
+                self.add(batch)
+                batch, size = [], 0
+            batch.append(r)
+            size += n
+        if batch:
+            self.add(batch)
+
+    @property
+    def pending(self) -> int:
+        return len(self._out)
+
+    def flush(self) -> None:
+        if self._out:
+            out, self._out = self._out, []
+            self.frames_published += len(out)
+            self.sink(out)
+
+
+class EvmDataClient:
+    """Follows one EVM chain's Uniswap V2/V3 pool events and publishes them as frames."""
+
+    def __init__(self, config: EvmDataClientConfig, sink: Sink, *, cache: PoolCache | None = None) -> None:
+        self.config = config
+        self.counters: Counter = Counter()
+        self.cache = cache if cache is not None else PoolCache(config.cache_path, config.chain_id)
+        self.provider = PoolProvider(config, self.cache, self.counters)
+        self.publisher = FramePublisher(sink, checksum=config.checksum)
+        self._blocks: dict[int, _Block] = {}
+        self._heads: dict[int, _Head] = {}
+        self._head = -1                      # highest head followed
+        self._checkpoint: int | None = None  # logs of blocks <= this are all processed
+        self._pending: dict[bytes, list[EvmEvent]] = {}     # pool -> held events (discovery running)
+        self._discovering: dict[bytes, asyncio.Task] = {}
+        self._ready: list[tuple[bytes, Any]] = []
+        self._snap_block: dict[bytes, int] = {}
+        self._priority_fee = 0
+        self._rpc: Rpc | None = None
+        self._rpc_ready = asyncio.Event()
+        self._queue: asyncio.Queue | None = None
+        self._bg: set[asyncio.Task] = set()
+        self.endpoint: str | None = None
+        self.connections = 0
+
+    # ================================================================ run loop
+    async def run(self, stop: asyncio.Event) -> None:
+        """Follow the chain until ``stop`` is set; never returns early on a node failure."""
+        cfg = self.config
+        failures = 0
+        idx = 0
+        try:
+            while not stop.is_set():
+                url = cfg.endpoints[idx % len(cfg.endpoints)]
+                started = time.monotonic()
+                try:
+                    await self._connection(url, stop)
+                except (_Reconnect, RpcError, OSError, asyncio.TimeoutError, ConnectionError) as e:
+                    self._note_disconnect(url, e)
+                except Exception as e:  # web3/websockets raise many types for a dead socket
+                    if type(e).__module__.split(".")[0] not in ("web3", "websockets", "aiohttp"):
+                        raise
+                    self._note_disconnect(url, e)
+                finally:
+                    self._rpc_ready.clear()
+                    self._rpc = None
+                if stop.is_set():
+                    break
+                failures = 0 if time.monotonic() - started > cfg.backoff_max_s else failures + 1
+                idx += 1
+                delay = min(cfg.backoff_max_s, cfg.backoff_initial_s * 2 ** max(0, failures - 1))
+                delay *= 1 + cfg.backoff_jitter * (2 * random.random() - 1)
+                self.counters["reconnect_waits"] += 1
+                try:
+                    await asyncio.wait_for(stop.wait(), delay)
+                except asyncio.TimeoutError:
+                    pass
+        finally:
+            for t in list(self._discovering.values()) + list(self._bg):
+                t.cancel()
+            self.publisher.flush()
+
+    def _note_disconnect(self, url: str, e: BaseException) -> None:
+        self.counters["disconnects"] += 1
+        log.warning("endpoint %s: %s: %s", url, type(e).__name__, e)
+
+    async def _connect(self, url: str) -> Any:
+        from web3 import AsyncWeb3, WebSocketProvider
+        provider = WebSocketProvider(url, max_connection_retries=1,
+                                     request_timeout=self.config.request_timeout_s)
+        w3 = AsyncWeb3(provider)
+        try:
+            await asyncio.wait_for(provider.connect(), self.config.connect_timeout_s)
+        except BaseException:
+            self.counters["connect_failures"] += 1
+            try:
+                await provider.disconnect()
+            except Exception:
+                pass
+            raise
+        return w3
+
+    async def _connection(self, url: str, stop: asyncio.Event) -> None:
+        w3 = await self._connect(url)
+        reader = None
+        try:
+            rpc = Rpc(w3, self.config.request_timeout_s)
+            chain_id = _q(await rpc.request("eth_chainId", []))
+            if chain_id != self.config.chain_id:
+                self.counters["wrong_chain"] += 1
+                raise _Reconnect(f"chain id {chain_id}, configured {self.config.chain_id}")
+            q: asyncio.Queue = asyncio.Queue()
+            head_sub = await w3.eth.subscribe("newHeads")
+            logs_sub = await w3.eth.subscribe("logs", {"topics": [abi.ALL_TOPIC0_HEX]})
+            kinds = {str(head_sub): "head", str(logs_sub): "log"}
+            reader = asyncio.create_task(self._read(w3, q, kinds))
+            self.connections += 1
+            self.endpoint = url
+            log.info("connected to %s (chain %d), connection %d", url, chain_id, self.connections)
+            self._queue = q
+            self._rpc = rpc
+            self._rpc_ready.set()
+            await self._resync(rpc)
+            await self._consume(rpc, q, stop)
+        finally:
+            if reader is not None:
+                reader.cancel()
+            try:
+                await asyncio.wait_for(w3.provider.disconnect(), 2.0)
+            except Exception:
+                pass
+
+    async def _read(self, w3: Any, q: asyncio.Queue, kinds: dict[str, str]) -> None:
+        try:
+            async for msg in w3.socket.process_subscriptions():
+                kind = kinds.get(str(msg.get("subscription")))
+                if kind is None:
+                    self.counters["unknown_subscription"] += 1
+                    continue
+                q.put_nowait((kind, msg["result"]))
+            q.put_nowait(("closed", "subscription stream ended"))
+        except asyncio.CancelledError:
+            raise
+        except Exception as e:
+            q.put_nowait(("closed", f"{type(e).__name__}: {e}"))
+
+    async def _consume(self, rpc: Rpc, q: asyncio.Queue, stop: asyncio.Event) -> None:
+        stop_wait = asyncio.ensure_future(stop.wait())
+        try:
+            while not stop.is_set():
+                get = asyncio.ensure_future(q.get())
+                done, _ = await asyncio.wait({get, stop_wait}, timeout=self.config.watchdog_s,
+                                             return_when=asyncio.FIRST_COMPLETED)
+                if get not in done:
+                    get.cancel()
+                    if stop.is_set():
+                        return
+                    await self._watchdog(rpc)
+                    continue
+                item = get.result()
+                while True:   # everything already queued, then one sink call
+                    await self._handle(rpc, item)
+                    if self.publisher.pending >= self.config.max_frames_per_batch:
+                        self.publisher.flush()
+                    try:
+                        item = q.get_nowait()
+                    except asyncio.QueueEmpty:
+                        break
+                self.publisher.flush()
+        finally:
+            stop_wait.cancel()
+
+    async def _handle(self, rpc: Rpc, item: tuple[str, Any]) -> None:
+        kind, payload = item
+        if kind == "log":
+            self.counters["logs_received"] += 1
+            await self._on_log(rpc, payload)
+        elif kind == "head":
+            await self._on_head(rpc, payload)
+        elif kind == "ready":
+            await self._flush_ready(rpc)
+        elif kind == "closed":
+            raise _Reconnect(payload)
+
+    async def _watchdog(self, rpc: Rpc) -> None:
+        try:
+            n = _q(await rpc.request("eth_blockNumber", []))
+        except (RpcError, asyncio.TimeoutError) as e:
+            self.counters["watchdog_dead"] += 1
+            raise _Reconnect(f"watchdog: node does not answer: {e}") from None
+        if n > self._head:
+            self.counters["watchdog_stale"] += 1
+            raise _Reconnect(f"watchdog: no head for {self.config.watchdog_s}s but the chain is at "
+                             f"{n}, we followed {self._head}")
+        self.counters["watchdog_idle"] += 1
+
+    # ================================================================ resync / backfill
+    def _known_hash(self, n: int) -> bytes | None:
+        h = self._heads.get(n)
+        if h is not None:
+            return h.hash
+        b = self._blocks.get(n)
+        return b.hash if b is not None and b.hash else None
+
+    async def _resync(self, rpc: Rpc) -> None:
+        head = await rpc.request("eth_getBlockByNumber", ["latest", False])
+        top = _q(head["number"])
+        if self._head >= 0:
+            ours = self._known_hash(self._head)
+            theirs = None
+            if top >= self._head:
+                blk = await rpc.request("eth_getBlockByNumber", [hex(self._head), False])
+                theirs = _b(blk["hash"]) if blk else None
+            if ours is not None and theirs != ours:
+                await self._reorg(rpc, f"chain changed while disconnected (head {top}, ours {self._head})")
+            else:
+                start = self._checkpoint if self._checkpoint is not None else self._head
+                await self._backfill(rpc, start, top)
+        else:
+            if self.config.start_block is not None:
+                await self._backfill(rpc, self.config.start_block, top)
+            self._checkpoint = top
+        await self._on_head(rpc, head, publish_gas=True)
+        for pool, held in self._pending.items():
+            if pool not in self._discovering and held:
+                self._start_discovery(pool, held[0])
+        await self._flush_ready(rpc)
+        self.publisher.flush()
+
+    async def _get_logs(self, rpc: Rpc, lo: int, hi: int) -> list[Any]:
+        """Logs of our topics in [lo, hi]; a range the node refuses is split in halves."""
+        try:
+            res = await rpc.request("eth_getLogs", [{"fromBlock": hex(lo), "toBlock": hex(hi),
+                                                     "topics": [abi.ALL_TOPIC0_HEX]}])
+        except RpcError as e:
+            if hi <= lo:
+                raise
+            self.counters["getlogs_split"] += 1
+            log.info("eth_getLogs %d..%d refused (%s), splitting", lo, hi, e)
+            mid = (lo + hi) // 2
+            return await self._get_logs(rpc, lo, mid) + await self._get_logs(rpc, mid + 1, hi)
+        return res or []
+
+    async def _backfill(self, rpc: Rpc, lo: int, hi: int) -> None:
+        lo = max(lo, 0)
+        step = self.config.getlogs_chunk_blocks
+        a = lo
+        while a <= hi:
+            b = min(hi, a + step - 1)
+            logs = await self._get_logs(rpc, a, b)
+            logs.sort(key=lambda x: (_q(x["blockNumber"]), _q(x["logIndex"])))
+            self.counters["backfill_logs"] += len(logs)
+            for raw in logs:
+                await self._on_log(rpc, raw)
+                if self.publisher.pending >= self.config.max_frames_per_batch:
+                    self.publisher.flush()
+            a = b + 1
+        if hi >= lo:
+            self.counters["backfills"] += 1
+            log.info("backfilled blocks %d..%d", lo, hi)
+        if self._checkpoint is None or hi > self._checkpoint:
+            self._checkpoint = hi
+        self.publisher.flush()
+
+    async def _load_headers(self, rpc: Rpc, lo: int, hi: int) -> None:
+        nums = list(range(max(lo, 0), hi + 1))
+        for i in range(0, len(nums), self.config.rpc_batch_size):
+            chunk = nums[i:i + self.config.rpc_batch_size]
+            res = await rpc.batch([("eth_getBlockByNumber", [hex(n), False]) for n in chunk])
+            for n, r in zip(chunk, res):
+                if isinstance(r, RpcError):
+                    raise r
+                if r:
+                    self._heads[n] = _Head(_b(r["hash"]), _b(r["parentHash"]), _q(r["timestamp"]))
+
+    # ================================================================ reorgs
+    async def _reorg(self, rpc: Rpc, why: str) -> None:
+        self.counters["reorgs"] += 1
+        known = sorted(set(self._heads) | set(self._blocks), reverse=True)
+        chain_top = _q(await rpc.request("eth_blockNumber", []))
+        cands = [n for n in known if n <= chain_top and self._known_hash(n) is not None]
+        ancestor = None
+        bs = self.config.rpc_batch_size
+        for i in range(0, len(cands), bs):
+            chunk = cands[i:i + bs]
+            res = await rpc.batch([("eth_getBlockByNumber", [hex(n), False]) for n in chunk])
+            for n, r in zip(chunk, res):
+                if isinstance(r, RpcError):
+                    raise r
+                if r and _b(r["hash"]) == self._known_hash(n):
+                    ancestor = n
+                    break
+            if ancestor is not None:
+                break
+        if ancestor is None:
+            ancestor = (known[-1] - 1) if known else chain_top
+        dropped = [n for n in known if n > ancestor]
+        n_removed = 0
+        for n in dropped:   # newest first
+            self._heads.pop(n, None)
+            blk = self._blocks.pop(n, None)
+            if blk is None:
+                continue
+            for li in sorted(blk.events, reverse=True):
+                v = blk.events[li]
+                if isinstance(v, EvmEvent):
+                    self._unhold(v)
+                elif v is not None:
+                    self.publisher.add([as_removed(v)])
+                    n_removed += 1
+        self.counters["reorg_blocks_dropped"] += len(dropped)
+        self.counters["removed_published"] += n_removed
+        log.warning("reorg (%s): common ancestor %d, %d blocks dropped, %d events undone",
+                    why, ancestor, len(dropped), n_removed)
+        self._head = ancestor
+        self._checkpoint = ancestor
+        # pools snapshotted on the dropped branch get a fresh snapshot at the ancestor
+        for pool, sb in list(self._snap_block.items()):
+            if sb > ancestor:
+                info = self.provider.pools[pool]
+                try:
+                    self.publisher.add_packed(await self.provider.snapshot(rpc, info, ancestor))
+                    self._snap_block[pool] = ancestor
+                except SnapshotUnavailable as e:
+                    self.counters["resnapshot_failed"] += 1
+                    log.warning("pool 0x%s: no snapshot at %d after reorg: %s", pool.hex(), ancestor, e)
+        self.publisher.flush()
+        await self._load_headers(rpc, max(ancestor + 1, chain_top - self.config.reorg_depth), chain_top)
+        await self._backfill(rpc, ancestor + 1, chain_top)
+        self._head = max(self._head, chain_top)
+
+    def _unhold(self, ev: EvmEvent) -> None:
+        held = self._pending.get(ev.pool)
+        if held:
+            held[:] = [h for h in held if h.key != ev.key]
+            self.counters["held_dropped_by_reorg"] += 1
+
+    # ================================================================ logs
+    async def _on_log(self, rpc: Rpc, raw: Any) -> None:
+        try:
+            ev = decode_log(raw)
+        except DecodeError as e:
+            self.counters[f"decode_error_{e.reason}"] += 1
+            log.warning("undecodable log skipped: %s", e)
+            return
+        if ev.removed:
+            self._on_removed(ev)
+            return
+        kh = self._known_hash(ev.block_number)
+        if kh is not None and ev.block_hash and kh != ev.block_hash:
+            await self._reorg(rpc, f"log of block {ev.block_number} with an unknown hash")
+            kh = self._known_hash(ev.block_number)
+            if kh is not None and kh != ev.block_hash:
+                self.counters["stale_logs"] += 1
+                return
+        blk = self._blocks.get(ev.block_number)
+        if blk is not None and ev.log_index in blk.events:
+            self.counters["duplicates"] += 1
+            return
+        if ev.block_number <= self._head - self.config.reorg_depth:
+            self.counters["too_old"] += 1   # outside the dedup window: cannot prove it is new
+            return
+        self._accept(ev)
+
+    def _accept(self, ev: EvmEvent) -> None:
+        pool = ev.pool
+        if pool in self.provider.ignored:
+            self.counters["skipped_ignored_pool"] += 1
+            self._mark(ev, None)
+            return
+        info = self.provider.pools.get(pool)
+        if info is None:
+            held = self._pending.get(pool)
+            if held is None:
+                held = self._pending[pool] = []
+            held.append(ev)
+            self._mark(ev, ev)
+            self.counters["held"] += 1
+            if pool not in self._discovering:
+                self._start_discovery(pool, ev)
+            return
+        self._publish(ev, info)
+
+    def _mark(self, ev: EvmEvent, value: Any) -> None:
+        blk = self._blocks.get(ev.block_number)
+        if blk is None:
+            blk = self._blocks[ev.block_number] = _Block(ev.block_hash)
+        elif not blk.hash:
+            blk.hash = ev.block_hash
+        blk.events[ev.log_index] = value
+
+    def _publish(self, ev: EvmEvent, info: PoolInfo) -> None:
+        if KIND_OF_FAMILY[ev.spec.family] != info.kind:
+            self.counters["skipped_kind_mismatch"] += 1
+            self._mark(ev, None)
+            return
+        sb = self._snap_block.get(ev.pool)
+        if sb is not None and ev.block_number <= sb:
+            self.counters["skipped_in_snapshot"] += 1   # already part of the published snapshot
+            self._mark(ev, None)
+            return
+        h = self._heads.get(ev.block_number)
+        try:
+            rec = to_record(ev, info, h.ts if h is not None else 0)
+        except DecodeError as e:
+            self.counters[f"decode_error_{e.reason}"] += 1
+            log.warning("pool 0x%s block %d log %d skipped: %s", ev.pool.hex(), ev.block_number,
+                        ev.log_index, e)
+            self._mark(ev, None)
+            return
+        self._mark(ev, rec)
+        self.publisher.add([rec])
+        self.counters[f"published_{ev.spec.name}"] += 1
+
+    def _on_removed(self, ev: EvmEvent) -> None:
+        self.counters["removed_logs_received"] += 1
+        blk = self._blocks.get(ev.block_number)
+        v = blk.events.get(ev.log_index) if blk is not None else None
+        if blk is None or ev.log_index not in blk.events or (ev.block_hash and blk.hash != ev.block_hash):
+            self.counters["removed_unknown"] += 1
+            return
+        del blk.events[ev.log_index]
+        if isinstance(v, EvmEvent):
+            self._unhold(v)
+        elif v is not None:
+            self.publisher.add([as_removed(v)])
+            self.counters["removed_published"] += 1
+
+    # ================================================================ discovery
+    def _start_discovery(self, pool: bytes, first: EvmEvent) -> None:
+        t = asyncio.create_task(self._discover(pool, first.spec.family))
+        self._discovering[pool] = t
+
+    async def _discover(self, pool: bytes, family: str) -> None:
+        attempt = 0
+        while True:
+            await self._rpc_ready.wait()
+            rpc = self._rpc
+            try:
+                info = await self.provider.discover(rpc, pool, family)
+                result: Any = None
+                if info is not None:
+                    held = self._pending.get(pool) or []
+                    first = min((e.block_number for e in held), default=self._head + 1)
+                    sb = max(first - 1, 0)
+                    try:
+                        recs = await self.provider.snapshot(rpc, info, sb)
+                    except SnapshotUnavailable as e:
+                        self.counters["snapshot_fallback_latest"] += 1
+                        sb = _q(await rpc.request("eth_blockNumber", []))
+                        log.info("pool 0x%s: no state at %d (%s); snapshot at %d instead",
+                                 pool.hex(), first - 1, e, sb)
+                        recs = await self.provider.snapshot(rpc, info, sb)
+                    result = (info, sb, recs)
+                break
+            except asyncio.CancelledError:
+                raise
+            except (RetryLater, RpcError, SnapshotUnavailable, asyncio.TimeoutError, OSError,
+                    ConnectionError) as e:
+                err: BaseException = e
+            except Exception as e:
+                if type(e).__module__.split(".")[0] not in ("web3", "websockets", "aiohttp"):
+                    raise
+                err = e
+            attempt += 1
+            self.counters["discovery_retries"] += 1
+            log.warning("pool 0x%s: discovery attempt %d failed: %s", pool.hex(), attempt, err)
+            await asyncio.sleep(min(self.config.backoff_max_s, self.config.backoff_initial_s * 2 ** attempt))
+        self._ready.append((pool, result))
+        if self._queue is not None:
+            self._queue.put_nowait(("ready", None))
+
+    async def _flush_ready(self, rpc: Rpc) -> None:
+        ready, self._ready = self._ready, []
+        for pool, result in ready:
+            self._discovering.pop(pool, None)
+            held = sorted(self._pending.pop(pool, []), key=lambda e: e.key)
+            if result is None:
+                for ev in held:
+                    self._mark(ev, None)
+                self.counters["skipped_ignored_pool"] += len(held)
+                continue
+            info, sb, recs = result
+            self.provider.remember(info, sb)
+            self._snap_block[pool] = sb
+            self.publisher.add_packed(recs)
+            self.counters["pools_discovered"] += 1
+            log.info("pool 0x%s: venue %d kind %d tokens 0x%s(%d)/0x%s(%d) fee %d, snapshot at %d "
+                     "with %d ticks, %d held events", pool.hex(), info.venue, info.kind,
+                     info.token0.hex(), info.decimals0, info.token1.hex(), info.decimals1,
+                     info.fee_pips, sb, len(recs) - 1, len(held))
+            for ev in held:
+                self._publish(ev, info)
+
+    # ================================================================ heads
+    async def _on_head(self, rpc: Rpc, head: Any, publish_gas: bool = True) -> None:
+        number = _q(head["number"])
+        h = _b(head["hash"])
+        parent = _b(head["parentHash"])
+        ts = _q(head["timestamp"])
+        kh = self._known_hash(number)
+        if kh == h and number in self._heads:
+            self.counters["duplicate_heads"] += 1
+            return
+        pk = self._known_hash(number - 1)
+        if (kh is not None and kh != h) or (pk is not None and pk != parent) or \
+                (number <= self._head and kh is None):
+            await self._reorg(rpc, f"head {number} does not extend the chain we followed")
+            if self._known_hash(number) != h:
+                self.counters["stale_heads"] += 1
+                return
+        elif self._head >= 0 and number > self._head + 1 and self._checkpoint is not None:
+            # heads were skipped: make sure their logs are in (dedup drops what we had)
+            self.counters["head_gaps"] += 1
+            await self._backfill(rpc, self._checkpoint, number - 1)
+        self._heads[number] = _Head(h, parent, ts)
+        if number > self._head:
+            self._head = number
+        if self._checkpoint is None or number - 1 > self._checkpoint:
+            self._checkpoint = number - 1
+        self.counters["heads"] += 1
+        if publish_gas:
+            base = head.get("baseFeePerGas")
+            self.publisher.add([codec.GasPrice(
+                base_fee_wei=_q(base) if base is not None else 0,
+                priority_fee_wei=self._priority_fee, block_number=number, block_ts_ns=ts * NS_PER_S,
+                chain_id=self.config.chain_id)])
+            if self.config.fetch_priority_fee:
+                t = asyncio.create_task(self._refresh_priority_fee(rpc))
+                self._bg.add(t)
+                t.add_done_callback(self._bg.discard)
+        low = self._head - self.config.reorg_depth
+        if low > 0:
+            for d in (self._heads, self._blocks):
+                if d and min(d) < low:
+                    for n in [n for n in d if n < low]:
+                        del d[n]
+
+    async def _refresh_priority_fee(self, rpc: Rpc) -> None:
+        try:
+            self._priority_fee = min(_q(await rpc.request("eth_maxPriorityFeePerGas", [])), (1 << 64) - 1)
+        except Exception as e:   # a missing method must not stop the data
+            self.counters["priority_fee_errors"] += 1
+            log.debug("eth_maxPriorityFeePerGas: %s", e)
+
+
+# ==================================================================== entry points
+async def run_adapter_async(config: EvmDataClientConfig, sink: Sink, stop: Any,
+                            *, client_ready: Callable[[EvmDataClient], None] | None = None) -> EvmDataClient:
+    """Run the adapter until ``stop`` (an asyncio.Event, or any object with ``is_set()``) is set."""
+    client = EvmDataClient(config, sink)
+    if client_ready is not None:
+        client_ready(client)
+    if isinstance(stop, asyncio.Event):
+        astop = stop
+        poll = None
+    else:
+        astop = asyncio.Event()
+
+        async def _poll() -> None:
+            while not stop.is_set():
+                await asyncio.sleep(0.05)
+            astop.set()
+        poll = asyncio.create_task(_poll())
+    try:
+        await client.run(astop)
+    finally:
+        if poll is not None:
+            poll.cancel()
+        client.cache.close()
+        log.info("adapter stopped: %s", dict(client.counters))
+    return client
+
+
+def run_adapter(config: EvmDataClientConfig, sink: Sink, stop_event: Any) -> Counter:
+    """Process entry point: blocks until ``stop_event`` (threading/multiprocessing Event) is set.
+
+    Returns the counters of the run.
+    """
+    client = asyncio.run(run_adapter_async(config, sink, stop_event))
+    return client.counters
