@@ -13,8 +13,8 @@ fi
 .venv/bin/python -m pip install -q --upgrade pip >/dev/null
 if [ "$with_test" = 1 ]; then
   .venv/bin/python -m pip install -q -e '.[test]'
-  if [ -f tests/chain/package.json ]; then
-    npm ci --prefix tests/chain --no-audit --no-fund --loglevel=error
+  if [ -f evm/package.json ]; then
+    npm ci --prefix evm --no-audit --no-fund --loglevel=error
   fi
   need_apt=()
   for pkg_cmd in ${APT_TEST_PACKAGES:-nats-server:nats-server chromium:chromium chromium-driver:chromedriver}; do
@@ -28,4 +28,12 @@ if [ "$with_test" = 1 ]; then
   fi
 else
   .venv/bin/python -m pip install -q -e .
+  # anvil + Uniswap artifacts for `--source local-chain` (the default replay mode needs none).
+  if command -v npm >/dev/null 2>&1; then
+    npm ci --prefix evm --no-audit --no-fund --loglevel=error \
+      || echo "warning: npm ci --prefix evm failed; --source local-chain will report anvil missing" >&2
+  else
+    echo "note: npm not found; skipping the local EVM chain (anvil). Replay and live modes work;" \
+         "for --source local-chain install Node.js/npm and run: npm ci --prefix evm" >&2
+  fi
 fi

@@ -1,0 +1,78 @@
+"""Contract artifacts (ABI + creation bytecode) for the local chain.
+
+Uniswap V2/V3 come precompiled from the npm packages pinned in ``evm/package.json`` (installed
+by ``npm ci --prefix evm``); AlphaPulse's own test contracts (TestToken, RevertingDecimalsToken,
+CycleExecutor) are committed next to their sources in ``alphapulse/chain/artifacts/``
+(regenerate with ``node evm/compile.js``). Nothing is compiled at test time.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+from alphapulse.chain.anvil import EVM_DIR, INSTALL_HINT
+
+__all__ = ["Artifact", "ArtifactNotFound", "load_artifact", "UNISWAP_ARTIFACTS", "LOCAL_ARTIFACTS",
+           "LOCAL_ARTIFACT_DIR", "V2_PAIR_INIT_CODE_HASH", "V3_POOL_INIT_CODE_HASH"]
+
+LOCAL_ARTIFACT_DIR = Path(__file__).resolve().parent / "artifacts"
+
+# name -> path under evm/node_modules
+UNISWAP_ARTIFACTS: dict[str, str] = {
+    "UniswapV2Factory": "@uniswap/v2-core/build/UniswapV2Factory.json",
+    "UniswapV2Pair": "@uniswap/v2-core/build/UniswapV2Pair.json",
+    "UniswapV2Router02": "@uniswap/v2-periphery/build/UniswapV2Router02.json",
+    "WETH9": "@uniswap/v2-periphery/build/WETH9.json",
+    "DeflatingERC20": "@uniswap/v2-periphery/build/DeflatingERC20.json",
+    "UniswapV3Factory": "@uniswap/v3-core/artifacts/contracts/UniswapV3Factory.sol/UniswapV3Factory.json",
+    "UniswapV3Pool": "@uniswap/v3-core/artifacts/contracts/UniswapV3Pool.sol/UniswapV3Pool.json",
+    "NonfungiblePositionManager":
+        "@uniswap/v3-periphery/artifacts/contracts/NonfungiblePositionManager.sol/NonfungiblePositionManager.json",
+    "SwapRouter": "@uniswap/v3-periphery/artifacts/contracts/SwapRouter.sol/SwapRouter.json",
+    "QuoterV2": "@uniswap/v3-periphery/artifacts/contracts/lens/QuoterV2.sol/QuoterV2.json",
+    "TickLens": "@uniswap/v3-periphery/artifacts/contracts/lens/TickLens.sol/TickLens.json",
+}
+LOCAL_ARTIFACTS: tuple[str, ...] = ("TestToken", "RevertingDecimalsToken", "CycleExecutor")
+
+# keccak256 of the creation bytecode, as hard-coded in UniswapV2Library.pairFor and
+# PoolAddress.POOL_INIT_CODE_HASH; deployments derive pool addresses with CREATE2 from these.
+V2_PAIR_INIT_CODE_HASH = "0x96e8ac4277198ff8b6f785478aa9a39f403cb768dd02cbee326c3e7da348845f"
+V3_POOL_INIT_CODE_HASH = "0xe34f199b19b2b4f47f68442619d555527d244f78a3297ea89325f843f87b8b54"
+
+
+class ArtifactNotFound(FileNotFoundError):
+    """An artifact file is missing (npm packages not installed, or an unknown name)."""
+
+
+@dataclass(frozen=True)
+class Artifact:
+    name: str
+    abi: list
+    bytecode: str  # 0x-prefixed creation code
+    path: Path
+
+
+@lru_cache(maxsize=None)
+def load_artifact(name: str, evm_dir: Path | None = None) -> Artifact:
+    """ABI and creation bytecode of a contract by name (see UNISWAP_ARTIFACTS / LOCAL_ARTIFACTS)."""
+    if name in UNISWAP_ARTIFACTS:
+        path = (evm_dir or EVM_DIR) / "node_modules" / UNISWAP_ARTIFACTS[name]
+        if not path.is_file():
+            raise ArtifactNotFound(f"Uniswap artifact {name} not found at {path}: {INSTALL_HINT}")
+    elif name in LOCAL_ARTIFACTS:
+        path = LOCAL_ARTIFACT_DIR / f"{name}.json"
+        if not path.is_file():
+            raise ArtifactNotFound(f"artifact {name} missing at {path}: regenerate with `node evm/compile.js`")
+    else:
+        raise ArtifactNotFound(f"unknown artifact {name!r}; known: {sorted(UNISWAP_ARTIFACTS) + list(LOCAL_ARTIFACTS)}")
+    data = json.loads(path.read_text())
+    bytecode = data["bytecode"]
+    if isinstance(bytecode, dict):  # truffle/solc standard-json shape
+        bytecode = bytecode["object"]
+    if not bytecode.startswith("0x"):
+        bytecode = "0x" + bytecode
+    if len(bytecode) <= 2:
+        raise ArtifactNotFound(f"artifact {name} at {path} has no bytecode (interface?)")
+    return Artifact(name=name, abi=data["abi"], bytecode=bytecode, path=path)

@@ -1,0 +1,173 @@
+"""The deployed market is real Uniswap: addresses, decimals and venues are what the contracts
+say, swaps pay exactly what Router02/QuoterV2 and the V2 formula say, V3 swaps cross ticks, and
+cycles execute with exact, consistent results."""
+from fractions import Fraction
+
+import pytest
+
+from alphapulse.chain.deploy import DEFAULT_PAIRS, DEFAULT_TOKENS, Pool
+from alphapulse.protocol.layout import PoolKind, Venue
+
+
+def v2_out(amount_in: int, r_in: int, r_out: int) -> int:
+    return amount_in * 997 * r_out // (r_in * 1000 + amount_in * 997)
+
+
+def test_tokens_have_the_declared_decimals(market):
+    for spec in DEFAULT_TOKENS:
+        token = market.tokens[spec.symbol]
+        c = market.erc20(spec.symbol)
+        assert c.functions.decimals().call() == spec.decimals == token.decimals
+        assert c.functions.symbol().call() == spec.symbol
+    assert {market.tokens[s].decimals for s in ("WMATIC", "USDC", "WBTC")} == {18, 6, 8}
+    assert market.decimals[market.tokens["USDC"].address] == 6
+
+
+def test_every_pool_is_registered_in_its_factory(market):
+    n_v2 = sum(len(p.v2_venues) for p in DEFAULT_PAIRS)
+    n_v3 = sum(len(p.v3_fees) for p in DEFAULT_PAIRS)
+    assert len([p for p in market.pools if p.kind == PoolKind.CONSTANT_PRODUCT]) == n_v2
+    assert len([p for p in market.pools if p.kind == PoolKind.CONCENTRATED]) == n_v3
+    assert market.factory_venues == {market.v2_factories[Venue.QUICKSWAP]: Venue.QUICKSWAP,
+                                     market.v2_factories[Venue.SUSHISWAP_POLYGON]: Venue.SUSHISWAP_POLYGON,
+                                     market.v3_factory: Venue.UNISWAP_V3_POLYGON}
+    for p in market.pools:
+        assert int(p.token0, 16) < int(p.token1, 16)
+        if p.kind == PoolKind.CONSTANT_PRODUCT:
+            f = market.contract("UniswapV2Factory", p.factory)
+            assert f.functions.getPair(p.token1, p.token0).call() == p.address
+            pair = market.contract("UniswapV2Pair", p.address)
+            assert pair.functions.factory().call() == p.factory
+            assert min(market.reserves(p)) > 0
+        else:
+            f = market.contract("UniswapV3Factory", p.factory)
+            assert f.functions.getPool(p.token0, p.token1, p.fee_pips).call() == p.address
+            pool = market.contract("UniswapV3Pool", p.address)
+            assert pool.functions.tickSpacing().call() == p.tick_spacing
+            assert pool.functions.fee().call() == p.fee_pips
+            assert len(market.v3_positions[p.address]) == 4   # full range + 3 concentrated
+
+
+def test_pools_on_the_same_pair_start_at_the_same_price(market):
+    for a, b in (("WMATIC", "USDC"), ("WETH", "USDC"), ("WBTC", "WETH")):
+        prices = [market.price(p) for p in market.pools_for(a, b)]
+        assert len(prices) >= 3
+        for price in prices:
+            assert abs(price / prices[0] - 1) < Fraction(1, 10**6)
+    # USD prices of the spec: 1 WETH = 3000 USDC in base units
+    weth_usdc = market.v2_pool("WETH", "USDC", Venue.QUICKSWAP)
+    p = market.price(weth_usdc)
+    per_weth = p if weth_usdc.token0 == market.tokens["WETH"].address else 1 / p
+    assert per_weth * 10**18 / 10**6 == pytest.approx(3000, rel=1e-9)
+
+
+@pytest.mark.parametrize("token_in,amount", [("WMATIC", 1_234 * 10**18), ("USDC", 777 * 10**6), ("USDC", 1)])
+def test_v2_swap_pays_exactly_get_amounts_out_and_the_formula(market, token_in, amount):
+    pool = market.v2_pool("WMATIC", "USDC", Venue.SUSHISWAP_POLYGON)
+    r0, r1 = market.reserves(pool)
+    r_in, r_out = (r0, r1) if market.tokens[token_in].address == pool.token0 else (r1, r0)
+    expected = market.v2_get_amount_out(pool, token_in, amount)
+    assert expected == v2_out(amount, r_in, r_out)
+    out_token = pool.other(market.tokens[token_in].address)
+    before = market.balance(market.traders[0], out_token)
+    res = market.v2_swap(pool, token_in, amount)
+    assert res.amount_in == amount and res.amount_out == expected
+    assert market.balance(market.traders[0], out_token) - before == expected
+    r0b, r1b = market.reserves(pool)
+    assert (r0b, r1b) == ((r0 + amount, r1 - expected) if pool.token0 == res.token_in else (r0 - expected, r1 + amount))
+
+
+@pytest.mark.parametrize("token_in", ["WETH", "USDC"])
+def test_v3_swap_crosses_ticks_and_equals_quoter_v2(market, token_in):
+    pool = market.v3_pool("WETH", "USDC", 3000)
+    amount = 700 * 10**18 if token_in == "WETH" else 1_200_000 * 10**6
+    quote = market.quote_v3(pool, token_in, amount)
+    assert quote.initialized_ticks_crossed >= 2
+    _, tick_before, _ = market.slot0(pool)
+    res = market.v3_swap(pool, token_in, amount)
+    assert res.amount_in == amount
+    assert res.amount_out == quote.amount_out > 0
+    assert res.sqrt_price_x96 == quote.sqrt_price_x96_after
+    sqrt_p, tick, liquidity = market.slot0(pool)
+    assert (sqrt_p, tick, liquidity) == (res.sqrt_price_x96, res.tick, res.liquidity)
+    assert abs(tick - tick_before) > 2 * pool.tick_spacing
+
+
+def test_v3_exact_output_quote_matches_exact_input(market):
+    pool = market.v3_pool("WMATIC", "USDC", 500)
+    need = market.quote_v3_exact_output(pool, "USDC", 5_000 * 10**18).amount_out  # USDC needed
+    assert market.quote_v3(pool, "USDC", need).amount_out >= 5_000 * 10**18
+
+
+def test_move_price_opens_a_price_difference_between_venues(market):
+    quick = market.v2_pool("WETH", "USDC", Venue.QUICKSWAP)
+    sushi = market.v2_pool("WETH", "USDC", Venue.SUSHISWAP_POLYGON)
+    before = market.price(quick)
+    market.move_price(quick, Fraction(102, 100))
+    assert market.price(quick) / before == pytest.approx(1.02, rel=2e-3)
+    assert market.price(sushi) == before
+    v3 = market.v3_pool("WETH", "USDC", 3000)
+    before = market.price(v3)
+    market.move_price(v3, Fraction(97, 100))
+    assert market.price(v3) / before == pytest.approx(0.97, rel=1e-6)
+
+
+def test_v2_liquidity_add_and_remove_round_trip(market):
+    pool = market.v2_pool("WBTC", "USDC", Venue.QUICKSWAP)
+    r0, r1 = market.reserves(pool)
+    lp = market.add_liquidity_v2(pool, r0 // 10, r1 // 10)
+    assert lp > 0
+    assert market.reserves(pool) == (r0 + r0 // 10, r1 + r1 // 10)
+    a0, a1 = market.remove_liquidity_v2(pool, lp)
+    assert 0 < r0 // 10 - a0 <= r0 // 10 // 10**6 + 1 and 0 < r1 // 10 - a1 <= r1 // 10 // 10**6 + 1
+
+
+def test_v3_liquidity_add_and_remove(market):
+    pool = market.v3_pool("WBTC", "USDC", 3000)
+    _, tick, liq = market.slot0(pool)
+    lo = (tick // pool.tick_spacing - 1) * pool.tick_spacing
+    token_id, added, a0, a1 = market.add_liquidity_v3(pool, lo, lo + 3 * pool.tick_spacing, 10**8, 60_000 * 10**6)
+    assert added > 0 and a0 > 0 and a1 > 0
+    assert market.slot0(pool)[2] == liq + added
+    c0, c1 = market.remove_liquidity_v3(token_id)
+    assert market.slot0(pool)[2] == liq
+    assert 0 <= a0 - c0 <= 1 and 0 <= a1 - c1 <= 1
+
+
+CYCLES = {
+    "v2-v2": lambda m: [(m.v2_pool("WETH", "USDC", 400), "USDC", "WETH"), (m.v2_pool("WETH", "USDC", 401), "WETH", "USDC")],
+    "v2-v3": lambda m: [(m.v2_pool("WMATIC", "USDC", 400), "USDC", "WMATIC"), (m.v3_pool("WMATIC", "USDC", 500), "WMATIC", "USDC")],
+    "v3-v3": lambda m: [(m.v3_pool("WETH", "USDC", 500), "USDC", "WETH"), (m.v3_pool("WETH", "USDC", 3000), "WETH", "USDC")],
+    "triangle": lambda m: [(m.v2_pool("WMATIC", "USDC", 401), "USDC", "WMATIC"),
+                           (m.v3_pool("WMATIC", "WETH", 3000), "WMATIC", "WETH"),
+                           (m.v2_pool("WETH", "USDC", 400), "WETH", "USDC")],
+}
+
+
+@pytest.mark.parametrize("name", sorted(CYCLES))
+def test_cycle_atomic_and_sequential_pay_the_same_exact_amounts(market, anvil, name):
+    path = CYCLES[name](market)
+    market.move_price(path[0][0], Fraction(98, 100) if market.pool(path[0][0]).token0 == market.tokens[path[0][1]].address else Fraction(102, 100))
+    amount = 20_000 * 10**6
+    # predicted hop by hop with the pools' own quoting functions
+    expected, x = [], amount
+    for pool, t_in, _ in path:
+        p = market.pool(pool)
+        x = market.v2_get_amount_out(p, t_in, x) if p.kind == PoolKind.CONSTANT_PRODUCT else market.quote_v3(p, t_in, x).amount_out
+        expected.append(x)
+    snap = anvil.snapshot()
+    atomic = market.execute_cycle(path, amount, mode="atomic")
+    anvil.revert(snap)
+    sequential = market.execute_cycle(path, amount, mode="sequential")
+    assert list(atomic.hop_amounts) == expected == list(sequential.hop_amounts)
+    assert atomic.amount_out == sequential.amount_out == expected[-1]
+    assert len(sequential.tx_hashes) == len(path) and len(atomic.tx_hashes) == 1
+    assert market.w3.eth.get_block(sequential.block_number)["transactions"].__len__() == len(path)
+
+
+def test_cycle_path_errors_are_clear(market):
+    with pytest.raises(ValueError, match="does not trade"):
+        market.cycle_hops([(market.v2_pool("WETH", "USDC", 400), "USDC", "WMATIC")])
+    with pytest.raises(ValueError, match="path broken"):
+        market.cycle_hops([(market.v2_pool("WETH", "USDC", 400), "USDC", "WETH"),
+                           (market.v2_pool("WMATIC", "USDC", 400), "USDC", "WMATIC")])
