@@ -1,0 +1,63 @@
+"""Shared pieces of the adapter chain tests: config from a deployed Market, the chain's truth."""
+from collections import Counter
+
+from web3 import Web3
+
+from alphapulse.adapters.evm import abi
+from alphapulse.adapters.evm.config import EvmDataClientConfig, FactoryConfig
+from alphapulse.protocol import codec
+from alphapulse.protocol.layout import EVENT_REMOVED
+
+POOL_EVENTS = (codec.PoolSwap, codec.PoolSync, codec.PoolMint, codec.PoolBurn)
+
+
+def adapter_config(market, endpoints, **kw):
+    facs = tuple(FactoryConfig(address=a.lower(), venue=v, kind="v3" if a == market.v3_factory else "v2")
+                 for a, v in market.factory_venues.items())
+    base = dict(factories=facs, chain_id=market.chain_id, watchdog_s=5.0, backoff_initial_s=0.05,
+                backoff_max_s=0.5, request_timeout_s=5.0)
+    base.update(kw)
+    if isinstance(endpoints, str):
+        endpoints = (endpoints,)
+    return EvmDataClientConfig(endpoints=tuple(endpoints), **base)
+
+
+def chain_log_keys(w3: Web3, lo: int, hi: int, addresses=None) -> list[tuple[int, int, bytes]]:
+    """(block, log_index, pool) of every log of our 7 topics in [lo, hi], as the node has them."""
+    flt = {"fromBlock": lo, "toBlock": hi, "topics": [abi.ALL_TOPIC0_HEX]}
+    logs = w3.eth.get_logs(flt)
+    out = [(lg["blockNumber"], lg["logIndex"], bytes(lg["address"] if isinstance(lg["address"], bytes)
+                                                     else bytes.fromhex(lg["address"][2:])))
+           for lg in logs]
+    if addresses is not None:
+        out = [k for k in out if k[2] in addresses]
+    return sorted(out)
+
+
+def pool_events(records):
+    return [r for r in records if isinstance(r, POOL_EVENTS)]
+
+
+def net_event_keys(records) -> list[tuple[int, int, bytes]]:
+    """Keys of pool events published and not undone by a later removed copy, in publish order."""
+    live: dict[tuple[int, int], object] = {}
+    for r in pool_events(records):
+        k = (r.block_number, r.log_index)
+        if r.flags & EVENT_REMOVED:
+            assert k in live, f"removed event {k} that was never published"
+            undone = live.pop(k)
+            assert codec.encode_value(undone) == codec.encode_value(
+                type(r)(**{**{f: getattr(r, f) for f in r.__dataclass_fields__}, "flags": r.flags & ~EVENT_REMOVED})), \
+                "removed copy differs from the published event"
+        else:
+            assert k not in live, f"duplicate event {k}"
+            live[k] = r
+    return sorted((b, i, r.pool) for (b, i), r in live.items())
+
+
+def addr(s: str) -> bytes:
+    return bytes.fromhex(s[2:])
+
+
+def kinds(records) -> Counter:
+    return Counter(type(r).__name__ for r in records)
