@@ -146,11 +146,14 @@ class EvmDataClient:
         self._bg: set[asyncio.Task] = set()
         self.endpoint: str | None = None
         self.connections = 0
+        self.subscriptions: tuple[str, str] = ("", "")
+        self.loop: asyncio.AbstractEventLoop | None = None
 
     # ================================================================ run loop
     async def run(self, stop: asyncio.Event) -> None:
         """Follow the chain until ``stop`` is set; never returns early on a node failure."""
         cfg = self.config
+        self.loop = asyncio.get_running_loop()
         failures = 0
         idx = 0
         try:
@@ -217,6 +220,7 @@ class EvmDataClient:
             head_sub = await w3.eth.subscribe("newHeads")
             logs_sub = await w3.eth.subscribe("logs", {"topics": [abi.ALL_TOPIC0_HEX]})
             kinds = {str(head_sub): "head", str(logs_sub): "log"}
+            self.subscriptions = (str(head_sub), str(logs_sub))
             reader = asyncio.create_task(self._read(w3, q, kinds))
             self.connections += 1
             self.endpoint = url
@@ -473,7 +477,9 @@ class EvmDataClient:
             self._mark(ev, None)
             return
         info = self.provider.pools.get(pool)
-        if info is None:
+        if info is None or pool not in self._snap_block:
+            # unknown pool: discover it; known (cache) but not yet snapshotted in this
+            # session: snapshot it, so readers get its state before its first event
             held = self._pending.get(pool)
             if held is None:
                 held = self._pending[pool] = []
@@ -541,7 +547,9 @@ class EvmDataClient:
             await self._rpc_ready.wait()
             rpc = self._rpc
             try:
-                info = await self.provider.discover(rpc, pool, family)
+                info = self.provider.pools.get(pool)
+                if info is None:
+                    info = await self.provider.discover(rpc, pool, family)
                 result: Any = None
                 if info is not None:
                     held = self._pending.get(pool) or []
@@ -585,10 +593,13 @@ class EvmDataClient:
                 self.counters["skipped_ignored_pool"] += len(held)
                 continue
             info, sb, recs = result
-            self.provider.remember(info, sb)
+            if pool not in self.provider.pools:
+                self.provider.remember(info, sb)
+                self.counters["pools_discovered"] += 1
+            else:
+                self.counters["pools_from_cache"] += 1
             self._snap_block[pool] = sb
             self.publisher.add_packed(recs)
-            self.counters["pools_discovered"] += 1
             log.info("pool 0x%s: venue %d kind %d tokens 0x%s(%d)/0x%s(%d) fee %d, snapshot at %d "
                      "with %d ticks, %d held events", pool.hex(), info.venue, info.kind,
                      info.token0.hex(), info.decimals0, info.token1.hex(), info.decimals1,
