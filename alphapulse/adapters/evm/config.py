@@ -43,6 +43,7 @@ class EvmDataClientConfig:
     reorg_depth: int = 128                             # blocks of history kept to undo a reorg
     tick_snapshot_range: int = 20_000                  # V3: ticks each side of the price to snapshot
     discovery_concurrency: int = 8                     # pools discovered at once
+    discovery_max_attempts: int = 8                    # node errors on one pool before it is given up
     rpc_batch_size: int = 100                          # eth_calls per JSON-RPC batch
     getlogs_chunk_blocks: int = 2_000                  # eth_getLogs range per request in backfill
     start_block: int | None = None                     # first connection: backfill from here; None = live
@@ -96,6 +97,7 @@ class EvmDataClientConfig:
         if not 0 <= self.backoff_jitter < 1:
             raise ConfigError(f"{key}.backoff_jitter", f"must be in [0, 1), got {self.backoff_jitter!r}")
         ints = {"reorg_depth": 1, "tick_snapshot_range": 0, "discovery_concurrency": 1,
+                "discovery_max_attempts": 1,
                 "rpc_batch_size": 1, "getlogs_chunk_blocks": 1, "max_frames_per_batch": 1}
         for name, lo in ints.items():
             v = getattr(self, name)

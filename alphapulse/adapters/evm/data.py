@@ -543,6 +543,7 @@ class EvmDataClient:
 
     async def _discover(self, pool: bytes, family: str) -> None:
         attempt = 0
+        result: Any = None
         while True:
             await self._rpc_ready.wait()
             rpc = self._rpc
@@ -550,7 +551,6 @@ class EvmDataClient:
                 info = self.provider.pools.get(pool)
                 if info is None:
                     info = await self.provider.discover(rpc, pool, family)
-                result: Any = None
                 if info is not None:
                     held = self._pending.get(pool) or []
                     first = min((e.block_number for e in held), default=self._head + 1)
@@ -574,9 +574,18 @@ class EvmDataClient:
                 if type(e).__module__.split(".")[0] not in ("web3", "websockets", "aiohttp"):
                     raise
                 err = e
+            if self._rpc is not rpc or not self._rpc_ready.is_set():
+                continue   # the connection went away: not the pool's fault, wait for the next one
             attempt += 1
             self.counters["discovery_retries"] += 1
             log.warning("pool 0x%s: discovery attempt %d failed: %s", pool.hex(), attempt, err)
+            if attempt >= self.config.discovery_max_attempts:
+                # not persisted: the node may answer after a restart of the adapter
+                self.provider.ignored[pool] = ("discovery_failed", str(err))
+                self.counters["ignored_discovery_failed"] += 1
+                log.error("pool 0x%s: given up after %d attempts, its events are skipped: %s",
+                          pool.hex(), attempt, err)
+                break
             await asyncio.sleep(min(self.config.backoff_max_s, self.config.backoff_initial_s * 2 ** attempt))
         self._ready.append((pool, result))
         if self._queue is not None:

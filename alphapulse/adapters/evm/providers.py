@@ -53,9 +53,16 @@ class RpcError(Exception):
         self.data = err.get("data")
         super().__init__(f"{method}: error {self.code}: {self.message}")
 
+    # what nodes say when the *contract* failed (geth, erigon, anvil, hardhat wordings);
+    # anything else (rate limits, missing state, timeouts) is the node's problem: retry
+    _EVM_FAILURE = ("revert", "evm error", "out of gas", "invalid opcode", "invalid jump",
+                    "stack underflow", "stack overflow", "oog", "bad instruction")
+
     @property
     def is_revert(self) -> bool:
-        return self.code == 3 or "revert" in self.message.lower()
+        """The call failed inside the EVM (revert, out of gas, bad opcode): a contract answer."""
+        msg = self.message.lower()
+        return self.code == 3 or any(w in msg for w in self._EVM_FAILURE)
 
 
 class Rpc:
