@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Iterable, Sequence
 
+import requests
 from web3 import Web3
 from web3.logs import DISCARD
 
@@ -31,7 +32,7 @@ from alphapulse.protocol.layout import PoolKind, Venue
 
 __all__ = [
     "CycleResult", "DEFAULT_PAIRS", "DEFAULT_TOKENS", "Market", "MarketSpec", "PairSpec", "Pool",
-    "QuoteResult", "SwapResult", "Token", "TokenSpec", "deploy_market", "price_to_sqrt_price_x96",
+    "QuoteResult", "SwapResult", "Token", "TokenSpec", "connect", "deploy_market", "price_to_sqrt_price_x96",
     "MIN_TICK", "MAX_TICK", "MIN_SQRT_RATIO", "MAX_SQRT_RATIO", "V3_TICK_SPACING",
 ]
 
@@ -207,6 +208,7 @@ class Market:
     pools: list[Pool]
     traders: tuple[str, ...]
     v3_positions: dict[str, list[int]] = field(default_factory=dict)  # pool -> NPM token ids
+    usd_prices: dict[str, Fraction] = field(default_factory=dict)     # symbol -> USD per whole token (spec)
     sender: TxSender = field(default=None, repr=False)  # type: ignore[assignment]
 
     def __post_init__(self):
@@ -563,9 +565,24 @@ class Market:
 
 
 # ---------------------------------------------------------------------------------- deploy
+def connect(http_url: str) -> Web3:
+    """A sync web3 for a local node, trimmed for speed: no proxy lookup per request and no
+    validation/ENS/gas middleware (each added RPC round trips per call: eth_chainId twice per
+    eth_call). Transactions built by TxSender carry every field, so nothing needs filling."""
+    session = requests.Session()
+    session.trust_env = False
+    w3 = Web3(Web3.HTTPProvider(http_url, request_kwargs={"timeout": 60}, session=session))
+    for name in ("validation", "ens_name_to_address", "gas_price_strategy", "gas_estimate"):
+        try:
+            w3.middleware_onion.remove(name)
+        except (ValueError, KeyError):
+            pass
+    return w3
+
+
 def deploy_market(w3_or_url: "Web3 | str", spec: MarketSpec = MarketSpec(), *, deployer: str = DEV_ACCOUNTS[0]) -> Market:
     """Deploy ``spec`` onto the node (dev accounts must be unlocked, as on anvil)."""
-    w3 = Web3(Web3.HTTPProvider(w3_or_url, request_kwargs={"timeout": 60})) if isinstance(w3_or_url, str) else w3_or_url
+    w3 = connect(w3_or_url) if isinstance(w3_or_url, str) else w3_or_url
     chain_id = w3.eth.chain_id
     tx = TxSender(w3, chain_id)
     deployer = Web3.to_checksum_address(deployer)
@@ -611,7 +628,7 @@ def deploy_market(w3_or_url: "Web3 | str", spec: MarketSpec = MarketSpec(), *, d
                     v2_factories=v2_factories, v2_routers=v2_routers, v3_factory=v3_factory,
                     v3_venue=int(spec.v3_venue), v3_position_manager=npm, v3_swap_router=swap_router,
                     v3_quoter=quoter, executor=executor, pools=[], traders=tuple(Web3.to_checksum_address(t) for t in spec.traders),
-                    sender=tx)
+                    sender=tx, usd_prices={t.symbol: t.usd_price for t in spec.tokens})
 
     # Block 3: create pairs/pools, mint liquidity tokens to the deployer, approve the NPM.
     need: dict[str, int] = {t.symbol: 0 for t in spec.tokens}

@@ -145,8 +145,10 @@ class TxSender:
             for chunk in chunks:
                 hashes = [self.send(txs[i]) for i in chunk]
                 self.mine()
+                # one eth_getBlockReceipts instead of a receipt round trip per tx
+                by_hash = {bytes(rc["transactionHash"]): rc for rc in self.w3.eth.get_block_receipts("latest")}
                 for i, h in zip(chunk, hashes):
-                    receipts[i] = _receipt_or_none(self.w3, h)
+                    receipts[i] = by_hash.get(bytes(h)) or _receipt_or_none(self.w3, h)
                     if receipts[i] is None:
                         raise ChainTxError(f"{labels[i] if labels else f'tx#{i}'} was not mined by evm_mine")
         finally:

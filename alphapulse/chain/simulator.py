@@ -1,0 +1,342 @@
+"""A seeded market simulator that trades a deployed :class:`~alphapulse.chain.deploy.Market`.
+
+Each step builds one block: with automine off it sends ``txs_per_block`` actions from the
+market's trader accounts and mines them with ``evm_mine`` (realistic for Polygon, where a block
+holds many swaps, and ~10x faster than one block per tx). Actions, drawn with ``random.Random``:
+
+- ``swap``: a noise trade on a random pool, log-uniform USD size, random direction;
+- ``shock``: a large trade that moves one pool's price by ``shock_bps`` (opens an arbitrage
+  against the other pools of that pair);
+- ``arb``: pushes the pool that deviates most from its siblings back to their median price
+  (closes an opportunity);
+- ``add_v2`` / ``remove_v2`` / ``add_v3`` / ``remove_v3``: liquidity moves (Mint/Burn events;
+  V3 positions are narrow ranges around the current tick, so they create initialised ticks).
+
+Determinism: the choice of every action depends only on the seed and on chain state, and the
+chain state depends only on the previous actions, so the same seed on the same deployed market
+gives the same transactions, events and amounts (block timestamps are wall-clock and do not
+enter any pool arithmetic).
+"""
+from __future__ import annotations
+
+import math
+import random
+import threading
+import time
+from dataclasses import dataclass, field
+from fractions import Fraction
+from typing import Callable
+
+from web3.logs import DISCARD
+
+from alphapulse.chain.deploy import (DEADLINE, GAS_TOKEN, GAS_V3_MINT, MAX_SQRT_RATIO, MIN_SQRT_RATIO,
+                                     Market, Pool)
+from alphapulse.protocol.layout import PoolKind
+
+__all__ = ["Action", "BlockReport", "MarketSimulator", "SimulationReport", "SimulatorConfig", "price_gaps"]
+
+ACTION_KINDS = ("swap", "shock", "arb", "add_v2", "remove_v2", "add_v3", "remove_v3")
+
+
+@dataclass(frozen=True)
+class SimulatorConfig:
+    seed: int = 0
+    txs_per_block: int = 8                   # actions per block (each is 1-3 txs)
+    block_interval_s: float | None = None    # wall time per block; None = as fast as possible
+    # relative weights of the action kinds
+    weights: tuple[tuple[str, float], ...] = (
+        ("swap", 0.62), ("shock", 0.08), ("arb", 0.12),
+        ("add_v2", 0.05), ("remove_v2", 0.04), ("add_v3", 0.05), ("remove_v3", 0.04))
+    trade_usd_min: float = 10.0
+    trade_usd_max: float = 20_000.0
+    shock_bps_min: int = 60                  # price move of a shock: 0.6% .. 3%
+    shock_bps_max: int = 300
+    liquidity_usd: float = 100_000.0         # value per side of a liquidity add
+    refill_every_blocks: int = 50            # top traders' balances up (open mint) this often
+
+    def __post_init__(self):
+        unknown = {k for k, _ in self.weights} - set(ACTION_KINDS)
+        if unknown:
+            raise ValueError(f"unknown action kinds {sorted(unknown)}; known: {ACTION_KINDS}")
+        if self.txs_per_block < 1:
+            raise ValueError("txs_per_block must be >= 1")
+        if not 0 < self.trade_usd_min <= self.trade_usd_max:
+            raise ValueError("need 0 < trade_usd_min <= trade_usd_max")
+        if not 0 < self.shock_bps_min <= self.shock_bps_max < 10_000:
+            raise ValueError("need 0 < shock_bps_min <= shock_bps_max < 10000")
+
+
+@dataclass(frozen=True)
+class Action:
+    kind: str
+    pool: str        # pool label
+    sender: str
+    detail: str
+    n_txs: int
+
+
+@dataclass
+class BlockReport:
+    block_number: int
+    actions: list[Action]
+    txs: int
+    reverted: int
+
+
+@dataclass
+class SimulationReport:
+    blocks: list[BlockReport] = field(default_factory=list)
+
+    @property
+    def txs(self) -> int:
+        return sum(b.txs for b in self.blocks)
+
+    @property
+    def reverted(self) -> int:
+        return sum(b.reverted for b in self.blocks)
+
+    def count(self, kind: str) -> int:
+        return sum(1 for b in self.blocks for a in b.actions if a.kind == kind)
+
+    @property
+    def first_block(self) -> int:
+        return self.blocks[0].block_number if self.blocks else 0
+
+    @property
+    def last_block(self) -> int:
+        return self.blocks[-1].block_number if self.blocks else 0
+
+
+def price_gaps(market: Market, block: int | str = "latest") -> dict[frozenset, Fraction]:
+    """For each token pair with 2+ pools: max/min of the pools' marginal prices (1 = aligned)."""
+    groups: dict[frozenset, list[Pool]] = {}
+    for p in market.pools:
+        groups.setdefault(frozenset((p.token0, p.token1)), []).append(p)
+    out = {}
+    for key, pools in groups.items():
+        if len(pools) > 1:
+            prices = [market.price(p, block) for p in pools]
+            out[key] = max(prices) / min(prices)
+    return out
+
+
+class MarketSimulator:
+    """Drives ``market`` with seeded random activity; see the module docstring."""
+
+    def __init__(self, market: Market, config: SimulatorConfig = SimulatorConfig()):
+        self.market = market
+        self.config = config
+        self.rng = random.Random(config.seed)
+        self._kinds = [k for k, _ in config.weights]
+        self._weights = [w for _, w in config.weights]
+        self._usd = self._usd_prices()
+        self._v2_lp: list[tuple[str, str]] = []            # (pool address, owner) with LP tokens
+        self._v3_positions: list[tuple[int, str, str, int]] = []  # (token_id, owner, pool, liquidity)
+        self._blocks_done = 0
+        self.stop_event = threading.Event()
+
+    def _usd_prices(self) -> dict[str, Fraction]:
+        """USD value of one base unit per token address, from the market's spec prices: fixed at
+        start so trade sizes never depend on timing."""
+        out = {}
+        for sym, tok in self.market.tokens.items():
+            out[tok.address] = self.market.usd_prices.get(sym, Fraction(1)) / 10**tok.decimals
+        return out
+
+    # ------------------------------------------------------------------ running
+    def run(self, steps: int | None = None, *, duration_s: float | None = None,
+            on_block: Callable[[BlockReport], None] | None = None) -> SimulationReport:
+        """Run ``steps`` blocks, or for ``duration_s``, or until ``stop()``; returns the report."""
+        report = SimulationReport()
+        deadline = time.monotonic() + duration_s if duration_s is not None else None
+        next_at = time.monotonic()
+        while not self.stop_event.is_set():
+            if steps is not None and len(report.blocks) >= steps:
+                break
+            if deadline is not None and time.monotonic() >= deadline:
+                break
+            block = self.step()
+            report.blocks.append(block)
+            if on_block is not None:
+                on_block(block)
+            if self.config.block_interval_s:
+                next_at += self.config.block_interval_s
+                delay = next_at - time.monotonic()
+                if delay > 0:
+                    self.stop_event.wait(delay)
+                else:
+                    next_at = time.monotonic()
+        return report
+
+    def stop(self) -> None:
+        self.stop_event.set()
+
+    def step(self) -> BlockReport:
+        """Build, send and mine one block of actions."""
+        m = self.market
+        txs: list[dict] = []
+        actions: list[Action] = []
+        post: list[tuple[int, Callable]] = []   # (index of tx, handler(receipt)) after mining
+        if self.config.refill_every_blocks and self._blocks_done % self.config.refill_every_blocks == 0:
+            txs += self._refill_txs()
+        for _ in range(self.config.txs_per_block):
+            kind = self.rng.choices(self._kinds, self._weights)[0]
+            built = getattr(self, f"_build_{kind}")()
+            if built is None:      # e.g. nothing to remove yet: fall back to a noise swap
+                kind, built = "swap", self._build_swap()
+            act_txs, action, handler = built
+            if handler is not None:
+                post.append((len(txs) + len(act_txs) - 1, handler))
+            txs += act_txs
+            actions.append(action)
+        receipts = m.sender.batch(txs, check=False)
+        for idx, handler in post:
+            if receipts[idx]["status"] == 1:
+                handler(receipts[idx])
+        self._blocks_done += 1
+        blocks = {rc["blockNumber"] for rc in receipts}
+        return BlockReport(max(blocks), actions, len(txs), sum(1 for rc in receipts if rc["status"] != 1))
+
+    # ------------------------------------------------------------------ helpers
+    def _amount_of_usd(self, token: str, usd: float) -> int:
+        return max(1, int(Fraction(usd).limit_denominator(10**6) / self._usd[token]))
+
+    def _trader(self) -> str:
+        return self.rng.choice(self.market.traders)
+
+    def _refill_txs(self) -> list[dict]:
+        m = self.market
+        txs = []
+        for trader in m.traders:
+            for tok in m.tokens.values():
+                target = self._amount_of_usd(tok.address, 5_000_000)
+                if m.balance(trader, tok.address) < target:
+                    txs.append(m._call_tx("TestToken", tok.address, "mint", [trader, 2 * target], m.deployer, GAS_TOKEN))
+        return txs
+
+    def _move_tx(self, pool: Pool, factor: Fraction, sender: str) -> dict | None:
+        """A swap tx that moves ``pool``'s price by ``factor`` (from the state at block start)."""
+        m = self.market
+        if pool.kind == PoolKind.CONSTANT_PRODUCT:
+            r0, r1 = m.reserves(pool)
+            k = r0 * r1
+            target = Fraction(r1, r0) * factor
+            if factor > 1:
+                new_r1 = math.isqrt(k * target.numerator // target.denominator)
+                amount, token_in = (new_r1 - r1) * 1000 // 997 + 1, pool.token1
+            else:
+                new_r0 = math.isqrt(k * target.denominator // target.numerator)
+                amount, token_in = (new_r0 - r0) * 1000 // 997 + 1, pool.token0
+            if amount <= 1:
+                return None
+            return m.swap_tx(pool, token_in, amount, sender)
+        sqrt_p, _, _ = m.slot0(pool)
+        limit = math.isqrt(sqrt_p * sqrt_p * factor.numerator // factor.denominator)
+        limit = min(max(limit, MIN_SQRT_RATIO + 1), MAX_SQRT_RATIO - 1)
+        token_in = pool.token1 if factor > 1 else pool.token0
+        # exactInputSingle with a price limit spends only what reaching the limit takes
+        budget = self._amount_of_usd(token_in, 1_500_000)
+        return m.swap_tx(pool, token_in, budget, sender, sqrt_price_limit_x96=limit)
+
+    # ------------------------------------------------------------------ actions
+    def _build_swap(self):
+        m = self.market
+        pool = self.rng.choice(m.pools)
+        token_in = self.rng.choice((pool.token0, pool.token1))
+        usd = math.exp(self.rng.uniform(math.log(self.config.trade_usd_min), math.log(self.config.trade_usd_max)))
+        amount = self._amount_of_usd(token_in, usd)
+        sender = self._trader()
+        return ([m.swap_tx(pool, token_in, amount, sender)],
+                Action("swap", pool.label, sender, f"{amount} of {m.token(token_in).symbol}", 1), None)
+
+    def _build_shock(self):
+        m = self.market
+        pool = self.rng.choice(m.pools)
+        bps = self.rng.randint(self.config.shock_bps_min, self.config.shock_bps_max)
+        factor = Fraction(10_000 + bps, 10_000) if self.rng.random() < 0.5 else Fraction(10_000, 10_000 + bps)
+        sender = self._trader()
+        tx = self._move_tx(pool, factor, sender)
+        if tx is None:
+            return None
+        return [tx], Action("shock", pool.label, sender, f"price x{float(factor):.4f}", 1), None
+
+    def _build_arb(self):
+        m = self.market
+        groups: dict[frozenset, list[Pool]] = {}
+        for p in m.pools:
+            groups.setdefault(frozenset((p.token0, p.token1)), []).append(p)
+        keys = sorted((k for k, v in groups.items() if len(v) > 1), key=lambda k: sorted(k))
+        pools = groups[self.rng.choice(keys)]
+        prices = [m.price(p) for p in pools]
+        ordered = sorted(prices)
+        median = ordered[len(ordered) // 2]
+        worst = max(range(len(pools)), key=lambda i: abs(prices[i] / median - 1))
+        factor = median / prices[worst]
+        if abs(factor - 1) < Fraction(1, 10_000):
+            return None
+        sender = self._trader()
+        tx = self._move_tx(pools[worst], factor, sender)
+        if tx is None:
+            return None
+        return [tx], Action("arb", pools[worst].label, sender, f"price x{float(factor):.4f}", 1), None
+
+    def _build_add_v2(self):
+        m = self.market
+        pool = self.rng.choice([p for p in m.pools if p.kind == PoolKind.CONSTANT_PRODUCT])
+        r0, r1 = m.reserves(pool)
+        a0 = self._amount_of_usd(pool.token0, self.config.liquidity_usd * self.rng.uniform(0.2, 1.0))
+        a1 = a0 * r1 // r0 + 1
+        sender = self._trader()
+        txs = [m._call_tx("TestToken", pool.token0, "transfer", [pool.address, a0], sender, GAS_TOKEN),
+               m._call_tx("TestToken", pool.token1, "transfer", [pool.address, a1], sender, GAS_TOKEN),
+               m._call_tx("UniswapV2Pair", pool.address, "mint", [sender], sender, 400_000)]
+
+        def minted(_rc, pool=pool, sender=sender):
+            self._v2_lp.append((pool.address, sender))
+        return txs, Action("add_v2", pool.label, sender, f"{a0}/{a1}", 3), minted
+
+    def _build_remove_v2(self):
+        m = self.market
+        if not self._v2_lp:
+            return None
+        pool_addr, owner = self._v2_lp.pop(self.rng.randrange(len(self._v2_lp)))
+        lp = m.contract("UniswapV2Pair", pool_addr).functions.balanceOf(owner).call()
+        if lp == 0:
+            return None
+        amount = lp if self.rng.random() < 0.5 else lp // 2
+        if amount < lp:
+            self._v2_lp.append((pool_addr, owner))
+        txs = [m._call_tx("UniswapV2Pair", pool_addr, "transfer", [pool_addr, amount], owner, GAS_TOKEN),
+               m._call_tx("UniswapV2Pair", pool_addr, "burn", [owner], owner, 400_000)]
+        return txs, Action("remove_v2", m.pool(pool_addr).label, owner, f"{amount} LP", 2), None
+
+    def _build_add_v3(self):
+        m = self.market
+        pool = self.rng.choice([p for p in m.pools if p.kind == PoolKind.CONCENTRATED])
+        _, tick, _ = m.slot0(pool)
+        s = pool.tick_spacing
+        lo = (tick // s - self.rng.randint(1, 6)) * s
+        hi = (tick // s + self.rng.randint(1, 6)) * s
+        usd = self.config.liquidity_usd * self.rng.uniform(0.2, 1.0)
+        a0, a1 = self._amount_of_usd(pool.token0, usd), self._amount_of_usd(pool.token1, usd)
+        sender = self._trader()
+        params = (pool.token0, pool.token1, pool.fee_pips, lo, hi, a0, a1, 0, 0, sender, DEADLINE)
+        tx = m._call_tx("NonfungiblePositionManager", m.v3_position_manager, "mint", [params], sender, GAS_V3_MINT)
+
+        def minted(rc, pool=pool, sender=sender):
+            npm = m.contract("NonfungiblePositionManager", m.v3_position_manager)
+            for e in npm.events.IncreaseLiquidity().process_receipt(rc, errors=DISCARD):
+                self._v3_positions.append((e["args"]["tokenId"], sender, pool.address, e["args"]["liquidity"]))
+        return [tx], Action("add_v3", pool.label, sender, f"[{lo},{hi}]", 1), minted
+
+    def _build_remove_v3(self):
+        m = self.market
+        if not self._v3_positions:
+            return None
+        token_id, owner, pool_addr, liquidity = self._v3_positions.pop(self.rng.randrange(len(self._v3_positions)))
+        txs = [m._call_tx("NonfungiblePositionManager", m.v3_position_manager, "decreaseLiquidity",
+                          [(token_id, liquidity, 0, 0, DEADLINE)], owner, GAS_V3_MINT),
+               m._call_tx("NonfungiblePositionManager", m.v3_position_manager, "collect",
+                          [(token_id, owner, 2**128 - 1, 2**128 - 1)], owner, GAS_V3_MINT)]
+        return txs, Action("remove_v3", m.pool(pool_addr).label, owner, f"position {token_id}", 2), None
+

@@ -1,0 +1,84 @@
+"""The market simulator is deterministic for a seed, produces every kind of pool event, and
+opens and closes arbitrage gaps between venues."""
+from fractions import Fraction
+
+import pytest
+
+from alphapulse.chain.simulator import ACTION_KINDS, MarketSimulator, SimulatorConfig, price_gaps
+
+STEPS = 15
+
+
+def _events(market, first: int, last: int) -> list[tuple]:
+    """Every log the market's pools emitted in [first, last], without block hashes/timestamps."""
+    logs = market.w3.eth.get_logs({"fromBlock": first, "toBlock": last, "address": [p.address for p in market.pools]})
+    return [(lg["blockNumber"] - first, lg["logIndex"], lg["address"], tuple(bytes(t) for t in lg["topics"]), bytes(lg["data"]))
+            for lg in logs]
+
+
+def _run(market, seed: int):
+    sim = MarketSimulator(market, SimulatorConfig(seed=seed, txs_per_block=6))
+    report = sim.run(STEPS)
+    return report, _events(market, report.first_block, report.last_block)
+
+
+def test_same_seed_same_events_and_other_seed_differs(market, anvil):
+    snap = anvil.snapshot()
+    rep1, ev1 = _run(market, seed=7)
+    anvil.revert(snap)
+    snap = anvil.snapshot()
+    rep2, ev2 = _run(market.fork(), seed=7)
+    anvil.revert(snap)
+    rep3, ev3 = _run(market.fork(), seed=8)
+    assert len(rep1.blocks) == STEPS and rep1.txs >= STEPS * 6
+    assert len(ev1) >= STEPS * 6
+    assert ev1 == ev2
+    assert [a for b in rep1.blocks for a in b.actions] == [a for b in rep2.blocks for a in b.actions]
+    assert ev3 != ev1
+
+
+def test_batches_many_transactions_per_block(market):
+    report = MarketSimulator(market, SimulatorConfig(seed=3, txs_per_block=10)).run(3)
+    for block in report.blocks:
+        n = len(market.w3.eth.get_block(block.block_number)["transactions"])
+        assert n == block.txs >= 10
+    assert report.reverted <= report.txs // 10
+
+
+def test_produces_swap_sync_mint_and_burn_events_on_both_pool_kinds(market):
+    weights = (("swap", 0.4), ("shock", 0.1), ("arb", 0.1), ("add_v2", 0.1), ("remove_v2", 0.1),
+               ("add_v3", 0.1), ("remove_v3", 0.1))
+    report = MarketSimulator(market, SimulatorConfig(seed=11, txs_per_block=10, weights=weights)).run(8)
+    for kind in ACTION_KINDS:
+        assert report.count(kind) > 0, kind
+    v2 = market.contract("UniswapV2Pair", market.pools[0].address).events
+    v3 = market.contract("UniswapV3Pool", market.pools[2].address).events
+    topics = {bytes(lg["topics"][0]) for lg in market.w3.eth.get_logs(
+        {"fromBlock": report.first_block, "toBlock": report.last_block, "address": [p.address for p in market.pools]})}
+    for ev in (v2.Swap, v2.Sync, v2.Mint, v2.Burn, v3.Swap, v3.Mint, v3.Burn):
+        assert bytes.fromhex(ev.topic.removeprefix("0x")) in topics, ev.event_name
+
+
+def test_opens_and_closes_arbitrage_gaps(market):
+    # shocks only: gaps open
+    shock = MarketSimulator(market, SimulatorConfig(seed=5, txs_per_block=4, weights=(("shock", 1.0),)))
+    shock.run(3)
+    opened = max(price_gaps(market).values())
+    assert opened > Fraction(1006, 1000)      # beyond two 0.3% fees: a profitable cycle exists
+    # arbitrage only: the gaps close again
+    arb = MarketSimulator(market, SimulatorConfig(seed=5, txs_per_block=8, weights=(("arb", 1.0),)))
+    arb.run(12)
+    assert max(price_gaps(market).values()) < 1 + (opened - 1) / 3
+
+
+def test_stop_ends_a_run_early(market):
+    sim = MarketSimulator(market, SimulatorConfig(seed=1, txs_per_block=2))
+    report = sim.run(1000, on_block=lambda b: sim.stop() if b.block_number else None)
+    assert len(report.blocks) == 1
+
+
+def test_bad_config_is_rejected():
+    with pytest.raises(ValueError, match="unknown action"):
+        SimulatorConfig(weights=(("teleport", 1.0),))
+    with pytest.raises(ValueError):
+        SimulatorConfig(txs_per_block=0)
