@@ -108,18 +108,21 @@ class TokenBook:
         self._configured: set[bytes] = set()
         if tokens is None:
             return
-        items: Iterable[Any] = tokens.items() if isinstance(tokens, Mapping) else tokens
-        for it in items:
-            if isinstance(it, tuple) and len(it) == 2 and not isinstance(it[1], int):
-                addr, meta = it          # mapping item: address -> (symbol, decimals) | dict
-            else:
-                addr, meta = (it["address"] if isinstance(it, Mapping) else it.address), it
-            if isinstance(meta, Mapping):
-                sym, dec = meta["symbol"], meta["decimals"]
-            elif isinstance(meta, tuple):
-                sym, dec = meta
-            else:
-                sym, dec = meta.symbol, meta.decimals
+        entries: list[tuple[Any, Any, Any]] = []
+        if isinstance(tokens, Mapping):            # address -> (symbol, decimals) | {symbol, decimals}
+            for addr, meta in tokens.items():
+                sym, dec = ((meta["symbol"], meta["decimals"]) if isinstance(meta, Mapping)
+                            else tuple(meta))
+                entries.append((addr, sym, dec))
+        else:                                      # (address, symbol, decimals) | dict | TokenConfig
+            for it in tokens:
+                if isinstance(it, Mapping):
+                    entries.append((it["address"], it["symbol"], it["decimals"]))
+                elif isinstance(it, (tuple, list)):
+                    entries.append(tuple(it))
+                else:
+                    entries.append((it.address, it.symbol, it.decimals))
+        for addr, sym, dec in entries:
             a = codec.address_bytes(addr)
             if not isinstance(dec, int) or not 0 <= dec <= 77:
                 raise ValueError(f"token {addr}: decimals must be an int in 0..77, got {dec!r}")
@@ -439,11 +442,14 @@ class Health:
         self.component_rates: dict[tuple[str, str], RateMeter] = {}
         self.rejects: dict[str, int] = {}          # dashboard's own: reason name -> count
         self.frames_read: dict[str, int] = {}      # dashboard's own: ring -> frames
+        self.lost: dict[str, int] = {}             # dashboard's own: ring -> frames it was lapped by
+        self.skipped: dict[str, int] = {}          # dashboard's own: ring -> burst frames not decoded
         self.read_rates: dict[str, RateMeter] = {}
         self.trend: deque[tuple[float, dict[str, float]]] = deque(maxlen=trend_points)
         self.version = 0
         self.last_block = 0
         self.errors: dict[str, str] = {}           # source -> last error text (attach failures...)
+        self._lat_hist: deque[tuple[int, dict[str, list[int]]]] = deque(maxlen=128)
 
     def note_frames(self, ring: str, n: int) -> None:
         self.frames_read[ring] = self.frames_read.get(ring, 0) + n
@@ -465,6 +471,27 @@ class Health:
                 self.component_rates.setdefault((comp, key), RateMeter()).sample(
                     d["counters"][key], now_ns)
             self.last_block = max(self.last_block, d["gauges"].get("last_block", 0))
+        self._lat_hist.append((now_ns, {c: list(d["latency"]["buckets"])
+                                        for c, d in snap["components"].items()}))
+
+    def latency_window(self, comp: str, seconds: float) -> list[int]:
+        """Histogram counts of ``comp`` over (about) the last ``seconds``: the
+        newest snapshot minus the newest one at least that old (or the oldest kept)."""
+        if not self._lat_hist or comp not in self._lat_hist[-1][1]:
+            return []
+        now, cur = self._lat_hist[-1]
+        lo = now - int(seconds * NS_PER_S)
+        base = None
+        for ts, b in reversed(self._lat_hist):
+            if ts <= lo:
+                base = b
+                break
+        if base is None:
+            base = self._lat_hist[0][1]
+            if self._lat_hist[0][0] == now:
+                return list(cur[comp])
+        old = base.get(comp, [0] * len(cur[comp]))
+        return [max(0, a - b) for a, b in zip(cur[comp], old)]
 
     def sample(self, now_ns: int) -> None:
         """Close one health period: rates of the dashboard's own reads, one trend point."""

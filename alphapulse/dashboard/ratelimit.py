@@ -47,15 +47,16 @@ class CoalescingPusher:
 
     ``schedule(delay_ns)`` arranges for :meth:`run` to be called after about
     ``delay_ns`` (the Bokeh session maps it to ``add_next_tick_callback`` /
-    ``add_timeout_callback``); ``push()`` applies the newest state. The
-    session's event loop calls :meth:`run`; :meth:`notify` may come from any
+    ``add_timeout_callback``); ``push(now_ns)`` applies the newest state and
+    returns whether anything changed (``now_ns``: the time the limiter
+    accounts the push at). The session's event loop calls :meth:`run`; :meth:`notify` may come from any
     thread (a benign race: a notification that sees ``pending`` just before
     :meth:`run` clears it is covered because ``run`` clears before it reads
     the state).
     """
 
     def __init__(self, limiter: RateLimiter, schedule: Callable[[int], None],
-                 push: Callable[[], bool], clock_ns: Callable[[], int]) -> None:
+                 push: Callable[[int], bool], clock_ns: Callable[[], int]) -> None:
         self.limiter = limiter
         self._schedule = schedule
         self._push = push
@@ -83,7 +84,7 @@ class CoalescingPusher:
             self._schedule(delay)
             return
         self.pending = False               # before reading the state: see the class doc
-        if self._push():
+        if self._push(now):
             self.limiter.acquire(now)
             self.pushes += 1
         else:

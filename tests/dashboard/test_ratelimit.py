@@ -57,7 +57,8 @@ def make(rate=100):
     loop = FakeLoop()
     state = {"version": 0, "pushed": 0, "history": []}
 
-    def push():
+    def push(now_ns):
+        assert now_ns == loop.now
         if state["pushed"] == state["version"]:
             return False
         state["pushed"] = state["version"]

@@ -1,0 +1,242 @@
+"""The dashboard's reader threads: rings and the metrics block into the aggregator.
+
+One thread per ring polls its consumer in batches, copies the published
+region out of shared memory and releases it at once (so a lossless producer
+is never held back by the dashboard: the dashboard's cursor trails the
+producer by at most one poll of data, and the copy is one ``memcpy``), then
+splits and validates the frames and applies them to the aggregator in chunks
+(the aggregator lock is held per chunk, never across a whole burst, so a
+session's push on the event loop never waits long). A stats thread samples
+ring statistics and the metrics block twice a second.
+
+On the market-data ring (overwrite policy) a burst larger than
+``max_market_frames_per_batch`` keeps only its newest frames: prices are
+last-writer-wins per pool, and the skipped ones are counted, so a flood costs
+the dashboard bounded CPU instead of competing with the pipeline for cores.
+"""
+from __future__ import annotations
+
+import logging
+import struct
+import threading
+import time
+from typing import Any, Callable
+
+from alphapulse.dashboard.aggregate import Aggregator
+from alphapulse.protocol import layout as L
+from alphapulse.protocol.layout import Reject
+
+log = logging.getLogger("alphapulse.dashboard.feed")
+
+_MAGIC = struct.pack("<I", L.MAGIC)
+_PAYLOAD_SIZE = struct.Struct("<I")
+_PAYLOAD_OFFSET = struct.calcsize(L.HEADER_STRUCT[:-2])   # header fields before payload_size
+CHUNK = 256
+
+
+def split_frames(buf: bytes, on_reject: Callable[[Reject], None]) -> list[memoryview]:
+    """Whole frames of a region of back-to-back frames (ring data or a journal body).
+
+    A header that cannot be trusted (bad magic, impossible size) is counted and
+    the walk resynchronises on the next magic, as PROTOCOL.md section 6 asks
+    of recording readers. Full validation happens in ``Aggregator.ingest``.
+    """
+    mv = memoryview(buf)
+    n, off, out = len(buf), 0, []
+    while off < n:
+        if n - off < L.HEADER_SIZE:
+            on_reject(Reject.TRUNCATED_HEADER)
+            break
+        if buf[off:off + 4] != _MAGIC:
+            on_reject(Reject.BAD_MAGIC)
+            nxt = buf.find(_MAGIC, off + 1)
+            if nxt < 0:
+                break
+            off = nxt
+            continue
+        size = L.HEADER_SIZE + _PAYLOAD_SIZE.unpack_from(buf, off + _PAYLOAD_OFFSET)[0]
+        if size > L.MAX_FRAME or off + size > n:
+            on_reject(Reject.PAYLOAD_TOO_LARGE if size > L.MAX_FRAME else Reject.TRUNCATED_PAYLOAD)
+            nxt = buf.find(_MAGIC, off + 1)
+            if nxt < 0:
+                break
+            off = nxt
+            continue
+        out.append(mv[off:off + size])
+        off += size
+    return out
+
+
+class RingReader(threading.Thread):
+    """Polls one ring as consumer ``consumer_name`` and feeds ``agg``; daemon thread."""
+
+    def __init__(self, ring_name: str, label: str, agg: Aggregator, notify: Callable[[], None],
+                 stop: threading.Event, *, consumer_name: str = "dashboard",
+                 poll_timeout_s: float = 0.02, max_frames_per_batch: int | None = None,
+                 attach_retry_s: float = 1.0, clock_ns: Callable[[], int] = time.time_ns) -> None:
+        super().__init__(name=f"dashboard-{label}", daemon=True)
+        self.ring_name, self.label = ring_name, label
+        self.agg, self.notify, self.stop = agg, notify, stop
+        self.consumer_name = consumer_name
+        self.poll_timeout_s = poll_timeout_s
+        self.max_frames = max_frames_per_batch
+        self.attach_retry_s = attach_retry_s
+        self.clock_ns = clock_ns
+        self.ring: Any = None
+        self.consumer: Any = None
+        self.frames = 0
+        self.skipped = 0                 # over-budget frames of a burst (market data only)
+        self.lost_reported = 0
+
+    # the ring API in one place --------------------------------------------------
+    def _attach(self) -> bool:
+        from alphapulse.ring import Ring
+        try:
+            self.ring = Ring.attach(self.ring_name)
+            # default copy policy of the ring: a private copy on overwrite rings (the
+            # ring drops and counts frames overwritten while copying), zero-copy
+            # views on lossless ones (copied out below before release)
+            self.consumer = self.ring.consumer(self.consumer_name, wait="sleep")
+        except (FileNotFoundError, ValueError) as e:
+            if self.ring is not None:
+                self.ring.close()
+                self.ring = None
+            with self.agg.lock:
+                self.agg.health.errors[self.label] = str(e)
+            return False
+        with self.agg.lock:
+            self.agg.health.errors.pop(self.label, None)
+        log.info("dashboard reading ring %s as consumer %s", self.ring_name, self.consumer_name)
+        return True
+
+    def _read(self) -> tuple[bytes, int] | None:
+        """Everything published since the last read, copied out, and the cursor released
+        at once; with the count of leading frames to drop (overwritten while held)."""
+        from alphapulse.ring import ConsumerEvicted
+        try:
+            views = self.consumer.poll(self.poll_timeout_s)
+            if not views:
+                return None
+            data = b"".join(bytes(v) for v in views)
+            overwritten = self.consumer.release()
+        except ConsumerEvicted as e:     # stalled past the ring's consumer timeout: rejoin
+            log.warning("%s", e)
+            with self.agg.lock:
+                self.agg.health.errors[self.label] = str(e)
+            self.close()
+            return None
+        return data, overwritten
+
+    def close(self) -> None:
+        for obj in (self.consumer, self.ring):
+            if obj is not None:
+                try:
+                    obj.close()
+                except Exception:        # closing at exit must not mask the real error
+                    log.exception("closing %s", obj)
+        self.consumer = self.ring = None
+
+    # ----------------------------------------------------------------------------
+    def run(self) -> None:
+        try:
+            while not self.stop.is_set():
+                if self.consumer is None:
+                    if not self._attach():
+                        self.stop.wait(self.attach_retry_s)
+                        continue
+                got = self._read()
+                if got is not None:
+                    self.process(*got)
+        except Exception as e:          # never take the server down; say why the panel froze
+            log.exception("dashboard reader of %s failed", self.ring_name)
+            with self.agg.lock:
+                self.agg.health.errors[self.label] = f"reader stopped: {e!r}"
+            self.notify()
+        finally:
+            self.close()
+
+    def process(self, data: bytes, drop_first: int = 0) -> int:
+        """Split, validate and apply a region of frames; returns frames applied."""
+        agg = self.agg
+        rejects: list[Reject] = []
+        frames = split_frames(data, rejects.append)[drop_first:]
+        if self.max_frames is not None and len(frames) > self.max_frames:
+            self.skipped += len(frames) - self.max_frames
+            frames = frames[-self.max_frames:]
+        now = self.clock_ns()
+        for i in range(0, len(frames), CHUNK):
+            with agg.lock:
+                for fr in frames[i:i + CHUNK]:
+                    agg.ingest(self.label, fr, now)
+        with agg.lock:
+            for r in rejects:
+                agg.health.note_reject(r)
+            agg.health.note_frames(self.label, len(frames))
+            lost = getattr(self.consumer, "lost_frames", 0) if self.consumer is not None else 0
+            agg.health.lost[self.label] = lost
+            agg.health.skipped[self.label] = self.skipped
+        self.frames += len(frames)
+        self.notify()
+        return len(frames)
+
+
+class StatsPoller(threading.Thread):
+    """Samples ring statistics and the metrics block into ``agg.health``."""
+
+    def __init__(self, agg: Aggregator, notify: Callable[[], None], stop: threading.Event,
+                 readers: list[RingReader], metrics_name: str | None, *,
+                 interval_s: float = 0.5, clock_ns: Callable[[], int] = time.time_ns) -> None:
+        super().__init__(name="dashboard-stats", daemon=True)
+        self.agg, self.notify, self.stop = agg, notify, stop
+        self.readers = readers
+        self.metrics_name = metrics_name
+        self.interval_s = interval_s
+        self.clock_ns = clock_ns
+        self.metrics: Any = None
+
+    def _metrics_snapshot(self) -> dict | None:
+        if not self.metrics_name:
+            return None
+        if self.metrics is None:
+            from alphapulse.metrics import MetricsBlock
+            try:
+                self.metrics = MetricsBlock.attach(self.metrics_name)
+            except (FileNotFoundError, ValueError) as e:
+                with self.agg.lock:
+                    self.agg.health.errors["metrics"] = str(e)
+                return None
+            with self.agg.lock:
+                self.agg.health.errors.pop("metrics", None)
+        return self.metrics.snapshot()
+
+    def sample_once(self) -> None:
+        now = self.clock_ns()
+        snap = self._metrics_snapshot()
+        stats = []
+        for r in self.readers:
+            ring = r.ring
+            if ring is None:
+                continue
+            try:
+                stats.append((r.label, ring.stats()))
+            except Exception as e:      # a ring being torn down at shutdown
+                log.debug("ring stats of %s: %r", r.ring_name, e)
+        with self.agg.lock:
+            if snap is not None:
+                self.agg.health.set_metrics(snap, now)
+            for label, st in stats:
+                self.agg.health.set_ring_stats(label, st, st["producer"]["frames"], now)
+            self.agg.prices.flush(now)
+            self.agg.health.sample(now)
+        self.notify()
+
+    def run(self) -> None:
+        try:
+            while not self.stop.wait(self.interval_s):
+                try:
+                    self.sample_once()
+                except Exception:
+                    log.exception("dashboard stats sampling failed")
+        finally:
+            if self.metrics is not None:
+                self.metrics.close()
