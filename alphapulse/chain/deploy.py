@@ -26,7 +26,7 @@ from web3 import Web3
 from web3.logs import DISCARD
 
 from alphapulse.chain.anvil import DEV_ACCOUNTS
-from alphapulse.chain.artifacts import load_artifact
+from alphapulse.chain.artifacts import function_codec, load_artifact
 from alphapulse.chain.txs import ChainTxError, TxSender, encode_deploy
 from alphapulse.protocol.layout import PoolKind, Venue
 
@@ -116,7 +116,8 @@ class MarketSpec:
 class Token:
     symbol: str
     address: str
-    decimals: int
+    decimals: int                  # what decimals() answers (for a reverting token: what it would hold)
+    decimals_reverts: bool = False  # RevertingDecimalsToken: decimals() reverts (bad-input tests)
 
 
 @dataclass(frozen=True)
@@ -185,6 +186,19 @@ def price_to_sqrt_price_x96(price_raw: Fraction) -> int:
 
 def _tick_of_price(price_raw: Fraction) -> int:
     return math.floor(math.log(float(price_raw)) / math.log(1.0001))
+
+
+def _v3_positions(spacing: int, price_raw: Fraction, amt0: int, amt1: int,
+                  ranges: Sequence[tuple[int, int, Fraction]]) -> list[tuple[int, int, int, int]]:
+    """(tick_lower, tick_upper, amount0_desired, amount1_desired): full range with the whole
+    amounts plus each concentrated range (offsets in spacings around the current tick)."""
+    lo, hi = -(-MIN_TICK // spacing) * spacing, (MAX_TICK // spacing) * spacing
+    out = [(lo, hi, amt0, amt1)]
+    cur = (_tick_of_price(price_raw) // spacing) * spacing
+    for d_lo, d_hi, share in ranges:
+        out.append((max(lo, cur + d_lo * spacing), min(hi, cur + d_hi * spacing),
+                    int(amt0 * Fraction(share)), int(amt1 * Fraction(share))))
+    return out
 
 
 # ---------------------------------------------------------------------------------- Market
@@ -283,23 +297,33 @@ class Market:
         m.tokens = dict(self.tokens)
         m.pools = list(self.pools)
         m.v3_positions = {k: list(v) for k, v in self.v3_positions.items()}
+        m.usd_prices = dict(self.usd_prices)
+        m.v2_factories, m.v2_routers = dict(self.v2_factories), dict(self.v2_routers)
         m._contracts = dict(self._contracts)
         return m
 
     # ---------------------------------------------------------------- reads
-    def balance(self, account: str, token: str) -> int:
-        return self.erc20(token).functions.balanceOf(account).call()
+    def read(self, contract: str, address: str, fn: str, args: Sequence = (), block: int | str = "latest") -> tuple:
+        """A view call by raw eth_call (no web3 formatting): the decoded outputs as a tuple."""
+        codec = function_codec(contract, fn)
+        blk = hex(block) if isinstance(block, int) else block
+        reply = self.w3.provider.make_request("eth_call", [{"to": address, "data": codec.encode(args)}, blk])
+        if "error" in reply:
+            raise ChainTxError(f"{codec.name} at {address} failed: {reply['error']}")
+        return codec.decode(bytes.fromhex(reply["result"][2:]))
+
+    def balance(self, account: str, token: str, block: int | str = "latest") -> int:
+        return self.read("TestToken", self.token(token).address, "balanceOf", [account], block)[0]
 
     def reserves(self, pool: "Pool | str", block: int | str = "latest") -> tuple[int, int]:
-        p = self.pool(pool)
-        r0, r1, _ = self.contract("UniswapV2Pair", p.address).functions.getReserves().call(block_identifier=block)
+        r0, r1, _ = self.read("UniswapV2Pair", self.pool(pool).address, "getReserves", (), block)
         return r0, r1
 
     def slot0(self, pool: "Pool | str", block: int | str = "latest") -> tuple[int, int, int]:
         """(sqrtPriceX96, tick, liquidity) of a V3 pool."""
-        c = self.contract("UniswapV3Pool", self.pool(pool).address)
-        s = c.functions.slot0().call(block_identifier=block)
-        return s[0], s[1], c.functions.liquidity().call(block_identifier=block)
+        addr = self.pool(pool).address
+        s = self.read("UniswapV3Pool", addr, "slot0", (), block)
+        return s[0], s[1], self.read("UniswapV3Pool", addr, "liquidity", (), block)[0]
 
     def price(self, pool: "Pool | str", block: int | str = "latest") -> Fraction:
         """Marginal raw price: token1 base units per token0 base unit (before fees)."""
@@ -336,8 +360,7 @@ class Market:
 
     # ---------------------------------------------------------------- writes
     def _call_tx(self, name: str, address: str, fn: str, args: Sequence, sender: str, gas: int = GAS_CALL, value: int = 0) -> dict:
-        data = self.contract(name, address).encode_abi(fn, args=list(args))
-        return self.sender.tx(sender, address, data, gas, value)
+        return self.sender.tx(sender, address, function_codec(name, fn).encode(args), gas, value)
 
     def _transact(self, name: str, address: str, fn: str, args: Sequence, sender: str, gas: int = GAS_CALL):
         return self.sender.transact(self._call_tx(name, address, fn, args, sender, gas), f"{name}.{fn}")
@@ -503,6 +526,112 @@ class Market:
             raise ValueError(f"{s} holds no {self.token(token_in).symbol} to move {p.label}")
         return self.v3_swap(p, token_in, budget, sender=s, sqrt_price_limit_x96=limit)
 
+    # ---------------------------------------------------------------- new tokens and pools
+    def add_token(self, symbol: str, decimals: int = 18, usd_price: Fraction | int = 1, *,
+                  reverting_decimals: bool = False) -> Token:
+        """Deploy a TestToken (or a RevertingDecimalsToken, whose decimals() reverts) and mint
+        ``trader_usd``-like balances to every trader with all approvals."""
+        if symbol in self.tokens:
+            raise ValueError(f"token {symbol} exists")
+        if reverting_decimals:
+            art = load_artifact("RevertingDecimalsToken")
+            data = encode_deploy(self.w3, art.abi, art.bytecode, [symbol, symbol])
+            decimals = 18
+        else:
+            art = load_artifact("TestToken")
+            data = encode_deploy(self.w3, art.abi, art.bytecode, [symbol, symbol, decimals])
+        rc = self.sender.transact(self.sender.tx(self.deployer, None, data, 2_000_000), f"deploy {symbol}")
+        token = Token(symbol, rc["contractAddress"], decimals, reverting_decimals)
+        self.tokens[symbol] = token
+        self.usd_prices[symbol] = Fraction(usd_price)
+        amount = int(Fraction(10_000_000) / Fraction(usd_price) * 10**decimals)
+        self.sender.batch([t for trader in self.traders for t in self._fund_txs(trader, {symbol: amount}, True)])
+        return token
+
+    def create_v2_pool(self, token_a: str, token_b: str, venue: int, amount_a: int, amount_b: int) -> Pool:
+        """createPair on the venue's factory and add the first liquidity (deployer's tokens,
+        minted): the pair's price is amount_b/amount_a."""
+        ta, tb = self.token(token_a), self.token(token_b)
+        factory = self.v2_factories[venue]
+        rc = self._transact("UniswapV2Factory", factory, "createPair", [ta.address, tb.address], self.deployer, 3_000_000)
+        addr = self.contract("UniswapV2Factory", factory).events.PairCreated().process_receipt(rc, errors=DISCARD)[0]["args"]["pair"]
+        (t0, a0), (t1, a1) = sorted([(ta, amount_a), (tb, amount_b)], key=lambda x: int(x[0].address, 16))
+        pool = Pool(addr, PoolKind.CONSTANT_PRODUCT, venue, factory, t0.address, t1.address, V2_FEE_PIPS, 0,
+                    f"{t0.symbol}/{t1.symbol}@{venue}")
+        d = self.deployer
+        self.sender.batch([
+            self._call_tx("TestToken", t0.address, "mint", [addr, a0], d, GAS_TOKEN),
+            self._call_tx("TestToken", t1.address, "mint", [addr, a1], d, GAS_TOKEN),
+            self._call_tx("UniswapV2Pair", addr, "mint", [d], d, 400_000)])
+        self.pools.append(pool)
+        return pool
+
+    def create_v3_pool(self, token_a: str, token_b: str, fee: int, amount_a: int, amount_b: int, *,
+                       ranges: Sequence[tuple[int, int, Fraction]] = MarketSpec.v3_ranges) -> Pool:
+        """Create and initialise a V3 pool at price amount_b/amount_a and mint a full-range
+        position with those amounts plus ``ranges`` (offsets in tick spacings, share of amounts)."""
+        ta, tb = self.token(token_a), self.token(token_b)
+        (t0, a0), (t1, a1) = sorted([(ta, amount_a), (tb, amount_b)], key=lambda x: int(x[0].address, 16))
+        price_raw = Fraction(a1, a0)
+        rc = self._transact("NonfungiblePositionManager", self.v3_position_manager, "createAndInitializePoolIfNecessary",
+                            [t0.address, t1.address, fee, price_to_sqrt_price_x96(price_raw)], self.deployer, 6_000_000)
+        ev = self.contract("UniswapV3Factory", self.v3_factory).events.PoolCreated().process_receipt(rc, errors=DISCARD)
+        if not ev:
+            raise ChainTxError(f"V3 pool {t0.symbol}/{t1.symbol}/{fee} exists already")
+        addr, spacing = ev[0]["args"]["pool"], ev[0]["args"]["tickSpacing"]
+        pool = Pool(addr, PoolKind.CONCENTRATED, self.v3_venue, self.v3_factory, t0.address, t1.address, fee, spacing,
+                    f"{t0.symbol}/{t1.symbol}@{self.v3_venue}/{fee}")
+        self.pools.append(pool)
+        positions = _v3_positions(spacing, price_raw, a0, a1, ranges)
+        d, npm = self.deployer, self.v3_position_manager
+        txs = [self._call_tx("TestToken", t.address, fn, args, d, GAS_TOKEN)
+               for t, amt in ((t0, sum(p[2] for p in positions)), (t1, sum(p[3] for p in positions)))
+               for fn, args in (("mint", [d, amt]), ("approve", [npm, MAX_UINT]))]
+        txs += [self._call_tx("NonfungiblePositionManager", npm, "mint",
+                              [(t0.address, t1.address, fee, tl, tu, x0, x1, 0, 0, d, DEADLINE)], d, GAS_V3_MINT)
+                for tl, tu, x0, x1 in positions]
+        rcs = self.sender.batch(txs)
+        npm_c = self.contract("NonfungiblePositionManager", npm)
+        for rc in rcs:
+            for e in npm_c.events.IncreaseLiquidity().process_receipt(rc, errors=DISCARD):
+                self.v3_positions.setdefault(addr, []).append(e["args"]["tokenId"])
+        return pool
+
+    # ---------------------------------------------------------------- (de)serialisation
+    def to_dict(self) -> dict:
+        """JSON-serialisable description (addresses, venues, decimals, pools) to hand the market
+        to another process; ``Market.from_dict(url, d)`` rebuilds it there."""
+        return {
+            "chain_id": self.chain_id, "deployer": self.deployer, "weth9": self.weth9,
+            "tokens": [[t.symbol, t.address, t.decimals, t.decimals_reverts] for t in self.tokens.values()],
+            "usd_prices": {k: [v.numerator, v.denominator] for k, v in self.usd_prices.items()},
+            "v2_factories": {str(k): v for k, v in self.v2_factories.items()},
+            "v2_routers": {str(k): v for k, v in self.v2_routers.items()},
+            "v3_factory": self.v3_factory, "v3_venue": self.v3_venue,
+            "v3_position_manager": self.v3_position_manager, "v3_swap_router": self.v3_swap_router,
+            "v3_quoter": self.v3_quoter, "executor": self.executor,
+            "pools": [[p.address, int(p.kind), p.venue, p.factory, p.token0, p.token1, p.fee_pips, p.tick_spacing, p.label]
+                      for p in self.pools],
+            "traders": list(self.traders),
+            "v3_positions": self.v3_positions,
+        }
+
+    @classmethod
+    def from_dict(cls, w3_or_url: "Web3 | str", d: dict) -> "Market":
+        w3 = connect(w3_or_url) if isinstance(w3_or_url, str) else w3_or_url
+        return cls(
+            w3=w3, chain_id=d["chain_id"], deployer=d["deployer"], weth9=d["weth9"],
+            tokens={t[0]: Token(t[0], t[1], t[2], t[3]) for t in d["tokens"]},
+            usd_prices={k: Fraction(v[0], v[1]) for k, v in d["usd_prices"].items()},
+            v2_factories={int(k): v for k, v in d["v2_factories"].items()},
+            v2_routers={int(k): v for k, v in d["v2_routers"].items()},
+            v3_factory=d["v3_factory"], v3_venue=d["v3_venue"], v3_position_manager=d["v3_position_manager"],
+            v3_swap_router=d["v3_swap_router"], v3_quoter=d["v3_quoter"], executor=d["executor"],
+            pools=[Pool(p[0], PoolKind(p[1]), p[2], p[3], p[4], p[5], p[6], p[7], p[8]) for p in d["pools"]],
+            traders=tuple(d["traders"]),
+            v3_positions={k: list(v) for k, v in d["v3_positions"].items()},
+        )
+
     # ---------------------------------------------------------------- cycles
     def cycle_hops(self, path: Sequence[tuple["Pool | str", str, str]]) -> list[tuple]:
         """CycleExecutor.Hop tuples for a path of (pool, token_in, token_out)."""
@@ -600,7 +729,7 @@ def deploy_market(w3_or_url: "Web3 | str", spec: MarketSpec = MarketSpec(), *, d
         return contracts[key]
 
     def call_tx(name: str, address: str, fn: str, args: Sequence, sender: str = deployer, gas: int = GAS_CALL) -> dict:
-        return tx.tx(sender, address, c(name, address).encode_abi(fn, args=list(args)), gas)
+        return tx.tx(sender, address, function_codec(name, fn).encode(args), gas)
 
     # Block 1: everything without constructor dependencies.
     venues = sorted({v for pair in spec.pairs for v in pair.v2_venues})
@@ -679,13 +808,7 @@ def deploy_market(w3_or_url: "Web3 | str", spec: MarketSpec = MarketSpec(), *, d
             spacing = ev[0]["args"]["tickSpacing"]
             market.pools.append(Pool(addr, PoolKind.CONCENTRATED, venue, v3_factory, a0, a1, fee, spacing,
                                      f"{sym}@{venue}/{fee}"))
-            lo, hi = -(-MIN_TICK // spacing) * spacing, (MAX_TICK // spacing) * spacing
-            ranges = [(lo, hi, amt0, amt1)]
-            cur = (_tick_of_price(price_raw) // spacing) * spacing
-            for d_lo, d_hi, share in spec.v3_ranges:
-                ranges.append((max(lo, cur + d_lo * spacing), min(hi, cur + d_hi * spacing),
-                               int(amt0 * share), int(amt1 * share)))
-            for tl, tu, x0, x1 in ranges:
+            for tl, tu, x0, x1 in _v3_positions(spacing, price_raw, amt0, amt1, spec.v3_ranges):
                 phase4.append(call_tx("NonfungiblePositionManager", npm, "mint",
                                       [(a0, a1, fee, tl, tu, x0, x1, 0, 0, deployer, DEADLINE)], gas=GAS_V3_MINT))
     rcs = tx.batch(phase4)

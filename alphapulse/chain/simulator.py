@@ -300,7 +300,7 @@ class MarketSimulator:
         if not self._v2_lp:
             return None
         pool_addr, owner = self._v2_lp.pop(self.rng.randrange(len(self._v2_lp)))
-        lp = m.contract("UniswapV2Pair", pool_addr).functions.balanceOf(owner).call()
+        lp = m.read("UniswapV2Pair", pool_addr, "balanceOf", [owner])[0]
         if lp == 0:
             return None
         amount = lp if self.rng.random() < 0.5 else lp // 2

@@ -171,3 +171,55 @@ def test_cycle_path_errors_are_clear(market):
     with pytest.raises(ValueError, match="path broken"):
         market.cycle_hops([(market.v2_pool("WETH", "USDC", 400), "USDC", "WETH"),
                            (market.v2_pool("WMATIC", "USDC", 400), "USDC", "WMATIC")])
+
+
+def test_new_tokens_and_pools_after_deploy(market):
+    from web3.exceptions import ContractLogicError
+    bad = market.add_token("BAD", reverting_decimals=True)
+    assert bad.decimals_reverts
+    with pytest.raises(ContractLogicError, match="decimals"):
+        market.erc20("BAD").functions.decimals().call()
+    assert market.balance(market.traders[0], "BAD") > 0
+    bad_pool = market.create_v2_pool("BAD", "USDC", Venue.QUICKSWAP, 10**21, 10**9)
+    assert market.contract("UniswapV2Factory", bad_pool.factory).functions.getPair(bad_pool.token0, bad_pool.token1).call() == bad_pool.address
+    res = market.v2_swap(bad_pool, "USDC", 10**6)    # the pool itself works; only decimals() is broken
+    assert res.amount_out > 0
+
+    new = market.add_token("LINK", 8, 15)
+    assert market.erc20("LINK").functions.decimals().call() == 8
+    v3 = market.create_v3_pool("LINK", "WETH", 10000, 2_000 * 10**8, 10 * 10**18)
+    assert v3.tick_spacing == 200 and v3 in market.pools and len(market.v3_positions[v3.address]) == 4
+    price = market.price(v3)
+    per_link = price if v3.token0 == new.address else 1 / price   # WETH base units per LINK base unit
+    assert per_link * 10**8 / 10**18 == pytest.approx(10 / 2_000, rel=1e-6)
+    quote = market.quote_v3(v3, "WETH", 10**18)
+    assert market.v3_swap(v3, "WETH", 10**18).amount_out == quote.amount_out
+
+
+def test_market_description_round_trips_to_another_process(market, anvil):
+    import json
+    from alphapulse.chain.deploy import Market
+    assert "LINK" not in market.tokens and "LINK" not in market.usd_prices   # per-test isolation
+    d = json.loads(json.dumps(market.to_dict()))
+    other = Market.from_dict(anvil.http_url, d)
+    assert other.pools == market.pools and other.tokens == market.tokens
+    assert other.factory_venues == market.factory_venues and other.usd_prices == market.usd_prices
+    pool = other.v2_pool("WMATIC", "USDC", Venue.QUICKSWAP)
+    r0, r1 = market.reserves(pool)
+    r_in, r_out = (r0, r1) if pool.token0 == other.tokens["USDC"].address else (r1, r0)
+    assert other.v2_swap(pool, "USDC", 10**6).amount_out == v2_out(10**6, r_in, r_out)
+
+
+def test_market_survives_a_node_restart_from_a_state_dump(anvil_factory, tmp_path):
+    from alphapulse.chain.deploy import deploy_market
+    node = anvil_factory()
+    m = deploy_market(node.http_url)
+    pool = m.v3_pool("WETH", "USDC", 500)
+    m.v3_swap(pool, "USDC", 50_000 * 10**6)
+    state_before = m.slot0(pool)
+    head = node.rpc("eth_getBlockByNumber", ["latest", False])["hash"]
+    node.restart(load_state=node.dump_state(tmp_path / "market.json"))
+    assert node.rpc("eth_getBlockByNumber", ["latest", False])["hash"] == head
+    assert m.slot0(pool) == state_before          # same Market object, same URL, new process
+    quote = m.quote_v3(pool, "WETH", 10**18)
+    assert m.v3_swap(pool, "WETH", 10**18).amount_out == quote.amount_out
