@@ -142,7 +142,8 @@ class Anvil:
     (seconds, float; None = automine each tx), ``no_mining`` (mine only on ``evm_mine``),
     ``prune_history`` (states kept in memory; 100 keeps ``anvil_reorg`` working), ``gas_limit``
     (block gas limit; default 30M), ``order`` (mempool order, "fifo" keeps a block's txs in the
-    order they were sent), ``load_state`` (a state file from ``dump_state``).
+    order they were sent), ``load_state`` (a state file from ``dump_state``), ``genesis_timestamp``
+    (unix seconds of block 0; with ``set_block_timestamp_interval`` the chain is reproducible).
 
     Use as a context manager or call ``start()``/``stop()``.
     """
@@ -160,6 +161,7 @@ class Anvil:
         balance_eth: int = 10_000,
         order: str = "fifo",
         load_state: Path | str | None = None,
+        genesis_timestamp: int | None = None,
         binary: Path | str | None = None,
         extra_args: Sequence[str] = (),
         startup_timeout: float = 15.0,
@@ -178,6 +180,7 @@ class Anvil:
         self.balance_eth = balance_eth
         self.order = order
         self.load_state_path = Path(load_state) if load_state is not None else None
+        self.genesis_timestamp = genesis_timestamp
         self.extra_args = tuple(extra_args)
         self.startup_timeout = startup_timeout
         self._requested_port = port
@@ -225,6 +228,8 @@ class Anvil:
             cmd.append("--no-mining")
         if self.gas_limit is not None:
             cmd += ["--gas-limit", str(self.gas_limit)]
+        if self.genesis_timestamp is not None:
+            cmd += ["--timestamp", str(int(self.genesis_timestamp))]
         if self.load_state_path is not None:
             if not self.load_state_path.is_file():
                 raise AnvilError(f"state file {self.load_state_path} does not exist")
@@ -268,7 +273,7 @@ class Anvil:
                 if time.monotonic() > deadline:
                     self.stop()
                     raise AnvilError(f"anvil did not answer eth_chainId within {self.startup_timeout}s")
-                time.sleep(0.01)
+                time.sleep(0.003)
                 continue
             if chain_id != self.chain_id:
                 self.stop()
@@ -406,6 +411,11 @@ class Anvil:
 
     def set_automine(self, enabled: bool) -> None:
         self.rpc("evm_setAutomine", [bool(enabled)])
+
+    def set_block_timestamp_interval(self, seconds: int) -> None:
+        """Every following block's timestamp = previous + ``seconds`` (not wall clock): with
+        ``genesis_timestamp`` this makes block timestamps, and so block hashes, reproducible."""
+        self.rpc("anvil_setBlockTimestampInterval", [int(seconds)])
 
     def snapshot(self) -> str:
         """``evm_snapshot``: an id for ``revert`` (each id can be reverted to once)."""

@@ -32,7 +32,7 @@ from alphapulse.protocol.layout import PoolKind, Venue
 
 __all__ = [
     "CycleResult", "DEFAULT_PAIRS", "DEFAULT_TOKENS", "Market", "MarketSpec", "PairSpec", "Pool",
-    "QuoteResult", "SwapResult", "Token", "TokenSpec", "connect", "deploy_market", "price_to_sqrt_price_x96",
+    "QuoteResult", "SwapResult", "V3PoolState", "Token", "TokenSpec", "connect", "deploy_market", "price_to_sqrt_price_x96",
     "MIN_TICK", "MAX_TICK", "MIN_SQRT_RATIO", "MAX_SQRT_RATIO", "V3_TICK_SPACING",
 ]
 
@@ -153,6 +153,18 @@ class SwapResult:
     sqrt_price_x96: int = 0   # V3: pool state after the swap (from the Swap event)
     liquidity: int = 0
     tick: int = 0
+
+
+@dataclass(frozen=True)
+class V3PoolState:
+    pool: str
+    sqrt_price_x96: int
+    tick: int
+    liquidity: int
+    fee_pips: int
+    tick_spacing: int
+    ticks: tuple[tuple[int, int], ...]   # (tick, liquidityNet) of every initialised tick, ascending
+    block_number: int
 
 
 @dataclass(frozen=True)
@@ -324,6 +336,46 @@ class Market:
         addr = self.pool(pool).address
         s = self.read("UniswapV3Pool", addr, "slot0", (), block)
         return s[0], s[1], self.read("UniswapV3Pool", addr, "liquidity", (), block)[0]
+
+    def read_many(self, calls: Sequence[tuple[str, str, str, Sequence]], block: int | str = "latest") -> list[tuple]:
+        """Many view calls [(contract, address, fn, args), ...] in one JSON-RPC batch request."""
+        blk = hex(block) if isinstance(block, int) else block
+        codecs = [function_codec(c, fn) for c, _, fn, _ in calls]
+        reqs = [("eth_call", [{"to": addr, "data": codec.encode(args)}, blk])
+                for codec, (_, addr, _, args) in zip(codecs, calls)]
+        out = []
+        for start in range(0, len(reqs), 500):
+            replies = self.w3.provider.make_batch_request(reqs[start:start + 500])
+            if isinstance(replies, dict):   # the whole batch was refused
+                raise ChainTxError(f"batch eth_call refused: {replies.get('error')}")
+            for codec, reply in zip(codecs[start:start + 500], sorted(replies, key=lambda r: r["id"])):
+                if "error" in reply:
+                    raise ChainTxError(f"{codec.name} failed: {reply['error']}")
+                out.append(codec.decode(bytes.fromhex(reply["result"][2:])))
+        return out
+
+    def v3_state(self, pool: "Pool | str", block: int | str = "latest") -> V3PoolState:
+        """Exact state of a V3 pool at ``block`` as the contract sees it: slot0, liquidity and
+        every initialised tick (tickBitmap scanned over the whole tick range, then ticks(t)) with
+        its liquidityNet. Ground truth for the V3 swap simulation."""
+        p = self.pool(pool)
+        if p.kind != PoolKind.CONCENTRATED:
+            raise ValueError(f"{p.label} is not a V3 pool")
+        if not isinstance(block, int):
+            block = self.w3.eth.get_block(block)["number"]
+        sqrt_p, tick, liquidity = self.slot0(p, block)
+        s = p.tick_spacing
+        words = range((MIN_TICK // s) >> 8, ((MAX_TICK // s) >> 8) + 1)
+        bitmaps = self.read_many([("UniswapV3Pool", p.address, "tickBitmap", [w]) for w in words], block)
+        ticks = []
+        for w, (bits,) in zip(words, bitmaps):
+            while bits:
+                low = bits & -bits
+                ticks.append(((w << 8) + low.bit_length() - 1) * s)
+                bits ^= low
+        infos = self.read_many([("UniswapV3Pool", p.address, "ticks", [t]) for t in ticks], block)
+        return V3PoolState(p.address, sqrt_p, tick, liquidity, p.fee_pips, s,
+                           tuple((t, info[1]) for t, info in zip(ticks, infos)), block)
 
     def price(self, pool: "Pool | str", block: int | str = "latest") -> Fraction:
         """Marginal raw price: token1 base units per token0 base unit (before fees)."""

@@ -223,3 +223,24 @@ def test_market_survives_a_node_restart_from_a_state_dump(anvil_factory, tmp_pat
     assert m.slot0(pool) == state_before          # same Market object, same URL, new process
     quote = m.quote_v3(pool, "WETH", 10**18)
     assert m.v3_swap(pool, "WETH", 10**18).amount_out == quote.amount_out
+
+
+def test_v3_state_lists_every_initialised_tick_with_liquidity_net(market):
+    pool = market.v3_pool("WMATIC", "USDC", 500)   # spacing 10: 1,387 bitmap words
+    state = market.v3_state(pool)
+    assert (state.sqrt_price_x96, state.tick, state.liquidity) == market.slot0(pool)
+    npm = market.contract("NonfungiblePositionManager", market.v3_position_manager)
+    expected: dict[int, int] = {}
+    for token_id in market.v3_positions[pool.address]:
+        pos = npm.functions.positions(token_id).call()
+        lo, hi, liq = pos[5], pos[6], pos[7]
+        expected[lo] = expected.get(lo, 0) + liq
+        expected[hi] = expected.get(hi, 0) - liq
+    assert dict(state.ticks) == expected and len(expected) == 8
+    assert [t for t, _ in state.ticks] == sorted(expected)
+    # liquidity in range = sum of liquidityNet of ticks at or below the current tick
+    assert sum(n for t, n in state.ticks if t <= state.tick) == state.liquidity
+    # a past block is read as of that block
+    before = state.block_number
+    market.add_liquidity_v3(pool, state.ticks[1][0], state.ticks[1][0] + 7 * pool.tick_spacing, 10**20, 10**8)
+    assert len(market.v3_state(pool).ticks) == 9 and market.v3_state(pool, before) == state
