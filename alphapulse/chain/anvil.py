@@ -12,6 +12,7 @@ started with ``PR_SET_PDEATHSIG`` = SIGKILL so even a SIGKILLed owner takes it d
 from __future__ import annotations
 
 import atexit
+import collections
 import ctypes
 import gzip
 import json
@@ -72,6 +73,8 @@ DEV_PRIVATE_KEYS: tuple[str, ...] = (
     "0xdbda1821b80551c9d65939329250298aa3472ba22feea921c0cf5d620ea67b97",
     "0x2a871d0798f97d79848a013d4936a73bf4cc922c825d33c1cf7073dff6d409c6",
 )
+
+_LOG_LINES = 400
 
 _PLATFORM_PACKAGES = {
     ("linux", "x86_64"): "anvil-linux-amd64",
@@ -187,7 +190,9 @@ class Anvil:
         self._port: int | None = None
         self._proc: subprocess.Popen | None = None
         self._tmpdir: Path | None = None
-        self._log_file = None
+        self._log_lines: collections.deque[str] = collections.deque(maxlen=_LOG_LINES)
+        self._listening = threading.Event()
+        self._reader: threading.Thread | None = None
         self._rpc_id = 0
         self._lock = threading.Lock()
 
@@ -239,8 +244,8 @@ class Anvil:
 
     def _spawn(self, port: int) -> None:
         self._tmpdir = Path(tempfile.mkdtemp(prefix="alphapulse-anvil-"))
-        log_path = self._tmpdir / "anvil.log"
-        self._log_file = open(log_path, "wb")
+        self._log_lines.clear()
+        self._listening.clear()
         env = {k: v for k, v in os.environ.items() if not k.startswith(("FOUNDRY_", "ANVIL_", "ETH_RPC"))}
         env["HOME"] = str(self._tmpdir)
         env["NO_COLOR"] = "1"
@@ -250,7 +255,7 @@ class Anvil:
         self._proc = subprocess.Popen(
             self._command(port),
             stdin=subprocess.DEVNULL,
-            stdout=self._log_file,
+            stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             env=env,
             cwd=self._tmpdir,
@@ -258,6 +263,11 @@ class Anvil:
         )
         self._port = port
         _live_nodes.add(self)
+        # anvil logs every RPC call: read its output in a thread into a bounded tail (nothing
+        # grows on disk) and note the banner that proves this process owns the port.
+        self._reader = threading.Thread(target=self._read_output, args=(self._proc.stdout, port),
+                                        name=f"anvil-{port}-log", daemon=True)
+        self._reader.start()
         deadline = time.monotonic() + self.startup_timeout
         while True:
             if self._proc.poll() is not None:
@@ -266,7 +276,7 @@ class Anvil:
             try:
                 # Another node may already listen on this port: only our own banner proves the
                 # answer comes from this process.
-                if f"Listening on 127.0.0.1:{port}" not in self.log_tail(100_000):
+                if not self._listening.is_set():
                     raise AnvilError("not listening yet")
                 chain_id = int(self.rpc("eth_chainId", [], timeout=1.0), 16)
             except (OSError, AnvilError):
@@ -298,9 +308,9 @@ class Anvil:
             self._proc.wait()
         self._proc = None
         _live_nodes.discard(self)
-        if self._log_file is not None:
-            self._log_file.close()
-            self._log_file = None
+        if self._reader is not None:
+            self._reader.join(timeout=2.0)   # ends at EOF once the process is gone
+            self._reader = None
         if self._tmpdir is not None:
             shutil.rmtree(self._tmpdir, ignore_errors=True)
             self._tmpdir = None
@@ -374,16 +384,23 @@ class Anvil:
         """The node's private temporary HOME (deleted by ``stop()``)."""
         return self._tmpdir
 
-    def log_tail(self, n_bytes: int = 2000) -> str:
-        if self._tmpdir is None:
-            return ""
-        if self._log_file is not None:
-            self._log_file.flush()
+    def log_tail(self, n_lines: int = 40) -> str:
+        """The last lines anvil printed (start-up errors, recent RPC methods)."""
+        lines = list(self._log_lines)
+        return "\n".join(lines[-n_lines:]).strip()
+
+    def _read_output(self, stream, port: int) -> None:
+        banner = f"Listening on 127.0.0.1:{port}"
         try:
-            data = (self._tmpdir / "anvil.log").read_bytes()
-        except OSError:
-            return ""
-        return data[-n_bytes:].decode("utf-8", "replace").strip()
+            for raw in iter(stream.readline, b""):
+                line = raw.decode("utf-8", "replace").rstrip()
+                self._log_lines.append(line)
+                if not self._listening.is_set() and banner in line:
+                    self._listening.set()
+        except (OSError, ValueError):
+            pass
+        finally:
+            stream.close()
 
     # ------------------------------------------------------------------ JSON-RPC
     def rpc(self, method: str, params: list[Any] | None = None, *, timeout: float = 30.0) -> Any:

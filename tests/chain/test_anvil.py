@@ -47,7 +47,7 @@ def test_starts_on_loopback_with_polygon_chain_id_and_stops_cleanly():
     try:
         assert node.rpc("eth_chainId") == hex(137)
         assert node.http_url.startswith("http://127.0.0.1:") and node.ws_url.startswith("ws://127.0.0.1:")
-        assert f"Listening on 127.0.0.1:{node.port}" in node.log_tail(100_000)
+        assert f"Listening on 127.0.0.1:{node.port}" in node.log_tail(400)
         assert home.is_dir() and home.name.startswith("alphapulse-anvil-")
         # the private HOME keeps no per-block state files (--prune-history)
         node.mine(20)
@@ -145,6 +145,7 @@ import sys, time
 from alphapulse.chain.anvil import Anvil
 node = Anvil().start()
 print(node.pid, node.home, flush=True)
+sys.stdin.readline()     # the test has seen the node alive
 if sys.argv[1] == "exit":
     sys.exit(0)          # no stop(): the atexit hook must do it
 time.sleep(60)           # killed by the test
@@ -153,11 +154,14 @@ time.sleep(60)           # killed by the test
 
 @pytest.mark.parametrize("how", ["exit", "sigkill"])
 def test_node_dies_with_its_owner(how):
-    owner = subprocess.Popen([sys.executable, "-c", _OWNER, how], stdout=subprocess.PIPE, text=True, cwd=REPO)
+    owner = subprocess.Popen([sys.executable, "-c", _OWNER, how], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                             text=True, cwd=REPO)
     try:
         pid_s, home = owner.stdout.readline().split()
         pid = int(pid_s)
         assert _alive(pid)
+        owner.stdin.write("go\n")
+        owner.stdin.flush()
         if how == "sigkill":
             owner.send_signal(signal.SIGKILL)
         owner.wait(10)
