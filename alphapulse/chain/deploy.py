@@ -19,7 +19,7 @@ import copy
 import math
 from dataclasses import dataclass, field
 from fractions import Fraction
-from typing import Iterable, Sequence
+from typing import Sequence
 
 import requests
 from web3 import Web3
@@ -241,14 +241,13 @@ class Market:
         if self.sender is None:
             self.sender = TxSender(self.w3, self.chain_id)
         self._contracts: dict[tuple[str, str], object] = {}
-        self._by_symbol_or_addr = {}
 
     # ---------------------------------------------------------------- lookup
     @property
     def factory_venues(self) -> dict[str, int]:
         """factory address -> venue id (configuration the ingestion adapter needs)."""
-        out = {addr: venue for venue, addr in self.v2_factories.items()}
-        out[self.v3_factory] = self.v3_venue
+        out = {addr: int(venue) for venue, addr in self.v2_factories.items()}
+        out[self.v3_factory] = int(self.v3_venue)
         return out
 
     @property
@@ -260,6 +259,8 @@ class Market:
         """A token by symbol or address."""
         if ref in self.tokens:
             return self.tokens[ref]
+        if not Web3.is_address(ref):
+            raise KeyError(f"unknown token {ref!r}: not a symbol of this market ({sorted(self.tokens)}) nor an address")
         addr = Web3.to_checksum_address(ref)
         for t in self.tokens.values():
             if t.address == addr:
@@ -784,7 +785,7 @@ def deploy_market(w3_or_url: "Web3 | str", spec: MarketSpec = MarketSpec(), *, d
         return tx.tx(sender, address, function_codec(name, fn).encode(args), gas)
 
     # Block 1: everything without constructor dependencies.
-    venues = sorted({v for pair in spec.pairs for v in pair.v2_venues})
+    venues = sorted({int(v) for pair in spec.pairs for v in pair.v2_venues})
     phase1 = [deploy_tx("TestToken", t.symbol, t.symbol, t.decimals, gas=2_000_000) for t in spec.tokens]
     phase1 += [deploy_tx("WETH9", gas=2_000_000), deploy_tx("UniswapV3Factory"), deploy_tx("CycleExecutor", gas=2_000_000)]
     phase1 += [deploy_tx("UniswapV2Factory", deployer, gas=4_000_000) for _ in venues]
@@ -825,7 +826,7 @@ def deploy_market(w3_or_url: "Web3 | str", spec: MarketSpec = MarketSpec(), *, d
         for venue in pair.v2_venues:
             phase3.append(call_tx("UniswapV2Factory", v2_factories[venue], "createPair",
                                   [tokens[t0.symbol].address, tokens[t1.symbol].address], gas=3_000_000))
-            plans.append(("v2", venue, t0, t1, amt0, amt1, price_raw, 0))
+            plans.append(("v2", int(venue), t0, t1, amt0, amt1, price_raw, 0))
             need[t0.symbol] += amt0
             need[t1.symbol] += amt1
         for fee in pair.v3_fees:
@@ -877,11 +878,3 @@ def deploy_market(w3_or_url: "Web3 | str", spec: MarketSpec = MarketSpec(), *, d
     tx.batch([t for trader in market.traders for t in market._fund_txs(trader, amounts, True)])
     return market
 
-
-def iter_pool_pairs(market: Market) -> Iterable[tuple[Pool, Pool]]:
-    """Every two pools trading the same token pair (candidates for two-pool cycles)."""
-    pools = market.pools
-    for i, a in enumerate(pools):
-        for b in pools[i + 1:]:
-            if {a.token0, a.token1} == {b.token0, b.token1}:
-                yield a, b
