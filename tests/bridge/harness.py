@@ -1,0 +1,99 @@
+"""Processes and helpers for the bridge end-to-end tests.
+
+Layout of a run (every box its own process, rings owned by the test process)::
+
+    test (producer) -> ring src -> outbound bridge -> nats-server -> inbound bridge -> ring dst -> verifier
+
+The verifier rebuilds every frame it must receive from its sequence number
+(``framegen``) and compares bytes: any loss, duplicate, reordering or change
+shows up as a mismatch, reported with the first sequence that differs.
+"""
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+import time
+import traceback
+
+import numpy as np
+
+from alphapulse.protocol import codec
+from tests.bridge import framegen
+
+SPAWN = mp.get_context("spawn")
+
+
+def verifier_main(ring_name: str, total: int, ready, result, stop) -> None:
+    """Consume ``ring_name`` until ``total`` frames arrived; result: [frames, ok, error text]."""
+    from alphapulse.ring import Ring
+    ring = Ring.attach(ring_name)
+    c = ring.consumer("verifier", wait="sleep")
+    ready.set()
+    expect = 1
+    scratch = np.empty(1 << 23, np.uint8)
+    try:
+        while expect <= total and not stop.is_set():
+            views = c.poll(0.05)
+            for v in views:
+                n = v.shape[0]
+                if n > scratch.shape[0]:
+                    scratch = np.empty(2 * n, np.uint8)
+                nbytes, got = framegen.fill(scratch[:n], expect, max(total - expect + 1, 0), 0, False)
+                if nbytes != n or not np.array_equal(scratch[:n], v):
+                    result.put((expect - 1, False, _describe(v, expect)))
+                    return
+                expect += got
+            c.release()
+        result.put((expect - 1, expect - 1 == total, "" if expect - 1 == total else "stopped early"))
+    except Exception:  # noqa: BLE001 (reported to the test)
+        result.put((expect - 1, False, traceback.format_exc()))
+    finally:
+        c.close()
+        ring.close()
+
+
+def _describe(view: np.ndarray, expect: int) -> str:
+    seqs = [f.header.sequence for f in codec.iter_frames(view.tobytes())]
+    return f"expected frames from sequence {expect}, got sequences {seqs[:5]}... ({len(seqs)} frames)"
+
+
+def produce(ring_name: str, first: int, n: int, chunk: int = 2000) -> None:
+    """Publish frames ``first .. first+n-1`` into ``ring_name`` (this process is its producer)."""
+    from alphapulse.ring import Ring
+    ring = Ring.attach(ring_name)
+    p = ring.producer(publish_timeout=120.0)
+    buf = np.empty(chunk * 290, np.uint8)
+    seq = first
+    try:
+        while seq < first + n:
+            k = min(chunk, first + n - seq)
+            nbytes, got = framegen.fill(buf, seq, k, 0, False)
+            p.publish_batch(buf, nbytes)
+            seq += got
+    finally:
+        p.close()
+        ring.close()
+
+
+def wait_for_consumer(ring, name: str, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if any(c["name"] == name and c["state"] == "active" for c in ring.stats()["consumers"]):
+            return
+        time.sleep(0.02)
+    raise TimeoutError(f"consumer {name!r} did not register on ring {ring.name!r} in {timeout}s")
+
+
+def start(target, stop, **kwargs):
+    p = SPAWN.Process(target=target, args=(stop,), kwargs=kwargs, daemon=True)
+    p.start()
+    return p
+
+
+def reap(*procs, timeout: float = 10.0) -> None:
+    for p in procs:
+        if p is not None and p.is_alive():
+            p.join(timeout)
+        if p is not None and p.is_alive():
+            os.kill(p.pid, 9)
+            p.join(5)
