@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from alphapulse.chain.anvil import DEV_ACCOUNTS, Anvil, AnvilError, AnvilNotFound, find_anvil_binary
+from alphapulse.chain.anvil import DEV_ACCOUNTS, DEV_PRIVATE_KEYS, Anvil, AnvilError, AnvilNotFound, find_anvil_binary
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -172,3 +172,19 @@ def test_node_dies_with_its_owner(how):
         if owner.poll() is None:
             owner.kill()
             owner.wait()
+
+
+def test_anvil_reorg_replaces_blocks_with_the_default_prune_history(anvil_factory):
+    node = anvil_factory()   # --prune-history 100 (a bare --prune-history breaks anvil_reorg)
+    node.mine(6)
+    old = [node.rpc("eth_getBlockByNumber", [hex(n), False])["hash"] for n in range(7)]
+    node.rpc("anvil_reorg", [2, []])
+    new = [node.rpc("eth_getBlockByNumber", [hex(n), False])["hash"] for n in range(7)]
+    assert node.block_number() == 6
+    assert new[:5] == old[:5] and new[5] != old[5] and new[6] != old[6]
+
+
+def test_dev_private_keys_belong_to_the_dev_accounts(anvil):
+    from eth_account import Account
+    assert [Account.from_key(k).address for k in DEV_PRIVATE_KEYS] == list(DEV_ACCOUNTS)
+    assert [a.lower() for a in anvil.rpc("eth_accounts")] == [a.lower() for a in DEV_ACCOUNTS]

@@ -96,3 +96,18 @@ def test_fixed_genesis_and_block_interval_make_the_whole_chain_reproducible(anvi
         assert int(node.rpc("eth_getBlockByNumber", ["latest", False])["timestamp"], 16) == 1_767_225_600 + 2 * node.block_number()
         node.stop()
     assert heads[0] == heads[1] and len(heads[0]) > 10
+
+
+def test_block_interval_paces_the_run(market):
+    import time
+    sim = MarketSimulator(market, SimulatorConfig(seed=2, txs_per_block=1, block_interval_s=0.1))
+    t = time.monotonic()
+    report = sim.run(4)
+    assert time.monotonic() - t >= 0.3     # pacing is a lower bound: 3 waits between 4 blocks
+    assert len(report.blocks) == 4
+
+
+def test_duration_bounds_an_open_ended_run(market):
+    sim = MarketSimulator(market, SimulatorConfig(seed=2, txs_per_block=1, block_interval_s=0.05))
+    report = sim.run(duration_s=0.3)
+    assert 1 <= len(report.blocks) <= 8
