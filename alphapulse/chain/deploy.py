@@ -338,8 +338,11 @@ class Market:
         s = self.read("UniswapV3Pool", addr, "slot0", (), block)
         return s[0], s[1], self.read("UniswapV3Pool", addr, "liquidity", (), block)[0]
 
-    def read_many(self, calls: Sequence[tuple[str, str, str, Sequence]], block: int | str = "latest") -> list[tuple]:
-        """Many view calls [(contract, address, fn, args), ...] in one JSON-RPC batch request."""
+    def read_many(self, calls: Sequence[tuple[str, str, str, Sequence]], block: int | str = "latest",
+                  *, allow_errors: bool = False) -> list:
+        """Many view calls [(contract, address, fn, args), ...] in JSON-RPC batch requests (500
+        per request). A failed call raises ChainTxError, or with ``allow_errors`` is returned in
+        place as the ChainTxError instance."""
         blk = hex(block) if isinstance(block, int) else block
         codecs = [function_codec(c, fn) for c, _, fn, _ in calls]
         reqs = [("eth_call", [{"to": addr, "data": codec.encode(args)}, blk])
@@ -351,7 +354,11 @@ class Market:
                 raise ChainTxError(f"batch eth_call refused: {replies.get('error')}")
             for codec, reply in zip(codecs[start:start + 500], sorted(replies, key=lambda r: r["id"])):
                 if "error" in reply:
-                    raise ChainTxError(f"{codec.name} failed: {reply['error']}")
+                    err = ChainTxError(f"{codec.name} failed: {reply['error']}")
+                    if not allow_errors:
+                        raise err
+                    out.append(err)
+                    continue
                 out.append(codec.decode(bytes.fromhex(reply["result"][2:])))
         return out
 
@@ -402,6 +409,28 @@ class Market:
         out = q.functions.quoteExactInputSingle(
             (t_in, p.other(t_in), amount_in, p.fee_pips, sqrt_price_limit_x96)).call()
         return QuoteResult(*out)
+
+    def quote_v3_many(self, pool: "Pool | str", token_in: str, amounts: Sequence[int],
+                      block: int | str = "latest") -> list["QuoteResult | None"]:
+        """QuoterV2.quoteExactInputSingle for many amounts in batched eth_calls (differential
+        tests); None where the quoter reverts."""
+        p = self.pool(pool)
+        t_in = self.token(token_in).address
+        calls = [("QuoterV2", self.v3_quoter, "quoteExactInputSingle", [(t_in, p.other(t_in), a, p.fee_pips, 0)])
+                 for a in amounts]
+        return [None if isinstance(r, ChainTxError) else QuoteResult(*r)
+                for r in self.read_many(calls, block, allow_errors=True)]
+
+    def v2_get_amount_out_many(self, pool: "Pool | str", token_in: str, amounts: Sequence[int],
+                               block: int | str = "latest") -> list[int | None]:
+        """Router02.getAmountsOut for many amounts on the pool's state at ``block``; None where it
+        reverts (e.g. an output that would drain the pool)."""
+        p = self.pool(pool)
+        t_in = self.token(token_in).address
+        router = self.v2_routers[p.venue]
+        calls = [("UniswapV2Router02", router, "getAmountsOut", [a, [t_in, p.other(t_in)]]) for a in amounts]
+        return [None if isinstance(r, ChainTxError) else r[0][-1]
+                for r in self.read_many(calls, block, allow_errors=True)]
 
     def quote_v3_exact_output(self, pool: "Pool | str", token_in: str, amount_out: int) -> QuoteResult:
         """QuoterV2.quoteExactOutputSingle: amount_out field holds the required input."""

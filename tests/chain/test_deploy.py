@@ -244,3 +244,23 @@ def test_v3_state_lists_every_initialised_tick_with_liquidity_net(market):
     before = state.block_number
     market.add_liquidity_v3(pool, state.ticks[1][0], state.ticks[1][0] + 7 * pool.tick_spacing, 10**20, 10**8)
     assert len(market.v3_state(pool).ticks) == 9 and market.v3_state(pool, before) == state
+
+
+def test_batched_quotes_equal_single_quotes_and_real_swaps(market, anvil):
+    v3 = market.v3_pool("WBTC", "USDC", 3000)
+    v2 = market.v2_pool("WBTC", "USDC", Venue.SUSHISWAP_POLYGON)
+    amounts = [1, 10**3, 10**6, 10**8, 10**9, 10**10]  # 1 sat .. 100 WBTC (crosses ticks)
+    block = market.w3.eth.block_number
+    q3 = market.quote_v3_many(v3, "WBTC", amounts, block)
+    q2 = market.v2_get_amount_out_many(v2, "WBTC", amounts, block)
+    assert [q.amount_out for q in q3] == [market.quote_v3(v3, "WBTC", a).amount_out for a in amounts]
+    assert q2 == [market.v2_get_amount_out(v2, "WBTC", a) for a in amounts]
+    assert q3[-1].initialized_ticks_crossed >= 1
+    for i in (2, 5):
+        for pool, quotes in ((v3, q3), (v2, q2)):
+            snap = anvil.snapshot()
+            out = market.swap(pool, "WBTC", amounts[i]).amount_out
+            anvil.revert(snap)
+            assert out == (quotes[i].amount_out if pool is v3 else quotes[i])
+    # a quote that reverts comes back as None, the rest of the batch still answers
+    assert market.v2_get_amount_out_many(v2, "WBTC", [0, 10**6])[0] is None
