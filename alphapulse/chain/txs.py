@@ -8,8 +8,7 @@ anvil runs with ``--order fifo``.
 """
 from __future__ import annotations
 
-import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Sequence
 
 from eth_abi import encode as abi_encode
@@ -143,7 +142,14 @@ class TxSender:
             if automine:
                 self.set_automine(False)
             for chunk in chunks:
-                hashes = [self.send(txs[i]) for i in chunk]
+                hashes = []
+                try:
+                    for i in chunk:
+                        hashes.append(self.send(txs[i]))
+                except Exception:
+                    if hashes:   # do not leave half a batch pending in the pool
+                        self.mine()
+                    raise
                 self.mine()
                 # one eth_getBlockReceipts instead of a receipt round trip per tx
                 by_hash = {bytes(rc["transactionHash"]): rc for rc in self.w3.eth.get_block_receipts("latest")}
@@ -171,12 +177,3 @@ def _receipt_or_none(w3: Web3, h: bytes):
     except TransactionNotFound:
         return None
 
-
-def wait_all(sender: TxSender, hashes: Sequence[bytes], timeout: float = 60.0) -> list:
-    """Receipts of several already-sent txs (any mining mode)."""
-    deadline = time.monotonic() + timeout
-    out = []
-    for h in hashes:
-        out.append(sender.w3.eth.wait_for_transaction_receipt(
-            h, timeout=max(0.1, deadline - time.monotonic()), poll_latency=sender.poll_latency))
-    return out

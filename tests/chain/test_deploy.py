@@ -5,7 +5,7 @@ from fractions import Fraction
 
 import pytest
 
-from alphapulse.chain.deploy import DEFAULT_PAIRS, DEFAULT_TOKENS, Pool
+from alphapulse.chain.deploy import DEFAULT_PAIRS, DEFAULT_TOKENS
 from alphapulse.protocol.layout import PoolKind, Venue
 
 
