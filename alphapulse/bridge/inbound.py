@@ -134,10 +134,7 @@ class InboundBridge:
                 self.stats.add("rpc_reconnects", nc.stats.get("reconnects", 0) - reconnects0)
             finally:
                 self._closing = True
-                try:
-                    await nc.drain()
-                except Exception:  # noqa: BLE001 (closing a broken connection)
-                    await nc.close()
+                await J.close(nc)
                 self.stats.set("rpc_connected", 0)
         finally:
             state.close()

@@ -97,6 +97,19 @@ async def connect(cfg: BridgeConfig, name: str, should_stop: Callable[[], bool],
     return None
 
 
+async def close(nc: Any) -> None:
+    """Send what is buffered (acknowledgements) if the server is there, then close.
+
+    Not ``drain()``: draining a pull subscription waits up to its drain timeout
+    (30 s) for deliveries that will never come.
+    """
+    try:
+        await nc.flush(timeout=1)
+    except Exception:  # noqa: BLE001 (disconnected: JetStream redelivers, the bridge deduplicates)
+        pass
+    await nc.close()
+
+
 async def ensure_stream(js: Any, cfg: BridgeConfig, *, update: bool) -> api.StreamInfo:
     """Create the domain's stream; if it exists, apply this config's limits when ``update``."""
     sc = stream_config(cfg)

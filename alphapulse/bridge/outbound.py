@@ -144,10 +144,7 @@ class OutboundBridge:
             self.stats.add("rpc_reconnects", nc.stats.get("reconnects", 0) - reconnects0)
         finally:
             self._closing = True
-            try:
-                await nc.drain()
-            except Exception:  # noqa: BLE001 (closing a broken connection)
-                await nc.close()
+            await J.close(nc)
             self.stats.set("rpc_connected", 0)
         log.info("%s: stopped after %d frames in %d batches", self.name, self.stats.values["frames_out"],
                  self.stats.values["bridge_batches"])
