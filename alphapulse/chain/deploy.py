@@ -50,6 +50,8 @@ GAS_CALL = 300_000
 GAS_SWAP = 1_500_000      # a V3 swap crossing many ticks stays far below
 GAS_V3_MINT = 800_000
 GAS_TOKEN = 120_000        # mint/approve/transfer of a TestToken
+GAS_CYCLE_HOP = 5_000_000  # per CycleExecutor hop: a V3 swap that runs to the price limit scans
+                           # hundreds of bitmap words (~2M gas)
 
 
 # ---------------------------------------------------------------------------------- specs
@@ -747,7 +749,8 @@ class Market:
         before = self.balance(s, end)
         if mode == "atomic":
             rc = self.sender.transact(self._call_tx("CycleExecutor", self.executor, "execute",
-                                                    [hops, amount_in, min_amount_out], s, GAS_SWAP * len(hops)),
+                                                    [hops, amount_in, min_amount_out], s,
+                                                    min(GAS_CYCLE_HOP * len(hops), self.sender.block_gas_limit())),
                                       "CycleExecutor.execute")
             ev = self.contract("CycleExecutor", self.executor).events.CycleExecuted().process_receipt(rc, errors=DISCARD)
             hop_amounts = tuple(ev[0]["args"]["hopAmounts"])
@@ -757,7 +760,7 @@ class Market:
             for i, hop in enumerate(hops):
                 last = i == len(hops) - 1
                 txs.append(self._call_tx("CycleExecutor", self.executor, "executeHop",
-                                         [hop, amount_in if i == 0 else 0, last], s, GAS_SWAP))
+                                         [hop, amount_in if i == 0 else 0, last], s, GAS_CYCLE_HOP))
             rcs = self.sender.batch(txs, [f"hop {i}" for i in range(len(txs))])
             if len({rc["blockNumber"] for rc in rcs}) != 1:
                 raise ChainTxError("sequential cycle did not fit in one block")

@@ -83,7 +83,8 @@ class TxSender:
         rc = self.w3.eth.wait_for_transaction_receipt(
             tx_hash, timeout=self.receipt_timeout, poll_latency=self.poll_latency)
         if rc["status"] != 1:
-            raise ChainTxError(f"{label} reverted in block {rc['blockNumber']} (tx {tx_hash.hex()})")
+            raise ChainTxError(f"{label} reverted in block {rc['blockNumber']} (tx {tx_hash.hex()}, "
+                               f"gas used {rc['gasUsed']})")
         return rc
 
     def transact(self, tx: dict, label: str = "tx") -> Any:
@@ -99,6 +100,8 @@ class TxSender:
             raise ChainTxError(f"{exc}: {self.revert_reason(tx, block=self.w3.eth.get_transaction_receipt(h)['blockNumber'] - 1)}") from None
 
     def revert_reason(self, tx: dict, block: int | str = "latest") -> str:
+        """Why ``tx`` reverts, replayed by eth_call on the state of ``block`` with its own gas
+        (an out-of-gas shows as a revert without a reason; compare gas used with gas declared)."""
         call = {k: v for k, v in tx.items() if k in ("from", "to", "data", "value", "gas")}
         try:
             self.w3.eth.call(call, block)

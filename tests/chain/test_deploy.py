@@ -264,3 +264,14 @@ def test_batched_quotes_equal_single_quotes_and_real_swaps(market, anvil):
             assert out == (quotes[i].amount_out if pool is v3 else quotes[i])
     # a quote that reverts comes back as None, the rest of the batch still answers
     assert market.v2_get_amount_out_many(v2, "WBTC", [0, 10**6])[0] is None
+
+
+def test_cycle_executor_refuses_partial_fills_and_foreign_callbacks(market):
+    from web3.exceptions import ContractLogicError
+    from alphapulse.chain.txs import ChainTxError
+    pool = market.v3_pool("USDT", "USDC", 500)
+    with pytest.raises(ChainTxError, match="partial fill"):
+        market.execute_cycle([(pool, "USDC", "USDT")], 10**32)   # reaches MAX_SQRT_RATIO before it is spent
+    executor = market.contract("CycleExecutor", market.executor)
+    with pytest.raises(ContractLogicError, match="callback"):
+        executor.functions.uniswapV3SwapCallback(1, 0, b"\x00" * 32).call({"from": market.traders[0]})
