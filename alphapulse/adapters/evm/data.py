@@ -703,3 +703,13 @@ def run_adapter(config: EvmDataClientConfig, sink: Sink, stop_event: Any) -> Cou
     """
     client = asyncio.run(run_adapter_async(config, sink, stop_event))
     return client.counters
+
+
+def ring_sink(producer: Any) -> Sink:
+    """A sink that publishes each batch into a ring (:class:`alphapulse.ring.Producer`) at once."""
+    def sink(frames: list[bytes]) -> None:
+        if len(frames) == 1:
+            producer.publish(frames[0])
+        elif frames:
+            producer.publish_batch(b"".join(frames))
+    return sink

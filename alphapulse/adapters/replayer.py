@@ -1,0 +1,271 @@
+"""Replayer: journal files -> frames marked replayed (header flag 0x20) -> a ring or a sink.
+
+Reads any file in the journal format of PROTOCOL.md section 6, whoever wrote it.
+Every frame is validated (``alphapulse.jit.validate_frames``: header, TLVs and
+the checksum of every ``crc_every``-th frame); a corrupt one is counted by
+reason and the reader resynchronises on the next magic; a partial frame at the
+end of a file (a crash of the writer) is counted and ignored.
+
+Pace: ``speed="recorded"`` keeps the recorded gaps between header timestamps,
+a number ``k`` plays ``k`` times faster, ``"max"`` as fast as the ring takes it.
+Output is deterministic: a frame is republished byte for byte except the
+replay flag (and its checksum, recomputed when the original had one); header
+timestamps are kept unless ``restamp=True`` (then: the time of publishing).
+"""
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+import numpy as np
+from numba import njit
+
+from alphapulse.adapters.recorder import (JOURNAL_HEADER, JOURNAL_HEADER_SIZE, JOURNAL_MAGIC,
+                                          JOURNAL_VERSION, journal_files)
+from alphapulse.jit.crc import frame_crc
+from alphapulse.jit.frames import (OFF_FLAGS, OFF_TIMESTAMP, STOP_CORRUPT, STOP_FULL, STOP_PARTIAL,
+                                   alloc_frame_index, find_magic, new_crc_state, validate_frames)
+from alphapulse.jit.memory import ld_u32, st_u32, st_u64
+from alphapulse.protocol import layout as L
+from alphapulse.protocol.layout import Reject
+
+log = logging.getLogger(__name__)
+
+_HEADER_SIZE = L.HEADER_SIZE
+_CHECKSUM_OFFSET = L.CHECKSUM_OFFSET
+_OK = int(Reject.OK)
+
+
+@njit(cache=True)
+def copy_replayed(buf, offsets, lengths, statuses, lo, hi, out, out_pos, flags, ts_ns, out_offsets):
+    """Copy OK frames ``lo..hi-1`` of a FrameIndex from ``buf`` to ``out`` at ``out_pos``.
+
+    Sets ``flags`` in each header, stores ``ts_ns`` as its timestamp when >= 0,
+    and recomputes a non-zero checksum. Stops early when ``out`` is full.
+    Returns ``(new_out_pos, frames_copied, next_row)``; ``out_offsets[k]`` is the
+    k-th copied frame's offset in ``out``.
+    """
+    k = 0
+    i = lo
+    while i < hi:
+        if statuses[i] != 0:
+            i += 1
+            continue
+        off = offsets[i]
+        n = lengths[i]
+        if out_pos + n > out.shape[0]:
+            break
+        out[out_pos:out_pos + n] = buf[off:off + n]
+        out[out_pos + OFF_FLAGS] |= flags
+        if ts_ns >= 0:
+            st_u64(out, out_pos + OFF_TIMESTAMP, ts_ns)
+        if ld_u32(out, out_pos + _CHECKSUM_OFFSET) != 0:
+            st_u32(out, out_pos + _CHECKSUM_OFFSET, frame_crc(out, out_pos, n - _HEADER_SIZE))
+        out_offsets[k] = out_pos
+        k += 1
+        out_pos += n
+        i += 1
+    return out_pos, k, i
+
+
+def parse_speed(speed: str | float | int) -> float | None:
+    """None for "max", 1.0 for "recorded", else the positive multiple."""
+    if speed == "max":
+        return None
+    if speed == "recorded":
+        return 1.0
+    try:
+        v = float(speed)
+    except (TypeError, ValueError):
+        v = -1.0
+    if not v > 0:
+        raise ValueError(f"speed must be 'recorded', 'max' or a positive multiple, got {speed!r}")
+    return v
+
+
+class Replayer:
+    """Publishes the frames of journal files (a file, a directory, or a list of files).
+
+    Give either ``producer`` (an :class:`alphapulse.ring.Producer`: contiguous
+    batches, no per-frame Python) or ``sink(frames: list[bytes])``.
+    """
+
+    def __init__(self, source: str | os.PathLike | Iterable[str | os.PathLike],
+                 sink: Callable[[list[bytes]], None] | None = None, *, producer: Any = None,
+                 speed: str | float = "recorded", restamp: bool = False, crc_every: int = 1,
+                 chunk_bytes: int = 4 << 20, batch_bytes: int = 1 << 20,
+                 clock: Callable[[], float] = time.monotonic,
+                 sleep: Callable[[float], None] = time.sleep) -> None:
+        if (sink is None) == (producer is None):
+            if hasattr(sink, "publish_batch"):
+                producer, sink = sink, None
+            else:
+                raise ValueError("give exactly one of sink or producer")
+        if isinstance(source, (str, os.PathLike)):
+            p = Path(source)
+            self.files = journal_files(p) if p.is_dir() else [p]
+        else:
+            self.files = [Path(f) for f in source]
+        if not self.files:
+            raise FileNotFoundError(f"no journal files in {source}")
+        self.sink = sink
+        self.producer = producer
+        self.speed = parse_speed(speed)
+        self.restamp = restamp
+        self.crc_every = crc_every
+        self.chunk_bytes = max(chunk_bytes, L.MAX_FRAME * 2)
+        self.out = np.zeros(max(batch_bytes, L.MAX_FRAME), np.uint8)
+        self.out_offsets = np.zeros(self.out.shape[0] // _HEADER_SIZE + 1, np.int64)
+        self.index = alloc_frame_index(max(self.chunk_bytes // _HEADER_SIZE, 1024))
+        self.crc_state = new_crc_state()
+        self.clock = clock
+        self.sleep = sleep
+        self.counters: Counter = Counter()
+        self._t0: float | None = None     # wall clock of the first frame
+        self._ts0 = 0                     # its recorded timestamp
+
+    # ---------------------------------------------------------------- output
+    def _emit(self, nbytes: int, k: int) -> None:
+        if k == 0:
+            return
+        if self.producer is not None:
+            self.producer.publish_batch(self.out, nbytes)
+        else:
+            offs = self.out_offsets[:k].tolist() + [nbytes]
+            b = self.out[:nbytes].tobytes()
+            self.sink([b[offs[i]:offs[i + 1]] for i in range(k)])
+        self.counters["frames"] += k
+        self.counters["bytes"] += nbytes
+
+    def _publish_rows(self, buf: np.ndarray, lo: int, hi: int) -> None:
+        ix = self.index
+        flags = L.FLAG_REPLAYED
+        while lo < hi:
+            if self.speed is not None:
+                # frames due now, then wait for the next one
+                ts = ix.timestamp_ns[lo:hi]
+                ok = ix.status[lo:hi] == _OK
+                if self._t0 is None:
+                    first = np.flatnonzero(ok)
+                    if not first.size:
+                        return
+                    self._t0, self._ts0 = self.clock(), int(ts[first[0]])
+                due = (ts.astype(np.int64) - self._ts0) / (1e9 * self.speed)
+                now = self.clock() - self._t0 + 1e-6   # 1 us early is on time (float rounding)
+                ready = int(np.searchsorted(due, now, side="right")) if ok.all() else \
+                    self._ready_count(due, ok, now)
+                if ready == 0:
+                    self.sleep(min(max(float(due[0]) - now, 0.0) + 1e-6, 0.5))
+                    continue
+                stop = lo + ready
+            else:
+                stop = hi
+            ts_ns = time.time_ns() if self.restamp else -1
+            pos, k, nxt = copy_replayed(buf, ix.offset, ix.length, ix.status, lo, stop, self.out, 0,
+                                        flags, ts_ns, self.out_offsets)
+            self._emit(pos, k)
+            lo = nxt
+
+    @staticmethod
+    def _ready_count(due: np.ndarray, ok: np.ndarray, now: float) -> int:
+        n = 0
+        for d, good in zip(due, ok):
+            if good and d > now:
+                break
+            n += 1
+        return n
+
+    # ---------------------------------------------------------------- input
+    def _check_header(self, path: Path, head: bytes) -> bool:
+        if len(head) < JOURNAL_HEADER_SIZE:
+            self.counters["bad_journal_header"] += 1
+            log.warning("%s: %d bytes, not a journal", path, len(head))
+            return False
+        magic, version, _flags = JOURNAL_HEADER.unpack(head)
+        if magic != JOURNAL_MAGIC or version != JOURNAL_VERSION:
+            self.counters["bad_journal_header"] += 1
+            log.warning("%s: not a journal v%d (magic %r, version %d)", path, JOURNAL_VERSION, magic, version)
+            return False
+        return True
+
+    def _play_file(self, path: Path, stop: Any) -> None:
+        with open(path, "rb", buffering=0) as f:
+            if not self._check_header(path, f.read(JOURNAL_HEADER_SIZE)):
+                return
+            pending = b""
+            eof = False
+            while not eof:
+                if stop is not None and stop.is_set():
+                    return
+                chunk = f.read(self.chunk_bytes)
+                eof = not chunk
+                data = pending + chunk if pending else chunk
+                if not data:
+                    break
+                buf = np.frombuffer(data, np.uint8)
+                end = buf.shape[0]
+                pos = 0
+                while pos < end:
+                    n, consumed, why, reason = validate_frames(buf, pos, end, self.crc_every,
+                                                               self.crc_state, self.index)
+                    if n:
+                        bad = self.index.status[:n]
+                        if bad.any():
+                            for r in bad[bad != 0]:
+                                self.counters[f"rejected_{Reject(int(r)).name}"] += 1
+                        self._publish_rows(buf, 0, n)
+                    pos = consumed
+                    if why == STOP_FULL:
+                        continue
+                    if why == STOP_PARTIAL:
+                        break
+                    if why == STOP_CORRUPT:
+                        self.counters[f"rejected_{Reject(int(reason)).name}"] += 1
+                        nxt = find_magic(buf, pos + 1, end)
+                        if nxt < 0:   # keep 3 bytes: a magic may straddle the chunk boundary
+                            skip_to = max(pos + 1, end - 3) if not eof else end
+                            self.counters["resync_skipped_bytes"] += skip_to - pos
+                            pos = skip_to
+                            break
+                        self.counters["resync_skipped_bytes"] += nxt - pos
+                        self.counters["resyncs"] += 1
+                        pos = nxt
+                        continue
+                pending = data[pos:]
+                if eof and pending:
+                    self.counters["truncated_tail_bytes"] += len(pending)
+                    log.warning("%s: %d bytes of a partial frame at the end (writer crash?)",
+                                path, len(pending))
+
+    def run(self, stop: Any = None) -> int:
+        """Replay every file once; returns the number of frames published."""
+        before = self.counters["frames"]
+        for path in self.files:
+            if stop is not None and stop.is_set():
+                break
+            self._play_file(path, stop)
+            self.counters["files"] += 1
+        return self.counters["frames"] - before
+
+
+def replay_to_ring(source: str | os.PathLike, ring_name: str, stop_event: Any, *,
+                   speed: str | float = "recorded", loop: bool = False, crc_every: int = 1) -> dict:
+    """Process entry point: replay ``source`` into ring ``ring_name`` (created elsewhere)."""
+    from alphapulse.ring import Ring
+    ring = Ring.attach(ring_name, timeout=10.0)
+    prod = ring.producer()
+    rp = Replayer(source, producer=prod, speed=speed, crc_every=crc_every)
+    try:
+        while True:
+            rp.run(stop_event)
+            rp._t0 = None
+            if not loop or stop_event.is_set():
+                break
+    finally:
+        prod.close()
+        ring.close()
+    return dict(rp.counters)

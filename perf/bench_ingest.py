@@ -1,0 +1,226 @@
+"""Ingestion throughput: the adapter's hot path, end to end from a local node, the replayer.
+
+1. hot path: recorded JSON-RPC ``eth_subscription`` notifications (real logs of real Uniswap
+   V2/V3 swaps on anvil, replicated with fresh block numbers) -> json.loads -> decode -> dedup
+   -> record -> frame -> sink, single process, pools already known. Reported as logs/s.
+2. end to end: a local anvil node mines blocks full of swaps; the adapter (WebSocket
+   subscription) publishes them into a shared-memory ring. events/s from the first block's
+   send until the last event is in the ring.
+3. replayer: a journal on disk replayed at max speed into a ring (frames/s, GB/s).
+
+Usage: python perf/bench_ingest.py [--quick] [--json]
+The last line with --json is one JSON object with every figure.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from alphapulse.adapters.evm import abi  # noqa: E402
+from alphapulse.adapters.evm.config import EvmDataClientConfig, FactoryConfig  # noqa: E402
+from alphapulse.adapters.evm.data import EvmDataClient, run_adapter_async, ring_sink  # noqa: E402
+from alphapulse.adapters.evm.providers import PoolInfo  # noqa: E402
+
+
+def _config(market, url, **kw):
+    facs = tuple(FactoryConfig(address=a.lower(), venue=v, kind="v3" if a == market.v3_factory else "v2")
+                 for a, v in market.factory_venues.items())
+    return EvmDataClientConfig(endpoints=(url,), factories=facs, chain_id=market.chain_id, **kw)
+
+
+def _pool_infos(market) -> dict[bytes, PoolInfo]:
+    dec = market.decimals
+    out = {}
+    for p in market.pools:
+        a = bytes.fromhex(p.address[2:])
+        out[a] = PoolInfo(a, int(p.kind), p.venue, bytes.fromhex(p.factory[2:]), bytes.fromhex(p.token0[2:]),
+                          bytes.fromhex(p.token1[2:]), dec[p.token0], dec[p.token1], p.fee_pips, p.tick_spacing)
+    return out
+
+
+def _swap_blocks(market, node, n_blocks: int, per_block: int, start: int = 0) -> None:
+    """n_blocks blocks of per_block swaps over every pool (automine off, one evm_mine each)."""
+    pools = market.pools
+    traders = market.traders
+    dec = market.decimals
+    k = start
+    for _ in range(n_blocks):
+        txs = []
+        for j in range(per_block):
+            p = pools[k % len(pools)]
+            t = p.token0 if (k // len(pools)) % 2 else p.token1
+            txs.append(market.swap_tx(p, t, (1 + k % 7) * 10 ** dec[t] // 1000, traders[j % len(traders)]))
+            k += 1
+        market.sender.batch(txs)
+
+
+def record_notifications(market, node, n_blocks: int, per_block: int) -> list[dict]:
+    """Real logs of real swaps, as the node's eth_getLogs/eth_subscription delivers them (raw JSON)."""
+    b0 = node.block_number()
+    _swap_blocks(market, node, n_blocks, per_block)
+    return node.rpc("eth_getLogs", [{"fromBlock": hex(b0 + 1), "toBlock": "latest",
+                                     "topics": [abi.ALL_TOPIC0_HEX]}])
+
+
+def bench_hot_path(market, logs: list[dict], n: int) -> dict:
+    per_block = 1 + max(_q(lg["logIndex"]) for lg in logs)
+    notifs = []
+    for i in range(n):
+        lg = dict(logs[i % len(logs)])
+        lg["blockNumber"] = hex(1_000_000 + i // per_block)
+        lg["logIndex"] = hex(i % per_block)
+        notifs.append(json.dumps({"jsonrpc": "2.0", "method": "eth_subscription",
+                                  "params": {"subscription": "0x1", "result": lg}}))
+    nbytes = [0]
+
+    def sink(frames):
+        nbytes[0] += sum(len(f) for f in frames)
+
+    cfg = _config(market, "ws://127.0.0.1:1", cache_path=":memory:", reorg_depth=1 << 30)
+    client = EvmDataClient(cfg, sink)
+    client.provider.pools.update(_pool_infos(market))
+    for a in client.provider.pools:
+        client._snap_block[a] = 0
+
+    async def go() -> float:
+        pub = client.publisher
+        on_log = client._on_log
+        loads = json.loads
+        t0 = time.perf_counter()
+        for s in notifs:
+            await on_log(None, loads(s)["params"]["result"])
+            if pub.pending >= 256:
+                pub.flush()
+        pub.flush()
+        return time.perf_counter() - t0
+
+    dt = asyncio.run(go())
+    published = sum(v for k, v in client.counters.items() if k.startswith("published_"))
+    assert published == n, (published, dict(client.counters))
+    return {"hot_path_logs": n, "hot_path_s": round(dt, 3), "hot_path_logs_per_s": round(n / dt),
+            "hot_path_us_per_log": round(dt / n * 1e6, 2), "hot_path_frame_bytes": nbytes[0]}
+
+
+def _q(v):
+    return v if isinstance(v, int) else int(v, 16)
+
+
+def bench_end_to_end(market, node, n_blocks: int, per_block: int) -> dict:
+    from alphapulse.ring import Ring
+    name = f"bench_ingest_{os.getpid()}"
+    ring = Ring.create(name, capacity=1 << 26, policy="overwrite")
+    prod = ring.producer()
+    events = [0]
+    sink_inner = ring_sink(prod)
+    pool_types = (11, 12, 13, 16)
+
+    def sink(frames):
+        sink_inner(frames)
+        events[0] += sum(1 for f in frames if f[32] in pool_types)
+
+    stop = threading.Event()
+    cfg = _config(market, node.ws_url, cache_path=":memory:", fetch_priority_fee=False)
+    clients = []
+    th = threading.Thread(target=lambda: asyncio.run(run_adapter_async(cfg, sink, stop, client_ready=clients.append)))
+    th.start()
+    while not clients or not clients[0]._rpc_ready.is_set():
+        time.sleep(0.01)
+    # warm up: discover every pool once (discovery is not the steady state)
+    _swap_blocks(market, node, 1, len(market.pools))
+    while clients[0]._pending or clients[0]._discovering or events[0] < 2 * len(market.pools) - 1:
+        time.sleep(0.01)
+    base = events[0]
+    b0 = node.block_number()
+    t0 = time.perf_counter()
+    _swap_blocks(market, node, n_blocks, per_block, start=len(market.pools))
+    t_sent = time.perf_counter() - t0
+    b1 = node.block_number()
+    want = len(node.rpc("eth_getLogs", [{"fromBlock": hex(b0 + 1), "toBlock": hex(b1),
+                                         "topics": [abi.ALL_TOPIC0_HEX]}]))
+    t_mined = time.perf_counter()
+    deadline = time.monotonic() + 120
+    while events[0] - base < want and time.monotonic() < deadline:
+        time.sleep(0.001)
+    dt = time.perf_counter() - t0
+    drain = time.perf_counter() - t_mined
+    stop.set()
+    th.join(20)
+    got = events[0] - base
+    ring.close()
+    return {"e2e_events": got, "e2e_expected": want, "e2e_blocks": n_blocks, "e2e_s": round(dt, 3),
+            "e2e_events_per_s": round(got / dt), "e2e_chain_send_mine_s": round(t_sent, 3),
+            "e2e_drain_after_last_block_s": round(drain, 3)}
+
+
+def bench_replay(frames: list[bytes], n_frames: int, tmpdir: str) -> dict:
+    from alphapulse.adapters.recorder import Recorder
+    from alphapulse.adapters.replayer import Replayer
+    from alphapulse.ring import Ring
+    path = Path(tmpdir) / "rec"
+    rec = Recorder(path, rotate_bytes=1 << 40)
+    k = 0
+    while k < n_frames:
+        chunk = frames[: min(len(frames), n_frames - k)]
+        rec.write_frames(chunk)
+        k += len(chunk)
+    rec.close()
+    files = rec.files
+    size = sum(os.path.getsize(f) for f in files)
+    name = f"bench_replay_{os.getpid()}"
+    ring = Ring.create(name, capacity=1 << 26, policy="overwrite")
+    prod = ring.producer()
+    rp = Replayer(files, ring_sink(prod), speed="max")
+    t0 = time.perf_counter()
+    n = rp.run()
+    dt = time.perf_counter() - t0
+    ring.close()
+    assert n == n_frames, (n, n_frames)
+    return {"replay_frames": n, "replay_bytes": size, "replay_s": round(dt, 3),
+            "replay_frames_per_s": round(n / dt), "replay_gb_per_s": round(size / dt / 1e9, 3)}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true", help="small counts (seconds)")
+    ap.add_argument("--json", action="store_true", help="last line: one JSON object")
+    args = ap.parse_args()
+    from alphapulse.chain.anvil import Anvil
+    from alphapulse.chain.deploy import deploy_market
+    q = args.quick
+    out: dict = {"quick": q}
+    with Anvil(gas_limit=300_000_000) as node, tempfile.TemporaryDirectory() as tmp:
+        market = deploy_market(node.http_url)
+        logs = record_notifications(market, node, 4 if q else 10, 50)
+        out["recorded_logs"] = len(logs)
+        out.update(bench_hot_path(market, logs, 20_000 if q else 200_000))
+        out.update(bench_end_to_end(market, node, 5 if q else 20, 100 if q else 200))
+        # frames as the adapter made them (the hot-path sink's frames), replayed from disk
+        frames = []
+        client = EvmDataClient(_config(market, "ws://127.0.0.1:1", reorg_depth=1 << 30), frames.extend)
+        client.provider.pools.update(_pool_infos(market))
+        for a in client.provider.pools:
+            client._snap_block[a] = 0
+
+        async def mk():
+            for lg in logs:
+                await client._on_log(None, lg)
+            client.publisher.flush()
+        asyncio.run(mk())
+        out.update(bench_replay(frames, 100_000 if q else 2_000_000, tmp))
+    for k, v in out.items():
+        print(f"{k:32s} {v}")
+    if args.json:
+        print(json.dumps(out))
+
+
+if __name__ == "__main__":
+    main()
