@@ -124,6 +124,8 @@ class MarketSimulator:
     """Drives ``market`` with seeded random activity; see the module docstring."""
 
     def __init__(self, market: Market, config: SimulatorConfig = SimulatorConfig()):
+        if not market.pools:
+            raise ValueError("the market has no pools to trade")
         self.market = market
         self.config = config
         self.rng = random.Random(config.seed)
@@ -266,6 +268,8 @@ class MarketSimulator:
         for p in m.pools:
             groups.setdefault(frozenset((p.token0, p.token1)), []).append(p)
         keys = sorted((k for k, v in groups.items() if len(v) > 1), key=lambda k: sorted(k))
+        if not keys:
+            return None
         pools = groups[self.rng.choice(keys)]
         prices = [m.price(p) for p in pools]
         ordered = sorted(prices)
@@ -282,7 +286,10 @@ class MarketSimulator:
 
     def _build_add_v2(self):
         m = self.market
-        pool = self.rng.choice([p for p in m.pools if p.kind == PoolKind.CONSTANT_PRODUCT])
+        pools = [p for p in m.pools if p.kind == PoolKind.CONSTANT_PRODUCT]
+        if not pools:
+            return None
+        pool = self.rng.choice(pools)
         r0, r1 = m.reserves(pool)
         a0 = self._amount_of_usd(pool.token0, self.config.liquidity_usd * self.rng.uniform(0.2, 1.0))
         a1 = a0 * r1 // r0 + 1
@@ -312,7 +319,10 @@ class MarketSimulator:
 
     def _build_add_v3(self):
         m = self.market
-        pool = self.rng.choice([p for p in m.pools if p.kind == PoolKind.CONCENTRATED])
+        pools = [p for p in m.pools if p.kind == PoolKind.CONCENTRATED]
+        if not pools:
+            return None
+        pool = self.rng.choice(pools)
         _, tick, _ = m.slot0(pool)
         s = pool.tick_spacing
         lo = (tick // s - self.rng.randint(1, 6)) * s

@@ -86,12 +86,13 @@ def test_bad_config_is_rejected():
 
 def test_fixed_genesis_and_block_interval_make_the_whole_chain_reproducible(anvil_factory):
     """What a bundled recording needs: same seed -> the same blocks, hash for hash."""
-    from alphapulse.chain.deploy import deploy_market
+    from alphapulse.chain.deploy import DEFAULT_PAIRS, DEFAULT_TOKENS, MarketSpec, deploy_market
+    small = MarketSpec(tokens=DEFAULT_TOKENS[:3], pairs=DEFAULT_PAIRS[:3], traders=MarketSpec.traders[:2])
     heads = []
     for _ in range(2):
         node = anvil_factory(genesis_timestamp=1_767_225_600)
         node.set_block_timestamp_interval(2)
-        MarketSimulator(deploy_market(node.http_url), SimulatorConfig(seed=3, txs_per_block=5)).run(5)
+        MarketSimulator(deploy_market(node.http_url, small), SimulatorConfig(seed=3, txs_per_block=5)).run(5)
         heads.append([node.rpc("eth_getBlockByNumber", [hex(n), False])["hash"] for n in range(node.block_number() + 1)])
         assert int(node.rpc("eth_getBlockByNumber", ["latest", False])["timestamp"], 16) == 1_767_225_600 + 2 * node.block_number()
         node.stop()
@@ -111,3 +112,13 @@ def test_duration_bounds_an_open_ended_run(market):
     sim = MarketSimulator(market, SimulatorConfig(seed=2, txs_per_block=1, block_interval_s=0.05))
     report = sim.run(duration_s=0.3)
     assert 1 <= len(report.blocks) <= 8
+
+
+def test_a_v2_only_market_still_simulates_every_applicable_action(anvil_factory):
+    from alphapulse.chain.deploy import DEFAULT_TOKENS, MarketSpec, PairSpec, deploy_market
+    node = anvil_factory()
+    spec = MarketSpec(tokens=DEFAULT_TOKENS[:2], pairs=(PairSpec("WMATIC", "USDC", v3_fees=()),))
+    market = deploy_market(node.http_url, spec)
+    report = MarketSimulator(market, SimulatorConfig(seed=4, txs_per_block=8)).run(4)
+    assert report.count("add_v3") == report.count("remove_v3") == 0   # fell back to swaps
+    assert report.count("swap") > 0 and report.reverted == 0
