@@ -188,3 +188,23 @@ def test_dev_private_keys_belong_to_the_dev_accounts(anvil):
     from eth_account import Account
     assert [Account.from_key(k).address for k in DEV_PRIVATE_KEYS] == list(DEV_ACCOUNTS)
     assert [a.lower() for a in anvil.rpc("eth_accounts")] == [a.lower() for a in DEV_ACCOUNTS]
+
+
+def test_ws_url_serves_subscriptions(anvil_factory):
+    import asyncio
+    from web3 import AsyncWeb3, WebSocketProvider
+
+    node = anvil_factory()
+
+    async def heads() -> list[int]:
+        async with AsyncWeb3(WebSocketProvider(node.ws_url)) as w3:
+            assert await w3.eth.chain_id == 137
+            await w3.eth.subscribe("newHeads")
+            await asyncio.to_thread(node.mine, 3)
+            got = []
+            async for msg in w3.socket.process_subscriptions():
+                got.append(msg["result"]["number"])
+                if len(got) == 3:
+                    return got
+
+    assert asyncio.run(asyncio.wait_for(heads(), 10)) == [1, 2, 3]
