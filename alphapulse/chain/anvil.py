@@ -39,13 +39,23 @@ __all__ = [
     "DEV_ACCOUNTS",
     "DEV_PRIVATE_KEYS",
     "EVM_DIR",
+    "default_evm_dir",
     "INSTALL_HINT",
     "find_anvil_binary",
     "free_port",
 ]
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-EVM_DIR = REPO_ROOT / "evm"
+EVM_DIR = REPO_ROOT / "evm"   # the checkout this package lives in (editable install)
+
+
+def default_evm_dir() -> Path:
+    """Where ``npm ci --prefix evm`` put node_modules: next to this package's checkout, else
+    ``./evm`` of the working directory (a non-editable install run from the repository)."""
+    for candidate in (EVM_DIR, Path.cwd() / "evm"):
+        if (candidate / "node_modules").is_dir():
+            return candidate
+    return EVM_DIR
 INSTALL_HINT = "run `npm ci --prefix evm` (or `bash scripts/install.sh`) at the repository root"
 
 # anvil's default mnemonic ("test test ... junk"): the first ten dev accounts and their keys.
@@ -96,7 +106,7 @@ class AnvilError(RuntimeError):
 
 def find_anvil_binary(evm_dir: Path | str | None = None) -> Path:
     """Path of the platform's anvil binary inside ``<evm_dir>/node_modules/@foundry-rs/``."""
-    evm = Path(evm_dir) if evm_dir is not None else EVM_DIR
+    evm = Path(evm_dir) if evm_dir is not None else default_evm_dir()
     key = (sys.platform if sys.platform != "linux2" else "linux", platform.machine().lower())
     package = _PLATFORM_PACKAGES.get(key)
     if package is None:

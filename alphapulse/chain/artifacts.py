@@ -17,7 +17,7 @@ from eth_abi import decode as abi_decode
 from eth_abi import encode as abi_encode
 from eth_utils import keccak
 
-from alphapulse.chain.anvil import EVM_DIR, INSTALL_HINT
+from alphapulse.chain.anvil import INSTALL_HINT, default_evm_dir
 
 __all__ = ["Artifact", "ArtifactNotFound", "FunctionCodec", "function_codec", "load_artifact", "UNISWAP_ARTIFACTS", "LOCAL_ARTIFACTS",
            "LOCAL_ARTIFACT_DIR", "V2_PAIR_INIT_CODE_HASH", "V3_POOL_INIT_CODE_HASH"]
@@ -63,7 +63,7 @@ class Artifact:
 def load_artifact(name: str, evm_dir: Path | None = None) -> Artifact:
     """ABI and creation bytecode of a contract by name (see UNISWAP_ARTIFACTS / LOCAL_ARTIFACTS)."""
     if name in UNISWAP_ARTIFACTS:
-        path = (evm_dir or EVM_DIR) / "node_modules" / UNISWAP_ARTIFACTS[name]
+        path = (evm_dir or default_evm_dir()) / "node_modules" / UNISWAP_ARTIFACTS[name]
         if not path.is_file():
             raise ArtifactNotFound(f"Uniswap artifact {name} not found at {path}: {INSTALL_HINT}")
     elif name in LOCAL_ARTIFACTS:
