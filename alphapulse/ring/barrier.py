@@ -145,11 +145,11 @@ def poll(h, cs, out, now_ns):
     if p <= c:
         return 0
     lc = c // cap
-    lp = p // cap
+    lp = (p - 1) // cap          # lap of the last published byte
     n = 0
     if lp == lc:
         out[0] = c % cap
-        out[1] = p % cap
+        out[1] = out[0] + (p - c)
         n = 1
     else:
         if lp != lc + 1:
@@ -163,10 +163,9 @@ def poll(h, cs, out, now_ns):
             out[0] = c % cap
             out[1] = e - lc * cap
             n = 1
-        if p % cap != 0:
-            out[2 * n] = 0
-            out[2 * n + 1] = p % cap
-            n += 1
+        out[2 * n] = 0
+        out[2 * n + 1] = p - (lc + 1) * cap
+        n += 1
     cs[CS_PEND_POS] = p
     cs[CS_PEND_FRAMES] = f
     cs[CS_PEND_BYTES] = nb

@@ -474,9 +474,10 @@ class Producer:
             raise self._error(k, f"batch of {nbytes} bytes")
         if nbytes == 0:
             return 0
-        if S.fit_prefix(b, 0, nbytes, self.ring.max_frame) == 0:
-            raise FrameTooLarge(f"ring {self.ring.name!r}: batch holds a frame larger than "
-                                f"{self.ring.max_frame} bytes")
+        big = S.largest_frame(b, 0, nbytes)
+        if big > self.ring.max_frame:
+            raise FrameTooLarge(f"ring {self.ring.name!r}: batch holds a frame of {big} bytes, "
+                                f"larger than the maximum {self.ring.max_frame}")
         timeout = self.publish_timeout if timeout is None else timeout
         done = 0
         attempt = 0

@@ -113,6 +113,19 @@ def walk_frames(buf, start, nbytes):
 
 
 @njit(cache=True)
+def largest_frame(buf, start, nbytes):
+    """Size of the largest frame in a region that :func:`walk_frames` accepted."""
+    p = start
+    end = start + nbytes
+    m = 0
+    while p < end:
+        fl = _HDR + np.int64(ld_u32(buf, p + _OFF_PSIZE))
+        m = max(m, fl)
+        p += fl
+    return m
+
+
+@njit(cache=True)
 def fit_prefix(buf, start, nbytes, room):
     """Bytes of the longest run of whole frames from ``start`` that fits in ``room``."""
     p = start
@@ -150,11 +163,15 @@ def reserve(h, ps, sizes, nbytes):
     start = pos + (cap - off) if off + nbytes > cap else pos
     end = start + nbytes
     if ps[PS_OVERWRITE] == 0:
+        # the region reuses the bytes of positions [end - cap, ...); those at or
+        # past ``pos`` were never written in this lap (they become padding), so
+        # a consumer needs to be done only up to min(end - cap, pos)
+        need = min(end - cap, pos)
         gen = np.int64(load_seq_cst(h, RL.W_GEN))
-        if gen != ps[PS_GEN] or end - cap > ps[PS_GATING]:
+        if gen != ps[PS_GEN] or need > ps[PS_GATING]:
             ps[PS_GATING] = _gating(h, ps[PS_MAXC])
             ps[PS_GEN] = gen
-            if end - cap > ps[PS_GATING]:
+            if need > ps[PS_GATING]:
                 return BLOCKED
         store_relaxed(h, RL.W_CLAIM, end)
     else:
