@@ -10,7 +10,10 @@ const solc = require("solc");
 
 const root = path.resolve(__dirname, "..", "alphapulse", "chain");
 const srcDir = path.join(root, "contracts");
-const outDir = path.join(root, "artifacts");
+// `node evm/compile.js [--out DIR]`: DIR defaults to the committed artifacts directory
+// (tests compile into a temporary DIR and compare, so sources and artifacts cannot drift).
+const outFlag = process.argv.indexOf("--out");
+const outDir = outFlag > 0 ? path.resolve(process.argv[outFlag + 1]) : path.join(root, "artifacts");
 
 const sources = {};
 for (const f of fs.readdirSync(srcDir).filter((f) => f.endsWith(".sol")).sort()) {
