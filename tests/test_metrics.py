@@ -97,7 +97,7 @@ def _child_attach_and_exit(name: str) -> None:
 def test_attacher_exit_never_unlinks(name):
     """An attaching process that exits must not take the owner's segment with it."""
     ctx = mp.get_context("spawn")
-    with MetricsBlock.create(name, ["a"]) as m:
+    with MetricsBlock.create(name, ["a"]):
         p = ctx.Process(target=_child_attach_and_exit, args=(name,))
         p.start()
         p.join(60)

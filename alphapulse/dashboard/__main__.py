@@ -6,14 +6,16 @@ Example (rings created by a running pipeline with prefix ``alphapulse_1234``)::
         --market-ring alphapulse_1234_market_data --metrics alphapulse_1234_metrics \\
         --tokens alphapulse/config/polygon.toml
 
-Exit codes: 0 clean stop (Ctrl-C), 2 bad arguments or token file, 3 port in use.
+Exit codes: 0 clean stop (SIGTERM, Ctrl-C), 2 bad arguments or token file, 3 port in use.
 """
 from __future__ import annotations
 
 import argparse
 import json
 import logging
+import signal
 import sys
+import threading
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -69,8 +71,11 @@ def main(argv: list[str] | None = None) -> int:
     except (OSError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
     try:
-        dash.serve_forever()
+        dash.serve_forever(stop)
     except PortInUse as e:
         print(f"error: {e.strerror}", file=sys.stderr)
         return 3

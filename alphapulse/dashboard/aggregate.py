@@ -16,6 +16,7 @@ from __future__ import annotations
 import threading
 from collections import deque
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from fractions import Fraction
 from typing import Any, Iterable, Mapping
 
@@ -163,28 +164,27 @@ class OpportunityRow:
     spread_bps: int
     unpriced: bool
 
-    def display(self, now_ns: int) -> dict[str, Any]:
-        """Column values for the table (strings for exact integers)."""
-        usd = (lambda v: "unpriced") if self.unpriced else format_usd_e8
-        return {
-            "seq": self.seq, "signal_id": str(self.signal_id), "block": self.block,
-            "path": self.path, "venues": self.venues,
-            "amount_in": f"{format_units(self.amount_in, self.start_decimals)} {self.start_symbol}",
-            "amount_in_units": str(self.amount_in),
-            "gross_token": f"{format_units(self.gross_token, self.start_decimals)} {self.start_symbol}",
-            "gross_usd": usd(self.gross_usd_e8), "net_usd": usd(self.net_usd_e8),
-            "gas_usd": usd(self.gas_usd_e8), "gas_wei": str(self.gas_wei),
-            "spread": f"{self.spread_bps} bps", "age": age_text(now_ns - self.ts_ns),
-        }
+    _cells: dict[str, Any] | None = field(default=None, repr=False, compare=False)
 
-
-def age_text(ns: int) -> str:
-    s = max(0, ns) // NS_PER_S
-    if s < 60:
-        return f"{s}s"
-    if s < 3600:
-        return f"{s // 60}m {s % 60:02d}s"
-    return f"{s // 3600}h {s % 3600 // 60:02d}m"
+    def display(self) -> dict[str, Any]:
+        """Column values for the table (strings for exact integers); formatted once, shared
+        by every session. ``ts_ms`` lets the browser show the age without server pushes."""
+        if self._cells is None:
+            usd = (lambda v: "unpriced") if self.unpriced else format_usd_e8
+            self._cells = {
+                "seq": self.seq, "signal_id": str(self.signal_id), "block": self.block,
+                "time": datetime.fromtimestamp(self.ts_ns / 1e9, timezone.utc).strftime(
+                    "%H:%M:%S.%f")[:-3],
+                "ts_ms": self.ts_ns / 1e6,
+                "path": self.path, "venues": self.venues,
+                "amount_in": f"{format_units(self.amount_in, self.start_decimals)} {self.start_symbol}",
+                "amount_in_units": str(self.amount_in),
+                "gross_token": f"{format_units(self.gross_token, self.start_decimals)} {self.start_symbol}",
+                "gross_usd": usd(self.gross_usd_e8), "net_usd": usd(self.net_usd_e8),
+                "gas_usd": usd(self.gas_usd_e8), "gas_wei": str(self.gas_wei),
+                "spread": f"{self.spread_bps} bps",
+            }
+        return self._cells
 
 
 class Opportunities:

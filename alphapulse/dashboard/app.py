@@ -17,20 +17,20 @@ import bisect
 import logging
 import threading
 import time
-from datetime import datetime, timezone
 from typing import Any, Callable
 
 from bokeh.document import Document
 from bokeh.layouts import column, row
 from bokeh.models import (
-    ColumnDataSource, CustomJS, DataTable, Div, HoverTool, InlineStyleSheet, Legend, NumeralTickFormatter, Select,
+    ColumnDataSource, CustomJS, DataTable, StringEditor, Div, HoverTool, HTMLTemplateFormatter, InlineStyleSheet, Legend,
+    LegendItem, NumeralTickFormatter, Select,
     StringFormatter, TableColumn,
 )
 from bokeh.palettes import Category10_10
 from bokeh.plotting import figure
 
 from alphapulse.dashboard.aggregate import (
-    NS_PER_S, Aggregator, age_text, format_fraction, format_usd_e8, pair_id, parse_pair_id,
+    NS_PER_S, Aggregator, format_fraction, format_usd_e8, pair_id, parse_pair_id,
 )
 from alphapulse.dashboard.ratelimit import CoalescingPusher, RateLimiter
 from alphapulse.metrics import histogram_quantile
@@ -39,9 +39,11 @@ log = logging.getLogger("alphapulse.dashboard")
 
 ROW_BG, BEST_BG = "#ffffff", "#ffe08a"
 TABLE_FIELDS = ("seq", "time", "path", "venues", "amount_in", "amount_in_units", "gross_token",
-                "gross_usd", "net_usd", "gas_usd", "gas_wei", "spread", "block", "age",
+                "gross_usd", "net_usd", "gas_usd", "gas_wei", "spread", "block", "ts_ms",
                 "signal_id", "bg", "fs")
 LATENCY_WINDOW_S = 10
+TREND_POINTS = 600
+PRICE_LINES = 6                 # pools drawn per pair (all are listed beside the plot)
 
 CSS = """
   .ap-bar { display:flex; gap:22px; align-items:baseline; font-family: system-ui, sans-serif;
@@ -58,9 +60,11 @@ CSS = """
   table.ap td.n { text-align:right; }
 """
 
-#: Newest first: set the table's sort on the seq column once the page is rendered
-#: (SlickGrid re-applies it after every stream/patch, see DataTableView.updateGrid).
-SORT_NEWEST_FIRST_JS = """
+#: Once the page is rendered: newest first, by sorting the table on the seq column
+#: (SlickGrid re-applies the sort after every stream/patch, DataTableView.updateGrid),
+#: and a once-a-second re-render of the visible rows so ages tick in the browser
+#: without any server push.
+TABLE_SETUP_JS = """
 const view = Bokeh.index.find_one(table)
 if (view != null && view.grid != null) {
   const col = view.grid.getColumns().find((c) => c.field == "seq")
@@ -68,12 +72,16 @@ if (view != null && view.grid != null) {
     view.grid.setSortColumn(col.id, false)
     view.updateGrid()
   }
+  setInterval(() => { if (view.grid != null) view.grid.invalidate() }, 1000)
 }
 """
 
-
-def _utc(ts_ns: int) -> str:
-    return datetime.fromtimestamp(ts_ns / 1e9, timezone.utc).strftime("%H:%M:%S.%f")[:-3]
+#: Age of a row from its frame timestamp (ms since the epoch), rendered by the browser.
+AGE_TEMPLATE = (
+    '<div style="text-align:right;background-color:<%= bg %>;font-weight:<%= fs %>">'
+    "<%= (function (s) { s = Math.max(0, Math.floor((Date.now() - value) / 1000));"
+    " return s < 60 ? s + 's' : s < 3600 ? Math.floor(s / 60) + 'm ' + String(s % 60).padStart(2, '0') + 's'"
+    " : Math.floor(s / 3600) + 'h ' + String(Math.floor(s % 3600 / 60)).padStart(2, '0') + 'm' })() %></div>")
 
 
 def _fmt_rate(x: float) -> str:
@@ -101,17 +109,20 @@ class Hub:
 
     def __init__(self, agg: Aggregator, *, max_updates_per_s: float = 100.0,
                  latency_component: str = "strategy", title: str = "AlphaPulse",
+                 ring_labels: tuple[str, ...] = ("signal", "market"),
                  clock_ns: Callable[[], int] = time.monotonic_ns,
                  wall_ns: Callable[[], int] = time.time_ns) -> None:
         RateLimiter(max_updates_per_s)                  # validate early, clear error
         self.agg = agg
         self.max_updates_per_s = max_updates_per_s
         self.latency_component = latency_component
+        self.ring_labels = ring_labels
         self.title = title
         self.clock_ns = clock_ns
         self.wall_ns = wall_ns
         self._lock = threading.Lock()
         self.sessions: set[SessionView] = set()
+        self.health_cache: dict[str, Any] = {}
         self.sessions_opened = 0
 
     def make_document(self, doc: Document) -> None:
@@ -154,17 +165,14 @@ class SessionView:
         # cursors: what this session already shows
         self.sig_cursor = 0
         self.table_seqs: list[int] = []
-        self.table_ts: list[int] = []
         self.best_seq = 0
         self.summary_key: tuple | None = None
-        self.age_refresh_ns = 0
         self.pairs_version = -1
         self.pair: tuple[bytes, bytes] | None = None
         self.pair_user = False
         self.pool_cursor: dict[bytes, int] = {}
-        self.pool_src: dict[bytes, ColumnDataSource] = {}
         self.health_version = -1
-        self.trend_keys: list[str] = []
+        self.trend_last = -1.0
         self._build()
         self.pusher.notify()
 
@@ -174,31 +182,26 @@ class SessionView:
         css = InlineStyleSheet(css=CSS)       # Divs render in shadow DOM: style each one
         self.header = Div(text="", sizing_mode="stretch_width", stylesheets=[css])
         self.table_src = ColumnDataSource({k: [] for k in TABLE_FIELDS}, name="opportunities")
+        # one formatter per style and one editor shared by all columns: every model
+        # is built, serialised and sent once per session, so fewer is faster
         hl = dict(background_color={"field": "bg"}, font_style={"field": "fs"})
-        num = dict(hl, text_align="right")
-        cols = [
-            TableColumn(field="seq", title="#", width=45, formatter=StringFormatter(**num)),
-            TableColumn(field="time", title="time (UTC)", width=95, formatter=StringFormatter(**hl)),
-            TableColumn(field="path", title="path", width=200, formatter=StringFormatter(**hl)),
-            TableColumn(field="venues", title="venues", width=190, formatter=StringFormatter(**hl)),
-            TableColumn(field="amount_in", title="input", width=190, formatter=StringFormatter(**num)),
-            TableColumn(field="gross_token", title="gross (start token)", width=200,
-                        formatter=StringFormatter(**num)),
-            TableColumn(field="gross_usd", title="gross $", width=85, formatter=StringFormatter(**num)),
-            TableColumn(field="net_usd", title="net $", width=85, formatter=StringFormatter(**num)),
-            TableColumn(field="gas_usd", title="gas $", width=70, formatter=StringFormatter(**num)),
-            TableColumn(field="gas_wei", title="gas (wei)", width=140, formatter=StringFormatter(**num)),
-            TableColumn(field="spread", title="spread", width=70, formatter=StringFormatter(**num)),
-            TableColumn(field="block", title="block", width=80, formatter=StringFormatter(**num)),
-            TableColumn(field="age", title="age", width=60, formatter=StringFormatter(**num)),
-            TableColumn(field="amount_in_units", title="input (units)", width=190,
-                        formatter=StringFormatter(**num)),
-        ]
+        text, num = StringFormatter(**hl), StringFormatter(text_align="right", **hl)
+        age = HTMLTemplateFormatter(template=AGE_TEMPLATE)
+        editor = StringEditor()
+        cols = [TableColumn(field=f, title=t, width=w, formatter=fmt, editor=editor)
+                for f, t, w, fmt in (
+                    ("seq", "#", 45, num), ("time", "time (UTC)", 95, text),
+                    ("path", "path", 200, text), ("venues", "venues", 190, text),
+                    ("amount_in", "input", 190, num), ("gross_token", "gross (start token)", 200, num),
+                    ("gross_usd", "gross $", 85, num), ("net_usd", "net $", 85, num),
+                    ("gas_usd", "gas $", 70, num), ("gas_wei", "gas (wei)", 140, num),
+                    ("spread", "spread", 70, num), ("block", "block", 80, num),
+                    ("ts_ms", "age", 60, age), ("amount_in_units", "input (units)", 190, num))]
         self.table = DataTable(source=self.table_src, columns=cols, index_position=None,
                                height=330, sizing_mode="stretch_width", row_height=24,
                                name="opportunities_table", selectable=True)
         self.doc.js_on_event("document_ready", CustomJS(args=dict(table=self.table),
-                                                        code=SORT_NEWEST_FIRST_JS))
+                                                        code=TABLE_SETUP_JS))
         self.max_rows = max_rows
 
         # prices
@@ -207,10 +210,21 @@ class SessionView:
         self.price_fig = figure(height=330, sizing_mode="stretch_width", x_axis_type="datetime",
                                 title="Price per venue", toolbar_location="right",
                                 tools="pan,xwheel_zoom,box_zoom,reset,save")
-        self.price_fig.add_layout(Legend(click_policy="hide", location="top_left"), "right")
-        self.price_fig.add_tools(HoverTool(tooltips=[("venue", "$name"), ("price", "@price{0,0.[000000]}"),
+        # A fixed set of line slots made once per session: adding renderers to a live
+        # document re-walks its whole model graph (tens of ms each), changing a
+        # slot's data and label is a small patch.
+        self.price_slots: list[tuple[ColumnDataSource, LegendItem, Any]] = []
+        for i in range(PRICE_LINES):
+            src = ColumnDataSource({"t": [], "price": []})
+            r = self.price_fig.step(x="t", y="price", source=src, line_width=2, mode="after",
+                                    color=Category10_10[i % 10], visible=False)
+            self.price_slots.append((src, LegendItem(label="", renderers=[r], visible=False), r))
+        self.price_fig.add_layout(Legend(items=[it for _, it, _ in self.price_slots],
+                                         click_policy="hide", location="top_left"), "right")
+        self.price_fig.add_tools(HoverTool(tooltips=[("price", "@price{0,0.[000000]}"),
                                                      ("time", "@t{%H:%M:%S.%3N}")],
                                            formatters={"@t": "datetime"}))
+        self.pool_slot: dict[bytes, int] = {}
         self.price_fig.yaxis.formatter = NumeralTickFormatter(format="0,0.[000000]")
         self.price_now = Div(text="", sizing_mode="stretch_width", stylesheets=[css])
 
@@ -218,14 +232,21 @@ class SessionView:
         self.health_div = Div(text="", sizing_mode="stretch_width", stylesheets=[css])
         self.lat_src = ColumnDataSource({"bucket": [], "count": []})
         self.lat_fig = figure(height=200, sizing_mode="stretch_width", x_range=[], toolbar_location=None,
+                              tools="",
                               title=f"Frame-in → signal-out latency (last {LATENCY_WINDOW_S}s)")
         self.lat_fig.vbar(x="bucket", top="count", width=0.8, source=self.lat_src, color="#3b6ea5")
         self.lat_fig.xaxis.major_label_orientation = 0.9
         self.lat_fig.y_range.start = 0
-        self.trend_src = ColumnDataSource({"t": []})
+        self.trend_keys = [f"ring:{r}" for r in self.hub.ring_labels]
+        self.trend_src = ColumnDataSource({"t": [], **{k: [] for k in self.trend_keys}})
         self.trend_fig = figure(height=200, sizing_mode="stretch_width", x_axis_type="datetime",
-                                title="Frames/s per ring", toolbar_location=None)
-        self.trend_fig.add_layout(Legend(location="top_left"), "right")
+                                title="Frames/s per ring", toolbar_location=None, tools="")
+        items = []
+        for i, k in enumerate(self.trend_keys):
+            r = self.trend_fig.line(x="t", y=k, source=self.trend_src, line_width=2,
+                                    color=Category10_10[(i + 1) % 10])
+            items.append(LegendItem(label=k.split(":", 1)[1], renderers=[r]))
+        self.trend_fig.add_layout(Legend(items=items, location="top_left"), "right")
 
         self.push_clock = Div(text="", visible=False, name="push_clock")
 
@@ -275,7 +296,8 @@ class SessionView:
             new_rows = opp.rows_after(self.sig_cursor)
             best = opp.best(wall)
             new_best = best.seq if best is not None else 0
-            rows_data = [r.display(wall) for r in new_rows]
+            new_rows = new_rows[-self.max_rows:]
+            rows_data = [r.display() for r in new_rows]
             summary = (opp.count, opp.total_net_usd_e8, opp.unpriced_count, new_best,
                        agg.health.last_block, wall // NS_PER_S)
             best_text = (f"{format_usd_e8(best.net_usd_e8)} · {best.path}" if best else "–")
@@ -283,7 +305,7 @@ class SessionView:
             pair_options = agg.prices.pair_options() if pairs_version != self.pairs_version else None
             default_pair = agg.prices.default_pair()
             price_updates = self._collect_prices(agg) if self.pair else None
-            health = self._collect_health(agg, wall) if agg.health.version != self.health_version else None
+            health = self._collect_health(agg) if agg.health.version != self.health_version else None
 
         if rows_data:
             self.sig_cursor = new_rows[-1].seq
@@ -291,11 +313,6 @@ class SessionView:
             changed = True
         if new_best != self.best_seq:
             self._move_best(new_best)
-            changed = True
-        if self.table_seqs and wall - self.age_refresh_ns >= NS_PER_S:
-            self.age_refresh_ns = wall
-            ages = [age_text(wall - ts) for ts in self.table_ts]
-            self.table_src.patch({"age": [(slice(0, len(ages)), ages)]})
             changed = True
         if summary != self.summary_key:
             self.summary_key = summary
@@ -322,21 +339,14 @@ class SessionView:
 
     # -- opportunities
     def _stream_rows(self, rows: list, data: list[dict], best_seq: int) -> None:
-        if len(rows) > self.max_rows:
-            rows, data = rows[-self.max_rows:], data[-self.max_rows:]
-        new = {k: [] for k in TABLE_FIELDS}
-        for r, d in zip(rows, data):
-            d["time"] = _utc(r.ts_ns)
-            d["bg"], d["fs"] = (BEST_BG, "bold") if r.seq == best_seq else (ROW_BG, "normal")
-            for k in TABLE_FIELDS:
-                new[k].append(d[k])
+        new: dict[str, list] = {k: [d[k] for d in data] for k in TABLE_FIELDS[:-2]}
+        new["bg"] = [BEST_BG if r.seq == best_seq else ROW_BG for r in rows]
+        new["fs"] = ["bold" if r.seq == best_seq else "normal" for r in rows]
         self.table_src.stream(new, rollover=self.max_rows)
         self.table_seqs.extend(r.seq for r in rows)
-        self.table_ts.extend(r.ts_ns for r in rows)
         extra = len(self.table_seqs) - self.max_rows
         if extra > 0:
             del self.table_seqs[:extra]
-            del self.table_ts[:extra]
         if best_seq and any(r.seq == best_seq for r in rows):
             self._move_best(best_seq, already_marked=True)
 
@@ -380,10 +390,12 @@ class SessionView:
     def _show_pair(self, key: tuple[bytes, bytes]) -> None:
         """Switch the plot to another pair: drop the old lines, start cursors at 0."""
         self.pair = key
-        self.price_fig.renderers = []
-        self.price_fig.legend.items = []
+        for i in set(self.pool_slot.values()):
+            src, item, r = self.price_slots[i]
+            src.data = {"t": [], "price": []}
+            item.visible = r.visible = False
         self.pool_cursor.clear()
-        self.pool_src.clear()
+        self.pool_slot.clear()
 
     def _collect_prices(self, agg: Aggregator) -> list | None:
         pair = agg.prices.pairs.get(self.pair) if self.pair else None
@@ -400,16 +412,18 @@ class SessionView:
         label, pools = upd
         changed = False
         for pool, plabel, t, p, cur, exact, block in pools:
-            src = self.pool_src.get(pool)
-            if src is None:
-                src = ColumnDataSource({"t": [], "price": []})
-                color = Category10_10[len(self.pool_src) % 10]
-                self.price_fig.step(x="t", y="price", source=src, line_width=2, color=color,
-                                    legend_label=plabel, name=plabel, mode="after")
-                self.pool_src[pool] = src
+            slot = self.pool_slot.get(pool)
+            if slot is None:
+                if len(self.pool_slot) >= PRICE_LINES:
+                    continue                  # listed in the table beside the plot, not drawn
+                slot = self.pool_slot[pool] = len(self.pool_slot)
+                _, item, r = self.price_slots[slot]
+                item.label = plabel
+                item.visible = r.visible = True
                 changed = True
             if t:
-                src.stream({"t": t, "price": p}, rollover=self.agg.prices.history)
+                self.price_slots[slot][0].stream({"t": t, "price": p},
+                                                 rollover=self.agg.prices.history)
                 self.pool_cursor[pool] = cur
                 changed = True
         if changed:
@@ -428,101 +442,101 @@ class SessionView:
         return changed
 
     # -- health
-    def _collect_health(self, agg: Aggregator, wall: int) -> dict:
+    def _collect_health(self, agg: Aggregator) -> dict:
+        """The rendered health panel: built once per health version, shared by all sessions
+        (every session runs on the same event loop, so the cache needs no lock)."""
         h = agg.health
-        snap = h.metrics
-        comps = []
-        lat = None
-        if snap:
-            bounds = snap["bounds_ns"]
-            for name, d in snap["components"].items():
-                c, g = d["counters"], d["gauges"]
-                comps.append((name, h.component_rate(name, "frames_in"),
-                              h.component_rate(name, "frames_out"), c["frames_rejected"],
-                              c["checksum_rejects"], c["frames_lost"], g["pools"],
-                              g["rpc_connected"], c["rpc_reconnects"], g["last_block"],
-                              c["signals"], c["restarts"]))
-            comp = self.hub.latency_component
-            if comp in snap["components"]:
-                lat = (bounds, h.latency_window(comp, LATENCY_WINDOW_S),
-                       snap["components"][comp]["latency"]["buckets"])
-        rings = []
-        for rname, st in sorted(h.rings.items()):
-            rings.append((rname, h.ring_rate(rname), st))
-        return {"version": h.version, "comps": comps, "rings": rings, "lat": lat,
-                "rejects": dict(h.rejects), "read": dict(h.frames_read),
-                "trend": list(h.trend)[-1:] if self.health_version >= 0 else list(h.trend),
-                "errors": dict(h.errors)}
+        cache = self.hub.health_cache
+        if cache.get("version") != h.version:
+            cache.clear()
+            cache.update(render_health(h, self.hub.latency_component))
+            cache["version"] = h.version
+        return cache
 
     def _apply_health(self, hd: dict) -> None:
         self.health_version = hd["version"]
-        parts = ["<div class='ap-h'>Rings</div><table class='ap'><tr><th>ring</th>"
-                 "<th>policy</th><th>frames/s</th><th>published</th><th>producer</th>"
-                 "<th>waits</th><th>consumer</th><th>lag</th><th>lost</th></tr>"]
-        for rname, rate, st in hd["rings"]:
-            prod = st.get("producer", {})
-            cons = st.get("consumers") or [{}]
-            for i, c in enumerate(cons):
-                state = prod.get("state", "–")
-                cls = "ap-ok" if state == "alive" else "ap-bad"
-                lead = (f"<td>{rname}</td><td>{st.get('policy', '')} {st.get('capacity', 0) >> 10:,} KiB</td>"
-                        f"<td class='n'>{_fmt_rate(rate)}</td>"
-                        f"<td class='n'>{prod.get('frames', 0):,}</td>"
-                        f"<td><span class='{cls}'>{state}</span></td>"
-                        f"<td class='n'>{prod.get('waits', 0):,}</td>") if i == 0 else "<td></td>" * 6
-                lag = c.get("lag_bytes")
-                cstate = c.get("state", "active")
-                parts.append(f"<tr>{lead}<td>{c.get('name', '–')}"
-                             f"{'' if cstate == 'active' else f' ({cstate})'}</td>"
-                             f"<td class='n'>{'' if lag is None else f'{lag:,} B'}</td>"
-                             f"<td class='n'>{c.get('lost_frames', '')}</td></tr>")
+        self.health_div.text = hd["html"]
+        labels, counts = hd["lat_labels"], hd["lat_counts"]
+        if list(self.lat_fig.x_range.factors) != labels:
+            self.lat_fig.x_range.factors = labels
+        if self.lat_src.data["count"] != counts or self.lat_src.data["bucket"] != labels:
+            self.lat_src.data = {"bucket": labels, "count": counts}
+        new = [(t, p) for t, p in hd["trend"] if t > self.trend_last]
+        if new:
+            data: dict[str, list] = {"t": [t for t, _ in new]}
+            for k in self.trend_keys:
+                data[k] = [p.get(k, 0.0) for _, p in new]
+            self.trend_src.stream(data, rollover=TREND_POINTS)
+            self.trend_last = new[-1][0]
+
+
+def render_health(h: Any, latency_component: str) -> dict:
+    """HTML of the health panel and the latency histogram bars, from ``Health`` state."""
+    parts = ["<div class='ap-h'>Rings</div><table class='ap'><tr><th>ring</th>"
+             "<th>policy</th><th>frames/s</th><th>published</th><th>producer</th>"
+             "<th>waits</th><th>consumer</th><th>lag</th><th>lost</th></tr>"]
+    for rname, st in sorted(h.rings.items()):
+        rate = h.ring_rate(rname)
+        prod = st.get("producer", {})
+        cons = st.get("consumers") or [{}]
+        for i, c in enumerate(cons):
+            state = prod.get("state", "–")
+            cls = "ap-ok" if state == "alive" else "ap-bad"
+            lead = (f"<td>{rname}</td><td>{st.get('policy', '')} {st.get('capacity', 0) >> 10:,} KiB</td>"
+                    f"<td class='n'>{_fmt_rate(rate)}</td>"
+                    f"<td class='n'>{prod.get('frames', 0):,}</td>"
+                    f"<td><span class='{cls}'>{state}</span></td>"
+                    f"<td class='n'>{prod.get('waits', 0):,}</td>") if i == 0 else "<td></td>" * 6
+            lag = c.get("lag_bytes")
+            cstate = c.get("state", "active")
+            parts.append(f"<tr>{lead}<td>{c.get('name', '–')}"
+                         f"{'' if cstate == 'active' else f' ({cstate})'}</td>"
+                         f"<td class='n'>{'' if lag is None else f'{lag:,} B'}</td>"
+                         f"<td class='n'>{c.get('lost_frames', '')}</td></tr>")
+    parts.append("</table>")
+    snap = h.metrics
+    lat_labels: list[str] = []
+    lat_counts: list[int] = []
+    if snap:
+        parts.append("<div class='ap-h'>Components</div><table class='ap'><tr><th>component</th>"
+                     "<th>in/s</th><th>out/s</th><th>rejects</th><th>crc rejects</th><th>lost</th>"
+                     "<th>pools</th><th>RPC</th><th>last block</th><th>signals</th></tr>")
+        for name, d in snap["components"].items():
+            c, g = d["counters"], d["gauges"]
+            rpc_s = ("<span class='ap-ok'>up</span>" if g["rpc_connected"] else
+                     "<span class='ap-bad'>down</span>" if c["rpc_reconnects"] else "–")
+            restarts = f" (restarts {c['restarts']})" if c["restarts"] else ""
+            parts.append(f"<tr><td>{name}{restarts}</td>"
+                         f"<td class='n'>{_fmt_rate(h.component_rate(name, 'frames_in'))}</td>"
+                         f"<td class='n'>{_fmt_rate(h.component_rate(name, 'frames_out'))}</td>"
+                         f"<td class='n'>{c['frames_rejected']:,}</td>"
+                         f"<td class='n'>{c['checksum_rejects']:,}</td>"
+                         f"<td class='n'>{c['frames_lost']:,}</td><td class='n'>{g['pools']:,}</td>"
+                         f"<td>{rpc_s}</td><td class='n'>{g['last_block']:,}</td>"
+                         f"<td class='n'>{c['signals']:,}</td></tr>")
         parts.append("</table>")
-        if hd["comps"]:
-            parts.append("<div class='ap-h'>Components</div><table class='ap'><tr><th>component</th>"
-                         "<th>in/s</th><th>out/s</th><th>rejects</th><th>crc rejects</th><th>lost</th>"
-                         "<th>pools</th><th>RPC</th><th>last block</th><th>signals</th></tr>")
-            for (name, rin, rout, rej, crc, lost, pools, rpc, reconn, block, sigs, restarts) in hd["comps"]:
-                rpc_s = ("<span class='ap-ok'>up</span>" if rpc else
-                         f"<span class='ap-bad'>down</span>" if reconn else "–")
-                parts.append(f"<tr><td>{name}{f' (restarts {restarts})' if restarts else ''}</td>"
-                             f"<td class='n'>{_fmt_rate(rin)}</td><td class='n'>{_fmt_rate(rout)}</td>"
-                             f"<td class='n'>{rej:,}</td><td class='n'>{crc:,}</td>"
-                             f"<td class='n'>{lost:,}</td><td class='n'>{pools:,}</td><td>{rpc_s}</td>"
-                             f"<td class='n'>{block:,}</td><td class='n'>{sigs:,}</td></tr>")
-            parts.append("</table>")
-        rej = ", ".join(f"{k} {v:,}" for k, v in sorted(hd["rejects"].items())) or "none"
-        read = ", ".join(f"{k} {v:,}" for k, v in sorted(hd["read"].items())) or "none"
-        parts.append(f"<div class='ap-kpi'>dashboard read: {read} · rejected: {rej}</div>")
-        for src, err in sorted(hd["errors"].items()):
-            parts.append(f"<div class='ap-bad'>{src}: {err}</div>")
-        if hd["lat"] is not None:
-            bounds, window, total = hd["lat"]
-            counts = window if sum(window) else total
+        if latency_component in snap["components"]:
+            bounds = snap["bounds_ns"]
+            window = h.latency_window(latency_component, LATENCY_WINDOW_S)
+            counts = window if sum(window) else snap["components"][latency_component]["latency"]["buckets"]
+            span = f"last {LATENCY_WINDOW_S}s" if sum(window) else "since start"
             qs = " · ".join(f"p{q * 100:g} <b>{_fmt_ns(histogram_quantile(q, bounds, counts))}</b>"
                             for q in (0.5, 0.9, 0.99, 0.999))
-            parts.insert(0, f"<div class='ap-kpi'>frame-in → signal-out ({self.hub.latency_component}, "
-                            f"{'last ' + str(LATENCY_WINDOW_S) + 's' if sum(window) else 'since start'}): "
-                            f"{qs} · n={sum(counts):,}</div>")
+            parts.insert(0, f"<div class='ap-kpi'>frame-in → signal-out ({latency_component}, "
+                            f"{span}): {qs} · n={sum(counts):,}</div>")
             labels = [_bucket_label(b) for b in bounds] + [">" + _fmt_ns(bounds[-1]).replace(" ", "")]
             nz = [i for i, c in enumerate(counts) if c]
-            lo, hi = (max(0, nz[0] - 1), min(len(counts), nz[-1] + 2)) if nz else (0, 0)
-            if list(self.lat_fig.x_range.factors) != labels[lo:hi]:
-                self.lat_fig.x_range.factors = labels[lo:hi]
-            self.lat_src.data = {"bucket": labels[lo:hi], "count": list(counts[lo:hi])}
-        self.health_div.text = "".join(parts)
-        for t_ms, point in hd["trend"]:
-            for k in point:
-                if k.startswith("ring:") and k not in self.trend_keys:
-                    self._add_trend_line(k)
-            data = {"t": [t_ms]}
-            for k in self.trend_keys:
-                data[k] = [point.get(k, 0.0)]
-            self.trend_src.stream(data, rollover=600)
-
-    def _add_trend_line(self, key: str) -> None:
-        self.trend_src.add([0.0] * len(self.trend_src.data["t"]), key)
-        self.trend_keys.append(key)
-        self.trend_fig.line(x="t", y=key, source=self.trend_src, line_width=2,
-                            color=Category10_10[len(self.trend_keys) % 10],
-                            legend_label=key.split(":", 1)[1])
-
+            if nz:
+                lo, hi = max(0, nz[0] - 1), min(len(counts), nz[-1] + 2)
+                lat_labels, lat_counts = labels[lo:hi], list(counts[lo:hi])
+    rej = ", ".join(f"{k} {v:,}" for k, v in sorted(h.rejects.items())) or "none"
+    read = ", ".join(f"{k} {v:,}" for k, v in sorted(h.frames_read.items())) or "none"
+    lost = sum(h.lost.values())
+    skipped = sum(h.skipped.values())
+    parts.append(f"<div class='ap-kpi'>dashboard read: {read} · rejected: {rej}"
+                 f"{f' · lapped by {lost:,}' if lost else ''}"
+                 f"{f' · burst frames skipped {skipped:,}' if skipped else ''}</div>")
+    for src, err in sorted(h.errors.items()):
+        parts.append(f"<div class='ap-bad'>{src}: {err}</div>")
+    return {"html": "".join(parts), "lat_labels": lat_labels, "lat_counts": lat_counts,
+            "trend": list(h.trend)}

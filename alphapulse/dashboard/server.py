@@ -67,8 +67,9 @@ class Dashboard:
                               price_history=o.price_history,
                               price_interval_ns=o.price_interval_ms * 1_000_000,
                               market_crc_every=o.market_crc_every, venue_names=o.venue_names)
+        labels = tuple(lb for ring, lb in ((o.signal_ring, "signal"), (o.market_ring, "market")) if ring)
         self.hub = Hub(self.agg, max_updates_per_s=o.rate_limit_hz,
-                       latency_component=o.latency_component, title=o.title)
+                       latency_component=o.latency_component, title=o.title, ring_labels=labels)
         self.stop_event = threading.Event()
         self.readers: list[RingReader] = []
         for ring, label, budget in ((o.signal_ring, "signal", None),

@@ -10,7 +10,7 @@ from alphapulse.dashboard.aggregate import (
     format_usd_e8, price_v2, price_v3,
 )
 from alphapulse.protocol import codec
-from alphapulse.protocol.layout import Domain, Reject, Source, Venue
+from alphapulse.protocol.layout import Domain, Reject, Source
 
 WETH = bytes.fromhex("7ceb23fd6bc0add59e62ac25578270cff1b9f619")
 USDC = bytes.fromhex("2791bca1f2de4661ed88a30c99a7a9449aa84174")
@@ -93,15 +93,16 @@ def test_opportunities_rows_totals_and_exact_figures():
     assert o.total_net_usd_e8 == sum(nets)
     assert [r.signal_id for r in o.rows] == [102, 103, 200]          # bounded, newest last
     assert [r.signal_id for r in o.rows_after(o.rows[0].seq)] == [103, 200]
-    d = o.rows[0].display(t0 + 65 * NS_PER_S)
+    d = o.rows[0].display()
     assert d["path"] == "WETH → USDC → WETH"
     assert d["venues"] == "QuickSwap → SushiSwap"
     assert d["amount_in"] == "1 WETH" and d["amount_in_units"] == "1000000000000000000"
     assert d["gross_token"] == "0.012345678901234567 WETH"
     assert d["net_usd"] == "$999.99" and d["gross_usd"] == "$1,000.04" and d["gas_usd"] == "$0.05"
     assert d["gas_wei"] == "5100000000000000" and d["spread"] == "42 bps"
-    assert d["block"] == 1000 and d["age"] == "1m 03s"
-    u = o.rows[-1].display(t0 + 5 * NS_PER_S)
+    assert d["block"] == 1000 and d["ts_ms"] == (t0 + 2 * NS_PER_S) / 1e6
+    assert d["time"] == "22:13:22.000"                                 # UTC wall clock of the frame
+    u = o.rows[-1].display()
     assert u["net_usd"] == "unpriced" and u["path"].startswith("0x0000…00aa → USDC")
     assert u["amount_in"] == "1000000000000000000 0x0000…00aa"       # unknown decimals: raw units
 
@@ -110,7 +111,7 @@ def test_triangular_path_and_malformed_hops():
     agg = Aggregator(TokenBook(TOKENS))
     tri = signal(1, 1, hops=3, tokens=(USDC, WETH, WBTC), venues=(400, 405, 65000))
     agg.ingest("signal", sig_frame(1, tri, 10), 10)
-    r = agg.opportunities.rows[-1].display(10)
+    r = agg.opportunities.rows[-1].display()
     assert r["path"] == "USDC → WETH → WBTC → USDC"
     assert r["venues"] == "QuickSwap → Uniswap V3 → Test"
     agg.ingest("signal", sig_frame(2, signal(2, 1, hops=4), 10), 10)
@@ -216,14 +217,18 @@ def test_market_checksum_sampling_every_nth():
 
 def test_health_rates_from_counters_and_ring_stats():
     h = Health()
-    snap = {"components": {"strategy": {"counters": {"frames_in": 0, "frames_out": 0, "signals": 0},
-                                        "gauges": {"last_block": 10}}}}
-    h.set_metrics(snap, 0)
-    snap["components"]["strategy"]["counters"]["frames_in"] = 5000
-    snap["components"]["strategy"]["gauges"]["last_block"] = 12
-    h.set_metrics(snap, NS_PER_S // 2)
+    def snap(frames_in, block, buckets):
+        return {"components": {"strategy": {
+            "counters": {"frames_in": frames_in, "frames_out": 0, "signals": 0},
+            "gauges": {"last_block": block}, "latency": {"buckets": buckets}}}}
+    h.set_metrics(snap(0, 10, [5, 0, 0]), 0)
+    assert h.latency_window("strategy", 10) == [5, 0, 0]          # one sample: since start
+    h.set_metrics(snap(5000, 12, [5, 3, 0]), NS_PER_S // 2)
     assert h.component_rate("strategy", "frames_in") == 10_000
     assert h.last_block == 12
+    h.set_metrics(snap(5000, 12, [9, 3, 1]), 20 * NS_PER_S)
+    assert h.latency_window("strategy", 10) == [4, 0, 1]          # minus the newest >= 10 s old
+    assert h.latency_window("nope", 10) == []
     h.set_ring_stats("market", {"capacity": 1 << 20}, 100, 0)
     h.set_ring_stats("market", {"capacity": 1 << 20}, 400, 2 * NS_PER_S)
     assert h.ring_rate("market") == 150
