@@ -281,6 +281,7 @@ class Anvil:
         deadline = time.monotonic() + self.startup_timeout
         while True:
             if self._proc.poll() is not None:
+                self._reader.join(timeout=2.0)   # read its last words (e.g. "Address already in use")
                 raise AnvilError(
                     f"anvil exited with code {self._proc.returncode} during start-up: {self.log_tail()}")
             try:
