@@ -79,13 +79,25 @@ def wait_for_consumer(ring, name: str, timeout: float = 60.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if any(c["name"] == name and c["state"] == "active" for c in ring.stats()["consumers"]):
+            # A joining consumer is "active" just before it reads the position it starts
+            # at (the ring's join handshake); give it time to finish, so frames published
+            # next cannot fall before its start on a loaded 2-core machine.
+            time.sleep(0.5)
             return
         time.sleep(0.02)
     raise TimeoutError(f"consumer {name!r} did not register on ring {ring.name!r} in {timeout}s")
 
 
+def _logged(target, stop, **kwargs):
+    import logging
+    logging.basicConfig(level=os.environ.get("ALPHAPULSE_TEST_LOG", "WARNING"),
+                        format=f"%(asctime)s {target.__name__}[{os.getpid()}] %(levelname)s %(message)s")
+    return target(stop, **kwargs)
+
+
 def start(target, stop, **kwargs):
-    p = SPAWN.Process(target=target, args=(stop,), kwargs=kwargs, daemon=True)
+    """Run ``target(stop, **kwargs)`` in a spawned process (log level: $ALPHAPULSE_TEST_LOG)."""
+    p = SPAWN.Process(target=_logged, args=(target, stop), kwargs=kwargs, daemon=True)
     p.start()
     return p
 
