@@ -122,3 +122,35 @@ def test_a_v2_only_market_still_simulates_every_applicable_action(anvil_factory)
     report = MarketSimulator(market, SimulatorConfig(seed=4, txs_per_block=8)).run(4)
     assert report.count("add_v3") == report.count("remove_v3") == 0   # fell back to swaps
     assert report.count("swap") > 0 and report.reverted == 0
+
+
+def test_command_line_runs_a_market_and_stops_on_sigterm(tmp_path):
+    import json
+    import signal
+    import subprocess
+    import sys
+    from pathlib import Path
+    proc = subprocess.Popen([sys.executable, "-m", "alphapulse.chain", "--block-interval", "0.05",
+                             "--market-json", str(tmp_path / "m.json")],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            cwd=Path(__file__).resolve().parents[2])
+    try:
+        info = json.loads(proc.stdout.readline())
+        assert info["ws_url"].startswith("ws://127.0.0.1:") and info["chain_id"] == 137
+        assert json.loads((tmp_path / "m.json").read_text())["market"] == info["market"]
+        from alphapulse.chain.deploy import Market
+        market = Market.from_dict(info["http_url"], info["market"])
+        first = market.w3.eth.block_number
+        for line in proc.stderr:          # the simulator is mining
+            if line.startswith("block "):
+                break
+        assert market.w3.eth.block_number > first
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(20) == 0
+        import requests
+        with pytest.raises(requests.exceptions.ConnectionError):   # its anvil is gone too
+            requests.post(info["http_url"], json={"jsonrpc": "2.0", "id": 1, "method": "eth_chainId"}, timeout=2)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
