@@ -19,7 +19,9 @@ import threading
 import time
 from typing import Any, Callable
 
+from bokeh.core.properties import value
 from bokeh.document import Document
+from jinja2 import Template
 from bokeh.layouts import column, row
 from bokeh.models import (
     ColumnDataSource, CustomJS, DataTable, StringEditor, Div, HoverTool, HTMLTemplateFormatter, InlineStyleSheet, Legend,
@@ -37,7 +39,7 @@ from alphapulse.metrics import histogram_quantile
 
 log = logging.getLogger("alphapulse.dashboard")
 
-ROW_BG, BEST_BG = "#ffffff", "#ffe08a"
+ROW_BG, BEST_BG = "rgba(0,0,0,0)", "#6b5410"     # best of the hour: amber row, bold
 TABLE_FIELDS = ("seq", "time", "path", "venues", "amount_in", "amount_in_units", "gross_token",
                 "gross_usd", "net_usd", "gas_usd", "gas_wei", "spread", "block", "ts_ms",
                 "signal_id", "bg", "fs")
@@ -45,19 +47,42 @@ LATENCY_WINDOW_S = 10
 TREND_POINTS = 600
 PRICE_LINES = 6                 # pools drawn per pair (all are listed beside the plot)
 
+# A dark trading-desk look. Divs and widgets render in shadow DOM, so each gets the sheet.
 CSS = """
-  .ap-bar { display:flex; gap:22px; align-items:baseline; font-family: system-ui, sans-serif;
-            padding: 6px 4px; }
-  .ap-title { font-size: 22px; font-weight: 700; color:#14213d; }
-  .ap-kpi { font-size: 13px; color:#555; }
-  .ap-kpi b { font-size: 18px; color:#14213d; margin-left:4px; }
-  .ap-ok { color:#1a7f37; font-weight:700; } .ap-bad { color:#c62828; font-weight:700; }
-  .ap-h { font: 600 14px system-ui, sans-serif; color:#14213d; margin: 4px 0; }
+  :host { color: #d7dde5; }
+  .ap-bar { display:flex; gap:26px; align-items:baseline; font-family: system-ui, sans-serif;
+            padding: 8px 6px 6px 6px; border-bottom: 1px solid #2a313b; }
+  .ap-title { font-size: 22px; font-weight: 700; color:#f0f3f7; letter-spacing: .5px; }
+  .ap-kpi { font-size: 12px; color:#8b96a5; font-family: system-ui, sans-serif; }
+  .ap-kpi b { font-size: 18px; color:#f5f7fa; margin-left:6px; font-variant-numeric: tabular-nums; }
+  .ap-ok { color:#3fb950; font-weight:700; } .ap-bad { color:#f85149; font-weight:700; }
+  .ap-h { font: 600 13px system-ui, sans-serif; color:#c9d1d9; margin: 6px 0 2px 0;
+          text-transform: uppercase; letter-spacing: .6px; }
   table.ap { border-collapse: collapse; font: 12px system-ui, sans-serif; width: 100%; }
-  table.ap th { text-align:left; color:#666; font-weight:600; border-bottom:1px solid #ccd;
+  table.ap th { text-align:left; color:#8b96a5; font-weight:600; border-bottom:1px solid #2f3742;
                 padding: 2px 6px; }
-  table.ap td { padding: 2px 6px; border-bottom: 1px solid #eef; font-variant-numeric: tabular-nums; }
+  table.ap td { padding: 2px 6px; border-bottom: 1px solid #222932; color:#d7dde5;
+                font-variant-numeric: tabular-nums; }
   table.ap td.n { text-align:right; }
+"""
+TABLE_CSS = """
+  .slick-header-column { background: #1f252d !important; color: #8b96a5 !important;
+                         border-color: #2a313b !important; font-weight: 600; }
+  .slick-header-columns, .slick-header { background: #1f252d !important; border-color: #2a313b !important; }
+  .slick-row { background: #171b21 !important; }
+  .slick-row.odd { background: #1b2027 !important; }
+  .slick-cell { color: #e3e8ef; border-color: #242b34 !important;
+                font-variant-numeric: tabular-nums; }
+  .slick-row:hover { background: #243040 !important; }
+  .slick-viewport { background: #15191e; }
+"""
+SELECT_CSS = """
+  select, .bk-input { background-color: #1f252d !important; color: #e3e8ef !important;
+                      border-color: #38404b !important; }
+  label { color: #8b96a5; }
+"""
+PAGE_TEMPLATE = """{% extends base %}
+{% block preamble %}<style>html, body { background: #15191e; margin: 0; }</style>{% endblock %}
 """
 
 #: Once the page is rendered: newest first, by sorting the table on the seq column
@@ -198,6 +223,7 @@ class SessionView:
                     ("spread", "spread", 70, num), ("block", "block", 80, num),
                     ("ts_ms", "age", 60, age), ("amount_in_units", "input (units)", 190, num))]
         self.table = DataTable(source=self.table_src, columns=cols, index_position=None,
+                               stylesheets=[InlineStyleSheet(css=TABLE_CSS)],
                                height=330, sizing_mode="stretch_width", row_height=24,
                                name="opportunities_table", selectable=True)
         self.doc.js_on_event("document_ready", CustomJS(args=dict(table=self.table),
@@ -205,7 +231,8 @@ class SessionView:
         self.max_rows = max_rows
 
         # prices
-        self.pair_select = Select(title="Token pair", options=[], value="", width=260)
+        self.pair_select = Select(title="Token pair", options=[], value="", width=260,
+                                  stylesheets=[InlineStyleSheet(css=SELECT_CSS)])
         self.pair_select.on_change("value", self._on_pair)
         self.price_fig = figure(height=330, sizing_mode="stretch_width", x_axis_type="datetime",
                                 title="Price per venue", toolbar_location="right",
@@ -233,7 +260,7 @@ class SessionView:
         self.lat_src = ColumnDataSource({"bucket": [], "count": []})
         self.lat_fig = figure(height=200, sizing_mode="stretch_width", x_range=[], toolbar_location=None,
                               tools="",
-                              title=f"Frame-in → signal-out latency (last {LATENCY_WINDOW_S}s)")
+                              title="Frame-in → signal-out latency (count per bucket)")
         self.lat_fig.vbar(x="bucket", top="count", width=0.8, source=self.lat_src, color="#3b6ea5")
         self.lat_fig.xaxis.major_label_orientation = 0.9
         self.lat_fig.y_range.start = 0
@@ -241,6 +268,7 @@ class SessionView:
         self.trend_src = ColumnDataSource({"t": [], **{k: [] for k in self.trend_keys}})
         self.trend_fig = figure(height=200, sizing_mode="stretch_width", x_axis_type="datetime",
                                 title="Frames/s per ring", toolbar_location=None, tools="")
+        self.trend_fig.xaxis.ticker.desired_num_ticks = 3
         items = []
         for i, k in enumerate(self.trend_keys):
             r = self.trend_fig.line(x="t", y=k, source=self.trend_src, line_width=2,
@@ -256,6 +284,9 @@ class SessionView:
                        sizing_mode="stretch_width")
         root = column(self.header, self.table, row(left, right, sizing_mode="stretch_width"),
                       self.push_clock, sizing_mode="stretch_width")
+        root.styles = {"background-color": "#15191e", "padding": "4px 10px"}
+        self.doc.theme = "dark_minimal"
+        self.doc.template = Template(PAGE_TEMPLATE)
         self.doc.add_root(root)
         self.doc.title = self.hub.title
 
@@ -384,7 +415,7 @@ class SessionView:
                 f"<span class='ap-kpi'>net profit found<b id='ap-total'>{format_usd_e8(total)}</b></span>"
                 f"<span class='ap-kpi'>best of the last hour<b id='ap-best'>{best_text}</b></span>"
                 f"<span class='ap-kpi'>last block<b id='ap-block'>{block:,}</b></span>"
-                f"<span class='ap-kpi'>RPC<b>{rpc_html}</b></span></div>")
+                f"<span class='ap-kpi'>RPC<b id='ap-rpc'>{rpc_html}</b></span></div>")
 
     # -- prices
     def _show_pair(self, key: tuple[bytes, bytes]) -> None:
@@ -418,7 +449,7 @@ class SessionView:
                     continue                  # listed in the table beside the plot, not drawn
                 slot = self.pool_slot[pool] = len(self.pool_slot)
                 _, item, r = self.price_slots[slot]
-                item.label = plabel
+                item.label = value(plabel)    # a literal, not a column name
                 item.visible = r.visible = True
                 changed = True
             if t:
@@ -522,7 +553,7 @@ def render_health(h: Any, latency_component: str) -> dict:
             span = f"last {LATENCY_WINDOW_S}s" if sum(window) else "since start"
             qs = " · ".join(f"p{q * 100:g} <b>{_fmt_ns(histogram_quantile(q, bounds, counts))}</b>"
                             for q in (0.5, 0.9, 0.99, 0.999))
-            parts.insert(0, f"<div class='ap-kpi'>frame-in → signal-out ({latency_component}, "
+            parts.insert(0, f"<div class='ap-kpi' id='ap-latency'>frame-in → signal-out ({latency_component}, "
                             f"{span}): {qs} · n={sum(counts):,}</div>")
             labels = [_bucket_label(b) for b in bounds] + [">" + _fmt_ns(bounds[-1]).replace(" ", "")]
             nz = [i for i, c in enumerate(counts) if c]

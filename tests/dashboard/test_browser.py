@@ -2,9 +2,11 @@
 from __future__ import annotations
 
 import time
+import uuid
 
 from alphapulse.dashboard.options import DashboardOptions
 from alphapulse.dashboard.server import Dashboard
+from alphapulse.metrics import MetricsBlock
 from tests.dashboard.conftest import (
     ARTIFACTS, KPI_JS, PAGE_TEXT_JS, POOLS, TABLE_ROWS_JS, TOKENS, USDC, WBTC, WETH, signal_frame,
     sync_frame,
@@ -36,8 +38,21 @@ EXPECTED = {   # signal_id -> cells that must appear exactly
 
 def test_table_shows_written_signals_exactly_within_a_second(rings, chrome):
     sig_ring, md_ring, sig_p, md_p = rings
+    # what the other processes publish: an RPC source and a strategy with its latencies
+    metrics = MetricsBlock.create(f"alphapulse_test_dash_{uuid.uuid4().hex[:8]}",
+                                  ["source", "strategy"])
+    metrics.gauge("source", "rpc_connected").set(1)
+    metrics.gauge("source", "pools").set(4)
+    metrics.gauge("source", "last_block").set(61_000_060)
+    metrics.counter("source", "frames_out").add(120)
+    metrics.counter("strategy", "frames_in").add(120)
+    metrics.counter("strategy", "signals").add(3)
+    for ns, n in ((15_000, 600), (40_000, 300), (150_000, 100)):
+        for _ in range(n):
+            metrics.observe_latency_ns("strategy", ns)
     dash = Dashboard(DashboardOptions(port=0, signal_ring=sig_ring.name, market_ring=md_ring.name,
-                                      tokens=TOKENS, poll_timeout_ms=10)).start()
+                                      metrics_block=metrics.name, tokens=TOKENS,
+                                      poll_timeout_ms=10)).start()
     try:
         chrome.get(dash.url)
         deadline = time.monotonic() + 30
@@ -82,6 +97,17 @@ def test_table_shows_written_signals_exactly_within_a_second(rings, chrome):
         kpi = chrome.execute_script(KPI_JS)
         assert kpi["ap-count"] == "3" and kpi["ap-total"] == "$123,489.70", kpi
         assert kpi["ap-best"] == "$123,456.79 · WETH → USDC → WETH", kpi
+        # health from the metrics block: RPC state, and the strategy's latency percentiles,
+        # interpolated inside the 1-2-5 buckets: p50 = 10 + 10 * 500/600 us, p90 = 50 us,
+        # p99 = 100 + 100 * 90/100 us, p99.9 = 100 + 100 * 99/100 us
+        deadline = time.monotonic() + 5
+        while "ap-latency" not in (kpi := chrome.execute_script(KPI_JS)):
+            assert time.monotonic() < deadline, f"no latency figures: {kpi}"
+            time.sleep(0.05)
+        assert kpi["ap-rpc"] == "● connected"
+        assert kpi["ap-block"] == "61,000,060"
+        lat = kpi["ap-latency"]
+        assert "p50 18.3 µs · p90 50.0 µs · p99 190.0 µs · p99.9 199.0 µs · n=1,000" in lat, lat
         time.sleep(1.0)                                   # let the price plot settle
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
         shot = ARTIFACTS / "dashboard_browser_test.png"
@@ -90,3 +116,4 @@ def test_table_shows_written_signals_exactly_within_a_second(rings, chrome):
         assert shot.stat().st_size > 10_000
     finally:
         dash.stop()
+        metrics.close()
