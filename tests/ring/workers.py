@@ -162,8 +162,9 @@ def produce_then_die_mid_batch(ring_name: str, n_before: int, ready_evt) -> None
     while seq <= n_before:
         nb, seq = G.fill(buf, seq, n_before + 1, BATCH, 0, 0)
         p.publish_batch(buf, nb)
-    view = p.claim(8192)
-    nb, nxt = G.fill(view, seq, seq + 10_000, 8192, 0, 0)
+    want = min(8192, ring.capacity // 2)
+    view = p.claim(want)
+    nb, nxt = G.fill(view, seq, seq + 10_000, want, 0, 0)
     view[nb // 2:] = 0xAB                 # the second half of the batch is torn
     ready_evt.set()
     while True:                           # SIGKILL arrives here, before commit()
