@@ -12,6 +12,9 @@ holds many swaps, and ~10x faster than one block per tx). Actions, drawn with ``
 - ``add_v2`` / ``remove_v2`` / ``add_v3`` / ``remove_v3``: liquidity moves (Mint/Burn events;
   V3 positions are narrow ranges around the current tick, so they create initialised ticks).
 
+Shocks and arbs go first in their block, one per pool, so they execute on the state they were
+computed from; a well-formed run has no reverted transactions (BlockReport.reverted counts any).
+
 Determinism: the choice of every action depends only on the seed and on chain state, and the
 chain state depends only on the previous actions, so the same seed on the same deployed market
 gives the same transactions, events and amounts (block timestamps are wall-clock and do not
@@ -135,6 +138,8 @@ class MarketSimulator:
         self._v2_lp: list[tuple[str, str]] = []            # (pool address, owner) with LP tokens
         self._v3_positions: list[tuple[int, str, str, int]] = []  # (token_id, owner, pool, liquidity)
         self._blocks_done = 0
+        self._moved_this_block: set[str] = set()
+        self._lp_used_this_block: set[tuple[str, str]] = set()
         self.stop_event = threading.Event()
 
     def _usd_prices(self) -> dict[str, Fraction]:
@@ -174,19 +179,28 @@ class MarketSimulator:
         self.stop_event.set()
 
     def step(self) -> BlockReport:
-        """Build, send and mine one block of actions."""
+        """Build, send and mine one block of actions.
+
+        Price-targeted actions (shock, arb) go first in the block, at most one per pool, so the
+        state they were computed on is the state they execute on (a V3 price limit computed
+        from a stale price would revert with SPL); noise swaps and liquidity moves follow.
+        """
         m = self.market
-        txs: list[dict] = []
-        actions: list[Action] = []
-        post: list[tuple[int, Callable]] = []   # (index of tx, handler(receipt)) after mining
-        if self.config.refill_every_blocks and self._blocks_done % self.config.refill_every_blocks == 0:
-            txs += self._refill_txs()
+        refill = self._refill_txs() if (self.config.refill_every_blocks and
+                                        self._blocks_done % self.config.refill_every_blocks == 0) else []
+        self._moved_this_block: set[str] = set()
+        self._lp_used_this_block: set[tuple[str, str]] = set()
+        front, rest = [], []
         for _ in range(self.config.txs_per_block):
             kind = self.rng.choices(self._kinds, self._weights)[0]
             built = getattr(self, f"_build_{kind}")()
             if built is None:      # e.g. nothing to remove yet: fall back to a noise swap
                 kind, built = "swap", self._build_swap()
-            act_txs, action, handler = built
+            (front if kind in ("shock", "arb") else rest).append(built)
+        txs: list[dict] = list(refill)
+        actions: list[Action] = []
+        post: list[tuple[int, Callable]] = []   # (index of tx, handler(receipt)) after mining
+        for act_txs, action, handler in front + rest:
             if handler is not None:
                 post.append((len(txs) + len(act_txs) - 1, handler))
             txs += act_txs
@@ -255,6 +269,9 @@ class MarketSimulator:
         m = self.market
         pool = self.rng.choice(m.pools)
         bps = self.rng.randint(self.config.shock_bps_min, self.config.shock_bps_max)
+        if pool.address in self._moved_this_block:
+            return None
+        self._moved_this_block.add(pool.address)
         factor = Fraction(10_000 + bps, 10_000) if self.rng.random() < 0.5 else Fraction(10_000, 10_000 + bps)
         sender = self._trader()
         tx = self._move_tx(pool, factor, sender)
@@ -276,8 +293,9 @@ class MarketSimulator:
         median = ordered[len(ordered) // 2]
         worst = max(range(len(pools)), key=lambda i: abs(prices[i] / median - 1))
         factor = median / prices[worst]
-        if abs(factor - 1) < Fraction(1, 10_000):
+        if abs(factor - 1) < Fraction(1, 10_000) or pools[worst].address in self._moved_this_block:
             return None
+        self._moved_this_block.add(pools[worst].address)
         sender = self._trader()
         tx = self._move_tx(pools[worst], factor, sender)
         if tx is None:
@@ -299,7 +317,8 @@ class MarketSimulator:
                m._call_tx("UniswapV2Pair", pool.address, "mint", [sender], sender, 400_000)]
 
         def minted(_rc, pool=pool, sender=sender):
-            self._v2_lp.append((pool.address, sender))
+            if (pool.address, sender) not in self._v2_lp:   # one entry per holder: balanceOf is read on removal
+                self._v2_lp.append((pool.address, sender))
         return txs, Action("add_v2", pool.label, sender, f"{a0}/{a1}", 3), minted
 
     def _build_remove_v2(self):
@@ -307,9 +326,13 @@ class MarketSimulator:
         if not self._v2_lp:
             return None
         pool_addr, owner = self._v2_lp.pop(self.rng.randrange(len(self._v2_lp)))
+        if (pool_addr, owner) in self._lp_used_this_block:   # its balance is already being moved
+            self._v2_lp.append((pool_addr, owner))
+            return None
         lp = m.read("UniswapV2Pair", pool_addr, "balanceOf", [owner])[0]
         if lp == 0:
             return None
+        self._lp_used_this_block.add((pool_addr, owner))
         amount = lp if self.rng.random() < 0.5 else lp // 2
         if amount < lp:
             self._v2_lp.append((pool_addr, owner))
