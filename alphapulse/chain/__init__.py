@@ -21,7 +21,8 @@ deploy.py     ``deploy_market(url_or_w3, MarketSpec()) -> Market``; ``connect(ur
               properties factory_venues {factory: venue}, decimals {token: decimals}.
               Lookups: token(sym|addr), pool(obj|addr|label), pools_for(a, b, kind), v2_pool(a, b, venue),
               v3_pool(a, b, fee). Reads: balance, reserves, slot0, price, v3_state (all ticks),
-              read/read_many (raw eth_call), v2_get_amount_out, quote_v3, quote_v3_exact_output.
+              read/read_many (raw eth_call, batched), v2_get_amount_out(_many), quote_v3(_many),
+              quote_v3_exact_output.
               Writes: v2_swap / v3_swap / swap -> SwapResult, swap_tx (unsent), fund, move_price,
               add/remove_liquidity_v2/v3, add_token (reverting_decimals=True for a bad token),
               create_v2_pool, create_v3_pool, execute_cycle(path, amount_in, mode="atomic"|"sequential")
@@ -29,6 +30,8 @@ deploy.py     ``deploy_market(url_or_w3, MarketSpec()) -> Market``; ``connect(ur
 simulator.py  ``MarketSimulator(market, SimulatorConfig(seed, txs_per_block, block_interval_s, ...))``:
               run(steps | duration_s) / step() / stop(); seeded swaps, price shocks, arbitrage
               closes and liquidity moves, many txs per block. ``price_gaps(market)``.
+__main__.py   ``python -m alphapulse.chain [--seed --block-interval --blocks --duration --market-json]``:
+              anvil + market + simulator until stopped; prints {http_url, ws_url, chain_id, market}.
 txs.py        ``TxSender``: complete txs without web3 default filling, receipts polled every 5 ms,
               ``batch(txs)`` = automine off + evm_mine, chunked by declared gas.
 
