@@ -31,7 +31,7 @@ from alphapulse.ring.wait import SHORT_SPIN, SPIN_BURST, Backoff, Wait, pid_aliv
 log = logging.getLogger(__name__)
 
 DEFAULT_PUBLISH_TIMEOUT_S = 5.0
-DEFAULT_CONSUMER_TIMEOUT_S = 5.0
+DEFAULT_CONSUMER_TIMEOUT_S = 10.0
 DEFAULT_PRODUCER_STALE_S = 2.0
 
 
