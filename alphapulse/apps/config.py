@@ -374,9 +374,16 @@ def packaged_config(name: str) -> Path:
 
 
 def load_config(path: str | Path | None = None, environ: Mapping[str, str] | None = None,
-                overrides: Mapping[str, Any] | None = None) -> Config:
-    """The effective, validated configuration (see the module docstring for precedence)."""
+                overrides: Mapping[str, Any] | None = None,
+                base: str | Path | None = None) -> Config:
+    """The effective, validated configuration (see the module docstring for precedence).
+
+    ``base``: a TOML file applied over the defaults and under everything else
+    (the market description shipped with the bundled recording).
+    """
     data: dict = _to_plain(Config())   # defaults, so a partial table overrides one key
+    if base is not None:
+        data = _deep_merge(data, read_toml(base))
     if path is not None:
         data = _deep_merge(data, read_toml(path))
     data = _deep_merge(data, env_overrides(os.environ if environ is None else environ))

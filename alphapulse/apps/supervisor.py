@@ -121,6 +121,7 @@ class Supervisor:
         self.listener = logging.handlers.QueueListener(self.log_queue, handler,
                                                        respect_handler_level=False)
         self.running: dict[str, _Running] = {}
+        self._displaced: list[logging.Handler] = []
         self.stopping = threading.Event()
         self.finished_reason: str | None = None
 
@@ -128,6 +129,10 @@ class Supervisor:
     def __enter__(self) -> "Supervisor":
         self.listener.start()
         root = logging.getLogger()
+        # one stream: this process logs through the same handler as the children
+        self._displaced = [h for h in root.handlers if isinstance(h, logging.StreamHandler)]
+        for h in self._displaced:
+            root.removeHandler(h)
         root.addHandler(self._handler)
         root.setLevel(self.log_level)
         for spec in self.specs:
@@ -210,6 +215,8 @@ class Supervisor:
         root = logging.getLogger()
         if self._handler in root.handlers:
             root.removeHandler(self._handler)
+            for h in self._displaced:
+                root.addHandler(h)
         try:
             self.listener.stop()
         except Exception:  # listener already stopped

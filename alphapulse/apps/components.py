@@ -1,0 +1,189 @@
+"""The pipeline's components: plain functions ``fn(stop, **kwargs)`` the supervisor
+runs, each in its own spawned process. They connect rings to the engines of the
+other packages and report into the shared metrics block; no logic of their own
+beyond the loop, so what they run can be tested without processes.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import Any
+
+log = logging.getLogger("alphapulse.components")
+
+# Metrics-block component names (one slot group each).
+COMPONENTS = ("source", "strategy", "dashboard", "recorder", "supervisor")
+
+
+def _metrics(name: str | None):
+    if not name:
+        return None
+    from alphapulse.metrics import MetricsBlock
+    return MetricsBlock.attach(name)
+
+
+def _alive(m: Any, component: str) -> None:
+    import os
+    if m is not None:
+        m.gauge(component, "heartbeat_ns").set(time.time_ns())
+        m.gauge(component, "pid").set(os.getpid())
+
+
+# ------------------------------------------------------------------ sources
+def replay_source(stop: Any, *, ring: str, path: str, speed: str = "recorded", loop: bool = True,
+                  crc_every: int = 1, metrics: str | None = None) -> None:
+    """Replay a recording (file or directory of journals) into the market-data ring.
+
+    Frames are re-stamped with the time they are published, so latency figures
+    downstream measure this run, and flagged replayed (0x20); with ``loop`` the
+    recording starts over at its end (it begins with PoolState snapshots, so the
+    strategy's state is reset by the replay itself).
+    """
+    from alphapulse.adapters.replayer import Replayer
+    from alphapulse.ring import Ring
+    m = _metrics(metrics)
+    r = Ring.attach(ring, timeout=10.0)
+    prod = r.producer()
+    rp = Replayer(path, producer=prod, speed=speed, restamp=True, crc_every=crc_every)
+    last = dict(rp.counters)
+    beat = threading.Thread(target=_heartbeat_loop, args=(stop, prod, m, "source"), daemon=True)
+    beat.start()
+    try:
+        while not stop.is_set():
+            rp.run(stop)
+            rp._t0 = None                       # next lap: pace from its own first frame
+            if m is not None:
+                c = dict(rp.counters)
+                m.counter("source", "frames_out").add(c.get("frames", 0) - last.get("frames", 0))
+                m.counter("source", "frames_rejected").add(
+                    c.get("rejected", 0) - last.get("rejected", 0))
+                last = c
+            if not loop:
+                break
+        log.info("replay finished: %s", dict(rp.counters))
+    finally:
+        prod.close()
+        r.close()
+
+
+def _heartbeat_loop(stop: Any, prod: Any, m: Any, component: str) -> None:
+    while not stop.wait(0.5):
+        try:
+            prod.heartbeat()
+        except Exception:  # ring closed under us at shutdown
+            return
+        _alive(m, component)
+
+
+def chain_source(stop: Any, *, ring: str, adapter: dict, metrics: str | None = None,
+                 market: dict | None = None, simulator: dict | None = None) -> None:
+    """Live ingestion: the web3 adapter on ``adapter['endpoints']`` into the market-data ring.
+
+    With ``market`` (a deployed local market, ``Market.to_dict()``) and
+    ``simulator`` settings, also drives the local market simulator in a thread:
+    the production path on one machine.
+    """
+    from alphapulse.adapters.evm.config import EvmDataClientConfig
+    from alphapulse.adapters.evm.data import ring_sink, run_adapter
+    from alphapulse.ring import Ring
+    m = _metrics(metrics)
+    r = Ring.attach(ring, timeout=10.0)
+    prod = r.producer()
+    publish = ring_sink(prod)
+
+    def sink(frames: list[bytes]) -> None:
+        publish(frames)
+        if m is not None:
+            m.counter("source", "frames_out").add(len(frames))
+
+    sim_thread = None
+    if market is not None:
+        from alphapulse.chain.deploy import Market
+        from alphapulse.chain.simulator import MarketSimulator, SimulatorConfig
+        mk = Market.from_dict(adapter["endpoints"][0].replace("ws://", "http://"), market)
+        sim = MarketSimulator(mk, SimulatorConfig(**(simulator or {})))
+
+        def drive() -> None:
+            try:
+                while not stop.is_set():
+                    sim.step()
+            except Exception:
+                if not stop.is_set():
+                    log.exception("market simulator failed")
+        sim_thread = threading.Thread(target=drive, name="simulator", daemon=True)
+        sim_thread.start()
+    beat = threading.Thread(target=_heartbeat_loop, args=(stop, prod, m, "source"), daemon=True)
+    beat.start()
+    try:
+        counters = run_adapter(EvmDataClientConfig(**adapter), sink, stop)
+        log.info("adapter counters: %s", dict(counters))
+    finally:
+        if sim_thread is not None:
+            sim_thread.join(5.0)
+        prod.close()
+        r.close()
+
+
+# ------------------------------------------------------------------ strategy
+def strategy(stop: Any, *, market_ring: str, signal_ring: str, engine: Any,
+             metrics: str | None = None, poll_timeout_s: float = 0.05) -> None:
+    """Market-data ring -> :class:`StrategyEngine` -> signal ring, in batches."""
+    from alphapulse.protocol import layout as L
+    from alphapulse.ring import Ring
+    from alphapulse.strategy.engine import StrategyEngine
+    import numpy as np
+    m = _metrics(metrics)
+    rin = Ring.attach(market_ring, timeout=10.0)
+    rout = Ring.attach(signal_ring, timeout=10.0)
+    cons = rin.consumer("strategy", wait="sleep")
+    prod = rout.producer()
+    eng = StrategyEngine(engine)
+    trig_off = L.HEADER_SIZE + 2 + L.ARBITRAGE_SIGNAL.offset("trigger_ts_ns")
+    seen = eng.counters()
+    last_beat = 0.0
+    try:
+        while not stop.is_set():
+            views = cons.poll(timeout=poll_timeout_s)
+            now = time.monotonic()
+            if now - last_beat > 0.5:
+                prod.heartbeat()
+                _alive(m, "strategy")
+                last_beat = now
+            if not views:
+                continue
+            n_sig, nbytes = eng.process_raw(views)
+            lost = cons.release()
+            if n_sig:
+                prod.publish_batch(eng.out_buffer, nbytes)
+            if m is not None:
+                out_ns = time.time_ns()
+                buf = eng.out_buffer
+                for o in eng.out_offsets[:n_sig]:
+                    trig = int(buf[o + trig_off:o + trig_off + 8].view(np.uint64)[0])
+                    if 0 < trig <= out_ns:
+                        m.observe_latency_ns("strategy", out_ns - trig)
+                c = eng.counters()
+                m.counter("strategy", "frames_in").add(c.get("frames", 0) - seen.get("frames", 0))
+                m.counter("strategy", "frames_rejected").add(
+                    c.get("frames_rejected", 0) - seen.get("frames_rejected", 0))
+                m.counter("strategy", "signals").add(n_sig)
+                m.counter("strategy", "frames_out").add(n_sig)
+                if lost:
+                    m.counter("strategy", "frames_lost").add(lost)
+                m.gauge("strategy", "pools").set(len(eng.registry))
+                seen = c
+    finally:
+        cons.close()
+        prod.close()
+        rin.close()
+        rout.close()
+
+
+# ------------------------------------------------------------------ recorder
+def recorder(stop: Any, *, ring: str, directory: str, rotate_bytes: int,
+             metrics: str | None = None) -> None:
+    """Copy every market-data frame into journal files (PROTOCOL.md section 6)."""
+    from alphapulse.adapters.recorder import record_ring
+    out = record_ring(ring, directory, stop, rotate_bytes=rotate_bytes)
+    log.info("recorder: %s", out)

@@ -1,0 +1,372 @@
+"""``python -m alphapulse.apps.pipeline``: one command runs everything.
+
+The supervisor process owns the shared state (rings, the metrics block, and in
+``local-chain`` mode the anvil node and the deployed market), starts every
+component in its own spawned process, restarts crashes with backoff, serves
+``/health`` and ``/metrics``, prints a status line, and on SIGINT/SIGTERM stops
+the components (each drains and closes), then unlinks the rings and the
+metrics block. Children die with it (PR_SET_PDEATHSIG); rings left by a
+SIGKILLed supervisor are removed by the ring watchdog and the next start.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from alphapulse.apps import cli
+from alphapulse.apps.config import Config, ConfigError, load_config, to_toml
+
+log = logging.getLogger("alphapulse.pipeline")
+
+DATA_DIR = Path(__file__).resolve().parent.parent / "data"
+BUNDLED_RECORDING = DATA_DIR / "default_recording.apj"
+BUNDLED_MARKET = DATA_DIR / "default_market.toml"
+DOMAINS = ("market_data", "signal", "execution", "system")
+
+
+class StartupError(Exception):
+    """A start-up failure with a one-line message and a meaningful exit code."""
+
+    def __init__(self, code: int, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def effective_config(args: Any, environ: dict[str, str] | None = None) -> Config:
+    """Flags over environment over ``--config`` over the bundled market (default run) over defaults."""
+    overrides = cli.overrides_from_args(args)
+    cfg = load_config(args.config, environ=environ, overrides=overrides)
+    if cfg.source.kind == "replay" and not cfg.source.replay_file:
+        if not BUNDLED_RECORDING.is_file():
+            raise ConfigError("source.replay_file",
+                              f"no file given and the bundled recording {BUNDLED_RECORDING} is missing")
+        over = {**overrides}
+        over["source"] = {**over.get("source", {}), "replay_file": str(BUNDLED_RECORDING)}
+        cfg = load_config(args.config, environ=environ, overrides=over, base=BUNDLED_MARKET)
+    return cfg
+
+
+def _check_port_free(what: str, host: str, port: int) -> None:
+    if port == 0:
+        return
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((host, port))
+        except OSError:
+            raise StartupError(cli.EXIT_PORT_IN_USE,
+                               f"{what} port {host}:{port} is already in use "
+                               f"(choose another with --{what}-port or in the config)") from None
+
+
+def _check_rpc_reachable(urls: tuple[str, ...], timeout: float = 5.0) -> None:
+    """At least one endpoint accepts a WebSocket JSON-RPC request, else exit 4."""
+    import asyncio
+
+    async def probe(url: str) -> str | None:
+        from web3 import AsyncWeb3, WebSocketProvider
+        try:
+            async with asyncio.timeout(timeout):
+                async with AsyncWeb3(WebSocketProvider(url, max_connection_retries=1)) as w3:
+                    await w3.eth.chain_id
+            return None
+        except Exception as e:  # any failure makes this endpoint unusable now
+            return f"{url}: {type(e).__name__}: {e}"
+
+    async def all_() -> list[str | None]:
+        return await asyncio.gather(*(probe(u) for u in urls))
+    errors = asyncio.run(all_())
+    if all(e is not None for e in errors):
+        raise StartupError(cli.EXIT_RPC_UNREACHABLE,
+                           "no RPC endpoint is reachable: " + "; ".join(e for e in errors if e))
+
+
+def market_chain_config(chain: Any, mk: Any) -> Any:
+    """``chain`` config section describing a deployed local market (``alphapulse.chain``)."""
+    import dataclasses
+    from alphapulse.apps.config import FactoryConfig, TokenConfig
+
+    def hx(a: Any) -> str:
+        return a.lower() if isinstance(a, str) else "0x" + bytes(a).hex()
+    v3 = int(mk.v3_venue)
+    factories = tuple(FactoryConfig(address=hx(a), venue=int(v), kind="v3" if int(v) == v3 else "v2",
+                                    name=f"{'Uniswap V3' if int(v) == v3 else 'V2'} #{v} (local)")
+                      for a, v in mk.factory_venues.items())
+    tokens = tuple(TokenConfig(address=hx(t.address), symbol=t.symbol, decimals=int(t.decimals))
+                   for t in mk.tokens.values() if not getattr(t, "decimals_reverts", False))
+    by_sym = {t.symbol: t.address for t in tokens}
+    return dataclasses.replace(chain, factories=factories, tokens=tokens,
+                               stable_token=by_sym.get("USDC", chain.stable_token),
+                               native_token=by_sym.get("WMATIC", chain.native_token))
+
+
+# ------------------------------------------------------------------ the run
+class Pipeline:
+    """Owns rings, metrics, the optional local chain, the supervisor and the ops server."""
+
+    def __init__(self, cfg: Config, duration_s: float | None = None) -> None:
+        self.cfg = cfg
+        self.duration_s = duration_s
+        self.prefix = cfg.rings.prefix or f"ap{os.getpid()}"
+        self.ring_names = {d: f"{self.prefix}_{d}" for d in DOMAINS}
+        self.metrics_name = f"alphapulse_{self.prefix}_metrics"
+        self.rings: list[Any] = []
+        self.metrics: Any = None
+        self.anvil: Any = None
+        self.market: Any = None
+        self.sup: Any = None
+        self.ops: Any = None
+        self._last_status = 0.0
+        self._status_prev: tuple[float, int] | None = None
+
+    # -------------------------------------------------------------- start-up
+    def preflight(self) -> None:
+        c = self.cfg
+        if c.dashboard.enabled:
+            _check_port_free("dashboard", c.dashboard.host, c.dashboard.port)
+        _check_port_free("ops", c.ops.host, c.ops.port)
+        if c.source.kind == "rpc":
+            _check_rpc_reachable(c.source.rpc_urls)
+        if c.source.kind == "local-chain":
+            from alphapulse.chain.anvil import AnvilNotFound, find_anvil_binary
+            try:
+                find_anvil_binary()
+            except AnvilNotFound as e:
+                raise StartupError(cli.EXIT_ANVIL_MISSING, str(e)) from None
+
+    def _start_local_chain(self) -> None:
+        """Start anvil, deploy the market, and describe it in the config (factories, tokens)."""
+        import dataclasses
+        from alphapulse.chain.anvil import Anvil
+        from alphapulse.chain.deploy import MarketSpec, deploy_market
+        self.anvil = Anvil(chain_id=self.cfg.chain.chain_id).start()
+        log.info("anvil on %s; deploying tokens, Uniswap V2 x2 and V3", self.anvil.ws_url)
+        self.market = mk = deploy_market(self.anvil.http_url, MarketSpec())
+        self.cfg = dataclasses.replace(self.cfg, chain=market_chain_config(self.cfg.chain, mk))
+
+    def component_specs(self) -> list[Any]:
+        import dataclasses
+        from alphapulse.apps.supervisor import ComponentSpec
+        from alphapulse.strategy.config import EngineConfig
+        c, rn, mname = self.cfg, self.ring_names, self.metrics_name
+        factories = [dataclasses.asdict(f) for f in c.chain.factories]
+        tokens = tuple((t.address, t.symbol, t.decimals) for t in c.chain.tokens)
+        specs = []
+        if c.source.kind == "replay":
+            specs.append(ComponentSpec("source", "alphapulse.apps.components:replay_source", {
+                "ring": rn["market_data"], "path": c.source.replay_file, "speed": c.source.speed,
+                "loop": c.source.loop, "crc_every": c.protocol.market_checksum_every,
+                "metrics": mname}, oneshot=not c.source.loop))
+        else:
+            endpoints = ([self.anvil.ws_url] if self.anvil is not None else list(c.source.rpc_urls))
+            adapter = {"endpoints": endpoints, "factories": factories,
+                       "chain_id": c.chain.chain_id,
+                       "cache_path": ":memory:" if self.anvil is not None
+                       else str(Path(c.chain.pool_cache).expanduser()),
+                       "tokens": tuple(t[0] for t in tokens) if c.chain.follow_tokens_only else (),
+                       "checksum": c.protocol.market_producer_checksum}
+            if self.anvil is None:
+                Path(adapter["cache_path"]).parent.mkdir(parents=True, exist_ok=True)
+            kw: dict[str, Any] = {"ring": rn["market_data"], "adapter": adapter, "metrics": mname}
+            if self.market is not None:
+                kw["market"] = self.market.to_dict()
+                kw["simulator"] = {"seed": c.source.sim_seed,
+                                   "txs_per_block": c.source.sim_swaps_per_block,
+                                   "block_interval_s": c.source.sim_block_interval_s}
+            specs.append(ComponentSpec("source", "alphapulse.apps.components:chain_source", kw))
+        engine = EngineConfig.from_app_config(c)
+        specs.append(ComponentSpec("strategy", "alphapulse.apps.components:strategy", {
+            "market_ring": rn["market_data"], "signal_ring": rn["signal"], "engine": engine,
+            "metrics": mname}))
+        if c.dashboard.enabled:
+            specs.append(ComponentSpec("dashboard", "alphapulse.dashboard.server:run_component", {
+                "host": c.dashboard.host, "port": c.dashboard.port,
+                "rate_limit_hz": c.dashboard.rate_limit_hz, "signal_ring": rn["signal"],
+                "market_ring": rn["market_data"], "metrics_block": mname,
+                "tokens": tokens,
+                "venue_names": {int(f["venue"]): f["name"] for f in factories if f["name"]},
+                "market_crc_every": c.protocol.market_checksum_every}))
+        if c.recorder.enabled:
+            specs.append(ComponentSpec("recorder", "alphapulse.apps.components:recorder", {
+                "ring": rn["market_data"], "directory": c.recorder.directory,
+                "rotate_bytes": c.recorder.rotate_bytes, "metrics": mname}))
+        return specs
+
+    def start(self) -> None:
+        from alphapulse.apps.components import COMPONENTS
+        from alphapulse.apps.ops import OpsServer, PortInUse
+        from alphapulse.apps.supervisor import Supervisor
+        from alphapulse.metrics import MetricsBlock
+        from alphapulse.ring import Ring
+        c = self.cfg
+        if c.source.kind == "local-chain":
+            self._start_local_chain()
+        for d in DOMAINS:
+            rc = getattr(c.rings, d)
+            self.rings.append(Ring.create(self.ring_names[d], rc.capacity, rc.policy))
+        self.metrics = MetricsBlock.create(self.metrics_name, COMPONENTS)
+        self.sup = Supervisor(self.component_specs(), backoff_s=c.supervisor.restart_backoff_s,
+                              backoff_max_s=c.supervisor.restart_backoff_max_s,
+                              shutdown_timeout_s=c.supervisor.shutdown_timeout_s,
+                              log_level=getattr(logging, c.logging.level))
+        self.sup.__enter__()
+        try:
+            self.ops = OpsServer(c.ops.host, c.ops.port, self.health, self.prometheus).start()
+        except PortInUse as e:
+            raise StartupError(cli.EXIT_PORT_IN_USE, str(e)) from None
+        host, port = self.ops.address
+        log.info("rings %s; /health and /metrics on http://%s:%d", ", ".join(self.ring_names.values()),
+                 host, port)
+        if c.dashboard.enabled:
+            log.info("dashboard: http://%s:%d/", c.dashboard.host, c.dashboard.port)
+
+    # -------------------------------------------------------------- running
+    def health(self) -> dict[str, Any]:
+        status = self.sup.status() if self.sup else {}
+        snap = self.metrics.snapshot() if self.metrics is not None else {}
+        now = time.time_ns()
+        comps = {}
+        for name, st in status.items():
+            hb = (snap.get("components", {}).get(name, {}).get("gauges", {}).get("heartbeat_ns", 0)
+                  if snap else 0)
+            age = (now - hb) / 1e9 if hb else None
+            ready = bool(st["alive"] or st["finished"]) and (name == "dashboard" or st["finished"]
+                                                             or (age is not None and age < 5.0))
+            comps[name] = {**st, "heartbeat_age_s": age, "ready": ready}
+        return {"live": self.sup is not None and not self.sup.stopping.is_set(),
+                "ready": bool(comps) and all(v["ready"] for v in comps.values()),
+                "components": comps}
+
+    def prometheus(self) -> str:
+        from alphapulse.metrics import render_prometheus
+        text = render_prometheus(self.metrics.snapshot())
+        lines = [text.rstrip("\n"), "# TYPE alphapulse_component_up gauge",
+                 "# TYPE alphapulse_component_restarts counter"]
+        for name, st in self.sup.status().items():
+            lines.append(f'alphapulse_component_up{{component="{name}"}} {1 if st["alive"] else 0}')
+            lines.append(f'alphapulse_component_restarts{{component="{name}"}} {st["restarts"]}')
+        lines.append("# TYPE alphapulse_ring_lag_bytes gauge")
+        lines.append("# TYPE alphapulse_ring_lost_frames counter")
+        lines.append("# TYPE alphapulse_ring_position_bytes counter")
+        for r in self.rings:
+            s = r.stats()
+            lines.append(f'alphapulse_ring_position_bytes{{ring="{r.name}"}} {s.get("position", 0)}')
+            for cs in s.get("consumers", []):
+                lab = f'ring="{r.name}",consumer="{cs["name"]}"'
+                lines.append(f"alphapulse_ring_lag_bytes{{{lab}}} {cs['lag_bytes']}")
+                lines.append(f"alphapulse_ring_lost_frames{{{lab}}} {cs['lost_frames']}")
+        return "\n".join(lines) + "\n"
+
+    def status_line(self) -> str:
+        snap = self.metrics.snapshot()
+        comps = snap.get("components", {})
+        src = comps.get("source", {}).get("counters", {})
+        st = comps.get("strategy", {})
+        frames = int(src.get("frames_out", 0))
+        now = time.monotonic()
+        rate = 0.0
+        if self._status_prev is not None and now > self._status_prev[0]:
+            rate = (frames - self._status_prev[1]) / (now - self._status_prev[0])
+        self._status_prev = (now, frames)
+        from alphapulse.metrics import histogram_quantile
+        buckets = st.get("latency", {}).get("buckets", [])
+        qs = {f"p{int(q * 100)}": histogram_quantile(q, snap["bounds_ns"], buckets) for q in (0.5, 0.99)}
+        lat = " ".join(f"{k} {v / 1e3:.0f}us" for k, v in qs.items() if v is not None)
+        return (f"frames {frames} ({rate:,.0f}/s)  signals {st.get('counters', {}).get('signals', 0)}"
+                f"  pools {st.get('gauges', {}).get('pools', 0)}  block {st.get('gauges', {}).get('last_block', 0)}"
+                f"  {lat}")
+
+    def tick(self) -> None:
+        now = time.monotonic()
+        if self.cfg.logging.status_line and now - self._last_status >= 5.0:
+            self._last_status = now
+            try:
+                line = self.status_line()
+            except Exception as e:  # a status line must never stop the pipeline
+                line = f"status unavailable: {e}"
+            log.info("status: %s", line)
+            for name, st in self.sup.status().items():
+                self.metrics.counter("supervisor", "restarts").set(0)  # keep the slot visible
+                if st["restarts"]:
+                    self.metrics.counter(name, "restarts").set(st["restarts"])
+
+    def run(self) -> int:
+        deadline = None if self.duration_s is None else time.monotonic() + self.duration_s
+
+        def tick() -> None:
+            self.tick()
+            if deadline is not None and time.monotonic() >= deadline:
+                log.info("duration of %.1f s reached: stopping", self.duration_s)
+                self.sup.request_stop()
+        self.sup.run(tick=tick, interval=0.1)
+        return cli.EXIT_OK
+
+    def close(self) -> None:
+        if self.sup is not None:
+            self.sup.shutdown()
+        if self.ops is not None:
+            self.ops.stop()
+        for r in self.rings:
+            r.close()
+        self.rings.clear()
+        if self.metrics is not None:
+            self.metrics.close()
+            self.metrics = None
+        if self.anvil is not None:
+            self.anvil.stop()
+            self.anvil = None
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = cli.build_parser().parse_args(argv)
+    try:
+        cfg = effective_config(args)
+    except ConfigError as e:
+        print(f"alphapulse: {e}", file=sys.stderr)
+        return cli.EXIT_CONFIG
+    if args.print_config:
+        print(to_toml(cfg))
+        return cli.EXIT_OK
+    logging.basicConfig(level=getattr(logging, cfg.logging.level),
+                        format="%(asctime)s %(levelname)-7s [supervisor] %(name)s: %(message)s")
+    if cfg.source.kind == "replay" and cfg.source.speed == "max":
+        from alphapulse.apps.backtest import run_backtest
+        return run_backtest(cfg, report=args.report)
+    pipe = Pipeline(cfg, duration_s=args.duration)
+    try:
+        pipe.preflight()
+    except StartupError as e:
+        print(f"alphapulse: {e}", file=sys.stderr)
+        return e.code
+    stopping = {"n": 0}
+
+    def on_signal(signum: int, _frame: Any) -> None:
+        stopping["n"] += 1
+        if pipe.sup is not None:
+            log.info("%s: stopping (again to force)", signal.Signals(signum).name)
+            pipe.sup.request_stop()
+        if stopping["n"] > 1:
+            raise KeyboardInterrupt
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    try:
+        pipe.start()
+        return pipe.run()
+    except StartupError as e:
+        print(f"alphapulse: {e}", file=sys.stderr)
+        return e.code
+    except KeyboardInterrupt:
+        return cli.EXIT_OK
+    finally:
+        pipe.close()
+        log.info("stopped; rings and metrics block unlinked")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
