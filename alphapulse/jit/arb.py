@@ -1,0 +1,807 @@
+"""Arbitrage kernels: cycle search, optimal sizing, USD valuation, signal frames.
+
+Everything here is an ``@njit(cache=True)`` function over the state arrays of
+:mod:`alphapulse.jit.pool_state`. ``process_batch`` is the one entry point the
+strategy calls per batch of market-data frames: validate the frames, apply
+their TLVs to the pool state, then for every pool whose state changed
+evaluate each cycle through it and write ArbitrageSignal frames.
+
+Money path: floats only *screen* (marginal rates, the closed-form or
+virtual-reserve starting point of the search); every published amount is the
+exact integer simulation of the pools (``amm_v2`` / ``amm_v3``) and USD figures
+are integer fixed point (x 1e8) from on-chain prices.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit
+
+from alphapulse.jit.amm_v2 import v2_get_amount_out
+from alphapulse.jit.amm_v3 import v3_exact_input
+from alphapulse.jit.crc import frame_crc
+from alphapulse.jit.encode import seal_frame, write_header, write_tlv_header
+from alphapulse.jit.frames import check_header, check_tlvs
+from alphapulse.jit.memory import ld_u32, ld_u64, st_u16, st_u32, st_u64
+from alphapulse.jit.pool_state import (
+    C_DEC0, C_DEC1, C_FEE, C_KIND, C_LIQ, C_PAIR, C_R0, C_R1, C_SPACING, C_SQRT, C_STATE_BLOCK,
+    C_TICK, C_TOKEN0, C_TOKEN1, C_V3ROW, C_VENUE, C_ADDR, C_NEXT_PAIR, K_CANDIDATES, K_CYCLES,
+    K_FRAMES, K_FRAMES_DUPLICATE, K_FRAMES_REJECTED, K_OUT_FULL, K_SEQ_GAPS, K_SIGNALS,
+    K_SIGNALS_SUPPRESSED, K_SIGNAL_TABLE_FULL, K_SIM_FAILS, K_STALE_SKIPS, K_TLVS, KIND_V2,
+    M_CHAIN_ID, M_GAS_BASE, M_GAS_PRIO, M_LAST_SEQ, M_NPOOLS, M_SIGNAL_ID, P_HEAD, T_ADDR, T_DEC,
+    T_HEAD, apply_tlv, find_pair, find_token, mark_all_stale, next_pool_of_token, pool_tradable,
+)
+from alphapulse.jit.wideint import (U0, mul_div, u256_add, u256_cmp, u256_from_f64, u256_is_zero,
+                                    u256_mul, u256_sub, u256_to_f64)
+from alphapulse.protocol import layout as L
+
+# ---------------------------------------------------------------- params layout (int64[NPARAMS])
+PR_MIN_NET_USD_E8 = 0
+PR_MAX_HOPS = 1
+PR_MAX_TRIANGLES = 2       # triangles evaluated per updated pool
+PR_MAX_INPUT_BPS = 3       # max input as a share of the first pool's input-side reserve
+PR_GAS_BASE_UNITS = 4
+PR_GAS_V2_UNITS = 5
+PR_GAS_V3_UNITS = 6
+PR_STABLE = 7              # 3 address words (int64 bits)
+PR_HAS_STABLE = 10
+PR_NATIVE = 11             # 3 address words
+PR_HAS_NATIVE = 14
+PR_CHAIN_ID = 15
+PR_STRATEGY_ID = 16
+PR_REPUBLISH_BPS = 17
+PR_CRC_EVERY = 18
+PR_ITERS_V2 = 19
+PR_ITERS_V3 = 20
+PR_NEIGHBOR_SCAN = 21
+PR_MIN_SPREAD_E9 = 22
+PR_SIGNAL_CRC = 23
+PR_SOURCE = 24
+NPARAMS = 32
+
+# token_min rows: 3 address words, minimum gross profit (2 limbs) for unpriced signals
+TM_ADDR = 0
+TM_MIN = 3
+TMCOL = 5
+
+# signal table values
+SV_LIVE = 0
+SV_GROSS = 1
+SV_AMOUNT_IN = 2
+SVCOL = 3
+
+MARKET = int(L.Domain.MARKET_DATA)
+SIGNAL_DOMAIN = int(L.Domain.SIGNAL)
+HEADER_SIZE = L.HEADER_SIZE
+OFF_DOMAIN, OFF_SOURCE, OFF_SEQUENCE, OFF_TIMESTAMP = 4, 6, 8, 16
+EXT_MARKER = L.TLV_EXTENDED_MARKER
+FIXED_SIZE = L.FIXED_SIZE
+SIG = L.ARBITRAGE_SIGNAL
+SIG_TYPE = SIG.type_id
+SIG_SIZE = SIG.size
+SIG_FRAME = HEADER_SIZE + L.TLV_STD_HEADER + SIG_SIZE
+assert SIG_SIZE <= L.TLV_STD_MAX
+S_AMOUNT_IN = SIG.offset("amount_in")
+S_AMOUNT_OUT = SIG.offset("amount_out")
+S_GAS_WEI = SIG.offset("gas_cost_wei")
+S_NET = SIG.offset("net_profit_usd_e8")
+S_GROSS = SIG.offset("gross_profit_usd_e8")
+S_GAS_USD = SIG.offset("gas_cost_usd_e8")
+S_BLOCK = SIG.offset("block_number")
+S_TRIGGER = SIG.offset("trigger_ts_ns")
+S_ID = SIG.offset("signal_id")
+S_CHAIN = SIG.offset("chain_id")
+S_STRATEGY = SIG.offset("strategy_id")
+S_HOPS = SIG.offset("hops")
+S_FLAGS = SIG.offset("flags")
+S_VENUES = SIG.offset("venues")
+S_FEES = SIG.offset("fees_pips")
+S_SPREAD = SIG.offset("spread_bps")
+S_POOLS = SIG.offset("pools")
+S_TOKENS = SIG.offset("tokens")
+UNPRICED = L.SIGNAL_UNPRICED
+
+Q96F = 79228162514264337593543950336.0
+_E8 = (np.uint64(100_000_000), U0, U0, U0)
+_Q96 = (U0, np.uint64(1 << 32), U0, U0)
+I64_MAX = 9223372036854775807
+
+
+# ---------------------------------------------------------------- pool access
+@njit(cache=True, inline="always")
+def _u128(pools, p, col):
+    return (pools[p, col], pools[p, col + 1], U0, U0)
+
+
+@njit(cache=True, inline="always")
+def _sqrt(pools, p):
+    return (pools[p, C_SQRT], pools[p, C_SQRT + 1], pools[p, C_SQRT + 2], pools[p, C_SQRT + 3])
+
+
+@njit(cache=True)
+def hop_out(pools, tticks, tnets, tn, p, zero_for_one, amount_in):
+    """Exact output of pool p for ``amount_in`` (token0 in when zero_for_one); (out u256, ok)."""
+    fee = np.int64(pools[p, C_FEE])
+    if pools[p, C_KIND] == np.uint64(KIND_V2):
+        if zero_for_one:
+            return v2_get_amount_out(amount_in, _u128(pools, p, C_R0), _u128(pools, p, C_R1), fee)
+        return v2_get_amount_out(amount_in, _u128(pools, p, C_R1), _u128(pools, p, C_R0), fee)
+    row = np.int64(pools[p, C_V3ROW])
+    return v3_exact_input(amount_in, zero_for_one, _sqrt(pools, p), np.int64(pools[p, C_TICK]),
+                          _u128(pools, p, C_LIQ), fee, np.int64(pools[p, C_SPACING]),
+                          tticks[row], tnets[row], tn[row])
+
+
+@njit(cache=True)
+def virtual_reserves(pools, p, zero_for_one):
+    """(reserve_in, reserve_out) as floats: V2 reserves, V3 virtual reserves L/sqrtP and L*sqrtP."""
+    if pools[p, C_KIND] == np.uint64(KIND_V2):
+        r0 = u256_to_f64(_u128(pools, p, C_R0))
+        r1 = u256_to_f64(_u128(pools, p, C_R1))
+    else:
+        s = u256_to_f64(_sqrt(pools, p)) / Q96F
+        liq = u256_to_f64(_u128(pools, p, C_LIQ))
+        r0 = liq / s
+        r1 = liq * s
+    if zero_for_one:
+        return r0, r1
+    return r1, r0
+
+
+@njit(cache=True)
+def simulate_cycle(pools, tticks, tnets, tn, cyc_p, cyc_z, hops, amount_in):
+    """Exact output of the cycle for ``amount_in``; (out u256, ok)."""
+    amt = amount_in
+    for i in range(hops):
+        amt, ok = hop_out(pools, tticks, tnets, tn, cyc_p[i], cyc_z[i], amt)
+        if not ok:
+            return amt, False
+    return amt, True
+
+
+@njit(cache=True)
+def _profit_f(pools, tticks, tnets, tn, cyc_p, cyc_z, hops, x):
+    """(profit as float for the search, out u256, ok) at float input x."""
+    amt = u256_from_f64(x)
+    if u256_is_zero(amt):
+        return -1.0, amt, False
+    out, ok = simulate_cycle(pools, tticks, tnets, tn, cyc_p, cyc_z, hops, amt)
+    if not ok:
+        return -1e300, out, False
+    return u256_to_f64(out) - u256_to_f64(amt), out, True
+
+
+@njit(cache=True)
+def mobius_optimum(pools, cyc_p, cyc_z, hops):
+    """Closed-form optimal input of the cycle modelled as constant-product pools.
+
+    Composes out(x) = a x / (b + c x) along the path; the profit a x/(b+cx) - x
+    is maximal at x* = (sqrt(a b) - b) / c. Exact for V2 pools (up to float
+    rounding), a starting point for V3 pools (virtual reserves at the current
+    price). Returns (x*, a/b = marginal rate product, first-hop input reserve,
+    curvature |profit''(x*)|).
+    """
+    a = 1.0
+    b = 1.0
+    c = 0.0
+    r_first = 0.0
+    for i in range(hops):
+        p = cyc_p[i]
+        r_in, r_out = virtual_reserves(pools, p, cyc_z[i])
+        if i == 0:
+            r_first = r_in
+        g = (1_000_000 - np.int64(pools[p, C_FEE])) / 1_000_000.0
+        # compose (a, b, c) with (g*r_out, r_in, g), normalised by the new b
+        a2 = a * g * r_out
+        b2 = b * r_in
+        c2 = r_in * c + g * a
+        if b2 <= 0.0 or not (a2 > 0.0):
+            return 0.0, 0.0, r_first, 0.0
+        a = a2 / b2
+        c = c2 / b2
+        b = 1.0
+    if a <= 1.0 or c <= 0.0:
+        return 0.0, a, r_first, 0.0
+    x = (math.sqrt(a) - 1.0) / c
+    return x, a, r_first, 2.0 * a * c / (1.0 + c * x) ** 3
+
+
+@njit(cache=True)
+def optimise_input(pools, tticks, tnets, tn, cyc_p, cyc_z, hops, params, counters):
+    """Optimal input of the cycle on the exact simulation.
+
+    Closed form, then golden-section search of the exact integer profit
+    (concave in the input) on a bracket around it: narrow for all-V2 cycles,
+    wide when a V3 pool is on the path, a bounded number of evaluations, then
+    a scan of the integer neighbours of the best point. The input is capped
+    at PR_MAX_INPUT_BPS of the first pool's input-side reserve.
+    Returns (amount_in u256, amount_out u256, found, rate product).
+    """
+    x0, rate, r_first, curv = mobius_optimum(pools, cyc_p, cyc_z, hops)
+    z = (U0, U0, U0, U0)
+    if not (x0 >= 1.0):
+        return z, z, False, rate
+    cap = r_first * params[PR_MAX_INPUT_BPS] / 10_000.0
+    all_v2 = True
+    for i in range(hops):
+        if pools[cyc_p[i], C_KIND] != np.uint64(KIND_V2):
+            all_v2 = False
+    if all_v2:
+        lo = x0 * 0.999
+        hi = x0 * 1.001
+        iters = params[PR_ITERS_V2]
+    else:
+        lo = x0 * 0.05
+        hi = x0 * 4.0
+        iters = params[PR_ITERS_V3]
+    if lo < 1.0:
+        lo = 1.0
+    if hi > cap:
+        hi = cap
+    if x0 > cap:
+        x0 = cap
+    if hi < lo:
+        lo = hi
+    if hi < 1.0:
+        return z, z, False, rate
+    best_x = z
+    best_out = z
+    best_f = 0.0
+    found = False
+    # the closed form itself
+    f0, out0, ok0 = _profit_f(pools, tticks, tnets, tn, cyc_p, cyc_z, hops, x0)
+    if ok0 and f0 > best_f:
+        best_f = f0
+        best_x = u256_from_f64(x0)
+        best_out = out0
+        found = True
+    invphi = 0.6180339887498949
+    a = lo
+    b = hi
+    c = b - invphi * (b - a)
+    d = a + invphi * (b - a)
+    fc, oc, okc = _profit_f(pools, tticks, tnets, tn, cyc_p, cyc_z, hops, c)
+    fd, od, okd = _profit_f(pools, tticks, tnets, tn, cyc_p, cyc_z, hops, d)
+    for _ in range(iters):
+        if okc and fc > best_f:
+            best_f, best_x, best_out, found = fc, u256_from_f64(c), oc, True
+        if okd and fd > best_f:
+            best_f, best_x, best_out, found = fd, u256_from_f64(d), od, True
+        if b - a < 1.0:
+            break
+        if fc >= fd:
+            b = d
+            d = c
+            fd, od, okd = fc, oc, okc
+            c = b - invphi * (b - a)
+            fc, oc, okc = _profit_f(pools, tticks, tnets, tn, cyc_p, cyc_z, hops, c)
+        else:
+            a = c
+            c = d
+            fc, oc, okc = fd, od, okd
+            d = a + invphi * (b - a)
+            fd, od, okd = _profit_f(pools, tticks, tnets, tn, cyc_p, cyc_z, hops, d)
+    if okc and fc > best_f:
+        best_f, best_x, best_out, found = fc, u256_from_f64(c), oc, True
+    if okd and fd > best_f:
+        best_f, best_x, best_out, found = fd, u256_from_f64(d), od, True
+    if not found:
+        return z, z, False, rate
+    # Integer refinement. The exact profit floor(f(x)) - x is a staircase around the smooth
+    # optimum: every x whose smooth profit is within ~hops units of the maximum may hold the
+    # best integer. That band is |x - x*| <= w with w = sqrt(2 (hops+1) / |profit''|); scan it
+    # exhaustively when it is small (then the result is the exact integer optimum), otherwise
+    # scan PR_NEIGHBOR_SCAN points each side (what is left on the table is a few wei).
+    k = params[PR_NEIGHBOR_SCAN]
+    w = k
+    if all_v2 and curv > 0.0:
+        wf = math.sqrt(2.0 * (hops + 1) / curv) + 2.0
+        if wf < 4.0 * k:
+            w = np.int64(wf)
+        else:
+            w = k
+    center = best_x
+    bp, _ = u256_sub(best_out, best_x)
+    for sgn in range(2):
+        for j in range(1, w + 1):
+            if sgn == 0:
+                x, borrow = u256_sub(center, (np.uint64(j), U0, U0, U0))
+                if borrow or u256_is_zero(x):
+                    break
+            else:
+                x, _ = u256_add(center, (np.uint64(j), U0, U0, U0))
+            out, ok = simulate_cycle(pools, tticks, tnets, tn, cyc_p, cyc_z, hops, x)
+            if not ok or u256_cmp(out, x) <= 0:
+                continue
+            pr, _ = u256_sub(out, x)
+            if u256_cmp(pr, bp) > 0 or (u256_cmp(pr, bp) == 0 and u256_cmp(x, best_x) < 0):
+                bp = pr
+                best_x = x
+                best_out = out
+    if u256_cmp(best_out, best_x) <= 0:
+        return z, z, False, rate
+    return best_x, best_out, True, rate
+
+
+# ---------------------------------------------------------------- USD valuation
+@njit(cache=True)
+def _pow10(n):
+    r = (np.uint64(1), U0, U0, U0)
+    ten = (np.uint64(10), U0, U0, U0)
+    for _ in range(n):
+        r, _ = u256_mul(r, ten)
+    return r
+
+
+@njit(cache=True)
+def _clamp_i64(x):
+    if x[1] != U0 or x[2] != U0 or x[3] != U0 or x[0] > np.uint64(I64_MAX):
+        return I64_MAX
+    return np.int64(x[0])
+
+
+@njit(cache=True)
+def price_pool(pools, pairs, pair_ht, tn, token, stable):
+    """The deepest tradable pool between ``token`` and ``stable`` (by stable-side reserve), -1 if none."""
+    pr = find_pair(pair_ht, token, stable)
+    if pr < 0:
+        return -1
+    best = -1
+    best_depth = 0.0
+    p = pairs[pr, P_HEAD]
+    while p >= 0:
+        if pool_tradable(pools, tn, p):
+            stable_is_0 = np.int64(pools[p, C_TOKEN0]) == stable
+            r_in, r_out = virtual_reserves(pools, p, stable_is_0)
+            if r_in > best_depth:
+                best_depth = r_in
+                best = p
+        p = np.int64(pools[p, C_NEXT_PAIR])
+    return best
+
+
+@njit(cache=True)
+def usd_e8(pools, tokens, pairs, pair_ht, tn, amount, token, stable):
+    """USD value x 1e8 of ``amount`` of ``token`` at the mid price of its deepest pool to the stable coin.
+
+    Integer fixed point throughout (the stable coin counts as 1 USD). Returns
+    (value int64 clamped, priced bool).
+    """
+    if stable < 0 or token < 0:
+        return 0, False
+    sdec = np.int64(tokens[stable, T_DEC])
+    if token == stable:
+        v, ok = mul_div(amount, _E8, _pow10(sdec))
+        return _clamp_i64(v), ok
+    p = price_pool(pools, pairs, pair_ht, tn, token, stable)
+    if p < 0:
+        return 0, False
+    token_is_0 = np.int64(pools[p, C_TOKEN0]) == token
+    if pools[p, C_KIND] == np.uint64(KIND_V2):
+        r_tok = _u128(pools, p, C_R0 if token_is_0 else C_R1)
+        r_st = _u128(pools, p, C_R1 if token_is_0 else C_R0)
+        v, ok = mul_div(amount, r_st, r_tok)            # stable units
+    else:
+        s = _sqrt(pools, p)
+        if token_is_0:   # stable = token1: price = sqrtP^2 / 2^192
+            v, ok = mul_div(amount, s, _Q96)
+            if ok:
+                v, ok = mul_div(v, s, _Q96)
+        else:            # stable = token0: price = 2^192 / sqrtP^2
+            v, ok = mul_div(amount, _Q96, s)
+            if ok:
+                v, ok = mul_div(v, _Q96, s)
+    if not ok:
+        return 0, False
+    v, ok = mul_div(v, _E8, _pow10(sdec))
+    return _clamp_i64(v), ok
+
+
+# ---------------------------------------------------------------- signal table (no flooding)
+@njit(cache=True)
+def _sig_slot(sig_keys, k0, k1, k2):
+    """Slot of the key, or of the empty slot where it would go; -1 when the table is full."""
+    mask = sig_keys.shape[0] - 1
+    h = np.int64((np.uint64(k0) * np.uint64(0x9E3779B97F4A7C15) ^ np.uint64(k1) * np.uint64(0xC2B2AE3D27D4EB4F)
+                  ^ np.uint64(k2) * np.uint64(0x165667B19E3779F9)) >> np.uint64(17)) & mask
+    for _ in range(sig_keys.shape[0]):
+        if sig_keys[h, 0] == 0:
+            return h
+        if sig_keys[h, 0] == k0 and sig_keys[h, 1] == k1 and sig_keys[h, 2] == k2:
+            return h
+        h = (h + 1) & mask
+    return -1
+
+
+@njit(cache=True)
+def cycle_key(cyc_p, cyc_z, hops):
+    """Canonical key of a directed cycle: rotation starting at its smallest pool row."""
+    m = 0
+    for i in range(1, hops):
+        if cyc_p[i] < cyc_p[m]:
+            m = i
+    k0 = np.int64(cyc_p[m] + 1) | (np.int64(hops) << 40) | (np.int64(1 if cyc_z[m] else 0) << 48)
+    k1 = np.int64(cyc_p[(m + 1) % hops])
+    k2 = np.int64(cyc_p[(m + 2) % hops]) if hops == 3 else np.int64(-1)
+    return k0, k1, k2
+
+
+# ---------------------------------------------------------------- cycle evaluation
+@njit(cache=True)
+def _marginal_rate(pools, p, zero_for_one):
+    g = (1_000_000 - np.int64(pools[p, C_FEE])) / 1_000_000.0
+    r_in, r_out = virtual_reserves(pools, p, zero_for_one)
+    if r_in <= 0.0:
+        return 0.0
+    return g * r_out / r_in
+
+
+@njit(cache=True)
+def _token_in(pools, p, zero_for_one):
+    return np.int64(pools[p, C_TOKEN0]) if zero_for_one else np.int64(pools[p, C_TOKEN1])
+
+
+@njit(cache=True)
+def _choose_start(pools, pairs, pair_ht, tn, cyc_p, cyc_z, hops, stable):
+    """Rotation that starts the cycle at the stable coin, else at a priced token, else at hop 0."""
+    for i in range(hops):
+        if _token_in(pools, cyc_p[i], cyc_z[i]) == stable:
+            return i
+    if stable >= 0:
+        for i in range(hops):
+            if price_pool(pools, pairs, pair_ht, tn, _token_in(pools, cyc_p[i], cyc_z[i]), stable) >= 0:
+                return i
+    return 0
+
+
+@njit(cache=True)
+def _st_addr(buf, pos, w0, w1, w2):
+    st_u64(buf, pos, w0)
+    st_u64(buf, pos + 8, w1)
+    st_u32(buf, pos + 16, w2)
+
+
+@njit(cache=True)
+def _st_u128(buf, pos, x):
+    st_u64(buf, pos, x[0])
+    st_u64(buf, pos + 8, x[1])
+
+
+@njit(cache=True)
+def evaluate_cycle(pools, tokens, pairs, pair_ht, tticks, tnets, tn, meta, params, token_min,
+                   sig_keys, sig_vals, counters, cp, cz, hops, stable, native, trigger_ts,
+                   out, pos, seq, now_ns):
+    """Evaluate one directed cycle; write a signal frame at ``out[pos:]`` when it is due.
+
+    Returns the new write position (``pos`` unchanged when nothing was written).
+    """
+    counters[K_CYCLES] += 1
+    rate = 1.0
+    for i in range(hops):
+        rate *= _marginal_rate(pools, cp[i], cz[i])
+    k0, k1, k2 = cycle_key(cp, cz, hops)
+    if rate <= 1.0 + params[PR_MIN_SPREAD_E9] * 1e-9:
+        # not (or no longer) an opportunity: forget it so that its return is published
+        slot = _sig_slot(sig_keys, k0, k1, k2)
+        if slot >= 0 and sig_keys[slot, 0] != 0:
+            sig_vals[slot, SV_LIVE] = 0.0
+        return pos
+    counters[K_CANDIDATES] += 1
+    # rotate so that the start token is the priced one
+    # canonical rotation first (smallest pool row first), so that the same cycle found
+    # from any of its pools gets the same start token and the same figures
+    m = 0
+    for i in range(1, hops):
+        if cp[i] < cp[m]:
+            m = i
+    rp = np.empty(3, np.int64)
+    rz = np.empty(3, np.bool_)
+    for i in range(hops):
+        rp[i] = cp[(i + m) % hops]
+        rz[i] = cz[(i + m) % hops]
+    s = _choose_start(pools, pairs, pair_ht, tn, rp, rz, hops, stable)
+    if s != 0:
+        for i in range(hops):
+            cp[i] = rp[(i + s) % hops]
+            cz[i] = rz[(i + s) % hops]
+        for i in range(hops):
+            rp[i] = cp[i]
+            rz[i] = cz[i]
+    amount_in, amount_out, found, _ = optimise_input(pools, tticks, tnets, tn, rp, rz, hops, params, counters)
+    slot = _sig_slot(sig_keys, k0, k1, k2)
+    if not found:
+        counters[K_SIM_FAILS] += 1
+        if slot >= 0 and sig_keys[slot, 0] != 0:
+            sig_vals[slot, SV_LIVE] = 0.0
+        return pos
+    gross, _ = u256_sub(amount_out, amount_in)
+    start_token = _token_in(pools, rp[0], rz[0])
+    # gas
+    n_v2 = 0
+    for i in range(hops):
+        if pools[rp[i], C_KIND] == np.uint64(KIND_V2):
+            n_v2 += 1
+    units = params[PR_GAS_BASE_UNITS] + n_v2 * params[PR_GAS_V2_UNITS] + (hops - n_v2) * params[PR_GAS_V3_UNITS]
+    gas_price = meta[M_GAS_BASE] + meta[M_GAS_PRIO]
+    gas_wei, _ = u256_mul((np.uint64(units), U0, U0, U0), (np.uint64(gas_price), U0, U0, U0))
+    gross_usd, priced = usd_e8(pools, tokens, pairs, pair_ht, tn, gross, start_token, stable)
+    flags = 0
+    if priced:
+        gas_usd, gas_priced = usd_e8(pools, tokens, pairs, pair_ht, tn, gas_wei, native, stable)
+        if not gas_priced:
+            gas_usd = 0
+        net_usd = gross_usd - gas_usd
+        due = net_usd >= params[PR_MIN_NET_USD_E8]
+    else:
+        gross_usd = 0
+        gas_usd = 0
+        net_usd = 0
+        flags = UNPRICED
+        min_profit = (U0, U0, U0, U0)
+        for r in range(token_min.shape[0]):
+            if (token_min[r, TM_ADDR] == tokens[start_token, T_ADDR]
+                    and token_min[r, TM_ADDR + 1] == tokens[start_token, T_ADDR + 1]
+                    and token_min[r, TM_ADDR + 2] == tokens[start_token, T_ADDR + 2]):
+                min_profit = (token_min[r, TM_MIN], token_min[r, TM_MIN + 1], U0, U0)
+        due = u256_cmp(gross, min_profit) > 0
+    if not due:
+        if slot >= 0 and sig_keys[slot, 0] != 0:
+            sig_vals[slot, SV_LIVE] = 0.0
+        return pos
+    # material change?
+    g_f = u256_to_f64(gross)
+    x_f = u256_to_f64(amount_in)
+    if slot < 0:
+        counters[K_SIGNAL_TABLE_FULL] += 1
+    else:
+        if sig_keys[slot, 0] != 0 and sig_vals[slot, SV_LIVE] != 0.0:
+            tol = params[PR_REPUBLISH_BPS] / 10_000.0
+            lg = sig_vals[slot, SV_GROSS]
+            lx = sig_vals[slot, SV_AMOUNT_IN]
+            if abs(g_f - lg) <= tol * lg and abs(x_f - lx) <= tol * lx:
+                counters[K_SIGNALS_SUPPRESSED] += 1
+                return pos
+        sig_keys[slot, 0] = k0
+        sig_keys[slot, 1] = k1
+        sig_keys[slot, 2] = k2
+        sig_vals[slot, SV_LIVE] = 1.0
+        sig_vals[slot, SV_GROSS] = g_f
+        sig_vals[slot, SV_AMOUNT_IN] = x_f
+    if pos + SIG_FRAME > out.shape[0]:
+        counters[K_OUT_FULL] += 1
+        return pos
+    # write the frame
+    rate_r = 1.0
+    for i in range(hops):
+        rate_r *= _marginal_rate(pools, rp[i], rz[i])
+    spread = (rate_r - 1.0) * 10_000.0
+    spread_i = np.int64(spread) if abs(spread) < 2e9 else (np.int64(2147483647) if spread > 0 else np.int64(-2147483647))
+    block = U0
+    for i in range(hops):
+        if pools[rp[i], C_STATE_BLOCK] > block:
+            block = pools[rp[i], C_STATE_BLOCK]
+    write_header(out, pos, SIGNAL_DOMAIN, params[PR_SOURCE], 0, seq, now_ns, L.TLV_STD_HEADER + SIG_SIZE)
+    v = write_tlv_header(out, pos + HEADER_SIZE, SIG_TYPE, SIG_SIZE)
+    for k in range(SIG_SIZE):
+        out[v + k] = 0
+    _st_u128(out, v + S_AMOUNT_IN, amount_in)
+    _st_u128(out, v + S_AMOUNT_OUT, amount_out)
+    _st_u128(out, v + S_GAS_WEI, gas_wei)
+    st_u64(out, v + S_NET, net_usd)
+    st_u64(out, v + S_GROSS, gross_usd)
+    st_u64(out, v + S_GAS_USD, gas_usd)
+    st_u64(out, v + S_BLOCK, block)
+    st_u64(out, v + S_TRIGGER, trigger_ts)
+    meta[M_SIGNAL_ID] += 1
+    st_u64(out, v + S_ID, meta[M_SIGNAL_ID])
+    chain = params[PR_CHAIN_ID] if params[PR_CHAIN_ID] != 0 else meta[M_CHAIN_ID]
+    st_u32(out, v + S_CHAIN, chain)
+    st_u16(out, v + S_STRATEGY, params[PR_STRATEGY_ID])
+    out[v + S_HOPS] = np.uint8(hops)
+    out[v + S_FLAGS] = np.uint8(flags)
+    for i in range(hops):
+        p = rp[i]
+        st_u16(out, v + S_VENUES + 2 * i, pools[p, C_VENUE])
+        st_u32(out, v + S_FEES + 4 * i, pools[p, C_FEE])
+        _st_addr(out, v + S_POOLS + 20 * i, pools[p, C_ADDR], pools[p, C_ADDR + 1], pools[p, C_ADDR + 2])
+        t = _token_in(pools, p, rz[i])
+        _st_addr(out, v + S_TOKENS + 20 * i, tokens[t, T_ADDR], tokens[t, T_ADDR + 1], tokens[t, T_ADDR + 2])
+    st_u32(out, v + S_SPREAD, np.uint64(np.int64(spread_i) & np.int64(0xFFFFFFFF)))
+    seal_frame(out, pos, params[PR_SIGNAL_CRC] != 0)
+    counters[K_SIGNALS] += 1
+    return pos + SIG_FRAME
+
+
+@njit(cache=True)
+def search_pool(pools, tokens, pairs, pair_ht, tticks, tnets, tn, meta, params, token_min,
+                sig_keys, sig_vals, counters, p, stable, native, trigger_ts, out, pos, out_offsets,
+                n_sig, now_ns, seq0):
+    """Every 2-pool and (bounded) 3-pool cycle through pool p; returns (pos, n_sig)."""
+    cp = np.empty(3, np.int64)
+    cz = np.empty(3, np.bool_)
+    a = np.int64(pools[p, C_TOKEN0])
+    b = np.int64(pools[p, C_TOKEN1])
+    cap = out_offsets.shape[0]
+    # same pair, other venues
+    q = pairs[np.int64(pools[p, C_PAIR]), P_HEAD]
+    while q >= 0:
+        if q != p and pool_tradable(pools, tn, q):
+            for d in range(2):
+                if n_sig >= cap:
+                    return pos, n_sig
+                cp[0] = p
+                cz[0] = d == 0            # p: a -> b when zero_for_one
+                cp[1] = q
+                # q takes what p gives: token b (=p.token1) when p is zero_for_one
+                q_in = b if d == 0 else a
+                cz[1] = np.int64(pools[q, C_TOKEN0]) == q_in
+                np_ = evaluate_cycle(pools, tokens, pairs, pair_ht, tticks, tnets, tn, meta, params,
+                                     token_min, sig_keys, sig_vals, counters, cp, cz, 2, stable, native,
+                                     trigger_ts, out, pos, seq0 + n_sig, now_ns)
+                if np_ != pos:
+                    out_offsets[n_sig] = pos
+                    n_sig += 1
+                    pos = np_
+        q = np.int64(pools[q, C_NEXT_PAIR])
+    if params[PR_MAX_HOPS] < 3:
+        return pos, n_sig
+    budget = params[PR_MAX_TRIANGLES]
+    for d in range(2):
+        x = a if d == 0 else b      # p takes x, gives y
+        y = b if d == 0 else a
+        q = np.int64(tokens[y, T_HEAD])
+        while q >= 0 and budget > 0:
+            if q != p and pool_tradable(pools, tn, q):
+                q0 = np.int64(pools[q, C_TOKEN0])
+                zt = np.int64(pools[q, C_TOKEN1]) if q0 == y else q0
+                if zt != x:
+                    pr = find_pair(pair_ht, zt, x)
+                    if pr >= 0:
+                        r = pairs[pr, P_HEAD]
+                        while r >= 0 and budget > 0:
+                            if r != p and r != q and pool_tradable(pools, tn, r):
+                                budget -= 1
+                                if n_sig >= cap:
+                                    return pos, n_sig
+                                cp[0] = p
+                                cz[0] = np.int64(pools[p, C_TOKEN0]) == x
+                                cp[1] = q
+                                cz[1] = q0 == y
+                                cp[2] = r
+                                cz[2] = np.int64(pools[r, C_TOKEN0]) == zt
+                                np_ = evaluate_cycle(pools, tokens, pairs, pair_ht, tticks, tnets, tn, meta,
+                                                     params, token_min, sig_keys, sig_vals, counters, cp, cz,
+                                                     3, stable, native, trigger_ts, out, pos, seq0 + n_sig,
+                                                     now_ns)
+                                if np_ != pos:
+                                    out_offsets[n_sig] = pos
+                                    n_sig += 1
+                                    pos = np_
+                            r = np.int64(pools[r, C_NEXT_PAIR])
+            q = next_pool_of_token(pools, q, y)
+    return pos, n_sig
+
+
+# ---------------------------------------------------------------- batch entry point
+@njit(cache=True)
+def process_batch(buf, n_bytes, pools, tokens, pairs, pool_ht, token_ht, pair_ht, tticks, tnets, tgross,
+                  tn, journal, meta, counters, venue_fee, params, token_min, sig_keys, sig_vals,
+                  touched, crc_state, out, out_offsets, now_ns, seq0):
+    """Apply the market-data frames in ``buf[:n_bytes]``, then search cycles through changed pools.
+
+    ``touched`` int64[P, 2] scratch (epoch mark, trigger timestamp);
+    ``crc_state`` int64[>= 3]: [sampling phase, verified count, batch epoch].
+    Signal frames are written back to back into ``out``; ``out_offsets``
+    receives each frame's offset. ``seq0`` is the sequence of the first
+    signal frame. Returns (n_signals, bytes written, frames consumed, stop
+    reason: 0 all consumed, else the Reject code of a corrupt header).
+    """
+    crc_state[2] += 1
+    epoch = crc_state[2]
+    n_touched = 0
+    tl = np.empty(min(pools.shape[0], 4096), np.int64)
+    overflow = False
+    pos = 0
+    n_frames = 0
+    stop = 0
+    end = min(n_bytes, buf.shape[0])
+    crc_every = params[PR_CRC_EVERY]
+    while pos < end:
+        reason, psize = check_header(buf, pos, end - pos)
+        if reason != 0:
+            counters[K_FRAMES_REJECTED] += 1
+            stop = reason
+            break
+        pend = pos + HEADER_SIZE + psize
+        fpos = pos
+        pos = pend
+        n_frames += 1
+        counters[K_FRAMES] += 1
+        if check_tlvs(buf, fpos + HEADER_SIZE, pend) != 0:
+            counters[K_FRAMES_REJECTED] += 1
+            continue
+        ck = ld_u32(buf, fpos + 28)
+        if crc_every > 0 and ck != np.uint64(0):
+            if crc_state[0] % crc_every == 0:
+                crc_state[1] += 1
+                if frame_crc(buf, fpos, psize) != ck:
+                    crc_state[0] += 1
+                    counters[K_FRAMES_REJECTED] += 1
+                    continue
+            crc_state[0] += 1
+        if buf[fpos + OFF_DOMAIN] != MARKET:
+            continue
+        src = np.int64(buf[fpos + OFF_SOURCE])
+        seq = np.int64(ld_u64(buf, fpos + OFF_SEQUENCE))
+        last = meta[M_LAST_SEQ + src]
+        if last != 0:
+            if seq <= last:
+                if seq == 1:
+                    # the producer restarted: whatever it sent before may be incomplete
+                    mark_all_stale(pools, meta)
+                    counters[K_SEQ_GAPS] += 1
+                else:
+                    counters[K_FRAMES_DUPLICATE] += 1
+                    continue
+            elif seq != last + 1:
+                mark_all_stale(pools, meta)
+                counters[K_SEQ_GAPS] += 1
+        meta[M_LAST_SEQ + src] = seq
+        ts = ld_u64(buf, fpos + OFF_TIMESTAMP)
+        p = fpos + HEADER_SIZE
+        while p < pend:
+            t = buf[p]
+            if t == EXT_MARKER:
+                t = buf[p + 2]
+                length = np.int64(buf[p + 3]) | (np.int64(buf[p + 4]) << 8)
+                p += 5
+            else:
+                length = np.int64(buf[p + 1])
+                p += 2
+            counters[K_TLVS] += 1
+            if FIXED_SIZE[t] != 0:
+                changed = apply_tlv(buf, t, p, pools, tokens, pairs, pool_ht, token_ht, pair_ht, tticks,
+                                    tnets, tgross, tn, journal, meta, counters, venue_fee)
+                if changed >= 0:
+                    if touched[changed, 0] != epoch:
+                        touched[changed, 0] = epoch
+                        if n_touched < tl.shape[0]:
+                            tl[n_touched] = changed
+                            n_touched += 1
+                        else:
+                            overflow = True
+                    touched[changed, 1] = np.int64(ts)
+            p += length
+    # search
+    stable = -1
+    if params[PR_HAS_STABLE] != 0:
+        stable = find_token(tokens, token_ht, np.uint64(params[PR_STABLE]), np.uint64(params[PR_STABLE + 1]),
+                            np.uint64(params[PR_STABLE + 2]))
+    native = -1
+    if params[PR_HAS_NATIVE] != 0:
+        native = find_token(tokens, token_ht, np.uint64(params[PR_NATIVE]), np.uint64(params[PR_NATIVE + 1]),
+                            np.uint64(params[PR_NATIVE + 2]))
+    wpos = 0
+    n_sig = 0
+    if overflow:
+        # more pools changed than the list holds: walk every pool marked in this epoch
+        for p in range(meta[M_NPOOLS]):
+            if touched[p, 0] == epoch:
+                if pool_tradable(pools, tn, p):
+                    wpos, n_sig = search_pool(pools, tokens, pairs, pair_ht, tticks, tnets, tn, meta, params,
+                                              token_min, sig_keys, sig_vals, counters, p, stable, native,
+                                              np.uint64(touched[p, 1]), out, wpos, out_offsets, n_sig,
+                                              now_ns, seq0)
+                else:
+                    counters[K_STALE_SKIPS] += 1
+        return n_sig, wpos, n_frames, stop
+    for i in range(n_touched):
+        p = tl[i]
+        if pool_tradable(pools, tn, p):
+            wpos, n_sig = search_pool(pools, tokens, pairs, pair_ht, tticks, tnets, tn, meta, params,
+                                      token_min, sig_keys, sig_vals, counters, p, stable, native,
+                                      np.uint64(touched[p, 1]), out, wpos, out_offsets, n_sig, now_ns, seq0)
+        else:
+            counters[K_STALE_SKIPS] += 1
+    return n_sig, wpos, n_frames, stop

@@ -1,0 +1,123 @@
+"""The arbitrage strategy: market-data frames in, ArbitrageSignal frames out.
+
+:class:`StrategyEngine` owns the state arrays and calls the one batch kernel
+(``alphapulse.jit.arb.process_batch``) per batch, so the pipeline can wire it
+between a ring consumer and a ring producer::
+
+    signals = engine.process([frame_view, ...])   # list of bytes, one frame each
+
+Everything the kernel skips is counted (``engine.counters()``) and nothing in
+a batch can raise on bad input: rejected frames are counted and logged.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from typing import Sequence
+
+import numpy as np
+
+from alphapulse.jit import arb as A
+from alphapulse.jit import pool_state as S
+from alphapulse.jit.wideint import from_limbs, to_u256
+from alphapulse.protocol.layout import Reject
+from alphapulse.strategy.config import EngineConfig
+from alphapulse.strategy.registry import PoolRegistry
+
+log = logging.getLogger(__name__)
+
+STATE_ARRAYS = ("pools", "tokens", "pairs", "pool_ht", "token_ht", "pair_ht", "tticks", "tnets", "tgross",
+                "tn", "journal", "meta", "counters")
+SIGNAL_FRAME_SIZE = A.SIG_FRAME
+
+
+class StrategyEngine:
+    """Keeps every pool's state and publishes the cycles that pay (Protocol V2 type 32, domain 2, source 20)."""
+
+    def __init__(self, config: EngineConfig | None = None) -> None:
+        self.config = cfg = config or EngineConfig()
+        self.state = S.alloc_state(cfg.max_pools, cfg.max_tokens, cfg.max_v3_pools, cfg.max_ticks_per_pool,
+                                   cfg.journal_size)
+        self._args = tuple(self.state[k] for k in STATE_ARRAYS)
+        self._venue_fee = cfg.venue_fee_array()
+        self._params = cfg.params_array()
+        self._token_min = cfg.token_min_array()
+        self._sig_keys = np.zeros((cfg.signal_table_size, 3), np.int64)
+        self._sig_vals = np.zeros((cfg.signal_table_size, A.SVCOL), np.float64)
+        self._touched = np.zeros((cfg.max_pools, 2), np.int64)
+        self._crc_state = np.zeros(3, np.int64)
+        self._out = np.zeros(cfg.max_signals_per_batch * A.SIG_FRAME, np.uint8)
+        self._out_offsets = np.zeros(cfg.max_signals_per_batch, np.int64)
+        self._next_seq = 1
+        self._rejected_logged = 0
+        self.registry = PoolRegistry(self.state)
+
+    # ---------------------------------------------------------------- hot path
+    def process(self, frames_views: Sequence[np.ndarray | bytes]) -> list[bytes]:
+        """Apply a batch of market-data frames; return the signal frames it produced (bytes each)."""
+        n, _ = self.process_raw(frames_views)
+        out, offs = self._out, self._out_offsets
+        return [out[o:o + A.SIG_FRAME].tobytes() for o in offs[:n]]
+
+    def process_raw(self, frames_views: Sequence[np.ndarray | bytes]) -> tuple[int, int]:
+        """Like :meth:`process` but leaves the frames in ``self.out_buffer[:bytes]``; returns (n, bytes)."""
+        if not frames_views:
+            return 0, 0
+        if len(frames_views) == 1:
+            buf = frames_views[0]
+            if not isinstance(buf, np.ndarray):
+                buf = np.frombuffer(buf, np.uint8)
+        else:
+            buf = np.concatenate([v if isinstance(v, np.ndarray) else np.frombuffer(v, np.uint8)
+                                  for v in frames_views])
+        if buf.dtype != np.uint8:
+            buf = buf.view(np.uint8)
+        n_sig, wpos, _n_frames, stop = A.process_batch(
+            buf, buf.shape[0], *self._args, self._venue_fee, self._params, self._token_min, self._sig_keys,
+            self._sig_vals, self._touched, self._crc_state, self._out, self._out_offsets, time.time_ns(),
+            self._next_seq)
+        if stop:
+            self._rejected_logged += 1
+            if self._rejected_logged <= 10 or self._rejected_logged % 1000 == 0:
+                log.warning("strategy: corrupt frame header in batch (%s); rest of the batch skipped",
+                            Reject(stop).name)
+        self._next_seq += n_sig
+        return int(n_sig), int(wpos)
+
+    @property
+    def out_buffer(self) -> np.ndarray:
+        return self._out
+
+    @property
+    def out_offsets(self) -> np.ndarray:
+        return self._out_offsets
+
+    # ---------------------------------------------------------------- inspection
+    def counters(self) -> dict[str, int]:
+        c = self.state["counters"]
+        return {name: int(c[k]) for k, name in S.COUNTER_NAMES.items()}
+
+    def snapshot(self) -> dict[str, np.ndarray]:
+        """Deep copy of the pool state (for exact before/after comparisons)."""
+        return {k: self.state[k].copy() for k in ("pools", "tticks", "tnets", "tgross", "tn")}
+
+    def simulate(self, path: Sequence[tuple[str | bytes, str | bytes]], amount_in: int) -> int:
+        """Exact output of swapping ``amount_in`` along [(pool, token_in), ...] on the current state.
+
+        Raises ValueError when a pool is unknown or a hop would revert.
+        """
+        amt = to_u256(amount_in)
+        pools = self.state["pools"]
+        for pool, token_in in path:
+            p = self.registry.index(pool)
+            if p < 0:
+                raise ValueError(f"unknown pool {pool!r}")
+            t = self.registry.token_index(token_in)
+            zfo = int(pools[p, S.C_TOKEN0]) == t
+            if not zfo and int(pools[p, S.C_TOKEN1]) != t:
+                raise ValueError(f"pool {pool!r} does not trade token {token_in!r}")
+            out, ok = A.hop_out(pools, self.state["tticks"], self.state["tnets"], self.state["tn"], p, zfo, amt)
+            amt = to_u256(from_limbs(out))  # boxed limbs come back as Python ints
+            if not ok:
+                raise ValueError(f"swap on {pool!r} reverts for this amount")
+        return from_limbs(amt)

@@ -1,0 +1,276 @@
+"""StrategyEngine on synthetic frames: exact figures, no flooding, stale pools, reorg undo."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from alphapulse.protocol import layout as L
+from alphapulse.strategy import reference as R
+from alphapulse.strategy.config import EngineConfig, EngineConfigError
+from alphapulse.strategy.engine import StrategyEngine
+
+from tests.strategy.feed import Feed, addr, signals
+
+USDC, WETH, WBTC = addr(0xA0), addr(0xB0), addr(0xC0)
+P1, P2, P3, P4 = addr(0x1001), addr(0x1002), addr(0x1003), addr(0x1004)
+E18 = 10**18
+
+
+def engine(**kw) -> StrategyEngine:
+    base = dict(max_pools=64, max_tokens=64, max_v3_pools=16, max_ticks_per_pool=64, journal_size=256,
+                signal_table_size=256, max_signals_per_batch=64)
+    base.update(kw)
+    return StrategyEngine(EngineConfig(**base))
+
+
+def ref_path(engine_, sig) -> int:
+    """Exact output of the signal's path recomputed with the pure-Python reference on the engine's state."""
+    amt = sig.amount_in
+    for i in range(sig.hops):
+        info = engine_.registry.pool(bytes(sig.pools[i]))
+        tin = bytes(sig.tokens[i])
+        zfo = tin == info.token0
+        if info.kind == 1:
+            r_in, r_out = (info.reserve0, info.reserve1) if zfo else (info.reserve1, info.reserve0)
+            amt = R.v2_get_amount_out(amt, r_in, r_out, info.fee_pips)
+        else:
+            amt = R.v3_exact_input(amt, zfo, info.sqrt_price_x96, info.tick, info.liquidity, info.fee_pips,
+                                   info.tick_spacing, [t for t, _ in info.ticks], [n for _, n in info.ticks])
+    return amt
+
+
+def test_equal_prices_give_no_signal_but_cycles_are_evaluated():
+    e, f = engine(), Feed()
+    out = e.process([f.frame(f.v2_state(P1, WETH, USDC, 1000 * E18, 2_000_000 * E18),
+                             f.v2_state(P2, WETH, USDC, 500 * E18, 1_000_000 * E18, venue=302))])
+    assert out == []
+    c = e.counters()
+    assert c["applied"] == 2 and c["cycles"] >= 2 and c["candidates"] == 0
+
+
+def test_v2_v2_signal_is_exact_and_not_repeated():
+    e, f = engine(), Feed()
+    out = e.process([f.frame(f.v2_state(P1, WETH, USDC, 1000 * E18, 2_000_000 * E18),
+                             f.v2_state(P2, WETH, USDC, 1000 * E18, 2_100_000 * E18, venue=302))])
+    sigs = signals(out)
+    assert len(sigs) == 1
+    s = sigs[0]
+    assert s.hops == 2 and s.amount_out > s.amount_in > 0
+    assert s.amount_out == ref_path(e, s)
+    # buys WETH where it is cheap (P1), sells where it is dear (P2)
+    assert bytes(s.pools[0]) in (P1, P2) and s.flags & L.SIGNAL_UNPRICED  # no stable configured
+    assert s.gross_profit_usd_e8 == 0 and s.net_profit_usd_e8 == 0
+    assert set(map(bytes, s.pools[:2])) == {P1, P2}
+    assert s.fees_pips[0] == 3000 and s.venues[:2] in ((300, 302), (302, 300))
+    assert s.spread_bps > 0
+    # same state again: no new signal (no flooding)
+    f.block += 1
+    again = e.process([f.frame(f.v2_sync(P1, WETH, USDC, 1000 * E18, 2_000_000 * E18))])
+    assert again == [] and e.counters()["signals_suppressed"] >= 1
+    assert e.counters()["duplicate_events"] == 0
+    # a material change republishes
+    moved = e.process([f.frame(f.v2_sync(P2, WETH, USDC, 1000 * E18, 2_300_000 * E18, venue=302))])
+    assert len(signals(moved)) == 1
+
+
+def test_optimal_input_beats_every_other_input():
+    # small reserves so that every input can be tried
+    e, f = engine(), Feed()
+    out = e.process([f.frame(f.v2_state(P1, WETH, USDC, 20_000, 31_000),
+                             f.v2_state(P2, WETH, USDC, 15_000, 29_000, venue=302))])
+    (s,) = signals(out)
+    path = [(bytes(s.pools[i]), bytes(s.tokens[i])) for i in range(2)]
+    best = max(e.simulate(path, x) - x for x in range(1, 8000)
+               if _ok(e, path, x))
+    assert s.amount_out - s.amount_in == best
+
+
+def _ok(e, path, x):
+    try:
+        e.simulate(path, x)
+        return True
+    except ValueError:
+        return False
+
+
+def test_closed_form_matches_brute_force_on_random_v2_pairs():
+    rng = np.random.default_rng(5)
+    checked = 0
+    for k in range(25):
+        e, f = engine(), Feed()
+        r0 = int(rng.integers(5_000, 60_000))
+        r1 = int(rng.integers(5_000, 60_000))
+        q = float(rng.uniform(1.03, 1.4))
+        out = e.process([f.frame(f.v2_state(P1, WETH, USDC, r0, r1),
+                                 f.v2_state(P2, WETH, USDC, int(r0 * q), int(r1 / q) + 1, venue=302,
+                                            fee=int(rng.choice([3000, 2500, 1000]))))])
+        sigs = signals(out)
+        if not sigs:
+            continue
+        s = sigs[0]
+        path = [(bytes(s.pools[i]), bytes(s.tokens[i])) for i in range(2)]
+        best = max((e.simulate(path, x) - x for x in range(1, 30_000) if _ok(e, path, x)), default=0)
+        assert s.amount_out - s.amount_in == best, (k, r0, r1, q)
+        checked += 1
+    assert checked >= 15
+
+
+def test_triangle_signal_is_exact():
+    e, f = engine(), Feed()
+    out = e.process([f.frame(
+        f.v2_state(P1, WETH, USDC, 1000 * E18, 2_000_000 * E18),
+        f.v2_state(P2, WBTC, WETH, 100 * 10**8, 2000 * E18, d0=8),
+        f.v2_state(P3, WBTC, USDC, 100 * 10**8, 4_400_000 * E18, d0=8))])
+    sigs = signals(out)
+    assert sigs and all(s.hops == 3 for s in sigs)
+    for s in sigs:
+        assert s.amount_out == ref_path(e, s) and s.amount_out > s.amount_in
+
+
+def test_usd_valuation_and_gas_are_integer_and_consistent():
+    e, f = engine(stable_token="0x" + USDC.hex(), native_token="0x" + WETH.hex(), gas_units_base=0,
+                  gas_units_v2_hop=100_000), Feed()
+    out = e.process([f.frame(f.gas(base=10 * 10**9, prio=0),
+                             f.v2_state(P1, WETH, USDC, 1000 * E18, 2_000_000 * 10**6, d1=6),
+                             f.v2_state(P2, WETH, USDC, 1000 * E18, 2_100_000 * 10**6, venue=302, d1=6))])
+    (s,) = signals(out)
+    assert not s.flags & L.SIGNAL_UNPRICED
+    assert bytes(s.tokens[0]) == USDC  # the stable coin is the start token
+    gross = s.amount_out - s.amount_in
+    assert s.gross_profit_usd_e8 == gross * 10**8 // 10**6
+    assert s.gas_cost_wei == 200_000 * 10 * 10**9
+    # gas valued at the deepest WETH/USDC pool's mid price (P2 is deeper on the USDC side)
+    exp_gas = s.gas_cost_wei * (2_100_000 * 10**6) // (1000 * E18) * 10**8 // 10**6
+    assert s.gas_cost_usd_e8 == exp_gas
+    assert s.net_profit_usd_e8 == s.gross_profit_usd_e8 - s.gas_cost_usd_e8
+    assert s.chain_id == 137 and s.strategy_id == 1 and s.signal_id == 1
+
+
+def test_min_net_profit_threshold_blocks_small_opportunities():
+    e, f = engine(stable_token="0x" + USDC.hex(), min_net_profit_usd_e8=10**15), Feed()
+    out = e.process([f.frame(f.v2_state(P1, WETH, USDC, 1000 * E18, 2_000_000 * 10**6, d1=6),
+                             f.v2_state(P2, WETH, USDC, 1000 * E18, 2_100_000 * 10**6, venue=302, d1=6))])
+    assert out == [] and e.counters()["candidates"] >= 1
+
+
+def test_unpriced_per_token_minimum():
+    def run(**cfg):
+        e, f = engine(**cfg), Feed()
+        return signals(e.process([f.frame(f.v2_state(P1, WETH, USDC, 1000 * E18, 2_000_000 * E18),
+                                          f.v2_state(P2, WETH, USDC, 1000 * E18, 2_100_000 * E18, venue=302))]))
+    (free,) = run()
+    start = bytes(free.tokens[0])
+    gross = free.amount_out - free.amount_in
+    assert free.flags & L.SIGNAL_UNPRICED
+    assert run(unpriced_min_profit={"0x" + start.hex(): gross}) == []          # must exceed the minimum
+    assert len(run(unpriced_min_profit={"0x" + start.hex(): gross - 1})) == 1
+    other = USDC if start == WETH else WETH
+    assert len(run(unpriced_min_profit={"0x" + other.hex(): 10**37})) == 1    # other tokens' minimum
+
+
+def test_stale_pool_gives_no_signal_until_snapshot():
+    e, f = engine(), Feed()
+    e.process([f.frame(f.v2_state(P1, WETH, USDC, 1000 * E18, 2_000_000 * E18),
+                       f.v2_state(P2, WETH, USDC, 1000 * E18, 2_000_000 * E18, venue=302))])
+    next(f.seq)  # a frame is lost: sequence gap
+    f.block += 1
+    out = e.process([f.frame(f.v2_sync(P2, WETH, USDC, 1000 * E18, 2_200_000 * E18, venue=302))])
+    assert out == []
+    c = e.counters()
+    assert c["seq_gaps"] == 1 and c["stale_skips"] >= 1 and c["duplicate_events"] == 0
+    assert e.registry.pool(P1).stale and e.registry.pool(P2).stale
+    # a fresh snapshot of both clears it and the opportunity is published
+    f.block += 1
+    out = e.process([f.frame(f.v2_state(P1, WETH, USDC, 1000 * E18, 2_000_000 * E18),
+                             f.v2_state(P2, WETH, USDC, 1000 * E18, 2_200_000 * E18, venue=302))])
+    assert len(signals(out)) == 1
+
+
+def test_duplicate_frames_and_events_are_skipped():
+    e, f = engine(), Feed()
+    e.process([f.frame(f.gas())])
+    fr = f.frame(f.v2_state(P1, WETH, USDC, 1000 * E18, 2_000_000 * E18))
+    e.process([fr])
+    e.process([fr])
+    assert e.counters()["frames_duplicate"] == 1 and e.counters()["seq_gaps"] == 0
+    sync = f.v2_sync(P1, WETH, USDC, 5, 5, block=f.block)  # inside the snapshot's block: a duplicate
+    e.process([f.frame(sync)])
+    assert e.counters()["duplicate_events"] == 1 and e.registry.pool(P1).reserve0 == 1000 * E18
+
+
+def _v3_setup(f, spacing=60):
+    positions = [(-887220, 887220, 10**20), (-600, 600, 5 * 10**20), (-1200, -120, 3 * 10**20)]
+    from tests.jit.amm_cases import pool_from_positions
+    sp = R.get_sqrt_ratio_at_tick(0) + 10**20
+    tick, liq, ticks, nets = pool_from_positions(spacing, positions, sp)
+    frames = [f.v3_state(P3, WETH, USDC, sp, liq, tick), *f.v3_ticks(P3, ticks, nets)]
+    return frames, (sp, tick, liq, ticks, nets)
+
+
+def test_reorg_undo_restores_exact_prior_state():
+    e, f = engine(), Feed()
+    v3_frames, (sp, tick, liq, ticks, nets) = _v3_setup(f)
+    e.process([f.frame(f.v2_state(P1, WETH, USDC, 1000 * E18, 2_000_000 * E18), *v3_frames)])
+    before = e.snapshot()
+    f.block += 1
+    b = f.block
+    evs = [f.v2_sync(P1, WETH, USDC, 1001 * E18, 1_998_000 * E18, block=b, log=1),
+           f.v3_mint(P3, WETH, USDC, -180, 240, 7 * 10**19, block=b, log=2),
+           f.v3_swap(P3, WETH, USDC, sp - 10**21, liq + 7 * 10**19, tick - 3, block=b, log=3),
+           f.v3_mint(P3, WETH, USDC, -600, 600, 5 * 10**20, burn=True, block=b, log=4),
+           f.v3_mint(P3, WETH, USDC, 60, 3000, 10**18, block=b, log=5)]
+    e.process([f.frame(*evs)])
+    after = e.snapshot()
+    assert not all(np.array_equal(before[k], after[k]) for k in before)
+    assert e.registry.pool(P3).ticks != tuple(zip(ticks, nets))
+    # the chain reorganises: the node re-sends the logs flagged removed (newest first here)
+    removed = [type(ev)(**{**{k: getattr(ev, k) for k in ev.__dataclass_fields__}, "flags": L.EVENT_REMOVED})
+               for ev in reversed(evs)]
+    e.process([f.frame(*removed)])
+    restored = e.snapshot()
+    for k in before:
+        assert np.array_equal(before[k], restored[k]), k
+    assert e.registry.pool(P3).ticks == tuple(zip(ticks, nets))
+    # removing only the oldest event also undoes the later ones of that pool
+    e.process([f.frame(*evs[1:])])
+    e.process([f.frame(type(evs[1])(**{**{k: getattr(evs[1], k) for k in evs[1].__dataclass_fields__},
+                                         "flags": L.EVENT_REMOVED}))])
+    final = e.snapshot()
+    for k in before:
+        assert np.array_equal(before[k], final[k]), k
+    assert e.counters()["undone"] == 5 + 4
+
+
+def test_v2_v3_signal_is_exact():
+    e, f = engine(), Feed()
+    v3_frames, (sp, tick, liq, ticks, nets) = _v3_setup(f)
+    # V3 price ~ 1.0 USDC per WETH (raw units); the V2 pool is 3 % dearer
+    out = e.process([f.frame(f.v2_state(P1, WETH, USDC, 10**24, 103 * 10**22), *v3_frames)])
+    sigs = signals(out)
+    assert len(sigs) == 1
+    s = sigs[0]
+    assert s.amount_out == ref_path(e, s) and s.amount_out > s.amount_in
+    # the sizing crosses initialised ticks: check against the reference over nearby inputs
+    path = [(bytes(s.pools[i]), bytes(s.tokens[i])) for i in range(2)]
+    for x in (s.amount_in * 9 // 10, s.amount_in * 11 // 10):
+        assert e.simulate(path, x) - x <= s.amount_out - s.amount_in
+
+
+def test_config_errors_name_the_key():
+    with pytest.raises(EngineConfigError, match="max_hops"):
+        EngineConfig(max_hops=4)
+    with pytest.raises(EngineConfigError, match="stable_token"):
+        EngineConfig(stable_token="0x12")
+    with pytest.raises(EngineConfigError, match="v2_venue_fees"):
+        EngineConfig(v2_venue_fees={300: 1_000_000})
+
+
+def test_corrupt_input_is_counted_not_raised():
+    e, f = engine(), Feed()
+    good = f.frame(f.v2_state(P1, WETH, USDC, 1000 * E18, 2_000_000 * E18)).copy()
+    bad = good.copy()
+    bad[40] ^= 0xFF  # payload byte: checksum mismatch
+    e2 = engine(market_checksum_every=1)
+    assert e2.process([bad]) == [] and e2.counters()["frames_rejected"] == 1
+    junk = np.frombuffer(b"\x00" * 50, np.uint8)
+    assert e.process([junk]) == [] and e.counters()["frames_rejected"] == 1
