@@ -417,18 +417,23 @@ def parse_pair_id(s: str) -> PairKey:
 
 
 # ---------------------------------------------------------------- health
-@dataclass
 class RateMeter:
-    """Rate of a monotonic counter between two samples."""
-    last_value: int | None = None
-    last_ns: int = 0
-    rate: float = 0.0
+    """Rate of a monotonic counter over a sliding window of samples (default 5 s), so
+    sparse events (a signal now and then) read as a steady rate, not 0 / spike / 0."""
+
+    def __init__(self, window_ns: int = 5 * NS_PER_S) -> None:
+        self.window_ns = window_ns
+        self.samples: deque[tuple[int, int]] = deque()
+        self.rate = 0.0
 
     def sample(self, value: int, now_ns: int) -> float:
-        if self.last_value is not None and now_ns > self.last_ns:
-            d = value - self.last_value
-            self.rate = max(0, d) * NS_PER_S / (now_ns - self.last_ns)
-        self.last_value, self.last_ns = value, now_ns
+        s = self.samples
+        s.append((now_ns, value))
+        while len(s) > 2 and s[1][0] <= now_ns - self.window_ns:
+            s.popleft()
+        t0, v0 = s[0]
+        if now_ns > t0:
+            self.rate = max(0, value - v0) * NS_PER_S / (now_ns - t0)
         return self.rate
 
 

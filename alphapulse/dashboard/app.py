@@ -216,7 +216,7 @@ class SessionView:
         cols = [TableColumn(field=f, title=t, width=w, formatter=fmt, editor=editor)
                 for f, t, w, fmt in (
                     ("seq", "#", 45, num), ("time", "time (UTC)", 95, text),
-                    ("path", "path", 200, text), ("venues", "venues", 190, text),
+                    ("path", "path", 230, text), ("venues", "venues", 250, text),
                     ("amount_in", "input", 190, num), ("gross_token", "gross (start token)", 200, num),
                     ("gross_usd", "gross $", 85, num), ("net_usd", "net $", 85, num),
                     ("gas_usd", "gas $", 70, num), ("gas_wei", "gas (wei)", 140, num),
@@ -260,7 +260,7 @@ class SessionView:
         self.lat_src = ColumnDataSource({"bucket": [], "count": []})
         self.lat_fig = figure(height=200, sizing_mode="stretch_width", x_range=[], toolbar_location=None,
                               tools="",
-                              title="Frame-in → signal-out latency (count per bucket)")
+                              title="Latency histogram")
         self.lat_fig.vbar(x="bucket", top="count", width=0.8, source=self.lat_src, color="#3b6ea5")
         self.lat_fig.xaxis.major_label_orientation = 0.9
         self.lat_fig.y_range.start = 0

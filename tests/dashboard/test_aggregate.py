@@ -6,7 +6,7 @@ from fractions import Fraction
 import pytest
 
 from alphapulse.dashboard.aggregate import (
-    HOUR_NS, NS_PER_S, Aggregator, Health, TokenBook, format_fraction, format_units,
+    HOUR_NS, NS_PER_S, Aggregator, Health, RateMeter, TokenBook, format_fraction, format_units,
     format_usd_e8, price_v2, price_v3,
 )
 from alphapulse.protocol import codec
@@ -237,3 +237,13 @@ def test_health_rates_from_counters_and_ring_stats():
     h.note_frames("signal", 30)
     h.sample(NS_PER_S)
     assert h.read_rates["signal"].rate == 30 and len(h.trend) == 2
+
+
+def test_rate_meter_window_smooths_sparse_events():
+    m = RateMeter(window_ns=5 * NS_PER_S)
+    half = NS_PER_S // 2
+    rates = [m.sample(v, i * half) for i, v in enumerate([0, 0, 1, 1, 1, 2, 2, 2, 3, 3, 3, 4, 4])]
+    # one event every 1.5 s reads as ~0.67/s once the window is full, never 0 between events
+    assert all(r > 0 for r in rates[2:])
+    assert rates[-1] == pytest.approx(4 / 6, rel=0.25)
+    assert m.sample(4, 12 * half + 20 * NS_PER_S) == 0.0          # idle for longer than the window
