@@ -208,3 +208,11 @@ def test_ws_url_serves_subscriptions(anvil_factory):
                     return got
 
     assert asyncio.run(asyncio.wait_for(heads(), 10)) == [1, 2, 3]
+
+
+def test_chain_fixtures_fail_not_skip_without_the_install(monkeypatch, tmp_path):
+    import alphapulse.chain.anvil as anvil_mod
+    from tests.conftest import _start_node
+    monkeypatch.setattr(anvil_mod, "default_evm_dir", lambda: tmp_path)
+    with pytest.raises(pytest.fail.Exception, match="npm ci --prefix evm"):
+        _start_node()
