@@ -32,7 +32,7 @@ from alphapulse.protocol.layout import PoolKind, Venue
 
 __all__ = [
     "CycleResult", "DEFAULT_PAIRS", "DEFAULT_TOKENS", "Market", "MarketSpec", "PairSpec", "Pool",
-    "QuoteResult", "SwapResult", "V3PoolState", "Token", "TokenSpec", "connect", "deploy_market", "price_to_sqrt_price_x96",
+    "QuoteResult", "SwapResult", "V2PoolState", "V3PoolState", "Token", "TokenSpec", "connect", "deploy_market", "price_to_sqrt_price_x96",
     "MIN_TICK", "MAX_TICK", "MIN_SQRT_RATIO", "MAX_SQRT_RATIO", "V3_TICK_SPACING",
 ]
 
@@ -155,6 +155,15 @@ class SwapResult:
     sqrt_price_x96: int = 0   # V3: pool state after the swap (from the Swap event)
     liquidity: int = 0
     tick: int = 0
+
+
+@dataclass(frozen=True)
+class V2PoolState:
+    pool: str
+    reserve0: int
+    reserve1: int
+    fee_pips: int
+    block_number: int
 
 
 @dataclass(frozen=True)
@@ -386,6 +395,16 @@ class Market:
         infos = self.read_many([("UniswapV3Pool", p.address, "ticks", [t]) for t in ticks], block)
         return V3PoolState(p.address, sqrt_p, tick, liquidity, p.fee_pips, s,
                            tuple((t, info[1]) for t, info in zip(ticks, infos)), block)
+
+    def pool_state(self, pool: "Pool | str", block: int | str = "latest") -> "V2PoolState | V3PoolState":
+        """The pool's exact state at ``block`` (V2: reserves; V3: see v3_state)."""
+        p = self.pool(pool)
+        if not isinstance(block, int):
+            block = self.w3.eth.get_block(block)["number"]
+        if p.kind == PoolKind.CONCENTRATED:
+            return self.v3_state(p, block)
+        r0, r1 = self.reserves(p, block)
+        return V2PoolState(p.address, r0, r1, p.fee_pips, block)
 
     def price(self, pool: "Pool | str", block: int | str = "latest") -> Fraction:
         """Marginal raw price: token1 base units per token0 base unit (before fees)."""

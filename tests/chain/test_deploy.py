@@ -244,6 +244,10 @@ def test_v3_state_lists_every_initialised_tick_with_liquidity_net(market):
     before = state.block_number
     market.add_liquidity_v3(pool, state.ticks[1][0], state.ticks[1][0] + 7 * pool.tick_spacing, 10**20, 10**8)
     assert len(market.v3_state(pool).ticks) == 9 and market.v3_state(pool, before) == state
+    assert market.pool_state(pool, before) == state
+    v2 = market.v2_pool("WMATIC", "USDC", Venue.QUICKSWAP)
+    s2 = market.pool_state(v2)
+    assert (s2.reserve0, s2.reserve1, s2.fee_pips) == (*market.reserves(v2), 3000)
 
 
 def test_batched_quotes_equal_single_quotes_and_real_swaps(market, anvil):
