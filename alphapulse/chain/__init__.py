@@ -20,7 +20,7 @@ deploy.py     ``deploy_market(url_or_w3, MarketSpec()) -> Market``; ``connect(ur
               v3_swap_router, v3_quoter, weth9, executor, traders, deployer, chain_id, usd_prices;
               properties factory_venues {factory: venue}, decimals {token: decimals}.
               Lookups: token(sym|addr), pool(obj|addr|label), pools_for(a, b, kind), v2_pool(a, b, venue),
-              v3_pool(a, b, fee). Reads: balance, reserves, slot0, price, v3_state (all ticks),
+              v3_pool(a, b, fee). Reads: balance, reserves, slot0, price, v3_state (all ticks), pool_state,
               read/read_many (raw eth_call, batched), v2_get_amount_out(_many), quote_v3(_many),
               quote_v3_exact_output.
               Writes: v2_swap / v3_swap / swap -> SwapResult, swap_tx (unsent), fund, move_price,
