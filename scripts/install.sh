@@ -14,6 +14,8 @@ fi
 if [ "$with_test" = 1 ]; then
   .venv/bin/python -m pip install -q -e '.[test]'
   if [ -f evm/package.json ]; then
+    command -v npm >/dev/null 2>&1 \
+      || { echo "error: the tests need Node.js/npm for the local EVM chain (npm ci --prefix evm)" >&2; exit 1; }
     npm ci --prefix evm --no-audit --no-fund --loglevel=error
   fi
   need_apt=()
