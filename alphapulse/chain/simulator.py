@@ -56,6 +56,12 @@ class SimulatorConfig:
     shock_bps_max: int = 300
     liquidity_usd: float = 100_000.0         # value per side of a liquidity add
     refill_every_blocks: int = 50            # top traders' balances up (open mint) this often
+    # Base fee of each simulated block: a seeded random walk around base_fee_gwei (Polygon-like),
+    # set with anvil_setNextBlockBaseFeePerGas so GasPrice frames move; None keeps anvil's own
+    # EIP-1559 dynamics (which decay towards 0 on a mostly empty local chain).
+    base_fee_gwei: float | None = 40.0
+    base_fee_step: float = 0.08              # max relative change per block
+    base_fee_range: tuple[float, float] = (0.25, 4.0)   # bounds as multiples of base_fee_gwei
 
     def __post_init__(self):
         unknown = {k for k, _ in self.weights} - set(ACTION_KINDS)
@@ -67,6 +73,9 @@ class SimulatorConfig:
             raise ValueError("need 0 < trade_usd_min <= trade_usd_max")
         if not 0 < self.shock_bps_min <= self.shock_bps_max < 10_000:
             raise ValueError("need 0 < shock_bps_min <= shock_bps_max < 10000")
+        if self.base_fee_gwei is not None and not (self.base_fee_gwei > 0 and 0 <= self.base_fee_step < 1
+                                                   and 0 < self.base_fee_range[0] <= 1 <= self.base_fee_range[1]):
+            raise ValueError("need base_fee_gwei > 0, 0 <= base_fee_step < 1, range (lo <= 1 <= hi)")
 
 
 @dataclass(frozen=True)
@@ -138,6 +147,7 @@ class MarketSimulator:
         self._v2_lp: list[tuple[str, str]] = []            # (pool address, owner) with LP tokens
         self._v3_positions: list[tuple[int, str, str, int]] = []  # (token_id, owner, pool, liquidity)
         self._blocks_done = 0
+        self._base_fee_factor = 1.0
         self._moved_this_block: set[str] = set()
         self._lp_used_this_block: set[tuple[str, str]] = set()
         self.stop_event = threading.Event()
@@ -205,6 +215,8 @@ class MarketSimulator:
                 post.append((len(txs) + len(act_txs) - 1, handler))
             txs += act_txs
             actions.append(action)
+        if self.config.base_fee_gwei is not None:
+            m.w3.provider.make_request("anvil_setNextBlockBaseFeePerGas", [hex(self._next_base_fee())])
         receipts = m.sender.batch(txs, check=False)
         for idx, handler in post:
             if receipts[idx]["status"] == 1:
@@ -214,8 +226,19 @@ class MarketSimulator:
         return BlockReport(max(blocks), actions, len(txs), sum(1 for rc in receipts if rc["status"] != 1))
 
     # ------------------------------------------------------------------ helpers
+    def _next_base_fee(self) -> int:
+        """Next block's base fee in wei: multiplicative seeded random walk, kept in range."""
+        cfg = self.config
+        self._base_fee_factor *= 1 + self.rng.uniform(-cfg.base_fee_step, cfg.base_fee_step)
+        self._base_fee_factor = min(max(self._base_fee_factor, cfg.base_fee_range[0]), cfg.base_fee_range[1])
+        return int(cfg.base_fee_gwei * self._base_fee_factor * 10**9)
+
     def _amount_of_usd(self, token: str, usd: float) -> int:
-        return max(1, int(Fraction(usd).limit_denominator(10**6) / self._usd[token]))
+        per_unit = self._usd.get(token)
+        if per_unit is None:     # a token added after the simulator started
+            tok = self.market.token(token)
+            per_unit = self._usd[token] = self.market.usd_prices.get(tok.symbol, Fraction(1)) / 10**tok.decimals
+        return max(1, int(Fraction(usd).limit_denominator(10**6) / per_unit))
 
     def _trader(self) -> str:
         return self.rng.choice(self.market.traders)
@@ -224,6 +247,8 @@ class MarketSimulator:
         m = self.market
         txs = []
         for trader in m.traders:
+            if m.w3.eth.get_balance(trader) < 1_000 * 10**18:   # gas money for a long run
+                m.w3.provider.make_request("anvil_setBalance", [trader, hex(10_000 * 10**18)])
             for tok in m.tokens.values():
                 target = self._amount_of_usd(tok.address, 5_000_000)
                 if m.balance(trader, tok.address) < target:

@@ -155,3 +155,12 @@ def test_command_line_runs_a_market_and_stops_on_sigterm(tmp_path):
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def test_base_fee_walks_around_the_configured_level(market):
+    cfg = SimulatorConfig(seed=9, txs_per_block=2, base_fee_gwei=40.0, base_fee_step=0.1)
+    report = MarketSimulator(market, cfg).run(12)
+    fees = [market.w3.eth.get_block(b.block_number)["baseFeePerGas"] for b in report.blocks]
+    assert all(10 * 10**9 <= f <= 160 * 10**9 for f in fees)
+    assert len(set(fees)) == len(fees)                  # it moves every block
+    assert all(abs(b / a - 1) <= 0.1 + 1e-9 for a, b in zip(fees, fees[1:]))
