@@ -1,5 +1,8 @@
 """CRC-32/IEEE identical to ``zlib.crc32``, as a Numba kernel (slicing-by-16).
 
+Tails shorter than 16 bytes take one 8-byte and one 4-byte step before the
+last 0-3 bytes go one at a time: frames are short, so the tail matters.
+
 The tables are built at import from the reflected polynomial 0xEDB88320, not
 pasted. ``TABLES[0]`` is the classic byte-at-a-time table; ``TABLES[k][b]`` is
 the CRC of byte ``b`` followed by ``k`` zero bytes, which lets the kernel fold
@@ -70,6 +73,19 @@ def crc32(buf, start, end, crc=0):
              ^ _T[3 * 256 + (e & _M8)] ^ _T[2 * 256 + ((e >> 8) & _M8)]
              ^ _T[1 * 256 + ((e >> 16) & _M8)] ^ _T[e >> 24])
         p += 16
+    if end - p >= 8:
+        a = np.uint32(ld_u32(buf, p)) ^ c
+        b = np.uint32(ld_u32(buf, p + 4))
+        c = (_T[7 * 256 + (a & _M8)] ^ _T[6 * 256 + ((a >> 8) & _M8)]
+             ^ _T[5 * 256 + ((a >> 16) & _M8)] ^ _T[4 * 256 + (a >> 24)]
+             ^ _T[3 * 256 + (b & _M8)] ^ _T[2 * 256 + ((b >> 8) & _M8)]
+             ^ _T[1 * 256 + ((b >> 16) & _M8)] ^ _T[b >> 24])
+        p += 8
+    if end - p >= 4:
+        a = np.uint32(ld_u32(buf, p)) ^ c
+        c = (_T[3 * 256 + (a & _M8)] ^ _T[2 * 256 + ((a >> 8) & _M8)]
+             ^ _T[1 * 256 + ((a >> 16) & _M8)] ^ _T[a >> 24])
+        p += 4
     while p < end:
         c = _T[(c ^ buf[p]) & _M8] ^ (c >> 8)
         p += 1

@@ -1,0 +1,335 @@
+"""Protocol V2 codec kernels vs the same work in pure Python (single core).
+
+Figures (frames/s unless noted), all measured in one run on one core:
+
+* ``validate_fps``           validate_frames, no checksum verified
+* ``validate_crc_fps``       validate_frames, checksum verified on every frame
+* ``validate_decode_fps``    validate (checksum sampled every 100th frame, the
+                             market-data default of PROTOCOL.md) + TLV index +
+                             decode of every TLV into columns, on a realistic
+                             mix (55 % PoolSync, 30 % PoolSwap, then PoolState,
+                             GasPrice, PoolMint, PoolBurn, PoolTick)
+* ``python_baseline_fps``    the same validate + decode with ``struct`` in pure
+                             Python (precompiled Struct per layout, u128 as
+                             two uint64 limbs like the kernels, zlib.crc32 on the
+                             same sampled frames)
+* ``crc_gbps`` / ``zlib_gbps``  CRC-32 over one 64 MiB buffer (16 MiB quick),
+                             GB/s = 1e9 bytes/s; ``crc_frame_gbps`` over
+                             154-byte frames one call each (from a kernel loop)
+* ``encode_fps`` / ``encode_crc_fps``  encode_frames of PoolSync rows
+* ``python_encode_fps``      ``codec.build_frame`` of the same rows
+* ``clock_read_ns``          one ``time.time_ns()`` from Python, against
+                             ``encode_ns_per_frame``: what a clock read per frame
+                             would add to the encoder (it reads one per batch)
+
+Ratios: ``validate_decode_speedup``, ``validate_crc_speedup``,
+``encode_speedup``, ``crc_vs_zlib_ratio``. Frames flow in batches of 4,096
+(about 600 KiB, what a ring consumer takes per wake-up), each batch validated
+and decoded into the same preallocated columns. Each figure is the best of
+several repeats (noise on a shared machine only adds time).
+
+Usage: python perf/bench_codec.py [--quick] [--json]. Every figure is printed
+as one JSON object per line; the last line is one JSON object with all of
+them. ``--quick`` finishes in under a minute once the Numba cache is warm.
+Compare two runs with ``python -m perf.compare OLD.json NEW.json``.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import struct
+import sys
+import time
+import zlib
+from pathlib import Path
+
+import numpy as np
+from numba import njit
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from alphapulse import jit as J  # noqa: E402
+from alphapulse.protocol import codec as C  # noqa: E402
+from alphapulse.protocol import layout as L  # noqa: E402
+
+BATCH = 4096
+MIX = ((L.POOL_SYNC, 0.55), (L.POOL_SWAP, 0.30), (L.POOL_STATE, 0.05), (L.GAS_PRICE, 0.04),
+       (L.POOL_MINT, 0.025), (L.POOL_BURN, 0.025), (L.POOL_TICK, 0.01))
+CRC_SAMPLE = 100
+
+
+def emit(out: dict, key: str, value, unit: str = "") -> None:
+    out[key] = value
+    print(json.dumps({"figure": key, "value": value, "unit": unit}), flush=True)
+
+
+def best_time(fn, repeats: int) -> float:
+    best = float("inf")
+    for _ in range(repeats):
+        t = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - t)
+    return best
+
+
+# ------------------------------------------------------------------ data
+def random_columns(lay: L.TlvLayout, n: int, rng: np.random.Generator):
+    cols = J.alloc_columns(lay, n)
+    for f, a in zip(lay.data_fields, cols):
+        info = np.iinfo(a.dtype)
+        a[...] = rng.integers(info.min, info.max, a.shape, dtype=a.dtype, endpoint=True)
+    return cols
+
+
+def build_stream(n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """``n`` checksummed frames of the MIX, shuffled; returns (bytes, frame offsets)."""
+    counts = [int(round(n * share)) for _, share in MIX]
+    counts[0] += n - sum(counts)
+    parts, lens = [], []
+    for (lay, _), k in zip(MIX, counts):
+        cols = random_columns(lay, k, rng)
+        fsz = int(J.frame_size_of(cols))
+        buf = np.zeros(fsz * k, np.uint8)
+        off, wrote = J.encode_frames(buf, 0, cols, 0, k, 1, time.time_ns(), 4, 0, True)
+        assert wrote == k and off == len(buf)
+        parts.append(buf)
+        lens.append(np.full(k, fsz, np.int64))
+    data = np.concatenate(parts)
+    length = np.concatenate(lens)
+    start = np.concatenate(([0], np.cumsum(length)[:-1]))
+    order = rng.permutation(n)
+    s, ln = start[order], length[order]
+    new_start = np.concatenate(([0], np.cumsum(ln)[:-1]))
+    gather = np.repeat(s - new_start, ln) + np.arange(int(ln.sum()))
+    return data[gather], new_start
+
+
+# ------------------------------------------------------------------ kernel work
+class KernelPipeline:
+    """validate -> index -> decode, batch by batch, into reused columns."""
+
+    def __init__(self) -> None:
+        self.fidx = J.alloc_frame_index(BATCH)
+        self.tidx = J.alloc_tlv_index(BATCH * 2)
+        self.state = J.new_crc_state()
+        self.cols = [J.alloc_columns(lay, BATCH) for lay, _ in MIX]
+        self.row_frame = np.zeros(BATCH, np.int64)
+        self.rows = 0
+
+    def validate(self, buf: np.ndarray, crc_every: int) -> int:
+        pos, total, end = 0, 0, len(buf)
+        while pos < end:
+            n, pos, stop, _ = J.validate_frames(buf, pos, end, crc_every, self.state, self.fidx)
+            total += n
+            if stop not in (J.STOP_FULL, J.STOP_END):
+                raise RuntimeError(f"stream invalid: stop {stop}")
+        return total
+
+    def validate_decode(self, buf: np.ndarray, crc_every: int) -> int:
+        pos, total, rows, end = 0, 0, 0, len(buf)
+        fidx, tidx, rf = self.fidx, self.tidx, self.row_frame
+        while pos < end:
+            n, pos, stop, _ = J.validate_frames(buf, pos, end, crc_every, self.state, fidx)
+            k, _ = J.index_tlvs(buf, fidx, 0, n, tidx)
+            for cols in self.cols:
+                r, _ = J.decode_tlvs(buf, tidx, 0, k, cols, rf)
+                rows += r
+            total += n
+        self.rows = rows
+        return total
+
+
+# ------------------------------------------------------------------ Python baseline
+_PY_KIND = {"u8": "B", "u16": "H", "i16": "h", "u32": "I", "i32": "i", "u64": "Q",
+            "i64": "q", "u128": "QQ", "i128": "QQ", "u256": "QQQQ", "address": "20s",
+            "pad": "x"}
+
+
+def layout_struct(lay: L.TlvLayout) -> struct.Struct:
+    """struct format of a layout, wide ints as uint64 limbs like the kernels' columns."""
+    return struct.Struct("<" + "".join(_PY_KIND[f.kind] * f.count for f in lay.fields))
+
+
+def python_validate_decode(data: bytes, crc_every: int, columns: dict) -> int:
+    hdr = struct.Struct(L.HEADER_STRUCT)
+    unpack_hdr = hdr.unpack_from
+    dec = {lay.type_id: layout_struct(lay).unpack_from for lay, _ in MIX}
+    fixed = [int(x) for x in L.FIXED_SIZE]
+    crc32 = zlib.crc32
+    magic, version, max_payload = L.MAGIC, L.VERSION, L.MAX_PAYLOAD
+    n = len(data)
+    pos = frames = sampled = 0
+    for v in columns.values():
+        v.clear()
+    while pos < n:
+        if n - pos < 32:
+            raise RuntimeError("truncated")
+        m, dom, ver, _src, _fl, _seq, _ts, psize, ck = unpack_hdr(data, pos)
+        if m != magic or ver != version or not 1 <= dom <= 4 or psize > max_payload:
+            raise RuntimeError("corrupt header")
+        end = pos + 32 + psize
+        if end > n:
+            raise RuntimeError("truncated payload")
+        p = pos + 32
+        values = []
+        while p < end:
+            t = data[p]
+            if t == 255:
+                t = data[p + 2]
+                ln = data[p + 3] | (data[p + 4] << 8)
+                p += 5
+            else:
+                ln = data[p + 1]
+                p += 2
+            if p + ln > end:
+                raise RuntimeError("TLV overrun")
+            fs = fixed[t]
+            if fs and ln != fs:
+                raise RuntimeError("bad TLV size")
+            d = dec.get(t)
+            if d is not None:
+                values.append((t, d(data, p)))
+            p += ln
+        if ck and crc_every:
+            if sampled % crc_every == 0 and crc32(data[pos + 32:end],
+                                                   crc32(data[pos:pos + 28])) != ck:
+                raise RuntimeError("bad checksum")
+            sampled += 1
+        for t, v in values:
+            columns[t].append(v)
+        frames += 1
+        pos = end
+    return frames
+
+
+# ------------------------------------------------------------------ CRC per frame
+@njit(cache=True)
+def _crc_frames(buf, offsets, size):
+    acc = 0
+    for i in range(offsets.shape[0]):
+        acc ^= J.crc32(buf, offsets[i], offsets[i] + size)
+    return acc
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--json", action="store_true", help="last line: one JSON object")
+    ap.add_argument("--quick", action="store_true", help="smaller counts (< 1 minute)")
+    a = ap.parse_args(argv)
+    q = a.quick
+    n_frames = 200_000 if q else 1_000_000
+    n_python = 40_000 if q else 200_000
+    repeats = 3 if q else 7
+    crc_bytes = (16 if q else 64) << 20
+    rng = np.random.default_rng(12345)
+    out: dict = {"bench": "codec", "machine": platform.machine(), "cpus": os.cpu_count(),
+                 "python": platform.python_version(), "quick": q,
+                 "loadavg_start": round(os.getloadavg()[0], 2), "frames": n_frames,
+                 "python_frames": n_python, "batch": BATCH, "crc_sample_every": CRC_SAMPLE}
+
+    stream, offsets = build_stream(n_frames, rng)
+    pipe = KernelPipeline()
+    # warm-up: compile or load every specialisation outside the timings
+    warm = stream[:int(offsets[BATCH * 2])]
+    assert pipe.validate(warm, 1) == BATCH * 2
+    pipe.validate_decode(warm, CRC_SAMPLE)
+    emit(out, "stream_mb", round(len(stream) / 1e6, 1), "MB")
+    emit(out, "mean_frame_bytes", round(len(stream) / n_frames, 1), "B")
+
+    t = best_time(lambda: pipe.validate(stream, 0), repeats)
+    emit(out, "validate_fps", n_frames / t, "frames/s")
+    t = best_time(lambda: pipe.validate(stream, 1), repeats)
+    emit(out, "validate_crc_fps", n_frames / t, "frames/s")
+    emit(out, "validate_crc_gbps", len(stream) / t / 1e9, "GB/s")
+    t = best_time(lambda: pipe.validate_decode(stream, CRC_SAMPLE), repeats)
+    assert pipe.rows == n_frames, (pipe.rows, n_frames)
+    emit(out, "validate_decode_fps", n_frames / t, "frames/s")
+    emit(out, "validate_decode_ns_per_frame", t / n_frames * 1e9, "ns")
+
+    # pure Python on a prefix of the same stream (whole frames)
+    py_end = int(offsets[n_python])
+    py_bytes = stream[:py_end].tobytes()
+    py_cols = {lay.type_id: [] for lay, _ in MIX}
+    t = best_time(lambda: python_validate_decode(py_bytes, CRC_SAMPLE, py_cols), max(2, repeats // 2))
+    assert sum(len(v) for v in py_cols.values()) == n_python
+    emit(out, "python_baseline_fps", n_python / t, "frames/s")
+    t = best_time(lambda: python_validate_decode(py_bytes, 1, py_cols), max(2, repeats // 2))
+    emit(out, "python_validate_crc_fps", n_python / t, "frames/s")
+    # the kernels decoded the same values the Python baseline did
+    sync_rows = J.alloc_columns(L.POOL_SYNC, n_python)
+    fidx = J.alloc_frame_index(n_python)
+    tidx = J.alloc_tlv_index(n_python)
+    sub = stream[:py_end]
+    nv = J.validate_frames(sub, 0, len(sub), 1, J.new_crc_state(), fidx)[0]
+    k, _ = J.index_tlvs(sub, fidx, 0, nv, tidx)
+    r, _ = J.decode_tlvs(sub, tidx, 0, k, sync_rows, np.zeros(n_python, np.int64))
+    first = py_cols[L.POOL_SYNC.type_id][0]
+    assert r == len(py_cols[L.POOL_SYNC.type_id])
+    assert int(sync_rows.reserve0[0, 0]) == first[0] and int(sync_rows.reserve0[0, 1]) == first[1]
+    assert bytes(sync_rows.token1[r - 1]) == py_cols[L.POOL_SYNC.type_id][-1][-1]
+
+    # CRC
+    blob = rng.integers(0, 256, crc_bytes, dtype=np.uint8)
+    raw = blob.tobytes()
+    assert J.crc32(blob, 0, len(blob)) == zlib.crc32(raw)
+    t = best_time(lambda: J.crc32(blob, 0, len(blob)), repeats)
+    emit(out, "crc_gbps", len(blob) / t / 1e9, "GB/s")
+    t = best_time(lambda: zlib.crc32(raw), repeats)
+    emit(out, "zlib_gbps", len(blob) / t / 1e9, "GB/s")
+    fsz = 154
+    foffs = np.arange(0, len(blob) - fsz, fsz, dtype=np.int64)
+    _crc_frames(blob, foffs[:10], fsz)
+    t = best_time(lambda: _crc_frames(blob, foffs, fsz), repeats)
+    emit(out, "crc_frame_gbps", len(foffs) * fsz / t / 1e9, "GB/s")
+
+    # encode
+    n_enc = 100_000 if q else 500_000
+    sync = random_columns(L.POOL_SYNC, n_enc, rng)
+    enc_buf = np.zeros(int(J.frame_size_of(sync)) * n_enc, np.uint8)
+    J.encode_frames(enc_buf, 0, sync, 0, 10, 1, 1, 4, 0, True)
+
+    def enc(with_crc):
+        # batches of BATCH rows, one clock read per batch, as a producer does
+        off = 0
+        for r0 in range(0, n_enc, BATCH):
+            off, _ = J.encode_frames(enc_buf, off, sync, r0, BATCH, r0 + 1, time.time_ns(), 4, 0,
+                                     with_crc)
+        return off
+    assert enc(True) == len(enc_buf)
+    t = best_time(lambda: enc(False), repeats)
+    emit(out, "encode_fps", n_enc / t, "frames/s")
+    emit(out, "encode_ns_per_frame", t / n_enc * 1e9, "ns")
+    t = best_time(lambda: enc(True), repeats)
+    emit(out, "encode_crc_fps", n_enc / t, "frames/s")
+    n_py_enc = 5_000 if q else 20_000
+    recs = [J.row_to_record(sync, i) for i in range(n_py_enc)]
+    t = best_time(lambda: [C.build_frame(1, 4, i + 1, [r], timestamp_ns=1)
+                           for i, r in enumerate(recs)], 2)
+    emit(out, "python_encode_fps", n_py_enc / t, "frames/s")
+    assert C.parse_frame(enc_buf[:int(J.frame_size_of(sync))].tobytes()).tlvs[0] == recs[0]
+    tn = time.time_ns
+    t = best_time(lambda: [tn() for _ in range(200_000)], repeats)
+    emit(out, "clock_read_ns", t / 200_000 * 1e9, "ns")
+    emit(out, "clock_per_frame_overhead_ratio",
+         out["clock_read_ns"] / out["encode_ns_per_frame"], "x")
+
+    emit(out, "validate_decode_speedup", out["validate_decode_fps"] / out["python_baseline_fps"], "x")
+    emit(out, "validate_crc_speedup", out["validate_crc_fps"] / out["python_validate_crc_fps"], "x")
+    emit(out, "encode_speedup", out["encode_fps"] / out["python_encode_fps"], "x")
+    emit(out, "crc_vs_zlib_ratio", out["crc_gbps"] / out["zlib_gbps"], "x")
+    out["loadavg_end"] = round(os.getloadavg()[0], 2)
+    out["targets"] = {
+        "validate_decode_fps > 20M": out["validate_decode_fps"] > 20e6,
+        "validate_decode >= 30x python": out["validate_decode_speedup"] >= 30,
+        "crc_gbps > 1": out["crc_gbps"] > 1.0,
+    }
+    if not a.json:
+        print(json.dumps({"targets": out["targets"]}))
+    print(json.dumps(out))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
