@@ -106,13 +106,17 @@ def chain_source(stop: Any, *, ring: str, adapter: dict, metrics: str | None = N
 
         def drive() -> None:
             try:
-                while not stop.is_set():
-                    sim.step()
+                sim.run()                       # paced by block_interval_s, until sim.stop()
             except Exception:
                 if not stop.is_set():
                     log.exception("market simulator failed")
+
+        def stopper() -> None:
+            stop.wait()
+            sim.stop()
         sim_thread = threading.Thread(target=drive, name="simulator", daemon=True)
         sim_thread.start()
+        threading.Thread(target=stopper, name="simulator-stop", daemon=True).start()
     beat = threading.Thread(target=_heartbeat_loop, args=(stop, prod, m, "source"), daemon=True)
     beat.start()
     try:

@@ -95,8 +95,10 @@ def market_chain_config(chain: Any, mk: Any) -> Any:
     def hx(a: Any) -> str:
         return a.lower() if isinstance(a, str) else "0x" + bytes(a).hex()
     v3 = int(mk.v3_venue)
+    names = {400: "QuickSwap", 401: "SushiSwap", 405: "Uniswap V3", 406: "QuickSwap V3",
+             300: "Uniswap V2", 301: "Uniswap V3", 302: "SushiSwap"}   # PROTOCOL.md venue table
     factories = tuple(FactoryConfig(address=hx(a), venue=int(v), kind="v3" if int(v) == v3 else "v2",
-                                    name=f"{'Uniswap V3' if int(v) == v3 else 'V2'} #{v} (local)")
+                                    name=f"{names.get(int(v), f'venue {v}')} (local)")
                       for a, v in mk.factory_venues.items())
     tokens = tuple(TokenConfig(address=hx(t.address), symbol=t.symbol, decimals=int(t.decimals))
                    for t in mk.tokens.values() if not getattr(t, "decimals_reverts", False))
