@@ -62,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
                       file=sys.stderr, flush=True)
 
         report = sim.run(args.blocks, duration_s=args.duration, on_block=status)
-        print(f"done: {len(report.blocks)} blocks, {report.txs} txs, {report.reverted} reverted",
+        print(f"done: {report.n_blocks} blocks, {report.txs} txs, {report.reverted} reverted",
               file=sys.stderr, flush=True)
     return 0
 

@@ -22,11 +22,12 @@ enter any pool arithmetic).
 """
 from __future__ import annotations
 
+import collections
 import math
 import random
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from fractions import Fraction
 from typing import Callable
 
@@ -97,26 +98,30 @@ class BlockReport:
 
 @dataclass
 class SimulationReport:
-    blocks: list[BlockReport] = field(default_factory=list)
+    """Totals of a run plus the most recent ``keep`` BlockReports (an open-ended run in the
+    pipeline must not grow without bound)."""
 
-    @property
-    def txs(self) -> int:
-        return sum(b.txs for b in self.blocks)
+    def __init__(self, keep: int = 10_000):
+        self.blocks: collections.deque[BlockReport] = collections.deque(maxlen=keep)
+        self.n_blocks = 0
+        self.txs = 0
+        self.reverted = 0
+        self.first_block = 0
+        self.last_block = 0
+        self._counts: collections.Counter[str] = collections.Counter()
 
-    @property
-    def reverted(self) -> int:
-        return sum(b.reverted for b in self.blocks)
+    def add(self, block: BlockReport) -> None:
+        if self.n_blocks == 0:
+            self.first_block = block.block_number
+        self.last_block = block.block_number
+        self.n_blocks += 1
+        self.txs += block.txs
+        self.reverted += block.reverted
+        self._counts.update(a.kind for a in block.actions)
+        self.blocks.append(block)
 
     def count(self, kind: str) -> int:
-        return sum(1 for b in self.blocks for a in b.actions if a.kind == kind)
-
-    @property
-    def first_block(self) -> int:
-        return self.blocks[0].block_number if self.blocks else 0
-
-    @property
-    def last_block(self) -> int:
-        return self.blocks[-1].block_number if self.blocks else 0
+        return self._counts[kind]
 
 
 def price_gaps(market: Market, block: int | str = "latest") -> dict[frozenset, Fraction]:
@@ -164,16 +169,16 @@ class MarketSimulator:
     def run(self, steps: int | None = None, *, duration_s: float | None = None,
             on_block: Callable[[BlockReport], None] | None = None) -> SimulationReport:
         """Run ``steps`` blocks, or for ``duration_s``, or until ``stop()``; returns the report."""
-        report = SimulationReport()
+        report = SimulationReport(keep=steps if steps is not None else 10_000)
         deadline = time.monotonic() + duration_s if duration_s is not None else None
         next_at = time.monotonic()
         while not self.stop_event.is_set():
-            if steps is not None and len(report.blocks) >= steps:
+            if steps is not None and report.n_blocks >= steps:
                 break
             if deadline is not None and time.monotonic() >= deadline:
                 break
             block = self.step()
-            report.blocks.append(block)
+            report.add(block)
             if on_block is not None:
                 on_block(block)
             if self.config.block_interval_s:

@@ -164,3 +164,13 @@ def test_base_fee_walks_around_the_configured_level(market):
     assert all(10 * 10**9 <= f <= 160 * 10**9 for f in fees)
     assert len(set(fees)) == len(fees)                  # it moves every block
     assert all(abs(b / a - 1) <= 0.1 + 1e-9 for a, b in zip(fees, fees[1:]))
+
+
+def test_report_keeps_totals_and_only_recent_blocks():
+    from alphapulse.chain.simulator import Action, BlockReport, SimulationReport
+    report = SimulationReport(keep=3)
+    for n in range(10, 15):
+        report.add(BlockReport(n, [Action("swap", "p", "s", "", 1), Action("arb", "p", "s", "", 1)], 2, n % 2))
+    assert [b.block_number for b in report.blocks] == [12, 13, 14]
+    assert (report.n_blocks, report.txs, report.reverted, report.first_block, report.last_block) == (5, 10, 2, 10, 14)
+    assert report.count("swap") == report.count("arb") == 5 and report.count("shock") == 0
