@@ -38,6 +38,7 @@ import numpy as np
 from numba import njit
 
 from alphapulse.ring import layout as RL
+from alphapulse.ring.sequencer import copy_bytes
 from alphapulse.ring.atomics import (
     cpu_relax, fence_acquire, load_acquire, load_relaxed, load_seq_cst, store_relaxed,
     store_release,
@@ -217,7 +218,7 @@ def poll_copy(h, cs, data, priv, out, now_ns):
     for i in range(n):
         a = out[2 * i]
         b = out[2 * i + 1]
-        priv[k:k + b - a] = data[a:b]
+        copy_bytes(priv, k, data, a, b - a)
         k += b - a
     poll_bytes = cs[CS_POLL_BYTES]
     lost = overwritten_since_poll(h, cs)

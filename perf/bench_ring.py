@@ -1,0 +1,508 @@
+"""Shared-memory ring vs the IPC a Python user would otherwise pick.
+
+Producer and consumer always run in two separate processes (spawn start
+method), the same frames (valid Protocol V2 frames of 64, 128 and 256 bytes:
+header + one vendor TLV) for every transport:
+
+* ``ring``          claim a 64 KiB region, a Numba kernel writes the frames
+                    (template copy + sequence number) straight into it, commit
+                    once; the consumer busy-polls, walks every frame header in
+                    a Numba kernel (count, sequence continuity) and releases.
+* ``ring_single``   ``Producer.publish(frame)`` once per frame from Python
+                    (the per-frame API, for an apples-to-apples look).
+* ``mpq``           ``multiprocessing.Queue``, one frame (bytes) per put.
+* ``mpq_blob``      ``multiprocessing.Queue``, one bytes blob of 256 frames per put.
+* ``faster_fifo``   ``faster_fifo.Queue``, one frame per put / get.
+* ``faster_fifo_batch`` its batch API: ``put_many`` of 256 frames, ``get_many``.
+* ``zmq``           pyzmq PUSH/PULL over ``ipc://``, one frame per message.
+
+Throughput = frames / (consumer's last receive - producer's first send), on
+the system-wide monotonic clock. CPU = user+sys seconds of each process over
+its run (``resource.getrusage``), also as % of the wall time.
+
+Latency: single-frame ``publish`` paced at a steady rate (default 100k
+frames/s), each frame stamped with ``time.time_ns()`` just before publish; a
+busy-spinning consumer (``wait="spin"``) computes now - stamp per frame:
+p50 / p99 / p99.9 / max one-way latency.
+
+``--json``: the last line is one JSON object (``ring_fps_128``, ``mpq_fps_128``,
+``mpq_blob_fps_128``, ``faster_fifo_fps_128``, ``zmq_fps_128``,
+``latency_p50_us``, ``latency_p99_us``, ... and ``*_ratio`` keys).
+``--quick``: smaller counts, under two minutes. Needs the ``perf`` extra
+(``pip install -e .[perf]``: faster-fifo, pyzmq); a missing one is reported
+as null, not faked.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing as mp
+import os
+import platform
+import resource
+import sys
+import time
+
+import numpy as np
+from numba import njit
+
+from alphapulse.jit.memory import ld_u32, ld_u64, st_u64
+
+SIZES = (64, 128, 256)
+BLOB = 256
+RING_BATCH_BYTES = 1 << 16
+RING_CAPACITY = 1 << 21
+
+
+def _cpu() -> float:
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+
+def make_frames(size: int, count: int) -> list[bytes]:
+    """``count`` valid frames of exactly ``size`` bytes, sequences 1..count."""
+    from alphapulse.protocol import codec
+    out = []
+    for seq in range(1, count + 1):
+        f = codec.build_frame(1, 4, seq, [codec.RawTlv(200, bytes([seq % 251]) * (size - 34))],
+                              timestamp_ns=0, checksum=False)
+        assert len(f) == size
+        out.append(f)
+    return out
+
+
+# ----------------------------------------------------------------- ring kernels
+@njit(cache=True)
+def fill(view, batch, size, seq0, k):
+    """k frames of ``size`` bytes: copy of a prepared batch + sequence numbers; returns bytes."""
+    n = k * size
+    for i in range(n):             # a plain loop: LLVM vectorises it (memcpy speed)
+        view[i] = batch[i]
+    p = 0
+    for i in range(k):
+        st_u64(view, p + 8, seq0 + i)
+        p += size
+    return n
+
+
+@njit(cache=True)
+def walk(view, expect):
+    """(frames, next expected sequence, errors) over consecutive frames."""
+    p = 0
+    n = view.shape[0]
+    k = 0
+    err = 0
+    while p + 32 <= n:
+        s = np.int64(ld_u64(view, p + 8))
+        if s != expect:
+            err += 1
+        expect = s + 1
+        p += 32 + np.int64(ld_u32(view, p + 24))
+        k += 1
+    return k, expect, err
+
+
+@njit(cache=True)
+def stamps(view, out, at, now):
+    """now - timestamp_ns of each frame into out[at:]; returns the new fill level."""
+    p = 0
+    n = view.shape[0]
+    while p + 32 <= n and at < out.shape[0]:
+        out[at] = now - np.int64(ld_u64(view, p + 16))
+        at += 1
+        p += 32 + np.int64(ld_u32(view, p + 24))
+    return at
+
+
+@njit(cache=True)
+def set_seq_ts(frame, seq, ts):
+    st_u64(frame, 8, seq)
+    st_u64(frame, 16, ts)
+
+
+# ----------------------------------------------------------------- workers
+def ring_producer(name, size, n, single, ready, res):
+    from alphapulse.ring import Ring
+    ring = Ring.attach(name)
+    p = ring.producer(publish_timeout=60)
+    template = np.frombuffer(make_frames(size, 1)[0], dtype=np.uint8).copy()
+    per = RING_BATCH_BYTES // size
+    batch = np.tile(template, per)
+    fill(np.empty(per * size, np.uint8), batch, size, 1, per)     # compile before timing
+    frame = template.copy()
+    ready.wait(60)
+    c0, t0 = _cpu(), time.monotonic()
+    seq = 1
+    if single:
+        while seq <= n:
+            set_seq_ts(frame, seq, 0)
+            p.publish(frame)
+            seq += 1
+    else:
+        while seq <= n:
+            k = min(per, n - seq + 1)
+            view = p.claim(k * size)
+            fill(view, batch, size, seq, k)
+            p.commit(k * size)
+            seq += k
+    res.put(("producer", t0, time.monotonic(), _cpu() - c0))
+    p.close()
+    ring.close()
+
+
+def ring_consumer(name, n, ready, res):
+    from alphapulse.ring import Ring
+    walk(np.zeros(0, np.uint8), 1)
+    ring = Ring.attach(name)
+    c = ring.consumer("bench", wait="spin")
+    ready.set()
+    got, expect, errors = 0, 1, 0
+    c0 = None
+    while got < n:
+        views = c.poll(timeout=30)
+        if not views:
+            break
+        if c0 is None:
+            c0 = _cpu()
+        for v in views:
+            k, expect, e = walk(v, expect)
+            got += k
+            errors += e
+        c.release()
+    res.put(("consumer", time.monotonic(), _cpu() - c0, got, errors))
+    c.close()
+    ring.close()
+
+
+def mpq_producer(q, size, n, blob, ready, res):
+    frames = make_frames(size, BLOB)
+    ready.wait(60)
+    c0, t0 = _cpu(), time.monotonic()
+    if blob:
+        b = b"".join(frames)
+        for _ in range(n // BLOB):
+            q.put(b)
+    else:
+        for i in range(n):
+            q.put(frames[i & (BLOB - 1)])
+    res.put(("producer", t0, time.monotonic(), _cpu() - c0))
+
+
+def mpq_consumer(q, size, n, blob, ready, res):
+    ready.set()
+    got = nbytes = 0
+    m = q.get()
+    c0 = _cpu()
+    nbytes += len(m)
+    got += len(m) // size if blob else 1
+    while got < n:
+        m = q.get()
+        nbytes += len(m)
+        got += len(m) // size if blob else 1
+    res.put(("consumer", time.monotonic(), _cpu() - c0, got, 0 if nbytes == got * size else 1))
+
+
+def ff_producer(q, size, n, batch, ready, res):
+    frames = make_frames(size, BLOB)
+    ready.wait(60)
+    c0, t0 = _cpu(), time.monotonic()
+    if batch:
+        for _ in range(n // BLOB):
+            q.put_many(frames, timeout=60)
+    else:
+        for i in range(n):
+            q.put(frames[i & (BLOB - 1)], timeout=60)
+    res.put(("producer", t0, time.monotonic(), _cpu() - c0))
+
+
+def ff_consumer(q, size, n, batch, ready, res):
+    ready.set()
+    got = bad = 0
+    c0 = None
+    while got < n:
+        if c0 is None and got:
+            c0 = _cpu()
+        if batch:
+            ms = q.get_many(timeout=60, max_messages_to_get=4096)
+            for m in ms:
+                bad += len(m) != size
+            got += len(ms)
+        else:
+            m = q.get(timeout=60)
+            bad += len(m) != size
+            got += 1
+    res.put(("consumer", time.monotonic(), _cpu() - c0, got, bad))
+
+
+def zmq_producer(addr, size, n, ready, res):
+    import zmq
+    frames = make_frames(size, BLOB)
+    ctx = zmq.Context()
+    s = ctx.socket(zmq.PUSH)
+    s.setsockopt(zmq.SNDHWM, 100_000)
+    s.bind(addr)
+    ready.wait(60)
+    c0, t0 = _cpu(), time.monotonic()
+    for i in range(n):
+        s.send(frames[i & (BLOB - 1)])
+    res.put(("producer", t0, time.monotonic(), _cpu() - c0))
+    s.close(linger=10_000)
+    ctx.term()
+
+
+def zmq_consumer(addr, size, n, ready, res):
+    import zmq
+    ctx = zmq.Context()
+    s = ctx.socket(zmq.PULL)
+    s.setsockopt(zmq.RCVHWM, 100_000)
+    s.connect(addr)
+    ready.set()
+    got = bad = 0
+    c0 = None
+    while got < n:
+        m = s.recv()
+        if c0 is None:
+            c0 = _cpu()
+        bad += len(m) != size
+        got += 1
+    res.put(("consumer", time.monotonic(), _cpu() - c0, got, bad))
+    s.close()
+    ctx.term()
+
+
+def latency_producer(name, rate, seconds, ready, res):
+    from alphapulse.ring import Ring
+    ring = Ring.attach(name)
+    p = ring.producer(publish_timeout=10)
+    frame = np.frombuffer(make_frames(128, 1)[0], dtype=np.uint8).copy()
+    set_seq_ts(frame, 1, 0)
+    ready.wait(60)
+    n = int(rate * seconds)
+    interval = 1e9 / rate
+    c0 = _cpu()
+    t0 = time.perf_counter_ns()
+    for i in range(n):
+        due = t0 + int(i * interval)
+        while time.perf_counter_ns() < due:
+            pass
+        set_seq_ts(frame, i + 1, time.time_ns())
+        p.publish(frame)
+    wall = (time.perf_counter_ns() - t0) / 1e9
+    res.put(("producer", n, wall, _cpu() - c0))
+    p.close()
+    ring.close()
+
+
+def latency_consumer(name, n, ready, res):
+    from alphapulse.ring import Ring
+    lat = np.zeros(n, dtype=np.int64)
+    stamps(np.zeros(0, np.uint8), lat, 0, 0)
+    ring = Ring.attach(name)
+    c = ring.consumer("latency", wait="spin")
+    ready.set()
+    at = 0
+    c0 = _cpu()
+    t0 = time.monotonic()
+    while at < n:
+        views = c.poll(timeout=10)
+        now = time.time_ns()
+        if not views:
+            break
+        for v in views:
+            at = stamps(v, lat, at, now)
+        c.release()
+    wall = time.monotonic() - t0
+    res.put(("consumer", lat[:at], _cpu() - c0, wall))
+    c.close()
+    ring.close()
+
+
+# ----------------------------------------------------------------- driver
+def run_pair(ctx, prod, pargs, cons, cargs, n, timeout=300):
+    ready = ctx.Event()
+    res = ctx.Queue()
+    pc = ctx.Process(target=cons, args=(*cargs, ready, res), daemon=True)
+    pp = ctx.Process(target=prod, args=(*pargs, ready, res), daemon=True)
+    pc.start()
+    pp.start()
+    out = {}
+    try:
+        for _ in range(2):
+            r = res.get(timeout=timeout)
+            out[r[0]] = r
+    finally:
+        for p in (pp, pc):
+            p.join(10)
+            if p.is_alive():
+                p.kill()
+    _, t0, t_prod_end, prod_cpu = out["producer"]
+    _, t_end, cons_cpu, got, errors = out["consumer"]
+    wall = t_end - t0
+    if got != n or errors:
+        raise RuntimeError(f"{prod.__name__}: consumer got {got} of {n} frames, {errors} errors")
+    return {"fps": n / wall, "wall_s": wall, "producer_cpu_s": prod_cpu,
+            "consumer_cpu_s": cons_cpu, "producer_cpu_pct": 100 * prod_cpu / wall,
+            "consumer_cpu_pct": 100 * cons_cpu / wall}
+
+
+def bench_ring(ctx, size, n, single):
+    from alphapulse.ring import Ring
+    name = f"bench_{os.getpid()}_{size}_{int(single)}"
+    with Ring.create(name, RING_CAPACITY, "lossless"):
+        return run_pair(ctx, ring_producer, (name, size, n, single), ring_consumer, (name, n), n)
+
+
+def bench_mpq(ctx, size, n, blob):
+    q = ctx.Queue()
+    return run_pair(ctx, mpq_producer, (q, size, n, blob), mpq_consumer, (q, size, n, blob), n)
+
+
+def bench_ff(ctx, size, n, batch):
+    from faster_fifo import Queue
+    q = Queue(max_size_bytes=64 * 1024 * 1024)
+    return run_pair(ctx, ff_producer, (q, size, n, batch), ff_consumer, (q, size, n, batch), n)
+
+
+def bench_zmq(ctx, size, n):
+    addr = f"ipc:///tmp/alphapulse_bench_{os.getpid()}_{size}.ipc"
+    try:
+        return run_pair(ctx, zmq_producer, (addr, size, n), zmq_consumer, (addr, size, n), n)
+    finally:
+        try:
+            os.unlink(addr[len("ipc://"):])
+        except FileNotFoundError:
+            pass
+
+
+def bench_latency(ctx, rate, seconds):
+    from alphapulse.ring import Ring
+    name = f"benchlat_{os.getpid()}"
+    n = int(rate * seconds)
+    with Ring.create(name, RING_CAPACITY, "lossless"):
+        ready, res = ctx.Event(), ctx.Queue()
+        pc = ctx.Process(target=latency_consumer, args=(name, n, ready, res), daemon=True)
+        pp = ctx.Process(target=latency_producer, args=(name, rate, seconds, ready, res), daemon=True)
+        pc.start()
+        pp.start()
+        out = {}
+        try:
+            for _ in range(2):
+                r = res.get(timeout=120 + seconds)
+                out[r[0]] = r
+        finally:
+            for p in (pp, pc):
+                p.join(10)
+                if p.is_alive():
+                    p.kill()
+    _, sent, pwall, pcpu = out["producer"]
+    _, lat, ccpu, cwall = out["consumer"]
+    if len(lat) != sent:
+        raise RuntimeError(f"latency: {len(lat)} of {sent} frames received")
+    us = lat / 1000.0
+    return {"latency_p50_us": float(np.percentile(us, 50)),
+            "latency_p99_us": float(np.percentile(us, 99)),
+            "latency_p999_us": float(np.percentile(us, 99.9)),
+            "latency_max_us": float(us.max()),
+            "latency_frames": int(sent), "latency_rate_fps": sent / pwall,
+            "latency_producer_cpu_pct": 100 * pcpu / pwall,
+            "latency_consumer_cpu_pct": 100 * ccpu / cwall}
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--json", action="store_true", help="last line: one JSON object")
+    ap.add_argument("--quick", action="store_true", help="smaller counts (< 2 minutes)")
+    ap.add_argument("--rate", type=float, default=100_000, help="latency test frames/s")
+    ap.add_argument("--only", default="", help="comma-separated subset: ring,ring_single,mpq,"
+                    "mpq_blob,faster_fifo,faster_fifo_batch,zmq,latency")
+    a = ap.parse_args(argv)
+    q = a.quick
+    counts = {  # frames per run
+        "ring": 4_000_000 if q else 20_000_000,
+        "ring_single": 200_000 if q else 1_000_000,
+        "mpq": 100_000 if q else 300_000,
+        "mpq_blob": 1_024_000 if q else 4_096_000,
+        "faster_fifo": 100_000 if q else 300_000,
+        "faster_fifo_batch": 1_024_000 if q else 4_096_000,
+        "zmq": 200_000 if q else 1_000_000,
+    }
+    lat_seconds = 1.0 if q else 5.0
+    ctx = mp.get_context("spawn")
+    try:
+        import faster_fifo  # noqa: F401
+        have_ff = True
+    except ImportError:
+        have_ff = False
+    try:
+        import zmq  # noqa: F401
+        have_zmq = True
+    except ImportError:
+        have_zmq = False
+    out: dict = {"machine": platform.machine(), "cpus": os.cpu_count(),
+                 "loadavg_start": os.getloadavg()[0], "quick": q, "counts": counts}
+    runs = {
+        "ring": lambda s, n: bench_ring(ctx, s, n, False),
+        "ring_single": lambda s, n: bench_ring(ctx, s, n, True),
+        "mpq": lambda s, n: bench_mpq(ctx, s, n, False),
+        "mpq_blob": lambda s, n: bench_mpq(ctx, s, n, True),
+        "faster_fifo": (lambda s, n: bench_ff(ctx, s, n, False)) if have_ff else None,
+        "faster_fifo_batch": (lambda s, n: bench_ff(ctx, s, n, True)) if have_ff else None,
+        "zmq": (lambda s, n: bench_zmq(ctx, s, n)) if have_zmq else None,
+    }
+    only = set(filter(None, a.only.split(",")))
+    for kind, fn in runs.items():
+        if only and kind not in only:
+            continue
+        sizes = SIZES if kind in ("ring", "mpq", "mpq_blob", "faster_fifo", "zmq") else (128,)
+        if q and kind != "ring":
+            sizes = (128,)
+        for size in sizes:
+            key = f"{kind}_fps_{size}"
+            if fn is None:
+                out[key] = None
+                continue
+            r = fn(size, counts[kind])
+            out[key] = r["fps"]
+            out[f"{kind}_mbps_{size}"] = r["fps"] * size / 1e6
+            out[f"{kind}_producer_cpu_pct_{size}"] = r["producer_cpu_pct"]
+            out[f"{kind}_consumer_cpu_pct_{size}"] = r["consumer_cpu_pct"]
+            if not a.json:
+                print(f"{kind:18} {size:4} B  {r['fps'] / 1e6:8.3f} M frames/s  "
+                      f"{r['fps'] * size / 1e6:9.1f} MB/s  cpu producer {r['producer_cpu_pct']:5.1f} % "
+                      f"consumer {r['consumer_cpu_pct']:5.1f} %", flush=True)
+    ring128 = out.get("ring_fps_128") or 0
+    for other in ("mpq", "mpq_blob", "faster_fifo", "faster_fifo_batch", "zmq", "ring_single"):
+        v = out.get(f"{other}_fps_128")
+        out[f"ring_vs_{other}_ratio"] = ring128 / v if v else None
+    if out.get("mpq_fps_128") and out.get("ring_single_fps_128"):
+        out["ring_single_vs_mpq_ratio"] = out["ring_single_fps_128"] / out["mpq_fps_128"]
+    lat = {"latency_p50_us": None, "latency_p99_us": None}
+    if not only or "latency" in only:
+        lat = bench_latency(ctx, a.rate, lat_seconds)
+    out.update(lat)
+    out["loadavg_end"] = os.getloadavg()[0]
+    out["targets"] = {
+        "ring_fps_128 >= 10M": ring128 >= 10e6,
+        "ring >= 50x mpq": (out["ring_vs_mpq_ratio"] or 0) >= 50,
+        "ring >= 5x mpq_blob": (out["ring_vs_mpq_blob_ratio"] or 0) >= 5,
+        "ring >= 10x zmq": (out["ring_vs_zmq_ratio"] or 0) >= 10,
+        "latency_p99 < 20us": (lat["latency_p99_us"] or 1e9) < 20,
+    }
+    if not a.json and lat["latency_p50_us"] is not None:
+        print(f"latency at {lat['latency_rate_fps']:.0f} frames/s (busy-spinning consumer): "
+              f"p50 {lat['latency_p50_us']:.2f} us  p99 {lat['latency_p99_us']:.2f} us  "
+              f"p99.9 {lat['latency_p999_us']:.2f} us  max {lat['latency_max_us']:.1f} us  "
+              f"cpu producer {lat['latency_producer_cpu_pct']:.0f} % consumer "
+              f"{lat['latency_consumer_cpu_pct']:.0f} %")
+    if not a.json:
+        for k, v in out.items():
+            if k.endswith("_ratio"):
+                print(f"{k:34} {v:.1f}x" if v else f"{k:34} n/a")
+        print("targets:", out["targets"])
+    print(json.dumps(out))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    sys.exit(main())
