@@ -408,13 +408,28 @@ def bench_latency(ctx, rate, seconds):
             "latency_consumer_cpu_pct": 100 * ccpu / cwall}
 
 
+def bench_idle_consumer(seconds: float) -> dict:
+    """CPU a waiting consumer costs on an idle ring, per wait strategy (this process)."""
+    from alphapulse.ring import Ring
+    out = {}
+    with Ring.create(f"benchidle_{os.getpid()}", 1 << 16, "lossless") as ring:
+        for wait in ("sleep", "spin"):
+            c = ring.consumer(f"idle_{wait}", wait=wait)
+            c.poll(0.01)                                  # compile outside the measurement
+            c0, t0 = _cpu(), time.monotonic()
+            c.poll(timeout=seconds)
+            out[f"idle_{wait}_consumer_cpu_pct"] = 100 * (_cpu() - c0) / (time.monotonic() - t0)
+            c.close()
+    return out
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--json", action="store_true", help="last line: one JSON object")
     ap.add_argument("--quick", action="store_true", help="smaller counts (< 2 minutes)")
     ap.add_argument("--rate", type=float, default=100_000, help="latency test frames/s")
     ap.add_argument("--only", default="", help="comma-separated subset: ring,ring_single,mpq,"
-                    "mpq_blob,faster_fifo,faster_fifo_batch,zmq,latency")
+                    "mpq_blob,faster_fifo,faster_fifo_batch,zmq,latency,idle")
     a = ap.parse_args(argv)
     q = a.quick
     counts = {  # frames per run
@@ -480,6 +495,11 @@ def main(argv=None) -> int:
     if not only or "latency" in only:
         lat = bench_latency(ctx, a.rate, lat_seconds)
     out.update(lat)
+    if not only or "idle" in only:
+        out.update(bench_idle_consumer(0.5 if q else 2.0))
+        if not a.json:
+            print(f"idle consumer cpu: sleep {out['idle_sleep_consumer_cpu_pct']:.2f} %  "
+                  f"spin {out['idle_spin_consumer_cpu_pct']:.1f} %")
     out["loadavg_end"] = os.getloadavg()[0]
     out["targets"] = {
         "ring_fps_128 >= 10M": ring128 >= 10e6,
