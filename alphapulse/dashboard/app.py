@@ -32,7 +32,7 @@ from bokeh.palettes import Category10_10
 from bokeh.plotting import figure
 
 from alphapulse.dashboard.aggregate import (
-    NS_PER_S, Aggregator, format_fraction, format_usd_e8, pair_id, parse_pair_id,
+    Aggregator, format_fraction, format_usd_e8, pair_id, parse_pair_id,
 )
 from alphapulse.dashboard.ratelimit import CoalescingPusher, RateLimiter
 from alphapulse.metrics import histogram_quantile
@@ -330,7 +330,7 @@ class SessionView:
             new_rows = new_rows[-self.max_rows:]
             rows_data = [r.display() for r in new_rows]
             summary = (opp.count, opp.total_net_usd_e8, opp.unpriced_count, new_best,
-                       agg.health.last_block, wall // NS_PER_S)
+                       agg.health.last_block, self._rpc_state(agg))
             best_text = (f"{format_usd_e8(best.net_usd_e8)} · {best.path}" if best else "–")
             pairs_version = agg.prices.pairs_version
             pair_options = agg.prices.pair_options() if pairs_version != self.pairs_version else None
@@ -399,14 +399,19 @@ class SessionView:
             self.table_src.patch({"bg": bg, "fs": fs})
         self.best_seq = new_best
 
+    @staticmethod
+    def _rpc_state(agg: Aggregator) -> bool | None:
+        """True when every component that talks RPC is connected, False when one is not,
+        None when no component reports RPC at all."""
+        snap = agg.health.metrics
+        if not snap:
+            return None
+        conn = [d["gauges"].get("rpc_connected", 0) for d in snap["components"].values()
+                if d["counters"].get("rpc_reconnects", 0) or d["gauges"].get("rpc_connected", 0)]
+        return (bool(conn) and all(conn)) if conn else None
+
     def _header_html(self, summary: tuple, best_text: str, opp_unpriced: int) -> str:
-        count, total, unpriced, _, block, _ = summary
-        h = self.agg.health
-        rpc = None
-        if h.metrics:
-            conn = [d["gauges"].get("rpc_connected", 0) for d in h.metrics["components"].values()
-                    if d["counters"].get("rpc_reconnects", 0) or d["gauges"].get("rpc_connected", 0)]
-            rpc = bool(conn) and all(conn)
+        count, total, unpriced, _, block, rpc = summary
         rpc_html = ("<span class='ap-ok'>● connected</span>" if rpc else
                     "<span class='ap-bad'>● disconnected</span>" if rpc is False else "–")
         unpriced_html = f" <span class='ap-kpi'>(+{unpriced:,} unpriced)</span>" if opp_unpriced else ""

@@ -1,0 +1,86 @@
+"""One session's document logic without a server: what a push streams and patches."""
+from __future__ import annotations
+
+from bokeh.document import Document
+
+from alphapulse.dashboard.aggregate import NS_PER_S, Aggregator, TokenBook, pair_id
+from alphapulse.dashboard.app import BEST_BG, PRICE_LINES, ROW_BG, Hub
+from tests.dashboard.conftest import POOLS, TOKENS, WETH, USDC, signal_frame, sync_frame
+
+T0 = 1_800_000_000 * NS_PER_S
+
+
+def session(max_rows=4):
+    now = {"wall": T0}
+    agg = Aggregator(TokenBook(TOKENS), max_rows=max_rows)
+    hub = Hub(agg, max_updates_per_s=50, clock_ns=lambda: 0, wall_ns=lambda: now["wall"])
+    doc = Document()
+    hub.make_document(doc)
+    (sv,) = hub.sessions
+    return agg, sv, now, doc
+
+
+def add_signal(agg, sid, net_e8, ts=T0):
+    agg.ingest("signal", signal_frame(sid, signal_id=sid, amount_in=10 ** 18,
+                                      amount_out=10 ** 18 + sid, net_e8=net_e8, gross_e8=net_e8,
+                                      gas_e8=0, gas_wei=1, block=sid, spread_bps=1, ts_ns=ts), ts)
+
+
+def test_rows_stream_in_order_best_highlighted_and_moved():
+    agg, sv, now, doc = session()
+    assert sv._push(1)                                    # first push: header, health, ...
+    assert not sv._push(2)                                # nothing new: no push
+    for sid, net in ((1, 500), (2, 900), (3, 100)):
+        add_signal(agg, sid, net)
+    assert sv._push(3)
+    d = sv.table_src.data
+    assert d["signal_id"] == ["1", "2", "3"]              # oldest first; the grid sorts newest first
+    assert d["bg"] == [ROW_BG, BEST_BG, ROW_BG] and d["fs"] == ["normal", "bold", "normal"]
+    assert sv.push_clock.tags == [sv.push_seq, 3]
+    add_signal(agg, 4, 1000)                              # a new best: old row un-highlighted
+    assert sv._push(4)
+    assert sv.table_src.data["bg"] == [ROW_BG, ROW_BG, ROW_BG, BEST_BG]
+    # rollover at max_rows (4): the table and the session's index stay aligned
+    add_signal(agg, 5, 10)
+    add_signal(agg, 6, 20)
+    sv._push(5)
+    assert sv.table_src.data["signal_id"] == ["3", "4", "5", "6"]
+    assert sv.table_seqs == [3, 4, 5, 6]
+    assert sv.table_src.data["bg"] == [ROW_BG, BEST_BG, ROW_BG, ROW_BG]
+    # an hour later signal 4 leaves the window; with no newer priced one, nothing is best
+    now["wall"] = T0 + 3601 * NS_PER_S
+    assert sv._push(6)
+    assert BEST_BG not in sv.table_src.data["bg"]
+    assert "opportunities<b id='ap-count'>6</b>" in sv.header.text
+
+
+def test_a_session_opened_late_gets_the_newest_rows_only():
+    agg, sv, now, doc = session(max_rows=3)
+    for sid in range(1, 11):
+        add_signal(agg, sid, sid)
+    sv._push(1)
+    assert sv.table_src.data["signal_id"] == ["8", "9", "10"]
+
+
+def test_prices_default_pair_slots_and_switching():
+    agg, sv, now, doc = session()
+    other = bytes.fromhex("00000000000000000000000000000000000000bb")
+    for i, pool in enumerate(POOLS[:3]):
+        agg.ingest("md", sync_frame(i + 1, pool, 400 + i, (2_000_000 + i) * 10 ** 6,
+                                    1000 * 10 ** 18, 1, T0), T0)
+    agg.prices.update(b"\x77" * 20, 400, other, USDC, agg.prices.pools[POOLS[0]].last_exact, T0, 1)
+    sv._push(1)
+    weth_usdc = (USDC, WETH)
+    assert sv.pair == weth_usdc and sv.pair_select.value == pair_id(weth_usdc)
+    assert [o[1] for o in sv.pair_select.options][0] == "WETH/USDC (3 pools)"
+    shown = [(it.label.value, it.visible) for _, it, _ in sv.price_slots[:4]]
+    assert shown == [("QuickSwap", True), ("SushiSwap", True), ("venue 402", True), ("", False)]
+    assert sv.price_slots[0][0].data["price"] == [2000.0]
+    assert "3 pools" in sv.pair_select.options[0][1]
+    # the user picks the other pair: lines are reset and refilled from that pair's history
+    other_id = [k for k, _ in sv.pair_select.options if k != pair_id(weth_usdc)][0]
+    sv.pair_select.value = other_id
+    sv._push(2)
+    visible = [it.label.value for _, it, r in sv.price_slots if it.visible]
+    assert visible == ["QuickSwap"] and len(sv.price_slots) == PRICE_LINES
+    assert sv.price_slots[1][0].data["price"] == []
