@@ -68,7 +68,7 @@ class BridgeConfig:
     storage: Literal["file", "memory"] = "file"
     # batching and flow
     batch_max_bytes: int = 256 * 1024             # frames per NATS message: as many as fit
-    poll_timeout_s: float = 0.02                  # outbound: ring poll wait when idle
+    idle_sleep_max_s: float = 0.001               # outbound: longest sleep between empty ring reads
     fetch_timeout_s: float = 0.5                  # inbound: one JetStream pull request waits this long
     fetch_batch: int = 32                         # inbound: NATS messages per pull request
     ack_wait_s: float = 30.0                      # JetStream redelivers what stays unacked this long
@@ -161,7 +161,7 @@ class BridgeConfig:
             raise ConfigError(f"{key}.batch_max_bytes",
                               f"must be in {MAX_FRAME}..{MAX_BATCH_BYTES - BATCH_HEADER_SIZE} "
                               f"(one largest frame .. one NATS message), got {self.batch_max_bytes}")
-        for name in ("poll_timeout_s", "fetch_timeout_s", "ack_wait_s", "publish_timeout_s", "reconnect_wait_s",
+        for name in ("idle_sleep_max_s", "fetch_timeout_s", "ack_wait_s", "publish_timeout_s", "reconnect_wait_s",
                      "ring_write_timeout_s", "lag_interval_s"):
             if not getattr(self, name) > 0:
                 raise ConfigError(f"{key}.{name}", f"must be > 0 seconds, got {getattr(self, name)}")

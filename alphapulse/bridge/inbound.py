@@ -57,6 +57,8 @@ class InboundBridge:
         self.walker = FrameWalker(0)
         self._stop: Any = None
         self._sub: Any = None
+        self._puller: J.Puller | None = None
+        self._nc: Any = None
         self._closing = False
 
     def _should_stop(self) -> bool:
@@ -91,6 +93,7 @@ class InboundBridge:
         if start_seq >= 0:
             await js.add_consumer(cfg.stream_name(), J.consumer_config(cfg, start_seq))
         self._sub = await js.pull_subscribe_bind(durable=cfg.durable_name(), stream=cfg.stream_name())
+        self._puller = J.Puller(self._nc, self._sub, cfg.fetch_batch, cfg.fetch_timeout_s)
         return self._sub
 
     async def _rebind(self, js: Any, start_seq: int, why: str) -> Any:
@@ -122,6 +125,7 @@ class InboundBridge:
             if nc is None:
                 return dict(self.stats.values)
             reconnects0 = nc.stats.get("reconnects", 0)
+            self._nc = nc
             try:
                 js = nc.jetstream()
                 # Resume right after the last batch that reached the ring: the durable's
@@ -158,7 +162,7 @@ class InboundBridge:
                 st.beat()
                 sink.idle()
             try:
-                msgs = await self._sub.fetch(cfg.fetch_batch, timeout=cfg.fetch_timeout_s)
+                msgs = await self._puller.fetch(cfg.fetch_batch)
                 fetch_errors = 0
             except (nats.errors.TimeoutError, asyncio.TimeoutError):
                 continue

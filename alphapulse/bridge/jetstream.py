@@ -14,7 +14,9 @@ redeliveries, ``ack_wait`` and ``max_ack_pending`` from the configuration.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
+import time
 from typing import Any, Callable
 
 import nats
@@ -164,3 +166,68 @@ def jetstream_lag(**config: Any) -> dict[str, int]:
             await nc.close()
 
     return asyncio.run(q())
+
+
+class Puller:
+    """Continuous pull from a bound pull subscription: each message as soon as it arrives.
+
+    ``PullSubscription.fetch(n)`` of nats-py, once a first message arrived, keeps
+    waiting for the other ``n - 1`` until its timeout, which holds every frame of
+    a quiet stream back for the whole timeout. This keeps one pull request of
+    ``batch`` messages outstanding on the server (renewed when used up, answered
+    by a status, or past its expiry, e.g. after a server restart) and returns
+    whatever has arrived: it waits only for the first message. It reads the
+    subscription's own pending queue, as nats-py's ``fetch`` does.
+    """
+
+    def __init__(self, nc: Any, psub: Any, batch: int, expires_s: float) -> None:
+        self._nc, self._psub = nc, psub
+        self._sub = psub._sub
+        self.batch = batch
+        self.expires_s = expires_s
+        self._left = 0
+        self._deadline = 0.0
+
+    async def _request(self) -> None:
+        req = {"batch": self.batch, "expires": int(self.expires_s * 1e9)}
+        await self._nc.publish(self._psub._nms, json.dumps(req).encode(), reply=self._psub._deliver)
+        self._left = self.batch
+        self._deadline = time.monotonic() + self.expires_s + 0.25
+
+    def _take(self, msg: Any, out: list) -> None:
+        status = msg.headers.get(api.Header.STATUS) if msg.headers else None
+        if not status:
+            out.append(msg)
+            self._left -= 1
+        elif status != api.StatusCode.CONTROL_MESSAGE:
+            self._left = 0                      # 404/408/409: this request is over
+
+    async def fetch(self, max_msgs: int) -> list:
+        """Messages available now (at most ``max_msgs``), waiting up to ``expires_s`` for the first."""
+        out: list = []
+        q = self._sub._pending_queue
+        t_end = time.monotonic() + self.expires_s
+        while not out:
+            if self._left <= 0 or time.monotonic() > self._deadline:
+                await self._request()
+            if q.empty():
+                remaining = min(t_end, self._deadline) - time.monotonic()
+                if remaining <= 0:
+                    if time.monotonic() >= t_end:
+                        return out
+                    continue
+                try:
+                    msg = await self._sub.next_msg(timeout=remaining)
+                except nats.errors.TimeoutError:
+                    if time.monotonic() >= t_end:
+                        return out
+                    continue
+                self._take(msg, out)
+            while not q.empty() and len(out) < max_msgs:
+                msg = q.get_nowait()
+                self._sub._pending_size -= len(msg.data)
+                q.task_done()
+                self._take(msg, out)
+            if self._left <= 0 and out:
+                await self._request()           # keep one request outstanding while busy
+        return out

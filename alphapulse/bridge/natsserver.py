@@ -49,6 +49,7 @@ class NatsServer:
         self.port = port or free_port()
         self._tmp = None if store_dir else tempfile.mkdtemp(prefix="alphapulse-nats-")
         self.store_dir = Path(store_dir or self._tmp)
+        self.store_dir.mkdir(parents=True, exist_ok=True)
         self.max_payload = max_payload
         self.proc: subprocess.Popen | None = None
         self.log_path = self.store_dir / "nats-server.log"

@@ -158,8 +158,9 @@ class OutboundBridge:
         lost0 = source.lost_frames
         rejected0 = self.walker.rejected + self.walker.corrupt
         frames0 = self.walker.frames
+        idle = 0
         while not stop.is_set():
-            chunks = source.read(cfg.poll_timeout_s)
+            chunks = source.read()
             now = time.monotonic()
             if now >= next_report:
                 next_report = now + cfg.lag_interval_s
@@ -172,7 +173,10 @@ class OutboundBridge:
                 lost0 = lost
             if not chunks:
                 await asyncio.sleep(0)          # let the client's reader run (PINGs, reconnects)
+                source.idle(idle, cfg.idle_sleep_max_s)
+                idle += 1
                 continue
+            idle = 0
             for buf in chunks:
                 for s, e, n, first_seq in cut(self.walker, buf, cfg.batch_max_bytes):
                     payload = pack_batch(host, domain, self.session, self.next_index, first_seq, n, buf[s:e])

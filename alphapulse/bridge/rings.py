@@ -22,6 +22,9 @@ from alphapulse.ring import layout as RL
 from alphapulse.ring.atomics import py_store
 
 
+IDLE_MIN_S = 20e-6
+
+
 class RingSource:
     def __init__(self, ring_name: str, consumer_name: str) -> None:
         self.ring = Ring.attach(ring_name)
@@ -29,11 +32,22 @@ class RingSource:
         self.consumer = self.ring.consumer(consumer_name, wait="sleep")
         self._held = False
 
-    def read(self, timeout: float) -> list[np.ndarray]:
-        """Frames published since the last ``done`` (0-2 arrays of whole frames)."""
-        views = self.consumer.poll(timeout)
+    def read(self) -> list[np.ndarray]:
+        """Frames published since the last ``done`` (0-2 arrays of whole frames); never waits.
+
+        The bridge waits on its own (``idle``): the ring's sleeping strategy yields the
+        CPU with ``sched_yield``, which on a busy 2-core machine returns only after
+        other processes ran their slice (milliseconds), far longer than a short sleep.
+        """
+        views = self.consumer.poll(0)
         self._held = bool(views)
         return views
+
+    @staticmethod
+    def idle(attempt: int, max_s: float) -> None:
+        """Sleep after ``attempt`` + 1 empty reads: 20 us doubling up to ``max_s`` (a
+        nanosleep, no yield)."""
+        time.sleep(min(IDLE_MIN_S * (1 << min(attempt, 16)), max_s))
 
     def done(self) -> None:
         """The frames of the last ``read`` are bridged: let the ring reuse them."""

@@ -25,7 +25,6 @@ OUT, IN = "bridge_out_market_data", "bridge_in_market_data"
 @pytest.fixture
 def nats_server(tmp_path):
     srv = NatsServer(store_dir=tmp_path / "nats")
-    (tmp_path / "nats").mkdir()
     srv.start()
     yield srv
     srv.stop()

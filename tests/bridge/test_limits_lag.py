@@ -19,7 +19,6 @@ OUT, IN = "bridge_out_market_data", "bridge_in_market_data"
 
 @pytest.fixture
 def env(tmp_path):
-    (tmp_path / "nats").mkdir()
     srv = NatsServer(store_dir=tmp_path / "nats").start()
     tag = f"{os.getpid()}_{time.monotonic_ns() % 100000}"
     src = Ring.create(f"bl_src_{tag}", capacity=1 << 22)
