@@ -10,7 +10,8 @@ One bridge process moves one relay domain in one direction:
 
 Both are plain functions ``fn(stop, **config)`` for the pipeline supervisor
 (``"alphapulse.bridge:run_outbound"``), ``stop`` a ``multiprocessing.Event``,
-``config`` the fields of :class:`BridgeConfig`. Modules:
+``config`` the fields of :class:`BridgeConfig`; :func:`run_bridge` dispatches on
+``direction`` (for a pipeline's ``[[bridges]]`` tables). Modules:
 
 ``config``      BridgeConfig (validation names the key) and the derived NATS names
 ``batch``       the batch wire format (header documented there) and frame cutting
@@ -23,12 +24,12 @@ Both are plain functions ``fn(stop, **config)`` for the pipeline supervisor
 """
 from alphapulse.bridge.batch import BatchError, BatchHeader, pack_batch, parse_header
 from alphapulse.bridge.config import DOMAIN_NAMES, BridgeConfig
-from alphapulse.bridge.inbound import InboundBridge, run_inbound
+from alphapulse.bridge.inbound import InboundBridge, run_bridge, run_inbound
 from alphapulse.bridge.jetstream import jetstream_lag
 from alphapulse.bridge.natsserver import NatsServer
 from alphapulse.bridge.outbound import OutboundBridge, run_outbound
 from alphapulse.bridge.stats import METRIC_COUNTERS, METRIC_GAUGES, BridgeStats, lag
 
-__all__ = ["BridgeConfig", "DOMAIN_NAMES", "run_outbound", "run_inbound", "OutboundBridge",
+__all__ = ["BridgeConfig", "DOMAIN_NAMES", "run_outbound", "run_inbound", "run_bridge", "OutboundBridge",
            "InboundBridge", "jetstream_lag", "lag", "METRIC_COUNTERS", "METRIC_GAUGES", "BridgeStats",
            "NatsServer", "BatchError", "BatchHeader", "pack_batch", "parse_header"]

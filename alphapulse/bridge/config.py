@@ -53,7 +53,10 @@ class BridgeConfig:
     Units are in the names: ``_s`` seconds, ``_bytes`` bytes.
     """
     domain: str                                   # market_data | signal | execution | system
-    ring: str                                     # local ring name (outbound reads it, inbound writes it)
+    ring: str = ""                                # local ring name (outbound reads it, inbound writes
+                                                  # it); "" = the pipeline's ring of ``domain``, filled
+                                                  # in by the pipeline before the bridge starts
+    direction: Literal["out", "in", ""] = ""      # for run_bridge and pipeline [[bridges]] tables
     servers: tuple[str, ...] = ("nats://127.0.0.1:4222",)
     host: str = ""                                # this host's id in subjects; "" = default_host()
     source_host: str = "*"                        # inbound: the host whose frames to take; "*" = any
@@ -127,8 +130,10 @@ class BridgeConfig:
         """Check every field; raise ConfigError naming ``key.field``. Returns self."""
         if self.domain not in DOMAIN_NAMES:
             raise ConfigError(f"{key}.domain", f"must be one of {', '.join(DOMAIN_NAMES)}, got {self.domain!r}")
-        if not self.ring or "/" in self.ring:
+        if "/" in self.ring:
             raise ConfigError(f"{key}.ring", f"must be a shared-memory ring name, got {self.ring!r}")
+        if self.direction not in ("out", "in", ""):
+            raise ConfigError(f"{key}.direction", f"must be 'out' or 'in', got {self.direction!r}")
         if not self.servers:
             raise ConfigError(f"{key}.servers", "needs at least one nats:// URL")
         for i, url in enumerate(self.servers):
@@ -197,6 +202,16 @@ class BridgeConfig:
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+    def for_run(self, direction: Literal["out", "in"], key: str = "bridge") -> "BridgeConfig":
+        """This config checked for running ``direction``: the ring is known, the direction agrees."""
+        if self.direction and self.direction != direction:
+            raise ConfigError(f"{key}.direction", f"is {self.direction!r} but the {direction}bound "
+                                                  f"bridge was started")
+        if not self.ring:
+            raise ConfigError(f"{key}.ring", "required: the local ring to "
+                                             + ("read" if direction == "out" else "write"))
+        return dataclasses.replace(self, direction=direction)
 
 
 def _coerce(key: str, tp: Any, value: Any) -> Any:

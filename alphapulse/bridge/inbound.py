@@ -34,6 +34,7 @@ import numpy as np
 from alphapulse.bridge import jetstream as J
 from alphapulse.bridge import rings
 from alphapulse.bridge.batch import BATCH_HEADER_SIZE, BatchError, FrameWalker, batch_frames, parse_header
+from alphapulse.apps.config import ConfigError
 from alphapulse.bridge.config import BridgeConfig
 from alphapulse.bridge.state import UNCONDITIONAL, InboundState, admit
 from alphapulse.bridge.stats import BridgeStats
@@ -281,5 +282,16 @@ def run_inbound(stop: Any, **config: Any) -> dict[str, int]:
     ``stop`` is a ``multiprocessing.Event``; ``config`` holds the fields of
     :class:`BridgeConfig` (validated here: a bad value raises ConfigError naming it).
     """
-    cfg = BridgeConfig.from_mapping(config)
+    cfg = BridgeConfig.from_mapping(config).for_run("in")
     return asyncio.run(InboundBridge(cfg).run(stop))
+
+
+def run_bridge(stop: Any, **config: Any) -> dict[str, int]:
+    """Process entry point for a self-describing config (``direction = "out"|"in"``)."""
+    from alphapulse.bridge.outbound import run_outbound
+    d = config.get("direction", "")
+    if d == "out":
+        return run_outbound(stop, **config)
+    if d == "in":
+        return run_inbound(stop, **config)
+    raise ConfigError("bridge.direction", f"must be 'out' or 'in', got {d!r}")

@@ -206,5 +206,5 @@ def run_outbound(stop: Any, **config: Any) -> dict[str, int]:
     ``stop`` is a ``multiprocessing.Event``; ``config`` holds the fields of
     :class:`BridgeConfig` (validated here: a bad value raises ConfigError naming it).
     """
-    cfg = BridgeConfig.from_mapping(config)
+    cfg = BridgeConfig.from_mapping(config).for_run("out")
     return asyncio.run(OutboundBridge(cfg).run(stop))

@@ -2,7 +2,7 @@
 import pytest
 
 from alphapulse.apps.config import ConfigError
-from alphapulse.bridge import BridgeConfig, run_inbound, run_outbound
+from alphapulse.bridge import BridgeConfig, run_bridge, run_inbound, run_outbound
 
 BASE = dict(domain="signal", ring="sig", host="hostb")
 
@@ -23,6 +23,7 @@ def test_derived_names():
 @pytest.mark.parametrize("key,value,problem", [
     ("domain", "prices", "must be one of market_data, signal, execution, system"),
     ("ring", "a/b", "ring name"),
+    ("direction", "both", "one of 'out', 'in', ''"),
     ("servers", [], "at least one"),
     ("servers", ["http://x:1"], "nats://"),
     ("host", "a.b", "subject token"),
@@ -53,8 +54,15 @@ def test_each_bad_value_is_named(key, value, problem):
 
 def test_missing_required_key_is_named():
     with pytest.raises(ConfigError) as ei:
-        BridgeConfig.from_mapping({"domain": "signal"})
+        BridgeConfig.from_mapping({"ring": "x"})
+    assert ei.value.key == "bridge.domain"
+    # the ring may be left to the pipeline, but a bridge cannot run without one
+    with pytest.raises(ConfigError) as ei:
+        BridgeConfig.from_mapping({"domain": "signal"}).for_run("out")
     assert ei.value.key == "bridge.ring"
+    with pytest.raises(ConfigError) as ei:
+        BridgeConfig.from_mapping(dict(BASE, direction="in")).for_run("out")
+    assert ei.value.key == "bridge.direction"
 
 
 def test_entry_points_validate_before_doing_anything():
@@ -65,3 +73,7 @@ def test_entry_points_validate_before_doing_anything():
         run_outbound(Never(), **dict(BASE, max_age_s=-5))
     with pytest.raises(ConfigError, match="bridge.domain"):
         run_inbound(Never(), **dict(BASE, domain="x"))
+    with pytest.raises(ConfigError, match="bridge.direction"):
+        run_bridge(Never(), **BASE)
+    with pytest.raises(ConfigError, match="bridge.ring"):
+        run_bridge(Never(), **dict(BASE, ring="", direction="in"))
