@@ -304,6 +304,9 @@ class Ring:
             "policy": self.policy.name.lower(), "capacity": self.capacity,
             "max_frame": self.max_frame, "max_consumers": self.max_consumers,
             "creator_pid": int(h[RL.W_CREATOR_PID]),
+            # the producer's figures most readers want, also at the top level
+            "position": int(pos), "frames": int(frames),
+            "heartbeat_age_s": (now - hb) / 1e9 if hb else None,
             "producer": {
                 "pid": pid, "state": self.producer_state(),
                 "position": int(pos), "frames": int(frames), "bytes": int(nbytes),
