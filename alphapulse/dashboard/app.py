@@ -330,7 +330,8 @@ class SessionView:
             new_rows = new_rows[-self.max_rows:]
             rows_data = [r.display() for r in new_rows]
             summary = (opp.count, opp.total_net_usd_e8, opp.unpriced_count, new_best,
-                       agg.health.last_block, self._rpc_state(agg))
+                       agg.health.last_block, self._rpc_state(agg),
+                       (agg.gas.base_fee_wei + agg.gas.priority_fee_wei) if agg.gas else None)
             best_text = (f"{format_usd_e8(best.net_usd_e8)} · {best.path}" if best else "–")
             pairs_version = agg.prices.pairs_version
             pair_options = agg.prices.pair_options() if pairs_version != self.pairs_version else None
@@ -411,7 +412,7 @@ class SessionView:
         return (bool(conn) and all(conn)) if conn else None
 
     def _header_html(self, summary: tuple, best_text: str, opp_unpriced: int) -> str:
-        count, total, unpriced, _, block, rpc = summary
+        count, total, unpriced, _, block, rpc, gas_wei = summary
         rpc_html = ("<span class='ap-ok'>● connected</span>" if rpc else
                     "<span class='ap-bad'>● disconnected</span>" if rpc is False else "–")
         unpriced_html = f" <span class='ap-kpi'>(+{unpriced:,} unpriced)</span>" if opp_unpriced else ""
@@ -420,6 +421,7 @@ class SessionView:
                 f"<span class='ap-kpi'>net profit found<b id='ap-total'>{format_usd_e8(total)}</b></span>"
                 f"<span class='ap-kpi'>best of the last hour<b id='ap-best'>{best_text}</b></span>"
                 f"<span class='ap-kpi'>last block<b id='ap-block'>{block:,}</b></span>"
+                f"<span class='ap-kpi'>gas<b id='ap-gas'>{'–' if gas_wei is None else f'{gas_wei / 1e9:,.1f} gwei'}</b></span>"
                 f"<span class='ap-kpi'>RPC<b id='ap-rpc'>{rpc_html}</b></span></div>")
 
     # -- prices

@@ -5,6 +5,8 @@ from bokeh.document import Document
 
 from alphapulse.dashboard.aggregate import NS_PER_S, Aggregator, TokenBook, pair_id
 from alphapulse.dashboard.app import BEST_BG, PRICE_LINES, ROW_BG, Hub
+from alphapulse.protocol import codec
+from alphapulse.protocol.layout import Domain, Source
 from tests.dashboard.conftest import POOLS, TOKENS, WETH, USDC, signal_frame, sync_frame
 
 T0 = 1_800_000_000 * NS_PER_S
@@ -52,6 +54,13 @@ def test_rows_stream_in_order_best_highlighted_and_moved():
     assert sv._push(6)
     assert BEST_BG not in sv.table_src.data["bg"]
     assert "opportunities<b id='ap-count'>6</b>" in sv.header.text
+    assert "<b id='ap-gas'>–</b>" in sv.header.text
+    gas = codec.GasPrice(base_fee_wei=31_000_000_000, priority_fee_wei=2_500_000_000,
+                         block_number=7, chain_id=137)
+    agg.ingest("market", codec.build_frame(Domain.MARKET_DATA, Source.POLYGON_COLLECTOR, 1, [gas]),
+               T0)
+    assert sv._push(7)
+    assert "<b id='ap-gas'>33.5 gwei</b>" in sv.header.text
 
 
 def test_a_session_opened_late_gets_the_newest_rows_only():
