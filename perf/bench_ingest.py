@@ -77,6 +77,7 @@ def bench_hot_path(market, logs: list[dict], n: int) -> dict:
     for i in range(n):
         lg = dict(logs[i % len(logs)])
         lg["blockNumber"] = hex(1_000_000 + i // per_block)
+        lg["blockHash"] = "0x%064x" % (1_000_000 + i // per_block)
         lg["logIndex"] = hex(i % per_block)
         notifs.append(json.dumps({"jsonrpc": "2.0", "method": "eth_subscription",
                                   "params": {"subscription": "0x1", "result": lg}}))
@@ -135,9 +136,15 @@ def bench_end_to_end(market, node, n_blocks: int, per_block: int) -> dict:
     while not clients or not clients[0]._rpc_ready.is_set():
         time.sleep(0.01)
     # warm up: discover every pool once (discovery is not the steady state)
+    b_warm = node.block_number()
     _swap_blocks(market, node, 1, len(market.pools))
-    while clients[0]._pending or clients[0]._discovering or events[0] < 2 * len(market.pools) - 1:
+    warm = len(node.rpc("eth_getLogs", [{"fromBlock": hex(b_warm + 1), "toBlock": "latest",
+                                         "topics": [abi.ALL_TOPIC0_HEX]}]))
+    deadline = time.monotonic() + 60
+    while (clients[0]._pending or clients[0]._discovering or events[0] < warm) and time.monotonic() < deadline:
         time.sleep(0.01)
+    if events[0] < warm:
+        raise SystemExit(f"warm-up: {events[0]} of {warm} events; counters {dict(clients[0].counters)}")
     base = events[0]
     b0 = node.block_number()
     t0 = time.perf_counter()
@@ -178,7 +185,11 @@ def bench_replay(frames: list[bytes], n_frames: int, tmpdir: str) -> dict:
     name = f"bench_replay_{os.getpid()}"
     ring = Ring.create(name, capacity=1 << 26, policy="overwrite")
     prod = ring.producer()
-    rp = Replayer(files, ring_sink(prod), speed="max")
+    # warm up (load the Numba kernels from their cache) on a small journal
+    with Recorder(Path(tmpdir) / "warm", rotate_bytes=1 << 40) as w:
+        w.write_frames(frames[:100])
+    Replayer(w.files, producer=prod, speed="max").run()
+    rp = Replayer(files, producer=prod, speed="max")
     t0 = time.perf_counter()
     n = rp.run()
     dt = time.perf_counter() - t0
@@ -186,6 +197,10 @@ def bench_replay(frames: list[bytes], n_frames: int, tmpdir: str) -> dict:
     assert n == n_frames, (n, n_frames)
     return {"replay_frames": n, "replay_bytes": size, "replay_s": round(dt, 3),
             "replay_frames_per_s": round(n / dt), "replay_gb_per_s": round(size / dt / 1e9, 3)}
+
+
+def _progress(out: dict) -> None:
+    print(f"... {time.strftime('%H:%M:%S')} {out}", file=sys.stderr, flush=True)
 
 
 def main() -> None:
@@ -201,8 +216,11 @@ def main() -> None:
         market = deploy_market(node.http_url)
         logs = record_notifications(market, node, 4 if q else 10, 50)
         out["recorded_logs"] = len(logs)
+        _progress(out)
         out.update(bench_hot_path(market, logs, 20_000 if q else 200_000))
+        _progress(out)
         out.update(bench_end_to_end(market, node, 5 if q else 20, 100 if q else 200))
+        _progress(out)
         # frames as the adapter made them (the hot-path sink's frames), replayed from disk
         frames = []
         client = EvmDataClient(_config(market, "ws://127.0.0.1:1", reorg_depth=1 << 30), frames.extend)

@@ -34,6 +34,10 @@ class EventSpec:
     data_words: int
 
     @property
+    def counter(self) -> str:
+        return f"published_{self.name}"
+
+    @property
     def topic0(self) -> bytes:
         return keccak(text=self.signature)
 

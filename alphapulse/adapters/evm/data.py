@@ -38,6 +38,7 @@ from typing import Any, Callable, Iterable
 from alphapulse.adapters.evm import abi
 from alphapulse.adapters.evm.cache import PoolCache
 from alphapulse.adapters.evm.config import EvmDataClientConfig
+from alphapulse.adapters.evm.frames import EncodeError, build_frame
 from alphapulse.adapters.evm.decode import (DecodeError, EvmEvent, as_removed, decode_log,
                                             to_record)
 from alphapulse.adapters.evm.providers import (KIND_OF_FAMILY, PoolInfo, PoolProvider, RetryLater,
@@ -94,8 +95,8 @@ class FramePublisher:
     def add(self, records: list[Any]) -> None:
         """One frame holding ``records`` (the caller keeps them under the payload limit)."""
         self.sequence += 1
-        self._out.append(codec.build_frame(self.domain, self.source, self.sequence, records,
-                                           checksum=self.checksum))
+        self._out.append(build_frame(self.domain, self.source, self.sequence, records,
+                                     checksum=self.checksum))
 
     def add_packed(self, records: list[Any]) -> None:
         """As many frames as needed, each filled up to the 64 KiB payload limit."""
@@ -518,9 +519,16 @@ class EvmDataClient:
                         ev.log_index, e)
             self._mark(ev, None)
             return
+        try:
+            self.publisher.add([rec])
+        except EncodeError as e:    # a value the wire cannot carry (e.g. decimals > 255)
+            self.counters["encode_errors"] += 1
+            log.warning("pool 0x%s block %d log %d skipped: %s", ev.pool.hex(), ev.block_number,
+                        ev.log_index, e)
+            self._mark(ev, None)
+            return
         self._mark(ev, rec)
-        self.publisher.add([rec])
-        self.counters[f"published_{ev.spec.name}"] += 1
+        self.counters[ev.spec.counter] += 1
 
     def _on_removed(self, ev: EvmEvent) -> None:
         self.counters["removed_logs_received"] += 1
