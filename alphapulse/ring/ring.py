@@ -586,7 +586,8 @@ class Consumer:
             for k in range(ring.max_consumers):
                 b = RL.slot_base(k)
                 st = int(py_load(h, b + RL.S_STATE))
-                free = st == 0 or (st & RL.EVICTED_BIT and not pid_alive(st & ~RL.EVICTED_BIT))
+                # an evicted slot is free: its old owner is told by the token check
+                free = st == 0 or bool(st & RL.EVICTED_BIT)
                 if free and py_cas(h, b + RL.S_STATE, st, RL.JOINING_BIT | me):
                     slot = k
                     break
@@ -667,7 +668,7 @@ class Consumer:
 
     def _raise_evicted(self):
         reason = Eviction(int(self._h[self._cs[B.CS_SLOT] + RL.S_EVICT_REASON]))
-        self._closed = True
+        self.close()                  # frees the slot if it is still ours
         raise ConsumerEvicted(f"ring {self.ring.name!r}: consumer {self.name!r} was dropped by "
                               f"the producer ({reason.name.lower()}); register a new consumer")
 
@@ -769,8 +770,11 @@ class Consumer:
         self._closed = True
         h, cs = self._h, self._cs
         b = int(cs[B.CS_SLOT])
-        if py_cas(h, b + RL.S_STATE, int(cs[B.CS_PID]), 0):
+        pid = int(cs[B.CS_PID])
+        if py_cas(h, b + RL.S_STATE, pid, 0):
             py_fetch_add(h, RL.W_GEN, 1)
+        elif int(h[b + RL.S_TOKEN]) == int(cs[B.CS_TOKEN]):
+            py_cas(h, b + RL.S_STATE, pid | RL.EVICTED_BIT, 0)   # evicted: free it now
         if self in self.ring._children:
             self.ring._children.remove(self)
 
