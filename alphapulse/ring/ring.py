@@ -55,8 +55,9 @@ class FrameTooLarge(RingError, ValueError):
     """A frame (or contiguous claim) larger than the ring or than Protocol V2 allows."""
 
 
-def _now() -> int:
-    return time.monotonic_ns()
+_now = time.monotonic_ns          # CLOCK_MONOTONIC: one clock for every process of the host
+_U8 = np.dtype(np.uint8)
+_publish_one = S.publish_one
 
 
 def _as_u8(frame) -> np.ndarray:
@@ -399,11 +400,17 @@ class Producer:
         self._backoff = Backoff()
         self._last_reap = 0
         self._closed = False
-        self.frames_published = int(frames)
+        self._max_frame = ring.max_frame
 
     @property
     def position(self) -> int:
+        """Next write position (= published position) in bytes since creation."""
         return int(self._ps[S.PS_POS])
+
+    @property
+    def frames_published(self) -> int:
+        """Frames published on this ring (by every producer it had)."""
+        return int(self._ps[S.PS_FRAMES])
 
     def heartbeat(self) -> None:
         """Mark the producer alive; call when idle (consumers tell idle from dead by it)."""
@@ -439,27 +446,27 @@ class Producer:
 
     def publish(self, frame, timeout: float | None = None) -> None:
         """Publish one complete frame (bytes, memoryview or uint8 array)."""
-        f = _as_u8(frame)
+        f = frame if type(frame) is np.ndarray and frame.dtype == _U8 and frame.ndim == 1 \
+            else _as_u8(frame)
         n = f.shape[0]
-        if n > self.ring.max_frame:
+        if n > self._max_frame:
             raise FrameTooLarge(
                 f"ring {self.ring.name!r}: frame of {n} bytes exceeds the maximum "
                 f"{self.ring.max_frame} (capacity {self._cap}, Protocol V2 limit {RL.MAX_FRAME})")
-        timeout = self.publish_timeout if timeout is None else timeout
-        attempt = 0
-        t0 = 0.0
-        while True:
-            r = S.publish_one(self._h, self._ps, self._sizes, self._data, f, n, _now())
-            if r != S.BLOCKED:
-                break
-            if attempt == 0:
-                t0 = time.monotonic()
-            self._wait(attempt, t0, timeout)
-            attempt += 1
-        self._done_waiting(attempt, t0)
+        r = _publish_one(self._h, self._ps, self._sizes, self._data, f, n, _now())
+        if r == 1:
+            return
+        if r == S.BLOCKED:
+            timeout = self.publish_timeout if timeout is None else timeout
+            attempt = 0
+            t0 = time.monotonic()
+            while r == S.BLOCKED:
+                self._wait(attempt, t0, timeout)
+                attempt += 1
+                r = _publish_one(self._h, self._ps, self._sizes, self._data, f, n, _now())
+            self._done_waiting(attempt, t0)
         if r < 0:
             raise self._error(r, f"frame of {n} bytes")
-        self.frames_published += 1
 
     def publish_batch(self, buf, nbytes: int | None = None, timeout: float | None = None) -> int:
         """Publish ``buf[:nbytes]``, consecutive whole frames; returns the frame count.
@@ -499,7 +506,6 @@ class Producer:
                 t0 = time.monotonic()
             self._wait(attempt, t0, timeout)
             attempt += 1
-        self.frames_published += k
         return k
 
     def claim(self, nbytes: int, timeout: float | None = None) -> np.ndarray:
@@ -533,7 +539,6 @@ class Producer:
         r = S.commit(self._h, self._ps, self._sizes, self._data, int(nbytes), _now())
         if r < 0:
             raise self._error(r, f"commit of {nbytes} bytes")
-        self.frames_published += r
         return r
 
     def close(self) -> None:
