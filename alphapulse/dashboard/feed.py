@@ -9,10 +9,13 @@ splits and validates the frames and applies them to the aggregator in chunks
 session's push on the event loop never waits long). A stats thread samples
 ring statistics and the metrics block twice a second.
 
-On the market-data ring (overwrite policy) a burst larger than
-``max_market_frames_per_batch`` keeps only its newest frames: prices are
-last-writer-wins per pool, and the skipped ones are counted, so a flood costs
-the dashboard bounded CPU instead of competing with the pipeline for cores.
+On the market-data ring (overwrite policy) the dashboard bounds its own CPU so a
+flood never competes with the pipeline for cores: a burst larger than
+``max_market_frames_per_batch`` keeps only its newest frames (prices are
+last-writer-wins per pool; the skipped ones are counted), and after each batch
+the reader rests in proportion to the time it worked (``max_cpu_share``, 0.25 =
+at most a quarter of one core on average). Frames the ring overwrites meanwhile
+are counted by the ring as this consumer's loss and shown on the health panel.
 """
 from __future__ import annotations
 
@@ -32,6 +35,13 @@ _MAGIC = struct.pack("<I", L.MAGIC)
 _PAYLOAD_SIZE = struct.Struct("<I")
 _PAYLOAD_OFFSET = struct.calcsize(L.HEADER_STRUCT[:-2])   # header fields before payload_size
 CHUNK = 256
+
+
+def rest_after(busy_s: float, max_cpu_share: float) -> float:
+    """Seconds to rest after ``busy_s`` of work so the average stays at ``max_cpu_share``."""
+    if not 0 < max_cpu_share <= 1:
+        raise ValueError(f"max_cpu_share must be in (0, 1], got {max_cpu_share}")
+    return busy_s * (1 / max_cpu_share - 1)
 
 
 def split_frames(buf: bytes, on_reject: Callable[[Reject], None]) -> list[memoryview]:
@@ -73,6 +83,7 @@ class RingReader(threading.Thread):
     def __init__(self, ring_name: str, label: str, agg: Aggregator, notify: Callable[[], None],
                  stop: threading.Event, *, consumer_name: str = "dashboard",
                  poll_timeout_s: float = 0.02, max_frames_per_batch: int | None = None,
+                 max_cpu_share: float = 1.0,
                  attach_retry_s: float = 1.0, clock_ns: Callable[[], int] = time.time_ns) -> None:
         super().__init__(name=f"dashboard-{label}", daemon=True)
         self.ring_name, self.label = ring_name, label
@@ -80,6 +91,9 @@ class RingReader(threading.Thread):
         self.consumer_name = consumer_name
         self.poll_timeout_s = poll_timeout_s
         self.max_frames = max_frames_per_batch
+        rest_after(0.0, max_cpu_share)           # validate
+        self.max_cpu_share = max_cpu_share
+        self.rested_s = 0.0
         self.attach_retry_s = attach_retry_s
         self.clock_ns = clock_ns
         self.ring: Any = None
@@ -146,7 +160,12 @@ class RingReader(threading.Thread):
                         continue
                 got = self._read()
                 if got is not None:
+                    t0 = time.perf_counter()
                     self.process(*got)
+                    if self.max_cpu_share < 1:
+                        rest = rest_after(time.perf_counter() - t0, self.max_cpu_share)
+                        self.rested_s += rest
+                        self.stop.wait(rest)
         except Exception as e:          # never take the server down; say why the panel froze
             log.exception("dashboard reader of %s failed", self.ring_name)
             with self.agg.lock:

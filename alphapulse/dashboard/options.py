@@ -33,6 +33,7 @@ class DashboardOptions:
     poll_timeout_ms: int = 20
     stats_interval_ms: int = 500
     max_market_frames_per_batch: int = 4096  # newest kept, older ones of a burst skipped (counted)
+    market_cpu_share: float = 0.25          # at most this share of one core on market data
 
     def validate(self) -> "DashboardOptions":
         """Raise ValueError naming the field of the first bad value; returns self."""
@@ -46,6 +47,8 @@ class DashboardOptions:
                      "poll_timeout_ms", "stats_interval_ms", "max_market_frames_per_batch"):
             if getattr(self, name) < 1:
                 bad(name, f"must be >= 1, got {getattr(self, name)}")
+        if not 0 < self.market_cpu_share <= 1:
+            bad("market_cpu_share", f"must be in (0, 1], got {self.market_cpu_share}")
         if not self.consumer_name or len(self.consumer_name) > 31:
             bad("consumer_name", "must be 1..31 characters")
         return self

@@ -72,13 +72,15 @@ class Dashboard:
                        latency_component=o.latency_component, title=o.title, ring_labels=labels)
         self.stop_event = threading.Event()
         self.readers: list[RingReader] = []
-        for ring, label, budget in ((o.signal_ring, "signal", None),
-                                    (o.market_ring, "market", o.max_market_frames_per_batch)):
+        # signals: every one, at once; market data: bounded CPU (see feed.py)
+        for ring, label, budget, share in (
+                (o.signal_ring, "signal", None, 1.0),
+                (o.market_ring, "market", o.max_market_frames_per_batch, o.market_cpu_share)):
             if ring:
                 self.readers.append(RingReader(
                     ring, label, self.agg, self.hub.notify_all, self.stop_event,
                     consumer_name=o.consumer_name, poll_timeout_s=o.poll_timeout_ms / 1000,
-                    max_frames_per_batch=budget))
+                    max_frames_per_batch=budget, max_cpu_share=share))
         self.stats = StatsPoller(self.agg, self.hub.notify_all, self.stop_event, self.readers,
                                  o.metrics_block, interval_s=o.stats_interval_ms / 1000)
         self.server: Server | None = None

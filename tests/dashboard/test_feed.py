@@ -4,8 +4,10 @@ from __future__ import annotations
 import threading
 import time
 
+import pytest
+
 from alphapulse.dashboard.aggregate import Aggregator, TokenBook
-from alphapulse.dashboard.feed import RingReader, StatsPoller, split_frames
+from alphapulse.dashboard.feed import RingReader, StatsPoller, rest_after, split_frames
 from alphapulse.protocol.layout import Reject
 from tests.dashboard.conftest import POOLS, TOKENS, signal_frame, sync_frame
 
@@ -96,3 +98,12 @@ def test_missing_ring_is_reported_not_fatal():
     stop.set()
     r.join(5)
     assert not r.is_alive()
+
+
+def test_rest_after_bounds_the_cpu_share():
+    assert rest_after(0.010, 1.0) == 0.0
+    assert rest_after(0.010, 0.25) == pytest.approx(0.030)      # 10 ms work, 30 ms rest: 25 %
+    with pytest.raises(ValueError, match="max_cpu_share"):
+        rest_after(0.01, 0)
+    with pytest.raises(ValueError, match="max_cpu_share"):
+        RingReader("x", "market", None, lambda: None, threading.Event(), max_cpu_share=1.5)
