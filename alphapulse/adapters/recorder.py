@@ -1,13 +1,14 @@
 """Recorder: frames -> journal files (PROTOCOL.md section 6), rotating by size.
 
-A journal file is the 16-byte header ``APJRNL01`` + version u32 (1) + flags
-u32 (0), then whole frames back to back, exactly as they travelled. Frames are
-written with unbuffered ``os.write`` calls of whole frames, so the bytes are in
-the kernel as soon as a batch returns: a crash of this process loses nothing
-written, a crash of the machine at most what the page cache held (``fsync_s``
-bounds that) and a torn write leaves at most one partial frame at the end of a
-file, which every reader skips (counted). Files rotate when the next batch would
-pass ``rotate_bytes`` (at frame boundaries; one frame never spans two files).
+The file format and the per-file writer are :mod:`alphapulse.journal`
+(``JournalWriter``: whole frames only, a crash-truncated tail is cut when a file
+is reopened); this module adds what a recording needs on top: a directory of
+numbered files rotated by size (at frame boundaries; a frame never spans two
+files), a flush after every batch (the bytes are in the kernel when a batch
+returns, so a crash of this process loses nothing written and a torn write at
+most the last partial frame, which every reader skips and counts; ``fsync_s``
+bounds what a machine crash can lose), and ``record_ring``, the process entry
+point that follows a ring as consumer ``recorder``.
 
 ``record_ring`` is the process entry point: it follows a ring as consumer
 ``recorder`` and writes everything it reads.
@@ -22,24 +23,14 @@ import time
 from pathlib import Path
 from typing import Any, Iterable
 
+from alphapulse.journal import FILE_HEADER_SIZE, JournalWriter
 from alphapulse.protocol import layout as L
 
 log = logging.getLogger(__name__)
 
-JOURNAL_MAGIC = b"APJRNL01"
-JOURNAL_VERSION = 1
-JOURNAL_HEADER = struct.Struct("<8sII")
-JOURNAL_HEADER_SIZE = JOURNAL_HEADER.size
 JOURNAL_SUFFIX = ".apj"
-assert JOURNAL_HEADER_SIZE == 16
-
 _PAYLOAD_SIZE = struct.Struct("<I")
-_PAYLOAD_OFF = 24   # header field payload_size: HEADER_STRUCT "<IBBBBQQII" -> 4+1+1+1+1+8+8
-assert struct.calcsize(L.HEADER_STRUCT[:-2]) == _PAYLOAD_OFF
-
-
-def journal_header() -> bytes:
-    return JOURNAL_HEADER.pack(JOURNAL_MAGIC, JOURNAL_VERSION, 0)
+_PAYLOAD_OFF = struct.calcsize(L.HEADER_STRUCT[:-2])   # header field payload_size
 
 
 def journal_files(directory: str | os.PathLike, name: str = "") -> list[Path]:
@@ -56,8 +47,8 @@ class Recorder:
 
     def __init__(self, directory: str | os.PathLike, name: str = "market", *,
                  rotate_bytes: int = 256 << 20, fsync_s: float | None = None) -> None:
-        if rotate_bytes < JOURNAL_HEADER_SIZE + L.MAX_FRAME:
-            raise ValueError(f"rotate_bytes must be >= {JOURNAL_HEADER_SIZE + L.MAX_FRAME} "
+        if rotate_bytes < FILE_HEADER_SIZE + L.MAX_FRAME:
+            raise ValueError(f"rotate_bytes must be >= {FILE_HEADER_SIZE + L.MAX_FRAME} "
                              f"(one maximal frame), got {rotate_bytes}")
         if not re.match(r"^[A-Za-z0-9_.]+$", name):
             raise ValueError(f"recording name must be [A-Za-z0-9_.]+, got {name!r}")
@@ -69,7 +60,7 @@ class Recorder:
         self.files: list[Path] = []
         self.frames_written = 0
         self.bytes_written = 0
-        self._fd = -1
+        self._w: JournalWriter | None = None
         self._size = 0
         existing = journal_files(self.directory, name)
         self._next = (int(existing[-1].stem.rsplit("-", 1)[1]) + 1) if existing else 1
@@ -79,81 +70,84 @@ class Recorder:
     def _open(self) -> None:
         path = self.directory / f"{self.name}-{self._next:06d}{JOURNAL_SUFFIX}"
         self._next += 1
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND, 0o644)
-        os.write(fd, journal_header())
-        self._fd = fd
-        self._size = JOURNAL_HEADER_SIZE
+        if path.exists():   # never append to another recorder's file
+            raise FileExistsError(f"{path} exists")
+        self._w = JournalWriter(path)
+        self._w.flush()
+        self._size = FILE_HEADER_SIZE
         self.files.append(path)
         log.info("recording to %s", path)
 
     def _rotate(self) -> None:
-        os.fsync(self._fd)
-        os.close(self._fd)
+        self._sync()
+        self._w.close()
         self._open()
 
-    def _write(self, data: Any, nbytes: int, frames: int) -> None:
-        mv = memoryview(data).cast("B")[:nbytes]
-        while mv:
-            n = os.write(self._fd, mv)
-            mv = mv[n:]
-        self._size += nbytes
-        self.bytes_written += nbytes
-        self.frames_written += frames
+    def _sync(self) -> None:
+        self._w.flush()
+        os.fsync(self._w._f.fileno())
+        self._last_sync = time.monotonic()
+
+    def _append(self, data: Any) -> None:
+        n = len(data)
+        self.frames_written += self._w.append(data)
+        self._w.flush()                    # in the kernel: survives a crash of this process
+        self._size += n
+        self.bytes_written += n
         if self.fsync_s is not None and time.monotonic() - self._last_sync >= self.fsync_s:
-            os.fsync(self._fd)
-            self._last_sync = time.monotonic()
+            self._sync()
+
+    def _room(self) -> int:
+        return self.rotate_bytes - self._size
 
     def write_frames(self, frames: Iterable[bytes]) -> None:
-        """Append frames (each a complete frame; the caller validated them)."""
+        """Append complete frames."""
         batch: list[bytes] = []
         size = 0
         for f in frames:
-            n = len(f)
-            if self._size + size + n > self.rotate_bytes and self._size + size > JOURNAL_HEADER_SIZE:
+            if size + len(f) > self._room():
                 if batch:
-                    self._write(b"".join(batch), size, len(batch))
+                    self._append(b"".join(batch))
                     batch, size = [], 0
-                if self._size > JOURNAL_HEADER_SIZE:
+                if self._size > FILE_HEADER_SIZE:
                     self._rotate()
             batch.append(f)
-            size += n
+            size += len(f)
         if batch:
-            self._write(b"".join(batch), size, len(batch))
+            self._append(b"".join(batch))
 
-    def write_buffer(self, buf: Any, nbytes: int | None = None) -> int:
-        """Append ``buf[:nbytes]``, consecutive whole frames (e.g. a ring view); returns frames."""
+    def write_buffer(self, buf: Any, nbytes: int | None = None) -> None:
+        """Append ``buf[:nbytes]``, consecutive whole frames (e.g. a ring view)."""
         mv = memoryview(buf).cast("B")
-        end = len(mv) if nbytes is None else nbytes
-        pos = 0
-        frames = 0
-        start = 0
-        while pos < end:
-            if end - pos < L.HEADER_SIZE:
-                raise ValueError(f"partial frame header at {pos} of a {end}-byte buffer")
-            n = L.HEADER_SIZE + _PAYLOAD_SIZE.unpack_from(mv, pos + _PAYLOAD_OFF)[0]
-            if pos + n > end:
-                raise ValueError(f"frame at {pos} of {n} bytes runs past {end}")
-            if self._size + (pos - start) + n > self.rotate_bytes and self._size + (pos - start) > JOURNAL_HEADER_SIZE:
-                if pos > start:
-                    self._write(mv[start:pos], pos - start, frames)
-                    frames, start = 0, pos
+        mv = mv[:len(mv) if nbytes is None else nbytes]
+        while len(mv) > self._room():
+            # the longest whole-frame prefix that fits, then a new file
+            pos = 0
+            while pos + L.HEADER_SIZE <= len(mv):
+                n = L.HEADER_SIZE + _PAYLOAD_SIZE.unpack_from(mv, pos + _PAYLOAD_OFF)[0]
+                if pos + n > self._room():
+                    break
+                pos += n
+            if pos:
+                self._append(mv[:pos])
+                mv = mv[pos:]
+            if self._size > FILE_HEADER_SIZE:
                 self._rotate()
-            pos += n
-            frames += 1
-        if pos > start:
-            self._write(mv[start:pos], pos - start, frames)
-        return frames
+            elif not pos:
+                break      # a single frame larger than a file: JournalWriter judges it
+        if len(mv):
+            self._append(mv)
 
     def flush(self) -> None:
-        """Data is already in the kernel; this also forces it to the disk."""
-        if self._fd >= 0:
-            os.fsync(self._fd)
+        """Data is already in the kernel after every write; this forces it to the disk."""
+        if self._w is not None:
+            self._sync()
 
     def close(self) -> None:
-        if self._fd >= 0:
-            os.fsync(self._fd)
-            os.close(self._fd)
-            self._fd = -1
+        if self._w is not None:
+            self._sync()
+            self._w.close()
+            self._w = None
 
     def __enter__(self) -> "Recorder":
         return self

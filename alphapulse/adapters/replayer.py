@@ -1,10 +1,11 @@
 """Replayer: journal files -> frames marked replayed (header flag 0x20) -> a ring or a sink.
 
-Reads any file in the journal format of PROTOCOL.md section 6, whoever wrote it.
-Every frame is validated (``alphapulse.jit.validate_frames``: header, TLVs and
-the checksum of every ``crc_every``-th frame); a corrupt one is counted by
-reason and the reader resynchronises on the next magic; a partial frame at the
-end of a file (a crash of the writer) is counted and ignored.
+Reads any file in the journal format of PROTOCOL.md section 6, whoever wrote it,
+with :class:`alphapulse.journal.JournalReader`: every frame validated (header,
+TLVs, the checksum of every ``crc_every``-th frame), a corrupt one counted by
+reason and skipped with a resync on the next magic, a partial frame at the end
+of a file (a crash of the writer) counted and ignored. The counts of all files
+add up in :attr:`Replayer.counters`.
 
 Pace: ``speed="recorded"`` keeps the recorded gaps between header timestamps,
 a number ``k`` plays ``k`` times faster, ``"max"`` as fast as the ring takes it.
@@ -24,20 +25,18 @@ from typing import Any, Callable, Iterable
 import numpy as np
 from numba import njit
 
-from alphapulse.adapters.recorder import (JOURNAL_HEADER, JOURNAL_HEADER_SIZE, JOURNAL_MAGIC,
-                                          JOURNAL_VERSION, journal_files)
+from alphapulse.adapters.recorder import journal_files
 from alphapulse.jit.crc import frame_crc
-from alphapulse.jit.frames import (OFF_FLAGS, OFF_TIMESTAMP, STOP_CORRUPT, STOP_FULL, STOP_PARTIAL,
-                                   alloc_frame_index, find_magic, new_crc_state, validate_frames)
+from alphapulse.jit.frames import OFF_FLAGS, OFF_TIMESTAMP
 from alphapulse.jit.memory import ld_u32, st_u32, st_u64
+from alphapulse.journal import JournalError, JournalReader
 from alphapulse.protocol import layout as L
-from alphapulse.protocol.layout import Reject
 
 log = logging.getLogger(__name__)
 
 _HEADER_SIZE = L.HEADER_SIZE
 _CHECKSUM_OFFSET = L.CHECKSUM_OFFSET
-_OK = int(Reject.OK)
+_OK = 0   # Reject.OK
 
 
 @njit(cache=True)
@@ -97,7 +96,7 @@ class Replayer:
     def __init__(self, source: str | os.PathLike | Iterable[str | os.PathLike],
                  sink: Callable[[list[bytes]], None] | None = None, *, producer: Any = None,
                  speed: str | float = "recorded", restamp: bool = False, crc_every: int = 1,
-                 chunk_bytes: int = 4 << 20, batch_bytes: int = 1 << 20,
+                 chunk_bytes: int = 1 << 22, batch_bytes: int = 1 << 20,
                  clock: Callable[[], float] = time.monotonic,
                  sleep: Callable[[float], None] = time.sleep) -> None:
         if (sink is None) == (producer is None):
@@ -117,11 +116,9 @@ class Replayer:
         self.speed = parse_speed(speed)
         self.restamp = restamp
         self.crc_every = crc_every
-        self.chunk_bytes = max(chunk_bytes, L.MAX_FRAME * 2)
+        self.chunk_bytes = chunk_bytes
         self.out = np.zeros(max(batch_bytes, L.MAX_FRAME), np.uint8)
         self.out_offsets = np.zeros(self.out.shape[0] // _HEADER_SIZE + 1, np.int64)
-        self.index = alloc_frame_index(max(self.chunk_bytes // _HEADER_SIZE, 1024))
-        self.crc_state = new_crc_state()
         self.clock = clock
         self.sleep = sleep
         self.counters: Counter = Counter()
@@ -141,8 +138,7 @@ class Replayer:
         self.counters["frames"] += k
         self.counters["bytes"] += nbytes
 
-    def _publish_rows(self, buf: np.ndarray, lo: int, hi: int) -> None:
-        ix = self.index
+    def _publish_rows(self, buf: np.ndarray, ix: Any, lo: int, hi: int) -> None:
         flags = L.FLAG_REPLAYED
         while lo < hi:
             if self.speed is not None:
@@ -180,66 +176,26 @@ class Replayer:
         return n
 
     # ---------------------------------------------------------------- input
-    def _check_header(self, path: Path, head: bytes) -> bool:
-        if len(head) < JOURNAL_HEADER_SIZE:
-            self.counters["bad_journal_header"] += 1
-            log.warning("%s: %d bytes, not a journal", path, len(head))
-            return False
-        magic, version, _flags = JOURNAL_HEADER.unpack(head)
-        if magic != JOURNAL_MAGIC or version != JOURNAL_VERSION:
-            self.counters["bad_journal_header"] += 1
-            log.warning("%s: not a journal v%d (magic %r, version %d)", path, JOURNAL_VERSION, magic, version)
-            return False
-        return True
-
     def _play_file(self, path: Path, stop: Any) -> None:
-        with open(path, "rb", buffering=0) as f:
-            if not self._check_header(path, f.read(JOURNAL_HEADER_SIZE)):
-                return
-            pending = b""
-            eof = False
-            while not eof:
+        reader = JournalReader(path, crc_every=self.crc_every, chunk_size=self.chunk_bytes)
+        try:
+            for batch in reader.batches():
+                self._publish_rows(batch.buf, batch.frames, 0, batch.n)
                 if stop is not None and stop.is_set():
-                    return
-                chunk = f.read(self.chunk_bytes)
-                eof = not chunk
-                data = pending + chunk if pending else chunk
-                if not data:
                     break
-                buf = np.frombuffer(data, np.uint8)
-                end = buf.shape[0]
-                pos = 0
-                while pos < end:
-                    n, consumed, why, reason = validate_frames(buf, pos, end, self.crc_every,
-                                                               self.crc_state, self.index)
-                    if n:
-                        bad = self.index.status[:n]
-                        if bad.any():
-                            for r in bad[bad != 0]:
-                                self.counters[f"rejected_{Reject(int(r)).name}"] += 1
-                        self._publish_rows(buf, 0, n)
-                    pos = consumed
-                    if why == STOP_FULL:
-                        continue
-                    if why == STOP_PARTIAL:
-                        break
-                    if why == STOP_CORRUPT:
-                        self.counters[f"rejected_{Reject(int(reason)).name}"] += 1
-                        nxt = find_magic(buf, pos + 1, end)
-                        if nxt < 0:   # keep 3 bytes: a magic may straddle the chunk boundary
-                            skip_to = max(pos + 1, end - 3) if not eof else end
-                            self.counters["resync_skipped_bytes"] += skip_to - pos
-                            pos = skip_to
-                            break
-                        self.counters["resync_skipped_bytes"] += nxt - pos
-                        self.counters["resyncs"] += 1
-                        pos = nxt
-                        continue
-                pending = data[pos:]
-                if eof and pending:
-                    self.counters["truncated_tail_bytes"] += len(pending)
-                    log.warning("%s: %d bytes of a partial frame at the end (writer crash?)",
-                                path, len(pending))
+        except JournalError as e:
+            self.counters["bad_journal_header"] += 1
+            log.warning("not replayed: %s", e)
+            return
+        finally:
+            st = reader.stats
+            for name, k in st.frames_rejected.items():
+                self.counters[f"rejected_{name}"] += k
+            for name, k in st.corrupt_headers.items():
+                self.counters[f"rejected_{name}"] += k
+            self.counters["resyncs"] += st.resyncs
+            self.counters["resync_skipped_bytes"] += st.bytes_skipped
+            self.counters["truncated_tail_bytes"] += st.truncated_tail_bytes
 
     def run(self, stop: Any = None) -> int:
         """Replay every file once; returns the number of frames published."""

@@ -1,7 +1,6 @@
 """Bad input from a real node: malformed logs, a non-pool emitting pool topics, a token whose
 decimals() reverts, an endpoint that refuses connections. Counted, logged, survived."""
 from eth_abi import encode
-from web3 import Web3
 
 from alphapulse.adapters.evm import abi
 from alphapulse.chain.anvil import free_port

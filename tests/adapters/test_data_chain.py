@@ -1,8 +1,6 @@
 """The adapter against a real anvil node with real Uniswap V2/V3 contracts: frames == chain truth."""
 from collections import defaultdict
 
-import pytest
-
 from alphapulse.protocol import codec
 from alphapulse.protocol.layout import EVENT_TOKEN0_IN, PoolKind
 

@@ -5,7 +5,8 @@ import threading
 
 import pytest
 
-from alphapulse.adapters.recorder import JOURNAL_HEADER_SIZE, Recorder, journal_files, record_ring
+from alphapulse.adapters.recorder import Recorder, journal_files, record_ring
+from alphapulse.journal import FILE_HEADER_SIZE as JOURNAL_HEADER_SIZE
 from alphapulse.adapters.replayer import Replayer, parse_speed
 from alphapulse.protocol import codec
 from alphapulse.protocol.layout import FLAG_REPLAYED, MAX_FRAME

@@ -29,11 +29,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable
+from typing import Any, Callable
 
 from alphapulse.adapters.evm import abi
 from alphapulse.adapters.evm.cache import PoolCache

@@ -14,7 +14,7 @@ import asyncio
 import logging
 from collections import Counter
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from alphapulse.adapters.evm import abi
 from alphapulse.adapters.evm.abi import AbiError, call_data, enc_address, enc_int, hex_to_bytes
