@@ -3,7 +3,7 @@
 ``stat [--json] [NAME ...]``  every ring in /dev/shm (or the named ones):
                               capacity, policy, producer position, state and
                               heartbeat age, each consumer's lag and loss.
-``clean [--dry-run]``         unlink rings whose creator process is gone (only
+``clean [--dry-run] [NAME ...]``  unlink rings whose creator process is gone (only
                               needed if an owner *and* its watchdog were killed).
 """
 from __future__ import annotations
@@ -65,9 +65,9 @@ def stat(names: list[str], as_json: bool) -> int:
     return 0
 
 
-def clean(dry_run: bool) -> int:
+def clean(names: list[str], dry_run: bool) -> int:
     from alphapulse.ring.wait import pid_alive
-    for seg, ring, err in _open_all([]):
+    for seg, ring, err in _open_all(names):
         if ring is None:
             print(f"skip {seg}: {err}")
             continue
@@ -90,11 +90,12 @@ def main(argv: list[str] | None = None) -> int:
     st.add_argument("names", nargs="*")
     st.add_argument("--json", action="store_true")
     cl = sub.add_parser("clean", help="unlink rings whose creator is gone")
+    cl.add_argument("names", nargs="*")
     cl.add_argument("--dry-run", action="store_true")
     a = ap.parse_args(argv)
     if a.cmd == "stat":
         return stat(a.names, a.json)
-    return clean(a.dry_run)
+    return clean(a.names, a.dry_run)
 
 
 if __name__ == "__main__":

@@ -196,3 +196,23 @@ def test_stat_cli_lists_rings_consumers_lag_and_loss(ring_name):
         assert st["consumers"][0]["lost_frames"] == c.lost_frames > 0
         assert st["consumers"][0]["lag_frames"] == 0
         assert np.isclose(st["capacity"], 4096)
+
+
+def test_clean_cli_unlinks_a_ring_whose_creator_is_gone_and_keeps_live_ones(ring_name):
+    from alphapulse.ring import registry
+    from alphapulse.ring.layout import W_CREATOR_PID
+    live, orphan = ring_name("live"), ring_name("orphan")
+    with Ring.create(live, 4096, "lossless"):
+        r = Ring.create(orphan, 4096, "lossless")
+        dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                              capture_output=True, text=True).stdout.strip()
+        r._h[W_CREATOR_PID] = int(dead)          # as if its creator and watchdog were killed
+        registry.registry().owned.discard(segment_name(orphan))
+        res = subprocess.run([sys.executable, "-m", "alphapulse.ring", "clean", live, orphan],
+                             capture_output=True, text=True, timeout=120, cwd=REPO)
+        assert res.returncode == 0, res.stderr
+        assert f"keep {segment_name(live)}: creator pid {os.getpid()} alive" in res.stdout
+        assert f"unlink {segment_name(orphan)}: creator pid {dead} gone" in res.stdout
+        assert shm_exists(segment_name(live)) and not shm_exists(segment_name(orphan))
+        r._closed = True
+        r._seg.close()
