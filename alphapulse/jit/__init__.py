@@ -34,18 +34,25 @@ Columns, decode and encode (``columns``, ``decode``, ``encode``)
     Inside kernels, ``load_row``/``store_row`` move one value between bytes and
     a row. Python helpers: ``row_to_record``, ``set_row``, ``limbs_to_int``,
     ``int_to_limbs``.
+
+Numba caches kernels per source file; :mod:`alphapulse.jit.cache_guard` clears
+the package's caches when a definition they inline (layout, byte loads, column
+loaders) changes.
 """
-from alphapulse.jit.columns import (  # noqa: F401
+from alphapulse.jit import cache_guard as _cache_guard
+
+_cache_guard.check()
+from alphapulse.jit.columns import (  # noqa: E402,F401
     COLUMNS, ArbitrageSignalColumns, GasPriceColumns, HeartbeatColumns, PoolBurnColumns,
     PoolMintColumns, PoolStateColumns, PoolSwapColumns, PoolSyncColumns, PoolTickColumns,
     alloc_columns, int_to_limbs, limbs_to_int, load_row, row_to_record, set_row, store_row,
 )
 from alphapulse.jit.crc import crc32, frame_crc  # noqa: F401
 from alphapulse.jit.decode import decode_frames, decode_tlvs  # noqa: F401
-from alphapulse.jit.encode import (  # noqa: F401
+from alphapulse.jit.encode import (  # noqa: E402,F401
     encode_frames, frame_size_of, seal_frame, write_header, write_tlv_header,
 )
-from alphapulse.jit.frames import (  # noqa: F401
+from alphapulse.jit.frames import (  # noqa: E402,F401
     STOP_CORRUPT, STOP_END, STOP_FULL, STOP_NAMES, STOP_PARTIAL, FrameIndex, TlvIndex,
     alloc_frame_index, alloc_tlv_index, check_header, check_tlvs, find_magic, index_tlvs,
     new_crc_state, validate_frames,
