@@ -122,6 +122,7 @@ class Replayer:
         self.clock = clock
         self.sleep = sleep
         self.counters: Counter = Counter()
+        self._stop: Any = None
         self._t0: float | None = None     # wall clock of the first frame
         self._ts0 = 0                     # its recorded timestamp
 
@@ -156,6 +157,8 @@ class Replayer:
                     self._ready_count(due, ok, now)
                 if ready == 0:
                     self.sleep(min(max(float(due[0]) - now, 0.0) + 1e-6, 0.5))
+                    if self._stop is not None and self._stop.is_set():
+                        return
                     continue
                 stop = lo + ready
             else:
@@ -189,16 +192,20 @@ class Replayer:
             return
         finally:
             st = reader.stats
-            for name, k in st.frames_rejected.items():
+            for name, k in list(st.frames_rejected.items()) + list(st.corrupt_headers.items()):
                 self.counters[f"rejected_{name}"] += k
-            for name, k in st.corrupt_headers.items():
-                self.counters[f"rejected_{name}"] += k
+                self.counters["rejected"] += k
             self.counters["resyncs"] += st.resyncs
             self.counters["resync_skipped_bytes"] += st.bytes_skipped
             self.counters["truncated_tail_bytes"] += st.truncated_tail_bytes
 
+    def rewind(self) -> None:
+        """Start the pace over: the next run's first frame is published at once."""
+        self._t0 = None
+
     def run(self, stop: Any = None) -> int:
         """Replay every file once; returns the number of frames published."""
+        self._stop = stop
         before = self.counters["frames"]
         for path in self.files:
             if stop is not None and stop.is_set():
@@ -218,7 +225,7 @@ def replay_to_ring(source: str | os.PathLike, ring_name: str, stop_event: Any, *
     try:
         while True:
             rp.run(stop_event)
-            rp._t0 = None
+            rp.rewind()
             if not loop or stop_event.is_set():
                 break
     finally:

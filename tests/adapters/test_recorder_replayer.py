@@ -86,6 +86,7 @@ def test_crash_tail_and_corruption_are_counted_and_skipped(tmp_path):
     want = [f for i, f in enumerate(frames[:-1]) if i not in (10, 20)]
     assert [_unmark(g) for g in got] == want
     assert rp.counters["rejected_BAD_MAGIC"] == 1 and rp.counters["rejected_BAD_CHECKSUM"] == 1
+    assert rp.counters["rejected"] == 2
     assert rp.counters["resync_skipped_bytes"] == len(frames[10])
 
 
@@ -120,6 +121,11 @@ def test_pace_follows_recorded_timestamps(tmp_path, speed, expect_s):
                   clock=clk.clock, sleep=clk.sleep)
     assert rp.run() == 21
     assert clk.slept == pytest.approx(expect_s, abs=1e-4)
+    if speed == "recorded":   # a stop ends a paced replay between frames, not at the end
+        stop = threading.Event()
+        rp.rewind()
+        rp.sleep = lambda s: (clk.sleep(s), stop.set())
+        assert rp.run(stop) == 1
     if speed != "max":
         mult = parse_speed(speed)
         for i, (t, _) in enumerate(seen):              # each frame at its recorded offset

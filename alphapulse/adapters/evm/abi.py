@@ -56,6 +56,7 @@ V3_BURN = EventSpec("v3_burn", "v3", "Burn(address,int24,int24,uint128,uint256,u
 
 EVENTS: tuple[EventSpec, ...] = (V2_SWAP, V2_SYNC, V2_MINT, V2_BURN, V3_SWAP, V3_MINT, V3_BURN)
 EVENT_BY_TOPIC0: dict[bytes, EventSpec] = {e.topic0: e for e in EVENTS}
+EVENT_BY_TOPIC0_HEX: dict[str, EventSpec] = {e.topic0_hex: e for e in EVENTS}   # lower-case 0x-hex
 ALL_TOPIC0_HEX: list[str] = [e.topic0_hex for e in EVENTS]
 
 

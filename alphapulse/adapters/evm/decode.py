@@ -117,19 +117,105 @@ def _int(v: Any, what: str) -> int:
     raise DecodeError("bad_field", f"{what} has type {type(v).__name__}")
 
 
-def _topic_address(t: bytes, what: str) -> bytes:
-    if len(t) != 32 or any(t[:12]):
-        raise DecodeError("bad_topic", f"{what}: topic {t.hex()} is not an address")
-    return t[12:]
+_BAD_TOPIC = "bad_topic"
 
 
-def _topic_int24(t: bytes, what: str) -> int:
-    if len(t) != 32:
-        raise DecodeError("bad_topic", f"{what}: topic of {len(t)} bytes")
-    v = int.from_bytes(t, "big", signed=True)
+def _topic_word(t: Any, what: str) -> int:
+    """A 32-byte topic as an unsigned int (hex str from JSON-RPC, or bytes from web3)."""
+    if isinstance(t, str):
+        h = t[2:] if t[:2] in ("0x", "0X") else t
+        if len(h) != 64 or not (h.isascii() and h.isalnum()):
+            raise DecodeError(_BAD_TOPIC, f"{what}: topic {t!r} is not 32 bytes of hex")
+        try:
+            return int(h, 16)
+        except ValueError:
+            raise DecodeError("bad_hex", f"{what}: topic {t!r}") from None
+    b = bytes(t)
+    if len(b) != 32:
+        raise DecodeError(_BAD_TOPIC, f"{what}: topic of {len(b)} bytes")
+    return int.from_bytes(b, "big")
+
+
+def _topic_address(t: Any, what: str) -> bytes:
+    v = _topic_word(t, what)
+    if v >> 160:
+        raise DecodeError(_BAD_TOPIC, f"{what}: topic 0x{v:064x} is not an address")
+    return v.to_bytes(20, "big")
+
+
+def _topic_int24(t: Any, what: str) -> int:
+    v = _topic_word(t, what)
+    if v >> 255:
+        v -= 1 << 256
     if not -(1 << 23) <= v < 1 << 23:
-        raise DecodeError("bad_topic", f"{what}: {v} does not fit int24")
+        raise DecodeError(_BAD_TOPIC, f"{what}: {v} does not fit int24")
     return v
+
+
+def _data_words(raw: Any, spec: EventSpec) -> list[int]:
+    """The ABI words of a log's data as unsigned ints; exactly ``spec.data_words`` of them."""
+    want = spec.data_words
+    if isinstance(raw, str):
+        h = raw[2:] if raw[:2] in ("0x", "0X") else raw
+        # isascii+isalnum first: int() alone would accept "+", "_", spaces and non-ASCII digits
+        if len(h) % 2 or not (h.isascii() and (h.isalnum() or not h)):
+            raise DecodeError("bad_hex", f"{spec.name}: data is not hex")
+        if len(h) != want * 64:
+            raise DecodeError("bad_data_length",
+                              f"{spec.name}: {len(h) // 2} data bytes, ABI has {want * 32}")
+        try:
+            return [int(h[i:i + 64], 16) for i in range(0, len(h), 64)]
+        except ValueError:
+            raise DecodeError("bad_hex", f"{spec.name}: data is not hex") from None
+    b = bytes(raw)
+    if len(b) != want * 32:
+        raise DecodeError("bad_data_length", f"{spec.name}: {len(b)} data bytes, ABI has {want * 32}")
+    return [int.from_bytes(b[i:i + 32], "big") for i in range(0, len(b), 32)]
+
+
+def _u(w: list[int], i: int, bits: int, what: str) -> int:
+    v = w[i]
+    if v >> bits:
+        raise DecodeError("bad_data", f"{what}: {v} does not fit uint{bits}")
+    return v
+
+
+def _i(w: list[int], i: int, bits: int, what: str) -> int:
+    v = w[i]
+    if v >> 255:
+        v -= 1 << 256
+    if bits < 256 and not -(1 << (bits - 1)) <= v < 1 << (bits - 1):
+        raise DecodeError("bad_data", f"{what}: {v} does not fit int{bits}")
+    return v
+
+
+def _a(w: list[int], i: int, what: str) -> bytes:
+    v = w[i]
+    if v >> 160:
+        raise DecodeError("bad_data", f"{what}: word 0x{v:064x} is not an address")
+    return v.to_bytes(20, "big")
+
+
+def _spec_of(t0: Any) -> EventSpec:
+    if isinstance(t0, str):
+        spec = abi.EVENT_BY_TOPIC0_HEX.get(t0) or abi.EVENT_BY_TOPIC0_HEX.get(t0.lower())
+        if spec is None:
+            raise DecodeError("unknown_topic", f"topic0 {t0}")
+        return spec
+    spec = abi.EVENT_BY_TOPIC0.get(bytes(t0))
+    if spec is None:
+        raise DecodeError("unknown_topic", f"topic0 0x{bytes(t0).hex()}")
+    return spec
+
+
+def _address(v: Any) -> bytes:
+    try:
+        b = hex_to_bytes(v)
+    except (ValueError, TypeError):
+        raise DecodeError("bad_hex", f"address {v!r}") from None
+    if len(b) != 20:
+        raise DecodeError("bad_field", f"address of {len(b)} bytes")
+    return b
 
 
 def decode_log(log: Mapping[str, Any]) -> EvmEvent:
@@ -142,68 +228,45 @@ def decode_log(log: Mapping[str, Any]) -> EvmEvent:
         raise DecodeError("bad_log", f"missing field {e}") from None
     if not topics:
         raise DecodeError("no_topics", "anonymous log")
-    try:
-        t0 = hex_to_bytes(topics[0])
-        spec = abi.EVENT_BY_TOPIC0.get(t0)
-        if spec is None:
-            raise DecodeError("unknown_topic", f"topic0 0x{t0.hex()}")
-        if len(topics) != spec.n_topics:
-            raise DecodeError("bad_topic_count", f"{spec.name}: {len(topics)} topics, ABI has {spec.n_topics}")
-        data = hex_to_bytes(raw_data)
-        tp = [hex_to_bytes(t) for t in topics]
-        pool = hex_to_bytes(address)
-    except ValueError as e:
-        if isinstance(e, DecodeError):
-            raise
-        raise DecodeError("bad_hex", str(e)) from None
-    if len(data) != spec.data_words * 32:
-        raise DecodeError("bad_data_length",
-                          f"{spec.name}: {len(data)} data bytes, ABI has {spec.data_words * 32}")
-    if len(pool) != 20:
-        raise DecodeError("bad_field", f"address of {len(pool)} bytes")
+    spec = _spec_of(topics[0])
+    if len(topics) != spec.n_topics:
+        raise DecodeError("bad_topic_count", f"{spec.name}: {len(topics)} topics, ABI has {spec.n_topics}")
+    w = _data_words(raw_data, spec)
+    pool = _address(address)
     bn = _int(log.get("blockNumber"), "blockNumber")
     li = _int(log.get("logIndex"), "logIndex")
     bh = log.get("blockHash")
-    bh = hex_to_bytes(bh) if bh is not None else b""
+    try:
+        bh = hex_to_bytes(bh) if bh is not None else b""
+    except ValueError:
+        raise DecodeError("bad_hex", f"blockHash {bh!r}") from None
     ts = log.get("blockTimestamp")
     ts = _int(ts, "blockTimestamp") if ts is not None else 0
     removed = bool(log.get("removed", False))
     common = (spec, pool, bn, li, bh, ts, removed)
-    n = spec.name
-    w_u, w_i, w_a = abi.word_uint, abi.word_int, abi.word_address
-    try:
-        if spec is abi.V2_SYNC:
-            return V2Sync(*common, w_u(data, 0, 112, "reserve0"), w_u(data, 1, 112, "reserve1"))
-        if spec is abi.V2_SWAP:
-            return V2Swap(*common, _topic_address(tp[1], "sender"), _topic_address(tp[2], "to"),
-                          w_u(data, 0, 256, "amount0In"), w_u(data, 1, 256, "amount1In"),
-                          w_u(data, 2, 256, "amount0Out"), w_u(data, 3, 256, "amount1Out"))
-        if spec is abi.V3_SWAP:
-            return V3Swap(*common, _topic_address(tp[1], "sender"), _topic_address(tp[2], "recipient"),
-                          w_i(data, 0, 256, "amount0"), w_i(data, 1, 256, "amount1"),
-                          w_u(data, 2, 160, "sqrtPriceX96"), w_u(data, 3, 128, "liquidity"),
-                          w_i(data, 4, 24, "tick"))
-        if spec is abi.V2_MINT:
-            return V2Mint(*common, _topic_address(tp[1], "sender"),
-                          w_u(data, 0, 256, "amount0"), w_u(data, 1, 256, "amount1"))
-        if spec is abi.V2_BURN:
-            return V2Burn(*common, _topic_address(tp[1], "sender"), _topic_address(tp[2], "to"),
-                          w_u(data, 0, 256, "amount0"), w_u(data, 1, 256, "amount1"))
-        if spec is abi.V3_MINT:
-            return V3Mint(*common, w_a(data, 0, "sender"), _topic_address(tp[1], "owner"),
-                          _topic_int24(tp[2], "tickLower"), _topic_int24(tp[3], "tickUpper"),
-                          w_u(data, 1, 128, "amount"), w_u(data, 2, 256, "amount0"),
-                          w_u(data, 3, 256, "amount1"))
-        if spec is abi.V3_BURN:
-            return V3Burn(*common, _topic_address(tp[1], "owner"),
-                          _topic_int24(tp[2], "tickLower"), _topic_int24(tp[3], "tickUpper"),
-                          w_u(data, 0, 128, "amount"), w_u(data, 1, 256, "amount0"),
-                          w_u(data, 2, 256, "amount1"))
-    except DecodeError:
-        raise
-    except AbiError as e:
-        raise DecodeError("bad_data", f"{n}: {e}") from None
-    raise AssertionError(f"event {n} has no decoder")  # EVENTS and this function disagree
+    tp = topics
+    if spec is abi.V2_SYNC:
+        return V2Sync(*common, _u(w, 0, 112, "reserve0"), _u(w, 1, 112, "reserve1"))
+    if spec is abi.V2_SWAP:
+        return V2Swap(*common, _topic_address(tp[1], "sender"), _topic_address(tp[2], "to"),
+                      w[0], w[1], w[2], w[3])
+    if spec is abi.V3_SWAP:
+        return V3Swap(*common, _topic_address(tp[1], "sender"), _topic_address(tp[2], "recipient"),
+                      _i(w, 0, 256, "amount0"), _i(w, 1, 256, "amount1"),
+                      _u(w, 2, 160, "sqrtPriceX96"), _u(w, 3, 128, "liquidity"), _i(w, 4, 24, "tick"))
+    if spec is abi.V2_MINT:
+        return V2Mint(*common, _topic_address(tp[1], "sender"), w[0], w[1])
+    if spec is abi.V2_BURN:
+        return V2Burn(*common, _topic_address(tp[1], "sender"), _topic_address(tp[2], "to"), w[0], w[1])
+    if spec is abi.V3_MINT:
+        return V3Mint(*common, _a(w, 0, "sender"), _topic_address(tp[1], "owner"),
+                      _topic_int24(tp[2], "tickLower"), _topic_int24(tp[3], "tickUpper"),
+                      _u(w, 1, 128, "amount"), w[2], w[3])
+    if spec is abi.V3_BURN:
+        return V3Burn(*common, _topic_address(tp[1], "owner"),
+                      _topic_int24(tp[2], "tickLower"), _topic_int24(tp[3], "tickUpper"),
+                      _u(w, 0, 128, "amount"), w[1], w[2])
+    raise AssertionError(f"event {spec.name} has no decoder")  # EVENTS and this function disagree
 
 
 # ---------------------------------------------------------------- records
