@@ -121,15 +121,15 @@ def test_pace_follows_recorded_timestamps(tmp_path, speed, expect_s):
                   clock=clk.clock, sleep=clk.sleep)
     assert rp.run() == 21
     assert clk.slept == pytest.approx(expect_s, abs=1e-4)
+    if speed != "max":
+        mult = parse_speed(speed)
+        for i, (t, _) in enumerate(seen):              # each frame at its recorded offset
+            assert t - 100.0 == pytest.approx(i * 0.1 / mult, abs=1e-4)
     if speed == "recorded":   # a stop ends a paced replay between frames, not at the end
         stop = threading.Event()
         rp.rewind()
         rp.sleep = lambda s: (clk.sleep(s), stop.set())
         assert rp.run(stop) == 1
-    if speed != "max":
-        mult = parse_speed(speed)
-        for i, (t, _) in enumerate(seen):              # each frame at its recorded offset
-            assert t - 100.0 == pytest.approx(i * 0.1 / mult, abs=1e-4)
 
 
 def test_speed_is_validated():
