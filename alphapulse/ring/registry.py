@@ -70,6 +70,13 @@ class _Registry:
                 self._send("-" + name)
             return existed
 
+    def forget(self, name: str) -> None:
+        """Withdraw an announcement whose segment this process did not create."""
+        with self.lock:
+            if name in self.owned:
+                self.owned.discard(name)
+                self._send("-" + name)
+
     def _at_exit(self) -> None:
         if os.getpid() != self.pid:     # a forked child inherited this object
             return
@@ -106,6 +113,11 @@ def announce(name: str) -> None:
 def unlink(name: str) -> bool:
     """Unlink an owned segment and tell the watchdog; False if it was already gone."""
     return registry().unlink(name)
+
+
+def forget(name: str) -> None:
+    """Withdraw an announcement (creating the segment failed: it is someone else's)."""
+    registry().forget(name)
 
 
 def owned() -> list[str]:

@@ -123,13 +123,21 @@ class Ring:
         if shm_exists(seg_name):
             cls._remove_stale(seg_name)
         hb = RL.header_bytes(max_consumers)
-        registry.announce(seg_name)
+        if seg_name in registry.owned():
+            raise FileExistsError(f"ring {name!r} was already created by this process "
+                                  f"(segment /dev/shm/{seg_name})")
+        registry.announce(seg_name)        # before creating: a crash in between is covered
         try:
             seg = Segment.create(seg_name, hb + int(capacity))
         except FileExistsError:
+            registry.forget(seg_name)      # someone else's segment: never ours to unlink
             raise FileExistsError(
-                f"ring {name!r} already exists (segment /dev/shm/{seg_name}) and its "
-                f"creator is alive; attach to it with Ring.attach({name!r})") from None
+                f"ring {name!r} already exists (segment /dev/shm/{seg_name}) and its creator "
+                f"is alive (or it is not a ring); attach to it with Ring.attach({name!r}) "
+                f"or choose another name") from None
+        except BaseException:
+            registry.forget(seg_name)
+            raise
         h = np.frombuffer(seg.buf, dtype=np.uint64, count=hb // RL.WORD)
         h[RL.W_LAYOUT] = RL.LAYOUT_VERSION
         h[RL.W_HEADER_BYTES] = hb

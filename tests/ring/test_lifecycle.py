@@ -148,8 +148,24 @@ def test_attaching_a_missing_ring_a_non_ring_segment_or_another_layout_fails_cle
 def test_create_refuses_a_live_ring_and_replaces_a_dead_creators_one(ring_name, spawn):
     name = ring_name("exists")
     with Ring.create(name, 4096, "lossless"):
-        with pytest.raises(FileExistsError, match="already exists"):
+        with pytest.raises(FileExistsError, match="already created by this process"):
             Ring.create(name, 4096, "lossless")
+        # another live process tries the same name: refused, and its watchdog
+        # must not take the name over (it would unlink our ring when it exits)
+        res = run_py(f"""
+            import sys
+            sys.path.insert(0, {REPO!r})
+            from alphapulse.ring import Ring, registry
+            try:
+                Ring.create({name!r}, 4096, "lossless")
+            except FileExistsError as e:
+                print("refused:", e)
+            print("owned:", registry.owned())
+        """)
+        assert "refused: ring" in res.stdout and "already exists" in res.stdout, res.stderr
+        assert "owned: []" in res.stdout
+        time.sleep(0.5)                            # its watchdog has seen EOF by now
+        assert shm_exists(segment_name(name))      # still there after that process exited
     # a stale segment whose creator is gone (simulated: creator pid rewritten)
     seg = segment_name(name)
     r = Ring.create(name, 4096, "lossless")
