@@ -139,3 +139,28 @@ def _our_topics():
 async def _feed(client, raw):
     await client._handle(client._rpc, ("log", raw))
     client.publisher.flush()
+
+
+def test_heartbeats_while_idle_and_cache_tied_to_genesis(anvil_factory, adapter_run, tmp_path):
+    """An idle adapter sends Heartbeat frames in its sequence; a cache filled on another chain
+    with the same chain id (a fresh dev chain here) is emptied, not trusted."""
+    import time
+    cache = str(tmp_path / "pools.sqlite")
+    for round_ in range(2):
+        node = anvil_factory()
+        m = deploy_market(node.http_url)
+        run = adapter_run(adapter_config(m, node.ws_url, cache_path=cache, heartbeat_s=0.1))
+        run.wait_connected()
+        _burst(m, 4)
+        run.wait_head(node.block_number())
+        time.sleep(0.5)
+        run.stop()
+        c = run.counters
+        assert c["pools_discovered"] == 4 and c["heartbeats"] >= 3
+        assert c["cache_reset_genesis"] == round_        # 2nd node: other genesis, same chain id
+        hdrs = [codec.parse_frame(f) for f in run.frames]
+        assert [h.header.sequence for h in hdrs] == list(range(1, len(hdrs) + 1))
+        beats = [fr.tlvs[0] for fr in hdrs if isinstance(fr.tlvs[0], codec.Heartbeat)]
+        assert len(beats) == c["heartbeats"]
+        assert all(b.frames_published > 0 for b in beats[1:])
+        node.stop()

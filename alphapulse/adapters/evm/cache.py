@@ -147,6 +147,18 @@ class PoolCache:
             return self._db.execute("DELETE FROM ignored WHERE chain_id=? AND what=?",
                                     (self.chain_id, what)).rowcount
 
+    def clear_chain(self) -> None:
+        """Forget every pool, token and ignored address of this chain (one transaction)."""
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                for table in ("pools", "tokens", "ignored"):
+                    self._db.execute(f"DELETE FROM {table} WHERE chain_id=?", (self.chain_id,))
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+
     # -- meta --
     def get_meta(self, key: str) -> str | None:
         row = self._db.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()

@@ -49,6 +49,7 @@ class EvmDataClientConfig:
     start_block: int | None = None                     # first connection: backfill from here; None = live
     fetch_priority_fee: bool = True                    # GasPrice.priority_fee_wei via eth_maxPriorityFeePerGas
     checksum: bool = True                              # CRC-32 in every frame header
+    heartbeat_s: float | None = 1.0                    # Heartbeat frame after this much silence; None = off
     max_frames_per_batch: int = 256                    # frames per sink() call during backfill
 
     def __post_init__(self) -> None:
@@ -92,6 +93,10 @@ class EvmDataClientConfig:
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, (int, float)) or not v > 0:
                 raise ConfigError(f"{key}.{name}", f"must be a number > 0, got {v!r}")
+        if self.heartbeat_s is not None and (isinstance(self.heartbeat_s, bool)
+                                             or not isinstance(self.heartbeat_s, (int, float))
+                                             or not self.heartbeat_s > 0):
+            raise ConfigError(f"{key}.heartbeat_s", f"must be None or a number > 0, got {self.heartbeat_s!r}")
         if self.backoff_initial_s > self.backoff_max_s:
             raise ConfigError(f"{key}.backoff_initial_s", "must be <= backoff_max_s")
         if not 0 <= self.backoff_jitter < 1:

@@ -89,6 +89,7 @@ class FramePublisher:
         self.domain = domain
         self.sequence = 0
         self.frames_published = 0
+        self.last_flush = time.monotonic()
         self._out: list[bytes] = []
 
     def add(self, records: list[Any]) -> None:
@@ -119,7 +120,13 @@ class FramePublisher:
         if self._out:
             out, self._out = self._out, []
             self.frames_published += len(out)
+            self.last_flush = time.monotonic()
             self.sink(out)
+
+    def heartbeat(self) -> None:
+        """A Heartbeat frame on this stream (PROTOCOL.md: sent when idle), published at once."""
+        self.add([codec.Heartbeat(timestamp_ns=time.time_ns(), frames_published=self.frames_published)])
+        self.flush()
 
 
 class EvmDataClient:
@@ -156,6 +163,8 @@ class EvmDataClient:
         self.loop = asyncio.get_running_loop()
         failures = 0
         idx = 0
+        if cfg.heartbeat_s is not None:
+            self._bg.add(asyncio.create_task(self._heartbeats(cfg.heartbeat_s)))
         try:
             while not stop.is_set():
                 url = cfg.endpoints[idx % len(cfg.endpoints)]
@@ -187,6 +196,17 @@ class EvmDataClient:
                 t.cancel()
             self.publisher.flush()
 
+    async def _heartbeats(self, every_s: float) -> None:
+        """Readers tell an idle adapter from a dead one by these (also while disconnected)."""
+        pub = self.publisher
+        while True:
+            idle = time.monotonic() - pub.last_flush
+            if idle >= every_s and not pub.pending:
+                pub.heartbeat()
+                self.counters["heartbeats"] += 1
+                idle = 0.0
+            await asyncio.sleep(max(every_s - idle, 0.01))
+
     def _note_disconnect(self, url: str, e: BaseException) -> None:
         self.counters["disconnects"] += 1
         log.warning("endpoint %s: %s: %s", url, type(e).__name__, e)
@@ -216,6 +236,9 @@ class EvmDataClient:
             if chain_id != self.config.chain_id:
                 self.counters["wrong_chain"] += 1
                 raise _Reconnect(f"chain id {chain_id}, configured {self.config.chain_id}")
+            genesis = await rpc.request("eth_getBlockByNumber", ["0x0", False])
+            if genesis and self.provider.check_genesis(str(genesis["hash"]).lower()):
+                self._snap_block.clear()
             q: asyncio.Queue = asyncio.Queue()
             head_sub = await w3.eth.subscribe("newHeads")
             logs_sub = await w3.eth.subscribe("logs", {"topics": [abi.ALL_TOPIC0_HEX]})

@@ -145,6 +145,26 @@ class PoolProvider:
         self.ignored: dict[bytes, tuple[str, str]] = cache.load_ignored()
         self._sem = asyncio.Semaphore(config.discovery_concurrency)
 
+    def check_genesis(self, genesis_hash: str) -> bool:
+        """Tie the cache to one chain: a different genesis (same chain id, another network
+        or a fresh dev chain) empties it. Returns True when it was reset."""
+        key = "genesis"
+        stored = self.cache.get_meta(f"{key}_{self.config.chain_id}")
+        if stored == genesis_hash:
+            return False
+        reset = stored is not None
+        if reset:
+            log.warning("chain %d: genesis %s, the pool cache was filled on genesis %s: emptying it",
+                        self.config.chain_id, genesis_hash, stored)
+            self.cache.clear_chain()
+            self.pools.clear()
+            self.decimals.clear()
+            self.decimals.update(self.config.known_decimals_bytes())
+            self.ignored.clear()
+            self.counters["cache_reset_genesis"] += 1
+        self.cache.set_meta(f"{key}_{self.config.chain_id}", genesis_hash)
+        return reset
+
     def _filter_fingerprint(self) -> str:
         facs = sorted(f"{f.address.lower()}:{f.venue}:{f.kind}:{f.fee_pips}" for f in self.config.factories)
         toks = sorted(t.lower() for t in self.config.tokens)
