@@ -73,6 +73,7 @@ class SourceConfig:
     replay_file: str = ""                # "" = the bundled recording
     speed: str = "recorded"              # "recorded", "max" or a multiple such as "4"
     loop: bool = True                    # replay: start over when the recording ends
+    simulate: bool = True                # local-chain: run the market simulator
     sim_seed: int = 7                    # local-chain: market simulator seed
     sim_swaps_per_block: int = 6         # local-chain: simulated trades per block
     sim_block_interval_s: float = 1.0    # local-chain: seconds between blocks

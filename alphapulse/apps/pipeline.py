@@ -176,7 +176,7 @@ class Pipeline:
             if self.anvil is None:
                 Path(adapter["cache_path"]).parent.mkdir(parents=True, exist_ok=True)
             kw: dict[str, Any] = {"ring": rn["market_data"], "adapter": adapter, "metrics": mname}
-            if self.market is not None:
+            if self.market is not None and c.source.simulate:
                 kw["market"] = self.market.to_dict()
                 kw["simulator"] = {"seed": c.source.sim_seed,
                                    "txs_per_block": c.source.sim_swaps_per_block,
@@ -241,9 +241,13 @@ class Pipeline:
             ready = bool(st["alive"] or st["finished"]) and (name == "dashboard" or st["finished"]
                                                              or (age is not None and age < 5.0))
             comps[name] = {**st, "heartbeat_age_s": age, "ready": ready}
-        return {"live": self.sup is not None and not self.sup.stopping.is_set(),
-                "ready": bool(comps) and all(v["ready"] for v in comps.values()),
-                "components": comps}
+        out = {"live": self.sup is not None and not self.sup.stopping.is_set(),
+               "ready": bool(comps) and all(v["ready"] for v in comps.values()),
+               "components": comps, "rings": dict(self.ring_names), "metrics_block": self.metrics_name}
+        if self.anvil is not None:
+            out["local_chain"] = {"http_url": self.anvil.http_url, "ws_url": self.anvil.ws_url,
+                                  "market": self.market.to_dict()}
+        return out
 
     def prometheus(self) -> str:
         from alphapulse.metrics import render_prometheus

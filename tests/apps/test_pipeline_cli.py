@@ -1,0 +1,81 @@
+"""The pipeline command: config errors, --print-config, backtest of a recording."""
+import json
+import subprocess
+import sys
+
+import pytest
+
+from alphapulse.apps.pipeline import BUNDLED_MARKET, BUNDLED_RECORDING
+from tests.apps.pipeline_helpers import REPO
+
+
+def run(*args, env=None, timeout=300):
+    import os
+    return subprocess.run([sys.executable, "-m", "alphapulse.apps.pipeline", *args], cwd=REPO,
+                          capture_output=True, text=True, timeout=timeout, env={**os.environ, **(env or {})})
+
+
+@pytest.mark.parametrize("args,env,key", [
+    (["--dashboard-port", "70000"], {}, "dashboard.port"),
+    (["--speed", "warp"], {}, "source.speed"),
+    (["--replay", "/nonexistent.apj"], {}, "source.replay_file"),
+    (["--rpc", "http://not-a-websocket"], {}, "source.rpc_urls[0]"),
+    ([], {"ALPHAPULSE__STRATEGY__MAX_INPUT_SHARE_BPS": "0"}, "strategy.max_input_share_bps"),
+    ([], {"ALPHAPULSE__RINGS__MARKET_DATA__CAPACITY": "12345"}, "rings.market_data.capacity"),
+])
+def test_config_errors_exit_2_with_one_line_naming_the_key(args, env, key):
+    r = run(*args, env=env, timeout=60)
+    assert r.returncode == 2, r.stderr
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and f"config error: {key}: " in lines[0], r.stderr
+
+
+def test_print_config_shows_effective_values():
+    r = run("--print-config", "--dashboard-port", "5111", env={"ALPHAPULSE__LOGGING__LEVEL": '"DEBUG"'},
+            timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert "port = 5111" in r.stdout and 'level = "DEBUG"' in r.stdout
+    assert str(BUNDLED_RECORDING) in r.stdout          # the default run replays the bundled recording
+
+
+def test_unreachable_rpc_exits_4():
+    from tests.apps.pipeline_helpers import free_port
+    r = run("--rpc", f"ws://127.0.0.1:{free_port()}", "--no-dashboard", "--ops-port", "0", timeout=120)
+    assert r.returncode == 4, r.stderr
+    assert "no RPC endpoint is reachable" in r.stderr
+
+
+def test_port_in_use_exits_3():
+    import socket
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    s.listen()
+    try:
+        r = run("--dashboard-port", str(s.getsockname()[1]), "--ops-port", "0", timeout=60)
+    finally:
+        s.close()
+    assert r.returncode == 3 and "already in use" in r.stderr, r.stderr
+
+
+def test_backtest_of_the_bundled_recording_is_deterministic(tmp_path):
+    reports = []
+    for i in range(2):
+        path = tmp_path / f"r{i}.json"
+        r = run("--config", str(BUNDLED_MARKET), "--replay", str(BUNDLED_RECORDING), "--speed", "max",
+                "--report", str(path))
+        assert r.returncode == 0, r.stderr[-3000:]
+        assert "opportunities" in r.stdout
+        reports.append(json.loads(path.read_text()))
+    a, b = reports
+    assert a["frames"] > 10_000 and a["rejected"] == 0
+    assert a["signals"] and a["signals"] == b["signals"]
+    s = a["signals"][0]
+    for field in ("amount_in", "amount_out", "gas_cost_wei", "net_profit_usd_e8", "gross_profit_usd_e8",
+                  "gas_cost_usd_e8", "block_number", "trigger_ts_ns", "signal_id", "chain_id",
+                  "strategy_id", "hops", "flags", "venues", "fees_pips", "spread_bps", "pools", "tokens"):
+        assert field in s
+    assert len(s["pools"]) == s["hops"] and len(s["tokens"]) == s["hops"]
+    assert all(p.startswith("0x") and len(p) == 42 for p in s["pools"])
+    big = [x for x in a["signals"] if isinstance(x["amount_in"], str)]
+    assert all(int(x["amount_in"]) >= 2 ** 53 for x in big)
+    assert all(int(x["amount_out"]) > int(x["amount_in"]) for x in a["signals"])
