@@ -402,7 +402,7 @@ class Producer:
         if overwrite:
             # frames published by an earlier producer are not in this one's size
             # index: declare them overwritten (consumers behind count them lost)
-            S_reserve_tail(h, ps, pos, frames, nbytes)
+            _restart_tail(h, ps, pos, frames, nbytes)
         h[RL.W_PRODUCER_CLOSED] = 0
         py_store(h, RL.W_PRODUCER_HB, _now())
         self._backoff = Backoff()
@@ -567,7 +567,7 @@ class Producer:
         self.close()
 
 
-def S_reserve_tail(h, ps, pos: int, frames: int, nbytes: int) -> None:
+def _restart_tail(h, ps, pos: int, frames: int, nbytes: int) -> None:
     """Start a new producer's tail at the published position (under the claim lock)."""
     seq = int(ps[S.PS_TSEQ]) + 1
     py_store(h, RL.W_TSEQ, seq)

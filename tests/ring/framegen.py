@@ -10,7 +10,6 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from alphapulse.jit import frame_size_of  # noqa: F401  (jit API import check)
 from alphapulse.jit.encode import seal_frame, write_header, write_tlv_header
 from alphapulse.jit.frames import validate_frames
 from alphapulse.jit.memory import ld_u32, ld_u64, st_u64

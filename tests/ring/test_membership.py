@@ -8,7 +8,7 @@ import time
 import numpy as np
 import pytest
 
-from alphapulse.ring import ConsumerEvicted, Ring, RingError, RingFullTimeout
+from alphapulse.ring import Ring, RingError, RingFullTimeout
 from tests.ring import framegen as G
 from tests.ring import workers as W
 

@@ -14,7 +14,7 @@ N = 60_000
 
 def test_slow_consumer_process_loss_count_equals_what_it_missed(ring_name, spawn):
     name = ring_name("ow")
-    with Ring.create(name, 1 << 16, "overwrite") as ring:
+    with Ring.create(name, 1 << 16, "overwrite"):
         q = spawn.Queue()
         ready = spawn.Event()
         cons = spawn(W.consume_record, name, "slow", N, ready, q, 0.002)
