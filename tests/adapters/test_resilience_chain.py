@@ -164,3 +164,28 @@ def test_heartbeats_while_idle_and_cache_tied_to_genesis(anvil_factory, adapter_
         assert len(beats) == c["heartbeats"]
         assert all(b.frames_published > 0 for b in beats[1:])
         node.stop()
+
+
+def test_anvil_reorg_same_heights_new_hashes(anvil, market, adapter_run):
+    """anvil_reorg re-mines the last blocks (here without their swaps): same numbers, new hashes."""
+    m = market
+    b0 = anvil.block_number()
+    run = adapter_run(adapter_config(m, anvil.ws_url))
+    run.wait_connected()
+    _burst(m, 6)
+    top = anvil.block_number()
+    run.wait_head(top)
+    dropped = sorted(((r.block_number, r.log_index) for r in pool_events(run.records())
+                      if r.block_number > top - 3), reverse=True)
+    assert dropped
+    anvil.rpc("anvil_reorg", [3, []])
+    assert anvil.block_number() == top
+    run.wait_until(lambda: run.counters["removed_published"] >= len(dropped), 10, "undo")
+    _burst(m, 1, start=50)
+    run.wait_head(anvil.block_number())
+    run.stop()
+    recs = run.records()
+    removed = [(r.block_number, r.log_index) for r in pool_events(recs) if r.flags & EVENT_REMOVED]
+    assert removed == dropped
+    assert net_event_keys(recs) == chain_log_keys(m.w3, b0 + 1, anvil.block_number(),
+                                                  {addr(p.address) for p in m.pools})
