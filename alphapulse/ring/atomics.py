@@ -23,8 +23,9 @@ function               x86-64 (TSO)            AArch64
 
 Why this exists rather than plain ``h[i]`` loads and stores:
 
-* **Compiler ordering and hoisting.** LLVM may keep a plain load in a register
-  across loop iterations (a spin ``while h[i] == v`` becomes an endless loop)
+* **Compiler ordering and hoisting.** LLVM keeps a plain load in a register
+  across loop iterations: with Numba 0.68 a spin ``while a[0] == 0`` compiles
+  to one ``cmp`` and then ``L: jmp L``, an endless loop (a test checks this),
   and may reorder plain stores to different addresses inside one kernel (the
   position could be stored before the frame bytes). Atomic loads are never
   merged across iterations of a polling loop, and acquire/release orderings

@@ -77,3 +77,35 @@ def test_publish_sequence_moves_once_per_publish(ring_name):
         p.publish_batch(np.concatenate([W.G_frame(2), W.G_frame(3)]))
         assert int(ring._h[W_PSEQ]) == s0 + 4            # even -> odd -> even per publish
         assert int(ring._h[W_PSEQ]) % 2 == 0
+
+
+def _plain_spin(a):
+    n = 0
+    while a[0] == 0:
+        n += 1
+    return n
+
+
+def test_a_plain_numba_spin_is_hoisted_into_an_endless_loop_which_is_why_atomics_are_used():
+    """The hazard is real on this toolchain: LLVM loads ``a[0]`` once and jumps to itself."""
+    import platform
+    import re
+    import pytest
+    if platform.machine() not in ("x86_64", "AMD64"):
+        pytest.skip("the assembly check is written for x86-64")
+    f = njit(_plain_spin)
+    a = np.ones(2, dtype=np.uint64)          # a[0] != 0: returns at once
+    assert f(a) == 0
+    asm = f.inspect_asm(f.signatures[0])
+    lines = [ln.strip() for ln in asm.splitlines() if ln.strip()]
+    self_loops = [lab for i, lab in enumerate(lines[:-1])
+                  if re.fullmatch(r"\.LBB\w+:", lab)
+                  and re.fullmatch(rf"jmp\s+{re.escape(lab[:-1])}", lines[i + 1])]
+    assert self_loops, "expected LLVM to turn the plain spin into `L: jmp L` (load hoisted)"
+    # the ring's spin, compiled the same way, keeps a load in its loop (no self-jump)
+    g = njit(spin_until_changed.py_func)
+    h = np.zeros(4, dtype=np.uint64)
+    g(h, 0, 1, 1)
+    gl = [ln.strip() for ln in g.inspect_asm(g.signatures[0]).splitlines() if ln.strip()]
+    assert not [lab for i, lab in enumerate(gl[:-1]) if re.fullmatch(r"\.LBB\w+:", lab)
+                and re.fullmatch(rf"jmp\s+{re.escape(lab[:-1])}", gl[i + 1])]
