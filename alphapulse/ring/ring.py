@@ -691,6 +691,12 @@ class Consumer:
         ``timeout``: 0 returns at once, None waits until data arrives, else
         seconds. Call :meth:`release` when done with the views; polling again
         without releasing returns the same frames (and any newer ones).
+
+        Zero-copy views (lossless rings) point into shared memory and stay
+        valid until :meth:`release` (the producer cannot reuse those bytes
+        before). With ``copy`` (overwrite rings by default) the single view
+        points into this consumer's private buffer: valid until the next poll,
+        and it holds only frames that were intact after the copy.
         """
         if self._closed:
             raise RingError(f"consumer {self.name!r} is closed")
