@@ -9,6 +9,7 @@ queued: per session there is at most one scheduled push, whatever the burst.
 from __future__ import annotations
 
 import math
+import threading
 from typing import Callable
 
 
@@ -49,10 +50,12 @@ class CoalescingPusher:
     ``delay_ns`` (the Bokeh session maps it to ``add_next_tick_callback`` /
     ``add_timeout_callback``); ``push(now_ns)`` applies the newest state and
     returns whether anything changed (``now_ns``: the time the limiter
-    accounts the push at). The session's event loop calls :meth:`run`; :meth:`notify` may come from any
-    thread (a benign race: a notification that sees ``pending`` just before
-    :meth:`run` clears it is covered because ``run`` clears before it reads
-    the state).
+    accounts the push at). The session's event loop calls :meth:`run`;
+    :meth:`notify` may come from any thread (reader threads, the stats thread):
+    ``pending`` is tested and set under a lock, so several notifiers never
+    schedule two pushes, and ``run`` clears it *before* the push reads the
+    state, so a notification racing with a running push is either included in
+    it or schedules the next one.
     """
 
     def __init__(self, limiter: RateLimiter, schedule: Callable[[int], None],
@@ -62,6 +65,7 @@ class CoalescingPusher:
         self._push = push
         self._clock = clock_ns
         self.pending = False
+        self._lock = threading.Lock()
         self.notified = 0
         self.coalesced = 0       # notifications folded into an already pending push
         self.pushes = 0          # pushes that changed something
@@ -69,11 +73,12 @@ class CoalescingPusher:
 
     def notify(self) -> None:
         """Something changed: make sure one push is scheduled."""
-        self.notified += 1
-        if self.pending:
-            self.coalesced += 1
-            return
-        self.pending = True
+        with self._lock:
+            self.notified += 1
+            if self.pending:
+                self.coalesced += 1
+                return
+            self.pending = True
         self._schedule(self.limiter.delay_ns(self._clock()))
 
     def run(self) -> None:
@@ -83,7 +88,8 @@ class CoalescingPusher:
         if delay > 0:                      # woken early (timer granularity): try again
             self._schedule(delay)
             return
-        self.pending = False               # before reading the state: see the class doc
+        with self._lock:
+            self.pending = False           # before reading the state: see the class doc
         if self._push(now):
             self.limiter.acquire(now)
             self.pushes += 1

@@ -130,3 +130,23 @@ def test_early_wakeup_reschedules_and_nothing_new_is_not_a_push():
     p.notify()                               # notified but nothing changed
     loop.advance_to(300 * MS)
     assert p.idle_runs == 1 and p.pushes == 2
+
+
+def test_concurrent_notifiers_schedule_one_push():
+    import threading
+    scheduled = []
+    p = CoalescingPusher(RateLimiter(100), scheduled.append, lambda now: True, lambda: 0)
+    go = threading.Barrier(8)
+
+    def hammer():
+        go.wait()
+        for _ in range(20_000):
+            p.notify()
+
+    threads = [threading.Thread(target=hammer) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(scheduled) == 1
+    assert p.notified == 160_000 and p.coalesced == 159_999
