@@ -131,3 +131,28 @@ const out = {};
 })(document);
 return out;
 """
+
+#: Starts a 5 ms in-page check that stores ``Date.now()`` in ``window.__apSeen`` once the
+#: table shows exactly the rows whose cells include ``arguments[0][i]``, in that order.
+WATCH_ROWS_JS = """
+const keys = arguments[0];
+window.__apSeen = null;
+const rowsNow = () => {
+  const found = [];
+  (function walk(root) {
+    for (const el of root.querySelectorAll('*')) {
+      if (el.classList && el.classList.contains('slick-row')) found.push(el);
+      if (el.shadowRoot) walk(el.shadowRoot);
+    }
+  })(document);
+  found.sort((a, b) => parseFloat(a.style.top || '0') - parseFloat(b.style.top || '0'));
+  return found.map((r) => [...r.querySelectorAll('.slick-cell')].map((c) => c.textContent));
+};
+const timer = setInterval(() => {
+  const rows = rowsNow();
+  if (rows.length == keys.length && rows.every((cells, i) => cells.includes(keys[i]))) {
+    window.__apSeen = Date.now();
+    clearInterval(timer);
+  }
+}, 5);
+"""
