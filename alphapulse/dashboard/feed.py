@@ -94,6 +94,7 @@ class RingReader(threading.Thread):
         rest_after(0.0, max_cpu_share)           # validate
         self.max_cpu_share = max_cpu_share
         self.rested_s = 0.0
+        self.failures = 0
         self.attach_retry_s = attach_retry_s
         self.clock_ns = clock_ns
         self.ring: Any = None
@@ -154,25 +155,33 @@ class RingReader(threading.Thread):
     def run(self) -> None:
         try:
             while not self.stop.is_set():
-                if self.consumer is None:
-                    if not self._attach():
-                        self.stop.wait(self.attach_retry_s)
-                        continue
-                got = self._read()
-                if got is not None:
-                    t0 = time.perf_counter()
-                    self.process(*got)
-                    if self.max_cpu_share < 1:
-                        rest = rest_after(time.perf_counter() - t0, self.max_cpu_share)
-                        self.rested_s += rest
-                        self.stop.wait(rest)
-        except Exception as e:          # never take the server down; say why the panel froze
-            log.exception("dashboard reader of %s failed", self.ring_name)
-            with self.agg.lock:
-                self.agg.health.errors[self.label] = f"reader stopped: {e!r}"
-            self.notify()
+                try:
+                    self._step()
+                except Exception as e:  # never take the server down: report, rejoin, go on
+                    self.failures += 1
+                    log.exception("dashboard reader of %s failed; rejoining in %.1fs",
+                                  self.ring_name, self.attach_retry_s)
+                    with self.agg.lock:
+                        self.agg.health.errors[self.label] = f"reader error (rejoining): {e!r}"
+                    self.notify()
+                    self.close()
+                    self.stop.wait(self.attach_retry_s)
         finally:
             self.close()
+
+    def _step(self) -> None:
+        if self.consumer is None:
+            if not self._attach():
+                self.stop.wait(self.attach_retry_s)
+            return
+        got = self._read()
+        if got is not None:
+            t0 = time.perf_counter()
+            self.process(*got)
+            if self.max_cpu_share < 1:
+                rest = rest_after(time.perf_counter() - t0, self.max_cpu_share)
+                self.rested_s += rest
+                self.stop.wait(rest)
 
     def process(self, data: bytes, drop_first: int = 0) -> int:
         """Split, validate and apply a region of frames; returns frames applied."""

@@ -107,3 +107,34 @@ def test_rest_after_bounds_the_cpu_share():
         rest_after(0.01, 0)
     with pytest.raises(ValueError, match="max_cpu_share"):
         RingReader("x", "market", None, lambda: None, threading.Event(), max_cpu_share=1.5)
+
+
+def test_a_failing_batch_is_reported_and_the_reader_rejoins(rings):
+    sig_ring, _, sig_p, _ = rings
+    agg = Aggregator(TokenBook(TOKENS))
+    stop = threading.Event()
+    r = RingReader(sig_ring.name, "signal", agg, lambda: None, stop, poll_timeout_s=0.01,
+                   attach_retry_s=0.05)
+    real = r.process
+    calls = []
+
+    def flaky(data, drop_first=0):
+        calls.append(1)
+        if len(calls) == 1:
+            raise RuntimeError("boom")
+        return real(data, drop_first)
+
+    r.process = flaky
+    r.start()
+    try:
+        deadline = time.monotonic() + 30
+        i = 0
+        while agg.opportunities.count == 0:
+            assert time.monotonic() < deadline, (r.failures, agg.health.errors)
+            i += 1
+            sig_p.publish(sig(i))
+            time.sleep(0.05)
+        assert r.failures == 1 and r.is_alive()
+    finally:
+        stop.set()
+        r.join(5)
