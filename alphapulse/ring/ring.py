@@ -383,6 +383,7 @@ class Producer:
                 raise RingError(f"ring {ring.name!r} already has a producer in this process")
             if cur and pid_alive(cur):
                 raise RingError(f"ring {ring.name!r} already has a live producer (pid {cur})")
+            py_store(h, RL.W_PRODUCER_HB, _now())     # fresh before the pid makes it count
             if py_cas(h, RL.W_PRODUCER_PID, cur, me):
                 if cur:
                     log.warning("ring %s: taking over from dead producer pid %d", ring.name, cur)
