@@ -39,3 +39,5 @@ else
          "for --source local-chain install Node.js/npm and run: npm ci --prefix evm" >&2
   fi
 fi
+# Compile the Numba kernels once (on-disk cache), so the first start is not a compile.
+.venv/bin/python -m alphapulse.warmup

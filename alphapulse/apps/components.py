@@ -46,34 +46,46 @@ def replay_source(stop: Any, *, ring: str, path: str, speed: str = "recorded", l
     r = Ring.attach(ring, timeout=10.0)
     prod = r.producer()
     rp = Replayer(path, producer=prod, speed=speed, restamp=True, crc_every=crc_every)
-    last = dict(rp.counters)
-    beat = threading.Thread(target=_heartbeat_loop, args=(stop, prod, m, "source"), daemon=True)
+    last: dict[str, int] = {}
+
+    def report() -> None:                 # counters -> metrics block, from the heartbeat thread
+        nonlocal last
+        if m is None:
+            return
+        c = dict(rp.counters)
+        rej = sum(v for k, v in c.items() if k.startswith("rejected"))
+        m.counter("source", "frames_out").add(c.get("frames", 0) - last.get("frames", 0))
+        m.counter("source", "frames_rejected").add(rej - last.get("rejected", 0))
+        last = {"frames": c.get("frames", 0), "rejected": rej}
+    done = threading.Event()
+    beat = threading.Thread(target=_heartbeat_loop, args=(stop, prod, m, "source", report, done), daemon=True)
     beat.start()
     try:
         while not stop.is_set():
             rp.run(stop)
             rp._t0 = None                       # next lap: pace from its own first frame
-            if m is not None:
-                c = dict(rp.counters)
-                m.counter("source", "frames_out").add(c.get("frames", 0) - last.get("frames", 0))
-                m.counter("source", "frames_rejected").add(
-                    c.get("rejected", 0) - last.get("rejected", 0))
-                last = c
             if not loop:
                 break
         log.info("replay finished: %s", dict(rp.counters))
     finally:
+        done.set()
+        beat.join(2.0)
+        report()
         prod.close()
         r.close()
 
 
-def _heartbeat_loop(stop: Any, prod: Any, m: Any, component: str) -> None:
-    while not stop.wait(0.5):
+def _heartbeat_loop(stop: Any, prod: Any, m: Any, component: str, report: Any = None,
+                    done: threading.Event | None = None) -> None:
+    """Producer heartbeat + liveness gauge (+ ``report()``) every 0.5 s until stop or done."""
+    while not stop.wait(0.5) and not (done is not None and done.is_set()):
         try:
             prod.heartbeat()
         except Exception:  # ring closed under us at shutdown
             return
         _alive(m, component)
+        if report is not None:
+            report()
 
 
 def chain_source(stop: Any, *, ring: str, adapter: dict, metrics: str | None = None,

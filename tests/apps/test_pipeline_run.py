@@ -14,8 +14,14 @@ def test_default_run_serves_dashboard_and_signals_then_survives_a_killed_compone
     p = PipelineProcess("--speed", "20")          # the bundled recording, 20x its recorded pace
     try:
         p.wait_for(lambda: p.metric("alphapulse_signals_total", "strategy") > 0, 30, "first signals")
-        with urllib.request.urlopen(f"http://127.0.0.1:{p.dash_port}/", timeout=10) as r:
-            assert r.status == 200 and b"bokeh" in r.read().lower()
+        def page():
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{p.dash_port}/", timeout=10) as r:
+                    return r.status, r.read()
+            except OSError:
+                return None
+        status, body = p.wait_for(page, 30, "the dashboard page")
+        assert status == 200 and b"bokeh" in body.lower()
         h = p.wait_for(lambda: (lambda h: h if h and h["ready"] else None)(p.health()), 20, "ready")
         assert set(h["components"]) >= {"source", "strategy", "dashboard"}
         # SIGKILL the strategy: the supervisor restarts it and signals keep coming
