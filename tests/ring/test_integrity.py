@@ -25,7 +25,7 @@ BIG_EVERY, BIG_MAX = 64, 4096
 def test_lossless_three_consumer_processes_see_every_frame_in_order_byte_identical(
         ring_name, spawn):
     name = ring_name("integrity")
-    with Ring.create(name, 1 << 22, "lossless") as ring:
+    with Ring.create(name, 1 << 22, "lossless", consumer_timeout_s=120) as ring:
         q = spawn.Queue()
         readies, procs = [], []
         for i in range(3):

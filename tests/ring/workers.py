@@ -14,6 +14,16 @@ from tests.ring import framegen as G
 BATCH = 1 << 16
 
 
+def warm_up(idx, scratch) -> None:
+    """Compile (or load from cache) the kernels a reader uses, on a throwaway frame."""
+    buf = np.empty(1 << 12, dtype=np.uint8)
+    n = G.write_frame(buf, 0, 1, 0, 0)
+    crc = new_crc_state()
+    G.check_view(buf[:n], 1, 0, 0, idx, crc, scratch)
+    G.fill(buf, 1, 2, buf.shape[0], 0, 0)
+    G.first_seq(buf)
+
+
 def produce(ring_name: str, n_frames: int, big_every: int, big_max: int,
             start_evt=None, seq0: int = 1, pace_s: float = 0.0) -> None:
     """Publish frames seq0 .. seq0+n_frames-1, rotating over the three publish paths."""
@@ -54,11 +64,12 @@ def consume_verify(ring_name: str, cname: str, n_frames: int, big_every: int, bi
                    ready_evt, result_q, wait: str = "sleep", delay_s: float = 0.0,
                    deadline_s: float = 300.0) -> None:
     """Read until ``n_frames`` frames (or lost+read) are accounted for; report what was seen."""
-    ring = Ring.attach(ring_name)
-    c = ring.consumer(cname, wait=wait)
     idx = alloc_frame_index(1 << 14)
     crc = new_crc_state()
     scratch = np.empty(1 << 17, dtype=np.uint8)
+    warm_up(idx, scratch)                 # compile before registering (a cold compile on a
+    ring = Ring.attach(ring_name)         # loaded box must not look like a stalled consumer)
+    c = ring.consumer(cname, wait=wait)
     expect = None
     frames = errors = gaps = 0
     first = None
@@ -94,10 +105,11 @@ def consume_verify(ring_name: str, cname: str, n_frames: int, big_every: int, bi
 def consume_record(ring_name: str, cname: str, n_frames: int, ready_evt, result_q,
                    delay_s: float, batch_polls: int = 1) -> None:
     """A deliberately slow reader of an overwrite ring that records every sequence it got."""
-    ring = Ring.attach(ring_name)
-    c = ring.consumer(cname)          # copy=True by default on overwrite rings
     idx = alloc_frame_index(1 << 14)
     crc = new_crc_state()
+    warm_up(idx, np.empty(1 << 17, dtype=np.uint8))
+    ring = Ring.attach(ring_name)
+    c = ring.consumer(cname)          # copy=True by default on overwrite rings
     seqs: list[np.ndarray] = []
     sizes: list[np.ndarray] = []
     bad = 0
