@@ -30,7 +30,7 @@ from alphapulse.ring.wait import SHORT_SPIN, SPIN_BURST, Backoff, Wait, pid_aliv
 
 log = logging.getLogger(__name__)
 
-DEFAULT_PUBLISH_TIMEOUT_S = 5.0
+DEFAULT_PUBLISH_TIMEOUT_S = 15.0     # > the consumer timeout: a stalled consumer is dropped first
 DEFAULT_CONSUMER_TIMEOUT_S = 10.0
 DEFAULT_PRODUCER_STALE_S = 2.0
 
@@ -251,6 +251,11 @@ class Ring:
 
     def consumer(self, name: str, wait: str | Wait = "sleep", copy: bool | None = None) -> "Consumer":
         """Register a consumer; it starts at the current published position.
+
+        On a lossless ring a registered consumer holds the producer back: poll
+        regularly (each poll is a heartbeat; silent longer than the ring's
+        consumer timeout, 10 s by default, it is dropped), and compile your
+        Numba kernels *before* registering, not on the first poll.
 
         ``wait``: ``"sleep"`` (default, low CPU) or ``"spin"`` (lowest latency,
         one core busy). ``copy``: poll returns a private copy instead of
