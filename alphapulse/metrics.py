@@ -18,6 +18,10 @@ Usage::
     text = render_prometheus(m.snapshot())
     owner.close()                                         # the owner unlinks
 
+Inside Numba kernels: pass ``m.array`` (uint64 slots) with indices resolved
+outside the kernel (``m.index(component, key)`` for counters and gauges,
+``m.histogram_base(component)`` and ``m.bounds_array`` for :func:`observe_ns`).
+
 Layout (all little-endian, the segment is page aligned)::
 
     0   magic  b"APMETRC1"
@@ -61,6 +65,7 @@ from multiprocessing import shared_memory
 from typing import Iterable, Sequence
 
 import numpy as np
+from numba import njit
 
 NAME_PREFIX = "alphapulse_"
 MAGIC = b"APMETRC1"
@@ -347,6 +352,16 @@ class MetricsBlock:
         """Handle on the component's latency histogram (``.observe(ns)``)."""
         return Histogram(self._u64, self._base(component) + self._hist, self.schema.bounds_ns)
 
+    def histogram_base(self, component: str) -> int:
+        """Slot index of the component's first latency bucket in :attr:`array` (for
+        :func:`observe_ns` in Numba kernels, with :attr:`bounds_array`)."""
+        return self._base(component) + self._hist
+
+    @property
+    def bounds_array(self) -> np.ndarray:
+        """The bucket upper bounds (ns) as int64, for :func:`observe_ns`."""
+        return np.asarray(self.schema.bounds_ns, dtype=np.int64)
+
     def observe_latency_ns(self, component: str, ns: int) -> None:
         """Count one latency (ns) in ``component``'s histogram."""
         self.histogram(component).observe(ns)
@@ -374,6 +389,22 @@ class MetricsBlock:
                                     "sum_ns": u[hb + nb]}}
         return {"name": self.name, "ts_ns": time.time_ns(), "bounds_ns": list(s.bounds_ns),
                 "components": comps}
+
+
+@njit(cache=True)
+def observe_ns(slots, base, bounds, ns):
+    """Numba twin of :meth:`Histogram.observe`: count one latency of ``ns`` nanoseconds.
+
+    ``slots``: ``MetricsBlock.array`` (uint64); ``base``: ``histogram_base(component)``;
+    ``bounds``: ``bounds_array`` (int64, ns, increasing). Bucket ``i`` counts
+    ``bounds[i-1] < ns <= bounds[i]``, the last one everything above; negative ``ns``
+    counts as 0. Single writer per component, as everywhere in the block.
+    """
+    if ns < 0:
+        ns = 0
+    i = np.searchsorted(bounds, ns)          # side="left": first bound >= ns
+    slots[base + i] += np.uint64(1)
+    slots[base + bounds.shape[0] + 1] += np.uint64(ns)
 
 
 # ---------------------------------------------------------------- readers of snapshots

@@ -11,7 +11,7 @@ import pytest
 
 from alphapulse.metrics import (
     DEFAULT_BOUNDS_NS, DEFAULT_COUNTERS, DEFAULT_GAUGES, MetricsBlock, histogram_quantile,
-    render_prometheus,
+    observe_ns, render_prometheus,
 )
 
 
@@ -186,3 +186,15 @@ def test_prometheus_text(name):
     assert samples[("alphapulse_latency_seconds_bucket", 'component="source",le="2e-06"')] == 2
     assert samples[("alphapulse_latency_seconds_count", 'component="source"')] == 4
     assert samples[("alphapulse_latency_seconds_sum", 'component="source"')] == pytest.approx(20.000033)
+
+
+def test_numba_observe_matches_python(name):
+    values = [-7, 0, 1, 999, 1000, 1001, 2000, 7_000_000, 10 ** 10, 10 ** 10 + 1, 10 ** 13]
+    with MetricsBlock.create(name, ["py", "jit"]) as m:
+        for v in values:
+            m.observe_latency_ns("py", v)
+            observe_ns(m.array, m.histogram_base("jit"), m.bounds_array, v)
+        s = m.snapshot()["components"]
+        assert s["jit"]["latency"] == s["py"]["latency"]
+        assert s["jit"]["latency"]["buckets"][-1] == 2          # above the last bound
+        assert s["jit"]["latency"]["sum_ns"] == sum(max(0, v) for v in values)
