@@ -2,7 +2,7 @@
 
 Frame ``seq`` (sequence number ``seq``, timestamp ``seq * 7``) carries one
 vendor TLV (type 200, skipped by readers) of a length and content derived from
-``seq`` alone, and a CRC-32 checksum. A consumer regenerates the expected
+``seq`` alone (a slice of a fixed random pool), and a CRC-32 checksum. A consumer regenerates the expected
 bytes from the sequence number and compares: byte-identical, in order.
 """
 from __future__ import annotations
@@ -12,7 +12,7 @@ from numba import njit
 
 from alphapulse.jit.encode import seal_frame, write_header, write_tlv_header
 from alphapulse.jit.frames import validate_frames
-from alphapulse.jit.memory import ld_u32, ld_u64, st_u64
+from alphapulse.jit.memory import ld_u32, ld_u64
 from alphapulse.protocol.layout import HEADER_SIZE, Domain, Source
 
 VENDOR_TLV = 200
@@ -26,6 +26,13 @@ _S27 = np.uint64(27)
 _S31 = np.uint64(31)
 _S8 = np.uint64(8)
 _FF = np.uint64(0xFF)
+# Payload bytes: slices of one fixed random pool (a Numba compile-time
+# constant) at an offset derived from the sequence number: as unique per frame
+# as the test needs, and written and compared at memcpy speed.
+MAX_VALUE = 1 << 16
+POOL_SPAN = 1 << 16
+POOL = np.random.default_rng(20261126).integers(0, 256, POOL_SPAN + MAX_VALUE, dtype=np.uint8)
+POOL.setflags(write=False)
 
 
 @njit(cache=True, inline="always")
@@ -59,17 +66,9 @@ def write_frame(buf, pos, seq, big_every, big_max, with_crc=True):
     th = 2 if v <= 255 else 5
     write_header(buf, pos, DOMAIN, SOURCE, 0, seq, seq * 7, th + v)
     p = write_tlv_header(buf, pos + HEADER_SIZE, VENDOR_TLV, v)
-    x = mix(seq ^ 0x5555)
-    i = 0
-    while i + 8 <= v:
-        x = mix(x)
-        st_u64(buf, p + i, x)
-        i += 8
-    x = mix(x)
-    while i < v:
-        buf[p + i] = np.uint8(x & _FF)
-        x >>= _S8
-        i += 1
+    o = np.int64(mix(seq ^ 0x5555) % np.uint64(POOL_SPAN))
+    for i in range(v):                  # a slice of the random pool at a per-seq offset
+        buf[p + i] = POOL[o + i]
     seal_frame(buf, pos, with_crc)
     return p + v
 
