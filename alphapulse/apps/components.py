@@ -5,6 +5,7 @@ beyond the loop, so what they run can be tested without processes.
 """
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
 import time
@@ -97,7 +98,7 @@ def chain_source(stop: Any, *, ring: str, adapter: dict, metrics: str | None = N
     the production path on one machine.
     """
     from alphapulse.adapters.evm.config import EvmDataClientConfig
-    from alphapulse.adapters.evm.data import ring_sink, run_adapter
+    from alphapulse.adapters.evm.data import ring_sink, run_adapter_async
     from alphapulse.ring import Ring
     m = _metrics(metrics)
     r = Ring.attach(ring, timeout=10.0)
@@ -129,11 +130,26 @@ def chain_source(stop: Any, *, ring: str, adapter: dict, metrics: str | None = N
         sim_thread = threading.Thread(target=drive, name="simulator", daemon=True)
         sim_thread.start()
         threading.Thread(target=stopper, name="simulator-stop", daemon=True).start()
-    beat = threading.Thread(target=_heartbeat_loop, args=(stop, prod, m, "source"), daemon=True)
+    clients: list[Any] = []
+    last: dict[str, int] = {}
+
+    def report() -> None:                 # adapter state -> metrics block, from the heartbeat thread
+        if m is None or not clients:
+            return
+        cl = clients[0]
+        c = cl.counters
+        m.gauge("source", "rpc_connected").set(1 if cl._rpc_ready.is_set() else 0)
+        m.gauge("source", "last_block").set(max(cl._head, 0))
+        m.gauge("source", "pools").set(c.get("pools_discovered", 0) + c.get("pools_from_cache", 0))
+        for key, src in (("rpc_reconnects", "disconnects"), ("rpc_errors", "connect_failures")):
+            m.counter("source", key).add(c.get(src, 0) - last.get(src, 0))
+            last[src] = c.get(src, 0)
+    beat = threading.Thread(target=_heartbeat_loop, args=(stop, prod, m, "source", report), daemon=True)
     beat.start()
     try:
-        counters = run_adapter(EvmDataClientConfig(**adapter), sink, stop)
-        log.info("adapter counters: %s", dict(counters))
+        client = asyncio.run(run_adapter_async(EvmDataClientConfig(**adapter), sink, stop,
+                                               client_ready=clients.append))
+        log.info("adapter counters: %s", dict(client.counters))
     finally:
         if sim_thread is not None:
             sim_thread.join(5.0)

@@ -47,6 +47,7 @@ def test_local_chain_swap_gives_exact_signal_on_the_ring_within_2_s():
                         dashboard=False)
     try:
         h = p.wait_for(lambda: (lambda h: h if h and h["ready"] else None)(p.health()), 90, "ready")
+        p.wait_for(lambda: p.metric("alphapulse_rpc_connected", "source") == 1, 60, "adapter connected")
         chain = h["local_chain"]
         mk = Market.from_dict(chain["http_url"], chain["market"])
         ring = Ring.attach(h["rings"]["signal"], timeout=5)
@@ -56,6 +57,10 @@ def test_local_chain_swap_gives_exact_signal_on_the_ring_within_2_s():
             from alphapulse.protocol.layout import PoolKind, Venue
             a = mk.v2_pool("WMATIC", "USDC", Venue.QUICKSWAP)
             b = mk.v2_pool("WMATIC", "USDC", Venue.SUSHISWAP_POLYGON)
+            pair = mk.pools_for("WMATIC", "USDC")
+            for pool in pair:                          # first sight of each pool: the adapter discovers it
+                mk.move_price(pool, 1.0005)
+            p.wait_for(lambda: p.metric("alphapulse_pools", "strategy") >= len(pair), 30, "pools known")
             mk.move_price(a, 1.015)                    # +1.5 % on one V2 venue: opens a cycle
             deadline = time.monotonic() + 30
             sig = None
