@@ -92,3 +92,12 @@ def adapter_run():
         if r.thread.is_alive():
             r.stop_event.set()
             r.thread.join(15)
+
+
+@pytest.fixture
+def fresh_chain(anvil_factory):
+    """(node, market) on a node of its own: historical state queries (getReserves at block N)
+    are reliable only on a node that has not been evm_revert-ed (the session node has)."""
+    from alphapulse.chain.deploy import deploy_market
+    node = anvil_factory()
+    return node, deploy_market(node.http_url)

@@ -1,17 +1,24 @@
 """The adapter against a real anvil node with real Uniswap V2/V3 contracts: frames == chain truth."""
 from collections import defaultdict
 
+import pytest
+
 from alphapulse.protocol import codec
 from alphapulse.protocol.layout import EVENT_TOKEN0_IN, PoolKind
 
 from .chain_helpers import adapter_config, addr, chain_log_keys, kinds, net_event_keys, pool_events
 
 
-def test_frames_equal_chain_truth(anvil, market, adapter_run):
-    m = market
+@pytest.mark.parametrize("tuning", [
+    {},
+    # tiny JSON-RPC batches, one discovery at a time, a wide tick window (many bitmap words)
+    {"rpc_batch_size": 2, "discovery_concurrency": 1, "tick_snapshot_range": 120_000},
+], ids=["default", "small-batches"])
+def test_frames_equal_chain_truth(fresh_chain, adapter_run, tuning):
+    anvil, m = fresh_chain
     w3 = m.w3
     b0 = anvil.block_number()
-    run = adapter_run(adapter_config(m, anvil.ws_url))
+    run = adapter_run(adapter_config(m, anvil.ws_url, **tuning))
     run.wait_connected()
     dec = m.decimals
     results = []
@@ -115,3 +122,33 @@ def test_frames_equal_chain_truth(anvil, market, adapter_run):
     gas = [r for r in recs if isinstance(r, codec.GasPrice)]
     for g in gas[-3:]:
         assert g.base_fee_wei == w3.eth.get_block(g.block_number)["baseFeePerGas"] and g.chain_id == 137
+
+
+def test_filter_by_factory_and_tokens(anvil, market, adapter_run):
+    """Only configured factories, and with a token filter only pools of listed tokens."""
+    m = market
+    quick = m.v2_factories[400]
+    cfg = adapter_config(m, anvil.ws_url)
+    cfg = cfg.replace(factories=tuple(f for f in cfg.factories if f.address != m.v3_factory.lower()),
+                      tokens=(m.token("WMATIC").address, m.token("USDC").address, m.token("WBTC").address),
+                      token_match="both")
+    b0 = anvil.block_number()
+    run = adapter_run(cfg)
+    run.wait_connected()
+    for p in m.pools:
+        m.swap(p, p.token0, 10 ** m.decimals[p.token0] // 100)
+    b1 = anvil.block_number()
+    run.wait_head(b1)
+    run.stop()
+    syms = {t.address: s for s, t in m.tokens.items()}
+    followed = {addr(p.address) for p in m.pools if p.factory != m.v3_factory
+                and {syms[p.token0], syms[p.token1]} <= {"WMATIC", "USDC", "WBTC"}}
+    assert followed and any(addr(p.address) not in followed for p in m.pools if p.factory == quick)
+    recs = run.records()
+    assert {r.pool for r in pool_events(recs)} == followed
+    assert net_event_keys(recs) == chain_log_keys(m.w3, b0 + 1, b1, followed)
+    ign = run.client.provider.ignored
+    assert len(ign) == len(m.pools) - len(followed)
+    assert all(what == "unfollowed" for what, _ in ign.values())
+    assert any("is not configured" in why for _, why in ign.values())     # the V3 factory
+    assert any("token filter" in why for _, why in ign.values())

@@ -189,3 +189,35 @@ def test_anvil_reorg_same_heights_new_hashes(anvil, market, adapter_run):
     assert removed == dropped
     assert net_event_keys(recs) == chain_log_keys(m.w3, b0 + 1, anvil.block_number(),
                                                   {addr(p.address) for p in m.pools})
+
+
+def test_backfill_from_start_block_beyond_node_history(anvil_factory, adapter_run):
+    """start_block backfill on a node that keeps only 5 states: snapshots cannot be taken
+    before the first events, so they are taken at the head; no event is dropped, the held
+    ones go out before the snapshot, which then equals the chain at its block."""
+    node = anvil_factory(prune_history=5)
+    m = deploy_market(node.http_url)
+    b0 = node.block_number()
+    _burst(m, 24)                                   # 24 blocks before the adapter starts
+    run = adapter_run(adapter_config(m, node.ws_url, start_block=b0 + 1))
+    run.wait_connected()
+    b1 = node.block_number()
+    run.wait_head(b1)
+    _burst(m, 4, start=24)
+    b2 = node.block_number()
+    run.wait_head(b2)
+    run.stop()
+    recs = run.records()
+    c = run.counters
+    assert c["snapshot_fallback_latest"] == 4 and c["published_before_snapshot"] > 0
+    assert net_event_keys(recs) == chain_log_keys(m.w3, b0 + 1, b2, {addr(p.address) for p in m.pools})
+    for st in (r for r in recs if isinstance(r, codec.PoolState)):
+        p = m.pool("0x" + st.pool.hex())
+        assert st.block_number >= b1
+        if st.pool_kind == 1:
+            assert (st.reserve0, st.reserve1) == m.reserves(p, st.block_number)
+        else:
+            assert (st.sqrt_price_x96, st.tick, st.liquidity) == m.slot0(p, st.block_number)
+        # every event of the pool up to the snapshot precedes it in the stream
+        i = recs.index(st)
+        assert all(r.block_number > st.block_number for r in pool_events(recs[i:]) if r.pool == st.pool)

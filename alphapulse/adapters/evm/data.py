@@ -637,6 +637,13 @@ class EvmDataClient:
                 self.counters["pools_discovered"] += 1
             else:
                 self.counters["pools_from_cache"] += 1
+            # Held events up to the snapshot's block go out before it (nothing is dropped,
+            # and the snapshot, being absolute, then sets the state they led to); that only
+            # happens when the node had no state before the first event (snapshot at the head).
+            for ev in held:
+                if ev.block_number <= sb:
+                    self._publish(ev, info)
+                    self.counters["published_before_snapshot"] += 1
             self._snap_block[pool] = sb
             self.publisher.add_packed(recs)
             log.info("pool 0x%s: venue %d kind %d tokens 0x%s(%d)/0x%s(%d) fee %d, snapshot at %d "
@@ -644,7 +651,8 @@ class EvmDataClient:
                      info.token0.hex(), info.decimals0, info.token1.hex(), info.decimals1,
                      info.fee_pips, sb, len(recs) - 1, len(held))
             for ev in held:
-                self._publish(ev, info)
+                if ev.block_number > sb:
+                    self._publish(ev, info)
 
     # ================================================================ heads
     async def _on_head(self, rpc: Rpc, head: Any, publish_gas: bool = True) -> None:
