@@ -1,5 +1,8 @@
 """Reconnects, node restarts from a state dump, silent subscriptions and reorgs, on a real node."""
 import asyncio
+import time
+
+import pytest
 
 from alphapulse.chain.deploy import deploy_market
 from alphapulse.protocol import codec
@@ -54,7 +57,8 @@ def test_node_restart_from_state_dump_mid_burst_no_gap_no_duplicate(anvil_factor
     assert sum(isinstance(r, codec.PoolState) for r in run2.records()) == 4
 
 
-def test_silent_subscription_detected_by_watchdog(anvil, market, adapter_run):
+@pytest.mark.parametrize("silenced", ["both", "heads"])
+def test_silent_subscription_detected_by_watchdog(anvil, market, adapter_run, silenced):
     m = market
     b0 = anvil.block_number()
     run = adapter_run(adapter_config(m, anvil.ws_url, watchdog_s=0.5))
@@ -63,9 +67,12 @@ def test_silent_subscription_detected_by_watchdog(anvil, market, adapter_run):
     run.wait_head(anvil.block_number())
     client = run.client
     # the node stops sending on this connection (as a stuck provider would), chain moves on
-    for sid in client.subscriptions:
+    subs = client.subscriptions if silenced == "both" else client.subscriptions[:1]
+    for sid in subs:
         asyncio.run_coroutine_threadsafe(client._rpc.request("eth_unsubscribe", [sid]), client.loop).result(5)
-    _burst(m, 5, start=3)
+    for i in range(5):     # the chain moves on (slowly enough for a 0.5 s watchdog)
+        _burst(m, 1, start=3 + i)
+        time.sleep(0.15)
     run.wait_connected(2, timeout=10)
     _burst(m, 2, start=8)
     b1 = anvil.block_number()
@@ -144,7 +151,6 @@ async def _feed(client, raw):
 def test_heartbeats_while_idle_and_cache_tied_to_genesis(anvil_factory, adapter_run, tmp_path):
     """An idle adapter sends Heartbeat frames in its sequence; a cache filled on another chain
     with the same chain id (a fresh dev chain here) is emptied, not trusted."""
-    import time
     cache = str(tmp_path / "pools.sqlite")
     for round_ in range(2):
         node = anvil_factory()

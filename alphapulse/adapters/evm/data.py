@@ -155,6 +155,7 @@ class EvmDataClient:
         self.connections = 0
         self.subscriptions: tuple[str, str] = ("", "")
         self.loop: asyncio.AbstractEventLoop | None = None
+        self._last_head_t = time.monotonic()
 
     # ================================================================ run loop
     async def run(self, stop: asyncio.Event) -> None:
@@ -298,6 +299,9 @@ class EvmDataClient:
                     except asyncio.QueueEmpty:
                         break
                 self.publisher.flush()
+                if time.monotonic() - self._last_head_t > self.config.watchdog_s:
+                    await self._watchdog(rpc)    # logs flow but heads stopped
+                    self._last_head_t = time.monotonic()
         finally:
             stop_wait.cancel()
 
@@ -681,6 +685,7 @@ class EvmDataClient:
         if self._checkpoint is None or number - 1 > self._checkpoint:
             self._checkpoint = number - 1
         self.counters["heads"] += 1
+        self._last_head_t = time.monotonic()
         if publish_gas:
             base = head.get("baseFeePerGas")
             self.publisher.add([codec.GasPrice(
