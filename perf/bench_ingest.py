@@ -1,11 +1,13 @@
 """Ingestion throughput: the adapter's hot path, end to end from a local node, the replayer.
 
 1. hot path: recorded JSON-RPC ``eth_subscription`` notifications (real logs of real Uniswap
-   V2/V3 swaps on anvil, replicated with fresh block numbers) -> json.loads -> decode -> dedup
-   -> record -> frame -> sink, single process, pools already known. Reported as logs/s.
-2. end to end: a local anvil node mines blocks full of swaps; the adapter (WebSocket
-   subscription) publishes them into a shared-memory ring. events/s from the first block's
-   send until the last event is in the ring.
+   V2/V3 swaps on anvil, replicated with fresh block numbers, one newHeads per block of 50-ish
+   logs) -> json.loads -> decode -> dedup/reorg check -> record -> frame -> sink, single
+   process, pools already known. Reported as logs/s (head processing and GasPrice frames included).
+2. end to end: a local anvil node mines one block holding many swaps; the adapter (WebSocket
+   subscription, web3 formatting included) publishes every event into a shared-memory ring.
+   events/s from the evm_mine call to the last event in the ring; then a fresh adapter
+   backfills the same blocks with eth_getLogs (pool discovery included).
 3. replayer: a journal on disk replayed at max speed into a ring (frames/s, GB/s).
 
 Usage: python perf/bench_ingest.py [--quick] [--json]
@@ -73,20 +75,26 @@ def record_notifications(market, node, n_blocks: int, per_block: int) -> list[di
 
 def bench_hot_path(market, logs: list[dict], n: int) -> dict:
     per_block = 1 + max(_q(lg["logIndex"]) for lg in logs)
-    notifs = []
+    notifs = []     # (is_head, JSON text) as the node sends them: a block's logs, then its head
     for i in range(n):
+        b = 1_000_000 + i // per_block
         lg = dict(logs[i % len(logs)])
-        lg["blockNumber"] = hex(1_000_000 + i // per_block)
-        lg["blockHash"] = "0x%064x" % (1_000_000 + i // per_block)
+        lg["blockNumber"] = hex(b)
+        lg["blockHash"] = "0x%064x" % b
         lg["logIndex"] = hex(i % per_block)
-        notifs.append(json.dumps({"jsonrpc": "2.0", "method": "eth_subscription",
-                                  "params": {"subscription": "0x1", "result": lg}}))
+        notifs.append((False, json.dumps({"jsonrpc": "2.0", "method": "eth_subscription",
+                                          "params": {"subscription": "0x1", "result": lg}})))
+        if i % per_block == per_block - 1 or i == n - 1:
+            head = {"number": hex(b), "hash": "0x%064x" % b, "parentHash": "0x%064x" % (b - 1),
+                    "timestamp": hex(1_800_000_000 + 2 * b), "baseFeePerGas": hex(30 * 10**9)}
+            notifs.append((True, json.dumps({"jsonrpc": "2.0", "method": "eth_subscription",
+                                             "params": {"subscription": "0x2", "result": head}})))
     nbytes = [0]
 
     def sink(frames):
         nbytes[0] += sum(len(f) for f in frames)
 
-    cfg = _config(market, "ws://127.0.0.1:1", cache_path=":memory:", reorg_depth=1 << 30)
+    cfg = _config(market, "ws://127.0.0.1:1", cache_path=":memory:", fetch_priority_fee=False)
     client = EvmDataClient(cfg, sink)
     client.provider.pools.update(_pool_infos(market))
     for a in client.provider.pools:
@@ -95,10 +103,14 @@ def bench_hot_path(market, logs: list[dict], n: int) -> dict:
     async def go() -> float:
         pub = client.publisher
         on_log = client._on_log
+        on_head = client._on_head
         loads = json.loads
         t0 = time.perf_counter()
-        for s in notifs:
-            await on_log(None, loads(s)["params"]["result"])
+        for is_head, s in notifs:
+            if is_head:
+                await on_head(None, loads(s)["params"]["result"])
+            else:
+                await on_log(None, loads(s)["params"]["result"])
             if pub.pending >= 256:
                 pub.flush()
         pub.flush()
@@ -115,57 +127,95 @@ def _q(v):
     return v if isinstance(v, int) else int(v, 16)
 
 
-def bench_end_to_end(market, node, n_blocks: int, per_block: int) -> dict:
+def _txs(market, n: int, start: int = 0) -> list[dict]:
+    pools, traders, dec = market.pools, market.traders, market.decimals
+    out = []
+    for k in range(start, start + n):
+        p = pools[k % len(pools)]
+        t = p.token0 if (k // len(pools)) % 2 else p.token1
+        out.append(market.swap_tx(p, t, (1 + k % 7) * 10 ** dec[t] // 1000, traders[k % len(traders)]))
+    return out
+
+
+def _count_events(frames) -> int:
+    return sum(1 for f in frames if f[32] in (11, 12, 13, 16))   # first TLV type: pool events
+
+
+def bench_end_to_end(market, node, n_swaps: int) -> dict:
+    """Live: n_swaps sent with automine off, then mined as ONE block; the node pushes every log
+    over the subscription at once. Timed from evm_mine to the last event in the ring.
+    Backfill: a second adapter started at that block (eth_getLogs path, incl. discovery)."""
     from alphapulse.ring import Ring
     name = f"bench_ingest_{os.getpid()}"
-    ring = Ring.create(name, capacity=1 << 26, policy="overwrite")
+    ring = Ring.create(name, capacity=1 << 27, policy="overwrite")
     prod = ring.producer()
+    publish = ring_sink(prod)
     events = [0]
-    sink_inner = ring_sink(prod)
-    pool_types = (11, 12, 13, 16)
 
     def sink(frames):
-        sink_inner(frames)
-        events[0] += sum(1 for f in frames if f[32] in pool_types)
+        publish(frames)
+        events[0] += _count_events(frames)
 
-    stop = threading.Event()
+    def start(cfg):
+        stop = threading.Event()
+        clients = []
+        th = threading.Thread(target=lambda: asyncio.run(
+            run_adapter_async(cfg, sink, stop, client_ready=clients.append)))
+        th.start()
+        while not clients or not clients[0]._rpc_ready.is_set():
+            time.sleep(0.005)
+        return stop, th, clients[0]
+
+    def wait_events(n, client, what):
+        deadline = time.monotonic() + 300
+        while events[0] < n or client._pending or client._discovering:
+            if time.monotonic() > deadline:
+                raise SystemExit(f"{what}: {events[0]} of {n} events; {dict(client.counters)}")
+            time.sleep(0.0005)
+
     cfg = _config(market, node.ws_url, cache_path=":memory:", fetch_priority_fee=False)
-    clients = []
-    th = threading.Thread(target=lambda: asyncio.run(run_adapter_async(cfg, sink, stop, client_ready=clients.append)))
-    th.start()
-    while not clients or not clients[0]._rpc_ready.is_set():
-        time.sleep(0.01)
+    stop, th, client = start(cfg)
     # warm up: discover every pool once (discovery is not the steady state)
-    b_warm = node.block_number()
-    _swap_blocks(market, node, 1, len(market.pools))
-    warm = len(node.rpc("eth_getLogs", [{"fromBlock": hex(b_warm + 1), "toBlock": "latest",
-                                         "topics": [abi.ALL_TOPIC0_HEX]}]))
-    deadline = time.monotonic() + 60
-    while (clients[0]._pending or clients[0]._discovering or events[0] < warm) and time.monotonic() < deadline:
-        time.sleep(0.01)
-    if events[0] < warm:
-        raise SystemExit(f"warm-up: {events[0]} of {warm} events; counters {dict(clients[0].counters)}")
-    base = events[0]
-    b0 = node.block_number()
+    b = node.block_number()
+    market.sender.batch(_txs(market, len(market.pools)))
+    wait_events(len(node.rpc("eth_getLogs", [{"fromBlock": hex(b + 1), "toBlock": "latest",
+                                              "topics": [abi.ALL_TOPIC0_HEX]}])), client, "warm-up")
+    txs = _txs(market, n_swaps, start=len(market.pools))
+    node.set_automine(False)
+    t_send = time.perf_counter()
+    for tx in txs:
+        market.sender.send(tx)
+    t_send = time.perf_counter() - t_send
+    events[0] = 0
     t0 = time.perf_counter()
-    _swap_blocks(market, node, n_blocks, per_block, start=len(market.pools))
-    t_sent = time.perf_counter() - t0
-    b1 = node.block_number()
-    want = len(node.rpc("eth_getLogs", [{"fromBlock": hex(b0 + 1), "toBlock": hex(b1),
+    node.mine()
+    t_mined = time.perf_counter() - t0
+    node.set_automine(True)
+    blk = node.block_number()
+    want = len(node.rpc("eth_getLogs", [{"fromBlock": hex(blk), "toBlock": hex(blk),
                                          "topics": [abi.ALL_TOPIC0_HEX]}]))
-    t_mined = time.perf_counter()
-    deadline = time.monotonic() + 120
-    while events[0] - base < want and time.monotonic() < deadline:
-        time.sleep(0.001)
+    wait_events(want, client, "live")
     dt = time.perf_counter() - t0
-    drain = time.perf_counter() - t_mined
     stop.set()
     th.join(20)
-    got = events[0] - base
+    out = {"e2e_live_block_logs": want, "e2e_live_s": round(dt, 3),
+           "e2e_live_events_per_s": round(want / dt), "e2e_live_mine_call_s": round(t_mined, 3),
+           "e2e_live_events_per_s_after_mined": round(want / max(dt - t_mined, 1e-9)),
+           "e2e_send_s": round(t_send, 3)}
+    # backfill of the same range by a fresh adapter (discovers the pools again)
+    events[0] = 0
+    t0 = time.perf_counter()
+    stop, th, client = start(cfg.replace(start_block=b + 1))
+    total = len(node.rpc("eth_getLogs", [{"fromBlock": hex(b + 1), "toBlock": hex(blk),
+                                          "topics": [abi.ALL_TOPIC0_HEX]}]))
+    wait_events(total, client, "backfill")
+    dt = time.perf_counter() - t0
+    stop.set()
+    th.join(20)
     ring.close()
-    return {"e2e_events": got, "e2e_expected": want, "e2e_blocks": n_blocks, "e2e_s": round(dt, 3),
-            "e2e_events_per_s": round(got / dt), "e2e_chain_send_mine_s": round(t_sent, 3),
-            "e2e_drain_after_last_block_s": round(drain, 3)}
+    out.update({"e2e_backfill_events": total, "e2e_backfill_s": round(dt, 3),
+                "e2e_backfill_events_per_s": round(total / dt)})
+    return out
 
 
 def bench_replay(frames: list[bytes], n_frames: int, tmpdir: str) -> dict:
@@ -212,14 +262,14 @@ def main() -> None:
     from alphapulse.chain.deploy import deploy_market
     q = args.quick
     out: dict = {"quick": q}
-    with Anvil(gas_limit=300_000_000) as node, tempfile.TemporaryDirectory() as tmp:
+    with Anvil(gas_limit=2_000_000_000) as node, tempfile.TemporaryDirectory() as tmp:
         market = deploy_market(node.http_url)
         logs = record_notifications(market, node, 4 if q else 10, 50)
         out["recorded_logs"] = len(logs)
         _progress(out)
         out.update(bench_hot_path(market, logs, 20_000 if q else 200_000))
         _progress(out)
-        out.update(bench_end_to_end(market, node, 5 if q else 20, 100 if q else 200))
+        out.update(bench_end_to_end(market, node, 300 if q else 1000))
         _progress(out)
         # frames as the adapter made them (the hot-path sink's frames), replayed from disk
         frames = []
