@@ -19,8 +19,18 @@ Resilience, in the order it happens:
   the dropped blocks' published events are sent again with the removed flag
   (newest first, so a reader can undo in order) and the replacement blocks'
   events follow. Logs that arrive with ``removed: true`` are honoured the same way.
-- watchdog: when nothing arrives for ``watchdog_s``, the node is asked for its
-  head; if the chain moved on without us the connection is replaced.
+- watchdog: when nothing arrives for ``watchdog_s`` (or logs arrive but heads
+  stopped), the node is asked for its head; if the chain moved on without us the
+  connection is replaced.
+
+Pools: the first event of an unknown pool starts its discovery (providers.py);
+its events are held, in order, until the pool is known, then published after a
+PoolState snapshot (and PoolTicks) taken at the block before the first held
+event, so every published event applies on top of the snapshot. A node without
+that block's state gets a snapshot at its head instead, and the held events up to
+it go out *before* it (the absolute snapshot then sets the state they led to):
+no event is dropped either way. Pools known from the cache get the snapshot only.
+An idle adapter publishes Heartbeat frames (``heartbeat_s``) in the same sequence.
 
 Every skip and error is counted in :attr:`EvmDataClient.counters` (and logged).
 """
