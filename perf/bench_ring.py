@@ -4,7 +4,7 @@ Producer and consumer always run in two separate processes (spawn start
 method), the same frames (valid Protocol V2 frames of 64, 128 and 256 bytes:
 header + one vendor TLV) for every transport:
 
-* ``ring``          claim a 64 KiB region, a Numba kernel writes the frames
+* ``ring``          (lossless, 32 MiB) claim a 64 KiB region, a Numba kernel writes the frames
                     (template copy + sequence number) straight into it, commit
                     once; the consumer busy-polls, walks every frame header in
                     a Numba kernel (count, sequence continuity) and releases.
@@ -56,7 +56,10 @@ from alphapulse.jit.memory import ld_u32, ld_u64, st_u64
 SIZES = (64, 128, 256)
 BLOB = 256
 RING_BATCH_BYTES = int(os.environ.get("ALPHAPULSE_BENCH_RING_BATCH", 1 << 16))
-RING_CAPACITY = int(os.environ.get("ALPHAPULSE_BENCH_RING_CAPACITY", 1 << 21))
+# 32 MiB: the buffering the alternatives get too (faster-fifo's queue below is
+# 32 MiB, multiprocessing.Queue is unbounded); on a shared box it absorbs the
+# scheduler gaps of either process instead of stalling the other.
+RING_CAPACITY = int(os.environ.get("ALPHAPULSE_BENCH_RING_CAPACITY", 1 << 25))
 
 
 def _cpu() -> float:
@@ -402,7 +405,7 @@ def bench_mpq(ctx, size, n, blob, reps):
 
 def bench_ff(ctx, size, n, batch, reps):
     from faster_fifo import Queue
-    q = Queue(max_size_bytes=64 * 1024 * 1024)
+    q = Queue(max_size_bytes=RING_CAPACITY)
     return run_pair(ctx, ff_producer, (q, size, n, batch), ff_consumer, (q, size, n, batch),
                     n, reps)
 
