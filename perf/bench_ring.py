@@ -448,6 +448,9 @@ def bench_latency(ctx, rate, seconds):
         raise RuntimeError(f"latency: {len(lat)} of {sent} frames received")
     us = lat / 1000.0
     return {"latency_p50_us": float(np.percentile(us, 50)),
+            "latency_p90_us": float(np.percentile(us, 90)),
+            "latency_p95_us": float(np.percentile(us, 95)),
+            "latency_frac_over_20us": float(np.mean(us > 20.0)),
             "latency_p99_us": float(np.percentile(us, 99)),
             "latency_p999_us": float(np.percentile(us, 99.9)),
             "latency_max_us": float(us.max()),
@@ -576,7 +579,9 @@ def main(argv=None) -> int:
     }
     if not a.json and lat["latency_p50_us"] is not None:
         print(f"latency at {lat['latency_rate_fps']:.0f} frames/s (busy-spinning consumer): "
-              f"p50 {lat['latency_p50_us']:.2f} us  p99 {lat['latency_p99_us']:.2f} us  "
+              f"p50 {lat['latency_p50_us']:.2f} us  p90 {lat['latency_p90_us']:.2f} us  "
+              f"p95 {lat['latency_p95_us']:.2f} us  "
+              f"({100 * lat['latency_frac_over_20us']:.2f} % over 20 us)  p99 {lat['latency_p99_us']:.2f} us  "
               f"p99.9 {lat['latency_p999_us']:.2f} us  max {lat['latency_max_us']:.1f} us  "
               f"cpu producer {lat['latency_producer_cpu_pct']:.0f} % consumer "
               f"{lat['latency_consumer_cpu_pct']:.0f} %")
