@@ -21,7 +21,7 @@ import math
 import numpy as np
 from numba import njit
 
-from alphapulse.jit.wideint import (U0, U1, div_rounding_up, mul_div, mul_div_rounding_up,
+from alphapulse.jit.wideint import (U0, U1, div_rounding_up, mul64, mul_div, mul_div_rounding_up,
                                     u256_add, u256_add_u64, u256_bitlen, u256_cmp, u256_div,
                                     u256_divmod, u256_eq, u256_is_zero, u256_lt, u256_max,
                                     u256_mul, u256_mul_full, u256_shl, u256_sub, u256_to_f64)
@@ -76,19 +76,51 @@ SWAP_MISSING_TICK = 6      # bookkeeping error: crossed tick absent from the arr
 
 # ---------------------------------------------------------------- TickMath
 @njit(cache=True)
+def _mul128_hi(a_lo, a_hi, b_lo, b_hi):
+    """floor(a * b / 2**128) for a, b < 2**128, as (lo, hi) limbs."""
+    h00, l00 = mul64(a_lo, b_lo)
+    h01, l01 = mul64(a_lo, b_hi)
+    h10, l10 = mul64(a_hi, b_lo)
+    h11, l11 = mul64(a_hi, b_hi)
+    s1 = h00 + l01
+    c = U1 if s1 < h00 else U0
+    s1b = s1 + l10
+    c += U1 if s1b < s1 else U0
+    s2 = l11 + h01
+    c2 = U1 if s2 < l11 else U0
+    s2b = s2 + h10
+    c2 += U1 if s2b < s2 else U0
+    s2c = s2b + c
+    c2 += U1 if s2c < s2b else U0
+    return s2c, h11 + c2
+
+
+@njit(cache=True)
 def get_sqrt_ratio_at_tick(tick):
     """TickMath.getSqrtRatioAtTick: Q64.96 sqrt(1.0001**tick), rounded up; ok False if |tick| > MAX_TICK."""
     abs_tick = -tick if tick < 0 else tick
     if abs_tick > MAX_TICK:
         return (U0, U0, U0, U0), False
+    # ratio < 2**128 after the first factor; 2**128 itself only when no bit is set at all
+    lo = U0
+    hi = U0
+    started = False
     if abs_tick & 1:
-        ratio = (TICK_CONSTS[0, 0], TICK_CONSTS[0, 1], U0, U0)
-    else:
-        ratio = (U0, U0, U1, U0)
+        lo = TICK_CONSTS[0, 0]
+        hi = TICK_CONSTS[0, 1]
+        started = True
     for i in range(1, 20):
         if abs_tick & (1 << i):
-            p = u256_mul_full(ratio, (TICK_CONSTS[i, 0], TICK_CONSTS[i, 1], U0, U0))
-            ratio = (p[2], p[3], p[4], p[5])
+            if not started:
+                lo = TICK_CONSTS[i, 0]   # (2**128 * c) >> 128 == c
+                hi = TICK_CONSTS[i, 1]
+                started = True
+            else:
+                lo, hi = _mul128_hi(lo, hi, TICK_CONSTS[i, 0], TICK_CONSTS[i, 1])
+    if started:
+        ratio = (lo, hi, U0, U0)
+    else:
+        ratio = (U0, U0, U1, U0)
     if tick > 0:
         ratio = u256_div(u256_max(), ratio)
     low32 = ratio[0] & np.uint64(0xFFFFFFFF)
@@ -365,6 +397,14 @@ def next_initialized_tick_within_one_word(ticks, n, tick, tick_spacing, lte):
 @njit(cache=True)
 def v3_swap(sqrt_p, tick, liquidity, fee_pips, tick_spacing, ticks, nets, n_ticks,
             zero_for_one, exact_in, amount, sqrt_limit):
+    """UniswapV3Pool.swap on a snapshot; see :func:`v3_swap_core` (this one returns the final tick)."""
+    return v3_swap_core(sqrt_p, tick, liquidity, fee_pips, tick_spacing, ticks, nets, n_ticks,
+                        zero_for_one, exact_in, amount, sqrt_limit, True)
+
+
+@njit(cache=True)
+def v3_swap_core(sqrt_p, tick, liquidity, fee_pips, tick_spacing, ticks, nets, n_ticks,
+                 zero_for_one, exact_in, amount, sqrt_limit, need_tick):
     """UniswapV3Pool.swap on a snapshot (amounts as magnitudes).
 
     sqrt_p, liquidity, amount, sqrt_limit: u256; tick int; fee_pips; ticks
@@ -374,6 +414,10 @@ def v3_swap(sqrt_p, tick, liquidity, fee_pips, tick_spacing, ticks, nets, n_tick
     tick_after, ticks_crossed). status 0 = ok; see SWAP_* codes. A swap that
     stops at the price limit with amount left over reports the partial
     amounts and status SWAP_OK: callers that need a full fill compare.
+    ``need_tick`` False skips TickMath.getTickAtSqrtRatio after a step that
+    ends between ticks: such a step is always the last one (the amount is
+    used up or the limit reached), so only the returned tick is affected
+    (it is then the tick before that step), never the amounts or price.
     """
     z = (U0, U0, U0, U0)
     if u256_is_zero(amount) or u256_bitlen(amount) > 255:
@@ -426,7 +470,7 @@ def v3_swap(sqrt_p, tick, liquidity, fee_pips, tick_spacing, ticks, nets, n_tick
                         return SWAP_LIQUIDITY_REVERT, z, z, sqrt_p, liq, cur_tick, crossed
                 crossed += 1
             cur_tick = tick_next - 1 if zero_for_one else tick_next
-        elif not u256_eq(sqrt_p, start):
+        elif need_tick and not u256_eq(sqrt_p, start):
             cur_tick, _ = get_tick_at_sqrt_ratio(sqrt_p)
     done, _ = u256_sub(amount, remaining)
     if exact_in:
@@ -449,9 +493,9 @@ def v3_exact_input(amount_in, zero_for_one, sqrt_p, tick, liquidity, fee_pips, t
 
     ok is False on any revert and on a partial fill (input not fully taken).
     """
-    st, a_in, a_out, _, _, _, _ = v3_swap(sqrt_p, tick, liquidity, fee_pips, tick_spacing, ticks, nets,
-                                          n_ticks, zero_for_one, True, amount_in,
-                                          default_limit(zero_for_one))
+    st, a_in, a_out, _, _, _, _ = v3_swap_core(sqrt_p, tick, liquidity, fee_pips, tick_spacing, ticks, nets,
+                                               n_ticks, zero_for_one, True, amount_in,
+                                               default_limit(zero_for_one), False)
     if st != SWAP_OK or not u256_eq(a_in, amount_in):
         return a_out, False
     return a_out, not u256_is_zero(a_out)

@@ -208,14 +208,66 @@ def mobius_optimum(pools, cyc_p, cyc_z, hops):
 
 
 @njit(cache=True)
+def _golden(pools, tticks, tnets, tn, cyc_p, cyc_z, hops, lo, hi, iters):
+    """Golden-section search of the exact profit on [lo, hi] (floats, evaluated exactly).
+
+    Returns (best_x u256, best_out u256, best profit float, found, at_edge) where at_edge
+    says the search converged onto one end of the bracket.
+    """
+    z = (U0, U0, U0, U0)
+    best_x = z
+    best_out = z
+    best_f = 0.0
+    found = False
+    invphi = 0.6180339887498949
+    a = lo
+    b = hi
+    c = b - invphi * (b - a)
+    d = a + invphi * (b - a)
+    fc, oc, okc = _profit_f(pools, tticks, tnets, tn, cyc_p, cyc_z, hops, c)
+    fd, od, okd = _profit_f(pools, tticks, tnets, tn, cyc_p, cyc_z, hops, d)
+    moved_a = False
+    moved_b = False
+    for _ in range(iters):
+        if okc and fc > best_f:
+            best_f, best_x, best_out, found = fc, u256_from_f64(c), oc, True
+        if okd and fd > best_f:
+            best_f, best_x, best_out, found = fd, u256_from_f64(d), od, True
+        if b - a < 1.0:
+            break
+        if fc >= fd:
+            b = d
+            moved_b = True
+            d = c
+            fd, od, okd = fc, oc, okc
+            c = b - invphi * (b - a)
+            fc, oc, okc = _profit_f(pools, tticks, tnets, tn, cyc_p, cyc_z, hops, c)
+        else:
+            a = c
+            moved_a = True
+            c = d
+            fc, oc, okc = fd, od, okd
+            d = a + invphi * (b - a)
+            fd, od, okd = _profit_f(pools, tticks, tnets, tn, cyc_p, cyc_z, hops, d)
+    if okc and fc > best_f:
+        best_f, best_x, best_out, found = fc, u256_from_f64(c), oc, True
+    if okd and fd > best_f:
+        best_f, best_x, best_out, found = fd, u256_from_f64(d), od, True
+    return best_x, best_out, best_f, found, (not moved_a) or (not moved_b)
+
+
+@njit(cache=True)
 def optimise_input(pools, tticks, tnets, tn, cyc_p, cyc_z, hops, params, counters):
     """Optimal input of the cycle on the exact simulation.
 
     Closed form, then golden-section search of the exact integer profit
-    (concave in the input) on a bracket around it: narrow for all-V2 cycles,
-    wide when a V3 pool is on the path, a bounded number of evaluations, then
-    a scan of the integer neighbours of the best point. The input is capped
-    at PR_MAX_INPUT_BPS of the first pool's input-side reserve.
+    (concave in the input) on a +/-0.1 % bracket around it; when a V3 pool is
+    on the path and that search ends on a bracket edge (the optimum crosses
+    ticks), a second search on [x0/20, 4 x0]. Both are bounded
+    (PR_ITERS_V2 / PR_ITERS_V3 evaluations). All-V2 cycles then scan every
+    integer of the band where the staircase of floors can hold the exact
+    optimum when that band is small. The input is capped at
+    PR_MAX_INPUT_BPS of the first pool's input-side reserve.
     Returns (amount_in u256, amount_out u256, found, rate product).
     """
     x0, rate, r_first, curv = mobius_optimum(pools, cyc_p, cyc_z, hops)
@@ -227,84 +279,62 @@ def optimise_input(pools, tticks, tnets, tn, cyc_p, cyc_z, hops, params, counter
     for i in range(hops):
         if pools[cyc_p[i], C_KIND] != np.uint64(KIND_V2):
             all_v2 = False
-    if all_v2:
-        lo = x0 * 0.999
-        hi = x0 * 1.001
-        iters = params[PR_ITERS_V2]
-    else:
-        lo = x0 * 0.05
-        hi = x0 * 4.0
-        iters = params[PR_ITERS_V3]
-    if lo < 1.0:
-        lo = 1.0
-    if hi > cap:
-        hi = cap
+    # Narrow bracket around the closed form first: exact for constant-product pools and for V3
+    # pools whose optimum stays inside the current tick range. If the best point ends on an
+    # edge of the bracket (the optimum is outside it: ticks crossed), search the wide bracket.
     if x0 > cap:
         x0 = cap
-    if hi < lo:
-        lo = hi
-    if hi < 1.0:
-        return z, z, False, rate
     best_x = z
     best_out = z
     best_f = 0.0
     found = False
-    # the closed form itself
     f0, out0, ok0 = _profit_f(pools, tticks, tnets, tn, cyc_p, cyc_z, hops, x0)
     if ok0 and f0 > best_f:
         best_f = f0
         best_x = u256_from_f64(x0)
         best_out = out0
         found = True
-    invphi = 0.6180339887498949
-    a = lo
-    b = hi
-    c = b - invphi * (b - a)
-    d = a + invphi * (b - a)
-    fc, oc, okc = _profit_f(pools, tticks, tnets, tn, cyc_p, cyc_z, hops, c)
-    fd, od, okd = _profit_f(pools, tticks, tnets, tn, cyc_p, cyc_z, hops, d)
-    for _ in range(iters):
-        if okc and fc > best_f:
-            best_f, best_x, best_out, found = fc, u256_from_f64(c), oc, True
-        if okd and fd > best_f:
-            best_f, best_x, best_out, found = fd, u256_from_f64(d), od, True
-        if b - a < 1.0:
-            break
-        if fc >= fd:
-            b = d
-            d = c
-            fd, od, okd = fc, oc, okc
-            c = b - invphi * (b - a)
-            fc, oc, okc = _profit_f(pools, tticks, tnets, tn, cyc_p, cyc_z, hops, c)
+    for attempt in range(2):
+        if attempt == 0:
+            lo = x0 * 0.999
+            hi = x0 * 1.001
+            iters = params[PR_ITERS_V2]
         else:
-            a = c
-            c = d
-            fc, oc, okc = fd, od, okd
-            d = a + invphi * (b - a)
-            fd, od, okd = _profit_f(pools, tticks, tnets, tn, cyc_p, cyc_z, hops, d)
-    if okc and fc > best_f:
-        best_f, best_x, best_out, found = fc, u256_from_f64(c), oc, True
-    if okd and fd > best_f:
-        best_f, best_x, best_out, found = fd, u256_from_f64(d), od, True
+            lo = x0 * 0.05
+            hi = x0 * 4.0
+            iters = params[PR_ITERS_V3]
+        if lo < 1.0:
+            lo = 1.0
+        if hi > cap:
+            hi = cap
+        if hi < lo:
+            lo = hi
+        if hi < 1.0:
+            break
+        bx, bo, bf, bfound, at_edge = _golden(pools, tticks, tnets, tn, cyc_p, cyc_z, hops, lo, hi, iters)
+        if bfound and bf > best_f:
+            best_x, best_out, best_f, found = bx, bo, bf, True
+        if all_v2 or not at_edge or hi >= cap and lo <= 1.0:
+            break
     if not found:
         return z, z, False, rate
     # Integer refinement. The exact profit floor(f(x)) - x is a staircase around the smooth
     # optimum: every x whose smooth profit is within ~hops units of the maximum may hold the
     # best integer. That band is |x - x*| <= w with w = sqrt(2 (hops+1) / |profit''|); scan it
-    # exhaustively when it is small (then the result is the exact integer optimum), otherwise
-    # scan PR_NEIGHBOR_SCAN points each side (what is left on the table is a few wei).
+    # exhaustively when it is at most PR_NEIGHBOR_SCAN each side (then the result is the exact
+    # integer optimum); wider bands only occur with large reserves, where what is left on the
+    # table is a few wei of a large profit.
     k = params[PR_NEIGHBOR_SCAN]
-    w = k
-    if all_v2 and curv > 0.0:
-        wf = math.sqrt(2.0 * (hops + 1) / curv) + 2.0
-        if wf < 4.0 * k:
-            w = np.int64(wf)
-        else:
-            w = k
+    w = 0
     center = best_x
+    if all_v2 and curv > 0.0:
+        wf = math.sqrt(2.0 * (hops + 2) / curv) + 2.0
+        if wf <= k:
+            w = np.int64(wf)
+            center = u256_from_f64(x0)  # the band is centred on the smooth optimum
     bp, _ = u256_sub(best_out, best_x)
     for sgn in range(2):
-        for j in range(1, w + 1):
+        for j in range(sgn, w + 1):
             if sgn == 0:
                 x, borrow = u256_sub(center, (np.uint64(j), U0, U0, U0))
                 if borrow or u256_is_zero(x):

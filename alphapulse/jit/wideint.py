@@ -450,6 +450,39 @@ def div_rounding_up(a, b):
 
 
 @njit(cache=True)
+def _pow2_shift(d):
+    """k when d == 2**k, else -1 (divisions by Q96 and friends become shifts)."""
+    k = -1
+    for i in range(4):
+        x = d[i]
+        if x != U0:
+            if k >= 0 or (x & (x - U1)) != U0:
+                return -1
+            k = 64 * i + 63 - clz64(x)
+    return k
+
+
+@njit(cache=True)
+def _u512_shr_parts(p, k):
+    """(p >> k as 8 limbs, whether any of the k low bits is set), 0 <= k < 256."""
+    ls = k // 64
+    bs = np.uint64(k % 64)
+    q = (U0, U0, U0, U0, U0, U0, U0, U0)
+    for i in range(0, 8 - ls):
+        v = p[i + ls] >> bs
+        if bs != U0 and i + ls + 1 < 8:
+            v |= p[i + ls + 1] << (S64 - bs)
+        q = tuple_setitem(q, i, v)
+    rem = False
+    for i in range(ls):
+        if p[i] != U0:
+            rem = True
+    if bs != U0 and (p[ls] & ((U1 << bs) - U1)) != U0:
+        rem = True
+    return q, rem
+
+
+@njit(cache=True)
 def mul_div(a, b, d):
     """FullMath.mulDiv: floor(a*b/d) with a 512-bit intermediate.
 
@@ -459,7 +492,11 @@ def mul_div(a, b, d):
     if u256_is_zero(d):
         return (U0, U0, U0, U0), False
     p = u256_mul_full(a, b)
-    q, _ = u512_divmod_u256(p, d)
+    k = _pow2_shift(d)
+    if k >= 0:
+        q, _ = _u512_shr_parts(p, k)
+    else:
+        q, _ = u512_divmod_u256(p, d)
     ok = (q[4] | q[5] | q[6] | q[7]) == U0
     return (q[0], q[1], q[2], q[3]), ok
 
@@ -470,11 +507,16 @@ def mul_div_rounding_up(a, b, d):
     if u256_is_zero(d):
         return (U0, U0, U0, U0), False
     p = u256_mul_full(a, b)
-    q, r = u512_divmod_u256(p, d)
+    k = _pow2_shift(d)
+    if k >= 0:
+        q, has_rem = _u512_shr_parts(p, k)
+    else:
+        q, r = u512_divmod_u256(p, d)
+        has_rem = not u256_is_zero(r)
     if (q[4] | q[5] | q[6] | q[7]) != U0:
         return (q[0], q[1], q[2], q[3]), False
     res = (q[0], q[1], q[2], q[3])
-    if not u256_is_zero(r):
+    if has_rem:
         if u256_eq(res, u256_max()):
             return res, False
         res, _ = u256_add_u64(res, 1)

@@ -70,9 +70,9 @@ class EngineConfig:
     # search
     max_hops: int = 3
     max_triangles_per_pool: int = 64
-    search_iters_v2: int = 40
-    search_iters_v3: int = 60
-    neighbor_scan: int = 64                 # integer refinement: points scanned each side (x4 when the band is known)
+    search_iters_v2: int = 24               # golden-section steps on a +/-0.1 % bracket (all-V2 cycles)
+    search_iters_v3: int = 28               # golden-section steps on a [x0/20, 4 x0] bracket (V3 on the path)
+    neighbor_scan: int = 1024               # all-V2 integer refinement: widest band (each side) scanned exhaustively
     # venues: constant-product fee in pips per venue (pools are created from PoolSync with it)
     v2_venue_fees: Mapping[int, int] = field(default_factory=lambda: dict(_DEFAULT_V2_FEES))
     # frames

@@ -1,0 +1,398 @@
+"""Arbitrage engine: throughput, frame-in to signal-out latency, exact math vs pure Python.
+
+A synthetic market of 10,000 pools over 1,000 tokens (60 % constant product,
+40 % concentrated liquidity with 4-8 initialised ticks each; token 0 is the
+stable coin, a few hub tokens hold most pools) is loaded into a
+``StrategyEngine`` from PoolState/PoolTick frames. A stream of updates
+(PoolSync for V2, PoolSwap for V3, prices drifting ~0.1 %; 0.2 % of them
+jumps of 1-4 % that open real opportunities, closed 8 frames later, 5 % in
+the latency run so that it collects enough signals) is then replayed:
+
+* ``updates_per_s``   pool updates applied per second with the full cycle
+                      search (2-pool and 3-pool cycles), frames in batches of 64
+* ``cycles_per_s``    cycles evaluated per second in that run
+* ``latency_*_us``    frame-in to signal-out: from publishing one market frame
+                      into a shared-memory ring (``alphapulse.ring``) to the
+                      engine's signal frames being published on the signal
+                      ring, for frames that produced a signal, two-pool cycles
+                      (p50, p99, p99.9); ``latency_all_p99_us`` over every frame
+* ``v2_speedup_vs_python``  exact V2 getAmountOut in Numba (u256 limbs) vs
+                      the same in Python ints (``alphapulse.strategy.reference``)
+* ``v3_speedup_vs_python``  exact V3 swap (crossing ticks) in Numba vs Python
+
+Usage: python perf/bench_strategy.py [--quick] [--json]. Each figure is printed
+as one JSON line; the last line is one JSON object with all of them.
+``--quick`` (fewer updates and repeats) finishes in under two minutes once the
+Numba cache is warm.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+import time
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from alphapulse.jit import amm_v2, amm_v3  # noqa: E402
+from alphapulse.jit.wideint import to_u256  # noqa: E402
+from alphapulse.protocol import codec as C  # noqa: E402
+from alphapulse.protocol import layout as L  # noqa: E402
+from alphapulse.strategy import reference as R  # noqa: E402
+from alphapulse.strategy.config import EngineConfig  # noqa: E402
+from alphapulse.strategy.engine import StrategyEngine  # noqa: E402
+
+N_POOLS = 10_000
+N_TOKENS = 1_000
+TARGET_P99_US = 35.0
+TARGET_UPDATES = 200_000
+
+
+def figure(key, value, unit):
+    print(json.dumps({"figure": key, "value": value, "unit": unit}), flush=True)
+
+
+def _addr(kind: int, n: int) -> bytes:
+    return kind.to_bytes(4, "big") + n.to_bytes(16, "big")
+
+
+class SyntheticMarket:
+    """Pools at consistent prices (each token has a USD price), deterministic from a seed."""
+
+    def __init__(self, seed: int = 1):
+        rng = np.random.default_rng(seed)
+        self.rng = rng
+        self.tokens = [_addr(1, i) for i in range(N_TOKENS)]
+        self.decimals = [6] + [int(rng.choice([6, 8, 18, 18, 18])) for _ in range(N_TOKENS - 1)]
+        self.usd = [1.0] + list(np.exp(rng.uniform(np.log(0.01), np.log(50_000), N_TOKENS - 1)))
+        # preferential attachment: tokens 0..19 are hubs
+        weights = np.ones(N_TOKENS)
+        weights[:20] = 150.0
+        weights /= weights.sum()
+        self.pools = []
+        seen = {}
+        while len(self.pools) < N_POOLS:
+            a, b = rng.choice(N_TOKENS, 2, replace=False, p=weights)
+            t0, t1 = (a, b) if self.tokens[a] < self.tokens[b] else (b, a)
+            k = seen.get((t0, t1), 0)
+            seen[(t0, t1)] = k + 1
+            if k >= 4:
+                continue
+            v3 = rng.random() < 0.4
+            depth_usd = float(np.exp(rng.uniform(np.log(2e4), np.log(2e7))))
+            price = (self.usd[t0] / 10 ** self.decimals[t0]) / (self.usd[t1] / 10 ** self.decimals[t1])
+            price *= 1.0 + rng.normal(0, 0.0005)
+            pool = dict(addr=_addr(2, len(self.pools)), t0=int(t0), t1=int(t1), v3=v3, price=price)
+            r0 = depth_usd / self.usd[t0] * 10 ** self.decimals[t0]
+            if not v3:
+                pool.update(kind=1, fee=3000, venue=int(rng.choice([400, 401, 300, 302])),
+                            r0=int(r0) + 1000, r1=int(r0 * price) + 1000)
+            else:
+                fee, spacing = [(500, 10), (3000, 60), (10000, 200)][int(rng.integers(0, 3))]
+                sp = min(max(int(math.sqrt(price) * 2**96), R.MIN_SQRT_RATIO + 1), R.MAX_SQRT_RATIO - 2)
+                tick = R.get_tick_at_sqrt_ratio(sp)
+                base_liq = max(int(math.sqrt(r0 * r0 * price)), 1000)
+                cur = tick // spacing * spacing
+                lo_full = -(-R.MIN_TICK // spacing) * spacing
+                hi_full = R.MAX_TICK // spacing * spacing
+                positions = [(lo_full, hi_full, base_liq)]
+                for _ in range(int(rng.integers(2, 5))):
+                    lo = max(lo_full, cur - spacing * int(rng.integers(1, 40)))
+                    hi = min(hi_full, cur + spacing * int(rng.integers(1, 40)))
+                    positions.append((lo, hi, base_liq * int(rng.integers(1, 4))))
+                pool.update(kind=2, fee=fee, spacing=spacing, venue=405, sqrt=sp, positions=positions)
+                self._v3_refresh(pool)
+            self.pools.append(pool)
+
+    @staticmethod
+    def _v3_refresh(pool):
+        tick = R.get_tick_at_sqrt_ratio(pool["sqrt"])
+        net = {}
+        liq = 0
+        for lo, hi, v in pool["positions"]:
+            net[lo] = net.get(lo, 0) + v
+            net[hi] = net.get(hi, 0) - v
+            if lo <= tick < hi:
+                liq += v
+        pool["tick"], pool["liq"] = tick, liq
+        pool["ticks"] = sorted(net.items())
+
+    def state_frames(self, seq0: int = 1) -> list[bytes]:
+        out = []
+        seq = seq0
+        recs = []
+        for p in self.pools:
+            common = dict(block_number=1, fee_pips=p["fee"], venue=p["venue"],
+                          token0_decimals=self.decimals[p["t0"]], token1_decimals=self.decimals[p["t1"]],
+                          pool=p["addr"], token0=self.tokens[p["t0"]], token1=self.tokens[p["t1"]])
+            if p["kind"] == 1:
+                recs.append(C.PoolState(reserve0=p["r0"], reserve1=p["r1"], pool_kind=1, **common))
+            else:
+                recs.append(C.PoolState(sqrt_price_x96=p["sqrt"], liquidity=p["liq"], tick=p["tick"], pool_kind=2,
+                                        tick_spacing=p["spacing"], **common))
+                recs += [C.PoolTick(liquidity_net=n, block_number=1, tick=t, venue=405, pool=p["addr"])
+                         for t, n in p["ticks"]]
+            if len(recs) > 200:
+                out.append(C.build_frame(1, 4, seq, recs, checksum=False))
+                seq += 1
+                recs = []
+        if recs:
+            out.append(C.build_frame(1, 4, seq, recs, checksum=False))
+        return out
+
+    def updates(self, n: int, seq0: int, jump_share: float = 0.02, close_after: int = 8) -> list[bytes]:
+        """n single-update frames (consecutive sequences): prices drift ~0.1 %; a share of the
+        updates are 1-4 % jumps that open opportunities, closed ``close_after`` frames later by
+        the opposite move (as arbitrageurs do on chain)."""
+        rng = self.rng
+        frames = []
+        block = 2
+        pending: dict[int, tuple[int, float]] = {}   # frame index -> (pool, move that closes the jump)
+        for i in range(n):
+            if i % 50 == 0:
+                block += 1
+            if i in pending:
+                k, move = pending.pop(i)
+                p = self.pools[k]
+            else:
+                k = int(rng.integers(0, N_POOLS))
+                p = self.pools[k]
+                if rng.random() < jump_share:
+                    jump = rng.uniform(0.01, 0.04) * rng.choice([-1, 1])
+                    move = jump
+                    pending[i + close_after] = (k, 1.0 / (1.0 + jump) - 1.0)
+                else:
+                    move = rng.normal(0, 0.001)
+            if p["kind"] == 1:
+                f = 1.0 + move
+                p["r0"] = max(1000, int(p["r0"] / math.sqrt(f)))
+                p["r1"] = max(1000, int(p["r1"] * math.sqrt(f)))
+                rec = C.PoolSync(reserve0=p["r0"], reserve1=p["r1"], block_number=block, log_index=i,
+                                 venue=p["venue"], token0_decimals=self.decimals[p["t0"]],
+                                 token1_decimals=self.decimals[p["t1"]], pool=p["addr"],
+                                 token0=self.tokens[p["t0"]], token1=self.tokens[p["t1"]])
+            else:
+                sp = int(p["sqrt"] * math.sqrt(1.0 + move))
+                p["sqrt"] = min(max(sp, R.MIN_SQRT_RATIO + 1), R.MAX_SQRT_RATIO - 2)
+                self._v3_refresh(p)
+                rec = C.PoolSwap(amount_in=1, amount_out=1, sqrt_price_x96_after=p["sqrt"], liquidity_after=p["liq"],
+                                 block_number=block, log_index=i, tick_after=p["tick"], venue=405,
+                                 amount_in_decimals=18, amount_out_decimals=18, pool=p["addr"],
+                                 token_in=self.tokens[p["t0"]], token_out=self.tokens[p["t1"]])
+            frames.append(C.build_frame(1, 4, seq0 + i, [rec], checksum=False))
+        return frames
+
+
+def make_engine(market: SyntheticMarket, max_hops: int) -> StrategyEngine:
+    cfg = EngineConfig(stable_token="0x" + market.tokens[0].hex(), native_token="0x" + market.tokens[1].hex(),
+                       max_hops=max_hops, max_pools=16_384, max_tokens=2_048, max_v3_pools=8_192,
+                       max_ticks_per_pool=32, journal_size=1 << 16, signal_table_size=1 << 17,
+                       max_signals_per_batch=8192, max_triangles_per_pool=64)
+    return StrategyEngine(cfg)
+
+
+def load(engine: StrategyEngine, state_frames: list[bytes]) -> None:
+    for f in state_frames:
+        engine.process([np.frombuffer(f, np.uint8)])
+    engine.process([np.frombuffer(C.build_frame(1, 4, len(state_frames) + 1, [C.GasPrice(
+        base_fee_wei=30 * 10**9, priority_fee_wei=10**9, block_number=1, chain_id=137)], checksum=False), np.uint8)])
+
+
+def bench_throughput(market, state_frames, updates, batch: int = 64):
+    engine = make_engine(market, 3)
+    load(engine, state_frames)
+    bufs = [np.frombuffer(b"".join(updates[i:i + batch]), np.uint8) for i in range(0, len(updates), batch)]
+    c0 = engine.counters()
+    t = time.perf_counter()
+    n_sig = 0
+    for b in bufs:
+        n, _ = engine.process_raw([b])
+        n_sig += n
+    dt = time.perf_counter() - t
+    c1 = engine.counters()
+    return dict(updates_per_s=(c1["applied"] - c0["applied"]) / dt, cycles_per_s=(c1["cycles"] - c0["cycles"]) / dt,
+                signals=n_sig, candidates=c1["candidates"] - c0["candidates"])
+
+
+def bench_latency(market, state_frames, updates, max_hops: int):
+    """One frame at a time through real shared-memory rings: market ring -> engine -> signal ring."""
+    from alphapulse.ring import Ring
+    engine = make_engine(market, max_hops)
+    load(engine, state_frames)
+    tag = f"bs{os.getpid()}_{max_hops}"
+    mring = Ring.create(f"{tag}_m", capacity=1 << 22, policy="overwrite")
+    sring = Ring.create(f"{tag}_s", capacity=1 << 22, policy="overwrite")
+    try:
+        mprod, sprod = mring.producer(), sring.producer()
+        cons = mring.consumer("strategy", wait="spin")
+        sig_lat, all_lat = [], []
+        frames = [np.frombuffer(u, np.uint8) for u in updates]
+        out = engine.out_buffer
+        clock = time.perf_counter_ns
+        for fr in frames:
+            t0 = clock()
+            mprod.publish(fr)
+            views = cons.poll(timeout=0.0)
+            n, nbytes = engine.process_raw(views)
+            cons.release()
+            if n:
+                sprod.publish_batch(out, nbytes)
+            dt = clock() - t0
+            all_lat.append(dt)
+            if n:
+                sig_lat.append(dt)
+        return np.array(sig_lat, np.float64) / 1e3, np.array(all_lat, np.float64) / 1e3
+    finally:
+        for r in (mring, sring):
+            try:
+                r.close()
+                r.unlink()
+            except Exception:  # noqa: BLE001 - best effort cleanup of the bench's own segments
+                pass
+
+
+def bench_v2_speedup(n: int):
+    rng = np.random.default_rng(3)
+    a = [int(x) for x in rng.integers(1, 10**15, n)] 
+    a = [x * 10**6 for x in a]
+    r_in = [int(x) * 10**9 for x in rng.integers(10**9, 10**12, n)]
+    r_out = [int(x) * 10**9 for x in rng.integers(10**9, 10**12, n)]
+    A = np.array([[x & (2**64 - 1), x >> 64] for x in a], np.uint64)
+    RI = np.array([[x & (2**64 - 1), x >> 64] for x in r_in], np.uint64)
+    RO = np.array([[x & (2**64 - 1), x >> 64] for x in r_out], np.uint64)
+    from numba import njit
+
+    @njit(cache=False)
+    def run(A, RI, RO, out):
+        for i in range(A.shape[0]):
+            o, ok = amm_v2.v2_get_amount_out((A[i, 0], A[i, 1], np.uint64(0), np.uint64(0)),
+                                             (RI[i, 0], RI[i, 1], np.uint64(0), np.uint64(0)),
+                                             (RO[i, 0], RO[i, 1], np.uint64(0), np.uint64(0)), 3000)
+            out[i, 0] = o[0]
+            out[i, 1] = o[1]
+    out = np.zeros((n, 2), np.uint64)
+    run(A[:2], RI[:2], RO[:2], out[:2])
+    t = time.perf_counter()
+    run(A, RI, RO, out)
+    t_nb = time.perf_counter() - t
+    t = time.perf_counter()
+    py = [R.v2_get_amount_out(x, y, z, 3000) for x, y, z in zip(a, r_in, r_out)]
+    t_py = time.perf_counter() - t
+    assert all(int(out[i, 0]) | (int(out[i, 1]) << 64) == py[i] for i in range(0, n, max(1, n // 500)))
+    return t_py / t_nb, t_nb / n * 1e9, t_py / n * 1e9
+
+
+def bench_v3_speedup(n: int):
+    rng = np.random.default_rng(4)
+    spacing = 60
+    positions = [(-887220, 887220, 10**21)] + [(-60 * k, 60 * k, 10**21) for k in range(1, 12)]
+    sp = R.get_sqrt_ratio_at_tick(0) + 12345
+    tick = R.get_tick_at_sqrt_ratio(sp)
+    net = {}
+    liq = 0
+    for lo, hi, v in positions:
+        net[lo] = net.get(lo, 0) + v
+        net[hi] = net.get(hi, 0) - v
+        if lo <= tick < hi:
+            liq += v
+    ticks = sorted(net)
+    nets = [net[t] for t in ticks]
+    ta = np.array(ticks, np.int32)
+    na = np.array([[v & (2**64 - 1), (v >> 64) & (2**64 - 1)] for v in [x & (2**128 - 1) for x in nets]], np.uint64)
+    amounts = [int(x) * 10**12 for x in rng.integers(10**6, 4 * 10**9, n)]  # crosses 0-10 ticks
+    zfos = [bool(x) for x in rng.integers(0, 2, n)]
+    AM = np.array([[x & (2**64 - 1), x >> 64] for x in amounts], np.uint64)
+    Z = np.array(zfos, np.bool_)
+    from numba import njit
+
+    @njit(cache=False)
+    def run(sp, tick, liq, ta, na, AM, Z, out):
+        crossed = 0
+        for i in range(AM.shape[0]):
+            st, a_in, a_out, s2, l2, t2, c = amm_v3.v3_swap(
+                sp, tick, liq, 3000, 60, ta, na, ta.shape[0], Z[i], True,
+                (AM[i, 0], AM[i, 1], np.uint64(0), np.uint64(0)), amm_v3.default_limit(Z[i]))
+            out[i, 0] = a_out[0]
+            out[i, 1] = a_out[1]
+            crossed += c
+        return crossed
+    out = np.zeros((n, 2), np.uint64)
+    run(to_u256(sp), tick, to_u256(liq), ta, na, AM[:2], Z[:2], out[:2])
+    t = time.perf_counter()
+    crossed = run(to_u256(sp), tick, to_u256(liq), ta, na, AM, Z, out)
+    t_nb = time.perf_counter() - t
+    t = time.perf_counter()
+    py = []
+    for a, z in zip(amounts, zfos):
+        r = R.v3_swap(sp, tick, liq, 3000, spacing, ticks, nets, z, a)
+        py.append(-(r.amount1 if z else r.amount0))
+    t_py = time.perf_counter() - t
+    assert all(int(out[i, 0]) | (int(out[i, 1]) << 64) == py[i] for i in range(n))
+    return t_py / t_nb, t_nb / n * 1e9, t_py / n * 1e9, crossed / n
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--json", action="store_true", help="last line: one JSON object")
+    ap.add_argument("--quick", action="store_true", help="smaller counts (< 2 minutes)")
+    args = ap.parse_args(argv)
+    n_updates = 20_000 if args.quick else 100_000
+    n_latency = 5_000 if args.quick else 30_000
+    res: dict = {}
+    t0 = time.perf_counter()
+    market = SyntheticMarket(1)
+    state = market.state_frames()
+    updates = market.updates(n_updates, seq0=len(state) + 2, jump_share=0.002)
+    lat_updates = market.updates(n_latency, seq0=len(state) + 2, jump_share=0.05)
+    figure("setup_s", round(time.perf_counter() - t0, 2), "s")
+
+    thr = bench_throughput(market, state, updates)
+    res["updates_per_s"] = round(thr["updates_per_s"])
+    res["cycles_per_s"] = round(thr["cycles_per_s"])
+    res["throughput_signals"] = thr["signals"]
+    figure("updates_per_s", res["updates_per_s"], "updates/s")
+    figure("cycles_per_s", res["cycles_per_s"], "cycles/s")
+
+    sig_lat, all_lat = bench_latency(market, state, lat_updates, max_hops=2)
+    if len(sig_lat):
+        res["latency_p50_us"] = round(float(np.percentile(sig_lat, 50)), 2)
+        res["latency_p99_us"] = round(float(np.percentile(sig_lat, 99)), 2)
+        res["latency_p999_us"] = round(float(np.percentile(sig_lat, 99.9)), 2)
+    else:
+        res["latency_p50_us"] = res["latency_p99_us"] = res["latency_p999_us"] = None
+    res["latency_signals"] = int(len(sig_lat))
+    res["latency_all_p50_us"] = round(float(np.percentile(all_lat, 50)), 2)
+    res["latency_all_p99_us"] = round(float(np.percentile(all_lat, 99)), 2)
+    for k in ("latency_p50_us", "latency_p99_us", "latency_p999_us", "latency_all_p50_us", "latency_all_p99_us"):
+        figure(k, res[k], "us")
+    sig3, all3 = bench_latency(market, state, lat_updates[: n_latency // 2], max_hops=3)
+    res["latency_tri_p99_us"] = round(float(np.percentile(sig3, 99)), 2) if len(sig3) else None
+    figure("latency_tri_p99_us", res["latency_tri_p99_us"], "us")
+
+    v2, v2_nb_ns, v2_py_ns = bench_v2_speedup(20_000 if args.quick else 100_000)
+    res["v2_speedup_vs_python"] = round(v2, 1)
+    res["v2_ns_numba"] = round(v2_nb_ns, 1)
+    res["v2_ns_python"] = round(v2_py_ns, 1)
+    figure("v2_speedup_vs_python", res["v2_speedup_vs_python"], "x")
+    v3, v3_nb_ns, v3_py_ns, crossed = bench_v3_speedup(1_000 if args.quick else 5_000)
+    res["v3_speedup_vs_python"] = round(v3, 1)
+    res["v3_ns_numba"] = round(v3_nb_ns, 1)
+    res["v3_ns_python"] = round(v3_py_ns, 1)
+    res["v3_ticks_crossed_avg"] = round(crossed, 2)
+    figure("v3_speedup_vs_python", res["v3_speedup_vs_python"], "x")
+    res["targets"] = {
+        "latency_p99_under_35us": res["latency_p99_us"] is not None and res["latency_p99_us"] < TARGET_P99_US,
+        "updates_per_s_over_200k": res["updates_per_s"] >= TARGET_UPDATES,
+    }
+    res["quick"] = bool(args.quick)
+    res["elapsed_s"] = round(time.perf_counter() - t0, 1)
+    print(json.dumps(res))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
