@@ -61,3 +61,16 @@ def addr(s: str) -> bytes:
 
 def kinds(records) -> Counter:
     return Counter(type(r).__name__ for r in records)
+
+
+def adapter_process(config, ring_name: str, stop_event) -> None:
+    """Spawned-process target: the adapter publishing into an existing ring (as the pipeline runs it)."""
+    from alphapulse.adapters.evm.data import ring_sink, run_adapter
+    from alphapulse.ring import Ring
+    ring = Ring.attach(ring_name, timeout=10.0)
+    prod = ring.producer()
+    try:
+        run_adapter(config, ring_sink(prod), stop_event)
+    finally:
+        prod.close()
+        ring.close()

@@ -152,3 +152,48 @@ def test_filter_by_factory_and_tokens(anvil, market, adapter_run):
     assert all(what == "unfollowed" for what, _ in ign.values())
     assert any("is not configured" in why for _, why in ign.values())     # the V3 factory
     assert any("token filter" in why for _, why in ign.values())
+
+
+def test_adapter_process_into_a_ring(anvil, market, tmp_path):
+    """run_adapter in a spawned process (config pickled), frames through a shared-memory ring."""
+    import multiprocessing as mp
+    import os
+    import time
+
+    from alphapulse.ring import Ring
+
+    from .chain_helpers import adapter_process
+    m = market
+    ring = Ring.create(f"t_adapter_{os.getpid()}", capacity=1 << 22, policy="lossless")
+    cons = ring.consumer("test")
+    ctx = mp.get_context("spawn")
+    stop = ctx.Event()
+    cfg = adapter_config(m, anvil.ws_url, cache_path=str(tmp_path / "p.sqlite"), heartbeat_s=None)
+    proc = ctx.Process(target=adapter_process, args=(cfg, ring.name, stop))
+    proc.start()
+    try:
+        frames = []
+        deadline = time.monotonic() + 30
+        while not frames and time.monotonic() < deadline:   # its first GasPrice: subscribed
+            frames += list(cons.frames(timeout=0.1))
+        assert frames, "adapter process published nothing"
+        b0 = codec.parse_frame(frames[0]).tlvs[0].block_number
+        for p in m.pools[:5]:
+            m.swap(p, p.token1, 10 ** m.decimals[p.token1] // 10)
+        b1 = anvil.block_number()
+        want = chain_log_keys(m.w3, b0 + 1, b1, {addr(p.address) for p in m.pools})
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            frames += list(cons.frames(timeout=0.1))
+            if len(pool_events([t for f in frames for t in codec.parse_frame(f).tlvs])) >= len(want):
+                break
+    finally:
+        stop.set()
+        proc.join(20)
+        cons.close()
+        ring.close()
+    assert proc.exitcode == 0
+    recs = [t for f in frames for t in codec.parse_frame(f).tlvs]
+    assert net_event_keys(recs) == want
+    seqs = [codec.parse_frame(f).header.sequence for f in frames]
+    assert seqs == list(range(1, len(seqs) + 1))
