@@ -36,7 +36,8 @@ def decode_tlvs(buf, tlvs, tlv_start, tlv_end, cols, row_frame):
     cap = min(rows_of(cols), row_frame.shape[0])
     n_buf = buf.shape[0]
     r = 0
-    for i in range(tlv_start, tlv_end):
+    tlv_end = min(tlv_end, tlvs.type.shape[0])
+    for i in range(max(tlv_start, 0), tlv_end):
         if tlvs.type[i] != t:
             continue
         p = tlvs.value_offset[i]
@@ -64,7 +65,8 @@ def decode_frames(buf, frames, frame_start, n_frames, cols, row_frame):
     cap = min(rows_of(cols), row_frame.shape[0])
     n_buf = buf.shape[0]
     r = 0
-    for f in range(frame_start, n_frames):
+    n_frames = min(n_frames, frames.offset.shape[0])
+    for f in range(max(frame_start, 0), n_frames):
         if frames.status[f] != OK:
             continue
         pos = frames.offset[f]

@@ -251,8 +251,9 @@ def index_tlvs(buf, frames, frame_start, n_frames, out):
     """
     cap = out.frame.shape[0]
     n_buf = buf.shape[0]
+    n_frames = min(n_frames, frames.offset.shape[0])
     k = 0
-    f = frame_start
+    f = max(frame_start, 0)
     while f < n_frames:
         if frames.status[f] != OK:
             f += 1

@@ -255,3 +255,18 @@ def test_header_and_tlv_writers_build_multi_tlv_frames():
     buf[p:p + 258] = np.frombuffer(vendor.value, np.uint8)
     seal_frame(buf, 0, True)
     assert bytes(buf) == C.build_frame(4, 60, 11, [hb, vendor], timestamp_ns=TS)
+
+
+def test_decoders_clamp_row_ranges_to_the_index():
+    rec = extreme_record(L.POOL_SYNC, "max")
+    b = C.build_frame(1, 4, 1, [rec], timestamp_ns=TS)
+    buf = arr(b)
+    fidx = J.alloc_frame_index(1)
+    J.validate_frames(buf, 0, len(buf), 1, J.new_crc_state(), fidx)
+    tidx = J.alloc_tlv_index(1)
+    J.index_tlvs(buf, fidx, 0, 1, tidx)
+    cols = J.alloc_columns(L.POOL_SYNC, 2)
+    rf = np.zeros(2, np.int64)
+    assert J.decode_frames(buf, fidx, -3, 10**6, cols, rf) == (1, 1)
+    assert J.decode_tlvs(buf, tidx, -3, 10**6, cols, rf) == (1, 1)
+    assert J.row_to_record(cols, 0) == rec

@@ -337,3 +337,12 @@ def test_find_magic():
     assert J.find_magic(b, 5, len(b)) == -1
     assert J.find_magic(b, 0, 7) == -1          # a magic cut by `end` is not a match
     assert J.find_magic(b, -3, 10**6) == 4
+
+
+def test_index_tlvs_clamps_row_ranges_to_the_index():
+    b = frame(1) + frame(2)
+    buf = arr(b)
+    n, *_, fidx = validate(b, cap=2)
+    tidx = J.alloc_tlv_index(8)
+    assert J.index_tlvs(buf, fidx, -5, 10**6, tidx) == (2, 2)
+    assert list(tidx.frame[:2]) == [0, 1]
