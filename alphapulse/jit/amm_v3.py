@@ -71,7 +71,7 @@ SWAP_BAD_LIMIT = 2         # 'SPL'
 SWAP_MATH_REVERT = 3       # a SqrtPriceMath / FullMath require
 SWAP_LIQUIDITY_REVERT = 4  # LiquidityMath 'LS' / 'LA'
 SWAP_PARTIAL_FILL = 5      # price limit reached before the whole amount was swapped
-SWAP_MISSING_TICK = 6      # bookkeeping error: crossed tick absent from the arrays
+SWAP_MISSING_TICK = 6      # the swap would leave the range of ticks the arrays know (known_range_only)
 
 
 # ---------------------------------------------------------------- TickMath
@@ -399,12 +399,12 @@ def v3_swap(sqrt_p, tick, liquidity, fee_pips, tick_spacing, ticks, nets, n_tick
             zero_for_one, exact_in, amount, sqrt_limit):
     """UniswapV3Pool.swap on a snapshot; see :func:`v3_swap_core` (this one returns the final tick)."""
     return v3_swap_core(sqrt_p, tick, liquidity, fee_pips, tick_spacing, ticks, nets, n_ticks,
-                        zero_for_one, exact_in, amount, sqrt_limit, True)
+                        zero_for_one, exact_in, amount, sqrt_limit, True, False)
 
 
 @njit(cache=True)
 def v3_swap_core(sqrt_p, tick, liquidity, fee_pips, tick_spacing, ticks, nets, n_ticks,
-                 zero_for_one, exact_in, amount, sqrt_limit, need_tick):
+                 zero_for_one, exact_in, amount, sqrt_limit, need_tick, known_range_only):
     """UniswapV3Pool.swap on a snapshot (amounts as magnitudes).
 
     sqrt_p, liquidity, amount, sqrt_limit: u256; tick int; fee_pips; ticks
@@ -418,6 +418,11 @@ def v3_swap_core(sqrt_p, tick, liquidity, fee_pips, tick_spacing, ticks, nets, n
     ends between ticks: such a step is always the last one (the amount is
     used up or the limit reached), so only the returned tick is affected
     (it is then the tick before that step), never the amounts or price.
+    ``known_range_only`` True fails (SWAP_MISSING_TICK) a swap that would step
+    past the outermost initialised tick of the arrays: the engine's tick
+    arrays may hold only a window around the price (PoolTick snapshots of a
+    range), and beyond it the liquidity is unknown. A complete tick set ends
+    at ticks beyond which the liquidity is zero, so nothing exact is lost.
     """
     z = (U0, U0, U0, U0)
     if u256_is_zero(amount) or u256_bitlen(amount) > 255:
@@ -437,6 +442,13 @@ def v3_swap_core(sqrt_p, tick, liquidity, fee_pips, tick_spacing, ticks, nets, n
         start = sqrt_p
         tick_next, initialized, idx = next_initialized_tick_within_one_word(
             ticks, n_ticks, cur_tick, tick_spacing, zero_for_one)
+        if known_range_only and not initialized:
+            if zero_for_one:
+                beyond = n_ticks == 0 or np.int64(ticks[0]) > tick_next
+            else:
+                beyond = n_ticks == 0 or np.int64(ticks[n_ticks - 1]) < tick_next
+            if beyond:
+                return SWAP_MISSING_TICK, z, z, sqrt_p, liq, cur_tick, crossed
         if tick_next < MIN_TICK:
             tick_next = MIN_TICK
         elif tick_next > MAX_TICK:
@@ -491,11 +503,12 @@ def v3_exact_input(amount_in, zero_for_one, sqrt_p, tick, liquidity, fee_pips, t
                    ticks, nets, n_ticks):
     """Output of an exact-input swap with the router's default limit; (amount_out, ok).
 
-    ok is False on any revert and on a partial fill (input not fully taken).
+    ok is False on any revert, on a partial fill (input not fully taken) and
+    when the swap would leave the range of ticks the arrays know.
     """
     st, a_in, a_out, _, _, _, _ = v3_swap_core(sqrt_p, tick, liquidity, fee_pips, tick_spacing, ticks, nets,
                                                n_ticks, zero_for_one, True, amount_in,
-                                               default_limit(zero_for_one), False)
+                                               default_limit(zero_for_one), False, True)
     if st != SWAP_OK or not u256_eq(a_in, amount_in):
         return a_out, False
     return a_out, not u256_is_zero(a_out)

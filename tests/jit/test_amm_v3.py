@@ -143,3 +143,26 @@ def test_nets_negative_two_complement():
     assert neg and from_limbs(mag) == 5
     neg, mag = V.i128_to_sign_mag(np.uint64(0), np.uint64(2**63))
     assert neg and from_limbs(mag) == 2**127
+
+
+def test_known_range_only_refuses_swaps_past_the_snapshot_window():
+    from tests.jit.amm_cases import pool_from_positions
+    ts = 10
+    positions = [(-887270, 887270, 10**18), (-300, 300, 10**19)]
+    sp = R.get_sqrt_ratio_at_tick(5)
+    tick, liq, ticks, nets = pool_from_positions(ts, positions, sp)
+    # a snapshot window of +/-500 ticks sees only the narrow position's ticks
+    win = [(t, n) for t, n in zip(ticks, nets) if abs(t - tick) <= 500]
+    wt, wn = [t for t, _ in win], [n for _, n in win]
+    args = (to_u256(sp), tick, to_u256(liq), 3000, ts, ticks_array(wt), nets_array(wn), len(wt))
+    lim = to_u256(R.MIN_SQRT_RATIO + 1)
+    small = V.v3_swap_core(*args, True, True, to_u256(10**15), lim, True, True)
+    full = R.v3_swap(sp, tick, liq, 3000, ts, ticks, nets, True, 10**15)
+    assert small[0] == V.SWAP_OK and from_limbs(small[2]) == -full.amount1
+    # past tick -300 the window knows nothing: refused, though the plain swap runs on
+    big = V.v3_swap_core(*args, True, True, to_u256(10**21), lim, True, True)
+    assert big[0] == V.SWAP_MISSING_TICK
+    assert V.v3_swap(*args, True, True, to_u256(10**21), lim)[0] == V.SWAP_OK
+    out, ok = V.v3_exact_input(to_u256(10**21), True, *args[:1], tick, to_u256(liq), 3000, ts,
+                               ticks_array(wt), nets_array(wn), len(wt))
+    assert not ok
