@@ -176,3 +176,37 @@ def test_bad_indexed_address_topic():
     with pytest.raises(DecodeError) as ei:
         decode_log(lg)
     assert ei.value.reason == "bad_topic"
+
+
+def test_swap_without_a_direction_is_a_counted_error():
+    # V3: both amounts paid in (impossible for a real pool) - not guessed
+    lg = mklog(abi.V3_SWAP, [topic_addr(ALICE), topic_addr(BOB)],
+               ["int256", "int256", "uint160", "uint128", "int24"], [5, 7, 2**96, 1, 0])
+    with pytest.raises(DecodeError) as ei:
+        to_record(decode_log(lg), V3)
+    assert ei.value.reason == "swap_without_direction"
+    # V2: a flash swap that paid into both sides nets to a direction; a net gain of both does not
+    lg = mklog(abi.V2_SWAP, [topic_addr(ALICE), topic_addr(BOB)], ["uint256"] * 4, [10, 3, 4, 5])
+    rec = to_record(decode_log(lg), V2)
+    assert (rec.token_in, rec.amount_in, rec.amount_out) == (T0, 6, 2)
+    lg = mklog(abi.V2_SWAP, [topic_addr(ALICE), topic_addr(BOB)], ["uint256"] * 4, [10, 3, 4, 2])
+    with pytest.raises(DecodeError):
+        to_record(decode_log(lg), V2)
+    lg = mklog(abi.V2_SWAP, [topic_addr(ALICE), topic_addr(BOB)], ["uint256"] * 4, [0, 0, 0, 0])
+    with pytest.raises(DecodeError):
+        to_record(decode_log(lg), V2)
+
+
+def test_snapshots_pack_into_frames_under_the_payload_limit():
+    from alphapulse.adapters.evm.data import FramePublisher
+    from alphapulse.protocol.layout import MAX_FRAME
+    out = []
+    pub = FramePublisher(out.extend)
+    state = codec.PoolState(pool=POOL, token0=T0, token1=T1, pool_kind=2, tick_spacing=10)
+    ticks = [codec.PoolTick(liquidity_net=(-1) ** i * 10**20, tick=i * 10, pool=POOL) for i in range(3000)]
+    pub.add_packed([state] + ticks)
+    pub.flush()
+    assert len(out) == 3 and all(len(f) <= MAX_FRAME for f in out)
+    recs = [t for f in out for t in codec.parse_frame(f).tlvs]
+    assert recs == [state] + ticks
+    assert [codec.parse_frame(f).header.sequence for f in out] == [1, 2, 3]
