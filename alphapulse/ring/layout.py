@@ -15,7 +15,7 @@ block  writer                     words
 2      producer, after writing    publish sequence lock: position, frames,
                                   bytes published
 3      producer                   pid, heartbeat, wait and eviction counters
-4      consumers (atomic add)     registration generation
+4      consumers (atomic add)     registration generation, futex waiters
 5..    one consumer per slot      pid, cursor, heartbeat, loss counters, name
 =====  =========================  ===========================================
 
@@ -87,10 +87,12 @@ W_PRODUCER_WAITS = _B3 + 2  # times a lossless publish had to wait for a consume
 W_PRODUCER_WAIT_NS = _B3 + 3
 W_EVICTIONS = _B3 + 4       # consumers dropped as dead
 W_PRODUCER_CLOSED = _B3 + 5  # 1 after a clean Producer.close()
+W_WAKES = _B3 + 6           # consumers woken from futex sleep by the producer
 
 # ---------------------------------------------------------------- block 4: registry
 _B4 = 4 * BLOCK_WORDS
 W_GEN = _B4 + 0             # bumped (seq_cst) whenever a consumer joins or leaves
+W_WAITERS = _B4 + 1         # consumers blocked in futex_wait on W_PSEQ (the producer wakes them)
 
 # ---------------------------------------------------------------- consumer slots
 W_SLOTS = 5 * BLOCK_WORDS
@@ -107,6 +109,7 @@ S_REG_NS = 8                # time.time_ns() at registration
 S_EVICT_REASON = 9          # Eviction code, written by the producer
 S_NAME = 10                 # NAME_BYTES of ASCII, 4 words
 S_WAIT = 14                 # 1 spin, 2 sleep
+S_SLEEPING = 15             # 1 while this consumer counts in W_WAITERS (repaired if it dies)
 
 EVICTED_BIT = 1 << 62        # S_STATE of a slot the producer dropped (pid kept below)
 JOINING_BIT = 1 << 61        # S_STATE while a consumer fills its slot; not gating yet

@@ -21,12 +21,14 @@ from alphapulse.protocol import layout as P
 from alphapulse.protocol.layout import Reject
 from alphapulse.ring import barrier as B
 from alphapulse.ring import layout as RL
-from alphapulse.ring import registry
+from alphapulse.ring import futex, registry
 from alphapulse.ring import sequencer as S
 from alphapulse.ring.atomics import py_cas, py_fetch_add, py_load, py_store
 from alphapulse.ring.layout import Eviction, Policy
 from alphapulse.ring.segment import Segment, shm_exists
-from alphapulse.ring.wait import SHORT_SPIN, SPIN_BURST, Backoff, Wait, pid_alive
+from alphapulse.ring.wait import (
+    FUTEX_SLICE_S, SHORT_SPIN, SPIN_BURST, YIELDS, Backoff, Wait, pid_alive,
+)
 
 log = logging.getLogger(__name__)
 
@@ -329,14 +331,16 @@ class Ring:
                 "waits": int(h[RL.W_PRODUCER_WAITS]),
                 "wait_s": int(h[RL.W_PRODUCER_WAIT_NS]) / 1e9,
                 "evictions": int(h[RL.W_EVICTIONS]),
+                "wakes": int(h[RL.W_WAKES]),
             },
+            "sleeping_consumers": int(h[RL.W_WAITERS]),
             "consumers": consumers,
         }
 
-    def evict_dead_consumers(self) -> list[dict]:
-        """Drop consumers whose process is gone or whose heartbeat is older than the
-        consumer timeout; returns what was dropped (also logged). Any process may call it;
-        a waiting lossless producer does so on its own."""
+    def evict_dead_consumers(self, stale: bool = True) -> list[dict]:
+        """Drop consumers whose process is gone or (``stale``) whose heartbeat is older
+        than the consumer timeout; returns what was dropped (also logged). Any process
+        may call it; a waiting lossless producer does so on its own."""
         self._check_open()
         h = self._h
         now = _now()
@@ -350,7 +354,7 @@ class Ring:
             reason = Eviction.NONE
             if not pid_alive(cpid):
                 reason = Eviction.DEAD_PID
-            elif not st & RL.JOINING_BIT:
+            elif stale and not st & RL.JOINING_BIT:
                 hb = int(py_load(h, b + RL.S_HB))
                 if hb and now - hb > self.consumer_timeout_ns:
                     reason = Eviction.STALE_HEARTBEAT
@@ -363,6 +367,8 @@ class Ring:
                 ok = py_cas(h, b + RL.S_STATE, st, st | RL.EVICTED_BIT)
             if not ok:
                 continue
+            if reason == Eviction.DEAD_PID and py_cas(h, b + RL.S_SLEEPING, 1, 0):
+                py_fetch_add(h, RL.W_WAITERS, -1)      # it died asleep: uncount it
             py_fetch_add(h, RL.W_GEN, 1)
             py_fetch_add(h, RL.W_EVICTIONS, 1)
             info = {"slot": k, "pid": cpid, "reason": reason.name.lower(),
@@ -415,6 +421,9 @@ class Producer:
         self._last_reap = 0
         self._closed = False
         self._max_frame = ring.max_frame
+        self._pseq_addr = h.ctypes.data + RL.W_PSEQ * RL.WORD
+        self._idle_wakes = 0
+        self._last_repair = 0.0
 
     @property
     def position(self) -> int:
@@ -425,6 +434,23 @@ class Producer:
     def frames_published(self) -> int:
         """Frames published on this ring (by every producer it had)."""
         return int(self._ps[S.PS_FRAMES])
+
+    def _wake(self) -> None:
+        """FUTEX_WAKE the consumers sleeping on the publish sequence."""
+        if not futex.AVAILABLE:
+            return
+        woken = futex.wake(self._pseq_addr)
+        if woken:
+            self._h[RL.W_WAKES] += woken          # statistics only (producer-owned word)
+        else:
+            # counted waiters that are not asleep: normally one about to see
+            # the new sequence; if it keeps happening, a consumer died asleep
+            self._idle_wakes += 1
+            now = time.monotonic()
+            if self._idle_wakes >= 64 and now - self._last_repair > 1.0:
+                self._idle_wakes = 0
+                self._last_repair = now
+                self.ring.evict_dead_consumers(stale=False)
 
     def heartbeat(self) -> None:
         """Mark the producer alive; call when idle (consumers tell idle from dead by it)."""
@@ -470,6 +496,9 @@ class Producer:
         r = _publish_one(self._h, self._ps, self._sizes, self._data, f, n, _now())
         if r == 1:
             return
+        if r == 1 + S.WAKE:
+            self._wake()
+            return
         if r == S.BLOCKED:
             timeout = self.publish_timeout if timeout is None else timeout
             attempt = 0
@@ -481,6 +510,8 @@ class Producer:
             self._done_waiting(attempt, t0)
         if r < 0:
             raise self._error(r, f"frame of {n} bytes")
+        if r >= S.WAKE:
+            self._wake()
 
     def publish_batch(self, buf, nbytes: int | None = None, timeout: float | None = None) -> int:
         """Publish ``buf[:nbytes]``, consecutive whole frames; returns the frame count.
@@ -511,6 +542,9 @@ class Producer:
                                nbytes - done, _now())
             if r < 0:
                 raise self._error(r, f"batch of {nbytes} bytes")
+            if r >= S.WAKE:
+                self._wake()
+                r -= S.WAKE
             if r > 0:
                 done += r
                 self._done_waiting(attempt, t0)
@@ -553,6 +587,9 @@ class Producer:
         r = S.commit(self._h, self._ps, self._sizes, self._data, int(nbytes), _now())
         if r < 0:
             raise self._error(r, f"commit of {nbytes} bytes")
+        if r >= S.WAKE:
+            self._wake()
+            r -= S.WAKE
         return r
 
     def close(self) -> None:
@@ -622,6 +659,8 @@ class Consumer:
             h[b + RL.S_NAME + i] = w
         for w in (RL.S_LOST_FRAMES, RL.S_LOST_BYTES, RL.S_EVICT_REASON):
             h[b + w] = 0
+        if py_cas(h, b + RL.S_SLEEPING, 1, 0):         # a previous owner died asleep
+            py_fetch_add(h, RL.W_WAITERS, -1)
         h[b + RL.S_TOKEN] = token
         h[b + RL.S_WAIT] = 1 if wait == Wait.SPIN else 2
         h[b + RL.S_REG_NS] = time.time_ns()
@@ -635,6 +674,8 @@ class Consumer:
         self._out = np.zeros(4, dtype=np.int64)
         self._priv = np.empty(ring.capacity if copy else 0, dtype=np.uint8)
         self._backoff = Backoff(spins=0)
+        self._slot_word = b
+        self._pseq_addr = h.ctypes.data + RL.W_PSEQ * RL.WORD
 
     # ------------------------------------------------------------ counters
     @property
@@ -718,14 +759,34 @@ class Consumer:
                 B.wait_published(h, seen, SPIN_BURST)
             elif attempt == 0:
                 B.wait_published(h, seen, SHORT_SPIN)
-            else:
+            elif attempt <= YIELDS or not futex.AVAILABLE:
                 self._backoff.pause(attempt)
+            else:
+                left = FUTEX_SLICE_S if deadline is None else deadline - time.monotonic()
+                self._sleep(seen, max(0.0, min(FUTEX_SLICE_S, left)))
             attempt += 1
             views = self._poll_once()
             if views:
                 return views
             if deadline is not None and time.monotonic() >= deadline:
                 return views
+
+    def _sleep(self, seen: int, timeout_s: float) -> None:
+        """Block in FUTEX_WAIT until the publish sequence moves past ``seen`` (or timeout).
+
+        Counted in W_WAITERS first, then the sequence is re-read: with the
+        producer's fence between its sequence store and its W_WAITERS load,
+        either it sees us and wakes us, or we see its publish and do not sleep.
+        """
+        h, b = self._h, self._slot_word
+        py_store(h, b + RL.S_SLEEPING, 1)
+        py_fetch_add(h, RL.W_WAITERS, 1)
+        try:
+            if int(py_load(h, RL.W_PSEQ)) == seen:
+                futex.wait(self._pseq_addr, seen, timeout_s)
+        finally:
+            py_fetch_add(h, RL.W_WAITERS, -1)
+            py_store(h, b + RL.S_SLEEPING, 0)
 
     def release(self) -> int:
         """Advance the cursor past what the last poll returned.

@@ -36,7 +36,8 @@ from alphapulse.jit.memory import ld_u32
 from alphapulse.protocol import layout as P
 from alphapulse.ring import layout as RL
 from alphapulse.ring.atomics import (
-    fence_release, load_acquire, load_seq_cst, store_relaxed, store_release, store_seq_cst,
+    fence_release, fence_seq_cst, load_acquire, load_relaxed, load_seq_cst, store_relaxed,
+    store_release, store_seq_cst,
 )
 
 # private producer state words
@@ -70,6 +71,9 @@ ERR_TRUNCATED = -4
 ERR_NO_CLAIM = -5
 ERR_COMMIT_TOO_LARGE = -6
 ERR_TOO_LARGE = -7
+# added to a non-negative result when a consumer sleeps in futex_wait: the
+# caller (Python) issues FUTEX_WAKE on the publish sequence
+WAKE = 1 << 40
 ERRORS = {
     ERR_BAD_MAGIC: "a frame does not start with the Protocol V2 magic",
     ERR_PAYLOAD_TOO_LARGE: f"a frame's payload_size exceeds {P.MAX_PAYLOAD}",
@@ -229,7 +233,7 @@ def reserve(h, ps, sizes, nbytes):
 
 @njit(cache=True)
 def commit(h, ps, sizes, data, nbytes, now_ns):
-    """Publish the first ``nbytes`` of the open claim; frames published or an error."""
+    """Publish the first ``nbytes`` of the open claim; frames published (+ WAKE) or an error."""
     clen = ps[PS_CLAIM_LEN]
     if clen < 0:
         return ERR_NO_CLAIM
@@ -276,6 +280,12 @@ def commit(h, ps, sizes, data, nbytes, now_ns):
     ps[PS_POS] = new_pos
     ps[PS_FRAMES] = frames
     ps[PS_BYTES] = nb
+    # Dekker with a sleeping consumer (it counts itself in W_WAITERS, then
+    # re-reads W_PSEQ before futex_wait): the full fence orders our W_PSEQ
+    # store before the W_WAITERS load, so one of us sees the other.
+    fence_seq_cst()
+    if load_relaxed(h, RL.W_WAITERS) != 0:
+        return k + WAKE
     return k
 
 
@@ -284,11 +294,13 @@ def publish_span(h, ps, sizes, data, buf, start, nbytes, now_ns):
     """Publish whole frames from ``buf[start:start+nbytes]`` until done or blocked.
 
     Returns the bytes published (a prefix of whole frames; fewer than
-    ``nbytes`` only when a lossless ring is full) or a negative error.
+    ``nbytes`` only when a lossless ring is full), plus WAKE if a consumer
+    sleeps, or a negative error.
     Each contiguous chunk is one reserve/copy/commit.
     """
     cap = ps[PS_CAP]
     done = 0
+    wake = 0
     while done < nbytes:
         room = cap - ps[PS_POS] % cap
         chunk = fit_prefix(buf, start + done, nbytes - done, room)
@@ -298,20 +310,22 @@ def publish_span(h, ps, sizes, data, buf, start, nbytes, now_ns):
                 return ERR_TOO_LARGE
         off = reserve(h, ps, sizes, chunk)
         if off == BLOCKED:
-            return done
+            return done + wake
         if off < 0:
             return off
         copy_bytes(data, off, buf, start + done, chunk)
         r = commit(h, ps, sizes, data, chunk, now_ns)
         if r < 0:
             return r
+        if r >= WAKE:
+            wake = WAKE
         done += chunk
-    return done
+    return done + wake
 
 
 @njit(cache=True)
 def publish_one(h, ps, sizes, data, frame, n, now_ns):
-    """Publish one frame of ``n`` bytes: 1, BLOCKED or a negative error."""
+    """Publish one frame of ``n`` bytes: 1 (1 + WAKE if a consumer sleeps), BLOCKED or an error."""
     off = reserve(h, ps, sizes, n)
     if off < 0:
         return off

@@ -3,11 +3,14 @@
 ``spin``   busy-spins on the publish sequence (acquire loads + ``pause``) in
            compiled bursts of ``SPIN_BURST`` iterations; lowest latency, one
            core at 100 %. Only for a pinned, latency-critical consumer.
-``sleep``  (default) a short compiled spin (~1-2 us), a few ``sched_yield``,
-           then ``time.sleep`` with exponential backoff from 50 us to 1 ms:
-           a waiting consumer costs well under 1 % of a core, so it never
-           starves the other processes of a 2-core machine, and it wakes
-           within ~1 ms of a publish (far sooner when data flows).
+``sleep``  (default) a short compiled spin (~5-10 us), a few ``sched_yield``,
+           then a futex wait on the publish sequence (:mod:`~alphapulse.ring.futex`)
+           in slices of at most 50 ms (each slice is a heartbeat): an idle
+           consumer costs no CPU, so it never starves the other processes
+           of a 2-core machine, and the producer's FUTEX_WAKE (issued only
+           while someone sleeps) wakes it within tens of microseconds.
+           Without futexes (not Linux) it sleeps with exponential backoff
+           from 50 us to 1 ms instead.
 
 The producer of a lossless ring waits the same way (spin, then yield, then
 sleep) while the slowest consumer holds it back, up to its timeout.
@@ -29,6 +32,7 @@ SHORT_SPIN = 256              # iterations before the sleeping strategy yields
 YIELDS = 8
 SLEEP_MIN_S = 50e-6
 SLEEP_MAX_S = 1e-3
+FUTEX_SLICE_S = 0.05          # longest single futex sleep: the consumer heartbeats between
 
 
 class Backoff:

@@ -250,3 +250,23 @@ def collect(q, n: int, procs, timeout: float) -> list:
         if time.monotonic() > t_end:
             raise AssertionError(f"timed out with {len(out)} of {n} results")
     return out
+
+
+def sleep_poll_once(ring_name: str, ready_evt, result_q) -> None:
+    """A default (sleeping) consumer waits for one frame; reports bytes and wait time."""
+    ring = Ring.attach(ring_name)
+    c = ring.consumer("sleeper", wait="sleep")
+    ready_evt.set()
+    t0 = time.monotonic()
+    views = c.poll(timeout=30.0)
+    result_q.put((sum(v.shape[0] for v in views), time.monotonic() - t0))
+    c.release()
+    ring.close()
+
+
+def sleep_forever_in_poll(ring_name: str, ready_evt) -> None:
+    """A sleeping consumer that never gets data (to be SIGKILLed while asleep)."""
+    ring = Ring.attach(ring_name)
+    c = ring.consumer("doomed", wait="sleep")
+    ready_evt.set()
+    c.poll(timeout=600.0)
