@@ -28,7 +28,9 @@ its run (``resource.getrusage``), also as % of the wall time.
 Latency: single-frame ``publish`` paced at a steady rate (default 100k
 frames/s), each frame stamped with ``time.time_ns()`` just before publish; a
 busy-spinning consumer (``wait="spin"``) computes now - stamp per frame:
-p50 / p99 / p99.9 / max one-way latency.
+p50 / p99 / p99.9 / max one-way latency. The same at 2,000 frames/s with the
+default sleeping consumer (``wait="sleep"``, woken through a futex):
+``latency_sleep_*``.
 
 ``--json``: the last line is one JSON object (``ring_fps_128``, ``mpq_fps_128``,
 ``mpq_blob_fps_128``, ``faster_fifo_fps_128``, ``zmq_fps_128``,
@@ -331,12 +333,12 @@ def latency_producer(name, rate, seconds, ready, res):
     ring.close()
 
 
-def latency_consumer(name, n, ready, res):
+def latency_consumer(name, n, wait, ready, res):
     from alphapulse.ring import Ring
     lat = np.zeros(n, dtype=np.int64)
     stamps(np.zeros(0, np.uint8), lat, 0, 0)
     ring = Ring.attach(name)
-    c = ring.consumer("latency", wait="spin")
+    c = ring.consumer("latency", wait=wait)
     ready.set()
     at = 0
     c0 = _cpu()
@@ -422,13 +424,13 @@ def bench_zmq(ctx, size, n, reps):
             pass
 
 
-def bench_latency(ctx, rate, seconds):
+def bench_latency(ctx, rate, seconds, wait="spin"):
     from alphapulse.ring import Ring
     name = f"benchlat_{os.getpid()}"
     n = int(rate * seconds)
     with Ring.create(name, RING_CAPACITY, "lossless"):
         ready, res = ctx.Event(), ctx.Queue()
-        pc = ctx.Process(target=latency_consumer, args=(name, n, ready, res), daemon=True)
+        pc = ctx.Process(target=latency_consumer, args=(name, n, wait, ready, res), daemon=True)
         pp = ctx.Process(target=latency_producer, args=(name, rate, seconds, ready, res), daemon=True)
         pc.start()
         pp.start()
@@ -563,6 +565,13 @@ def main(argv=None) -> int:
     lat = {"latency_p50_us": None, "latency_p99_us": None}
     if not only or "latency" in only:
         lat = bench_latency(ctx, a.rate, lat_seconds)
+        # the default consumer (wait="sleep": futex) at a rate where it sleeps between frames
+        sl = bench_latency(ctx, 2000, lat_seconds, wait="sleep")
+        out.update({k.replace("latency_", "latency_sleep_"): v for k, v in sl.items()})
+        if not a.json:
+            print(f"latency at {sl['latency_rate_fps']:.0f} frames/s, default sleeping consumer "
+                  f"(futex): p50 {sl['latency_p50_us']:.1f} us  p99 {sl['latency_p99_us']:.1f} us  "
+                  f"cpu consumer {sl['latency_consumer_cpu_pct']:.1f} %")
     out.update(lat)
     if not only or "idle" in only:
         out.update(bench_idle_consumer(0.5 if q else 2.0))
