@@ -227,3 +227,27 @@ def test_backfill_from_start_block_beyond_node_history(anvil_factory, adapter_ru
         # every event of the pool up to the snapshot precedes it in the stream
         i = recs.index(st)
         assert all(r.block_number > st.block_number for r in pool_events(recs[i:]) if r.pool == st.pool)
+
+
+def test_websocket_killed_mid_burst(anvil, market, adapter_run):
+    """The adapter's socket is closed under it while another thread keeps trading."""
+    import threading
+    m = market
+    b0 = anvil.block_number()
+    run = adapter_run(adapter_config(m, anvil.ws_url, backoff_initial_s=0.3, backoff_max_s=1.0))
+    run.wait_connected()
+    done = threading.Event()
+    t = threading.Thread(target=lambda: (_burst(m, 30), done.set()))
+    t.start()
+    run.wait_until(lambda: run.counters["logs_received"] >= 8, 20, "first swaps")
+    client = run.client
+    asyncio.run_coroutine_threadsafe(client._rpc.w3.provider.disconnect(), client.loop).result(5)
+    t.join(60)
+    assert done.is_set()
+    run.wait_connected(2, timeout=20)
+    b1 = anvil.block_number()
+    run.wait_head(b1)
+    run.stop()
+    c = run.counters
+    assert c["disconnects"] >= 1 and c["backfills"] >= 1
+    assert net_event_keys(run.records()) == chain_log_keys(m.w3, b0 + 1, b1, {addr(p.address) for p in m.pools})

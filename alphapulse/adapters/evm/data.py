@@ -61,6 +61,22 @@ Sink = Callable[[list[bytes]], None]
 NS_PER_S = 1_000_000_000
 
 
+def _really_cancelled() -> bool:
+    """Is the current task being cancelled (as opposed to a CancelledError that leaked
+    from a future web3 cancelled when its connection closed)?"""
+    t = asyncio.current_task()
+    return t is None or t.cancelling() > 0
+
+
+def _connected(rpc: Any) -> bool:
+    """Is this connection's socket still open (no I/O)?"""
+    prov = rpc.w3.provider
+    try:
+        return getattr(prov, "_ws", None) is not None and bool(prov.is_open())
+    except Exception:
+        return False
+
+
 def _q(v: Any) -> int:
     """JSON-RPC quantity (hex str) or an already formatted int."""
     return v if isinstance(v, int) else int(v, 16)
@@ -182,11 +198,18 @@ class EvmDataClient:
                 started = time.monotonic()
                 try:
                     await self._connection(url, stop)
+                except asyncio.CancelledError as e:
+                    if _really_cancelled():
+                        raise
+                    self._note_disconnect(url, e)   # a future of the closed connection
                 except (_Reconnect, RpcError, OSError, asyncio.TimeoutError, ConnectionError) as e:
                     self._note_disconnect(url, e)
-                except Exception as e:  # web3/websockets raise many types for a dead socket
-                    if type(e).__module__.split(".")[0] not in ("web3", "websockets", "aiohttp"):
-                        raise
+                except Exception as e:
+                    # web3/websockets raise many types (some builtins) for a dying socket; a
+                    # bug of ours would show here too: logged with its traceback, counted, and
+                    # the connection is replaced rather than the process lost
+                    self.counters["connection_errors_unexpected"] += 1
+                    log.exception("endpoint %s: unexpected %s", url, type(e).__name__)
                     self._note_disconnect(url, e)
                 finally:
                     self._rpc_ready.clear()
@@ -282,7 +305,9 @@ class EvmDataClient:
                 q.put_nowait((kind, msg["result"]))
             q.put_nowait(("closed", "subscription stream ended"))
         except asyncio.CancelledError:
-            raise
+            if _really_cancelled():
+                raise
+            q.put_nowait(("closed", "subscription stream cancelled by the provider"))
         except Exception as e:
             q.put_nowait(("closed", f"{type(e).__name__}: {e}"))
 
@@ -609,17 +634,20 @@ class EvmDataClient:
                         recs = await self.provider.snapshot(rpc, info, sb)
                     result = (info, sb, recs)
                 break
-            except asyncio.CancelledError:
-                raise
-            except (RetryLater, RpcError, SnapshotUnavailable, asyncio.TimeoutError, OSError,
-                    ConnectionError) as e:
-                err: BaseException = e
-            except Exception as e:
-                if type(e).__module__.split(".")[0] not in ("web3", "websockets", "aiohttp"):
+            except asyncio.CancelledError as e:
+                if _really_cancelled():
                     raise
-                err = e
-            if self._rpc is not rpc or not self._rpc_ready.is_set():
+                err = e   # web3 cancels the futures of a connection it closes: not ours
+            except Exception as e:   # never let the task die: its pool's events are held
+                err: BaseException = e
+            if self._rpc is not rpc or not self._rpc_ready.is_set() or not _connected(rpc):
+                self.counters["discovery_interrupted"] += 1
+                await asyncio.sleep(self.config.backoff_initial_s)
                 continue   # the connection went away: not the pool's fault, wait for the next one
+            if not isinstance(err, (RetryLater, RpcError, SnapshotUnavailable, asyncio.TimeoutError,
+                                    OSError, ConnectionError)) and \
+                    type(err).__module__.split(".")[0] not in ("web3", "websockets", "aiohttp"):
+                log.error("pool 0x%s: discovery failed unexpectedly", pool.hex(), exc_info=err)
             attempt += 1
             self.counters["discovery_retries"] += 1
             log.warning("pool 0x%s: discovery attempt %d failed: %s", pool.hex(), attempt, err)
