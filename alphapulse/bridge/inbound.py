@@ -255,12 +255,13 @@ class InboundBridge:
             j = min(max(lim, k + 1), hdr.frame_count)
             end = int(offs[j])
             positions[key] = (hdr.session, hdr.first_index + j)
-            state.stage(positions, sseq, sink.position(), token)
+            # stream_seq names the last batch written *whole*: delivery resumes after it
+            state.stage(positions, sseq if j == hdr.frame_count else state_seq0, sink.position(), token)
             if not sink.write(frames, start, end, self.cfg.ring_write_timeout_s):
                 # Nothing of this run was committed: restore the exact state (written
                 # unconditionally, so the slot invariant of state.py holds again).
                 positions[key] = (hdr.session, hdr.first_index + k)
-                state.stage(positions, sseq if k > adm.skip else state_seq0, UNCONDITIONAL, token)
+                state.stage(positions, state_seq0, UNCONDITIONAL, token)
                 log.warning("%s: ring %s stayed full for %.1fs; retrying", self.name, self.cfg.ring,
                             self.cfg.ring_write_timeout_s)
                 return _RING_FULL

@@ -112,14 +112,15 @@ def reap(*procs, timeout: float = 10.0) -> None:
 
 
 def strategy_fixed_groups(stop, *, market_ring: str, signal_ring: str, engine, group: int = 1024,
-                          flush_idle_s: float = 3.0) -> None:
+                          flush_idle_s: float = 3.0, idle=None) -> None:
     """The strategy engine fed fixed groups of ``group`` frames, ring to ring.
 
     The engine evaluates the pools a call touched once per call, so its signals depend on
     how frames are grouped into calls; the pipeline's strategy component groups them by
     whatever each poll returns (timing). Here groups are cut by frame count, so the signals
     are a function of the frame sequence alone, equal on both hosts iff the frames are.
-    The last, partial group is processed once no frame arrived for ``flush_idle_s``.
+    The last, partial group is processed once no frame arrived for ``flush_idle_s``; then
+    the event ``idle`` is set (cleared again when frames arrive).
     """
     from alphapulse.ring import Ring
     from alphapulse.strategy.engine import StrategyEngine
@@ -138,15 +139,20 @@ def strategy_fixed_groups(stop, *, market_ring: str, signal_ring: str, engine, g
         while not stop.is_set():
             views = cons.poll(0.05)
             if views:
+                if idle is not None:
+                    idle.clear()
                 pending.extend(f.tobytes() for v in views for f in _split(v))
                 cons.release()
                 last_frame = time.monotonic()
             while len(pending) >= group:
                 run(pending[:group])
                 del pending[:group]
-            if pending and time.monotonic() - last_frame > flush_idle_s:
-                run(pending)
-                pending.clear()
+            if time.monotonic() - last_frame > flush_idle_s:
+                if pending:
+                    run(pending)
+                    pending.clear()
+                if idle is not None:
+                    idle.set()
     finally:
         cons.close()
         prod.close()
