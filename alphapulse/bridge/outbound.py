@@ -37,6 +37,7 @@ from alphapulse.bridge import rings
 from alphapulse.bridge.batch import BATCH_HEADER_SIZE, FrameWalker, cut, msg_id, pack_batch
 from alphapulse.bridge.config import BridgeConfig
 from alphapulse.bridge.stats import BridgeStats
+from alphapulse.ring import ConsumerEvicted
 
 log = logging.getLogger("alphapulse.bridge.outbound")
 
@@ -102,6 +103,14 @@ class OutboundBridge:
                     return False
             await asyncio.sleep(min(self.cfg.reconnect_wait_s * failures, 1.0))
 
+    def _reattach(self, source: "rings.RingSource", e: Exception, bridged: int = 0) -> int:
+        """The ring dropped our consumer (stale heartbeat): register again, count the skip
+        (``bridged``: frames after the old cursor that were published before we noticed)."""
+        skipped = max(source.reattach() - bridged, 0)
+        self.stats.add("frames_lost", skipped)
+        log.error("%s: %s; registered again, %d frames were not bridged", self.name, e, skipped)
+        return source.lost_frames
+
     async def _setup_stream(self, js: Any) -> bool:
         first = True
         while not self._should_stop():
@@ -160,7 +169,11 @@ class OutboundBridge:
         frames0 = self.walker.frames
         idle = 0
         while not stop.is_set():
-            chunks = source.read()
+            try:
+                chunks = source.read()
+            except ConsumerEvicted as e:
+                lost0 = self._reattach(source, e)
+                continue
             now = time.monotonic()
             if now >= next_report:
                 next_report = now + cfg.lag_interval_s
@@ -189,7 +202,10 @@ class OutboundBridge:
                     st.add("frames_out", n)
                     st.add("bridge_batches")
                     st.add("bridge_bytes", e - s)
-            source.done()
+            try:
+                source.done()
+            except ConsumerEvicted as e:
+                lost0 = self._reattach(source, e, bridged=self.walker.frames - frames0)
             st.add("frames_in", self.walker.frames - frames0)
             frames0 = self.walker.frames
             rejected = self.walker.rejected + self.walker.corrupt

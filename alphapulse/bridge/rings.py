@@ -17,7 +17,7 @@ import time
 
 import numpy as np
 
-from alphapulse.ring import Ring, RingFullTimeout
+from alphapulse.ring import Ring, RingError, RingFullTimeout
 from alphapulse.ring import layout as RL
 from alphapulse.ring.atomics import py_store
 
@@ -64,6 +64,18 @@ class RingSource:
         """
         c = self.consumer
         py_store(c._h, RL.slot_base(c.slot) + RL.S_HB, time.monotonic_ns())
+
+    def reattach(self) -> int:
+        """Register anew after the ring dropped this consumer; returns the frames skipped
+        (published between the old cursor and where the new consumer starts)."""
+        old = self.consumer.frames_consumed
+        try:
+            self.consumer.close()
+        except RingError:
+            pass
+        self.consumer = self.ring.consumer(self.consumer_name, wait="sleep")
+        self._held = False
+        return max(self.consumer.frames_consumed - old, 0)
 
     @property
     def lost_frames(self) -> int:

@@ -12,7 +12,8 @@ from alphapulse.bridge.natsserver import NatsServer
 from alphapulse.metrics import DEFAULT_COUNTERS, DEFAULT_GAUGES, MetricsBlock
 from alphapulse.protocol import codec
 from alphapulse.ring import Ring
-from tests.bridge import harness
+from alphapulse.bridge.batch import pack_batch
+from tests.bridge import framegen, harness
 
 OUT, IN = "bridge_out_market_data", "bridge_in_market_data"
 
@@ -63,6 +64,24 @@ def _stream_config(url, name):
     return asyncio.run(q())
 
 
+def _publish_raw(url, subject, payloads):
+    async def q():
+        nc = await nats.connect(url)
+        try:
+            js = nc.jetstream()
+            for p in payloads:
+                await js.publish(subject, p)
+        finally:
+            await nc.close()
+    asyncio.run(q())
+
+
+def _bad_batch() -> bytes:
+    fr = framegen.frames(1, 3).copy()
+    fr[5] = 7                                        # frame 1: bad version
+    return pack_batch("hosta", 1, 1, 0, 1, 3, fr)    # header and CRC fine, frames not
+
+
 def test_limits_lag_and_gap_after_discard(env):
     srv, src, dst, metrics, out_cfg, in_cfg, procs = env
     _start(procs, run_outbound, out_cfg)
@@ -91,6 +110,17 @@ def test_limits_lag_and_gap_after_discard(env):
     assert gap > 0 and seqs == list(range(gap + 1, n + 1))    # the discarded prefix, then all, in order
     _until(lambda: inc()["gauges"]["bridge_pending_msgs"] == 0, what="pending gauge")
     assert jetstream_lag(**in_cfg)["pending_msgs"] == 0
+
+    # Garbage on the subject (not a batch, and a batch with a broken frame) is counted and
+    # skipped; the frames after it still arrive, in order.
+    _publish_raw(srv.url, "alphapulse.market_data.hosta", [b"not a batch", _bad_batch()])
+    _until(lambda: inc()["counters"]["bridge_bad_batches"] == 2, what="bad batches counted")
+    harness.produce(src.name, n + 1, 100)
+    _until(lambda: inc()["counters"]["frames_out"] == n - gap + 100, what="frames after garbage")
+    seqs = [f.header.sequence for v in reader.poll(1.0) for f in codec.iter_frames(v.tobytes())]
+    reader.release()
+    assert seqs == list(range(n + 1, n + 101))
+    n += 100
 
     # The inbound bridge stops; what is published meanwhile is its lag.
     in_stop.set()
