@@ -4,7 +4,7 @@ Producer and consumer always run in two separate processes (spawn start
 method), the same frames (valid Protocol V2 frames of 64, 128 and 256 bytes:
 header + one vendor TLV) for every transport:
 
-* ``ring``          (lossless, 32 MiB) claim a 64 KiB region, a Numba kernel writes the frames
+* ``ring``          (lossless, 8 MiB) claim a 256 KiB region, a Numba kernel writes the frames
                     (template copy + sequence number) straight into it, commit
                     once; the consumer busy-polls, walks every frame header in
                     a Numba kernel (count, sequence continuity) and releases.
@@ -57,11 +57,12 @@ from alphapulse.jit.memory import ld_u32, ld_u64, st_u64
 
 SIZES = (64, 128, 256)
 BLOB = 256
-RING_BATCH_BYTES = int(os.environ.get("ALPHAPULSE_BENCH_RING_BATCH", 1 << 16))
-# 32 MiB: the buffering the alternatives get too (faster-fifo's queue below is
-# 32 MiB, multiprocessing.Queue is unbounded); on a shared box it absorbs the
-# scheduler gaps of either process instead of stalling the other.
-RING_CAPACITY = int(os.environ.get("ALPHAPULSE_BENCH_RING_CAPACITY", 1 << 25))
+# 256 KiB claims (2,048 frames of 128 B per publish) in an 8 MiB ring: the
+# faster-fifo queue below gets the same 8 MiB (multiprocessing.Queue is
+# unbounded); the buffer absorbs the scheduler gaps of either process on a
+# shared box instead of stalling the other. Override with these variables.
+RING_BATCH_BYTES = int(os.environ.get("ALPHAPULSE_BENCH_RING_BATCH", 1 << 18))
+RING_CAPACITY = int(os.environ.get("ALPHAPULSE_BENCH_RING_CAPACITY", 1 << 23))
 
 
 def _cpu() -> float:
