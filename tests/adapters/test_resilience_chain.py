@@ -251,3 +251,20 @@ def test_websocket_killed_mid_burst(anvil, market, adapter_run):
     c = run.counters
     assert c["disconnects"] >= 1 and c["backfills"] >= 1
     assert net_event_keys(run.records()) == chain_log_keys(m.w3, b0 + 1, b1, {addr(p.address) for p in m.pools})
+
+
+def test_backfill_reply_over_the_message_limit_shrinks_the_range(anvil_factory, adapter_run):
+    """A node's eth_getLogs reply above the WebSocket message limit closes the connection
+    (1009); the adapter asks for smaller ranges after reconnecting instead of looping."""
+    node = anvil_factory()
+    m = deploy_market(node.http_url)
+    b0 = node.block_number()
+    _burst(m, 60)                                     # ~110 logs, ~80 KB of JSON in one reply
+    run = adapter_run(adapter_config(m, node.ws_url, start_block=b0 + 1, ws_max_message_bytes=1 << 16,
+                                     getlogs_chunk_blocks=128))
+    b1 = node.block_number()
+    run.wait_head(b1, timeout=60)
+    run.stop()
+    c = run.counters
+    assert c["getlogs_shrunk_after_disconnect"] >= 1
+    assert net_event_keys(run.records()) == chain_log_keys(m.w3, b0 + 1, b1, {addr(p.address) for p in m.pools})

@@ -51,6 +51,7 @@ class EvmDataClientConfig:
     checksum: bool = True                              # CRC-32 in every frame header
     heartbeat_s: float | None = 1.0                    # Heartbeat frame after this much silence; None = off
     max_frames_per_batch: int = 256                    # frames per sink() call during backfill
+    ws_max_message_bytes: int = 256 << 20              # largest JSON-RPC message (eth_getLogs replies)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "endpoints", tuple(self.endpoints))
@@ -103,7 +104,8 @@ class EvmDataClientConfig:
             raise ConfigError(f"{key}.backoff_jitter", f"must be in [0, 1), got {self.backoff_jitter!r}")
         ints = {"reorg_depth": 1, "tick_snapshot_range": 0, "discovery_concurrency": 1,
                 "discovery_max_attempts": 1,
-                "rpc_batch_size": 1, "getlogs_chunk_blocks": 1, "max_frames_per_batch": 1}
+                "rpc_batch_size": 1, "getlogs_chunk_blocks": 1, "max_frames_per_batch": 1,
+                "ws_max_message_bytes": 1 << 16}
         for name, lo in ints.items():
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or v < lo:

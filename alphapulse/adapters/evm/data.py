@@ -182,6 +182,8 @@ class EvmDataClient:
         self.subscriptions: tuple[str, str] = ("", "")
         self.loop: asyncio.AbstractEventLoop | None = None
         self._last_head_t = time.monotonic()
+        self._chunk = config.getlogs_chunk_blocks   # eth_getLogs range, shrinks and regrows
+        self._backfilling = False
 
     # ================================================================ run loop
     async def run(self, stop: asyncio.Event) -> None:
@@ -243,12 +245,21 @@ class EvmDataClient:
 
     def _note_disconnect(self, url: str, e: BaseException) -> None:
         self.counters["disconnects"] += 1
+        if self._backfilling:
+            # e.g. a reply over the message size limit closes the socket: ask for less
+            self._backfilling = False
+            self._chunk = max(1, self._chunk // 2)
+            self.counters["getlogs_shrunk_after_disconnect"] += 1
+            log.warning("connection lost during eth_getLogs: next ranges of %d blocks", self._chunk)
         log.warning("endpoint %s: %s: %s", url, type(e).__name__, e)
 
     async def _connect(self, url: str) -> Any:
         from web3 import AsyncWeb3, WebSocketProvider
+        # websockets' default 1 MiB message limit closes the connection (1009) on a large
+        # eth_getLogs reply, and the same backfill would then fail forever
         provider = WebSocketProvider(url, max_connection_retries=1,
-                                     request_timeout=self.config.request_timeout_s)
+                                     request_timeout=self.config.request_timeout_s,
+                                     websocket_kwargs={"max_size": self.config.ws_max_message_bytes})
         w3 = AsyncWeb3(provider)
         try:
             await asyncio.wait_for(provider.connect(), self.config.connect_timeout_s)
@@ -413,11 +424,13 @@ class EvmDataClient:
 
     async def _backfill(self, rpc: Rpc, lo: int, hi: int) -> None:
         lo = max(lo, 0)
-        step = self.config.getlogs_chunk_blocks
         a = lo
         while a <= hi:
-            b = min(hi, a + step - 1)
+            b = min(hi, a + self._chunk - 1)
+            self._backfilling = True       # a connection lost now halves the range (too big?)
             logs = await self._get_logs(rpc, a, b)
+            self._backfilling = False
+            self._chunk = min(self._chunk * 2, self.config.getlogs_chunk_blocks)
             logs.sort(key=lambda x: (_q(x["blockNumber"]), _q(x["logIndex"])))
             self.counters["backfill_logs"] += len(logs)
             for raw in logs:
