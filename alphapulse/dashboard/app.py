@@ -86,9 +86,10 @@ PAGE_TEMPLATE = """{% extends base %}
 """
 
 #: Once the page is rendered: newest first, by sorting the table on the seq column
-#: (SlickGrid re-applies the sort after every stream/patch, DataTableView.updateGrid),
-#: and a once-a-second re-render of the visible rows so ages tick in the browser
-#: without any server push.
+#: (SlickGrid re-applies the sort in DataTableView.updateGrid). BokehJS calls
+#: updateGrid only when the view's indices change, which a stream into a full,
+#: rolling-over table does not do, so the grid is also refreshed on every stream and
+#: patch. A once-a-second re-render makes the ages tick without server pushes.
 TABLE_SETUP_JS = """
 const view = Bokeh.index.find_one(table)
 if (view != null && view.grid != null) {
@@ -97,6 +98,15 @@ if (view != null && view.grid != null) {
     view.grid.setSortColumn(col.id, false)
     view.updateGrid()
   }
+  let queued = false      // at most one grid refresh per animation frame
+  const refresh = () => {
+    if (!queued) {
+      queued = true
+      requestAnimationFrame(() => { queued = false; if (view.grid != null) view.updateGrid() })
+    }
+  }
+  view.connect(table.source.streaming, refresh)
+  view.connect(table.source.patching, refresh)
   setInterval(() => { if (view.grid != null) view.grid.invalidate() }, 1000)
 }
 """
@@ -135,6 +145,7 @@ class Hub:
     def __init__(self, agg: Aggregator, *, max_updates_per_s: float = 100.0,
                  latency_component: str = "strategy", title: str = "AlphaPulse",
                  ring_labels: tuple[str, ...] = ("signal", "market"),
+                 ack_timeout_s: float = 1.0,
                  clock_ns: Callable[[], int] = time.monotonic_ns,
                  wall_ns: Callable[[], int] = time.time_ns) -> None:
         RateLimiter(max_updates_per_s)                  # validate early, clear error
@@ -142,6 +153,7 @@ class Hub:
         self.max_updates_per_s = max_updates_per_s
         self.latency_component = latency_component
         self.ring_labels = ring_labels
+        self.ack_timeout_s = ack_timeout_s
         self.title = title
         self.clock_ns = clock_ns
         self.wall_ns = wall_ns
@@ -185,7 +197,8 @@ class SessionView:
         self.hub, self.doc, self.agg = hub, doc, hub.agg
         self.closed = False
         self.pusher = CoalescingPusher(RateLimiter(hub.max_updates_per_s), self._schedule,
-                                       self._push, hub.clock_ns)
+                                       self._push, hub.clock_ns,
+                                       ack_timeout_ns=int(hub.ack_timeout_s * 1e9))
         self.push_seq = 0
         # cursors: what this session already shows
         self.sig_cursor = 0
@@ -276,14 +289,20 @@ class SessionView:
             items.append(LegendItem(label=k.split(":", 1)[1], renderers=[r]))
         self.trend_fig.add_layout(Legend(items=items, location="top_left"), "right")
 
+        # flow control: every push ends by setting push_clock.tags = [n, ns]; the page
+        # answers with push_ack.tags = [n] once it has applied it (see CoalescingPusher)
         self.push_clock = Div(text="", visible=False, name="push_clock")
+        self.push_ack = Div(text="", visible=False, name="push_ack")
+        self.push_clock.js_on_change("tags", CustomJS(args=dict(ack=self.push_ack),
+                                                      code="ack.tags = [cb_obj.tags[0]]"))
+        self.push_ack.on_change("tags", self._on_ack)
 
         left = column(row(self.pair_select, self.price_now, sizing_mode="stretch_width"),
                       self.price_fig, sizing_mode="stretch_width")
         right = column(self.health_div, row(self.lat_fig, self.trend_fig, sizing_mode="stretch_width"),
                        sizing_mode="stretch_width")
         root = column(self.header, self.table, row(left, right, sizing_mode="stretch_width"),
-                      self.push_clock, sizing_mode="stretch_width")
+                      self.push_clock, self.push_ack, sizing_mode="stretch_width")
         root.styles = {"background-color": "#15191e", "padding": "4px 10px"}
         self.doc.theme = "dark_minimal"
         self.doc.template = Template(PAGE_TEMPLATE)
@@ -304,6 +323,10 @@ class SessionView:
     def _run(self) -> None:
         if not self.closed:
             self.pusher.run()
+
+    def _on_ack(self, attr: str, old: list, new: list) -> None:
+        if new:
+            self.pusher.ack(int(new[0]))
 
     def _on_pair(self, attr: str, old: str, new: str) -> None:
         if not new or new == old:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import threading
+from collections import deque
 from typing import Callable
 
 
@@ -44,7 +45,8 @@ class RateLimiter:
 
 
 class CoalescingPusher:
-    """Turns change notifications into rate-limited pushes, at most one pending.
+    """Turns change notifications into rate-limited pushes, at most one pending,
+    at most one unacknowledged.
 
     ``schedule(delay_ns)`` arranges for :meth:`run` to be called after about
     ``delay_ns`` (the Bokeh session maps it to ``add_next_tick_callback`` /
@@ -56,20 +58,39 @@ class CoalescingPusher:
     schedule two pushes, and ``run`` clears it *before* the push reads the
     state, so a notification racing with a running push is either included in
     it or schedules the next one.
+
+    Flow control: the rate cap bounds what the server sends, not what a slow
+    browser has still to apply (a browser reads its websocket eagerly into an
+    unbounded message queue, so TCP gives no back-pressure). With
+    ``ack_timeout_ns`` set, at most ``max_unacked`` pushes are in flight: the
+    page acknowledges push ``n`` from JavaScript once it has applied it
+    (:meth:`ack`, cumulative), a window of a few pushes hides the round trip, and a slow
+    client gets fewer, fuller pushes instead of a growing backlog. A client
+    that never acknowledges still gets a push every ``ack_timeout_ns``
+    (counted in ``ack_timeouts``).
     """
 
     def __init__(self, limiter: RateLimiter, schedule: Callable[[int], None],
-                 push: Callable[[int], bool], clock_ns: Callable[[], int]) -> None:
+                 push: Callable[[int], bool], clock_ns: Callable[[], int],
+                 ack_timeout_ns: int | None = None, max_unacked: int = 3) -> None:
         self.limiter = limiter
         self._schedule = schedule
         self._push = push
         self._clock = clock_ns
+        if max_unacked < 1:
+            raise ValueError("max_unacked must be >= 1")
+        self.ack_timeout_ns = ack_timeout_ns
+        self.max_unacked = max_unacked
         self.pending = False
         self._lock = threading.Lock()
+        self.acked = 0                           # pushes 1..acked were applied by the client
+        self._inflight: deque[int] = deque()     # send times of pushes acked+1..pushes
         self.notified = 0
         self.coalesced = 0       # notifications folded into an already pending push
         self.pushes = 0          # pushes that changed something
         self.idle_runs = 0       # runs that found nothing new
+        self.ack_waits = 0       # runs deferred until the previous push was acknowledged
+        self.ack_timeouts = 0    # pushes sent without an ack of the previous one
 
     def notify(self) -> None:
         """Something changed: make sure one push is scheduled."""
@@ -81,17 +102,53 @@ class CoalescingPusher:
             self.pending = True
         self._schedule(self.limiter.delay_ns(self._clock()))
 
+    def ack(self, n: int) -> None:
+        """The client applied pushes 1..``n`` (push numbers count from 1): a waiting push may go."""
+        with self._lock:
+            if n <= self.acked:
+                return
+            full = len(self._inflight) >= self.max_unacked
+            n = min(n, self.pushes)
+            while self._inflight and self.acked < n:
+                self._inflight.popleft()
+                self.acked += 1
+            self.acked = n
+            waiting = full and self.pending
+        if waiting:
+            self._schedule(self.limiter.delay_ns(self._clock()))
+
     def run(self) -> None:
-        """Called by the scheduler: push now if the limiter allows, else re-schedule."""
+        """Called by the scheduler: push now if the limiter (and the client) allow."""
         now = self._clock()
         delay = self.limiter.delay_ns(now)
         if delay > 0:                      # woken early (timer granularity): try again
             self._schedule(delay)
             return
         with self._lock:
-            self.pending = False           # before reading the state: see the class doc
+            full = self.ack_timeout_ns is not None and len(self._inflight) >= self.max_unacked
+            if full:
+                wait = self._inflight[0] + self.ack_timeout_ns - now
+                if wait > 0:               # stay pending; ack() or the timeout reschedules
+                    self.ack_waits += 1
+                    timeout_check = wait
+                else:
+                    self.ack_timeouts += 1
+                    timeout_check = 0
+            else:
+                timeout_check = 0
+            if not timeout_check:
+                self.pending = False       # before reading the state: see the class doc
+        if timeout_check:
+            self._schedule(timeout_check)
+            return
         if self._push(now):
             self.limiter.acquire(now)
-            self.pushes += 1
+            with self._lock:
+                self.pushes += 1
+                if self.ack_timeout_ns is not None:
+                    self._inflight.append(now)
+                    while len(self._inflight) > self.max_unacked:   # timed out: forget the oldest
+                        self._inflight.popleft()
+                        self.acked += 1
         else:
             self.idle_runs += 1

@@ -5,7 +5,8 @@
 signal id every session must end up showing), waits until all do (or 20 s),
 and prints one JSON line: per session the pushes it received
 ``[[arrival monotonic s, push number, server ns], ...]`` and the last
-``signal_id`` of its table. A separate process, so that the clients' own
+``signal_id`` of its table. Each session acknowledges every push as the
+page does (``push_ack.tags``). A separate process, so that the clients' own
 decoding does not share a GIL with the producer of the test.
 """
 from __future__ import annotations
@@ -36,6 +37,7 @@ class Probe(threading.Thread):
         try:
             self.session = pull_session(url=self.url)
             clock = self.session.document.select_one({"name": "push_clock"})
+            self.ack = self.session.document.select_one({"name": "push_ack"})
             clock.on_change("tags", self._on_tags)
             self.table = self.session.document.select_one({"name": "opportunities"})
         except Exception as e:  # reported to the test
@@ -48,6 +50,7 @@ class Probe(threading.Thread):
     def _on_tags(self, attr, old, new) -> None:
         if new:
             self.pushes.append((time.monotonic(), int(new[0]), int(new[1])))
+            self.ack.tags = [int(new[0])]       # applied: what the page's JavaScript does
 
     def last_signal_id(self) -> str | None:
         ids = list(self.table.data.get("signal_id", [])) if self.table is not None else []

@@ -52,7 +52,7 @@ def test_table_shows_written_signals_exactly_within_a_second(rings, chrome):
             metrics.observe_latency_ns("strategy", ns)
     dash = Dashboard(DashboardOptions(port=0, signal_ring=sig_ring.name, market_ring=md_ring.name,
                                       metrics_block=metrics.name, tokens=TOKENS,
-                                      poll_timeout_ms=10)).start()
+                                      poll_timeout_ms=10, max_rows=3)).start()
     try:
         chrome.get(dash.url)
         deadline = time.monotonic() + 30
@@ -97,9 +97,23 @@ def test_table_shows_written_signals_exactly_within_a_second(rings, chrome):
         # the best of the hour (9002, net $123,456.79) is the highlighted row
         bgs = [r["bg"] for r in rows]
         assert bgs[1] != bgs[0] and bgs[0] == bgs[2], bgs
-        # running count and exact total: 31.41592653 + 123456.78901234 + 1.5 = 123489.70493887
+        # the table is full (max_rows=3): two more signals roll the oldest out, newest first
+        chrome.execute_script(WATCH_ROWS_JS, ["61000005", "61000004", "61000003"])  # blocks
+        t1_ms = time.time() * 1000
+        for i, sid in enumerate((9004, 9005)):
+            sig_p.publish(signal_frame(4 + i, signal_id=sid, amount_in=10 ** 18,
+                                       amount_out=10 ** 18 + 1, net_e8=1, gross_e8=1, gas_e8=0,
+                                       gas_wei=1, block=61_000_004 + i, spread_bps=1,
+                                       ts_ns=time.time_ns()))
+        deadline = time.monotonic() + 20
+        while (seen_ms := chrome.execute_script("return window.__apSeen")) is None:
+            assert time.monotonic() < deadline, \
+                f"rollover rows: {[r['cells'] for r in chrome.execute_script(TABLE_ROWS_JS)]}"
+            time.sleep(0.05)
+        assert (seen_ms - t1_ms) / 1000 < 1.0, f"rolled rows took {seen_ms - t1_ms:.0f} ms"
+        # running count and exact total: 31.41592653 + 123456.78901234 + 1.5 + 2e-8
         kpi = chrome.execute_script(KPI_JS)
-        assert kpi["ap-count"] == "3" and kpi["ap-total"] == "$123,489.70", kpi
+        assert kpi["ap-count"] == "5" and kpi["ap-total"] == "$123,489.70", kpi
         assert kpi["ap-best"] == "$123,456.79 · WETH → USDC → WETH", kpi
         # health from the metrics block: RPC state, and the strategy's latency percentiles,
         # interpolated inside the 1-2-5 buckets: p50 = 10 + 10 * 500/600 us, p90 = 50 us,

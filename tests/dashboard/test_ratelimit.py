@@ -150,3 +150,67 @@ def test_concurrent_notifiers_schedule_one_push():
         t.join()
     assert len(scheduled) == 1
     assert p.notified == 160_000 and p.coalesced == 159_999
+
+
+def make_acked(rate=100, timeout_ms=2000, window=1):
+    loop, p, st = make(rate)
+    p.ack_timeout_ns = timeout_ms * MS
+    p.max_unacked = window
+    return loop, p, st
+
+
+def test_a_push_waits_for_the_ack_of_the_previous_one():
+    loop, p, st = make_acked(rate=100)
+    st["version"] = 1
+    p.notify()
+    loop.advance_to(0)
+    assert [v for _, v in st["history"]] == [1]
+    for t in range(1, 50):                    # changes keep coming, the client is slow
+        st["version"] += 1
+        p.notify()
+        loop.advance_to(t * 10 * MS)
+    assert len(st["history"]) == 1 and p.pending and p.ack_waits >= 1
+    assert len(loop.timers) <= 2              # bounded: a timeout check, at most one more
+    loop.now = 500 * MS
+    p.ack(1)                                  # applied: the newest state goes at once
+    loop.advance_to(500 * MS)
+    assert [v for _, v in st["history"]] == [1, 50]
+    assert p.ack_timeouts == 0
+
+
+def test_a_client_that_never_acks_still_gets_a_push_per_timeout():
+    loop, p, st = make_acked(rate=100, timeout_ms=2000)
+    for t in range(0, 6001, 10):              # 6 s of changes, no ack ever
+        st["version"] += 1
+        p.notify()
+        loop.advance_to(t * MS)
+    loop.advance_to(7000 * MS)
+    times = [t for t, _ in st["history"]]
+    assert times == [0, 2000 * MS, 4000 * MS, 6000 * MS]
+    assert p.ack_timeouts == 3
+    assert st["history"][-1][1] == 601        # the newest state at 6 s (one change per 10 ms)
+
+
+def test_ack_without_anything_pending_schedules_nothing():
+    loop, p, st = make_acked()
+    st["version"] = 1
+    p.notify()
+    loop.advance_to(0)
+    p.ack(1)
+    assert loop.timers == [] and not p.pending
+    p.ack(1)                                  # duplicate and out-of-range acks are harmless
+    p.ack(99)
+    assert p.acked == 1
+
+
+def test_a_window_of_two_pipelines_pushes():
+    loop, p, st = make_acked(rate=100, window=2)
+    for t in range(0, 100, 5):                # changes every 5 ms for 100 ms, no ack yet
+        st["version"] += 1
+        p.notify()
+        loop.advance_to(t * MS)
+    assert [t for t, _ in st["history"]] == [0, 10 * MS]      # two in flight, then wait
+    loop.now = 100 * MS
+    p.ack(1)                                  # one slot frees: the newest state goes
+    loop.advance_to(100 * MS)
+    assert [v for _, v in st["history"]][-1] == st["version"] and len(st["history"]) == 3
