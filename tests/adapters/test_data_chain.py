@@ -13,7 +13,9 @@ from .chain_helpers import adapter_config, addr, chain_log_keys, kinds, net_even
     {},
     # tiny JSON-RPC batches, one discovery at a time, a wide tick window (many bitmap words)
     {"rpc_batch_size": 2, "discovery_concurrency": 1, "tick_snapshot_range": 120_000},
-], ids=["default", "small-batches"])
+    # a node without JSON-RPC batches: concurrent single requests
+    {"rpc_batching": False},
+], ids=["default", "small-batches", "no-batches"])
 def test_frames_equal_chain_truth(fresh_chain, adapter_run, tuning):
     anvil, m = fresh_chain
     w3 = m.w3

@@ -45,6 +45,7 @@ class EvmDataClientConfig:
     discovery_concurrency: int = 8                     # pools discovered at once
     discovery_max_attempts: int = 8                    # node errors on one pool before it is given up
     rpc_batch_size: int = 100                          # eth_calls per JSON-RPC batch
+    rpc_batching: bool = True                          # False: concurrent single requests instead
     getlogs_chunk_blocks: int = 2_000                  # eth_getLogs range per request in backfill
     start_block: int | None = None                     # first connection: backfill from here; None = live
     fetch_priority_fee: bool = True                    # GasPrice.priority_fee_wei via eth_maxPriorityFeePerGas

@@ -276,7 +276,7 @@ class EvmDataClient:
         w3 = await self._connect(url)
         reader = None
         try:
-            rpc = Rpc(w3, self.config.request_timeout_s)
+            rpc = Rpc(w3, self.config.request_timeout_s, self.config.rpc_batching)
             chain_id = _q(await rpc.request("eth_chainId", []))
             if chain_id != self.config.chain_id:
                 self.counters["wrong_chain"] += 1
@@ -346,7 +346,8 @@ class EvmDataClient:
                         break
                 self.publisher.flush()
                 if time.monotonic() - self._last_head_t > self.config.watchdog_s:
-                    await self._watchdog(rpc)    # logs flow but heads stopped
+                    # logs flow but heads stopped? (one block ahead is a head still in transit)
+                    await self._watchdog(rpc, ahead=2)
                     self._last_head_t = time.monotonic()
         finally:
             stop_wait.cancel()
@@ -363,13 +364,14 @@ class EvmDataClient:
         elif kind == "closed":
             raise _Reconnect(payload)
 
-    async def _watchdog(self, rpc: Rpc) -> None:
+    async def _watchdog(self, rpc: Rpc, ahead: int = 1) -> None:
+        """The subscription is stale when the node is ``ahead`` blocks past our last head."""
         try:
             n = _q(await rpc.request("eth_blockNumber", []))
         except (RpcError, asyncio.TimeoutError) as e:
             self.counters["watchdog_dead"] += 1
             raise _Reconnect(f"watchdog: node does not answer: {e}") from None
-        if n > self._head:
+        if n >= self._head + ahead:
             self.counters["watchdog_stale"] += 1
             raise _Reconnect(f"watchdog: no head for {self.config.watchdog_s}s but the chain is at "
                              f"{n}, we followed {self._head}")

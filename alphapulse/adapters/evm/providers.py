@@ -72,11 +72,12 @@ class Rpc:
     one batch is in flight per connection; single requests may interleave.
     """
 
-    def __init__(self, w3: Any, timeout_s: float) -> None:
+    def __init__(self, w3: Any, timeout_s: float, batching: bool = True) -> None:
         self.w3 = w3
         self.timeout_s = timeout_s
         self._batch_lock = asyncio.Lock()
         self.requests = 0
+        self.batching = batching
 
     async def request(self, method: str, params: list) -> Any:
         self.requests += 1
@@ -85,15 +86,30 @@ class Rpc:
             raise RpcError(method, resp["error"])
         return resp.get("result")
 
+    async def _one(self, method: str, params: list) -> Any:
+        try:
+            return await self.request(method, params)
+        except RpcError as e:
+            return e
+
     async def batch(self, calls: list[tuple[str, list]]) -> list[Any]:
-        """Results in call order; a failed item is an :class:`RpcError` in its place."""
+        """Results in call order; a failed item is an :class:`RpcError` in its place.
+
+        One JSON-RPC batch; a node that refuses batches gets the calls as concurrent
+        single requests from then on (``batching`` turns False, logged once).
+        """
         if not calls:
             return []
+        if not self.batching:
+            return list(await asyncio.gather(*(self._one(m, p) for m, p in calls)))
         async with self._batch_lock:
             self.requests += 1
             resps = await asyncio.wait_for(self.w3.provider.make_batch_request(calls), self.timeout_s)
         if isinstance(resps, dict):     # the whole batch was refused
-            raise RpcError("batch", resps.get("error", resps))
+            self.batching = False
+            log.warning("node refuses JSON-RPC batches (%s): single requests from now on",
+                        resps.get("error", resps))
+            return await self.batch(calls)
         by_id = sorted(resps, key=lambda r: r.get("id", 0))
         if len(by_id) != len(calls):
             raise RpcError("batch", f"{len(calls)} calls, {len(by_id)} responses")
