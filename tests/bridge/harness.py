@@ -111,16 +111,16 @@ def reap(*procs, timeout: float = 10.0) -> None:
             p.join(5)
 
 
-def strategy_fixed_groups(stop, *, market_ring: str, signal_ring: str, engine, group: int = 1024,
-                          flush_idle_s: float = 3.0, idle=None) -> None:
+def strategy_fixed_groups(stop, *, market_ring: str, signal_ring: str, engine, flush, done,
+                          group: int = 1024) -> None:
     """The strategy engine fed fixed groups of ``group`` frames, ring to ring.
 
     The engine evaluates the pools a call touched once per call, so its signals depend on
     how frames are grouped into calls; the pipeline's strategy component groups them by
     whatever each poll returns (timing). Here groups are cut by frame count, so the signals
     are a function of the frame sequence alone, equal on both hosts iff the frames are.
-    The last, partial group is processed once no frame arrived for ``flush_idle_s``; then
-    the event ``idle`` is set (cleared again when frames arrive).
+    The last, partial group is processed when the event ``flush`` is set (the test sets it
+    once the whole stream is in the ring) and the ring is drained; then ``done`` is set.
     """
     from alphapulse.ring import Ring
     from alphapulse.strategy.engine import StrategyEngine
@@ -129,7 +129,6 @@ def strategy_fixed_groups(stop, *, market_ring: str, signal_ring: str, engine, g
     prod = rout.producer(publish_timeout=60.0)
     eng = StrategyEngine(engine)
     pending: list[bytes] = []
-    last_frame = time.monotonic()
 
     def run(frames: list[bytes]) -> None:
         for sig in eng.process([b"".join(frames)]):
@@ -139,20 +138,16 @@ def strategy_fixed_groups(stop, *, market_ring: str, signal_ring: str, engine, g
         while not stop.is_set():
             views = cons.poll(0.05)
             if views:
-                if idle is not None:
-                    idle.clear()
                 pending.extend(f.tobytes() for v in views for f in _split(v))
                 cons.release()
-                last_frame = time.monotonic()
             while len(pending) >= group:
                 run(pending[:group])
                 del pending[:group]
-            if time.monotonic() - last_frame > flush_idle_s:
+            if not views and flush.is_set() and not done.is_set():
                 if pending:
                     run(pending)
                     pending.clear()
-                if idle is not None:
-                    idle.set()
+                done.set()
     finally:
         cons.close()
         prod.close()

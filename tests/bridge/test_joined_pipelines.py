@@ -64,9 +64,9 @@ def test_joined_pipelines_give_the_same_signals_as_one(tmp_path):
         remote = rings["a_sig_remote"].consumer("check")
         common = dict(servers=[srv.url], state_dir=str(tmp_path / "state"))
         # host A: strategy (reference) and market data out; signals back in
-        idle_a, idle_b = harness.SPAWN.Event(), harness.SPAWN.Event()
+        flush, done_a, done_b = harness.SPAWN.Event(), harness.SPAWN.Event(), harness.SPAWN.Event()
         start(harness.strategy_fixed_groups, market_ring=names["a_md"], signal_ring=names["a_sig"], engine=engine,
-              idle=idle_a)
+              flush=flush, done=done_a)
         start(run_outbound, domain="market_data", ring=names["a_md"], host="hosta", **common)
         start(run_inbound, domain="signal", ring=names["a_sig_remote"], host="hosta", source_host="hostb",
               **common)
@@ -74,7 +74,7 @@ def test_joined_pipelines_give_the_same_signals_as_one(tmp_path):
         start(run_inbound, domain="market_data", ring=names["b_md"], host="hostb", source_host="hosta",
               **common)
         start(harness.strategy_fixed_groups, market_ring=names["b_md"], signal_ring=names["b_sig"], engine=engine,
-              idle=idle_b)
+              flush=flush, done=done_b)
         start(run_outbound, domain="signal", ring=names["b_sig"], host="hostb", **common)
         for ring, consumer in (("a_md", "strategy"), ("a_md", "bridge_out_market_data"),
                                ("b_md", "strategy"), ("b_sig", "bridge_out_signal")):
@@ -84,18 +84,21 @@ def test_joined_pipelines_give_the_same_signals_as_one(tmp_path):
         source = procs[-1][1]
 
         got_local, got_remote = [], []
-        # Done when the replay ended, both strategies processed everything (their first call
-        # compiles the Numba kernels unless cached) and the signals bridged back stopped moving.
+        # The whole stream is in both market rings: the strategies may process their last,
+        # partial group. Done when both did and the signals bridged back stopped moving.
         deadline = time.monotonic() + 900
         last, stable_since = None, time.monotonic()
         while time.monotonic() < deadline:
             _drain(local, got_local)
             _drain(remote, got_remote)
-            now = (source.exitcode, len(got_local), len(got_remote))
+            if source.exitcode is not None and not flush.is_set():
+                if (rings["b_md"].stats()["producer"]["frames"]
+                        == rings["a_md"].stats()["producer"]["frames"]):
+                    flush.set()
+            now = (len(got_local), len(got_remote))
             if now != last:
                 last, stable_since = now, time.monotonic()
-            elif (source.exitcode is not None and idle_a.is_set() and idle_b.is_set()
-                  and time.monotonic() - stable_since > 3.0):
+            elif done_a.is_set() and done_b.is_set() and time.monotonic() - stable_since > 3.0:
                 break
             time.sleep(0.05)
         md_a = rings["a_md"].stats()["producer"]["frames"]
