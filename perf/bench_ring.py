@@ -482,9 +482,9 @@ def main(argv=None) -> int:
     ap.add_argument("--json", action="store_true", help="last line: one JSON object")
     ap.add_argument("--quick", action="store_true", help="smaller counts (< 2 minutes)")
     ap.add_argument("--rate", type=float, default=100_000, help="latency test frames/s")
-    ap.add_argument("--repeat", type=int, default=3,
-                    help="measured rounds per transport and size; the best is reported "
-                         "(and the median, as *_fps_median_*)")
+    ap.add_argument("--repeat", type=int, default=None,
+                    help="measured rounds per transport and size (default 3, 2 with --quick); "
+                         "the best is reported (and the median, as *_fps_median_*)")
     ap.add_argument("--priority", action="store_true",
                     help="raise this session's scheduler autogroup to nice -10 (root; Linux "
                          "autogroups share the CPU per session, so on a box shared with other "
@@ -502,13 +502,13 @@ def main(argv=None) -> int:
         except OSError as e:
             print(f"--priority not applied: {e}", file=sys.stderr)
     counts = {  # frames per run
-        "ring": 4_000_000 if q else 20_000_000,
-        "ring_single": 100_000 if q else 1_000_000,
-        "mpq": 50_000 if q else 300_000,
-        "mpq_blob": 1_024_000 if q else 4_096_000,
-        "faster_fifo": 50_000 if q else 300_000,
-        "faster_fifo_batch": 512_000 if q else 4_096_000,
-        "zmq": 100_000 if q else 1_000_000,
+        "ring": 2_000_000 if q else 20_000_000,
+        "ring_single": 50_000 if q else 1_000_000,
+        "mpq": 30_000 if q else 300_000,
+        "mpq_blob": 512_000 if q else 4_096_000,
+        "faster_fifo": 30_000 if q else 300_000,
+        "faster_fifo_batch": 256_000 if q else 4_096_000,
+        "zmq": 50_000 if q else 1_000_000,
     }
     lat_seconds = 1.0 if q else 5.0
     ctx = mp.get_context("spawn")
@@ -524,8 +524,8 @@ def main(argv=None) -> int:
         have_zmq = False
     out: dict = {"machine": platform.machine(), "cpus": os.cpu_count(),
                  "loadavg_start": os.getloadavg()[0], "quick": q, "counts": counts,
-                 "priority": priority}
-    reps = a.repeat
+                 "priority": priority, "repeat": a.repeat or (2 if q else 3)}
+    reps = a.repeat or (2 if q else 3)
     runs = {
         "ring": lambda s, n: bench_ring(ctx, s, n, False, reps),
         "ring_single": lambda s, n: bench_ring(ctx, s, n, True, reps),
