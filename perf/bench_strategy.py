@@ -11,6 +11,10 @@ the latency run so that it collects enough signals) is then replayed:
 * ``updates_per_s``   pool updates applied per second with the full cycle
                       search (2-pool and 3-pool cycles), frames in batches of 64
 * ``cycles_per_s``    cycles evaluated per second in that run
+* ``updates_per_cpu_s``  the same per second of this process's CPU time (the
+                      machine is shared: wall-clock figures include time the
+                      process was not running); ``updates_per_s_no_opportunity``
+                      the stream without jumps (search cost when nothing pays)
 * ``latency_*_us``    frame-in to signal-out: from publishing one market frame
                       into a shared-memory ring (``alphapulse.ring``) to the
                       engine's signal frames being published on the signal
@@ -208,14 +212,18 @@ def bench_throughput(market, state_frames, updates, batch: int = 64):
     bufs = [np.frombuffer(b"".join(updates[i:i + batch]), np.uint8) for i in range(0, len(updates), batch)]
     c0 = engine.counters()
     t = time.perf_counter()
+    cpu = time.process_time()
     n_sig = 0
     for b in bufs:
         n, _ = engine.process_raw([b])
         n_sig += n
     dt = time.perf_counter() - t
+    dcpu = time.process_time() - cpu
     c1 = engine.counters()
-    return dict(updates_per_s=(c1["applied"] - c0["applied"]) / dt, cycles_per_s=(c1["cycles"] - c0["cycles"]) / dt,
-                signals=n_sig, candidates=c1["candidates"] - c0["candidates"])
+    applied = c1["applied"] - c0["applied"]
+    return dict(updates_per_s=applied / dt, cycles_per_s=(c1["cycles"] - c0["cycles"]) / dt,
+                updates_per_cpu_s=applied / max(dcpu, 1e-9), signals=n_sig,
+                candidates=c1["candidates"] - c0["candidates"])
 
 
 def bench_latency(market, state_frames, updates, max_hops: int):
@@ -354,8 +362,17 @@ def main(argv=None) -> int:
     res["updates_per_s"] = round(thr["updates_per_s"])
     res["cycles_per_s"] = round(thr["cycles_per_s"])
     res["throughput_signals"] = thr["signals"]
+    res["updates_per_cpu_s"] = round(thr["updates_per_cpu_s"])
+    res["throughput_candidates"] = thr["candidates"]
     figure("updates_per_s", res["updates_per_s"], "updates/s")
     figure("cycles_per_s", res["cycles_per_s"], "cycles/s")
+    figure("updates_per_cpu_s", res["updates_per_cpu_s"], "updates/cpu-s")
+    # the same stream without any jump: the cost of the cycle search when nothing pays
+    calm = market.updates(n_updates // 2, seq0=len(state) + 2, jump_share=0.0)
+    thr0 = bench_throughput(market, state, calm)
+    res["updates_per_s_no_opportunity"] = round(thr0["updates_per_s"])
+    res["updates_per_cpu_s_no_opportunity"] = round(thr0["updates_per_cpu_s"])
+    figure("updates_per_s_no_opportunity", res["updates_per_s_no_opportunity"], "updates/s")
 
     sig_lat, all_lat = bench_latency(market, state, lat_updates, max_hops=2)
     if len(sig_lat):

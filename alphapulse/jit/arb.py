@@ -28,7 +28,7 @@ from alphapulse.jit.pool_state import (
     C_DEC0, C_DEC1, C_FEE, C_KIND, C_LIQ, C_PAIR, C_R0, C_R1, C_SPACING, C_SQRT, C_STATE_BLOCK,
     C_TICK, C_TOKEN0, C_TOKEN1, C_V3ROW, C_VENUE, C_ADDR, C_NEXT_PAIR, K_CANDIDATES, K_CYCLES,
     K_FRAMES, K_FRAMES_DUPLICATE, K_FRAMES_REJECTED, K_OUT_FULL, K_SEQ_GAPS, K_SIGNALS,
-    K_SIGNALS_SUPPRESSED, K_SIGNAL_TABLE_FULL, K_SIM_FAILS, K_STALE_SKIPS, K_TLVS, KIND_V2,
+    K_SIGNALS_SUPPRESSED, K_SCREENED, K_SIGNAL_TABLE_FULL, K_SIM_FAILS, K_STALE_SKIPS, K_TLVS, KIND_V2,
     M_CHAIN_ID, M_GAS_BASE, M_GAS_PRIO, M_LAST_SEQ, M_NPOOLS, M_SIGNAL_ID, P_HEAD, T_ADDR, T_DEC,
     T_HEAD, apply_tlv, find_pair, find_token, mark_all_stale, next_pool_of_token, pool_tradable,
 )
@@ -58,6 +58,7 @@ PR_NEIGHBOR_SCAN = 21
 PR_MIN_SPREAD_E9 = 22
 PR_SIGNAL_CRC = 23
 PR_SOURCE = 24
+PR_SCREEN_PCT = 25          # float screen: skip when the modelled profit is below this % of the bar
 NPARAMS = 32
 
 # token_min rows: 3 address words, minimum gross profit (2 limbs) for unpriced signals
@@ -180,7 +181,7 @@ def mobius_optimum(pools, cyc_p, cyc_z, hops):
     is maximal at x* = (sqrt(a b) - b) / c. Exact for V2 pools (up to float
     rounding), a starting point for V3 pools (virtual reserves at the current
     price). Returns (x*, a/b = marginal rate product, first-hop input reserve,
-    curvature |profit''(x*)|).
+    curvature |profit''(x*)|, modelled profit at x* in start-token units).
     """
     a = 1.0
     b = 1.0
@@ -197,14 +198,14 @@ def mobius_optimum(pools, cyc_p, cyc_z, hops):
         b2 = b * r_in
         c2 = r_in * c + g * a
         if b2 <= 0.0 or not (a2 > 0.0):
-            return 0.0, 0.0, r_first, 0.0
+            return 0.0, 0.0, r_first, 0.0, 0.0
         a = a2 / b2
         c = c2 / b2
         b = 1.0
     if a <= 1.0 or c <= 0.0:
-        return 0.0, a, r_first, 0.0
+        return 0.0, a, r_first, 0.0, 0.0
     x = (math.sqrt(a) - 1.0) / c
-    return x, a, r_first, 2.0 * a * c / (1.0 + c * x) ** 3
+    return x, a, r_first, 2.0 * a * c / (1.0 + c * x) ** 3, a * x / (1.0 + c * x) - x
 
 
 @njit(cache=True)
@@ -270,7 +271,7 @@ def optimise_input(pools, tticks, tnets, tn, cyc_p, cyc_z, hops, params, counter
     PR_MAX_INPUT_BPS of the first pool's input-side reserve.
     Returns (amount_in u256, amount_out u256, found, rate product).
     """
-    x0, rate, r_first, curv = mobius_optimum(pools, cyc_p, cyc_z, hops)
+    x0, rate, r_first, curv, _ = mobius_optimum(pools, cyc_p, cyc_z, hops)
     z = (U0, U0, U0, U0)
     if not (x0 >= 1.0):
         return z, z, False, rate
@@ -538,16 +539,9 @@ def evaluate_cycle(pools, tokens, pairs, pair_ht, tticks, tnets, tn, meta, param
         for i in range(hops):
             rp[i] = cp[i]
             rz[i] = cz[i]
-    amount_in, amount_out, found, _ = optimise_input(pools, tticks, tnets, tn, rp, rz, hops, params, counters)
-    slot = _sig_slot(sig_keys, k0, k1, k2)
-    if not found:
-        counters[K_SIM_FAILS] += 1
-        if slot >= 0 and sig_keys[slot, 0] != 0:
-            sig_vals[slot, SV_LIVE] = 0.0
-        return pos
-    gross, _ = u256_sub(amount_out, amount_in)
     start_token = _token_in(pools, rp[0], rz[0])
-    # gas
+    slot = _sig_slot(sig_keys, k0, k1, k2)
+    # gas of the path
     n_v2 = 0
     for i in range(hops):
         if pools[rp[i], C_KIND] == np.uint64(KIND_V2):
@@ -555,12 +549,42 @@ def evaluate_cycle(pools, tokens, pairs, pair_ht, tticks, tnets, tn, meta, param
     units = params[PR_GAS_BASE_UNITS] + n_v2 * params[PR_GAS_V2_UNITS] + (hops - n_v2) * params[PR_GAS_V3_UNITS]
     gas_price = meta[M_GAS_BASE] + meta[M_GAS_PRIO]
     gas_wei, _ = u256_mul((np.uint64(units), U0, U0, U0), (np.uint64(gas_price), U0, U0, U0))
+    gas_usd, gas_priced = usd_e8(pools, tokens, pairs, pair_ht, tn, gas_wei, native, stable)
+    if not gas_priced:
+        gas_usd = 0
+    min_profit = (U0, U0, U0, U0)
+    for r in range(token_min.shape[0]):
+        if (token_min[r, TM_ADDR] == tokens[start_token, T_ADDR]
+                and token_min[r, TM_ADDR + 1] == tokens[start_token, T_ADDR + 1]
+                and token_min[r, TM_ADDR + 2] == tokens[start_token, T_ADDR + 2]):
+            min_profit = (token_min[r, TM_MIN], token_min[r, TM_MIN + 1], U0, U0)
+    # Float screen before the exact search: the closed-form profit of the modelled cycle
+    # against what the signal must clear (gas + minimum net in USD, or the per-token
+    # minimum when unpriced), with a margin: PR_SCREEN_PCT % of the bar.
+    pct = params[PR_SCREEN_PCT]
+    if pct > 0:
+        _, _, _, _, est = mobius_optimum(pools, rp, rz, hops)
+        est_usd, est_priced = usd_e8(pools, tokens, pairs, pair_ht, tn, u256_from_f64(est), start_token, stable)
+        if est_priced:
+            bar = gas_usd + params[PR_MIN_NET_USD_E8]
+            skip = bar > 0 and est_usd * 100.0 < bar * float(pct)
+        else:
+            skip = est * 100.0 < u256_to_f64(min_profit) * float(pct)
+        if skip:
+            counters[K_SCREENED] += 1
+            if slot >= 0 and sig_keys[slot, 0] != 0:
+                sig_vals[slot, SV_LIVE] = 0.0
+            return pos
+    amount_in, amount_out, found, _ = optimise_input(pools, tticks, tnets, tn, rp, rz, hops, params, counters)
+    if not found:
+        counters[K_SIM_FAILS] += 1
+        if slot >= 0 and sig_keys[slot, 0] != 0:
+            sig_vals[slot, SV_LIVE] = 0.0
+        return pos
+    gross, _ = u256_sub(amount_out, amount_in)
     gross_usd, priced = usd_e8(pools, tokens, pairs, pair_ht, tn, gross, start_token, stable)
     flags = 0
     if priced:
-        gas_usd, gas_priced = usd_e8(pools, tokens, pairs, pair_ht, tn, gas_wei, native, stable)
-        if not gas_priced:
-            gas_usd = 0
         net_usd = gross_usd - gas_usd
         due = net_usd >= params[PR_MIN_NET_USD_E8]
     else:
@@ -568,12 +592,6 @@ def evaluate_cycle(pools, tokens, pairs, pair_ht, tticks, tnets, tn, meta, param
         gas_usd = 0
         net_usd = 0
         flags = UNPRICED
-        min_profit = (U0, U0, U0, U0)
-        for r in range(token_min.shape[0]):
-            if (token_min[r, TM_ADDR] == tokens[start_token, T_ADDR]
-                    and token_min[r, TM_ADDR + 1] == tokens[start_token, T_ADDR + 1]
-                    and token_min[r, TM_ADDR + 2] == tokens[start_token, T_ADDR + 2]):
-                min_profit = (token_min[r, TM_MIN], token_min[r, TM_MIN + 1], U0, U0)
         due = u256_cmp(gross, min_profit) > 0
     if not due:
         if slot >= 0 and sig_keys[slot, 0] != 0:

@@ -137,6 +137,7 @@ K_SIGNAL_TABLE_FULL = 18
 K_OUT_FULL = 19
 K_CANDIDATES = 20
 K_SIM_FAILS = 21
+K_SCREENED = 22
 NCOUNTERS = 24
 COUNTER_NAMES = {v: k[2:].lower() for k, v in globals().items()
                  if k.startswith("K_") and isinstance(v, int)}

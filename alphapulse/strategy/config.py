@@ -63,6 +63,8 @@ class EngineConfig:
     unpriced_min_profit: Mapping[str, int] = field(default_factory=dict)  # token -> min gross (native units)
     republish_change_bps: int = 50          # re-publish a live opportunity when profit or size moves this much
     min_spread_e9: int = 0                  # screen: marginal edge must exceed this (x 1e-9)
+    screen_pct: int = 50                    # screen: skip the exact search when the closed-form profit is
+                                            # below this % of gas + min net (or the unpriced minimum); 0 = off
     # gas
     gas_units_base: int = 60_000
     gas_units_v2_hop: int = 110_000
@@ -101,7 +103,7 @@ class EngineConfig:
             raise EngineConfigError(f"max_input_share_bps: must be in 1..10000, got {self.max_input_share_bps}")
         for name in ("min_net_profit_usd_e8", "republish_change_bps", "min_spread_e9", "gas_units_base",
                      "gas_units_v2_hop", "gas_units_v3_hop", "max_triangles_per_pool", "search_iters_v2",
-                     "search_iters_v3", "neighbor_scan", "market_checksum_every", "chain_id"):
+                     "search_iters_v3", "neighbor_scan", "market_checksum_every", "chain_id", "screen_pct"):
             if getattr(self, name) < 0:
                 raise EngineConfigError(f"{name}: must be >= 0, got {getattr(self, name)}")
         if not 0 <= self.strategy_id < 65536:
@@ -172,6 +174,7 @@ class EngineConfig:
         p[A.PR_MIN_SPREAD_E9] = self.min_spread_e9
         p[A.PR_SIGNAL_CRC] = 1 if self.signal_checksum else 0
         p[A.PR_SOURCE] = int(L.Source.ARBITRAGE_STRATEGY)
+        p[A.PR_SCREEN_PCT] = self.screen_pct
         return p
 
     def venue_fee_array(self) -> np.ndarray:

@@ -274,3 +274,20 @@ def test_corrupt_input_is_counted_not_raised():
     assert e2.process([bad]) == [] and e2.counters()["frames_rejected"] == 1
     junk = np.frombuffer(b"\x00" * 50, np.uint8)
     assert e.process([junk]) == [] and e.counters()["frames_rejected"] == 1
+
+
+def test_float_screen_skips_cycles_that_cannot_pay_gas():
+    cfg = dict(stable_token="0x" + USDC.hex(), native_token="0x" + WETH.hex(), gas_units_base=10**7)
+
+    def run(**kw):
+        e, f = engine(**{**cfg, **kw}), Feed()
+        out = e.process([f.frame(f.gas(base=10**12, prio=0),  # ~10 WETH of gas: more than the edge pays
+                                 f.v2_state(P1, WETH, USDC, 1000 * E18, 2_000_000 * 10**6, d1=6),
+                                 f.v2_state(P2, WETH, USDC, 1000 * E18, 2_100_000 * 10**6, venue=302, d1=6))])
+        return out, e.counters()
+    out, c = run()
+    assert out == [] and c["candidates"] >= 1 and c["screened"] == c["candidates"]
+    out, c = run(screen_pct=0)  # without the screen the exact search runs, and the threshold rejects it
+    assert out == [] and c["candidates"] >= 1 and c["screened"] == 0
+    out, c = run(gas_units_base=0, gas_units_v2_hop=0)
+    assert len(out) == 1 and c["screened"] == 0
