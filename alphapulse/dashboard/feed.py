@@ -20,6 +20,7 @@ are counted by the ring as this consumer's loss and shown on the health panel.
 from __future__ import annotations
 
 import logging
+import os
 import struct
 import threading
 import time
@@ -209,11 +210,15 @@ class RingReader(threading.Thread):
 
 
 class StatsPoller(threading.Thread):
-    """Samples ring statistics and the metrics block into ``agg.health``."""
+    """Samples ring statistics and the metrics block into ``agg.health``, and publishes
+    the dashboard's own figures into the block's ``component`` slots when the block
+    has that component (frames read, rejects, checksum rejects, frames lost, pid,
+    heartbeat): this process is their single writer."""
 
     def __init__(self, agg: Aggregator, notify: Callable[[], None], stop: threading.Event,
                  readers: list[RingReader], metrics_name: str | None, *,
-                 interval_s: float = 0.5, clock_ns: Callable[[], int] = time.time_ns) -> None:
+                 interval_s: float = 0.5, clock_ns: Callable[[], int] = time.time_ns,
+                 component: str = "dashboard") -> None:
         super().__init__(name="dashboard-stats", daemon=True)
         self.agg, self.notify, self.stop = agg, notify, stop
         self.readers = readers
@@ -221,6 +226,30 @@ class StatsPoller(threading.Thread):
         self.interval_s = interval_s
         self.clock_ns = clock_ns
         self.metrics: Any = None
+        self.component = component
+        self._own: dict[str, Any] | None = None
+
+    def _publish_own(self, now: int) -> None:
+        m = self.metrics
+        if m is None or self.component not in m.schema.components:
+            return
+        if self._own is None:
+            self._own = {k: m.counter(self.component, k) for k in
+                         ("frames_in", "frames_rejected", "checksum_rejects", "frames_lost")}
+            self._own.update({k: m.gauge(self.component, k) for k in ("heartbeat_ns", "pid")})
+            self._own["pid"].set(os.getpid())
+        h = self.agg.health
+        with self.agg.lock:
+            frames = sum(h.frames_read.values())
+            rejects = sum(h.rejects.values())
+            crc = h.rejects.get(Reject.BAD_CHECKSUM.name, 0)
+            lost = sum(h.lost.values())
+        own = self._own
+        own["frames_in"].set(frames)
+        own["frames_rejected"].set(rejects)
+        own["checksum_rejects"].set(crc)
+        own["frames_lost"].set(lost)
+        own["heartbeat_ns"].set(now)
 
     def _metrics_snapshot(self) -> dict | None:
         if not self.metrics_name:
@@ -240,6 +269,7 @@ class StatsPoller(threading.Thread):
     def sample_once(self) -> None:
         now = self.clock_ns()
         snap = self._metrics_snapshot()
+        self._publish_own(now)
         stats = []
         for r in self.readers:
             ring = r.ring

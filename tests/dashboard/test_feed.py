@@ -1,6 +1,7 @@
 """The reader side: splitting ring regions into frames, budgets, and a real ring end to end."""
 from __future__ import annotations
 
+import os
 import threading
 import time
 
@@ -8,6 +9,7 @@ import pytest
 
 from alphapulse.dashboard.aggregate import Aggregator, TokenBook
 from alphapulse.dashboard.feed import RingReader, StatsPoller, rest_after, split_frames
+from alphapulse.metrics import MetricsBlock
 from alphapulse.protocol.layout import Reject
 from tests.dashboard.conftest import POOLS, TOKENS, signal_frame, sync_frame
 
@@ -138,3 +140,26 @@ def test_a_failing_batch_is_reported_and_the_reader_rejoins(rings):
     finally:
         stop.set()
         r.join(5)
+
+
+def test_stats_publish_the_dashboards_own_figures_into_the_metrics_block():
+    agg = Aggregator(TokenBook(TOKENS))
+    block = MetricsBlock.create(f"alphapulse_test_dash_{os.getpid()}_{time.monotonic_ns()}",
+                                ["strategy", "dashboard"])
+    try:
+        bad = bytearray(sig(1))
+        bad[-1] ^= 1
+        r = RingReader("unused", "signal", agg, lambda: None, threading.Event())
+        r.process(sig(2) + bytes(bad) + b"junk")
+        stats = StatsPoller(agg, lambda: None, threading.Event(), [], block.name,
+                            clock_ns=lambda: 123)
+        stats.sample_once()
+        d = block.snapshot()["components"]["dashboard"]
+        assert d["counters"]["frames_in"] == 2
+        assert d["counters"]["frames_rejected"] == 2          # the bad checksum, the junk tail
+        assert d["counters"]["checksum_rejects"] == 1
+        assert d["gauges"]["heartbeat_ns"] == 123 and d["gauges"]["pid"] == os.getpid()
+        assert agg.health.metrics["components"]["dashboard"]["counters"]["frames_in"] == 0
+        stats.metrics.close()
+    finally:
+        block.close()
