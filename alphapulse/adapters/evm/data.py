@@ -255,6 +255,11 @@ class EvmDataClient:
 
     async def _connect(self, url: str) -> Any:
         from web3 import AsyncWeb3, WebSocketProvider
+        # web3 logs one INFO line per queued subscription message during a burst ("Processing
+        # as FIFO"); our own log says what matters. An explicitly configured level is kept.
+        wl = logging.getLogger("web3.providers.WebSocketProvider")
+        if wl.level == logging.NOTSET:
+            wl.setLevel(logging.WARNING)
         # websockets' default 1 MiB message limit closes the connection (1009) on a large
         # eth_getLogs reply, and the same backfill would then fail forever
         provider = WebSocketProvider(url, max_connection_retries=1,
