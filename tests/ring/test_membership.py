@@ -68,13 +68,11 @@ def test_sigkilled_consumer_is_detected_and_no_longer_blocks_the_producer(ring_n
         seq = publish_seq(p, 1, 10)
         os.kill(victim.pid, signal.SIGKILL)
         victim.join(10)            # reaped: pid gone (an unreaped zombie is detected too)
-        t0 = time.monotonic()
         got = []
         for _ in range(50):        # 50 x ~1.6 KB through a 4 KB ring: must pass the victim
-            seq = publish_seq(p, seq, 10)
+            seq = publish_seq(p, seq, 10)     # (a RingFullTimeout here fails the test)
             got.extend(seqs_of(alive.poll()))
             alive.release()
-        assert time.monotonic() - t0 < 5
         assert got == list(range(1, seq))
         st = ring.stats()
         assert st["producer"]["evictions"] == 1
@@ -107,10 +105,9 @@ def test_stalled_consumer_is_evicted_after_the_timeout_and_told_so(ring_name, sp
         assert ready.wait(60)
         os.kill(proc.pid, signal.SIGSTOP)
         try:
-            t0 = time.monotonic()
-            publish_seq(p, 1, 200)             # blocks ~0.3 s, then evicts the silent consumer
-            assert 0.25 < time.monotonic() - t0 < 8
+            publish_seq(p, 1, 200)             # blocks until the silent consumer is evicted
             st = ring.stats()
+            assert st["producer"]["waits"] >= 1 and st["producer"]["evictions"] == 1
             assert [c["evict_reason"] for c in st["consumers"]] == ["stale_heartbeat"]
         finally:
             os.kill(proc.pid, signal.SIGCONT)

@@ -61,8 +61,10 @@ def test_idle_producer_heartbeat_keeps_it_alive(ring_name):
         c = ring.consumer("r")
         time.sleep(0.25)
         assert ring.producer_state(stale_after_s=0.2) == "stale"
+        before = ring.stats()["producer"]["heartbeat_age_s"]
         p.heartbeat()
-        assert ring.producer_state(stale_after_s=0.2) == "alive"
-        assert c.producer_alive(stale_after_s=0.2)
+        assert ring.stats()["producer"]["heartbeat_age_s"] < before     # refreshed
+        assert ring.producer_state(stale_after_s=before) == "alive"
+        assert c.producer_alive(stale_after_s=before)
         p.close()
         assert ring.producer_state() == "closed"
