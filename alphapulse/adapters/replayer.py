@@ -40,13 +40,20 @@ _OK = 0   # Reject.OK
 
 
 @njit(cache=True)
-def copy_replayed(buf, offsets, lengths, statuses, lo, hi, out, out_pos, flags, ts_ns, out_offsets):
+def copy_replayed(buf, offsets, lengths, statuses, lo, hi, out, out_pos, flags, ts_ns, out_offsets,
+                  delta_tab, delta_have, scratch):
     """Copy OK frames ``lo..hi-1`` of a FrameIndex from ``buf`` to ``out`` at ``out_pos``.
 
     Sets ``flags`` in each header, stores ``ts_ns`` as its timestamp when >= 0,
-    and recomputes a non-zero checksum. Stops early when ``out`` is full.
+    and fixes a non-zero checksum. Stops early when ``out`` is full.
     Returns ``(new_out_pos, frames_copied, next_row)``; ``out_offsets[k]`` is the
     k-th copied frame's offset in ``out``.
+
+    CRC-32 is affine: for messages of equal length crc(M ^ D) = crc(M) ^ crc(D) ^ crc(0).
+    Setting ``flags`` in a header is such a D, the same for every frame of one payload
+    size, so the new checksum is the old one XOR a per-size constant (``delta_tab``,
+    filled on first use from ``scratch``, a zeroed buffer of MAX_FRAME bytes; one table
+    per ``flags`` value). A new timestamp changes bytes that differ per frame: full CRC.
     """
     k = 0
     i = lo
@@ -59,11 +66,25 @@ def copy_replayed(buf, offsets, lengths, statuses, lo, hi, out, out_pos, flags, 
         if out_pos + n > out.shape[0]:
             break
         out[out_pos:out_pos + n] = buf[off:off + n]
-        out[out_pos + OFF_FLAGS] |= flags
+        old = out[out_pos + OFF_FLAGS]
+        out[out_pos + OFF_FLAGS] = old | flags
+        ck = ld_u32(out, out_pos + _CHECKSUM_OFFSET)
         if ts_ns >= 0:
             st_u64(out, out_pos + OFF_TIMESTAMP, ts_ns)
-        if ld_u32(out, out_pos + _CHECKSUM_OFFSET) != 0:
-            st_u32(out, out_pos + _CHECKSUM_OFFSET, frame_crc(out, out_pos, n - _HEADER_SIZE))
+            if ck != 0:
+                st_u32(out, out_pos + _CHECKSUM_OFFSET, frame_crc(out, out_pos, n - _HEADER_SIZE))
+        elif ck != 0 and (old & flags) != flags:
+            p = n - _HEADER_SIZE
+            if (old & flags) != 0:     # some of the bits were already set: no table for that
+                st_u32(out, out_pos + _CHECKSUM_OFFSET, frame_crc(out, out_pos, p))
+            else:
+                if delta_have[p] == 0:
+                    scratch[OFF_FLAGS] = flags
+                    a = frame_crc(scratch, 0, p)
+                    scratch[OFF_FLAGS] = 0
+                    delta_tab[p] = a ^ frame_crc(scratch, 0, p)
+                    delta_have[p] = 1
+                st_u32(out, out_pos + _CHECKSUM_OFFSET, ck ^ delta_tab[p])
         out_offsets[k] = out_pos
         k += 1
         out_pos += n
@@ -119,6 +140,9 @@ class Replayer:
         self.chunk_bytes = chunk_bytes
         self.out = np.zeros(max(batch_bytes, L.MAX_FRAME), np.uint8)
         self.out_offsets = np.zeros(self.out.shape[0] // _HEADER_SIZE + 1, np.int64)
+        self._delta_tab = np.zeros(L.MAX_PAYLOAD + 1, np.uint32)    # checksum delta per payload size
+        self._delta_have = np.zeros(L.MAX_PAYLOAD + 1, np.uint8)
+        self._scratch = np.zeros(L.MAX_FRAME, np.uint8)
         self.clock = clock
         self.sleep = sleep
         self.counters: Counter = Counter()
@@ -165,7 +189,8 @@ class Replayer:
                 stop = hi
             ts_ns = time.time_ns() if self.restamp else -1
             pos, k, nxt = copy_replayed(buf, ix.offset, ix.length, ix.status, lo, stop, self.out, 0,
-                                        flags, ts_ns, self.out_offsets)
+                                        flags, ts_ns, self.out_offsets, self._delta_tab,
+                                        self._delta_have, self._scratch)
             self._emit(pos, k)
             lo = nxt
 
