@@ -4,9 +4,10 @@ A synthetic market of 10,000 pools over 1,000 tokens (60 % constant product,
 40 % concentrated liquidity with 4-8 initialised ticks each; token 0 is the
 stable coin, a few hub tokens hold most pools) is loaded into a
 ``StrategyEngine`` from PoolState/PoolTick frames. A stream of updates
-(PoolSync for V2, PoolSwap for V3, prices drifting ~0.1 %; 0.2 % of them
-jumps of 1-4 % that open real opportunities, closed 8 frames later, 5 % in
-the latency run so that it collects enough signals) is then replayed:
+(PoolSync for V2, PoolSwap for V3, each re-pricing a pool at its tokens'
+common price with 0.03 % noise; 0.2 % of them jumps of 1-4 % that open real
+opportunities, closed 8 frames later; 5 % in the latency run so that it
+collects enough signals) is then replayed:
 
 * ``updates_per_s``   pool updates applied per second with the full cycle
                       search (2-pool and 3-pool cycles), frames in batches of 64
@@ -149,38 +150,38 @@ class SyntheticMarket:
         return out
 
     def updates(self, n: int, seq0: int, jump_share: float = 0.02, close_after: int = 8) -> list[bytes]:
-        """n single-update frames (consecutive sequences): prices drift ~0.1 %; a share of the
-        updates are 1-4 % jumps that open opportunities, closed ``close_after`` frames later by
-        the opposite move (as arbitrageurs do on chain)."""
+        """n single-update frames (consecutive sequences). Each update re-prices one pool at its
+        tokens' common price times a small noise (0.03 %: arbitrage keeps venues aligned, so
+        prices do not random-walk apart); a share of the updates are 1-4 % jumps that open real
+        opportunities, closed ``close_after`` frames later (as arbitrageurs do on chain)."""
         rng = self.rng
         frames = []
         block = 2
-        pending: dict[int, tuple[int, float]] = {}   # frame index -> (pool, move that closes the jump)
+        pending: dict[int, int] = {}   # frame index -> pool whose jump is closed then
         for i in range(n):
             if i % 50 == 0:
                 block += 1
             if i in pending:
-                k, move = pending.pop(i)
-                p = self.pools[k]
+                k = pending.pop(i)
+                target = self.pools[k]["price"] * (1.0 + rng.normal(0, 0.0003))
             else:
                 k = int(rng.integers(0, N_POOLS))
-                p = self.pools[k]
                 if rng.random() < jump_share:
-                    jump = rng.uniform(0.01, 0.04) * rng.choice([-1, 1])
-                    move = jump
-                    pending[i + close_after] = (k, 1.0 / (1.0 + jump) - 1.0)
+                    target = self.pools[k]["price"] * (1.0 + rng.uniform(0.01, 0.04) * rng.choice([-1, 1]))
+                    pending[i + close_after] = k
                 else:
-                    move = rng.normal(0, 0.001)
+                    target = self.pools[k]["price"] * (1.0 + rng.normal(0, 0.0003))
+            p = self.pools[k]
             if p["kind"] == 1:
-                f = 1.0 + move
-                p["r0"] = max(1000, int(p["r0"] / math.sqrt(f)))
-                p["r1"] = max(1000, int(p["r1"] * math.sqrt(f)))
+                kk = float(p["r0"]) * float(p["r1"])
+                p["r0"] = max(1000, int(math.sqrt(kk / target)))
+                p["r1"] = max(1000, int(math.sqrt(kk * target)))
                 rec = C.PoolSync(reserve0=p["r0"], reserve1=p["r1"], block_number=block, log_index=i,
                                  venue=p["venue"], token0_decimals=self.decimals[p["t0"]],
                                  token1_decimals=self.decimals[p["t1"]], pool=p["addr"],
                                  token0=self.tokens[p["t0"]], token1=self.tokens[p["t1"]])
             else:
-                sp = int(p["sqrt"] * math.sqrt(1.0 + move))
+                sp = int(math.sqrt(target) * 2**96)
                 p["sqrt"] = min(max(sp, R.MIN_SQRT_RATIO + 1), R.MAX_SQRT_RATIO - 2)
                 self._v3_refresh(p)
                 rec = C.PoolSwap(amount_in=1, amount_out=1, sqrt_price_x96_after=p["sqrt"], liquidity_after=p["liq"],

@@ -469,6 +469,16 @@ def _marginal_rate(pools, p, zero_for_one):
 
 
 @njit(cache=True)
+def _cached_rate(pools, rate_cache, epoch, p, zero_for_one):
+    """_marginal_rate, computed once per pool and batch (the state does not change while searching)."""
+    if rate_cache[p, 2] != epoch:
+        rate_cache[p, 0] = _marginal_rate(pools, p, True)
+        rate_cache[p, 1] = _marginal_rate(pools, p, False)
+        rate_cache[p, 2] = epoch
+    return rate_cache[p, 0] if zero_for_one else rate_cache[p, 1]
+
+
+@njit(cache=True)
 def _token_in(pools, p, zero_for_one):
     return np.int64(pools[p, C_TOKEN0]) if zero_for_one else np.int64(pools[p, C_TOKEN1])
 
@@ -500,17 +510,37 @@ def _st_u128(buf, pos, x):
 
 
 @njit(cache=True)
-def evaluate_cycle(pools, tokens, pairs, pair_ht, tticks, tnets, tn, meta, params, token_min,
-                   sig_keys, sig_vals, counters, cp, cz, hops, stable, native, trigger_ts,
-                   out, pos, seq, now_ns):
-    """Evaluate one directed cycle; write a signal frame at ``out[pos:]`` when it is due.
+def _is_candidate(pools, sig_keys, sig_vals, counters, rate_cache, epoch, cp, cz, hops, params):
+    """Cheap screen run for every enumerated cycle (few arguments: called in the inner loops).
 
-    Returns the new write position (``pos`` unchanged when nothing was written).
+    True when the product of the marginal rates beats 1 + PR_MIN_SPREAD_E9; otherwise the
+    cycle's live signal, if any, is forgotten so that its return is published again.
     """
     counters[K_CYCLES] += 1
     rate = 1.0
     for i in range(hops):
-        rate *= _marginal_rate(pools, cp[i], cz[i])
+        rate *= _cached_rate(pools, rate_cache, epoch, cp[i], cz[i])
+    if rate > 1.0 + params[PR_MIN_SPREAD_E9] * 1e-9:
+        return True
+    k0, k1, k2 = cycle_key(cp, cz, hops)
+    slot = _sig_slot(sig_keys, k0, k1, k2)
+    if slot >= 0 and sig_keys[slot, 0] != 0:
+        sig_vals[slot, SV_LIVE] = 0.0
+    return False
+
+
+@njit(cache=True)
+def evaluate_cycle(pools, tokens, pairs, pair_ht, tticks, tnets, tn, meta, params, token_min,
+                   sig_keys, sig_vals, counters, cp, cz, hops, stable, native, trigger_ts,
+                   out, pos, seq, now_ns, rate_cache, epoch):
+    """Evaluate one directed cycle; write a signal frame at ``out[pos:]`` when it is due.
+
+    Returns the new write position (``pos`` unchanged when nothing was written).
+    Callers screen with :func:`_is_candidate` first (which counts the cycle).
+    """
+    rate = 1.0
+    for i in range(hops):
+        rate *= _cached_rate(pools, rate_cache, epoch, cp[i], cz[i])
     k0, k1, k2 = cycle_key(cp, cz, hops)
     if rate <= 1.0 + params[PR_MIN_SPREAD_E9] * 1e-9:
         # not (or no longer) an opportunity: forget it so that its return is published
@@ -664,7 +694,7 @@ def evaluate_cycle(pools, tokens, pairs, pair_ht, tticks, tnets, tn, meta, param
 @njit(cache=True)
 def search_pool(pools, tokens, pairs, pair_ht, tticks, tnets, tn, meta, params, token_min,
                 sig_keys, sig_vals, counters, p, stable, native, trigger_ts, out, pos, out_offsets,
-                n_sig, now_ns, seq0):
+                n_sig, now_ns, seq0, rate_cache, epoch):
     """Every 2-pool and (bounded) 3-pool cycle through pool p; returns (pos, n_sig)."""
     cp = np.empty(3, np.int64)
     cz = np.empty(3, np.bool_)
@@ -684,9 +714,11 @@ def search_pool(pools, tokens, pairs, pair_ht, tticks, tnets, tn, meta, params, 
                 # q takes what p gives: token b (=p.token1) when p is zero_for_one
                 q_in = b if d == 0 else a
                 cz[1] = np.int64(pools[q, C_TOKEN0]) == q_in
+                if not _is_candidate(pools, sig_keys, sig_vals, counters, rate_cache, epoch, cp, cz, 2, params):
+                    continue
                 np_ = evaluate_cycle(pools, tokens, pairs, pair_ht, tticks, tnets, tn, meta, params,
                                      token_min, sig_keys, sig_vals, counters, cp, cz, 2, stable, native,
-                                     trigger_ts, out, pos, seq0 + n_sig, now_ns)
+                                     trigger_ts, out, pos, seq0 + n_sig, now_ns, rate_cache, epoch)
                 if np_ != pos:
                     out_offsets[n_sig] = pos
                     n_sig += 1
@@ -718,10 +750,14 @@ def search_pool(pools, tokens, pairs, pair_ht, tticks, tnets, tn, meta, params, 
                                 cz[1] = q0 == y
                                 cp[2] = r
                                 cz[2] = np.int64(pools[r, C_TOKEN0]) == zt
+                                if not _is_candidate(pools, sig_keys, sig_vals, counters, rate_cache, epoch,
+                                                     cp, cz, 3, params):
+                                    r = np.int64(pools[r, C_NEXT_PAIR])
+                                    continue
                                 np_ = evaluate_cycle(pools, tokens, pairs, pair_ht, tticks, tnets, tn, meta,
                                                      params, token_min, sig_keys, sig_vals, counters, cp, cz,
                                                      3, stable, native, trigger_ts, out, pos, seq0 + n_sig,
-                                                     now_ns)
+                                                     now_ns, rate_cache, epoch)
                                 if np_ != pos:
                                     out_offsets[n_sig] = pos
                                     n_sig += 1
@@ -735,10 +771,11 @@ def search_pool(pools, tokens, pairs, pair_ht, tticks, tnets, tn, meta, params, 
 @njit(cache=True)
 def process_batch(buf, n_bytes, pools, tokens, pairs, pool_ht, token_ht, pair_ht, tticks, tnets, tgross,
                   tn, journal, meta, counters, venue_fee, params, token_min, sig_keys, sig_vals,
-                  touched, crc_state, out, out_offsets, now_ns, seq0):
+                  touched, crc_state, out, out_offsets, now_ns, seq0, rate_cache):
     """Apply the market-data frames in ``buf[:n_bytes]``, then search cycles through changed pools.
 
     ``touched`` int64[P, 2] scratch (epoch mark, trigger timestamp);
+    ``rate_cache`` float64[P, 3] scratch (marginal rates of the batch, epoch);
     ``crc_state`` int64[>= 3]: [sampling phase, verified count, batch epoch].
     Signal frames are written back to back into ``out``; ``out_offsets``
     receives each frame's offset. ``seq0`` is the sequence of the first
@@ -840,7 +877,7 @@ def process_batch(buf, n_bytes, pools, tokens, pairs, pool_ht, token_ht, pair_ht
                     wpos, n_sig = search_pool(pools, tokens, pairs, pair_ht, tticks, tnets, tn, meta, params,
                                               token_min, sig_keys, sig_vals, counters, p, stable, native,
                                               np.uint64(touched[p, 1]), out, wpos, out_offsets, n_sig,
-                                              now_ns, seq0)
+                                              now_ns, seq0, rate_cache, float(epoch))
                 else:
                     counters[K_STALE_SKIPS] += 1
         return n_sig, wpos, n_frames, stop
@@ -849,7 +886,8 @@ def process_batch(buf, n_bytes, pools, tokens, pairs, pool_ht, token_ht, pair_ht
         if pool_tradable(pools, tn, p):
             wpos, n_sig = search_pool(pools, tokens, pairs, pair_ht, tticks, tnets, tn, meta, params,
                                       token_min, sig_keys, sig_vals, counters, p, stable, native,
-                                      np.uint64(touched[p, 1]), out, wpos, out_offsets, n_sig, now_ns, seq0)
+                                      np.uint64(touched[p, 1]), out, wpos, out_offsets, n_sig, now_ns, seq0,
+                                      rate_cache, float(epoch))
         else:
             counters[K_STALE_SKIPS] += 1
     return n_sig, wpos, n_frames, stop

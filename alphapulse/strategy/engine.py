@@ -45,6 +45,7 @@ class StrategyEngine:
         self._sig_keys = np.zeros((cfg.signal_table_size, 3), np.int64)
         self._sig_vals = np.zeros((cfg.signal_table_size, A.SVCOL), np.float64)
         self._touched = np.zeros((cfg.max_pools, 2), np.int64)
+        self._rate_cache = np.zeros((cfg.max_pools, 3), np.float64)
         self._crc_state = np.zeros(3, np.int64)
         self._out = np.zeros(cfg.max_signals_per_batch * A.SIG_FRAME, np.uint8)
         self._out_offsets = np.zeros(cfg.max_signals_per_batch, np.int64)
@@ -75,7 +76,7 @@ class StrategyEngine:
         n_sig, wpos, _n_frames, stop = A.process_batch(
             buf, buf.shape[0], *self._args, self._venue_fee, self._params, self._token_min, self._sig_keys,
             self._sig_vals, self._touched, self._crc_state, self._out, self._out_offsets, time.time_ns(),
-            self._next_seq)
+            self._next_seq, self._rate_cache)
         if stop:
             self._rejected_logged += 1
             if self._rejected_logged <= 10 or self._rejected_logged % 1000 == 0:
