@@ -64,7 +64,7 @@ def replay_source(stop: Any, *, ring: str, path: str, speed: str = "recorded", l
     try:
         while not stop.is_set():
             rp.run(stop)
-            rp._t0 = None                       # next lap: pace from its own first frame
+            rp.rewind()                         # next lap: pace from its own first frame
             if not loop:
                 break
         log.info("replay finished: %s", dict(rp.counters))

@@ -225,13 +225,21 @@ class LoggingConfig:
         pass
 
 
+COMPONENT_NAMES = ("source", "strategy", "dashboard", "recorder")
+
+
 @dataclass(frozen=True)
 class SupervisorConfig:
+    # which components run on this host; the rest arrive or leave through [[bridges]]
+    components: tuple[str, ...] = COMPONENT_NAMES
     restart_backoff_s: float = 0.5       # first restart delay, doubled per crash, capped
     restart_backoff_max_s: float = 30.0
     shutdown_timeout_s: float = 10.0
 
     def validate(self, key: str) -> None:
+        for i, c in enumerate(self.components):
+            if c not in COMPONENT_NAMES:
+                raise ConfigError(f"{key}.components[{i}]", f"must be one of {', '.join(COMPONENT_NAMES)}, got {c!r}")
         if not 0 < self.restart_backoff_s <= self.restart_backoff_max_s:
             raise ConfigError(f"{key}.restart_backoff_s", "must be > 0 and <= restart_backoff_max_s")
 
@@ -248,10 +256,20 @@ class Config:
     recorder: RecorderConfig = RecorderConfig()
     logging: LoggingConfig = LoggingConfig()
     supervisor: SupervisorConfig = SupervisorConfig()
+    # [[bridges]]: NATS JetStream bridges of rings to other hosts; each table holds the fields of
+    # alphapulse.bridge.BridgeConfig (domain, direction, servers, host, ...), validated there.
+    bridges: tuple[dict, ...] = ()
 
     def validate(self) -> "Config":
         for f in dataclasses.fields(self):
-            getattr(self, f.name).validate(f.name)
+            if f.name != "bridges":
+                getattr(self, f.name).validate(f.name)
+        if self.bridges:
+            from alphapulse.bridge.config import BridgeConfig   # imports this module: lazily
+            for i, b in enumerate(self.bridges):
+                BridgeConfig.from_mapping({**b, "ring": b.get("ring") or "pipeline"}, key=f"bridges[{i}]")
+                if b.get("direction") not in ("in", "out"):
+                    raise ConfigError(f"bridges[{i}].direction", f"must be 'in' or 'out', got {b.get('direction')!r}")
         return self
 
     def to_dict(self) -> dict[str, Any]:
@@ -284,6 +302,10 @@ def _coerce(key: str, tp: Any, value: Any) -> Any:
         if isinstance(value, (str, bytes)) or not isinstance(value, (list, tuple)):
             raise ConfigError(key, f"must be a list, got {type(value).__name__}")
         return tuple(_coerce(f"{key}[{i}]", elem, v) for i, v in enumerate(value))
+    if tp is dict:
+        if not isinstance(value, Mapping):
+            raise ConfigError(key, f"must be a table, got {type(value).__name__}")
+        return dict(value)
     if tp is bool:
         if not isinstance(value, bool):
             raise ConfigError(key, f"must be true or false, got {value!r}")
@@ -424,5 +446,11 @@ def to_toml(cfg: Config) -> str:
                     lines.append("")
 
     for section, table in cfg.to_dict().items():
-        emit(table, section)
+        if isinstance(table, list):            # top-level array of tables ([[bridges]])
+            for item in table:
+                lines.append(f"[[{section}]]")
+                lines.extend(f"{ik} = {lit(iv)}" for ik, iv in item.items())
+                lines.append("")
+        else:
+            emit(table, section)
     return "\n".join(lines)

@@ -87,6 +87,11 @@ def _check_rpc_reachable(urls: tuple[str, ...], timeout: float = 5.0) -> None:
                            "no RPC endpoint is reachable: " + "; ".join(e for e in errors if e))
 
 
+def bridge_component(table: dict) -> str:
+    """Supervisor and metrics name of a ``[[bridges]]`` entry: bridge_<in|out>_<domain>."""
+    return f"bridge_{table['direction']}_{table['domain']}"
+
+
 def market_chain_config(chain: Any, mk: Any) -> Any:
     """``chain`` config section describing a deployed local market (``alphapulse.chain``)."""
     import dataclasses
@@ -198,6 +203,12 @@ class Pipeline:
             specs.append(ComponentSpec("recorder", "alphapulse.apps.components:recorder", {
                 "ring": rn["market_data"], "directory": c.recorder.directory,
                 "rotate_bytes": c.recorder.rotate_bytes, "metrics": mname}))
+        specs = [s for s in specs if s.name in c.supervisor.components]
+        for b in c.bridges:
+            name = bridge_component(b)
+            specs.append(ComponentSpec(name, "alphapulse.bridge:run_bridge", {
+                **b, "ring": b.get("ring") or rn[b["domain"]], "metrics_block": mname,
+                "metrics_component": name}))
         return specs
 
     def start(self) -> None:
@@ -212,7 +223,14 @@ class Pipeline:
         for d in DOMAINS:
             rc = getattr(c.rings, d)
             self.rings.append(Ring.create(self.ring_names[d], rc.capacity, rc.policy))
-        self.metrics = MetricsBlock.create(self.metrics_name, COMPONENTS)
+        if c.bridges:
+            from alphapulse.bridge import METRIC_COUNTERS, METRIC_GAUGES
+            from alphapulse.metrics import DEFAULT_COUNTERS, DEFAULT_GAUGES
+            self.metrics = MetricsBlock.create(
+                self.metrics_name, COMPONENTS + tuple(bridge_component(b) for b in c.bridges),
+                counters=DEFAULT_COUNTERS + METRIC_COUNTERS, gauges=DEFAULT_GAUGES + METRIC_GAUGES)
+        else:
+            self.metrics = MetricsBlock.create(self.metrics_name, COMPONENTS)
         self.sup = Supervisor(self.component_specs(), backoff_s=c.supervisor.restart_backoff_s,
                               backoff_max_s=c.supervisor.restart_backoff_max_s,
                               shutdown_timeout_s=c.supervisor.shutdown_timeout_s,
@@ -238,7 +256,7 @@ class Pipeline:
             hb = (snap.get("components", {}).get(name, {}).get("gauges", {}).get("heartbeat_ns", 0)
                   if snap else 0)
             age = (now - hb) / 1e9 if hb else None
-            ready = bool(st["alive"] or st["finished"]) and (name == "dashboard" or st["finished"]
+            ready = bool(st["alive"] or st["finished"]) and (name == "dashboard" or name.startswith("bridge_") or st["finished"]
                                                              or (age is not None and age < 5.0))
             comps[name] = {**st, "heartbeat_age_s": age, "ready": ready}
         out = {"live": self.sup is not None and not self.sup.stopping.is_set(),
