@@ -7,7 +7,7 @@ per batch and passes ``ts_ns``. ``perf/bench_codec.py`` measures both costs
 (``encode_ns_per_frame`` against ``clock_read_ns``): on the 2-core test machine
 encoding a PoolSync frame (no checksum) took 20-32 ns while one
 ``time.time_ns()`` read from Python took 110-330 ns, so a clock read per frame
-would make the encoder about 4-16x slower (``clock_per_frame_overhead_ratio``);
+would make the encoder about 4-16x slower (``clock_read_per_encode_x``);
 per batch of 4,096 frames it adds well under 0.1 ns a frame. The price is that
 the frames of a batch carry the same timestamp_ns.
 
