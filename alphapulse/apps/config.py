@@ -70,7 +70,7 @@ class TokenConfig:
 class SourceConfig:
     kind: Literal["replay", "local-chain", "rpc"] = "replay"
     rpc_urls: tuple[str, ...] = ()
-    replay_file: str = ""                # "" = the bundled recording
+    replay_file: str = ""                # a journal or a directory of them; "" = the bundled recording
     speed: str = "recorded"              # "recorded", "max" or a multiple such as "4"
     loop: bool = True                    # replay: start over when the recording ends
     simulate: bool = True                # local-chain: run the market simulator
@@ -91,8 +91,11 @@ class SourceConfig:
                 mult = -1.0
             if not mult > 0:
                 raise ConfigError(f"{key}.speed", f"must be 'recorded', 'max' or a positive multiple, got {self.speed!r}")
-        if self.replay_file and not Path(self.replay_file).is_file():
-            raise ConfigError(f"{key}.replay_file", f"no such file: {self.replay_file}")
+        if self.replay_file:
+            rp = Path(self.replay_file)
+            if not (rp.is_file() or (rp.is_dir() and any(rp.glob("*.apj")))):
+                raise ConfigError(f"{key}.replay_file",
+                                  f"no such file (or directory of .apj journals): {self.replay_file}")
         if self.sim_swaps_per_block < 1:
             raise ConfigError(f"{key}.sim_swaps_per_block", "must be >= 1")
         if not self.sim_block_interval_s > 0:
@@ -134,6 +137,9 @@ class StrategyConfig:
     gas_units_per_hop: int = 110_000     # per swap in the cycle
     max_triangles_per_pool: int = 64     # bound on triangular cycles evaluated through one pool
     material_change_bps: int = 50        # re-publish a live opportunity when profit moves this much
+    # "frame": search after every market frame, so the signals do not depend on how frames were
+    # batched (a replay gives the live run's signals); "batch": once per ring poll (less work in bursts)
+    evaluate: Literal["frame", "batch"] = "frame"
     strategy_id: int = 1
 
     def validate(self, key: str) -> None:

@@ -59,6 +59,7 @@ PR_MIN_SPREAD_E9 = 22
 PR_SIGNAL_CRC = 23
 PR_SOURCE = 24
 PR_SCREEN_PCT = 25          # float screen: skip when the modelled profit is below this % of the bar
+PR_EVAL_EACH_FRAME = 26     # 1: search after every frame (output independent of how frames are batched)
 NPARAMS = 32
 
 # token_min rows: 3 address words, minimum gross profit (2 limbs) for unpriced signals
@@ -769,6 +770,44 @@ def search_pool(pools, tokens, pairs, pair_ht, tticks, tnets, tn, meta, params, 
 
 # ---------------------------------------------------------------- batch entry point
 @njit(cache=True)
+def _search_touched(pools, tokens, pairs, pair_ht, token_ht, tticks, tnets, tn, meta, params, token_min,
+                    sig_keys, sig_vals, counters, touched, tl, n_touched, overflow, epoch, out, wpos,
+                    out_offsets, n_sig, now_ns, seq0, rate_cache):
+    """Search the cycles through every pool changed in ``epoch``; returns (bytes written, signals)."""
+    # search
+    stable = -1
+    if params[PR_HAS_STABLE] != 0:
+        stable = find_token(tokens, token_ht, np.uint64(params[PR_STABLE]), np.uint64(params[PR_STABLE + 1]),
+                            np.uint64(params[PR_STABLE + 2]))
+    native = -1
+    if params[PR_HAS_NATIVE] != 0:
+        native = find_token(tokens, token_ht, np.uint64(params[PR_NATIVE]), np.uint64(params[PR_NATIVE + 1]),
+                            np.uint64(params[PR_NATIVE + 2]))
+    if overflow:
+        # more pools changed than the list holds: walk every pool marked in this epoch
+        for p in range(meta[M_NPOOLS]):
+            if touched[p, 0] == epoch:
+                if pool_tradable(pools, tn, p):
+                    wpos, n_sig = search_pool(pools, tokens, pairs, pair_ht, tticks, tnets, tn, meta, params,
+                                              token_min, sig_keys, sig_vals, counters, p, stable, native,
+                                              np.uint64(touched[p, 1]), out, wpos, out_offsets, n_sig,
+                                              now_ns, seq0, rate_cache, float(epoch))
+                else:
+                    counters[K_STALE_SKIPS] += 1
+        return wpos, n_sig
+    for i in range(n_touched):
+        p = tl[i]
+        if pool_tradable(pools, tn, p):
+            wpos, n_sig = search_pool(pools, tokens, pairs, pair_ht, tticks, tnets, tn, meta, params,
+                                      token_min, sig_keys, sig_vals, counters, p, stable, native,
+                                      np.uint64(touched[p, 1]), out, wpos, out_offsets, n_sig, now_ns, seq0,
+                                      rate_cache, float(epoch))
+        else:
+            counters[K_STALE_SKIPS] += 1
+    return wpos, n_sig
+
+
+@njit(cache=True)
 def process_batch(buf, n_bytes, pools, tokens, pairs, pool_ht, token_ht, pair_ht, tticks, tnets, tgross,
                   tn, journal, meta, counters, venue_fee, params, token_min, sig_keys, sig_vals,
                   touched, crc_state, out, out_offsets, now_ns, seq0, rate_cache):
@@ -784,6 +823,9 @@ def process_batch(buf, n_bytes, pools, tokens, pairs, pool_ht, token_ht, pair_ht
     """
     crc_state[2] += 1
     epoch = crc_state[2]
+    each_frame = params[PR_EVAL_EACH_FRAME] != 0
+    wpos = 0
+    n_sig = 0
     n_touched = 0
     tl = np.empty(min(pools.shape[0], 4096), np.int64)
     overflow = False
@@ -858,36 +900,16 @@ def process_batch(buf, n_bytes, pools, tokens, pairs, pool_ht, token_ht, pair_ht
                             overflow = True
                     touched[changed, 1] = np.int64(ts)
             p += length
-    # search
-    stable = -1
-    if params[PR_HAS_STABLE] != 0:
-        stable = find_token(tokens, token_ht, np.uint64(params[PR_STABLE]), np.uint64(params[PR_STABLE + 1]),
-                            np.uint64(params[PR_STABLE + 2]))
-    native = -1
-    if params[PR_HAS_NATIVE] != 0:
-        native = find_token(tokens, token_ht, np.uint64(params[PR_NATIVE]), np.uint64(params[PR_NATIVE + 1]),
-                            np.uint64(params[PR_NATIVE + 2]))
-    wpos = 0
-    n_sig = 0
-    if overflow:
-        # more pools changed than the list holds: walk every pool marked in this epoch
-        for p in range(meta[M_NPOOLS]):
-            if touched[p, 0] == epoch:
-                if pool_tradable(pools, tn, p):
-                    wpos, n_sig = search_pool(pools, tokens, pairs, pair_ht, tticks, tnets, tn, meta, params,
-                                              token_min, sig_keys, sig_vals, counters, p, stable, native,
-                                              np.uint64(touched[p, 1]), out, wpos, out_offsets, n_sig,
-                                              now_ns, seq0, rate_cache, float(epoch))
-                else:
-                    counters[K_STALE_SKIPS] += 1
-        return n_sig, wpos, n_frames, stop
-    for i in range(n_touched):
-        p = tl[i]
-        if pool_tradable(pools, tn, p):
-            wpos, n_sig = search_pool(pools, tokens, pairs, pair_ht, tticks, tnets, tn, meta, params,
-                                      token_min, sig_keys, sig_vals, counters, p, stable, native,
-                                      np.uint64(touched[p, 1]), out, wpos, out_offsets, n_sig, now_ns, seq0,
-                                      rate_cache, float(epoch))
-        else:
-            counters[K_STALE_SKIPS] += 1
+        if each_frame and (n_touched > 0 or overflow):
+            wpos, n_sig = _search_touched(pools, tokens, pairs, pair_ht, token_ht, tticks, tnets, tn, meta,
+                                          params, token_min, sig_keys, sig_vals, counters, touched, tl,
+                                          n_touched, overflow, epoch, out, wpos, out_offsets, n_sig, now_ns,
+                                          seq0, rate_cache)
+            crc_state[2] += 1           # a new epoch: the next frame's changes start a fresh list
+            epoch = crc_state[2]
+            n_touched = 0
+            overflow = False
+    wpos, n_sig = _search_touched(pools, tokens, pairs, pair_ht, token_ht, tticks, tnets, tn, meta, params,
+                                  token_min, sig_keys, sig_vals, counters, touched, tl, n_touched, overflow,
+                                  epoch, out, wpos, out_offsets, n_sig, now_ns, seq0, rate_cache)
     return n_sig, wpos, n_frames, stop

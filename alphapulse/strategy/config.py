@@ -74,6 +74,8 @@ class EngineConfig:
     max_triangles_per_pool: int = 64
     search_iters_v2: int = 24               # golden-section steps on a +/-0.1 % bracket (all-V2 cycles)
     search_iters_v3: int = 28               # golden-section steps on a [x0/20, 4 x0] bracket (V3 on the path)
+    evaluate_each_frame: bool = True        # search after every frame: signals independent of batching
+                                            # (live == replay); False: once per batch (fewer searches in bursts)
     neighbor_scan: int = 1024               # all-V2 integer refinement: widest band (each side) scanned exhaustively
     # venues: constant-product fee in pips per venue (pools are created from PoolSync with it)
     v2_venue_fees: Mapping[int, int] = field(default_factory=lambda: dict(_DEFAULT_V2_FEES))
@@ -143,6 +145,7 @@ class EngineConfig:
             max_input_share_bps=s.max_input_share_bps, gas_units_base=s.gas_units_base,
             gas_units_v2_hop=s.gas_units_per_hop, gas_units_v3_hop=s.gas_units_per_hop,
             max_triangles_per_pool=s.max_triangles_per_pool, republish_change_bps=s.material_change_bps,
+            evaluate_each_frame=s.evaluate == "frame",
             v2_venue_fees=fees, market_checksum_every=cfg.protocol.market_checksum_every,
         )
         kw.update(overrides)
@@ -167,6 +170,7 @@ class EngineConfig:
         p[A.PR_CHAIN_ID] = self.chain_id
         p[A.PR_STRATEGY_ID] = self.strategy_id
         p[A.PR_REPUBLISH_BPS] = self.republish_change_bps
+        p[A.PR_EVAL_EACH_FRAME] = 1 if self.evaluate_each_frame else 0
         p[A.PR_CRC_EVERY] = self.market_checksum_every
         p[A.PR_ITERS_V2] = self.search_iters_v2
         p[A.PR_ITERS_V3] = self.search_iters_v3

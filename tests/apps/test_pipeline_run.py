@@ -94,3 +94,51 @@ def test_local_chain_swap_gives_exact_signal_on_the_ring_within_2_s():
         code = p.stop()
     assert code == 0, p.output()[-3000:]
     assert p.segments() == []
+
+
+def test_replay_of_a_live_recording_gives_the_live_signals(tmp_path):
+    import json
+    import subprocess
+    import sys
+
+    from alphapulse.protocol import codec
+    from alphapulse.ring import Ring
+    from tests.apps.pipeline_helpers import REPO
+    rec_dir = tmp_path / "rec"
+    p = PipelineProcess("--source", "local-chain", "--record", str(rec_dir), dashboard=False,
+                        env={"ALPHAPULSE__SOURCE__SIM_BLOCK_INTERVAL_S": "0.3"})
+    live = []
+    try:
+        h = p.wait_for(lambda: (lambda h: h if h and h.get("rings") else None)(p.health()), 90, "rings")
+        ring = Ring.attach(h["rings"]["signal"], timeout=5)
+        cons = ring.consumer("test", wait="sleep")
+        try:
+            deadline = time.monotonic() + 120
+            while len(live) < 40 and time.monotonic() < deadline:
+                live += [codec.parse_frame(f).tlvs[0] for f in cons.frames(timeout=0.2)]
+        finally:
+            cons.close()
+            ring.close()
+        # the market description the live run used, for the backtest's config
+        from alphapulse.apps.config import ChainConfig
+        from alphapulse.apps.make_recording import market_toml
+        from alphapulse.apps.pipeline import market_chain_config
+        from alphapulse.chain.deploy import Market
+        chain = h["local_chain"]
+        mk_chain = market_chain_config(ChainConfig(), Market.from_dict(chain["http_url"], chain["market"]))
+    finally:
+        code = p.stop()
+    assert code == 0, p.output()[-3000:]
+    assert len(live) >= 40, "the live run found too few opportunities\n" + p.output()[-3000:]
+    cfg = tmp_path / "market.toml"
+    cfg.write_text(market_toml(mk_chain))
+    report = tmp_path / "report.json"
+    r = subprocess.run([sys.executable, "-m", "alphapulse.apps.pipeline", "--config", str(cfg),
+                        "--replay", str(rec_dir), "--speed", "max", "--report", str(report)],
+                       cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-3000:]
+    replayed = json.loads(report.read_text())["signals"]
+    from alphapulse.apps.backtest import signal_to_json
+    by_id = {s["signal_id"]: s for s in replayed}
+    for sig in live:
+        assert signal_to_json(sig) == by_id.get(sig.signal_id), sig.signal_id
