@@ -43,8 +43,7 @@ def test_local_chain_swap_gives_exact_signal_on_the_ring_within_2_s():
     from alphapulse.chain.deploy import Market
     from alphapulse.protocol import codec
     from alphapulse.ring import Ring
-    p = PipelineProcess("--source", "local-chain", env={"ALPHAPULSE__SOURCE__SIMULATE": "false"},
-                        dashboard=False)
+    p = PipelineProcess("--source", "local-chain", env={"ALPHAPULSE__SOURCE__SIMULATE": "false"})
     try:
         h = p.wait_for(lambda: (lambda h: h if h and h["ready"] else None)(p.health()), 90, "ready")
         p.wait_for(lambda: p.metric("alphapulse_rpc_connected", "source") == 1, 60, "adapter connected")
@@ -81,6 +80,14 @@ def test_local_chain_swap_gives_exact_signal_on_the_ring_within_2_s():
                         fresh = rec
             assert fresh is not None, "no signal within 2 s of the swap"
             latency = time.time() - t0
+
+            def dashboard_caught_up():
+                st = ring.stats()
+                dash = [c for c in st["consumers"] if c["name"] == "dashboard"]
+                return dash and dash[0]["lag_bytes"] == 0 and dash[0]["cursor"] >= cons.position
+            while not dashboard_caught_up() and time.time() - t0 < 2.0:
+                time.sleep(0.01)
+            assert dashboard_caught_up(), f"the dashboard had not read the signal 2 s after the swap: {ring.stats()}"
             # execute exactly that path on chain: the tokens received equal amount_out to the wei
             path = [("0x" + fresh.pools[i].hex(), "0x" + fresh.tokens[i].hex(),
                      "0x" + fresh.tokens[(i + 1) % fresh.hops].hex()) for i in range(fresh.hops)]
