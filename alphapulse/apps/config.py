@@ -291,8 +291,8 @@ def _to_plain(obj: Any) -> Any:
     return obj
 
 
-def _coerce(key: str, tp: Any, value: Any) -> Any:
-    """``value`` checked and converted to the annotated type ``tp``."""
+def coerce(key: str, tp: Any, value: Any) -> Any:
+    """``value`` checked and converted to the annotated type ``tp``; ConfigError names ``key``."""
     origin = typing.get_origin(tp)
     if dataclasses.is_dataclass(tp):
         if not isinstance(value, Mapping):
@@ -307,7 +307,7 @@ def _coerce(key: str, tp: Any, value: Any) -> Any:
         (elem, _ellipsis) = typing.get_args(tp)
         if isinstance(value, (str, bytes)) or not isinstance(value, (list, tuple)):
             raise ConfigError(key, f"must be a list, got {type(value).__name__}")
-        return tuple(_coerce(f"{key}[{i}]", elem, v) for i, v in enumerate(value))
+        return tuple(coerce(f"{key}[{i}]", elem, v) for i, v in enumerate(value))
     if tp is dict:
         if not isinstance(value, Mapping):
             raise ConfigError(key, f"must be a table, got {type(value).__name__}")
@@ -344,7 +344,7 @@ def _build(cls: type, data: Mapping[str, Any], prefix: str) -> Any:
     for f in dataclasses.fields(cls):
         if f.name in data:
             where = f"{prefix}.{f.name}" if prefix else f.name
-            kw[f.name] = _coerce(where, hints[f.name], data[f.name])
+            kw[f.name] = coerce(where, hints[f.name], data[f.name])
     try:
         return cls(**kw)
     except TypeError as e:  # a required field is missing

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, Mapping
 
-from alphapulse.apps.config import ConfigError
+from alphapulse.apps.config import ConfigError, coerce
 from alphapulse.protocol.layout import Domain
 
 #: Domain names used in subjects and configuration: ``Domain.MARKET_DATA`` -> "market_data".
@@ -194,7 +194,9 @@ class BridgeConfig:
         for k, v in data.items():
             if k not in names:
                 raise ConfigError(f"{key}.{k}", f"unknown key (known: {', '.join(sorted(names))})")
-            kw[k] = _coerce(f"{key}.{k}", hints[k], v)
+            if typing.get_origin(hints[k]) is tuple and isinstance(v, str):
+                v = (v,)                    # servers = "nats://..." is a list of one
+            kw[k] = coerce(f"{key}.{k}", hints[k], v)
         for f in dataclasses.fields(cls):
             if f.default is dataclasses.MISSING and f.name not in kw:
                 raise ConfigError(f"{key}.{f.name}", "required")
@@ -212,34 +214,3 @@ class BridgeConfig:
             raise ConfigError(f"{key}.ring", "required: the local ring to "
                                              + ("read" if direction == "out" else "write"))
         return dataclasses.replace(self, direction=direction)
-
-
-def _coerce(key: str, tp: Any, value: Any) -> Any:
-    origin = typing.get_origin(tp)
-    if origin is Literal:
-        if value not in typing.get_args(tp):
-            raise ConfigError(key, f"must be one of {', '.join(map(repr, typing.get_args(tp)))}, got {value!r}")
-        return value
-    if origin is tuple:
-        if isinstance(value, str):
-            value = (value,)
-        if not isinstance(value, (list, tuple)):
-            raise ConfigError(key, f"must be a list, got {type(value).__name__}")
-        return tuple(_coerce(f"{key}[{i}]", str, v) for i, v in enumerate(value))
-    if tp is bool:
-        if not isinstance(value, bool):
-            raise ConfigError(key, f"must be true or false, got {value!r}")
-        return value
-    if tp is int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ConfigError(key, f"must be an integer, got {value!r}")
-        return value
-    if tp is float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ConfigError(key, f"must be a number, got {value!r}")
-        return float(value)
-    if tp is str:
-        if not isinstance(value, str):
-            raise ConfigError(key, f"must be a string, got {value!r}")
-        return value
-    raise ConfigError(key, f"unsupported type {tp!r}")
