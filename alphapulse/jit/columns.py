@@ -236,12 +236,12 @@ def _layout_for(cols_type: Any) -> TlvLayout | None:
 
 def load_row(buf, p, cols, row):  # pragma: no cover - replaced by the overload in kernels
     """Kernel-only: decode the TLV value at ``buf[p:p+size]`` into row ``row`` of ``cols``."""
-    raise NotImplementedError("load_row is only callable from @njit code")
+    raise TypeError("load_row is only callable from @njit code (its overload is the implementation)")
 
 
 def store_row(buf, p, cols, row):  # pragma: no cover - replaced by the overload in kernels
     """Kernel-only: encode row ``row`` of ``cols`` as a TLV value at ``buf[p:p+size]``."""
-    raise NotImplementedError("store_row is only callable from @njit code")
+    raise TypeError("store_row is only callable from @njit code (its overload is the implementation)")
 
 
 def tlv_type_of(cols):  # pragma: no cover

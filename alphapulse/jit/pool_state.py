@@ -297,19 +297,26 @@ def pool_rows(pools):
 
 # ---------------------------------------------------------------- hash tables
 @njit(cache=True)
-def find_pool(pools, pool_ht, a, b, c):
-    """Row of the pool with address words (a, b, c), -1 if unknown."""
-    mask = pool_ht.shape[0] - 1
+def _ht_find(rows, ht, col, a, b, c):
+    """Row of ``rows`` whose address words at ``col..col+2`` are (a, b, c), via open-addressing
+    table ``ht`` (entries are row + 1, 0 = empty); -1 if absent."""
+    mask = ht.shape[0] - 1
     h = np.int64(_hash3(a, b, c) & np.uint64(mask))
-    for _ in range(pool_ht.shape[0]):
-        v = pool_ht[h]
+    for _ in range(ht.shape[0]):
+        v = ht[h]
         if v == 0:
             return -1
         r = v - 1
-        if pools[r, C_ADDR] == a and pools[r, C_ADDR + 1] == b and pools[r, C_ADDR + 2] == c:
+        if rows[r, col] == a and rows[r, col + 1] == b and rows[r, col + 2] == c:
             return r
         h = (h + 1) & mask
     return -1
+
+
+@njit(cache=True)
+def find_pool(pools, pool_ht, a, b, c):
+    """Row of the pool with address words (a, b, c), -1 if unknown."""
+    return _ht_find(pools, pool_ht, C_ADDR, a, b, c)
 
 
 @njit(cache=True)
@@ -326,17 +333,8 @@ def _ht_insert(ht, a, b, c, row):
 
 @njit(cache=True)
 def find_token(tokens, token_ht, a, b, c):
-    mask = token_ht.shape[0] - 1
-    h = np.int64(_hash3(a, b, c) & np.uint64(mask))
-    for _ in range(token_ht.shape[0]):
-        v = token_ht[h]
-        if v == 0:
-            return -1
-        r = v - 1
-        if tokens[r, T_ADDR] == a and tokens[r, T_ADDR + 1] == b and tokens[r, T_ADDR + 2] == c:
-            return r
-        h = (h + 1) & mask
-    return -1
+    """Row of the token with address words (a, b, c), -1 if unknown."""
+    return _ht_find(tokens, token_ht, T_ADDR, a, b, c)
 
 
 @njit(cache=True)
