@@ -18,13 +18,10 @@ import os
 from pathlib import Path
 
 _PKG = Path(__file__).resolve().parents[1]          # .../alphapulse
-SHARED_SOURCES = (
-    _PKG / "protocol" / "layout.py",
-    _PKG / "jit" / "memory.py",
-    _PKG / "jit" / "columns.py",
-    _PKG / "jit" / "crc.py",
-    _PKG / "jit" / "frames.py",
-)
+# Every file a cached kernel can inline from: the layout and all kernel modules (a kernel in
+# arb.py inlines pool_state.py, amm_v3.py, wideint.py ...; ring kernels inline jit and atomics).
+SHARED_SOURCES = (_PKG / "protocol" / "layout.py",) + tuple(
+    sorted((_PKG / "jit").glob("*.py")) + sorted((_PKG / "ring").glob("*.py")))
 STAMP = _PKG / "jit" / "__pycache__" / "shared_sources.sha256"
 
 
