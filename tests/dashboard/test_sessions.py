@@ -94,6 +94,8 @@ def test_many_sessions_rate_capped_newest_wins_producer_never_waits(rings):
         out, _ = probe.communicate(f"{seq}\n", timeout=60)
         results = json.loads(out.strip().splitlines()[-1])
         assert len(results) == SESSIONS
+        errors = [r["error"] for r in results if r["error"]]
+        assert not errors, f"client sessions failed: {errors}"
         lasts = [r["last"] for r in results]
         assert lasts == [str(seq)] * SESSIONS, f"sessions did not converge on {seq}: {lasts}"
 
