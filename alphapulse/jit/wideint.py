@@ -10,14 +10,19 @@ The operations mirror what the Uniswap contracts need: wrapping and checked
 add/sub/mul, shifts, comparison, 256/256 and 512/256 division (Knuth,
 algorithm D, on 64-bit limbs), and FullMath.mulDiv / mulDivRoundingUp with the
 same revert conditions (reported as ``ok=False``).
+
+Speed: limbs are only ever indexed with constants (no indexed tuple writes,
+which force the tuple through memory); the long division keeps its remainder
+window in scalars, one routine per divisor length; 64x64->128 products use
+LLVM's i128 multiply (one mul/mulx). 128/64 division stays in software
+(``__udivti3`` is not resolvable in Numba's JIT, inline asm is not supported).
 """
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
-# The one unsafe helper: replace an element of a homogeneous tuple by index
-# (stack copy, no heap). Used for the limb arrays of the long division.
-from numba.cpython.unsafe.tuple import tuple_setitem
+from llvmlite import ir
+from numba import njit, types
+from numba.extending import intrinsic
 
 U0 = np.uint64(0)
 U1 = np.uint64(1)
@@ -76,21 +81,28 @@ def u256_max():
 
 
 # ---------------------------------------------------------------- 64-bit helpers
+@intrinsic
+def _mul64_i128(typingctx, a, b):
+    """64x64 -> 128-bit product through LLVM's i128 multiply (one mul/mulx)."""
+    if a != types.uint64 or b != types.uint64:
+        return None
+    sig = types.UniTuple(types.uint64, 2)(types.uint64, types.uint64)
+
+    def codegen(context, builder, signature, args):
+        i128 = ir.IntType(128)
+        i64 = ir.IntType(64)
+        p = builder.mul(builder.zext(args[0], i128), builder.zext(args[1], i128))
+        lo = builder.trunc(p, i64)
+        hi = builder.trunc(builder.lshr(p, ir.Constant(i128, 64)), i64)
+        return context.make_tuple(builder, signature.return_type, (hi, lo))
+
+    return sig, codegen
+
+
 @njit(cache=True)
 def mul64(a, b):
     """Full 64x64 -> 128-bit product as (hi, lo)."""
-    a0 = a & M32
-    a1 = a >> S32
-    b0 = b & M32
-    b1 = b >> S32
-    p00 = a0 * b0
-    p01 = a0 * b1
-    p10 = a1 * b0
-    p11 = a1 * b1
-    mid = (p00 >> S32) + (p01 & M32) + (p10 & M32)
-    lo = (p00 & M32) | (mid << S32)
-    hi = p11 + (p01 >> S32) + (p10 >> S32) + (mid >> S32)
-    return hi, lo
+    return _mul64_i128(np.uint64(a), np.uint64(b))
 
 
 @njit(cache=True)
@@ -246,14 +258,20 @@ def u256_shl(a, n):
     if n >= 256:
         return (U0, U0, U0, U0)
     ls = n // 64
-    bs = np.uint64(n % 64)
-    r = (U0, U0, U0, U0)
-    for i in range(3, ls - 1, -1):
-        v = a[i - ls] << bs
-        if bs != U0 and i - ls - 1 >= 0:
-            v |= a[i - ls - 1] >> (S64 - bs)
-        r = tuple_setitem(r, i, v)
-    return r
+    if ls == 0:
+        x0, x1, x2, x3 = a[0], a[1], a[2], a[3]
+    elif ls == 1:
+        x0, x1, x2, x3 = U0, a[0], a[1], a[2]
+    elif ls == 2:
+        x0, x1, x2, x3 = U0, U0, a[0], a[1]
+    else:
+        x0, x1, x2, x3 = U0, U0, U0, a[0]
+    b = n % 64
+    if b == 0:
+        return (x0, x1, x2, x3)
+    bs = np.uint64(b)
+    rs = np.uint64(64 - b)
+    return (x0 << bs, (x1 << bs) | (x0 >> rs), (x2 << bs) | (x1 >> rs), (x3 << bs) | (x2 >> rs))
 
 
 @njit(cache=True)
@@ -262,36 +280,60 @@ def u256_shr(a, n):
     if n >= 256:
         return (U0, U0, U0, U0)
     ls = n // 64
-    bs = np.uint64(n % 64)
-    r = (U0, U0, U0, U0)
-    for i in range(0, 4 - ls):
-        v = a[i + ls] >> bs
-        if bs != U0 and i + ls + 1 < 4:
-            v |= a[i + ls + 1] << (S64 - bs)
-        r = tuple_setitem(r, i, v)
-    return r
+    if ls == 0:
+        x0, x1, x2, x3 = a[0], a[1], a[2], a[3]
+    elif ls == 1:
+        x0, x1, x2, x3 = a[1], a[2], a[3], U0
+    elif ls == 2:
+        x0, x1, x2, x3 = a[2], a[3], U0, U0
+    else:
+        x0, x1, x2, x3 = a[3], U0, U0, U0
+    b = n % 64
+    if b == 0:
+        return (x0, x1, x2, x3)
+    bs = np.uint64(b)
+    rs = np.uint64(64 - b)
+    return ((x0 >> bs) | (x1 << rs), (x1 >> bs) | (x2 << rs), (x2 >> bs) | (x3 << rs), x3 >> bs)
 
 
 # ---------------------------------------------------------------- multiply
 @njit(cache=True)
+def _mac(a, b, t, c):
+    """a*b + t + c as (lo, hi); never overflows 128 bits."""
+    hi, lo = mul64(a, b)
+    s = lo + t
+    if s < lo:
+        hi += U1
+    s2 = s + c
+    if s2 < c:
+        hi += U1
+    return s2, hi
+
+
+@njit(cache=True)
+def _mac_row(x, b0, b1, b2, b3, r0, r1, r2, r3):
+    """(r0..r3) + x*(b0..b3) as five limbs."""
+    r0, c = _mac(x, b0, r0, U0)
+    r1, c = _mac(x, b1, r1, c)
+    r2, c = _mac(x, b2, r2, c)
+    r3, c = _mac(x, b3, r3, c)
+    return r0, r1, r2, r3, c
+
+
+@njit(cache=True)
 def u256_mul_full(a, b):
     """Exact 512-bit product of two u256, as 8 limbs."""
-    r = (U0, U0, U0, U0, U0, U0, U0, U0)
-    for i in range(4):
-        ai = a[i]
-        if ai == U0:
-            continue
-        carry = U0
-        for j in range(4):
-            hi, lo = mul64(ai, b[j])
-            s = r[i + j] + lo
-            c1 = U1 if s < lo else U0
-            s2 = s + carry
-            c2 = U1 if s2 < carry else U0
-            r = tuple_setitem(r, i + j, s2)
-            carry = hi + c1 + c2
-        r = tuple_setitem(r, i + 4, carry)
-    return r
+    b0, b1, b2, b3 = b[0], b[1], b[2], b[3]
+    p0 = p1 = p2 = p3 = p4 = p5 = p6 = p7 = U0
+    if a[0] != U0:
+        p0, p1, p2, p3, p4 = _mac_row(a[0], b0, b1, b2, b3, U0, U0, U0, U0)
+    if a[1] != U0:
+        p1, p2, p3, p4, p5 = _mac_row(a[1], b0, b1, b2, b3, p1, p2, p3, p4)
+    if a[2] != U0:
+        p2, p3, p4, p5, p6 = _mac_row(a[2], b0, b1, b2, b3, p2, p3, p4, p5)
+    if a[3] != U0:
+        p3, p4, p5, p6, p7 = _mac_row(a[3], b0, b1, b2, b3, p3, p4, p5, p6)
+    return (p0, p1, p2, p3, p4, p5, p6, p7)
 
 
 @njit(cache=True)
@@ -336,88 +378,157 @@ def u512_divmod_u256(u, v):
     s = clz64(v[n - 1])
     bs = np.uint64(s)
     rs = np.uint64(64 - s)
-    # normalised divisor
-    vn = (U0, U0, U0, U0)
-    for i in range(n - 1, -1, -1):
-        x = v[i] << bs
-        if s != 0 and i > 0:
-            x |= v[i - 1] >> rs
-        vn = tuple_setitem(vn, i, x)
-    # normalised dividend with one extra limb
-    un = (U0, U0, U0, U0, U0, U0, U0, U0, U0)
+    # normalised divisor and dividend (one extra limb); limbs at and above
+    # n (m_all) are zero, so shifting all of them is exact
     if s != 0:
-        un = tuple_setitem(un, m_all, u[m_all - 1] >> rs)
+        vn = (v[0] << bs, (v[1] << bs) | (v[0] >> rs), (v[2] << bs) | (v[1] >> rs),
+              (v[3] << bs) | (v[2] >> rs))
+        un = (u[0] << bs, (u[1] << bs) | (u[0] >> rs), (u[2] << bs) | (u[1] >> rs),
+              (u[3] << bs) | (u[2] >> rs), (u[4] << bs) | (u[3] >> rs),
+              (u[5] << bs) | (u[4] >> rs), (u[6] << bs) | (u[5] >> rs),
+              (u[7] << bs) | (u[6] >> rs), u[7] >> rs)
     else:
-        un = tuple_setitem(un, m_all, U0)
-    for i in range(m_all - 1, -1, -1):
-        x = u[i] << bs
-        if s != 0 and i > 0:
-            x |= u[i - 1] >> rs
-        un = tuple_setitem(un, i, x)
+        vn = (v[0], v[1], v[2], v[3])
+        un = (u[0], u[1], u[2], u[3], u[4], u[5], u[6], u[7], U0)
 
-    vtop = vn[n - 1]
     if n == 1:
+        vtop = vn[0]
         r = un[m_all]
         for j in range(m_all - 1, -1, -1):
             qj, r = _div128by64_norm(r, un[j], vtop)
-            q = tuple_setitem(q, j, qj)
+            q = (qj, q[0], q[1], q[2], q[3], q[4], q[5], q[6])
         return q, (r >> bs, U0, U0, U0)
+    if n == 2:
+        qd, w0, w1, w2 = _knuth_n2(un, m_all, vn[0], vn[1])
+        w3 = U0
+    elif n == 3:
+        qd, w0, w1, w2, w3 = _knuth_n3(un, m_all, vn[0], vn[1], vn[2])
+    else:
+        qd, w0, w1, w2, w3, w4 = _knuth_n4(un, m_all, vn[0], vn[1], vn[2], vn[3])
+    # remainder: window (w0..w_n) >> s, only the low n limbs are non-zero
+    if s != 0:
+        r = ((w0 >> bs) | (w1 << rs), (w1 >> bs) | (w2 << rs),
+             (w2 >> bs) | (w3 << rs), w3 >> bs)
+    else:
+        r = (w0, w1, w2, w3)
+    if n == 2:
+        r = (r[0], r[1], U0, U0)
+    elif n == 3:
+        r = (r[0], r[1], r[2], U0)
+    return qd, r
 
-    vsec = vn[n - 2]
-    for j in range(m_all - n, -1, -1):
-        ujn = un[j + n]
-        ujn1 = un[j + n - 1]
-        ujn2 = un[j + n - 2]
-        check = True
-        if ujn >= vtop:
-            # Knuth: qhat = b - 1; rhat = u[j+n-1] + v[n-1] (may exceed one limb)
-            qhat = UMAX
-            rhat = ujn1 + vtop
-            if rhat < ujn1:
-                check = False
-        else:
-            qhat, rhat = _div128by64_norm(ujn, ujn1, vtop)
-        while check:
-            ph, pl = mul64(qhat, vsec)
-            if ph > rhat or (ph == rhat and pl > ujn2):
-                qhat -= U1
-                r2 = rhat + vtop
-                if r2 < rhat:
-                    break
-                rhat = r2
-            else:
-                break
-        # multiply and subtract
-        borrow = U0
-        for i in range(n):
-            ph, pl = mul64(qhat, vn[i])
-            pl2 = pl + borrow
-            if pl2 < pl:
-                ph += U1
-            t = un[i + j]
-            if t < pl2:
-                ph += U1
-            un = tuple_setitem(un, i + j, t - pl2)
-            borrow = ph
-        t = un[j + n]
-        un = tuple_setitem(un, j + n, t - borrow)
-        if t < borrow:
-            # qhat was one too large: add the divisor back
+
+@njit(cache=True)
+def _qhat(wt, wt1, wt2, vtop, vsec):
+    """Knuth D3: quotient digit estimate from the window's top three limbs.
+
+    Exceeds the true digit by at most one (corrected by the add-back).
+    """
+    check = True
+    if wt >= vtop:
+        qhat = UMAX
+        rhat = wt1 + vtop
+        if rhat < wt1:
+            check = False
+    else:
+        qhat, rhat = _div128by64_norm(wt, wt1, vtop)
+    while check:
+        ph, pl = mul64(qhat, vsec)
+        if ph > rhat or (ph == rhat and pl > wt2):
             qhat -= U1
-            c = U0
-            for i in range(n):
-                sm, c = _addc(un[i + j], vn[i], c)
-                un = tuple_setitem(un, i + j, sm)
-            un = tuple_setitem(un, j + n, un[j + n] + c)
-        q = tuple_setitem(q, j, qhat)
-    # remainder: un[0..n) >> s
-    r = (U0, U0, U0, U0)
-    for i in range(n):
-        x = un[i] >> bs
-        if s != 0:
-            x |= un[i + 1] << rs
-        r = tuple_setitem(r, i, x)
-    return q, r
+            r2 = rhat + vtop
+            if r2 < rhat:
+                break
+            rhat = r2
+        else:
+            break
+    return qhat
+
+
+@njit(cache=True)
+def _msub(t, v, qhat, borrow):
+    """t - (qhat*v + borrow) on one limb: (difference, borrow out)."""
+    ph, pl = mul64(qhat, v)
+    pl2 = pl + borrow
+    if pl2 < pl:
+        ph += U1
+    if t < pl2:
+        ph += U1
+    return t - pl2, ph
+
+
+@njit(cache=True)
+def _knuth_n2(un, m_all, v0, v1):
+    """Algorithm D for a normalised 2-limb divisor; the remainder window is held
+    in scalars (no indexed tuple writes). Returns (quotient u512, w0, w1, w2)."""
+    q = (U0, U0, U0, U0, U0, U0, U0, U0)
+    w2 = un[m_all]
+    w1 = un[m_all - 1]
+    for j in range(m_all - 2, -1, -1):
+        w0 = un[j]
+        qhat = _qhat(w2, w1, w0, v1, v0)
+        w0, b = _msub(w0, v0, qhat, U0)
+        w1, b = _msub(w1, v1, qhat, b)
+        if w2 < b:
+            qhat -= U1
+            w0, c = _addc(w0, v0, U0)
+            w1, c = _addc(w1, v1, c)
+        q = (qhat, q[0], q[1], q[2], q[3], q[4], q[5], q[6])
+        w2 = w1
+        w1 = w0
+    return q, w1, w2, U0
+
+
+@njit(cache=True)
+def _knuth_n3(un, m_all, v0, v1, v2):
+    q = (U0, U0, U0, U0, U0, U0, U0, U0)
+    w3 = un[m_all]
+    w2 = un[m_all - 1]
+    w1 = un[m_all - 2]
+    for j in range(m_all - 3, -1, -1):
+        w0 = un[j]
+        qhat = _qhat(w3, w2, w1, v2, v1)
+        w0, b = _msub(w0, v0, qhat, U0)
+        w1, b = _msub(w1, v1, qhat, b)
+        w2, b = _msub(w2, v2, qhat, b)
+        if w3 < b:
+            qhat -= U1
+            w0, c = _addc(w0, v0, U0)
+            w1, c = _addc(w1, v1, c)
+            w2, c = _addc(w2, v2, c)
+        q = (qhat, q[0], q[1], q[2], q[3], q[4], q[5], q[6])
+        w3 = w2
+        w2 = w1
+        w1 = w0
+    return q, w1, w2, w3, U0
+
+
+@njit(cache=True)
+def _knuth_n4(un, m_all, v0, v1, v2, v3):
+    q = (U0, U0, U0, U0, U0, U0, U0, U0)
+    w4 = un[m_all]
+    w3 = un[m_all - 1]
+    w2 = un[m_all - 2]
+    w1 = un[m_all - 3]
+    for j in range(m_all - 4, -1, -1):
+        w0 = un[j]
+        qhat = _qhat(w4, w3, w2, v3, v2)
+        w0, b = _msub(w0, v0, qhat, U0)
+        w1, b = _msub(w1, v1, qhat, b)
+        w2, b = _msub(w2, v2, qhat, b)
+        w3, b = _msub(w3, v3, qhat, b)
+        if w4 < b:
+            qhat -= U1
+            w0, c = _addc(w0, v0, U0)
+            w1, c = _addc(w1, v1, c)
+            w2, c = _addc(w2, v2, c)
+            w3, c = _addc(w3, v3, c)
+        q = (qhat, q[0], q[1], q[2], q[3], q[4], q[5], q[6])
+        w4 = w3
+        w3 = w2
+        w2 = w1
+        w1 = w0
+    return q, w1, w2, w3, w4, U0
 
 
 @njit(cache=True)
@@ -466,19 +577,28 @@ def _pow2_shift(d):
 def _u512_shr_parts(p, k):
     """(p >> k as 8 limbs, whether any of the k low bits is set), 0 <= k < 256."""
     ls = k // 64
-    bs = np.uint64(k % 64)
-    q = (U0, U0, U0, U0, U0, U0, U0, U0)
-    for i in range(0, 8 - ls):
-        v = p[i + ls] >> bs
-        if bs != U0 and i + ls + 1 < 8:
-            v |= p[i + ls + 1] << (S64 - bs)
-        q = tuple_setitem(q, i, v)
-    rem = False
-    for i in range(ls):
-        if p[i] != U0:
-            rem = True
-    if bs != U0 and (p[ls] & ((U1 << bs) - U1)) != U0:
+    if ls == 0:
+        x = p
+        rem = False
+    elif ls == 1:
+        x = (p[1], p[2], p[3], p[4], p[5], p[6], p[7], U0)
+        rem = p[0] != U0
+    elif ls == 2:
+        x = (p[2], p[3], p[4], p[5], p[6], p[7], U0, U0)
+        rem = (p[0] | p[1]) != U0
+    else:
+        x = (p[3], p[4], p[5], p[6], p[7], U0, U0, U0)
+        rem = (p[0] | p[1] | p[2]) != U0
+    b = k % 64
+    if b == 0:
+        return x, rem
+    bs = np.uint64(b)
+    rs = np.uint64(64 - b)
+    if (x[0] & ((U1 << bs) - U1)) != U0:
         rem = True
+    q = ((x[0] >> bs) | (x[1] << rs), (x[1] >> bs) | (x[2] << rs), (x[2] >> bs) | (x[3] << rs),
+         (x[3] >> bs) | (x[4] << rs), (x[4] >> bs) | (x[5] << rs), (x[5] >> bs) | (x[6] << rs),
+         (x[6] >> bs) | (x[7] << rs), x[7] >> bs)
     return q, rem
 
 
