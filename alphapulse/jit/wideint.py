@@ -160,6 +160,33 @@ def _div128by64_norm(u1, u0, v):
     return (q1 << S32) | q0, r
 
 
+@njit(cache=True)
+def _reciprocal(d):
+    """floor((2**128 - 1) / d) - 2**64 for normalised d (Moller & Granlund 2011)."""
+    v, _ = _div128by64_norm(~d, UMAX, d)
+    return v
+
+
+@njit(cache=True)
+def _div128by64_pre(u1, u0, d, v):
+    """(u1*2**64 + u0) // d and remainder for normalised d, u1 < d, v = _reciprocal(d).
+
+    Moller & Granlund, "Improved division by invariant integers", algorithm 4:
+    one 64x64 product instead of two hardware divisions.
+    """
+    q1, q0 = mul64(v, u1)
+    q0s = q0 + u0
+    q1 = q1 + u1 + (U1 if q0s < q0 else U0) + U1
+    r = u0 - q1 * d
+    if r > q0s:
+        q1 -= U1
+        r += d
+    if r >= d:
+        q1 += U1
+        r -= d
+    return q1, r
+
+
 # ---------------------------------------------------------------- add / sub / compare
 @njit(cache=True)
 def _addc(a, b, c):
@@ -393,9 +420,10 @@ def u512_divmod_u256(u, v):
 
     if n == 1:
         vtop = vn[0]
+        vinv = _reciprocal(vtop)
         r = un[m_all]
         for j in range(m_all - 1, -1, -1):
-            qj, r = _div128by64_norm(r, un[j], vtop)
+            qj, r = _div128by64_pre(r, un[j], vtop, vinv)
             q = (qj, q[0], q[1], q[2], q[3], q[4], q[5], q[6])
         return q, (r >> bs, U0, U0, U0)
     if n == 2:
@@ -419,7 +447,7 @@ def u512_divmod_u256(u, v):
 
 
 @njit(cache=True)
-def _qhat(wt, wt1, wt2, vtop, vsec):
+def _qhat(wt, wt1, wt2, vtop, vsec, vinv):
     """Knuth D3: quotient digit estimate from the window's top three limbs.
 
     Exceeds the true digit by at most one (corrected by the add-back).
@@ -431,7 +459,7 @@ def _qhat(wt, wt1, wt2, vtop, vsec):
         if rhat < wt1:
             check = False
     else:
-        qhat, rhat = _div128by64_norm(wt, wt1, vtop)
+        qhat, rhat = _div128by64_pre(wt, wt1, vtop, vinv)
     while check:
         ph, pl = mul64(qhat, vsec)
         if ph > rhat or (ph == rhat and pl > wt2):
@@ -462,11 +490,12 @@ def _knuth_n2(un, m_all, v0, v1):
     """Algorithm D for a normalised 2-limb divisor; the remainder window is held
     in scalars (no indexed tuple writes). Returns (quotient u512, w0, w1, w2)."""
     q = (U0, U0, U0, U0, U0, U0, U0, U0)
+    vinv = _reciprocal(v1)
     w2 = un[m_all]
     w1 = un[m_all - 1]
     for j in range(m_all - 2, -1, -1):
         w0 = un[j]
-        qhat = _qhat(w2, w1, w0, v1, v0)
+        qhat = _qhat(w2, w1, w0, v1, v0, vinv)
         w0, b = _msub(w0, v0, qhat, U0)
         w1, b = _msub(w1, v1, qhat, b)
         if w2 < b:
@@ -482,12 +511,13 @@ def _knuth_n2(un, m_all, v0, v1):
 @njit(cache=True)
 def _knuth_n3(un, m_all, v0, v1, v2):
     q = (U0, U0, U0, U0, U0, U0, U0, U0)
+    vinv = _reciprocal(v2)
     w3 = un[m_all]
     w2 = un[m_all - 1]
     w1 = un[m_all - 2]
     for j in range(m_all - 3, -1, -1):
         w0 = un[j]
-        qhat = _qhat(w3, w2, w1, v2, v1)
+        qhat = _qhat(w3, w2, w1, v2, v1, vinv)
         w0, b = _msub(w0, v0, qhat, U0)
         w1, b = _msub(w1, v1, qhat, b)
         w2, b = _msub(w2, v2, qhat, b)
@@ -506,13 +536,14 @@ def _knuth_n3(un, m_all, v0, v1, v2):
 @njit(cache=True)
 def _knuth_n4(un, m_all, v0, v1, v2, v3):
     q = (U0, U0, U0, U0, U0, U0, U0, U0)
+    vinv = _reciprocal(v3)
     w4 = un[m_all]
     w3 = un[m_all - 1]
     w2 = un[m_all - 2]
     w1 = un[m_all - 3]
     for j in range(m_all - 4, -1, -1):
         w0 = un[j]
-        qhat = _qhat(w4, w3, w2, v3, v2)
+        qhat = _qhat(w4, w3, w2, v3, v2, vinv)
         w0, b = _msub(w0, v0, qhat, U0)
         w1, b = _msub(w1, v1, qhat, b)
         w2, b = _msub(w2, v2, qhat, b)
