@@ -138,8 +138,8 @@ def chain_source(stop: Any, *, ring: str, adapter: dict, metrics: str | None = N
             return
         cl = clients[0]
         c = cl.counters
-        m.gauge("source", "rpc_connected").set(1 if cl._rpc_ready.is_set() else 0)
-        m.gauge("source", "last_block").set(max(cl._head, 0))
+        m.gauge("source", "rpc_connected").set(1 if cl.connected else 0)
+        m.gauge("source", "last_block").set(max(cl.head, 0))
         m.gauge("source", "pools").set(c.get("pools_discovered", 0) + c.get("pools_from_cache", 0))
         for key, src in (("rpc_reconnects", "disconnects"), ("rpc_errors", "connect_failures")):
             m.counter("source", key).add(c.get(src, 0) - last.get(src, 0))

@@ -241,12 +241,14 @@ def test_websocket_killed_mid_burst(anvil, market, adapter_run):
     t.start()
     run.wait_until(lambda: run.counters["logs_received"] >= 8, 20, "first swaps")
     client = run.client
+    assert client.connected and client.head > b0
     asyncio.run_coroutine_threadsafe(client._rpc.w3.provider.disconnect(), client.loop).result(5)
     t.join(60)
     assert done.is_set()
     run.wait_connected(2, timeout=20)
     b1 = anvil.block_number()
     run.wait_head(b1)
+    assert client.connected and client.head == b1
     run.stop()
     c = run.counters
     assert c["disconnects"] >= 1 and c["backfills"] >= 1

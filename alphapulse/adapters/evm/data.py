@@ -185,6 +185,16 @@ class EvmDataClient:
         self._chunk = config.getlogs_chunk_blocks   # eth_getLogs range, shrinks and regrows
         self._backfilling = False
 
+    @property
+    def connected(self) -> bool:
+        """True while subscribed to a node and following its heads (read from any thread)."""
+        return self._rpc_ready.is_set()
+
+    @property
+    def head(self) -> int:
+        """The highest block followed so far; -1 before the first."""
+        return self._head
+
     # ================================================================ run loop
     async def run(self, stop: asyncio.Event) -> None:
         """Follow the chain until ``stop`` is set; never returns early on a node failure."""
