@@ -6,6 +6,7 @@ beyond the loop, so what they run can be tested without processes.
 from __future__ import annotations
 
 import asyncio
+import os
 import logging
 import threading
 import time
@@ -159,8 +160,14 @@ def chain_source(stop: Any, *, ring: str, adapter: dict, metrics: str | None = N
 
 # ------------------------------------------------------------------ strategy
 def strategy(stop: Any, *, market_ring: str, signal_ring: str, engine: Any,
-             metrics: str | None = None, poll_timeout_s: float = 0.05) -> None:
-    """Market-data ring -> :class:`StrategyEngine` -> signal ring, in batches."""
+             metrics: str | None = None, poll_timeout_s: float = 0.05, wait: str = "sleep",
+             realtime_priority: int = 0) -> None:
+    """Market-data ring -> :class:`StrategyEngine` -> signal ring, in batches.
+
+    ``wait``: the ring consumer's waiting strategy ("sleep" or "spin");
+    ``realtime_priority`` > 0 asks for SCHED_FIFO (if refused, a warning is
+    logged and the process runs on at normal priority).
+    """
     from alphapulse.protocol import layout as L
     from alphapulse.ring import Ring
     from alphapulse.strategy.engine import StrategyEngine
@@ -168,7 +175,13 @@ def strategy(stop: Any, *, market_ring: str, signal_ring: str, engine: Any,
     m = _metrics(metrics)
     rin = Ring.attach(market_ring, timeout=10.0)
     rout = Ring.attach(signal_ring, timeout=10.0)
-    cons = rin.consumer("strategy", wait="sleep")
+    if realtime_priority:
+        try:
+            os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(realtime_priority))
+            log.info("strategy runs under SCHED_FIFO %d", realtime_priority)
+        except (OSError, AttributeError) as e:
+            log.warning("realtime_priority %d refused (%s): normal scheduling", realtime_priority, e)
+    cons = rin.consumer("strategy", wait=wait)
     prod = rout.producer()
     eng = StrategyEngine(engine)
     trig_off = L.HEADER_SIZE + 2 + L.ARBITRAGE_SIGNAL.offset("trigger_ts_ns")

@@ -141,6 +141,12 @@ class StrategyConfig:
     # batched (a replay gives the live run's signals); "batch": once per ring poll (less work in bursts)
     evaluate: Literal["frame", "batch"] = "frame"
     strategy_id: int = 1
+    # how the strategy waits on the market ring: "sleep" (spin briefly, then futex: low CPU,
+    # tens of us to wake) or "spin" (busy-spin: lowest latency, one core taken for good)
+    wait: Literal["sleep", "spin"] = "sleep"
+    # > 0: run the strategy process under SCHED_FIFO at this priority (root or CAP_SYS_NICE),
+    # so that no ordinary process preempts it; with wait = "spin" it then owns a core
+    realtime_priority: int = 0
 
     def validate(self, key: str) -> None:
         if self.min_net_profit_usd < 0:
@@ -150,6 +156,8 @@ class StrategyConfig:
         for name in ("gas_units_base", "gas_units_per_hop", "max_triangles_per_pool", "material_change_bps"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{key}.{name}", f"must be >= 0, got {getattr(self, name)}")
+        if not 0 <= self.realtime_priority <= 99:
+            raise ConfigError(f"{key}.realtime_priority", f"must be in 0..99 (0 = normal scheduling), got {self.realtime_priority}")
         if not 0 <= self.strategy_id < 65536:
             raise ConfigError(f"{key}.strategy_id", f"must be a u16, got {self.strategy_id}")
 

@@ -190,7 +190,8 @@ class Pipeline:
         engine = EngineConfig.from_app_config(c)
         specs.append(ComponentSpec("strategy", "alphapulse.apps.components:strategy", {
             "market_ring": rn["market_data"], "signal_ring": rn["signal"], "engine": engine,
-            "metrics": mname}))
+            "metrics": mname, "wait": c.strategy.wait,
+            "realtime_priority": c.strategy.realtime_priority}))
         if c.dashboard.enabled:
             specs.append(ComponentSpec("dashboard", "alphapulse.dashboard.server:run_component", {
                 "host": c.dashboard.host, "port": c.dashboard.port,

@@ -35,6 +35,8 @@ def test_partial_nested_table_keeps_other_defaults():
     ({"ALPHAPULSE__RINGS__MARKET_DATA__POLICY": "sometimes"}, "rings.market_data.policy"),
     ({"ALPHAPULSE__STRATEGY__BOGUS": "1"}, "strategy.bogus"),
     ({"ALPHAPULSE__STRATEGY__GAS_UNITS_PER_HOP": '"many"'}, "strategy.gas_units_per_hop"),
+    ({"ALPHAPULSE__STRATEGY__WAIT": '"yield"'}, "strategy.wait"),
+    ({"ALPHAPULSE__STRATEGY__REALTIME_PRIORITY": "100"}, "strategy.realtime_priority"),
     ({"ALPHAPULSE__DASHBOARD__PORT": "70000"}, "dashboard.port"),
     ({"ALPHAPULSE__SOURCE__KIND": '"rpc"'}, "source.rpc_urls"),
     ({"ALPHAPULSE__SOURCE__SPEED": '"warp"'}, "source.speed"),

@@ -1,0 +1,67 @@
+"""The strategy component on real rings, with the scheduling a latency-minded deployment asks for."""
+from __future__ import annotations
+
+import os
+import threading
+import time
+import uuid
+
+import pytest
+
+from alphapulse.apps.config import Config
+from alphapulse.protocol import codec
+from alphapulse.ring import Ring
+from alphapulse.strategy.config import EngineConfig
+from tests.dashboard.conftest import POOLS, sync_frame
+
+
+def _wait(pred, timeout, what):
+    deadline = time.monotonic() + timeout
+    while not (v := pred()):
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.01)
+    return v
+
+
+@pytest.mark.parametrize("wait,priority", [("spin", 1), ("sleep", 0)])
+def test_strategy_component_waits_and_schedules_as_configured(wait, priority):
+    from alphapulse.apps.components import strategy
+    tag = uuid.uuid4().hex[:8]
+    md = Ring.create(f"test_comp_{tag}_md", 1 << 20, "overwrite")
+    sig = Ring.create(f"test_comp_{tag}_sig", 1 << 20, "lossless")
+    stop = threading.Event()
+    engine = EngineConfig.from_app_config(Config())
+    t = threading.Thread(target=strategy, args=(stop,), daemon=True,
+                         kwargs=dict(market_ring=md.name, signal_ring=sig.name, engine=engine,
+                                     wait=wait, realtime_priority=priority))
+    cons = sig.consumer("test", wait="sleep")
+    try:
+        t.start()
+        st = _wait(lambda: [c for c in md.stats()["consumers"] if c["name"] == "strategy"], 30,
+                   "the strategy consumer")
+        assert st[0]["wait"] == wait
+        # sched_setscheduler(0, ...) applies to the calling thread: the component's own
+        policy = os.sched_getscheduler(t.native_id)
+        if priority and os.geteuid() == 0:
+            assert policy == os.SCHED_FIFO
+            assert os.sched_getparam(t.native_id).sched_priority == priority
+        elif not priority:
+            assert policy == os.SCHED_OTHER
+        # and it still does its job: two venues 1 % apart on one pair give a signal
+        p = md.producer()
+        now = time.time_ns()
+        p.publish(sync_frame(1, POOLS[0], 400, 2_000_000 * 10 ** 6, 1000 * 10 ** 18, 100, now))
+        p.publish(sync_frame(2, POOLS[1], 401, 2_020_000 * 10 ** 6, 1000 * 10 ** 18, 100, now))
+        views = _wait(lambda: cons.poll(timeout=0.05), 30, "a signal frame")
+        recs = [r for v in views for f in codec.iter_frames(bytes(v)) for r in f.tlvs]
+        cons.release()
+        assert any(isinstance(r, codec.ArbitrageSignal) for r in recs)
+    finally:
+        stop.set()
+        t.join(10)
+        cons.close()
+        md.close()
+        sig.close()
+        md.unlink()
+        sig.unlink()
+    assert not t.is_alive()
