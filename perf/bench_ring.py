@@ -29,9 +29,9 @@ Latency: single-frame ``publish`` paced at a steady rate (default 100k
 frames/s), each frame stamped with ``time.time_ns()`` just before publish; a
 busy-spinning consumer (``wait="spin"``) computes now - stamp per frame:
 p50 / p99 / p99.9 / max one-way latency. The producer sleeps until each frame
-is due (1 ns timer slack: it wakes every ~10-20 us and publishes the frames
-due, one ``publish`` each), so that it leaves its core to the rest of the
-machine instead of spinning on it. ``--realtime PRIO`` runs the same test
+is due, at least 100 us at a time (1 ns timer slack), then publishes the
+frames that fell due, one ``publish`` each, back to back: it leaves its core
+to the rest of the machine instead of spinning on it. ``--realtime PRIO`` runs the same test
 again with both processes under ``SCHED_FIFO`` (``latency_rt_*``): what a
 deployment that reserves a core for its hot consumer gets. The same at 2,000 frames/s with the
 default sleeping consumer (``wait="sleep"``, woken through a futex):
@@ -68,6 +68,8 @@ BLOB = 256
 # shared box instead of stalling the other. Override with these variables.
 RING_BATCH_BYTES = int(os.environ.get("ALPHAPULSE_BENCH_RING_BATCH", 1 << 18))
 RING_CAPACITY = int(os.environ.get("ALPHAPULSE_BENCH_RING_CAPACITY", 1 << 23))
+# the latency test's producer sleeps at least this long between bursts of due frames
+PACE_QUANTUM_NS = int(os.environ.get("ALPHAPULSE_BENCH_PACE_QUANTUM_NS", 100_000))
 
 
 def _cpu() -> float:
@@ -350,17 +352,19 @@ def latency_producer(name, rate, seconds, ready, res, rt=0):
     _fine_timer_slack()
     c0 = _cpu()
     t0 = time.perf_counter_ns()
-    for i in range(n):
-        due = t0 + int(i * interval)
-        # sleep, not spin, until the frame is due: a spinning producer and a spinning consumer
+    i = 0
+    while i < n:
+        # sleep, not spin, while no frame is due: a spinning producer and a spinning consumer
         # take both cores, and whatever else runs then preempts one of them for a scheduler
-        # tick (ms). Sleeping wakes at timer granularity (~10-20 us here with a 1 ns timer
-        # slack), so at 100k/s frames go out in small bursts: each one stamped just before
-        # its own single-frame publish, the average rate exact.
-        wait = due - time.perf_counter_ns()
+        # tick (ms). Each sleep lasts at least PACE_QUANTUM_NS (a wake-up costs several us of
+        # CPU here): the frames that fell due meanwhile then go out back to back, each
+        # stamped just before its own single-frame publish; the average rate is exact.
+        wait = t0 + int(i * interval) - time.perf_counter_ns()
         if wait > 0:
-            time.sleep(wait / 1e9)
-        set_seq_ts(frame, i + 1, time.time_ns())
+            time.sleep(max(wait, PACE_QUANTUM_NS) / 1e9)
+            continue
+        i += 1
+        set_seq_ts(frame, i, time.time_ns())
         p.publish(frame)
     wall = (time.perf_counter_ns() - t0) / 1e9
     res.put(("producer", n, wall, _cpu() - c0))
