@@ -19,8 +19,17 @@ collects enough signals) is then replayed:
 * ``latency_*_us``    frame-in to signal-out: from publishing one market frame
                       into a shared-memory ring (``alphapulse.ring``) to the
                       engine's signal frames being published on the signal
-                      ring, for frames that produced a signal, two-pool cycles
-                      (p50, p99, p99.9); ``latency_all_p99_us`` over every frame
+                      ring, with the full search (2-pool and triangles; the
+                      engine publishes a frame's 2-pool signals before its
+                      triangle search): ``latency_p50/p99/p999_us`` frames with
+                      a 2-pool signal, ``latency_tri_*`` frames with a
+                      triangle signal (to its publication),
+                      ``latency_all_*`` every frame (to the end of its
+                      processing); ``latency_pairs_only_*`` the same with
+                      ``max_hops = 2``. The first 500 frames warm up.
+* ``cycles_per_update``, ``simulations_per_sized_cycle``  work per update: cycles
+                      screened, exact cycle simulations per cycle that reached
+                      the exact sizing
 * ``v2_speedup_vs_python``  exact V2 getAmountOut in Numba (u256 limbs) vs
                       the same in Python ints (``alphapulse.strategy.reference``)
 * ``v3_speedup_vs_python``  exact V3 swap (crossing ticks) in Numba vs Python
@@ -222,39 +231,61 @@ def bench_throughput(market, state_frames, updates, batch: int = 64):
     dcpu = time.process_time() - cpu
     c1 = engine.counters()
     applied = c1["applied"] - c0["applied"]
-    return dict(updates_per_s=applied / dt, cycles_per_s=(c1["cycles"] - c0["cycles"]) / dt,
-                updates_per_cpu_s=applied / max(dcpu, 1e-9), signals=n_sig,
-                candidates=c1["candidates"] - c0["candidates"])
+    d = {k: c1[k] - c0[k] for k in ("cycles", "candidates", "screened", "simulations", "signals_suppressed")}
+    return dict(updates_per_s=applied / dt, cycles_per_s=d["cycles"] / dt,
+                updates_per_cpu_s=applied / max(dcpu, 1e-9), signals=n_sig, candidates=d["candidates"],
+                cycles_per_update=d["cycles"] / max(applied, 1), screened=d["screened"],
+                simulations_per_sized_cycle=d["simulations"] / max(d["candidates"] - d["screened"], 1),
+                suppressed=d["signals_suppressed"])
 
 
-def bench_latency(market, state_frames, updates, max_hops: int):
-    """One frame at a time through real shared-memory rings: market ring -> engine -> signal ring."""
+def bench_latency(market, state_frames, updates, max_hops: int, warmup: int = 500):
+    """One frame at a time through real shared-memory rings: market ring -> engine -> signal ring.
+
+    The engine hands its signal frames over as soon as they are written (``publish``): the
+    2-pool cycles of a frame before its triangle search. Returns latencies in us: frames
+    with a 2-pool signal (to the publication of those), frames with a triangle signal (to
+    the last publication), every frame (to the end of its processing). The first ``warmup``
+    frames are run but not measured."""
     from alphapulse.ring import Ring
     engine = make_engine(market, max_hops)
     load(engine, state_frames)
     tag = f"bs{os.getpid()}_{max_hops}"
     mring = Ring.create(f"{tag}_m", capacity=1 << 22, policy="overwrite")
     sring = Ring.create(f"{tag}_s", capacity=1 << 22, policy="overwrite")
+    hops_at = L.HEADER_SIZE + L.TLV_STD_HEADER + L.ARBITRAGE_SIGNAL.offset("hops")
     try:
         mprod, sprod = mring.producer(), sring.producer()
         cons = mring.consumer("strategy", wait="spin")
-        sig_lat, all_lat = [], []
+        pair_lat, tri_lat, all_lat = [], [], []
         frames = [np.frombuffer(u, np.uint8) for u in updates]
-        out = engine.out_buffer
         clock = time.perf_counter_ns
-        for fr in frames:
+        seen = {}
+
+        def publish(out, nbytes):
+            sprod.publish_batch(out, nbytes)
+            t = clock()
+            if out[hops_at] == 2 and "pair" not in seen:   # a flush holds one kind only, 2-pool first
+                seen["pair"] = t
+            elif out[hops_at] == 3:
+                seen["tri"] = t
+
+        for i, fr in enumerate(frames):
+            seen.clear()
             t0 = clock()
             mprod.publish(fr)
             views = cons.poll(timeout=0.0)
-            n, nbytes = engine.process_raw(views)
+            engine.process_raw(views, publish)
             cons.release()
-            if n:
-                sprod.publish_batch(out, nbytes)
-            dt = clock() - t0
-            all_lat.append(dt)
-            if n:
-                sig_lat.append(dt)
-        return np.array(sig_lat, np.float64) / 1e3, np.array(all_lat, np.float64) / 1e3
+            t1 = clock()
+            if i < warmup:
+                continue    # first calls load the compiled kernels of every path (ring, signal writing)
+            all_lat.append(t1 - t0)
+            if "pair" in seen:
+                pair_lat.append(seen["pair"] - t0)
+            if "tri" in seen:
+                tri_lat.append(seen["tri"] - t0)
+        return tuple(np.array(x, np.float64) / 1e3 for x in (pair_lat, tri_lat, all_lat))
     finally:
         for r in (mring, sring):
             try:
@@ -350,7 +381,7 @@ def main(argv=None) -> int:
     ap.add_argument("--quick", action="store_true", help="smaller counts (< 2 minutes)")
     args = ap.parse_args(argv)
     n_updates = 20_000 if args.quick else 100_000
-    n_latency = 5_000 if args.quick else 30_000
+    n_latency = 20_000 if args.quick else 100_000
     res: dict = {}
     t0 = time.perf_counter()
     market = SyntheticMarket(1)
@@ -365,6 +396,10 @@ def main(argv=None) -> int:
     res["throughput_signals"] = thr["signals"]
     res["updates_per_cpu_s"] = round(thr["updates_per_cpu_s"])
     res["throughput_candidates"] = thr["candidates"]
+    res["throughput_screened"] = thr["screened"]
+    res["throughput_suppressed"] = thr["suppressed"]
+    res["cycles_per_update"] = round(thr["cycles_per_update"], 2)
+    res["simulations_per_sized_cycle"] = round(thr["simulations_per_sized_cycle"], 2)
     figure("updates_per_s", res["updates_per_s"], "updates/s")
     figure("cycles_per_s", res["cycles_per_s"], "cycles/s")
     figure("updates_per_cpu_s", res["updates_per_cpu_s"], "updates/cpu-s")
@@ -375,21 +410,28 @@ def main(argv=None) -> int:
     res["updates_per_cpu_s_no_opportunity"] = round(thr0["updates_per_cpu_s"])
     figure("updates_per_s_no_opportunity", res["updates_per_s_no_opportunity"], "updates/s")
 
-    sig_lat, all_lat = bench_latency(market, state, lat_updates, max_hops=2)
-    if len(sig_lat):
-        res["latency_p50_us"] = round(float(np.percentile(sig_lat, 50)), 2)
-        res["latency_p99_us"] = round(float(np.percentile(sig_lat, 99)), 2)
-        res["latency_p999_us"] = round(float(np.percentile(sig_lat, 99.9)), 2)
-    else:
-        res["latency_p50_us"] = res["latency_p99_us"] = res["latency_p999_us"] = None
-    res["latency_signals"] = int(len(sig_lat))
-    res["latency_all_p50_us"] = round(float(np.percentile(all_lat, 50)), 2)
-    res["latency_all_p99_us"] = round(float(np.percentile(all_lat, 99)), 2)
-    for k in ("latency_p50_us", "latency_p99_us", "latency_p999_us", "latency_all_p50_us", "latency_all_p99_us"):
+    def pct(a, q):
+        return round(float(np.percentile(a, q)), 2) if len(a) else None
+
+    # the full search (2-pool and triangles): 2-pool signals are published before the triangle search
+    pair_lat, tri_lat, all_lat = bench_latency(market, state, lat_updates, max_hops=3)
+    res["latency_p50_us"] = pct(pair_lat, 50)
+    res["latency_p99_us"] = pct(pair_lat, 99)
+    res["latency_p999_us"] = pct(pair_lat, 99.9)
+    res["latency_signals"] = int(len(pair_lat))
+    res["latency_tri_p50_us"] = pct(tri_lat, 50)
+    res["latency_tri_p99_us"] = pct(tri_lat, 99)
+    res["latency_tri_signals"] = int(len(tri_lat))
+    res["latency_all_p50_us"] = pct(all_lat, 50)
+    res["latency_all_p99_us"] = pct(all_lat, 99)
+    # 2-pool cycles only (max_hops = 2)
+    pair2, _, all2 = bench_latency(market, state, lat_updates, max_hops=2)
+    res["latency_pairs_only_p50_us"] = pct(pair2, 50)
+    res["latency_pairs_only_p99_us"] = pct(pair2, 99)
+    res["latency_pairs_only_all_p99_us"] = pct(all2, 99)
+    for k in ("latency_p50_us", "latency_p99_us", "latency_p999_us", "latency_tri_p50_us", "latency_tri_p99_us",
+              "latency_all_p50_us", "latency_all_p99_us", "latency_pairs_only_p50_us", "latency_pairs_only_p99_us"):
         figure(k, res[k], "us")
-    sig3, all3 = bench_latency(market, state, lat_updates[: n_latency // 2], max_hops=3)
-    res["latency_tri_p99_us"] = round(float(np.percentile(sig3, 99)), 2) if len(sig3) else None
-    figure("latency_tri_p99_us", res["latency_tri_p99_us"], "us")
 
     v2, v2_nb_ns, v2_py_ns = bench_v2_speedup(20_000 if args.quick else 100_000)
     res["v2_speedup_vs_python"] = round(v2, 1)

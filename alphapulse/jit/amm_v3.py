@@ -512,3 +512,82 @@ def v3_exact_input(amount_in, zero_for_one, sqrt_p, tick, liquidity, fee_pips, t
     if st != SWAP_OK or not u256_eq(a_in, amount_in):
         return a_out, False
     return a_out, not u256_is_zero(a_out)
+
+
+# ---------------------------------------------------------------- float model (sizing start, never money)
+_HALF_LN_TICK_BASE = 0.5 * math.log(1.0001)
+_TWO64 = 18446744073709551616.0
+
+
+@njit(cache=True, inline="always")
+def sqrt_ratio_at_tick_f64(tick):
+    """sqrt(1.0001 ** tick) as a float ratio (sqrtPriceX96 / 2**96 up to float rounding)."""
+    return math.exp(tick * _HALF_LN_TICK_BASE)
+
+
+@njit(cache=True, inline="always")
+def _i128_f64(lo, hi):
+    return float(np.int64(hi)) * _TWO64 + float(lo)
+
+
+@njit(cache=True)
+def v3_exact_input_f64(x, zero_for_one, s, tick, liquidity, fee_pips, ticks, nets, n_ticks):
+    """Float model of :func:`v3_exact_input` and its derivative, for locating optimal sizes.
+
+    The same walk over the initialised ticks as the swap loop, each range a constant-product
+    curve of its virtual reserves: ``x`` input (native units, float), ``s`` the sqrt price as
+    a ratio (sqrtPriceX96 / 2**96), ``liquidity`` u256 (kept exact across crossings, so that
+    nets that nearly cancel leave the right remainder). Returns (out, d out / d x at x, ok);
+    ok is False where the exact swap fails for leaving the known tick range. Rounding and
+    the fee per step are not modelled: callers confirm with the exact swap.
+    """
+    g = (FEE_DENOMINATOR - fee_pips) / FEE_DENOMINATOR
+    rem = x * g
+    out = 0.0
+    liq_x = liquidity
+    # past the outermost initialised tick the exact swap fails (unknown range): ok = False
+    if zero_for_one:
+        j = search_ticks(ticks, n_ticks, tick + 1) - 1      # largest initialised tick <= tick
+        while True:
+            if j < 0:
+                return out, 0.0, rem <= 0.0
+            st = sqrt_ratio_at_tick_f64(ticks[j])
+            if st > s:
+                st = s
+            liq = u256_to_f64(liq_x)
+            if liq > 0.0:
+                # differences of nearby prices written without cancellation
+                d = liq * (s - st)
+                need = d / (s * st)
+                if rem <= need:
+                    s2 = liq * s / (liq + rem * s)
+                    return out + rem * s * s2, g * s2 * s2, True
+                out += d
+                rem -= need
+            s = st
+            neg, mag = i128_to_sign_mag(nets[j, 0], nets[j, 1])
+            liq_x, ok = add_delta(liq_x, not neg, mag)
+            if not ok:
+                return out, 0.0, False
+            j -= 1
+    j = search_ticks(ticks, n_ticks, tick + 1)                # smallest initialised tick > tick
+    while True:
+        if j >= n_ticks:
+            return out, 0.0, rem <= 0.0
+        st = sqrt_ratio_at_tick_f64(ticks[j])
+        if st < s:
+            st = s
+        liq = u256_to_f64(liq_x)
+        if liq > 0.0:
+            need = liq * (st - s)
+            if rem <= need:
+                s2 = s + rem / liq
+                return out + rem / (s * s2), g / (s2 * s2), True
+            out += need / (s * st)
+            rem -= need
+        s = st
+        neg, mag = i128_to_sign_mag(nets[j, 0], nets[j, 1])
+        liq_x, ok = add_delta(liq_x, neg, mag)
+        if not ok:
+            return out, 0.0, False
+        j += 1

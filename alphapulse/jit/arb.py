@@ -19,7 +19,7 @@ import numpy as np
 from numba import njit
 
 from alphapulse.jit.amm_v2 import v2_get_amount_out
-from alphapulse.jit.amm_v3 import v3_exact_input
+from alphapulse.jit.amm_v3 import v3_exact_input, v3_exact_input_f64
 from alphapulse.jit.crc import frame_crc
 from alphapulse.jit.encode import seal_frame, write_header, write_tlv_header
 from alphapulse.jit.frames import check_header, check_tlvs
@@ -28,9 +28,9 @@ from alphapulse.jit.pool_state import (
     C_DEC0, C_DEC1, C_FEE, C_KIND, C_LIQ, C_PAIR, C_R0, C_R1, C_SPACING, C_SQRT, C_STATE_BLOCK,
     C_TICK, C_TOKEN0, C_TOKEN1, C_V3ROW, C_VENUE, C_ADDR, C_NEXT_PAIR, K_CANDIDATES, K_CYCLES,
     K_FRAMES, K_FRAMES_DUPLICATE, K_FRAMES_REJECTED, K_OUT_FULL, K_SEQ_GAPS, K_SIGNALS,
-    K_SIGNALS_SUPPRESSED, K_SCREENED, K_SIGNAL_TABLE_FULL, K_SIM_FAILS, K_STALE_SKIPS, K_TLVS, KIND_V2,
+    K_SIGNALS_SUPPRESSED, K_SCREENED, K_SIGNAL_TABLE_FULL, K_SIM_FAILS, K_SIMULATIONS, K_STALE_SKIPS, K_TLVS, KIND_V2,
     M_CHAIN_ID, M_GAS_BASE, M_GAS_PRIO, M_LAST_SEQ, M_NPOOLS, M_SIGNAL_ID, P_HEAD, T_ADDR, T_DEC,
-    T_HEAD, apply_tlv, find_pair, find_token, mark_all_stale, next_pool_of_token, pool_tradable,
+    T_HEAD, T_NPOOLS, apply_tlv, find_pair, find_token, mark_all_stale, next_pool_of_token, pool_tradable,
 )
 from alphapulse.jit.wideint import (U0, mul_div, u256_add, u256_cmp, u256_from_f64, u256_is_zero,
                                     u256_mul, u256_sub, u256_to_f64)
@@ -60,7 +60,22 @@ PR_SIGNAL_CRC = 23
 PR_SOURCE = 24
 PR_SCREEN_PCT = 25          # float screen: skip when the modelled profit is below this % of the bar
 PR_EVAL_EACH_FRAME = 26     # 1: search after every frame (output independent of how frames are batched)
+PR_REPUBLISH_NS = 27        # a live cycle is re-published at most once per this many ns of trigger time
 NPARAMS = 32
+
+# search phases; process_batch resume state (int64[RSCOL]) and its stop code
+PHASE_PAIRS = 1
+PHASE_TRIANGLES = 2
+RS_PENDING = 0
+RS_POS = 1
+RS_EPOCH = 2
+RS_NTOUCHED = 3
+RS_OVERFLOW = 4
+RS_FINAL = 5
+RS_STOP = 6
+RSCOL = 8
+STOP_FLUSH = -1
+TL_MAX = 4096           # changed pools listed per search (more: every pool is scanned for the epoch mark)
 
 # token_min rows: 3 address words, minimum gross profit (2 limbs) for unpriced signals
 TM_ADDR = 0
@@ -71,7 +86,16 @@ TMCOL = 5
 SV_LIVE = 0
 SV_GROSS = 1
 SV_AMOUNT_IN = 2
-SVCOL = 3
+SV_LAST_TS = 3     # trigger timestamp (ns) of the last publication
+SVCOL = 4
+
+# per-pool scratch (float64[P, RCCOL], zeroed by the owner): the pool's two marginal rates, whether
+# they are valid for its current state, and how many live signals hold the pool
+RC_RATE0 = 0
+RC_RATE1 = 1
+RC_VALID = 2
+RC_LIVE = 3
+RCCOL = 4
 
 MARKET = int(L.Domain.MARKET_DATA)
 SIGNAL_DOMAIN = int(L.Domain.SIGNAL)
@@ -163,8 +187,9 @@ def simulate_cycle(pools, tticks, tnets, tn, cyc_p, cyc_z, hops, amount_in):
 
 
 @njit(cache=True)
-def _profit_f(pools, tticks, tnets, tn, cyc_p, cyc_z, hops, x):
+def _profit_f(pools, tticks, tnets, tn, cyc_p, cyc_z, hops, x, counters):
     """(profit as float for the search, out u256, ok) at float input x."""
+    counters[K_SIMULATIONS] += 1
     amt = u256_from_f64(x)
     if u256_is_zero(amt):
         return -1.0, amt, False
@@ -210,7 +235,7 @@ def mobius_optimum(pools, cyc_p, cyc_z, hops):
 
 
 @njit(cache=True)
-def _golden(pools, tticks, tnets, tn, cyc_p, cyc_z, hops, lo, hi, iters):
+def _golden(pools, tticks, tnets, tn, cyc_p, cyc_z, hops, lo, hi, iters, counters):
     """Golden-section search of the exact profit on [lo, hi] (floats, evaluated exactly).
 
     Returns (best_x u256, best_out u256, best profit float, found, at_edge) where at_edge
@@ -226,8 +251,8 @@ def _golden(pools, tticks, tnets, tn, cyc_p, cyc_z, hops, lo, hi, iters):
     b = hi
     c = b - invphi * (b - a)
     d = a + invphi * (b - a)
-    fc, oc, okc = _profit_f(pools, tticks, tnets, tn, cyc_p, cyc_z, hops, c)
-    fd, od, okd = _profit_f(pools, tticks, tnets, tn, cyc_p, cyc_z, hops, d)
+    fc, oc, okc = _profit_f(pools, tticks, tnets, tn, cyc_p, cyc_z, hops, c, counters)
+    fd, od, okd = _profit_f(pools, tticks, tnets, tn, cyc_p, cyc_z, hops, d, counters)
     moved_a = False
     moved_b = False
     for _ in range(iters):
@@ -243,14 +268,14 @@ def _golden(pools, tticks, tnets, tn, cyc_p, cyc_z, hops, lo, hi, iters):
             d = c
             fd, od, okd = fc, oc, okc
             c = b - invphi * (b - a)
-            fc, oc, okc = _profit_f(pools, tticks, tnets, tn, cyc_p, cyc_z, hops, c)
+            fc, oc, okc = _profit_f(pools, tticks, tnets, tn, cyc_p, cyc_z, hops, c, counters)
         else:
             a = c
             moved_a = True
             c = d
             fc, oc, okc = fd, od, okd
             d = a + invphi * (b - a)
-            fd, od, okd = _profit_f(pools, tticks, tnets, tn, cyc_p, cyc_z, hops, d)
+            fd, od, okd = _profit_f(pools, tticks, tnets, tn, cyc_p, cyc_z, hops, d, counters)
     if okc and fc > best_f:
         best_f, best_x, best_out, found = fc, u256_from_f64(c), oc, True
     if okd and fd > best_f:
@@ -259,101 +284,222 @@ def _golden(pools, tticks, tnets, tn, cyc_p, cyc_z, hops, lo, hi, iters):
 
 
 @njit(cache=True)
-def optimise_input(pools, tticks, tnets, tn, cyc_p, cyc_z, hops, params, counters):
-    """Optimal input of the cycle on the exact simulation.
+def hop_model(pools, tticks, tnets, tn, p, zero_for_one, x):
+    """Float model of :func:`hop_out` at input ``x``: (out, d out / d in, ok)."""
+    fee = np.int64(pools[p, C_FEE])
+    if pools[p, C_KIND] == np.uint64(KIND_V2):
+        r_in, r_out = virtual_reserves(pools, p, zero_for_one)
+        g = (1_000_000 - fee) / 1_000_000.0
+        a = g * x
+        den = r_in + a
+        return a * r_out / den, g * r_out * r_in / (den * den), True
+    row = np.int64(pools[p, C_V3ROW])
+    return v3_exact_input_f64(x, zero_for_one, u256_to_f64(_sqrt(pools, p)) / Q96F, np.int64(pools[p, C_TICK]),
+                              _u128(pools, p, C_LIQ), fee, tticks[row], tnets[row], tn[row])
 
-    Closed form, then golden-section search of the exact integer profit
-    (concave in the input) on a +/-0.1 % bracket around it; when a V3 pool is
-    on the path and that search ends on a bracket edge (the optimum crosses
-    ticks), a second search on [x0/20, 4 x0]. Both are bounded
-    (PR_ITERS_V2 / PR_ITERS_V3 evaluations). All-V2 cycles then scan every
-    integer of the band where the staircase of floors can hold the exact
-    optimum when that band is small. The input is capped at
-    PR_MAX_INPUT_BPS of the first pool's input-side reserve.
-    Returns (amount_in u256, amount_out u256, found, rate product).
+
+@njit(cache=True)
+def cycle_model(pools, tticks, tnets, tn, cyc_p, cyc_z, hops, x):
+    """(modelled output, d output / d input, ok) of the cycle at float input ``x``."""
+    amt = x
+    slope = 1.0
+    for i in range(hops):
+        amt, d, ok = hop_model(pools, tticks, tnets, tn, cyc_p[i], cyc_z[i], amt)
+        if not ok:
+            return amt, 0.0, False
+        slope *= d
+    return amt, slope, True
+
+
+@njit(cache=True)
+def _model_slope(pools, tticks, tnets, tn, cyc_p, cyc_z, hops, x):
+    """d profit / d input of the model at ``x``; -1 where the exact swaps would fail (unknown ticks)."""
+    _, d, ok = cycle_model(pools, tticks, tnets, tn, cyc_p, cyc_z, hops, x)
+    return d - 1.0 if ok else -1.0
+
+
+MODEL_ITERS = 80
+SLOPE_TOL = 1e-13      # |d profit / d input| below this is the optimum to float precision
+
+
+@njit(cache=True)
+def model_optimum(pools, tticks, tnets, tn, cyc_p, cyc_z, hops, cap):
+    """Input that maximises the modelled profit of the cycle, at most ``cap``.
+
+    All-V2 cycles: the closed form (:func:`mobius_optimum`), exact for the model. With V3
+    pools on the path the model (:func:`cycle_model`, which crosses initialised ticks like
+    the swap) is still concave in the input, so the root of its slope is bracketed from the
+    closed form on the current ranges (doubling) and located by regula falsi (Illinois) to
+    1e-12 relative, in at most MODEL_ITERS model evaluations.
+    Returns (x*, modelled profit at x*, |profit''| at x*, all_v2); x* = 0 when nothing pays.
     """
-    x0, rate, r_first, curv, _ = mobius_optimum(pools, cyc_p, cyc_z, hops)
-    z = (U0, U0, U0, U0)
-    if not (x0 >= 1.0):
-        return z, z, False, rate
-    cap = r_first * params[PR_MAX_INPUT_BPS] / 10_000.0
+    x0, rate, _, curv, est = mobius_optimum(pools, cyc_p, cyc_z, hops)
     all_v2 = True
     for i in range(hops):
         if pools[cyc_p[i], C_KIND] != np.uint64(KIND_V2):
             all_v2 = False
-    # Narrow bracket around the closed form first: exact for constant-product pools and for V3
-    # pools whose optimum stays inside the current tick range. If the best point ends on an
-    # edge of the bracket (the optimum is outside it: ticks crossed), search the wide bracket.
-    if x0 > cap:
-        x0 = cap
-    best_x = z
-    best_out = z
-    best_f = 0.0
-    found = False
-    f0, out0, ok0 = _profit_f(pools, tticks, tnets, tn, cyc_p, cyc_z, hops, x0)
-    if ok0 and f0 > best_f:
-        best_f = f0
-        best_x = u256_from_f64(x0)
-        best_out = out0
-        found = True
-    for attempt in range(2):
-        if attempt == 0:
-            lo = x0 * 0.999
-            hi = x0 * 1.001
-            iters = params[PR_ITERS_V2]
-        else:
-            lo = x0 * 0.05
-            hi = x0 * 4.0
-            iters = params[PR_ITERS_V3]
-        if lo < 1.0:
-            lo = 1.0
-        if hi > cap:
-            hi = cap
-        if hi < lo:
-            lo = hi
-        if hi < 1.0:
+    if not (x0 > 0.0) or not (cap > 0.0):
+        return 0.0, 0.0, 0.0, all_v2
+    if all_v2:
+        if x0 > cap:
+            x0 = cap
+            out, _, _ = cycle_model(pools, tticks, tnets, tn, cyc_p, cyc_z, hops, x0)
+            est = out - x0
+        return x0, est, curv, True
+    lo = 0.0
+    glo = rate - 1.0                      # slope at 0: the marginal rates' product less 1
+    hi = x0 if x0 < cap else cap
+    ghi = _model_slope(pools, tticks, tnets, tn, cyc_p, cyc_z, hops, hi)
+    n = 0
+    while ghi > 0.0:                      # the optimum is past hi: double (ticks crossed)
+        if hi >= cap or n >= 64:
             break
-        bx, bo, bf, bfound, at_edge = _golden(pools, tticks, tnets, tn, cyc_p, cyc_z, hops, lo, hi, iters)
-        if bfound and bf > best_f:
-            best_x, best_out, best_f, found = bx, bo, bf, True
-        if all_v2 or not at_edge or hi >= cap and lo <= 1.0:
-            break
-    if not found:
-        return z, z, False, rate
-    # Integer refinement. The exact profit floor(f(x)) - x is a staircase around the smooth
-    # optimum: every x whose smooth profit is within ~hops units of the maximum may hold the
-    # best integer. That band is |x - x*| <= w with w = sqrt(2 (hops+1) / |profit''|); scan it
-    # exhaustively when it is at most PR_NEIGHBOR_SCAN each side (then the result is the exact
-    # integer optimum); wider bands only occur with large reserves, where what is left on the
-    # table is a few wei of a large profit.
-    k = params[PR_NEIGHBOR_SCAN]
-    w = 0
-    center = best_x
-    if all_v2 and curv > 0.0:
-        wf = math.sqrt(2.0 * (hops + 2) / curv) + 2.0
-        if wf <= k:
-            w = np.int64(wf)
-            center = u256_from_f64(x0)  # the band is centred on the smooth optimum
-    bp, _ = u256_sub(best_out, best_x)
-    for sgn in range(2):
-        for j in range(sgn, w + 1):
-            if sgn == 0:
-                x, borrow = u256_sub(center, (np.uint64(j), U0, U0, U0))
-                if borrow or u256_is_zero(x):
-                    break
+        lo = hi
+        glo = ghi
+        hi = hi * 2.0 if hi * 2.0 < cap else cap
+        ghi = _model_slope(pools, tticks, tnets, tn, cyc_p, cyc_z, hops, hi)
+        n += 1
+    if ghi > 0.0:
+        x = hi                            # still rising at the cap
+    elif ghi >= -SLOPE_TOL:
+        x = hi                            # the closed form is the optimum (no tick crossed)
+    else:
+        side = 0
+        x = lo
+        for _ in range(MODEL_ITERS):
+            if hi - lo <= 1e-12 * hi + 0.5:
+                x = lo
+                break
+            x = (lo * ghi - hi * glo) / (ghi - glo)
+            if not (lo < x < hi):
+                x = 0.5 * (lo + hi)
+            gx = _model_slope(pools, tticks, tnets, tn, cyc_p, cyc_z, hops, x)
+            if abs(gx) <= SLOPE_TOL:
+                break                     # flat to float precision: the optimum
+            if gx > 0.0:
+                lo = x
+                glo = gx
+                if side == 1:
+                    ghi *= 0.5
+                side = 1
             else:
-                x, _ = u256_add(center, (np.uint64(j), U0, U0, U0))
-            out, ok = simulate_cycle(pools, tticks, tnets, tn, cyc_p, cyc_z, hops, x)
-            if not ok or u256_cmp(out, x) <= 0:
-                continue
-            pr, _ = u256_sub(out, x)
-            if u256_cmp(pr, bp) > 0 or (u256_cmp(pr, bp) == 0 and u256_cmp(x, best_x) < 0):
+                hi = x
+                ghi = gx
+                if side == -1:
+                    glo *= 0.5
+                side = -1
+            x = lo                        # the slope is positive there, so the swaps run
+        if not (x > 0.0):
+            x = 0.5 * hi
+    out, _, ok = cycle_model(pools, tticks, tnets, tn, cyc_p, cyc_z, hops, x)
+    if not ok:
+        return 0.0, 0.0, 0.0, False
+    h = x * 1e-4 + 1.0
+    curv = (_model_slope(pools, tticks, tnets, tn, cyc_p, cyc_z, hops, x - h)
+            - _model_slope(pools, tticks, tnets, tn, cyc_p, cyc_z, hops, x + h)) / (2.0 * h)
+    return x, out - x, curv if curv > 0.0 else 0.0, False
+
+
+@njit(cache=True)
+def _exact_profit(pools, tticks, tnets, tn, cyc_p, cyc_z, hops, x, counters):
+    """(profit u256, out u256, ok): ok False when the cycle reverts or does not pay at input x."""
+    counters[K_SIMULATIONS] += 1
+    out, ok = simulate_cycle(pools, tticks, tnets, tn, cyc_p, cyc_z, hops, x)
+    if not ok or u256_cmp(out, x) <= 0:
+        return x, out, False
+    pr, _ = u256_sub(out, x)
+    return pr, out, True
+
+
+@njit(cache=True)
+def optimise_input(pools, tticks, tnets, tn, cyc_p, cyc_z, hops, params, counters, x0, curv, all_v2, cap):
+    """Optimal input of the cycle on the exact simulation, from the model's optimum ``x0``.
+
+    Every amount is an exact integer simulation; the model only says where to look. Around
+    its optimum the exact profit floor(f(x)) - x is a staircase: every x whose smooth profit
+    is within ~hops units of the maximum may hold the best integer, a band |x - x0| <= w,
+    w = sqrt(2 (hops+2) / |profit''|).
+    * All-V2 cycles whose band is at most PR_NEIGHBOR_SCAN each side: every integer of it
+      is simulated (the result is the exact integer optimum).
+    * Otherwise an exact ascent: x0, then steps of w each way while the exact profit
+      rises (at most PR_ITERS_V3 steps a side; 3 simulations when the model is right),
+      never above ``cap``.
+    * When the exact simulation reverts at x0 (the model ignores uint112 balances and
+      rounding at the edge of the known ticks) a golden-section search of the exact
+      profit below x0 (PR_ITERS_V2 steps) takes over.
+    Returns (amount_in u256, amount_out u256, found).
+    """
+    z = (U0, U0, U0, U0)
+    if not (x0 >= 1.0):
+        return z, z, False
+    w = math.sqrt(2.0 * (hops + 2) / curv) + 2.0 if curv > 0.0 else 2.0
+    center = u256_from_f64(x0)
+    if all_v2 and w <= params[PR_NEIGHBOR_SCAN]:
+        wi = np.int64(w)
+        best_x = z
+        best_out = z
+        bp = z
+        found = False
+        for sgn in range(2):
+            for j in range(sgn, wi + 1):
+                if sgn == 0:
+                    x, borrow = u256_sub(center, (np.uint64(j), U0, U0, U0))
+                    if borrow or u256_is_zero(x):
+                        break
+                else:
+                    x, _ = u256_add(center, (np.uint64(j), U0, U0, U0))
+                pr, out, ok = _exact_profit(pools, tticks, tnets, tn, cyc_p, cyc_z, hops, x, counters)
+                if not ok:
+                    continue
+                if not found or u256_cmp(pr, bp) > 0 or (u256_cmp(pr, bp) == 0 and u256_cmp(x, best_x) < 0):
+                    bp = pr
+                    best_x = x
+                    best_out = out
+                    found = True
+        return best_x, best_out, found
+    bp, best_out, found = _exact_profit(pools, tticks, tnets, tn, cyc_p, cyc_z, hops, center, counters)
+    if found:
+        best_x = center
+        step_f = w if w > x0 * 1e-14 else x0 * 1e-14
+        step = u256_from_f64(step_f)
+        cap_u = u256_from_f64(cap)
+        for sgn in range(2):
+            x = best_x
+            improved = False
+            for _ in range(params[PR_ITERS_V3]):
+                if sgn == 0:
+                    x, borrow = u256_sub(x, step)
+                    if borrow or u256_is_zero(x):
+                        break
+                else:
+                    x, _ = u256_add(x, step)
+                    if u256_cmp(x, cap_u) > 0:
+                        break
+                pr, out, ok = _exact_profit(pools, tticks, tnets, tn, cyc_p, cyc_z, hops, x, counters)
+                if not ok or u256_cmp(pr, bp) <= 0:
+                    break
                 bp = pr
                 best_x = x
                 best_out = out
-    if u256_cmp(best_out, best_x) <= 0:
-        return z, z, False, rate
-    return best_x, best_out, True, rate
+                improved = True
+            if improved:
+                break                     # concave: the other side cannot rise as well
+        return best_x, best_out, True
+    # the exact swaps revert at the model's optimum: search the exact profit below it
+    counters[K_SIMULATIONS] += 1
+    _, ok0 = simulate_cycle(pools, tticks, tnets, tn, cyc_p, cyc_z, hops, center)
+    if ok0:
+        return z, z, False               # it runs but does not pay: nothing to find
+    lo = x0 * 0.05
+    if lo < 1.0:
+        lo = 1.0
+    if x0 < lo:
+        return z, z, False
+    bx, bo, _, bfound, _ = _golden(pools, tticks, tnets, tn, cyc_p, cyc_z, hops, lo, x0, params[PR_ITERS_V2],
+                                   counters)
+    if bfound and u256_cmp(bo, bx) > 0:
+        return bx, bo, True
+    return z, z, False
 
 
 # ---------------------------------------------------------------- USD valuation
@@ -469,14 +615,41 @@ def _marginal_rate(pools, p, zero_for_one):
     return g * r_out / r_in
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _cached_rate(pools, rate_cache, epoch, p, zero_for_one):
-    """_marginal_rate, computed once per pool and batch (the state does not change while searching)."""
-    if rate_cache[p, 2] != epoch:
-        rate_cache[p, 0] = _marginal_rate(pools, p, True)
-        rate_cache[p, 1] = _marginal_rate(pools, p, False)
-        rate_cache[p, 2] = epoch
-    return rate_cache[p, 0] if zero_for_one else rate_cache[p, 1]
+    """_marginal_rate, computed once per state of the pool (``process_batch`` invalidates the
+    pool's entry whenever a TLV changes its state)."""
+    if rate_cache[p, RC_VALID] == 0.0:
+        rate_cache[p, RC_RATE0] = _marginal_rate(pools, p, True)
+        rate_cache[p, RC_RATE1] = _marginal_rate(pools, p, False)
+        rate_cache[p, RC_VALID] = 1.0
+    return rate_cache[p, RC_RATE0] if zero_for_one else rate_cache[p, RC_RATE1]
+
+
+@njit(cache=True, inline="always")
+def _set_dead(sig_vals, rate_cache, slot, cp, hops):
+    """Forget the live signal in ``slot`` (its return is published again): per-pool live counts follow."""
+    if sig_vals[slot, SV_LIVE] != 0.0:
+        sig_vals[slot, SV_LIVE] = 0.0
+        for i in range(hops):
+            rate_cache[cp[i], RC_LIVE] -= 1.0
+
+
+@njit(cache=True, inline="always")
+def _set_live(sig_vals, rate_cache, slot, cp, hops):
+    if sig_vals[slot, SV_LIVE] == 0.0:
+        sig_vals[slot, SV_LIVE] = 1.0
+        for i in range(hops):
+            rate_cache[cp[i], RC_LIVE] += 1.0
+
+
+@njit(cache=True, inline="always")
+def _may_be_live(rate_cache, cp, hops):
+    """False when some pool of the cycle is on no live signal (then the cycle's is not live either)."""
+    for i in range(hops):
+        if rate_cache[cp[i], RC_LIVE] <= 0.0:
+            return False
+    return True
 
 
 @njit(cache=True)
@@ -510,12 +683,13 @@ def _st_u128(buf, pos, x):
     st_u64(buf, pos + 8, x[1])
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _is_candidate(pools, sig_keys, sig_vals, counters, rate_cache, epoch, cp, cz, hops, params):
     """Cheap screen run for every enumerated cycle (few arguments: called in the inner loops).
 
     True when the product of the marginal rates beats 1 + PR_MIN_SPREAD_E9; otherwise the
-    cycle's live signal, if any, is forgotten so that its return is published again.
+    cycle's live signal, if any, is forgotten so that its return is published again (the
+    signal table is only probed when every pool of the cycle is on some live signal).
     """
     counters[K_CYCLES] += 1
     rate = 1.0
@@ -523,10 +697,11 @@ def _is_candidate(pools, sig_keys, sig_vals, counters, rate_cache, epoch, cp, cz
         rate *= _cached_rate(pools, rate_cache, epoch, cp[i], cz[i])
     if rate > 1.0 + params[PR_MIN_SPREAD_E9] * 1e-9:
         return True
-    k0, k1, k2 = cycle_key(cp, cz, hops)
-    slot = _sig_slot(sig_keys, k0, k1, k2)
-    if slot >= 0 and sig_keys[slot, 0] != 0:
-        sig_vals[slot, SV_LIVE] = 0.0
+    if _may_be_live(rate_cache, cp, hops):
+        k0, k1, k2 = cycle_key(cp, cz, hops)
+        slot = _sig_slot(sig_keys, k0, k1, k2)
+        if slot >= 0:
+            _set_dead(sig_vals, rate_cache, slot, cp, hops)
     return False
 
 
@@ -537,18 +712,10 @@ def evaluate_cycle(pools, tokens, pairs, pair_ht, tticks, tnets, tn, meta, param
     """Evaluate one directed cycle; write a signal frame at ``out[pos:]`` when it is due.
 
     Returns the new write position (``pos`` unchanged when nothing was written).
-    Callers screen with :func:`_is_candidate` first (which counts the cycle).
+    Callers screen with :func:`_is_candidate` first (which counts the cycle): the product of
+    its marginal rates beats 1.
     """
-    rate = 1.0
-    for i in range(hops):
-        rate *= _cached_rate(pools, rate_cache, epoch, cp[i], cz[i])
     k0, k1, k2 = cycle_key(cp, cz, hops)
-    if rate <= 1.0 + params[PR_MIN_SPREAD_E9] * 1e-9:
-        # not (or no longer) an opportunity: forget it so that its return is published
-        slot = _sig_slot(sig_keys, k0, k1, k2)
-        if slot >= 0 and sig_keys[slot, 0] != 0:
-            sig_vals[slot, SV_LIVE] = 0.0
-        return pos
     counters[K_CANDIDATES] += 1
     # rotate so that the start token is the priced one
     # canonical rotation first (smallest pool row first), so that the same cycle found
@@ -592,9 +759,12 @@ def evaluate_cycle(pools, tokens, pairs, pair_ht, tticks, tnets, tn, meta, param
     # Float screen before the exact search: the closed-form profit of the modelled cycle
     # against what the signal must clear (gas + minimum net in USD, or the per-token
     # minimum when unpriced), with a margin: PR_SCREEN_PCT % of the bar.
+    # the model's optimum (floats: where to look; the exact search below makes the figures)
+    r_first, _ = virtual_reserves(pools, rp[0], rz[0])
+    cap = r_first * params[PR_MAX_INPUT_BPS] / 10_000.0
+    x0, est, curv, all_v2 = model_optimum(pools, tticks, tnets, tn, rp, rz, hops, cap)
     pct = params[PR_SCREEN_PCT]
     if pct > 0:
-        _, _, _, _, est = mobius_optimum(pools, rp, rz, hops)
         est_usd, est_priced = usd_e8(pools, tokens, pairs, pair_ht, tn, u256_from_f64(est), start_token, stable)
         if est_priced:
             bar = gas_usd + params[PR_MIN_NET_USD_E8]
@@ -603,14 +773,15 @@ def evaluate_cycle(pools, tokens, pairs, pair_ht, tticks, tnets, tn, meta, param
             skip = est * 100.0 < u256_to_f64(min_profit) * float(pct)
         if skip:
             counters[K_SCREENED] += 1
-            if slot >= 0 and sig_keys[slot, 0] != 0:
-                sig_vals[slot, SV_LIVE] = 0.0
+            if slot >= 0:
+                _set_dead(sig_vals, rate_cache, slot, cp, hops)
             return pos
-    amount_in, amount_out, found, _ = optimise_input(pools, tticks, tnets, tn, rp, rz, hops, params, counters)
+    amount_in, amount_out, found = optimise_input(pools, tticks, tnets, tn, rp, rz, hops, params, counters, x0,
+                                                  curv, all_v2, cap)
     if not found:
         counters[K_SIM_FAILS] += 1
-        if slot >= 0 and sig_keys[slot, 0] != 0:
-            sig_vals[slot, SV_LIVE] = 0.0
+        if slot >= 0:
+            _set_dead(sig_vals, rate_cache, slot, cp, hops)
         return pos
     gross, _ = u256_sub(amount_out, amount_in)
     gross_usd, priced = usd_e8(pools, tokens, pairs, pair_ht, tn, gross, start_token, stable)
@@ -625,31 +796,37 @@ def evaluate_cycle(pools, tokens, pairs, pair_ht, tticks, tnets, tn, meta, param
         flags = UNPRICED
         due = u256_cmp(gross, min_profit) > 0
     if not due:
-        if slot >= 0 and sig_keys[slot, 0] != 0:
-            sig_vals[slot, SV_LIVE] = 0.0
+        if slot >= 0:
+            _set_dead(sig_vals, rate_cache, slot, cp, hops)
         return pos
     # material change?
     g_f = u256_to_f64(gross)
     x_f = u256_to_f64(amount_in)
     if slot < 0:
         counters[K_SIGNAL_TABLE_FULL] += 1
-    else:
-        if sig_keys[slot, 0] != 0 and sig_vals[slot, SV_LIVE] != 0.0:
-            tol = params[PR_REPUBLISH_BPS] / 10_000.0
-            lg = sig_vals[slot, SV_GROSS]
-            lx = sig_vals[slot, SV_AMOUNT_IN]
-            if abs(g_f - lg) <= tol * lg and abs(x_f - lx) <= tol * lx:
-                counters[K_SIGNALS_SUPPRESSED] += 1
-                return pos
-        sig_keys[slot, 0] = k0
-        sig_keys[slot, 1] = k1
-        sig_keys[slot, 2] = k2
-        sig_vals[slot, SV_LIVE] = 1.0
-        sig_vals[slot, SV_GROSS] = g_f
-        sig_vals[slot, SV_AMOUNT_IN] = x_f
+    elif sig_keys[slot, 0] != 0 and sig_vals[slot, SV_LIVE] != 0.0:
+        # live already: re-publish only a material change, and not more often than the interval
+        tol = params[PR_REPUBLISH_BPS] / 10_000.0
+        lg = sig_vals[slot, SV_GROSS]
+        lx = sig_vals[slot, SV_AMOUNT_IN]
+        if abs(g_f - lg) <= tol * lg and abs(x_f - lx) <= tol * lx:
+            counters[K_SIGNALS_SUPPRESSED] += 1
+            return pos
+        gap = params[PR_REPUBLISH_NS]
+        if gap > 0 and float(trigger_ts) - sig_vals[slot, SV_LAST_TS] < float(gap):
+            counters[K_SIGNALS_SUPPRESSED] += 1
+            return pos
     if pos + SIG_FRAME > out.shape[0]:
         counters[K_OUT_FULL] += 1
         return pos
+    if slot >= 0:
+        sig_keys[slot, 0] = k0
+        sig_keys[slot, 1] = k1
+        sig_keys[slot, 2] = k2
+        _set_live(sig_vals, rate_cache, slot, rp, hops)
+        sig_vals[slot, SV_GROSS] = g_f
+        sig_vals[slot, SV_AMOUNT_IN] = x_f
+        sig_vals[slot, SV_LAST_TS] = float(trigger_ts)
     # write the frame
     rate_r = 1.0
     for i in range(hops):
@@ -695,15 +872,16 @@ def evaluate_cycle(pools, tokens, pairs, pair_ht, tticks, tnets, tn, meta, param
 @njit(cache=True)
 def search_pool(pools, tokens, pairs, pair_ht, tticks, tnets, tn, meta, params, token_min,
                 sig_keys, sig_vals, counters, p, stable, native, trigger_ts, out, pos, out_offsets,
-                n_sig, now_ns, seq0, rate_cache, epoch):
-    """Every 2-pool and (bounded) 3-pool cycle through pool p; returns (pos, n_sig)."""
+                n_sig, now_ns, seq0, rate_cache, epoch, phase):
+    """The 2-pool (phase & PHASE_PAIRS) and bounded 3-pool (phase & PHASE_TRIANGLES) cycles
+    through pool p; returns (pos, n_sig)."""
     cp = np.empty(3, np.int64)
     cz = np.empty(3, np.bool_)
     a = np.int64(pools[p, C_TOKEN0])
     b = np.int64(pools[p, C_TOKEN1])
     cap = out_offsets.shape[0]
     # same pair, other venues
-    q = pairs[np.int64(pools[p, C_PAIR]), P_HEAD]
+    q = pairs[np.int64(pools[p, C_PAIR]), P_HEAD] if phase & PHASE_PAIRS else -1
     while q >= 0:
         if q != p and pool_tradable(pools, tn, q):
             for d in range(2):
@@ -725,35 +903,74 @@ def search_pool(pools, tokens, pairs, pair_ht, tticks, tnets, tn, meta, params, 
                     n_sig += 1
                     pos = np_
         q = np.int64(pools[q, C_NEXT_PAIR])
-    if params[PR_MAX_HOPS] < 3:
+    if params[PR_MAX_HOPS] < 3 or not phase & PHASE_TRIANGLES:
         return pos, n_sig
+    # Triangles through p: its tokens' common neighbours z. Walk the pool list of whichever of
+    # p's tokens has fewer pools (s; the other is o): every pool q of (s, z) with the pools r
+    # of (z, o) closes a triangle, run both ways round (o->s->z->o and s->o->z->s).
     budget = params[PR_MAX_TRIANGLES]
-    for d in range(2):
-        x = a if d == 0 else b      # p takes x, gives y
-        y = b if d == 0 else a
-        q = np.int64(tokens[y, T_HEAD])
-        while q >= 0 and budget > 0:
-            if q != p and pool_tradable(pools, tn, q):
-                q0 = np.int64(pools[q, C_TOKEN0])
-                zt = np.int64(pools[q, C_TOKEN1]) if q0 == y else q0
-                if zt != x:
-                    pr = find_pair(pair_ht, zt, x)
-                    if pr >= 0:
-                        r = pairs[pr, P_HEAD]
-                        while r >= 0 and budget > 0:
-                            if r != p and r != q and pool_tradable(pools, tn, r):
+    if tokens[a, T_NPOOLS] <= tokens[b, T_NPOOLS]:
+        s_tok = a
+        o_tok = b
+    else:
+        s_tok = b
+        o_tok = a
+    p_s0 = np.int64(pools[p, C_TOKEN0]) == s_tok     # p is zero_for_one when it takes s
+    # the screen of _is_candidate written out: each pool's rates are read once, and the signal
+    # table is probed only when every pool of the cycle is on some live signal
+    bar = 1.0 + params[PR_MIN_SPREAD_E9] * 1e-9
+    rate_p_os = _cached_rate(pools, rate_cache, epoch, p, not p_s0)
+    rate_p_so = _cached_rate(pools, rate_cache, epoch, p, p_s0)
+    live_p = rate_cache[p, RC_LIVE] > 0.0
+    q = np.int64(tokens[s_tok, T_HEAD])
+    while q >= 0 and budget > 0:
+        if q != p and pool_tradable(pools, tn, q):
+            q_s0 = np.int64(pools[q, C_TOKEN0]) == s_tok
+            zt = np.int64(pools[q, C_TOKEN1]) if q_s0 else np.int64(pools[q, C_TOKEN0])
+            if zt != o_tok:
+                pr = find_pair(pair_ht, zt, o_tok)
+                if pr >= 0:
+                    rate_q_sz = _cached_rate(pools, rate_cache, epoch, q, q_s0)
+                    rate_q_zs = _cached_rate(pools, rate_cache, epoch, q, not q_s0)
+                    live_pq = live_p and rate_cache[q, RC_LIVE] > 0.0
+                    r = pairs[pr, P_HEAD]
+                    while r >= 0 and budget > 0:
+                        if pool_tradable(pools, tn, r):
+                            r_z0 = np.int64(pools[r, C_TOKEN0]) == zt
+                            rate_r_zo = _cached_rate(pools, rate_cache, epoch, r, r_z0)
+                            rate_r_oz = _cached_rate(pools, rate_cache, epoch, r, not r_z0)
+                            for d in range(2):
+                                if budget <= 0:
+                                    break
                                 budget -= 1
                                 if n_sig >= cap:
                                     return pos, n_sig
+                                counters[K_CYCLES] += 1
+                                if d == 0:      # p: o -> s, q: s -> z, r: z -> o
+                                    rate = rate_p_os * rate_q_sz * rate_r_zo
+                                else:           # p: s -> o, r: o -> z, q: z -> s
+                                    rate = rate_p_so * rate_r_oz * rate_q_zs
+                                live = live_pq and rate_cache[r, RC_LIVE] > 0.0
+                                if rate <= bar and not live:
+                                    continue
                                 cp[0] = p
-                                cz[0] = np.int64(pools[p, C_TOKEN0]) == x
-                                cp[1] = q
-                                cz[1] = q0 == y
-                                cp[2] = r
-                                cz[2] = np.int64(pools[r, C_TOKEN0]) == zt
-                                if not _is_candidate(pools, sig_keys, sig_vals, counters, rate_cache, epoch,
-                                                     cp, cz, 3, params):
-                                    r = np.int64(pools[r, C_NEXT_PAIR])
+                                if d == 0:
+                                    cz[0] = not p_s0
+                                    cp[1] = q
+                                    cz[1] = q_s0
+                                    cp[2] = r
+                                    cz[2] = r_z0
+                                else:
+                                    cz[0] = p_s0
+                                    cp[1] = r
+                                    cz[1] = not r_z0
+                                    cp[2] = q
+                                    cz[2] = not q_s0
+                                if rate <= bar:         # forget its live signal: its return is published
+                                    k0, k1, k2 = cycle_key(cp, cz, 3)
+                                    slot = _sig_slot(sig_keys, k0, k1, k2)
+                                    if slot >= 0:
+                                        _set_dead(sig_vals, rate_cache, slot, cp, 3)
                                     continue
                                 np_ = evaluate_cycle(pools, tokens, pairs, pair_ht, tticks, tnets, tn, meta,
                                                      params, token_min, sig_keys, sig_vals, counters, cp, cz,
@@ -763,8 +980,8 @@ def search_pool(pools, tokens, pairs, pair_ht, tticks, tnets, tn, meta, params, 
                                     out_offsets[n_sig] = pos
                                     n_sig += 1
                                     pos = np_
-                            r = np.int64(pools[r, C_NEXT_PAIR])
-            q = next_pool_of_token(pools, q, y)
+                        r = np.int64(pools[r, C_NEXT_PAIR])
+        q = next_pool_of_token(pools, q, s_tok)
     return pos, n_sig
 
 
@@ -772,7 +989,7 @@ def search_pool(pools, tokens, pairs, pair_ht, tticks, tnets, tn, meta, params, 
 @njit(cache=True)
 def _search_touched(pools, tokens, pairs, pair_ht, token_ht, tticks, tnets, tn, meta, params, token_min,
                     sig_keys, sig_vals, counters, touched, tl, n_touched, overflow, epoch, out, wpos,
-                    out_offsets, n_sig, now_ns, seq0, rate_cache):
+                    out_offsets, n_sig, now_ns, seq0, rate_cache, phase):
     """Search the cycles through every pool changed in ``epoch``; returns (bytes written, signals)."""
     # search
     stable = -1
@@ -791,8 +1008,8 @@ def _search_touched(pools, tokens, pairs, pair_ht, token_ht, tticks, tnets, tn, 
                     wpos, n_sig = search_pool(pools, tokens, pairs, pair_ht, tticks, tnets, tn, meta, params,
                                               token_min, sig_keys, sig_vals, counters, p, stable, native,
                                               np.uint64(touched[p, 1]), out, wpos, out_offsets, n_sig,
-                                              now_ns, seq0, rate_cache, float(epoch))
-                else:
+                                              now_ns, seq0, rate_cache, float(epoch), phase)
+                elif phase & PHASE_PAIRS:
                     counters[K_STALE_SKIPS] += 1
         return wpos, n_sig
     for i in range(n_touched):
@@ -801,8 +1018,8 @@ def _search_touched(pools, tokens, pairs, pair_ht, token_ht, tticks, tnets, tn, 
             wpos, n_sig = search_pool(pools, tokens, pairs, pair_ht, tticks, tnets, tn, meta, params,
                                       token_min, sig_keys, sig_vals, counters, p, stable, native,
                                       np.uint64(touched[p, 1]), out, wpos, out_offsets, n_sig, now_ns, seq0,
-                                      rate_cache, float(epoch))
-        else:
+                                      rate_cache, float(epoch), phase)
+        elif phase & PHASE_PAIRS:
             counters[K_STALE_SKIPS] += 1
     return wpos, n_sig
 
@@ -810,29 +1027,50 @@ def _search_touched(pools, tokens, pairs, pair_ht, token_ht, tticks, tnets, tn, 
 @njit(cache=True)
 def process_batch(buf, n_bytes, pools, tokens, pairs, pool_ht, token_ht, pair_ht, tticks, tnets, tgross,
                   tn, journal, meta, counters, venue_fee, params, token_min, sig_keys, sig_vals,
-                  touched, crc_state, out, out_offsets, now_ns, seq0, rate_cache):
+                  touched, crc_state, out, out_offsets, now_ns, seq0, rate_cache, tl, resume, flush_pairs):
     """Apply the market-data frames in ``buf[:n_bytes]``, then search cycles through changed pools.
 
-    ``touched`` int64[P, 2] scratch (epoch mark, trigger timestamp);
-    ``rate_cache`` float64[P, 3] scratch (marginal rates of the batch, epoch);
+    ``touched`` int64[P, 2] scratch (epoch mark, trigger timestamp); ``tl`` int64[T] scratch
+    (the changed pools of the search in progress);
+    ``rate_cache`` float64[P, RCCOL] per-pool scratch, zeroed once by the owner and kept
+    across batches (marginal rates of the pool's current state, live signal count);
     ``crc_state`` int64[>= 3]: [sampling phase, verified count, batch epoch].
+    Each search runs the 2-pool cycles of every changed pool first, then the triangles.
+    With ``flush_pairs`` true the call returns after the 2-pool cycles of a search that
+    produced signals (stop reason STOP_FLUSH), so that the caller publishes them before the
+    triangle search; calling again with the same ``buf`` and ``resume`` (int64[RSCOL],
+    zeroed by the owner) carries on where it stopped.
     Signal frames are written back to back into ``out``; ``out_offsets``
     receives each frame's offset. ``seq0`` is the sequence of the first
     signal frame. Returns (n_signals, bytes written, frames consumed, stop
-    reason: 0 all consumed, else the Reject code of a corrupt header).
+    reason: 0 all consumed, STOP_FLUSH, else the Reject code of a corrupt header).
     """
-    crc_state[2] += 1
-    epoch = crc_state[2]
     each_frame = params[PR_EVAL_EACH_FRAME] != 0
+    split = params[PR_MAX_HOPS] >= 3
     wpos = 0
     n_sig = 0
-    n_touched = 0
-    tl = np.empty(min(pools.shape[0], 4096), np.int64)
-    overflow = False
-    pos = 0
     n_frames = 0
     stop = 0
     end = min(n_bytes, buf.shape[0])
+    if resume[RS_PENDING] != 0:
+        # the triangles of the search interrupted by the flush
+        resume[RS_PENDING] = 0
+        epoch = resume[RS_EPOCH]
+        n_touched = resume[RS_NTOUCHED]
+        overflow = resume[RS_OVERFLOW] != 0
+        pos = resume[RS_POS]
+        wpos, n_sig = _search_touched(pools, tokens, pairs, pair_ht, token_ht, tticks, tnets, tn, meta,
+                                      params, token_min, sig_keys, sig_vals, counters, touched, tl,
+                                      n_touched, overflow, epoch, out, wpos, out_offsets, n_sig, now_ns,
+                                      seq0, rate_cache, PHASE_TRIANGLES)
+        if resume[RS_FINAL] != 0:
+            return n_sig, wpos, 0, resume[RS_STOP]
+    else:
+        pos = 0
+    crc_state[2] += 1
+    epoch = crc_state[2]
+    n_touched = 0
+    overflow = False
     crc_every = params[PR_CRC_EVERY]
     while pos < end:
         reason, psize = check_header(buf, pos, end - pos)
@@ -891,6 +1129,7 @@ def process_batch(buf, n_bytes, pools, tokens, pairs, pool_ht, token_ht, pair_ht
                 changed = apply_tlv(buf, t, p, pools, tokens, pairs, pool_ht, token_ht, pair_ht, tticks,
                                     tnets, tgross, tn, journal, meta, counters, venue_fee)
                 if changed >= 0:
+                    rate_cache[changed, RC_VALID] = 0.0     # its marginal rates are recomputed on use
                     if touched[changed, 0] != epoch:
                         touched[changed, 0] = epoch
                         if n_touched < tl.shape[0]:
@@ -901,15 +1140,45 @@ def process_batch(buf, n_bytes, pools, tokens, pairs, pool_ht, token_ht, pair_ht
                     touched[changed, 1] = np.int64(ts)
             p += length
         if each_frame and (n_touched > 0 or overflow):
+            n0 = n_sig
             wpos, n_sig = _search_touched(pools, tokens, pairs, pair_ht, token_ht, tticks, tnets, tn, meta,
                                           params, token_min, sig_keys, sig_vals, counters, touched, tl,
                                           n_touched, overflow, epoch, out, wpos, out_offsets, n_sig, now_ns,
-                                          seq0, rate_cache)
+                                          seq0, rate_cache, PHASE_PAIRS)
+            if split:
+                if flush_pairs and n_sig > n0:
+                    _save_resume(resume, pos, epoch, n_touched, overflow, False, 0)
+                    return n_sig, wpos, n_frames, STOP_FLUSH
+                wpos, n_sig = _search_touched(pools, tokens, pairs, pair_ht, token_ht, tticks, tnets, tn,
+                                              meta, params, token_min, sig_keys, sig_vals, counters, touched,
+                                              tl, n_touched, overflow, epoch, out, wpos, out_offsets, n_sig,
+                                              now_ns, seq0, rate_cache, PHASE_TRIANGLES)
             crc_state[2] += 1           # a new epoch: the next frame's changes start a fresh list
             epoch = crc_state[2]
             n_touched = 0
             overflow = False
-    wpos, n_sig = _search_touched(pools, tokens, pairs, pair_ht, token_ht, tticks, tnets, tn, meta, params,
-                                  token_min, sig_keys, sig_vals, counters, touched, tl, n_touched, overflow,
-                                  epoch, out, wpos, out_offsets, n_sig, now_ns, seq0, rate_cache)
+    if n_touched > 0 or overflow:
+        n0 = n_sig
+        wpos, n_sig = _search_touched(pools, tokens, pairs, pair_ht, token_ht, tticks, tnets, tn, meta, params,
+                                      token_min, sig_keys, sig_vals, counters, touched, tl, n_touched, overflow,
+                                      epoch, out, wpos, out_offsets, n_sig, now_ns, seq0, rate_cache, PHASE_PAIRS)
+        if split:
+            if flush_pairs and n_sig > n0:
+                _save_resume(resume, pos, epoch, n_touched, overflow, True, stop)
+                return n_sig, wpos, n_frames, STOP_FLUSH
+            wpos, n_sig = _search_touched(pools, tokens, pairs, pair_ht, token_ht, tticks, tnets, tn, meta,
+                                          params, token_min, sig_keys, sig_vals, counters, touched, tl,
+                                          n_touched, overflow, epoch, out, wpos, out_offsets, n_sig, now_ns,
+                                          seq0, rate_cache, PHASE_TRIANGLES)
     return n_sig, wpos, n_frames, stop
+
+
+@njit(cache=True)
+def _save_resume(resume, pos, epoch, n_touched, overflow, final, stop):
+    resume[RS_PENDING] = 1
+    resume[RS_POS] = pos
+    resume[RS_EPOCH] = epoch
+    resume[RS_NTOUCHED] = n_touched
+    resume[RS_OVERFLOW] = 1 if overflow else 0
+    resume[RS_FINAL] = 1 if final else 0
+    resume[RS_STOP] = stop

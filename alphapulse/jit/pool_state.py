@@ -138,6 +138,7 @@ K_OUT_FULL = 19
 K_CANDIDATES = 20
 K_SIM_FAILS = 21
 K_SCREENED = 22
+K_SIMULATIONS = 23   # exact cycle simulations run by the sizing search
 NCOUNTERS = 24
 COUNTER_NAMES = {v: k[2:].lower() for k, v in globals().items()
                  if k.startswith("K_") and isinstance(v, int)}

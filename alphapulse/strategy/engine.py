@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 
@@ -45,8 +45,10 @@ class StrategyEngine:
         self._sig_keys = np.zeros((cfg.signal_table_size, 3), np.int64)
         self._sig_vals = np.zeros((cfg.signal_table_size, A.SVCOL), np.float64)
         self._touched = np.zeros((cfg.max_pools, 2), np.int64)
-        self._rate_cache = np.zeros((cfg.max_pools, 3), np.float64)
+        self._rate_cache = np.zeros((cfg.max_pools, A.RCCOL), np.float64)
         self._crc_state = np.zeros(3, np.int64)
+        self._tl = np.zeros(min(cfg.max_pools, A.TL_MAX), np.int64)
+        self._resume = np.zeros(A.RSCOL, np.int64)
         self._out = np.zeros(cfg.max_signals_per_batch * A.SIG_FRAME, np.uint8)
         self._out_offsets = np.zeros(cfg.max_signals_per_batch, np.int64)
         self._next_seq = 1
@@ -60,8 +62,16 @@ class StrategyEngine:
         out, offs = self._out, self._out_offsets
         return [out[o:o + A.SIG_FRAME].tobytes() for o in offs[:n]]
 
-    def process_raw(self, frames_views: Sequence[np.ndarray | bytes]) -> tuple[int, int]:
-        """Like :meth:`process` but leaves the frames in ``self.out_buffer[:bytes]``; returns (n, bytes)."""
+    def process_raw(self, frames_views: Sequence[np.ndarray | bytes],
+                    publish: Callable[[np.ndarray, int], object] | None = None) -> tuple[int, int]:
+        """Like :meth:`process` but leaves the frames in ``self.out_buffer[:bytes]``; returns (n, bytes).
+
+        With ``publish`` every signal frame is handed over as soon as it is written:
+        ``publish(out_buffer, nbytes)`` is called with the frames in ``out_buffer[:nbytes]``,
+        the 2-pool cycles of a search before its triangle search (their latency does not
+        include the triangles). The return value then counts every signal of the batch,
+        while ``out_buffer`` holds only the last call's frames.
+        """
         if not frames_views:
             return 0, 0
         if len(frames_views) == 1:
@@ -73,17 +83,26 @@ class StrategyEngine:
                                   for v in frames_views])
         if buf.dtype != np.uint8:
             buf = buf.view(np.uint8)
-        n_sig, wpos, _n_frames, stop = A.process_batch(
-            buf, buf.shape[0], *self._args, self._venue_fee, self._params, self._token_min, self._sig_keys,
-            self._sig_vals, self._touched, self._crc_state, self._out, self._out_offsets, time.time_ns(),
-            self._next_seq, self._rate_cache)
+        total_n = total_bytes = 0
+        self._resume[A.RS_PENDING] = 0
+        while True:
+            n_sig, wpos, _n_frames, stop = A.process_batch(
+                buf, buf.shape[0], *self._args, self._venue_fee, self._params, self._token_min,
+                self._sig_keys, self._sig_vals, self._touched, self._crc_state, self._out, self._out_offsets,
+                time.time_ns(), self._next_seq, self._rate_cache, self._tl, self._resume, publish is not None)
+            self._next_seq += n_sig
+            total_n += n_sig
+            total_bytes += wpos
+            if publish is not None and n_sig:
+                publish(self._out, wpos)
+            if stop != A.STOP_FLUSH:
+                break
         if stop:
             self._rejected_logged += 1
             if self._rejected_logged <= 10 or self._rejected_logged % 1000 == 0:
                 log.warning("strategy: corrupt frame header in batch (%s); rest of the batch skipped",
                             Reject(stop).name)
-        self._next_seq += n_sig
-        return int(n_sig), int(wpos)
+        return int(total_n), int(total_bytes if publish is not None else wpos)
 
     @property
     def out_buffer(self) -> np.ndarray:

@@ -166,3 +166,37 @@ def test_known_range_only_refuses_swaps_past_the_snapshot_window():
     out, ok = V.v3_exact_input(to_u256(10**21), True, *args[:1], tick, to_u256(liq), 3000, ts,
                                ticks_array(wt), nets_array(wn), len(wt))
     assert not ok
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(v3_states(), st.booleans(), st.one_of(st.integers(10**3, 10**30), st.floats(0.0, 1.0)))
+def test_float_model_follows_the_exact_swap(s, zero_for_one, amount):
+    """The sizing model walks the same ticks: its output is the exact one up to float rounding
+    (relative 1e-9 plus a few units per step), it fails exactly where the exact swap
+    leaves the known ticks, and its derivative is the slope of the exact output."""
+    ticks, nets, n = ticks_array(s["ticks"]), nets_array(s["nets"]), len(s["ticks"])
+    sq = s["sqrt_price"] / 2**96
+    if isinstance(amount, float):
+        amount = max(1, int(amount * 1e30))
+    exact, ok = V.v3_exact_input(to_u256(amount), zero_for_one, to_u256(s["sqrt_price"]), s["tick"],
+                                 to_u256(s["liquidity"]), s["fee"], s["tick_spacing"], ticks, nets, n)
+    out_f, d_f, ok_f = V.v3_exact_input_f64(float(amount), zero_for_one, sq, s["tick"], to_u256(s["liquidity"]),
+                                            s["fee"], ticks, nets, n)
+    ex = from_limbs(exact)
+    if ok and ex > 10**6:
+        # the swap rounds (and charges the fee) once per step: per crossed tick and per bitmap word
+        _, _, _, _, _, tick_after, crossed = jit_swap(s, zero_for_one, True, amount)
+        steps = crossed + abs(tick_after - s["tick"]) // (256 * s["tick_spacing"]) + 2
+        tol = 1e-9 * ex + 4.0 * steps * (1.0 + ex / amount)   # units of input and output per step
+        assert ok_f and abs(out_f - ex) <= tol, (out_f, ex)
+        # derivative: the exact slope over a small relative step that stays in the same range
+        h = amount // 10**5
+        if h >= 10**3:
+            up, ok2 = V.v3_exact_input(to_u256(amount + h), zero_for_one, to_u256(s["sqrt_price"]), s["tick"],
+                                       to_u256(s["liquidity"]), s["fee"], s["tick_spacing"], ticks, nets, n)
+            crossed_up = jit_swap(s, zero_for_one, True, amount + h)[6]
+            if ok2 and crossed_up == crossed and from_limbs(up) - ex > 10**6:
+                slope = (from_limbs(up) - ex) / h
+                assert abs(d_f - slope) <= 1e-3 * slope, (d_f, slope)
+    if not ok_f:
+        assert not ok

@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from alphapulse.jit import arb as A
 from alphapulse.protocol import layout as L
 from alphapulse.strategy import reference as R
 from alphapulse.strategy.config import EngineConfig, EngineConfigError
@@ -50,8 +51,9 @@ def test_equal_prices_give_no_signal_but_cycles_are_evaluated():
 
 def test_v2_v2_signal_is_exact_and_not_repeated():
     e, f = engine(), Feed()
+    t0 = 1_700_000_000 * 10**9
     out = e.process([f.frame(f.v2_state(P1, WETH, USDC, 1000 * E18, 2_000_000 * E18),
-                             f.v2_state(P2, WETH, USDC, 1000 * E18, 2_100_000 * E18, venue=302))])
+                             f.v2_state(P2, WETH, USDC, 1000 * E18, 2_100_000 * E18, venue=302), ts=t0)])
     sigs = signals(out)
     assert len(sigs) == 1
     s = sigs[0]
@@ -65,12 +67,26 @@ def test_v2_v2_signal_is_exact_and_not_repeated():
     assert s.spread_bps > 0
     # same state again: no new signal (no flooding)
     f.block += 1
-    again = e.process([f.frame(f.v2_sync(P1, WETH, USDC, 1000 * E18, 2_000_000 * E18))])
-    assert again == [] and e.counters()["signals_suppressed"] >= 1
+    n0 = e.counters()["signals_suppressed"]
+    again = e.process([f.frame(f.v2_sync(P1, WETH, USDC, 1000 * E18, 2_000_000 * E18), ts=t0 + 10**8)])
+    assert again == [] and e.counters()["signals_suppressed"] == n0 + 1
     assert e.counters()["duplicate_events"] == 0
-    # a material change republishes
-    moved = e.process([f.frame(f.v2_sync(P2, WETH, USDC, 1000 * E18, 2_300_000 * E18, venue=302))])
+    # a material change within the re-publish interval (1 s of market time by default) waits ...
+    f.block += 1
+    early = e.process([f.frame(f.v2_sync(P2, WETH, USDC, 1000 * E18, 2_200_000 * E18, venue=302), ts=t0 + 9 * 10**8)])
+    assert early == [] and e.counters()["signals_suppressed"] == n0 + 2
+    # ... and is published once the interval has passed
+    f.block += 1
+    moved = e.process([f.frame(f.v2_sync(P2, WETH, USDC, 1000 * E18, 2_300_000 * E18, venue=302), ts=t0 + 11 * 10**8)])
     assert len(signals(moved)) == 1
+    # without the interval every material change is published
+    e2, f2 = engine(republish_interval_ms=0), Feed()
+    assert len(signals(e2.process([f2.frame(f2.v2_state(P1, WETH, USDC, 1000 * E18, 2_000_000 * E18),
+                                            f2.v2_state(P2, WETH, USDC, 1000 * E18, 2_100_000 * E18, venue=302),
+                                            ts=t0)]))) == 1
+    f2.block += 1
+    assert len(signals(e2.process([f2.frame(f2.v2_sync(P2, WETH, USDC, 1000 * E18, 2_200_000 * E18, venue=302),
+                                            ts=t0 + 1)]))) == 1
 
 
 def test_optimal_input_beats_every_other_input():
@@ -291,3 +307,22 @@ def test_float_screen_skips_cycles_that_cannot_pay_gas():
     assert out == [] and c["candidates"] >= 1 and c["screened"] == 0
     out, c = run(gas_units_base=0, gas_units_v2_hop=0)
     assert len(out) == 1 and c["screened"] == 0
+
+
+def test_two_pool_signals_are_handed_over_before_the_triangle_search():
+    def frames(f):
+        return [f.frame(f.v2_state(P1, WETH, USDC, 1000 * E18, 2_000_000 * E18),
+                        f.v2_state(P4, WETH, USDC, 1000 * E18, 2_100_000 * E18, venue=302),
+                        f.v2_state(P2, WBTC, WETH, 100 * 10**8, 2000 * E18, d0=8),
+                        f.v2_state(P3, WBTC, USDC, 100 * 10**8, 4_400_000 * E18, d0=8), ts=10**18)]
+    plain = engine()
+    expected = signals(plain.process(frames(Feed())))
+    assert {s.hops for s in expected} == {2, 3}
+    e = engine()
+    chunks = []
+    n, nbytes = e.process_raw(frames(Feed()), publish=lambda out, nb: chunks.append(bytes(out[:nb])))
+    assert len(chunks) == 2 and n == len(expected) and nbytes == sum(map(len, chunks))
+    first, second = (signals([c[i:i + A.SIG_FRAME] for i in range(0, len(c), A.SIG_FRAME)]) for c in chunks)
+    assert first and all(s.hops == 2 for s in first)
+    assert second and all(s.hops == 3 for s in second)
+    assert first + second == expected       # the same signals, sequence numbers and ids either way
