@@ -22,7 +22,7 @@ from alphapulse.jit.amm_v2 import v2_get_amount_out
 from alphapulse.jit.amm_v3 import v3_exact_input, v3_exact_input_f64
 from alphapulse.jit.crc import frame_crc
 from alphapulse.jit.encode import seal_frame, write_header, write_tlv_header
-from alphapulse.jit.frames import check_header, check_tlvs
+from alphapulse.jit.frames import check_header, check_tlvs, tlv_header
 from alphapulse.jit.memory import ld_u32, ld_u64, st_u16, st_u32, st_u64
 from alphapulse.jit.pool_state import (
     C_DEC0, C_DEC1, C_FEE, C_KIND, C_LIQ, C_PAIR, C_R0, C_R1, C_SPACING, C_SQRT, C_STATE_BLOCK,
@@ -1116,17 +1116,11 @@ def process_batch(buf, n_bytes, pools, tokens, pairs, pool_ht, token_ht, pair_ht
         ts = ld_u64(buf, fpos + OFF_TIMESTAMP)
         p = fpos + HEADER_SIZE
         while p < pend:
-            t = buf[p]
-            if t == EXT_MARKER:
-                t = buf[p + 2]
-                length = np.int64(buf[p + 3]) | (np.int64(buf[p + 4]) << 8)
-                p += 5
-            else:
-                length = np.int64(buf[p + 1])
-                p += 2
+            t, length, v, _ = tlv_header(buf, p, pend)    # the structure was checked above
+            p = v + length
             counters[K_TLVS] += 1
             if FIXED_SIZE[t] != 0:
-                changed = apply_tlv(buf, t, p, pools, tokens, pairs, pool_ht, token_ht, pair_ht, tticks,
+                changed = apply_tlv(buf, t, v, pools, tokens, pairs, pool_ht, token_ht, pair_ht, tticks,
                                     tnets, tgross, tn, journal, meta, counters, venue_fee)
                 if changed >= 0:
                     rate_cache[changed, RC_VALID] = 0.0     # its marginal rates are recomputed on use
@@ -1138,7 +1132,6 @@ def process_batch(buf, n_bytes, pools, tokens, pairs, pool_ht, token_ht, pair_ht
                         else:
                             overflow = True
                     touched[changed, 1] = np.int64(ts)
-            p += length
         if each_frame and (n_touched > 0 or overflow):
             n0 = n_sig
             wpos, n_sig = _search_touched(pools, tokens, pairs, pair_ht, token_ht, tticks, tnets, tn, meta,

@@ -18,7 +18,7 @@ import numpy as np
 from numba import njit
 
 from alphapulse.jit.columns import load_row, rows_of, tlv_type_of, value_size_of
-from alphapulse.jit.frames import EXT_MARKER, HEADER_SIZE, OK, TLV_EXT_HEADER, TLV_STD_HEADER
+from alphapulse.jit.frames import HEADER_SIZE, OK, tlv_header
 
 
 @njit(cache=True)
@@ -76,25 +76,14 @@ def decode_frames(buf, frames, frame_start, n_frames, cols, row_frame):
         p = pos + HEADER_SIZE
         r0 = r
         while p < pend:
-            tt = buf[p]
-            if tt == EXT_MARKER:
-                if pend - p < TLV_EXT_HEADER:
-                    break
-                tt = buf[p + 2]
-                length = np.int64(buf[p + 3]) | (np.int64(buf[p + 4]) << 8)
-                p += TLV_EXT_HEADER
-            else:
-                if pend - p < TLV_STD_HEADER:
-                    break
-                length = np.int64(buf[p + 1])
-                p += TLV_STD_HEADER
-            if length > pend - p:
+            tt, length, v, reason = tlv_header(buf, p, pend)
+            if reason != OK:
                 break
             if tt == t and length == size:
                 if r >= cap:
                     return r0, f
-                load_row(buf, p, cols, r)
+                load_row(buf, v, cols, r)
                 row_frame[r] = f
                 r += 1
-            p += length
+            p = v + length
     return r, n_frames

@@ -138,27 +138,42 @@ def new_crc_state() -> np.ndarray:
 
 
 @njit(cache=True, inline="always")
+def tlv_header(buf, p, end):
+    """The TLV whose header starts at ``buf[p]``, in a payload that ends at ``end``.
+
+    Resolves the standard (type, length u8) and the extended (marker, reserved, type,
+    length u16) form. Returns ``(type, length, value_pos, reason)``: ``reason`` is OK, or
+    TLV_OVERRUN when the header or the value runs past ``end`` (then only ``type`` is
+    meaningful, and only when the header itself fits).
+    """
+    t = np.int64(buf[p])
+    if t == EXT_MARKER:
+        if end - p < TLV_EXT_HEADER:
+            return t, np.int64(0), p, TLV_OVERRUN
+        t = np.int64(buf[p + 2])
+        length = np.int64(buf[p + 3]) | (np.int64(buf[p + 4]) << 8)
+        v = p + TLV_EXT_HEADER
+    else:
+        if end - p < TLV_STD_HEADER:
+            return t, np.int64(0), p, TLV_OVERRUN
+        length = np.int64(buf[p + 1])
+        v = p + TLV_STD_HEADER
+    if length > end - v:
+        return t, length, v, TLV_OVERRUN
+    return t, length, v, OK
+
+
+@njit(cache=True, inline="always")
 def check_tlvs(buf, p, end):
     """Reject code of the TLV sequence ``buf[p:end]`` (must fill it exactly)."""
     while p < end:
-        t = buf[p]
-        if t == EXT_MARKER:
-            if end - p < TLV_EXT_HEADER:
-                return TLV_OVERRUN
-            t = buf[p + 2]
-            length = np.int64(buf[p + 3]) | (np.int64(buf[p + 4]) << 8)
-            p += TLV_EXT_HEADER
-        else:
-            if end - p < TLV_STD_HEADER:
-                return TLV_OVERRUN
-            length = np.int64(buf[p + 1])
-            p += TLV_STD_HEADER
-        if length > end - p:
-            return TLV_OVERRUN
+        t, length, v, reason = tlv_header(buf, p, end)
+        if reason != OK:
+            return reason
         fixed = FIXED_SIZE[t]
         if fixed != 0 and length != fixed:
             return BAD_TLV_SIZE
-        p += length
+        p = v + length
     return OK
 
 
@@ -268,29 +283,18 @@ def index_tlvs(buf, frames, frame_start, n_frames, out):
         k0 = k
         full = False
         while p < pend:
-            t = buf[p]
-            if t == EXT_MARKER:
-                if pend - p < TLV_EXT_HEADER:
-                    break
-                t = buf[p + 2]
-                length = np.int64(buf[p + 3]) | (np.int64(buf[p + 4]) << 8)
-                p += TLV_EXT_HEADER
-            else:
-                if pend - p < TLV_STD_HEADER:
-                    break
-                length = np.int64(buf[p + 1])
-                p += TLV_STD_HEADER
-            if length > pend - p:
+            t, length, v, reason = tlv_header(buf, p, pend)
+            if reason != OK:
                 break
             if k >= cap:
                 full = True
                 break
             out.frame[k] = f
             out.type[k] = t
-            out.value_offset[k] = p
+            out.value_offset[k] = v
             out.value_length[k] = length
             k += 1
-            p += length
+            p = v + length
         if full:
             return k0, f
         f += 1

@@ -678,6 +678,31 @@ def _is_duplicate(pools, p, block, log):
     return np.uint64(block) < lb or (np.uint64(block) == lb and np.uint64(log) <= pools[p, C_LAST_LOG])
 
 
+@njit(cache=True, inline="always")
+def _removed_or_duplicate(pools, journal, tticks, tnets, tgross, tn, counters, p, block, log, removed):
+    """The common head of the event TLVs: (handled, result).
+
+    A reorg-removed event is undone (result p when the state changed, else -1); an event
+    at or before the pool's newest applied one is a counted duplicate (result -1).
+    Otherwise handled is False and the caller applies the event.
+    """
+    if removed:
+        return True, (p if undo_event(pools, journal, tticks, tnets, tgross, tn, counters, p, block, log) else -1)
+    if _is_duplicate(pools, p, block, log):
+        counters[K_DUPLICATE_EVENTS] += 1
+        return True, -1
+    return False, -1
+
+
+@njit(cache=True, inline="always")
+def _stamp_applied(pools, counters, p, block, log):
+    """The common tail of an applied event: the pool's newest (block, log) and state block."""
+    pools[p, C_LAST_BLOCK] = block
+    pools[p, C_LAST_LOG] = log
+    pools[p, C_STATE_BLOCK] = block
+    counters[K_APPLIED] += 1
+
+
 # ---------------------------------------------------------------- apply one TLV
 @njit(cache=True)
 def apply_tlv(buf, t, v, pools, tokens, pairs, pool_ht, token_ht, pair_ht, tticks, tnets, tgross, tn,
@@ -712,21 +737,17 @@ def apply_tlv(buf, t, v, pools, tokens, pairs, pool_ht, token_ht, pair_ht, ttick
         if pools[p, C_KIND] != np.uint64(KIND_V2):
             counters[K_BAD_EVENT] += 1
             return -1
-        if flags & EVENT_REMOVED:
-            return p if undo_event(pools, journal, tticks, tnets, tgross, tn, counters, p, block, log) else -1
-        if _is_duplicate(pools, p, block, log):
-            counters[K_DUPLICATE_EVENTS] += 1
-            return -1
+        handled, res = _removed_or_duplicate(pools, journal, tticks, tnets, tgross, tn, counters, p, block, log,
+                                             flags & EVENT_REMOVED)
+        if handled:
+            return res
         _journal_push(pools, journal, meta, p, block, log, EV_SYNC, 0, 0, U0, U0)
         pools[p, C_R0] = ld_u64(buf, v + SY_R0)
         pools[p, C_R0 + 1] = ld_u64(buf, v + SY_R0 + 8)
         pools[p, C_R1] = ld_u64(buf, v + SY_R1)
         pools[p, C_R1 + 1] = ld_u64(buf, v + SY_R1 + 8)
-        pools[p, C_LAST_BLOCK] = block
-        pools[p, C_LAST_LOG] = log
-        pools[p, C_STATE_BLOCK] = block
         pools[p, C_HAS_STATE] = U1
-        counters[K_APPLIED] += 1
+        _stamp_applied(pools, counters, p, block, log)
         return p
 
     if t == T_SWAP:
@@ -740,21 +761,17 @@ def apply_tlv(buf, t, v, pools, tokens, pairs, pool_ht, token_ht, pair_ht, ttick
             return -1
         block = ld_u64(buf, v + SW_BLOCK)
         log = ld_u32(buf, v + SW_LOG)
-        if buf[v + SW_FLAGS] & EVENT_REMOVED:
-            return p if undo_event(pools, journal, tticks, tnets, tgross, tn, counters, p, block, log) else -1
-        if _is_duplicate(pools, p, block, log):
-            counters[K_DUPLICATE_EVENTS] += 1
-            return -1
+        handled, res = _removed_or_duplicate(pools, journal, tticks, tnets, tgross, tn, counters, p, block, log,
+                                             buf[v + SW_FLAGS] & EVENT_REMOVED)
+        if handled:
+            return res
         _journal_push(pools, journal, meta, p, block, log, EV_SWAP, 0, 0, U0, U0)
         for k in range(4):
             pools[p, C_SQRT + k] = ld_u64(buf, v + SW_SQRT + 8 * k)
         pools[p, C_LIQ] = ld_u64(buf, v + SW_LIQ)
         pools[p, C_LIQ + 1] = ld_u64(buf, v + SW_LIQ + 8)
         pools[p, C_TICK] = np.uint64(ld_i32(buf, v + SW_TICK))
-        pools[p, C_LAST_BLOCK] = block
-        pools[p, C_LAST_LOG] = log
-        pools[p, C_STATE_BLOCK] = block
-        counters[K_APPLIED] += 1
+        _stamp_applied(pools, counters, p, block, log)
         return p
 
     if t == T_MINT or t == T_BURN:
@@ -768,11 +785,10 @@ def apply_tlv(buf, t, v, pools, tokens, pairs, pool_ht, token_ht, pair_ht, ttick
             return -1
         block = ld_u64(buf, v + MB_BLOCK)
         log = ld_u32(buf, v + MB_LOG)
-        if buf[v + MB_FLAGS] & EVENT_REMOVED:
-            return p if undo_event(pools, journal, tticks, tnets, tgross, tn, counters, p, block, log) else -1
-        if _is_duplicate(pools, p, block, log):
-            counters[K_DUPLICATE_EVENTS] += 1
-            return -1
+        handled, res = _removed_or_duplicate(pools, journal, tticks, tnets, tgross, tn, counters, p, block, log,
+                                             buf[v + MB_FLAGS] & EVENT_REMOVED)
+        if handled:
+            return res
         lower = ld_i32(buf, v + MB_LOWER)
         upper = ld_i32(buf, v + MB_UPPER)
         d_lo = ld_u64(buf, v + MB_DELTA)
@@ -790,10 +806,7 @@ def apply_tlv(buf, t, v, pools, tokens, pairs, pool_ht, token_ht, pair_ht, ttick
         if not _apply_position(pools, tticks, tnets, tgross, tn, p, lower, upper, d_lo, d_hi, t == T_MINT):
             counters[K_TICKS_FULL] += 1
             pools[p, C_STALE] = U1
-        pools[p, C_LAST_BLOCK] = block
-        pools[p, C_LAST_LOG] = log
-        pools[p, C_STATE_BLOCK] = block
-        counters[K_APPLIED] += 1
+        _stamp_applied(pools, counters, p, block, log)
         return p
 
     if t == T_STATE:
