@@ -137,7 +137,7 @@ class StrategyConfig:
     gas_units_per_hop: int = 110_000     # per swap in the cycle
     max_triangles_per_pool: int = 64     # bound on triangular cycles evaluated through one pool
     material_change_bps: int = 50        # re-publish a live opportunity when profit moves this much
-    republish_interval_ms: int = 1000    # ... at most once per this many ms of market time (0 = no limit)
+    republish_min_blocks: int = 1        # ... at most once per this many blocks (0 = no limit)
     # "frame": search after every market frame, so the signals do not depend on how frames were
     # batched (a replay gives the live run's signals); "batch": once per ring poll (less work in bursts)
     evaluate: Literal["frame", "batch"] = "frame"
@@ -155,7 +155,7 @@ class StrategyConfig:
         if not 0 < self.max_input_share_bps <= 10_000:
             raise ConfigError(f"{key}.max_input_share_bps", f"must be in 1..10000, got {self.max_input_share_bps}")
         for name in ("gas_units_base", "gas_units_per_hop", "max_triangles_per_pool", "material_change_bps",
-                     "republish_interval_ms"):
+                     "republish_min_blocks"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{key}.{name}", f"must be >= 0, got {getattr(self, name)}")
         if not 0 <= self.realtime_priority <= 99:

@@ -60,7 +60,7 @@ PR_SIGNAL_CRC = 23
 PR_SOURCE = 24
 PR_SCREEN_PCT = 25          # float screen: skip when the modelled profit is below this % of the bar
 PR_EVAL_EACH_FRAME = 26     # 1: search after every frame (output independent of how frames are batched)
-PR_REPUBLISH_NS = 27        # a live cycle is re-published at most once per this many ns of trigger time
+PR_REPUBLISH_BLOCKS = 27    # a live cycle is re-published at most once per this many blocks (0: no limit)
 NPARAMS = 32
 
 # search phases; process_batch resume state (int64[RSCOL]) and its stop code
@@ -86,7 +86,7 @@ TMCOL = 5
 SV_LIVE = 0
 SV_GROSS = 1
 SV_AMOUNT_IN = 2
-SV_LAST_TS = 3     # trigger timestamp (ns) of the last publication
+SV_LAST_BLOCK = 3  # block of the last publication
 SVCOL = 4
 
 # per-pool scratch (float64[P, RCCOL], zeroed by the owner): the pool's two marginal rates, whether
@@ -799,7 +799,11 @@ def evaluate_cycle(pools, tokens, pairs, pair_ht, tticks, tnets, tn, meta, param
         if slot >= 0:
             _set_dead(sig_vals, rate_cache, slot, cp, hops)
         return pos
-    # material change?
+    # material change? (the signal's block: the newest state of its pools)
+    block = U0
+    for i in range(hops):
+        if pools[rp[i], C_STATE_BLOCK] > block:
+            block = pools[rp[i], C_STATE_BLOCK]
     g_f = u256_to_f64(gross)
     x_f = u256_to_f64(amount_in)
     if slot < 0:
@@ -812,8 +816,8 @@ def evaluate_cycle(pools, tokens, pairs, pair_ht, tticks, tnets, tn, meta, param
         if abs(g_f - lg) <= tol * lg and abs(x_f - lx) <= tol * lx:
             counters[K_SIGNALS_SUPPRESSED] += 1
             return pos
-        gap = params[PR_REPUBLISH_NS]
-        if gap > 0 and float(trigger_ts) - sig_vals[slot, SV_LAST_TS] < float(gap):
+        gap = params[PR_REPUBLISH_BLOCKS]
+        if gap > 0 and float(block) < sig_vals[slot, SV_LAST_BLOCK] + float(gap):
             counters[K_SIGNALS_SUPPRESSED] += 1
             return pos
     if pos + SIG_FRAME > out.shape[0]:
@@ -826,17 +830,13 @@ def evaluate_cycle(pools, tokens, pairs, pair_ht, tticks, tnets, tn, meta, param
         _set_live(sig_vals, rate_cache, slot, rp, hops)
         sig_vals[slot, SV_GROSS] = g_f
         sig_vals[slot, SV_AMOUNT_IN] = x_f
-        sig_vals[slot, SV_LAST_TS] = float(trigger_ts)
+        sig_vals[slot, SV_LAST_BLOCK] = float(block)
     # write the frame
     rate_r = 1.0
     for i in range(hops):
         rate_r *= _marginal_rate(pools, rp[i], rz[i])
     spread = (rate_r - 1.0) * 10_000.0
     spread_i = np.int64(spread) if abs(spread) < 2e9 else (np.int64(2147483647) if spread > 0 else np.int64(-2147483647))
-    block = U0
-    for i in range(hops):
-        if pools[rp[i], C_STATE_BLOCK] > block:
-            block = pools[rp[i], C_STATE_BLOCK]
     write_header(out, pos, SIGNAL_DOMAIN, params[PR_SOURCE], 0, seq, now_ns, L.TLV_STD_HEADER + SIG_SIZE)
     v = write_tlv_header(out, pos + HEADER_SIZE, SIG_TYPE, SIG_SIZE)
     for k in range(SIG_SIZE):

@@ -62,8 +62,8 @@ class EngineConfig:
     max_input_share_bps: int = 3000         # input at most this share of the first pool's input reserve
     unpriced_min_profit: Mapping[str, int] = field(default_factory=dict)  # token -> min gross (native units)
     republish_change_bps: int = 50          # re-publish a live opportunity when profit or size moves this much
-    republish_interval_ms: int = 1000       # ... and at most once per this many ms of market time (the
-                                            # triggering frames' timestamps); 0 = on every material change
+    republish_min_blocks: int = 1           # ... and at most once per this many blocks (the newest state
+                                            # block of its pools); 0 = on every material change
     min_spread_e9: int = 0                  # screen: marginal edge must exceed this (x 1e-9)
     screen_pct: int = 50                    # screen: skip the exact search when the closed-form profit is
                                             # below this % of gas + min net (or the unpriced minimum); 0 = off
@@ -105,7 +105,7 @@ class EngineConfig:
             raise EngineConfigError(f"max_hops: must be 2 or 3, got {self.max_hops}")
         if not 0 < self.max_input_share_bps <= 10_000:
             raise EngineConfigError(f"max_input_share_bps: must be in 1..10000, got {self.max_input_share_bps}")
-        for name in ("min_net_profit_usd_e8", "republish_change_bps", "republish_interval_ms", "min_spread_e9", "gas_units_base",
+        for name in ("min_net_profit_usd_e8", "republish_change_bps", "republish_min_blocks", "min_spread_e9", "gas_units_base",
                      "gas_units_v2_hop", "gas_units_v3_hop", "max_triangles_per_pool", "search_iters_v2",
                      "search_iters_v3", "neighbor_scan", "market_checksum_every", "chain_id", "screen_pct"):
             if getattr(self, name) < 0:
@@ -147,7 +147,7 @@ class EngineConfig:
             max_input_share_bps=s.max_input_share_bps, gas_units_base=s.gas_units_base,
             gas_units_v2_hop=s.gas_units_per_hop, gas_units_v3_hop=s.gas_units_per_hop,
             max_triangles_per_pool=s.max_triangles_per_pool, republish_change_bps=s.material_change_bps,
-            republish_interval_ms=s.republish_interval_ms,
+            republish_min_blocks=s.republish_min_blocks,
             evaluate_each_frame=s.evaluate == "frame",
             v2_venue_fees=fees, market_checksum_every=cfg.protocol.market_checksum_every,
         )
@@ -173,7 +173,7 @@ class EngineConfig:
         p[A.PR_CHAIN_ID] = self.chain_id
         p[A.PR_STRATEGY_ID] = self.strategy_id
         p[A.PR_REPUBLISH_BPS] = self.republish_change_bps
-        p[A.PR_REPUBLISH_NS] = self.republish_interval_ms * 1_000_000
+        p[A.PR_REPUBLISH_BLOCKS] = self.republish_min_blocks
         p[A.PR_EVAL_EACH_FRAME] = 1 if self.evaluate_each_frame else 0
         p[A.PR_CRC_EVERY] = self.market_checksum_every
         p[A.PR_ITERS_V2] = self.search_iters_v2

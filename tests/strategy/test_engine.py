@@ -51,9 +51,8 @@ def test_equal_prices_give_no_signal_but_cycles_are_evaluated():
 
 def test_v2_v2_signal_is_exact_and_not_repeated():
     e, f = engine(), Feed()
-    t0 = 1_700_000_000 * 10**9
     out = e.process([f.frame(f.v2_state(P1, WETH, USDC, 1000 * E18, 2_000_000 * E18),
-                             f.v2_state(P2, WETH, USDC, 1000 * E18, 2_100_000 * E18, venue=302), ts=t0)])
+                             f.v2_state(P2, WETH, USDC, 1000 * E18, 2_100_000 * E18, venue=302))])
     sigs = signals(out)
     assert len(sigs) == 1
     s = sigs[0]
@@ -68,25 +67,28 @@ def test_v2_v2_signal_is_exact_and_not_repeated():
     # same state again: no new signal (no flooding)
     f.block += 1
     n0 = e.counters()["signals_suppressed"]
-    again = e.process([f.frame(f.v2_sync(P1, WETH, USDC, 1000 * E18, 2_000_000 * E18), ts=t0 + 10**8)])
+    again = e.process([f.frame(f.v2_sync(P1, WETH, USDC, 1000 * E18, 2_000_000 * E18))])
     assert again == [] and e.counters()["signals_suppressed"] == n0 + 1
     assert e.counters()["duplicate_events"] == 0
-    # a material change within the re-publish interval (1 s of market time by default) waits ...
+    # a material change in a later block is published ...
     f.block += 1
-    early = e.process([f.frame(f.v2_sync(P2, WETH, USDC, 1000 * E18, 2_200_000 * E18, venue=302), ts=t0 + 9 * 10**8)])
-    assert early == [] and e.counters()["signals_suppressed"] == n0 + 2
-    # ... and is published once the interval has passed
-    f.block += 1
-    moved = e.process([f.frame(f.v2_sync(P2, WETH, USDC, 1000 * E18, 2_300_000 * E18, venue=302), ts=t0 + 11 * 10**8)])
+    moved = e.process([f.frame(f.v2_sync(P2, WETH, USDC, 1000 * E18, 2_200_000 * E18, venue=302, log=1))])
     assert len(signals(moved)) == 1
-    # without the interval every material change is published
-    e2, f2 = engine(republish_interval_ms=0), Feed()
+    # ... another in the same block waits (at most one publication per cycle and block) ...
+    early = e.process([f.frame(f.v2_sync(P2, WETH, USDC, 1000 * E18, 2_300_000 * E18, venue=302, log=2))])
+    assert early == [] and e.counters()["signals_suppressed"] == n0 + 2
+    # ... until the next block
+    f.block += 1
+    later = e.process([f.frame(f.v2_sync(P2, WETH, USDC, 1000 * E18, 2_400_000 * E18, venue=302, log=1))])
+    assert len(signals(later)) == 1
+    # without the limit every material change is published
+    e2, f2 = engine(republish_min_blocks=0), Feed()
     assert len(signals(e2.process([f2.frame(f2.v2_state(P1, WETH, USDC, 1000 * E18, 2_000_000 * E18),
-                                            f2.v2_state(P2, WETH, USDC, 1000 * E18, 2_100_000 * E18, venue=302),
-                                            ts=t0)]))) == 1
+                                            f2.v2_state(P2, WETH, USDC, 1000 * E18, 2_100_000 * E18, venue=302))]))) == 1
     f2.block += 1
-    assert len(signals(e2.process([f2.frame(f2.v2_sync(P2, WETH, USDC, 1000 * E18, 2_200_000 * E18, venue=302),
-                                            ts=t0 + 1)]))) == 1
+    for log, r1 in ((1, 2_200_000), (2, 2_300_000)):
+        assert len(signals(e2.process([f2.frame(f2.v2_sync(P2, WETH, USDC, 1000 * E18, r1 * E18, venue=302,
+                                                           log=log))]))) == 1
 
 
 def test_optimal_input_beats_every_other_input():
