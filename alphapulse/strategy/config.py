@@ -74,8 +74,9 @@ class EngineConfig:
     # search
     max_hops: int = 3
     max_triangles_per_pool: int = 64
-    search_iters_v2: int = 24               # golden-section steps on a +/-0.1 % bracket (all-V2 cycles)
-    search_iters_v3: int = 28               # golden-section steps on a [x0/20, 4 x0] bracket (V3 on the path)
+    search_iters_v2: int = 24               # golden-section steps of the fallback search (the exact swaps
+                                            # revert at the modelled optimum)
+    search_iters_v3: int = 28               # exact ascent from the modelled optimum: most steps each side
     evaluate_each_frame: bool = True        # search after every frame: signals independent of batching
                                             # (live == replay); False: once per batch (fewer searches in bursts)
     neighbor_scan: int = 1024               # all-V2 integer refinement: widest band (each side) scanned exhaustively
