@@ -31,11 +31,14 @@ busy-spinning consumer (``wait="spin"``) computes now - stamp per frame:
 p50 / p99 / p99.9 / max one-way latency. The producer sleeps until each frame
 is due, at least 100 us at a time (1 ns timer slack), then publishes the
 frames that fell due, one ``publish`` each, back to back: it leaves its core
-to the rest of the machine instead of spinning on it. ``--realtime PRIO`` runs the same test
-again with both processes under ``SCHED_FIFO`` (``latency_rt_*``): what a
-deployment that reserves a core for its hot consumer gets. The same at 2,000 frames/s with the
-default sleeping consumer (``wait="sleep"``, woken through a futex):
-``latency_sleep_*``.
+to the rest of the machine instead of spinning on it. The consumer is pinned
+to the last CPU and the producer to the first (``--no-pin``: placement left
+to the scheduler). The same at 2,000 frames/s with the default sleeping
+consumer (``wait="sleep"``, woken through a futex): ``latency_sleep_*``.
+``--realtime PRIO`` repeats the busy-spin test with both processes under
+``SCHED_FIFO`` (``latency_rt_*``). Note that Linux throttles a CPU-bound
+real-time task for 50 ms of every second unless
+``/proc/sys/kernel/sched_rt_runtime_us`` is -1, which this script never changes.
 
 ``--json``: the last line is one JSON object (``ring_fps_128``, ``mpq_fps_128``,
 ``mpq_blob_fps_128``, ``faster_fifo_fps_128``, ``zmq_fps_128``,
@@ -339,9 +342,15 @@ def _realtime(prio: int) -> str | None:
         return None
 
 
-def latency_producer(name, rate, seconds, ready, res, rt=0):
+def _pin(cpu: int | None) -> None:
+    if cpu is not None:
+        os.sched_setaffinity(0, {cpu})
+
+
+def latency_producer(name, rate, seconds, ready, res, rt=0, cpu=None):
     from alphapulse.ring import Ring
     _realtime(rt)
+    _pin(cpu)
     ring = Ring.attach(name)
     p = ring.producer(publish_timeout=10)
     frame = np.frombuffer(make_frames(128, 1)[0], dtype=np.uint8).copy()
@@ -372,8 +381,9 @@ def latency_producer(name, rate, seconds, ready, res, rt=0):
     ring.close()
 
 
-def latency_consumer(name, n, wait, ready, res, rt=0):
+def latency_consumer(name, n, wait, ready, res, rt=0, cpu=None):
     _realtime(rt)
+    _pin(cpu)
     from alphapulse.ring import Ring
     lat = np.zeros(n, dtype=np.int64)
     stamps(np.zeros(0, np.uint8), lat, 0, 0)
@@ -464,14 +474,17 @@ def bench_zmq(ctx, size, n, reps):
             pass
 
 
-def bench_latency(ctx, rate, seconds, wait="spin", rt=0):
+def bench_latency(ctx, rate, seconds, wait="spin", rt=0, pin=True):
+    """``pin``: the consumer on the last CPU, the producer on the first (two or more CPUs)."""
+    cpus = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
+    pc_cpu, pp_cpu = (cpus[-1], cpus[0]) if pin and len(cpus) >= 2 else (None, None)
     from alphapulse.ring import Ring
     name = f"benchlat_{os.getpid()}"
     n = int(rate * seconds)
     with Ring.create(name, RING_CAPACITY, "lossless"):
         ready, res = ctx.Event(), ctx.Queue()
-        pc = ctx.Process(target=latency_consumer, args=(name, n, wait, ready, res, rt), daemon=True)
-        pp = ctx.Process(target=latency_producer, args=(name, rate, seconds, ready, res, rt), daemon=True)
+        pc = ctx.Process(target=latency_consumer, args=(name, n, wait, ready, res, rt, pc_cpu), daemon=True)
+        pp = ctx.Process(target=latency_producer, args=(name, rate, seconds, ready, res, rt, pp_cpu), daemon=True)
         pc.start()
         pp.start()
         out = {}
@@ -497,6 +510,7 @@ def bench_latency(ctx, rate, seconds, wait="spin", rt=0):
             "latency_p999_us": float(np.percentile(us, 99.9)),
             "latency_max_us": float(us.max()),
             "latency_frames": int(sent), "latency_rate_fps": sent / pwall,
+            "latency_pinned": pc_cpu is not None,
             "latency_producer_cpu_pct": 100 * pcpu / pwall,
             "latency_consumer_cpu_pct": 100 * ccpu / cwall}
 
@@ -531,6 +545,9 @@ def main(argv=None) -> int:
     ap.add_argument("--realtime", type=int, default=0, metavar="PRIO",
                     help="also run the busy-spin latency test with producer and consumer under "
                          "SCHED_FIFO PRIO (root or CAP_SYS_NICE): latency_rt_* keys")
+    ap.add_argument("--no-pin", action="store_true",
+                    help="latency tests: let the scheduler place producer and consumer (default: "
+                         "consumer pinned to the last CPU, producer to the first)")
     ap.add_argument("--only", default="", help="comma-separated subset: ring,ring_single,mpq,"
                     "mpq_blob,faster_fifo,faster_fifo_batch,zmq,latency,idle")
     a = ap.parse_args(argv)
@@ -607,9 +624,9 @@ def main(argv=None) -> int:
         out["ring_single_vs_mpq_ratio"] = out["ring_single_fps_128"] / out["mpq_fps_128"]
     lat = {"latency_p50_us": None, "latency_p99_us": None}
     if not only or "latency" in only:
-        lat = bench_latency(ctx, a.rate, lat_seconds)
+        lat = bench_latency(ctx, a.rate, lat_seconds, pin=not a.no_pin)
         # the default consumer (wait="sleep": futex) at a rate where it sleeps between frames
-        sl = bench_latency(ctx, 2000, lat_seconds, wait="sleep")
+        sl = bench_latency(ctx, 2000, lat_seconds, wait="sleep", pin=not a.no_pin)
         out.update({k.replace("latency_", "latency_sleep_"): v for k, v in sl.items()})
         if not a.json:
             print(f"latency at {sl['latency_rate_fps']:.0f} frames/s, default sleeping consumer "
@@ -618,7 +635,7 @@ def main(argv=None) -> int:
     out.update(lat)
     rt = {}
     if a.realtime and (not only or "latency" in only):
-        rt = bench_latency(ctx, a.rate, lat_seconds, rt=a.realtime)
+        rt = bench_latency(ctx, a.rate, lat_seconds, rt=a.realtime, pin=not a.no_pin)
         out.update({k.replace("latency_", "latency_rt_"): v for k, v in rt.items()})
         out["latency_rt_policy"] = f"SCHED_FIFO {a.realtime}"
     if not only or "idle" in only:
