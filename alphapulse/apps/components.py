@@ -12,6 +12,8 @@ import threading
 import time
 from typing import Any
 
+from alphapulse.apps.gcpolicy import IdleCollector
+
 log = logging.getLogger("alphapulse.components")
 
 # Metrics-block component names (one slot group each).
@@ -187,6 +189,9 @@ def strategy(stop: Any, *, market_ring: str, signal_ring: str, engine: Any,
     trig_off = L.HEADER_SIZE + 2 + L.ARBITRAGE_SIGNAL.offset("trigger_ts_ns")
     seen = eng.counters()
     last_beat = 0.0
+    # cyclic GC passes only when the ring is idle (see gcpolicy); process-wide, so only
+    # when this is its own process's main thread (the supervisor's case), not in a thread
+    gcp = IdleCollector().start() if threading.current_thread() is threading.main_thread() else None
     try:
         while not stop.is_set():
             views = cons.poll(timeout=poll_timeout_s)
@@ -195,6 +200,8 @@ def strategy(stop: Any, *, market_ring: str, signal_ring: str, engine: Any,
                 prod.heartbeat()
                 _alive(m, "strategy")
                 last_beat = now
+            if gcp is not None:
+                gcp.tick(idle=not views)
             if not views:
                 continue
             n_sig, nbytes = eng.process_raw(views)
@@ -219,6 +226,10 @@ def strategy(stop: Any, *, market_ring: str, signal_ring: str, engine: Any,
                 m.gauge("strategy", "pools").set(len(eng.registry))
                 seen = c
     finally:
+        if gcp is not None:
+            gcp.stop()
+            log.info("strategy gc passes: %d (%d while busy), %d objects in cycles",
+                     gcp.passes, gcp.forced, gcp.collected)
         cons.close()
         prod.close()
         rin.close()
