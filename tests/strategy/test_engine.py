@@ -328,3 +328,38 @@ def test_two_pool_signals_are_handed_over_before_the_triangle_search():
     assert first and all(s.hops == 2 for s in first)
     assert second and all(s.hops == 3 for s in second)
     assert first + second == expected       # the same signals, sequence numbers and ids either way
+
+
+
+def test_bound_entry_point_gives_the_dispatcher_results_for_every_buffer_kind():
+    """process_raw calls the compiled kernel directly once a buffer kind was seen; the results
+    (signals, sequence numbers, counters) equal a dispatcher-only engine's for read-only bytes,
+    a writable array and a strided view, and each kind gets its own binding."""
+    def frames(f):
+        out = [f.frame(f.v2_state(P1, WETH, USDC, 1000 * E18, 2_000_000 * E18),
+                       f.v2_state(P4, WETH, USDC, 1000 * E18, 2_000_000 * E18, venue=302), ts=10**18)]
+        for k in range(1, 7):
+            f.block += 1
+            out.append(f.frame(f.v2_sync(P4, WETH, USDC, 1000 * E18, (2_000_000 + 50_000 * k) * E18, venue=302),
+                               ts=10**18 + k))
+        return out
+
+    def as_kind(fr, k):
+        if k == 0:
+            return bytes(fr)
+        if k == 1:
+            return np.array(fr, np.uint8)
+        wide = np.zeros(2 * len(fr), np.uint8)
+        wide[::2] = fr
+        return wide[::2]
+
+    ref, new = engine(), engine()
+    ref._bind = lambda args: A.process_batch  # noqa: SLF001 - the reference always dispatches
+    n_sig = 0
+    for i, (x, y) in enumerate(zip(frames(Feed()), frames(Feed()))):
+        a, b = ref.process([as_kind(x, i % 3)]), new.process([as_kind(y, i % 3)])
+        assert signals(a) == signals(b)       # (the frame headers carry the wall-clock time)
+        n_sig += len(a)
+    assert n_sig >= 3 and ref.counters() == new.counters()
+    assert len(new._entry) == 3  # noqa: SLF001 - bytes, writable contiguous, strided view
+    assert not ref._entry  # noqa: SLF001
