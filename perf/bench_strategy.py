@@ -20,13 +20,17 @@ collects enough signals) is then replayed:
                       into a shared-memory ring (``alphapulse.ring``) to the
                       engine's signal frames being published on the signal
                       ring, with the full search (2-pool and triangles; the
-                      engine publishes a frame's 2-pool signals before its
-                      triangle search): ``latency_p50/p99/p999_us`` frames with
-                      a 2-pool signal, ``latency_tri_*`` frames with a
+                      engine publishes each 2-pool signal as soon as it is
+                      sized, before the frame's other cycles and triangles):
+                      ``latency_p50/p99/p999_us`` every 2-pool signal, each
+                      to its own publication (``latency_signals`` of them),
+                      ``latency_first_*`` the first 2-pool signal of each
+                      frame, ``latency_tri_*`` frames with a
                       triangle signal (to its publication),
                       ``latency_all_*`` every frame (to the end of its
                       processing); ``latency_pairs_only_*`` the same with
-                      ``max_hops = 2``. The first 500 frames warm up.
+                      ``max_hops = 2`` (per signal; ``_first_``: per frame).
+                      The first 500 frames warm up.
 * ``cycles_per_update``, ``simulations_per_sized_cycle``  work per update: cycles
                       screened, exact cycle simulations per cycle that reached
                       the exact sizing
@@ -58,7 +62,7 @@ from alphapulse.protocol import codec as C  # noqa: E402
 from alphapulse.protocol import layout as L  # noqa: E402
 from alphapulse.strategy import reference as R  # noqa: E402
 from alphapulse.strategy.config import EngineConfig  # noqa: E402
-from alphapulse.strategy.engine import StrategyEngine  # noqa: E402
+from alphapulse.strategy.engine import SIGNAL_FRAME_SIZE as SIG_FRAME, StrategyEngine  # noqa: E402
 
 N_POOLS = 10_000
 N_TOKENS = 1_000
@@ -242,11 +246,12 @@ def bench_throughput(market, state_frames, updates, batch: int = 64):
 def bench_latency(market, state_frames, updates, max_hops: int, warmup: int = 500):
     """One frame at a time through real shared-memory rings: market ring -> engine -> signal ring.
 
-    The engine hands its signal frames over as soon as they are written (``publish``): the
-    2-pool cycles of a frame before its triangle search. Returns latencies in us: frames
-    with a 2-pool signal (to the publication of those), frames with a triangle signal (to
-    the last publication), every frame (to the end of its processing). The first ``warmup``
-    frames are run but not measured."""
+    The engine hands its signal frames over as soon as they are written (``publish``): each
+    2-pool signal as soon as it is sized, before the other cycles of the frame and its triangle
+    search. Returns latencies in us: every 2-pool signal (frame-in to that signal's own
+    publication), the first 2-pool signal of each frame, frames with a triangle signal (to the
+    last publication), every frame (to the end of its processing). The first ``warmup`` frames
+    are run but not measured."""
     from alphapulse.ring import Ring
     engine = make_engine(market, max_hops)
     load(engine, state_frames)
@@ -257,21 +262,23 @@ def bench_latency(market, state_frames, updates, max_hops: int, warmup: int = 50
     try:
         mprod, sprod = mring.producer(), sring.producer()
         cons = mring.consumer("strategy", wait="spin")
-        pair_lat, tri_lat, all_lat = [], [], []
+        pair_lat, first_lat, tri_lat, all_lat = [], [], [], []
         frames = [np.frombuffer(u, np.uint8) for u in updates]
         clock = time.perf_counter_ns
         seen = {}
+        pair_t = []
 
         def publish(out, nbytes):
             sprod.publish_batch(out, nbytes)
             t = clock()
-            if out[hops_at] == 2 and "pair" not in seen:   # a flush holds one kind only, 2-pool first
-                seen["pair"] = t
-            elif out[hops_at] == 3:
+            if out[hops_at] == 2:       # a flush holds one 2-pool signal, or triangle signals only
+                pair_t.extend([t] * (nbytes // SIG_FRAME))
+            else:
                 seen["tri"] = t
 
         for i, fr in enumerate(frames):
             seen.clear()
+            pair_t.clear()
             t0 = clock()
             mprod.publish(fr)
             views = cons.poll(timeout=0.0)
@@ -281,11 +288,12 @@ def bench_latency(market, state_frames, updates, max_hops: int, warmup: int = 50
             if i < warmup:
                 continue    # first calls load the compiled kernels of every path (ring, signal writing)
             all_lat.append(t1 - t0)
-            if "pair" in seen:
-                pair_lat.append(seen["pair"] - t0)
+            if pair_t:
+                pair_lat.extend(t - t0 for t in pair_t)
+                first_lat.append(pair_t[0] - t0)
             if "tri" in seen:
                 tri_lat.append(seen["tri"] - t0)
-        return tuple(np.array(x, np.float64) / 1e3 for x in (pair_lat, tri_lat, all_lat))
+        return tuple(np.array(x, np.float64) / 1e3 for x in (pair_lat, first_lat, tri_lat, all_lat))
     finally:
         for r in (mring, sring):
             try:
@@ -414,22 +422,26 @@ def main(argv=None) -> int:
         return round(float(np.percentile(a, q)), 2) if len(a) else None
 
     # the full search (2-pool and triangles): 2-pool signals are published before the triangle search
-    pair_lat, tri_lat, all_lat = bench_latency(market, state, lat_updates, max_hops=3)
+    pair_lat, first_lat, tri_lat, all_lat = bench_latency(market, state, lat_updates, max_hops=3)
     res["latency_p50_us"] = pct(pair_lat, 50)
     res["latency_p99_us"] = pct(pair_lat, 99)
     res["latency_p999_us"] = pct(pair_lat, 99.9)
     res["latency_signals"] = int(len(pair_lat))
+    res["latency_first_p50_us"] = pct(first_lat, 50)
+    res["latency_first_p99_us"] = pct(first_lat, 99)
+    res["latency_frames"] = int(len(first_lat))
     res["latency_tri_p50_us"] = pct(tri_lat, 50)
     res["latency_tri_p99_us"] = pct(tri_lat, 99)
     res["latency_tri_signals"] = int(len(tri_lat))
     res["latency_all_p50_us"] = pct(all_lat, 50)
     res["latency_all_p99_us"] = pct(all_lat, 99)
     # 2-pool cycles only (max_hops = 2)
-    pair2, _, all2 = bench_latency(market, state, lat_updates, max_hops=2)
+    pair2, first2, _, all2 = bench_latency(market, state, lat_updates, max_hops=2)
     res["latency_pairs_only_p50_us"] = pct(pair2, 50)
     res["latency_pairs_only_p99_us"] = pct(pair2, 99)
+    res["latency_pairs_only_first_p99_us"] = pct(first2, 99)
     res["latency_pairs_only_all_p99_us"] = pct(all2, 99)
-    for k in ("latency_p50_us", "latency_p99_us", "latency_p999_us", "latency_tri_p50_us", "latency_tri_p99_us",
+    for k in ("latency_p50_us", "latency_p99_us", "latency_p999_us", "latency_first_p99_us", "latency_tri_p50_us", "latency_tri_p99_us",
               "latency_all_p50_us", "latency_all_p99_us", "latency_pairs_only_p50_us", "latency_pairs_only_p99_us"):
         figure(k, res[k], "us")
 

@@ -73,7 +73,11 @@ RS_NTOUCHED = 3
 RS_OVERFLOW = 4
 RS_FINAL = 5
 RS_STOP = 6
-RSCOL = 8
+RS_PHASE = 7        # the phase to resume: PHASE_PAIRS (at the cursor below, then the triangles)
+RS_I = 8            # cursor of an interrupted 2-pool phase: changed-pool index (pool row when overflowed),
+RS_Q = 9            # the pair-list pool to go on with (-1: the start of the list), its direction
+RS_D = 10
+RSCOL = 12
 STOP_FLUSH = -1
 TL_MAX = 4096           # changed pools listed per search (more: every pool is scanned for the epoch mark)
 
@@ -872,21 +876,28 @@ def evaluate_cycle(pools, tokens, pairs, pair_ht, tticks, tnets, tn, meta, param
 @njit(cache=True)
 def search_pool(pools, tokens, pairs, pair_ht, tticks, tnets, tn, meta, params, token_min,
                 sig_keys, sig_vals, counters, p, stable, native, trigger_ts, out, pos, out_offsets,
-                n_sig, now_ns, seq0, rate_cache, epoch, phase):
+                n_sig, now_ns, seq0, rate_cache, epoch, phase, q0, d0, stop_each):
     """The 2-pool (phase & PHASE_PAIRS) and bounded 3-pool (phase & PHASE_TRIANGLES) cycles
-    through pool p; returns (pos, n_sig)."""
+    through pool p; returns (pos, n_sig, stopped, q, d).
+
+    The 2-pool scan starts at pool ``q0`` of p's pair list, direction ``d0`` (``q0 < 0``: the
+    head). With ``stop_each`` it stops after each signal it writes (stopped True) and returns
+    where to go on: (q, d), q = -1 when p's pair list is done."""
     cp = np.empty(3, np.int64)
     cz = np.empty(3, np.bool_)
     a = np.int64(pools[p, C_TOKEN0])
     b = np.int64(pools[p, C_TOKEN1])
     cap = out_offsets.shape[0]
     # same pair, other venues
-    q = pairs[np.int64(pools[p, C_PAIR]), P_HEAD] if phase & PHASE_PAIRS else -1
+    q = -1
+    if phase & PHASE_PAIRS:
+        q = q0 if q0 >= 0 else pairs[np.int64(pools[p, C_PAIR]), P_HEAD]
+    d_first = d0
     while q >= 0:
         if q != p and pool_tradable(pools, tn, q):
-            for d in range(2):
+            for d in range(d_first, 2):
                 if n_sig >= cap:
-                    return pos, n_sig
+                    return pos, n_sig, False, -1, 0
                 cp[0] = p
                 cz[0] = d == 0            # p: a -> b when zero_for_one
                 cp[1] = q
@@ -902,9 +913,14 @@ def search_pool(pools, tokens, pairs, pair_ht, tticks, tnets, tn, meta, params, 
                     out_offsets[n_sig] = pos
                     n_sig += 1
                     pos = np_
+                    if stop_each:
+                        if d == 0:
+                            return pos, n_sig, True, q, 1
+                        return pos, n_sig, True, np.int64(pools[q, C_NEXT_PAIR]), 0
+        d_first = 0
         q = np.int64(pools[q, C_NEXT_PAIR])
     if params[PR_MAX_HOPS] < 3 or not phase & PHASE_TRIANGLES:
-        return pos, n_sig
+        return pos, n_sig, False, -1, 0
     # Triangles through p: its tokens' common neighbours z. Walk the pool list of whichever of
     # p's tokens has fewer pools (s; the other is o): every pool q of (s, z) with the pools r
     # of (z, o) closes a triangle, run both ways round (o->s->z->o and s->o->z->s).
@@ -944,7 +960,7 @@ def search_pool(pools, tokens, pairs, pair_ht, tticks, tnets, tn, meta, params, 
                                     break
                                 budget -= 1
                                 if n_sig >= cap:
-                                    return pos, n_sig
+                                    return pos, n_sig, False, -1, 0
                                 counters[K_CYCLES] += 1
                                 if d == 0:      # p: o -> s, q: s -> z, r: z -> o
                                     rate = rate_p_os * rate_q_sz * rate_r_zo
@@ -982,15 +998,18 @@ def search_pool(pools, tokens, pairs, pair_ht, tticks, tnets, tn, meta, params, 
                                     pos = np_
                         r = np.int64(pools[r, C_NEXT_PAIR])
         q = next_pool_of_token(pools, q, s_tok)
-    return pos, n_sig
+    return pos, n_sig, False, -1, 0
 
 
 # ---------------------------------------------------------------- batch entry point
 @njit(cache=True)
 def _search_touched(pools, tokens, pairs, pair_ht, token_ht, tticks, tnets, tn, meta, params, token_min,
                     sig_keys, sig_vals, counters, touched, tl, n_touched, overflow, epoch, out, wpos,
-                    out_offsets, n_sig, now_ns, seq0, rate_cache, phase):
-    """Search the cycles through every pool changed in ``epoch``; returns (bytes written, signals)."""
+                    out_offsets, n_sig, now_ns, seq0, rate_cache, phase, i0, q0, d0, stop_each):
+    """Search the cycles through every pool changed in ``epoch``, from cursor (i0, q0, d0)
+    (see search_pool; (0, -1, 0) from the start); returns (bytes written, signals, stopped,
+    cursor i, q, d): with ``stop_each`` it stops after each 2-pool signal, the cursor says
+    where to go on."""
     # search
     stable = -1
     if params[PR_HAS_STABLE] != 0:
@@ -1000,28 +1019,29 @@ def _search_touched(pools, tokens, pairs, pair_ht, token_ht, tticks, tnets, tn, 
     if params[PR_HAS_NATIVE] != 0:
         native = find_token(tokens, token_ht, np.uint64(params[PR_NATIVE]), np.uint64(params[PR_NATIVE + 1]),
                             np.uint64(params[PR_NATIVE + 2]))
-    if overflow:
-        # more pools changed than the list holds: walk every pool marked in this epoch
-        for p in range(meta[M_NPOOLS]):
-            if touched[p, 0] == epoch:
-                if pool_tradable(pools, tn, p):
-                    wpos, n_sig = search_pool(pools, tokens, pairs, pair_ht, tticks, tnets, tn, meta, params,
-                                              token_min, sig_keys, sig_vals, counters, p, stable, native,
-                                              np.uint64(touched[p, 1]), out, wpos, out_offsets, n_sig,
-                                              now_ns, seq0, rate_cache, float(epoch), phase)
-                elif phase & PHASE_PAIRS:
-                    counters[K_STALE_SKIPS] += 1
-        return wpos, n_sig
-    for i in range(n_touched):
-        p = tl[i]
+    # overflow: more pools changed than the list holds: walk every pool marked in this epoch
+    n = meta[M_NPOOLS] if overflow else n_touched
+    q_start = q0
+    d_start = d0
+    for i in range(i0, n):
+        p = i if overflow else tl[i]
+        if overflow and touched[p, 0] != epoch:
+            continue
         if pool_tradable(pools, tn, p):
-            wpos, n_sig = search_pool(pools, tokens, pairs, pair_ht, tticks, tnets, tn, meta, params,
-                                      token_min, sig_keys, sig_vals, counters, p, stable, native,
-                                      np.uint64(touched[p, 1]), out, wpos, out_offsets, n_sig, now_ns, seq0,
-                                      rate_cache, float(epoch), phase)
+            wpos, n_sig, stopped, rq, rd = search_pool(pools, tokens, pairs, pair_ht, tticks, tnets, tn, meta,
+                                                       params, token_min, sig_keys, sig_vals, counters, p,
+                                                       stable, native, np.uint64(touched[p, 1]), out, wpos,
+                                                       out_offsets, n_sig, now_ns, seq0, rate_cache,
+                                                       float(epoch), phase, q_start, d_start, stop_each)
+            if stopped:
+                if rq < 0:
+                    return wpos, n_sig, True, i + 1, -1, 0
+                return wpos, n_sig, True, i, rq, rd
         elif phase & PHASE_PAIRS:
             counters[K_STALE_SKIPS] += 1
-    return wpos, n_sig
+        q_start = -1
+        d_start = 0
+    return wpos, n_sig, False, n, -1, 0
 
 
 @njit(cache=True)
@@ -1036,10 +1056,10 @@ def process_batch(buf, n_bytes, pools, tokens, pairs, pool_ht, token_ht, pair_ht
     across batches (marginal rates of the pool's current state, live signal count);
     ``crc_state`` int64[>= 3]: [sampling phase, verified count, batch epoch].
     Each search runs the 2-pool cycles of every changed pool first, then the triangles.
-    With ``flush_pairs`` true the call returns after the 2-pool cycles of a search that
-    produced signals (stop reason STOP_FLUSH), so that the caller publishes them before the
-    triangle search; calling again with the same ``buf`` and ``resume`` (int64[RSCOL],
-    zeroed by the owner) carries on where it stopped.
+    With ``flush_pairs`` true the call returns after each 2-pool signal it writes (stop
+    reason STOP_FLUSH), so that the caller publishes every one as soon as it is sized, before
+    the other cycles of the search and its triangles; calling again with the same ``buf`` and
+    ``resume`` (int64[RSCOL], zeroed by the owner) carries on where it stopped.
     Signal frames are written back to back into ``out``; ``out_offsets``
     receives each frame's offset. ``seq0`` is the sequence of the first
     signal frame. Returns (n_signals, bytes written, frames consumed, stop
@@ -1059,11 +1079,21 @@ def process_batch(buf, n_bytes, pools, tokens, pairs, pool_ht, token_ht, pair_ht
         n_touched = resume[RS_NTOUCHED]
         overflow = resume[RS_OVERFLOW] != 0
         pos = resume[RS_POS]
-        wpos, n_sig = _search_touched(pools, tokens, pairs, pair_ht, token_ht, tticks, tnets, tn, meta,
-                                      params, token_min, sig_keys, sig_vals, counters, touched, tl,
-                                      n_touched, overflow, epoch, out, wpos, out_offsets, n_sig, now_ns,
-                                      seq0, rate_cache, PHASE_TRIANGLES)
-        if resume[RS_FINAL] != 0:
+        final = resume[RS_FINAL] != 0
+        if resume[RS_PHASE] == PHASE_PAIRS:
+            wpos, n_sig, stopped, ci, cq, cd = _search_touched(
+                pools, tokens, pairs, pair_ht, token_ht, tticks, tnets, tn, meta, params, token_min, sig_keys,
+                sig_vals, counters, touched, tl, n_touched, overflow, epoch, out, wpos, out_offsets, n_sig,
+                now_ns, seq0, rate_cache, PHASE_PAIRS, resume[RS_I], resume[RS_Q], resume[RS_D], flush_pairs)
+            if stopped:
+                _save_resume(resume, pos, epoch, n_touched, overflow, final, resume[RS_STOP], ci, cq, cd)
+                return n_sig, wpos, 0, STOP_FLUSH
+        if split:
+            wpos, n_sig, _, _, _, _ = _search_touched(
+                pools, tokens, pairs, pair_ht, token_ht, tticks, tnets, tn, meta, params, token_min, sig_keys,
+                sig_vals, counters, touched, tl, n_touched, overflow, epoch, out, wpos, out_offsets, n_sig,
+                now_ns, seq0, rate_cache, PHASE_TRIANGLES, 0, -1, 0, False)
+        if final:
             return n_sig, wpos, 0, resume[RS_STOP]
     else:
         pos = 0
@@ -1133,42 +1163,46 @@ def process_batch(buf, n_bytes, pools, tokens, pairs, pool_ht, token_ht, pair_ht
                             overflow = True
                     touched[changed, 1] = np.int64(ts)
         if each_frame and (n_touched > 0 or overflow):
-            n0 = n_sig
-            wpos, n_sig = _search_touched(pools, tokens, pairs, pair_ht, token_ht, tticks, tnets, tn, meta,
-                                          params, token_min, sig_keys, sig_vals, counters, touched, tl,
-                                          n_touched, overflow, epoch, out, wpos, out_offsets, n_sig, now_ns,
-                                          seq0, rate_cache, PHASE_PAIRS)
+            wpos, n_sig, stopped, ci, cq, cd = _search_touched(
+                pools, tokens, pairs, pair_ht, token_ht, tticks, tnets, tn, meta, params, token_min, sig_keys,
+                sig_vals, counters, touched, tl, n_touched, overflow, epoch, out, wpos, out_offsets, n_sig,
+                now_ns, seq0, rate_cache, PHASE_PAIRS, 0, -1, 0, flush_pairs)
+            if stopped:
+                _save_resume(resume, pos, epoch, n_touched, overflow, False, 0, ci, cq, cd)
+                return n_sig, wpos, n_frames, STOP_FLUSH
             if split:
-                if flush_pairs and n_sig > n0:
-                    _save_resume(resume, pos, epoch, n_touched, overflow, False, 0)
-                    return n_sig, wpos, n_frames, STOP_FLUSH
-                wpos, n_sig = _search_touched(pools, tokens, pairs, pair_ht, token_ht, tticks, tnets, tn,
-                                              meta, params, token_min, sig_keys, sig_vals, counters, touched,
-                                              tl, n_touched, overflow, epoch, out, wpos, out_offsets, n_sig,
-                                              now_ns, seq0, rate_cache, PHASE_TRIANGLES)
+                wpos, n_sig, _, _, _, _ = _search_touched(
+                    pools, tokens, pairs, pair_ht, token_ht, tticks, tnets, tn, meta, params, token_min, sig_keys,
+                    sig_vals, counters, touched, tl, n_touched, overflow, epoch, out, wpos, out_offsets, n_sig,
+                    now_ns, seq0, rate_cache, PHASE_TRIANGLES, 0, -1, 0, False)
             crc_state[2] += 1           # a new epoch: the next frame's changes start a fresh list
             epoch = crc_state[2]
             n_touched = 0
             overflow = False
     if n_touched > 0 or overflow:
-        n0 = n_sig
-        wpos, n_sig = _search_touched(pools, tokens, pairs, pair_ht, token_ht, tticks, tnets, tn, meta, params,
-                                      token_min, sig_keys, sig_vals, counters, touched, tl, n_touched, overflow,
-                                      epoch, out, wpos, out_offsets, n_sig, now_ns, seq0, rate_cache, PHASE_PAIRS)
+        wpos, n_sig, stopped, ci, cq, cd = _search_touched(
+            pools, tokens, pairs, pair_ht, token_ht, tticks, tnets, tn, meta, params, token_min, sig_keys,
+            sig_vals, counters, touched, tl, n_touched, overflow, epoch, out, wpos, out_offsets, n_sig,
+            now_ns, seq0, rate_cache, PHASE_PAIRS, 0, -1, 0, flush_pairs)
+        if stopped:
+            _save_resume(resume, pos, epoch, n_touched, overflow, True, stop, ci, cq, cd)
+            return n_sig, wpos, n_frames, STOP_FLUSH
         if split:
-            if flush_pairs and n_sig > n0:
-                _save_resume(resume, pos, epoch, n_touched, overflow, True, stop)
-                return n_sig, wpos, n_frames, STOP_FLUSH
-            wpos, n_sig = _search_touched(pools, tokens, pairs, pair_ht, token_ht, tticks, tnets, tn, meta,
-                                          params, token_min, sig_keys, sig_vals, counters, touched, tl,
-                                          n_touched, overflow, epoch, out, wpos, out_offsets, n_sig, now_ns,
-                                          seq0, rate_cache, PHASE_TRIANGLES)
+            wpos, n_sig, _, _, _, _ = _search_touched(
+                pools, tokens, pairs, pair_ht, token_ht, tticks, tnets, tn, meta, params, token_min, sig_keys,
+                sig_vals, counters, touched, tl, n_touched, overflow, epoch, out, wpos, out_offsets, n_sig,
+                now_ns, seq0, rate_cache, PHASE_TRIANGLES, 0, -1, 0, False)
     return n_sig, wpos, n_frames, stop
 
 
 @njit(cache=True)
-def _save_resume(resume, pos, epoch, n_touched, overflow, final, stop):
+def _save_resume(resume, pos, epoch, n_touched, overflow, final, stop, ci, cq, cd):
+    """Where the interrupted 2-pool phase goes on (cursor ci, cq, cd), then its triangles."""
     resume[RS_PENDING] = 1
+    resume[RS_PHASE] = PHASE_PAIRS
+    resume[RS_I] = ci
+    resume[RS_Q] = cq
+    resume[RS_D] = cd
     resume[RS_POS] = pos
     resume[RS_EPOCH] = epoch
     resume[RS_NTOUCHED] = n_touched

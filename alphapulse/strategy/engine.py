@@ -72,9 +72,10 @@ class StrategyEngine:
         """Like :meth:`process` but leaves the frames in ``self.out_buffer[:bytes]``; returns (n, bytes).
 
         With ``publish`` every signal frame is handed over as soon as it is written:
-        ``publish(out_buffer, nbytes)`` is called with the frames in ``out_buffer[:nbytes]``,
-        the 2-pool cycles of a search before its triangle search (their latency does not
-        include the triangles). The return value then counts every signal of the batch,
+        ``publish(out_buffer, nbytes)`` is called with the frames in ``out_buffer[:nbytes]``:
+        each 2-pool signal alone, as soon as it is sized (its latency includes neither the
+        frame's other cycles sized after it nor the triangle search), the triangle signals
+        of a search together. The return value then counts every signal of the batch,
         while ``out_buffer`` holds only the last call's frames.
         """
         if not frames_views:

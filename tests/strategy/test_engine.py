@@ -363,3 +363,30 @@ def test_bound_entry_point_gives_the_dispatcher_results_for_every_buffer_kind():
     assert n_sig >= 3 and ref.counters() == new.counters()
     assert len(new._entry) == 3  # noqa: SLF001 - bytes, writable contiguous, strided view
     assert not ref._entry  # noqa: SLF001
+
+
+def test_each_two_pool_signal_is_handed_over_as_soon_as_it_is_sized():
+    """Three venues of one pair: every 2-pool signal leaves in its own publish call (before the
+    next cycle is sized and before the triangles), and the signals are the same, in the same
+    order with the same sequence numbers, as without handover; also for max_hops = 2."""
+    P5 = addr(0x1005)
+
+    def frames(f):
+        return [f.frame(f.v2_state(P1, WETH, USDC, 1000 * E18, 2_000_000 * E18),
+                        f.v2_state(P4, WETH, USDC, 1000 * E18, 2_100_000 * E18, venue=302),
+                        f.v2_state(P5, WETH, USDC, 1000 * E18, 2_250_000 * E18, venue=400),
+                        f.v2_state(P2, WBTC, WETH, 100 * 10**8, 2000 * E18, d0=8),
+                        f.v2_state(P3, WBTC, USDC, 100 * 10**8, 4_400_000 * E18, d0=8), ts=10**18)]
+    for hops in (3, 2):
+        expected = signals(engine(max_hops=hops).process(frames(Feed())))
+        n_pairs = sum(s.hops == 2 for s in expected)
+        assert n_pairs >= 2 and (hops == 2 or n_pairs < len(expected))
+        e = engine(max_hops=hops)
+        chunks = []
+        n, nbytes = e.process_raw(frames(Feed()), publish=lambda out, nb: chunks.append(bytes(out[:nb])))
+        got = [signals([c[i:i + A.SIG_FRAME] for i in range(0, len(c), A.SIG_FRAME)]) for c in chunks]
+        assert [len(g) for g in got[:n_pairs]] == [1] * n_pairs
+        assert all(g[0].hops == 2 for g in got[:n_pairs])
+        assert all(s.hops == 3 for g in got[n_pairs:] for s in g)
+        assert n == len(expected) and nbytes == sum(map(len, chunks))
+        assert [s for g in got for s in g] == expected
