@@ -189,6 +189,16 @@ def strategy(stop: Any, *, market_ring: str, signal_ring: str, engine: Any,
     trig_off = L.HEADER_SIZE + 2 + L.ARBITRAGE_SIGNAL.offset("trigger_ts_ns")
     seen = eng.counters()
     last_beat = 0.0
+
+    def publish(buf: np.ndarray, nbytes: int) -> None:
+        prod.publish_batch(buf, nbytes)
+        if m is None:
+            return
+        out_ns = time.time_ns()
+        for o in eng.out_offsets[:eng.last_count]:
+            trig = int(buf[o + trig_off:o + trig_off + 8].view(np.uint64)[0])
+            if 0 < trig <= out_ns:
+                m.observe_latency_ns("strategy", out_ns - trig)
     # cyclic GC passes only when the ring is idle (see gcpolicy); process-wide, so only
     # when this is its own process's main thread (the supervisor's case), not in a thread
     gcp = IdleCollector().start() if threading.current_thread() is threading.main_thread() else None
@@ -204,17 +214,10 @@ def strategy(stop: Any, *, market_ring: str, signal_ring: str, engine: Any,
                 gcp.tick(idle=not views)
             if not views:
                 continue
-            n_sig, nbytes = eng.process_raw(views)
+            # each 2-pool signal goes out as soon as it is sized, before the rest of the search
+            n_sig, _ = eng.process_raw(views, publish=publish)
             lost = cons.release()
-            if n_sig:
-                prod.publish_batch(eng.out_buffer, nbytes)
             if m is not None:
-                out_ns = time.time_ns()
-                buf = eng.out_buffer
-                for o in eng.out_offsets[:n_sig]:
-                    trig = int(buf[o + trig_off:o + trig_off + 8].view(np.uint64)[0])
-                    if 0 < trig <= out_ns:
-                        m.observe_latency_ns("strategy", out_ns - trig)
                 c = eng.counters()
                 m.counter("strategy", "frames_in").add(c.get("frames", 0) - seen.get("frames", 0))
                 m.counter("strategy", "frames_rejected").add(

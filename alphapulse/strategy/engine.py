@@ -52,6 +52,7 @@ class StrategyEngine:
         self._out = np.zeros(cfg.max_signals_per_batch * A.SIG_FRAME, np.uint8)
         self._out_offsets = np.zeros(cfg.max_signals_per_batch, np.int64)
         self._next_seq = 1
+        self.last_count = 0              # signals written by the last kernel call
         self._rejected_logged = 0
         # process_batch's arguments around (buf, n_bytes) and (now_ns, seq0), built once
         self._head = (*self._args, self._venue_fee, self._params, self._token_min, self._sig_keys,
@@ -105,6 +106,7 @@ class StrategyEngine:
             self._next_seq += n_sig
             total_n += n_sig
             total_bytes += wpos
+            self.last_count = n_sig          # frames in out_buffer[:wpos] (out_offsets[:n])
             if publish is not None and n_sig:
                 publish(self._out, wpos)
             if stop != A.STOP_FLUSH:
