@@ -73,11 +73,10 @@ RS_NTOUCHED = 3
 RS_OVERFLOW = 4
 RS_FINAL = 5
 RS_STOP = 6
-RS_PHASE = 7        # the phase to resume: PHASE_PAIRS (at the cursor below, then the triangles)
-RS_I = 8            # cursor of an interrupted 2-pool phase: changed-pool index (pool row when overflowed),
-RS_Q = 9            # the pair-list pool to go on with (-1: the start of the list), its direction
-RS_D = 10
-RSCOL = 12
+RS_I = 7            # cursor of an interrupted 2-pool phase: changed-pool index (pool row when overflowed),
+RS_Q = 8            # the pair-list pool to go on with (-1: the start of the list), its direction
+RS_D = 9
+RSCOL = 10
 STOP_FLUSH = -1
 TL_MAX = 4096           # changed pools listed per search (more: every pool is scanned for the epoch mark)
 
@@ -1045,6 +1044,24 @@ def _search_touched(pools, tokens, pairs, pair_ht, token_ht, tticks, tnets, tn, 
 
 
 @njit(cache=True)
+def _search_epoch(pools, tokens, pairs, pair_ht, token_ht, tticks, tnets, tn, meta, params, token_min,
+                  sig_keys, sig_vals, counters, touched, tl, n_touched, overflow, epoch, out, wpos,
+                  out_offsets, n_sig, now_ns, seq0, rate_cache, i0, q0, d0, flush_pairs, split):
+    """One search: the 2-pool cycles from cursor (i0, q0, d0), then, unless that stopped on a
+    flush, the triangles (when ``split``). Returns what _search_touched returns for the pairs."""
+    wpos, n_sig, stopped, ci, cq, cd = _search_touched(
+        pools, tokens, pairs, pair_ht, token_ht, tticks, tnets, tn, meta, params, token_min, sig_keys,
+        sig_vals, counters, touched, tl, n_touched, overflow, epoch, out, wpos, out_offsets, n_sig,
+        now_ns, seq0, rate_cache, PHASE_PAIRS, i0, q0, d0, flush_pairs)
+    if split and not stopped:
+        wpos, n_sig, _, _, _, _ = _search_touched(
+            pools, tokens, pairs, pair_ht, token_ht, tticks, tnets, tn, meta, params, token_min, sig_keys,
+            sig_vals, counters, touched, tl, n_touched, overflow, epoch, out, wpos, out_offsets, n_sig,
+            now_ns, seq0, rate_cache, PHASE_TRIANGLES, 0, -1, 0, False)
+    return wpos, n_sig, stopped, ci, cq, cd
+
+
+@njit(cache=True)
 def process_batch(buf, n_bytes, pools, tokens, pairs, pool_ht, token_ht, pair_ht, tticks, tnets, tgross,
                   tn, journal, meta, counters, venue_fee, params, token_min, sig_keys, sig_vals,
                   touched, crc_state, out, out_offsets, now_ns, seq0, rate_cache, tl, resume, flush_pairs):
@@ -1073,26 +1090,20 @@ def process_batch(buf, n_bytes, pools, tokens, pairs, pool_ht, token_ht, pair_ht
     stop = 0
     end = min(n_bytes, buf.shape[0])
     if resume[RS_PENDING] != 0:
-        # the triangles of the search interrupted by the flush
+        # the rest of the search a flush interrupted: its 2-pool cycles from the cursor, its triangles
         resume[RS_PENDING] = 0
         epoch = resume[RS_EPOCH]
         n_touched = resume[RS_NTOUCHED]
         overflow = resume[RS_OVERFLOW] != 0
         pos = resume[RS_POS]
         final = resume[RS_FINAL] != 0
-        if resume[RS_PHASE] == PHASE_PAIRS:
-            wpos, n_sig, stopped, ci, cq, cd = _search_touched(
-                pools, tokens, pairs, pair_ht, token_ht, tticks, tnets, tn, meta, params, token_min, sig_keys,
-                sig_vals, counters, touched, tl, n_touched, overflow, epoch, out, wpos, out_offsets, n_sig,
-                now_ns, seq0, rate_cache, PHASE_PAIRS, resume[RS_I], resume[RS_Q], resume[RS_D], flush_pairs)
-            if stopped:
-                _save_resume(resume, pos, epoch, n_touched, overflow, final, resume[RS_STOP], ci, cq, cd)
-                return n_sig, wpos, 0, STOP_FLUSH
-        if split:
-            wpos, n_sig, _, _, _, _ = _search_touched(
-                pools, tokens, pairs, pair_ht, token_ht, tticks, tnets, tn, meta, params, token_min, sig_keys,
-                sig_vals, counters, touched, tl, n_touched, overflow, epoch, out, wpos, out_offsets, n_sig,
-                now_ns, seq0, rate_cache, PHASE_TRIANGLES, 0, -1, 0, False)
+        wpos, n_sig, stopped, ci, cq, cd = _search_epoch(
+            pools, tokens, pairs, pair_ht, token_ht, tticks, tnets, tn, meta, params, token_min, sig_keys,
+            sig_vals, counters, touched, tl, n_touched, overflow, epoch, out, wpos, out_offsets, n_sig,
+            now_ns, seq0, rate_cache, resume[RS_I], resume[RS_Q], resume[RS_D], flush_pairs, split)
+        if stopped:
+            _save_resume(resume, pos, epoch, n_touched, overflow, final, resume[RS_STOP], ci, cq, cd)
+            return n_sig, wpos, 0, STOP_FLUSH
         if final:
             return n_sig, wpos, 0, resume[RS_STOP]
     else:
@@ -1163,35 +1174,25 @@ def process_batch(buf, n_bytes, pools, tokens, pairs, pool_ht, token_ht, pair_ht
                             overflow = True
                     touched[changed, 1] = np.int64(ts)
         if each_frame and (n_touched > 0 or overflow):
-            wpos, n_sig, stopped, ci, cq, cd = _search_touched(
+            wpos, n_sig, stopped, ci, cq, cd = _search_epoch(
                 pools, tokens, pairs, pair_ht, token_ht, tticks, tnets, tn, meta, params, token_min, sig_keys,
                 sig_vals, counters, touched, tl, n_touched, overflow, epoch, out, wpos, out_offsets, n_sig,
-                now_ns, seq0, rate_cache, PHASE_PAIRS, 0, -1, 0, flush_pairs)
+                now_ns, seq0, rate_cache, 0, -1, 0, flush_pairs, split)
             if stopped:
                 _save_resume(resume, pos, epoch, n_touched, overflow, False, 0, ci, cq, cd)
                 return n_sig, wpos, n_frames, STOP_FLUSH
-            if split:
-                wpos, n_sig, _, _, _, _ = _search_touched(
-                    pools, tokens, pairs, pair_ht, token_ht, tticks, tnets, tn, meta, params, token_min, sig_keys,
-                    sig_vals, counters, touched, tl, n_touched, overflow, epoch, out, wpos, out_offsets, n_sig,
-                    now_ns, seq0, rate_cache, PHASE_TRIANGLES, 0, -1, 0, False)
             crc_state[2] += 1           # a new epoch: the next frame's changes start a fresh list
             epoch = crc_state[2]
             n_touched = 0
             overflow = False
     if n_touched > 0 or overflow:
-        wpos, n_sig, stopped, ci, cq, cd = _search_touched(
+        wpos, n_sig, stopped, ci, cq, cd = _search_epoch(
             pools, tokens, pairs, pair_ht, token_ht, tticks, tnets, tn, meta, params, token_min, sig_keys,
             sig_vals, counters, touched, tl, n_touched, overflow, epoch, out, wpos, out_offsets, n_sig,
-            now_ns, seq0, rate_cache, PHASE_PAIRS, 0, -1, 0, flush_pairs)
+            now_ns, seq0, rate_cache, 0, -1, 0, flush_pairs, split)
         if stopped:
             _save_resume(resume, pos, epoch, n_touched, overflow, True, stop, ci, cq, cd)
             return n_sig, wpos, n_frames, STOP_FLUSH
-        if split:
-            wpos, n_sig, _, _, _, _ = _search_touched(
-                pools, tokens, pairs, pair_ht, token_ht, tticks, tnets, tn, meta, params, token_min, sig_keys,
-                sig_vals, counters, touched, tl, n_touched, overflow, epoch, out, wpos, out_offsets, n_sig,
-                now_ns, seq0, rate_cache, PHASE_TRIANGLES, 0, -1, 0, False)
     return n_sig, wpos, n_frames, stop
 
 
@@ -1199,7 +1200,6 @@ def process_batch(buf, n_bytes, pools, tokens, pairs, pool_ht, token_ht, pair_ht
 def _save_resume(resume, pos, epoch, n_touched, overflow, final, stop, ci, cq, cd):
     """Where the interrupted 2-pool phase goes on (cursor ci, cq, cd), then its triangles."""
     resume[RS_PENDING] = 1
-    resume[RS_PHASE] = PHASE_PAIRS
     resume[RS_I] = ci
     resume[RS_Q] = cq
     resume[RS_D] = cd
