@@ -35,7 +35,15 @@ to the rest of the machine instead of spinning on it. The consumer is pinned
 to the last CPU and the producer to the first (``--no-pin``: placement left
 to the scheduler). Python's cyclic GC is off in both measured loops (``--gc``
 keeps it on): its passes stall the consumer for 50 us to 1 ms, ~100 times a
-second at this rate. The same at 2,000 frames/s with the default sleeping
+second at this rate. Each latency test first sends ``--warmup`` frames (20,000:
+0.2 s) at the same rate and leaves them out of the figures: the first polls
+and publishes load compiled kernels and fault in pages, and stall the first
+~1,000 frames for up to ~7 ms (reported as ``latency_warmup_max_us``). The
+measured window lasts 5 s (3 s with ``--quick``; ``--latency-seconds``).
+Before it, ``jitter_*`` measures the floor under any busy-spin figure on the
+consumer's CPU: a loop that only reads the clock for 1 s counts how often and
+how long the CPU is taken from it (timer ticks, interrupts, the hypervisor,
+other tasks). The same at 2,000 frames/s with the default sleeping
 consumer (``wait="sleep"``, woken through a futex): ``latency_sleep_*``.
 ``--realtime PRIO`` repeats the busy-spin test with both processes under
 ``SCHED_FIFO`` (``latency_rt_*``). Note that Linux throttles a CPU-bound
@@ -354,7 +362,7 @@ def _gc_collections() -> int:
     return sum(g["collections"] for g in gc.get_stats())
 
 
-def latency_producer(name, rate, seconds, ready, res, rt=0, cpu=None, gc_on=False):
+def latency_producer(name, rate, seconds, ready, res, rt=0, cpu=None, gc_on=False, warmup=0):
     from alphapulse.ring import Ring
     _realtime(rt)
     _pin(cpu)
@@ -363,7 +371,7 @@ def latency_producer(name, rate, seconds, ready, res, rt=0, cpu=None, gc_on=Fals
     frame = np.frombuffer(make_frames(128, 1)[0], dtype=np.uint8).copy()
     set_seq_ts(frame, 1, 0)
     ready.wait(60)
-    n = int(rate * seconds)
+    n = int(rate * seconds) + warmup
     interval = 1e9 / rate
     _fine_timer_slack()
     if not gc_on:
@@ -423,6 +431,47 @@ def latency_consumer(name, n, wait, ready, res, rt=0, cpu=None, gc_on=False):
     res.put(("consumer", lat[:at], _cpu() - c0, wall, collections))
     c.close()
     ring.close()
+
+
+def jitter_probe(seconds, cpu, res):
+    """Spin on the clock for ``seconds`` on ``cpu``: how often, and for how long, the CPU is
+    taken away from a spinning task (timer ticks, interrupts, other tasks, the hypervisor).
+    This is the floor under any busy-spin latency figure measured on that CPU."""
+    _pin(cpu)
+    gc.disable()
+    clock = time.perf_counter_ns
+    t0 = prev = clock()
+    end = t0 + int(seconds * 1e9)
+    n20 = n100 = lost20 = 0
+    gmax = 0
+    while prev < end:
+        t = clock()
+        g = t - prev
+        prev = t
+        if g > 20_000:
+            n20 += 1
+            lost20 += g
+            if g > 100_000:
+                n100 += 1
+            if g > gmax:
+                gmax = g
+    wall = (prev - t0) / 1e9
+    gc.enable()
+    res.put({"jitter_cpu": cpu, "jitter_gaps_over_20us_per_s": n20 / wall,
+             "jitter_gaps_over_100us_per_s": n100 / wall,
+             "jitter_lost_pct": 100 * lost20 / 1e9 / wall, "jitter_max_gap_us": gmax / 1e3})
+
+
+def bench_jitter(ctx, seconds, pin=True):
+    cpus = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
+    res = ctx.Queue()
+    p = ctx.Process(target=jitter_probe, args=(seconds, cpus[-1] if pin and cpus else None, res),
+                    daemon=True)
+    p.start()
+    try:
+        return res.get(timeout=60 + seconds)
+    finally:
+        p.join(10)
 
 
 # ----------------------------------------------------------------- driver
@@ -492,17 +541,22 @@ def bench_zmq(ctx, size, n, reps):
             pass
 
 
-def bench_latency(ctx, rate, seconds, wait="spin", rt=0, pin=True, gc_on=False):
-    """``pin``: the consumer on the last CPU, the producer on the first (two or more CPUs)."""
+def bench_latency(ctx, rate, seconds, wait="spin", rt=0, pin=True, gc_on=False, warmup=0):
+    """``pin``: the consumer on the last CPU, the producer on the first (two or more CPUs).
+
+    ``warmup`` frames go first at the same rate and are left out of the figures
+    (their worst case is reported as ``latency_warmup_max_us``).
+    """
     cpus = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
     pc_cpu, pp_cpu = (cpus[-1], cpus[0]) if pin and len(cpus) >= 2 else (None, None)
     from alphapulse.ring import Ring
     name = f"benchlat_{os.getpid()}"
-    n = int(rate * seconds)
+    n = int(rate * seconds) + warmup
     with Ring.create(name, RING_CAPACITY, "lossless"):
         ready, res = ctx.Event(), ctx.Queue()
         pc = ctx.Process(target=latency_consumer, args=(name, n, wait, ready, res, rt, pc_cpu, gc_on), daemon=True)
-        pp = ctx.Process(target=latency_producer, args=(name, rate, seconds, ready, res, rt, pp_cpu, gc_on), daemon=True)
+        pp = ctx.Process(target=latency_producer, args=(name, rate, seconds, ready, res, rt, pp_cpu, gc_on, warmup),
+                        daemon=True)
         pc.start()
         pp.start()
         out = {}
@@ -519,7 +573,9 @@ def bench_latency(ctx, rate, seconds, wait="spin", rt=0, pin=True, gc_on=False):
     _, lat, ccpu, cwall, collections = out["consumer"]
     if len(lat) != sent:
         raise RuntimeError(f"latency: {len(lat)} of {sent} frames received")
-    us = lat / 1000.0
+    warm_us = lat[:warmup] / 1000.0
+    us = lat[warmup:] / 1000.0
+    sent -= warmup
     return {"latency_p50_us": float(np.percentile(us, 50)),
             "latency_p90_us": float(np.percentile(us, 90)),
             "latency_p95_us": float(np.percentile(us, 95)),
@@ -527,7 +583,9 @@ def bench_latency(ctx, rate, seconds, wait="spin", rt=0, pin=True, gc_on=False):
             "latency_p99_us": float(np.percentile(us, 99)),
             "latency_p999_us": float(np.percentile(us, 99.9)),
             "latency_max_us": float(us.max()),
-            "latency_frames": int(sent), "latency_rate_fps": sent / pwall,
+            "latency_frames": int(sent), "latency_rate_fps": (sent + warmup) / pwall,
+            "latency_warmup_frames": int(warmup),
+            "latency_warmup_max_us": float(warm_us.max()) if warmup else None,
             "latency_pinned": pc_cpu is not None,
             "latency_consumer_gc_collections": collections,
             "latency_producer_cpu_pct": 100 * pcpu / pwall,
@@ -570,6 +628,11 @@ def main(argv=None) -> int:
     ap.add_argument("--gc", action="store_true",
                     help="latency tests: leave Python's cyclic GC on in the measured loops "
                          "(default: off there, as in a latency-critical process)")
+    ap.add_argument("--latency-seconds", type=float, default=None,
+                    help="measured seconds of each latency test (default 5, 3 with --quick)")
+    ap.add_argument("--warmup", type=int, default=20_000,
+                    help="latency tests: frames sent first at the same rate and left out of the "
+                         "figures (first polls, page faults, lazy imports); default 20000")
     ap.add_argument("--only", default="", help="comma-separated subset: ring,ring_single,mpq,"
                     "mpq_blob,faster_fifo,faster_fifo_batch,zmq,latency,idle")
     a = ap.parse_args(argv)
@@ -591,7 +654,7 @@ def main(argv=None) -> int:
         "faster_fifo_batch": 256_000 if q else 4_096_000,
         "zmq": 50_000 if q else 1_000_000,
     }
-    lat_seconds = 1.0 if q else 5.0
+    lat_seconds = a.latency_seconds or (3.0 if q else 5.0)
     ctx = mp.get_context("spawn")
     try:
         import faster_fifo  # noqa: F401
@@ -646,9 +709,12 @@ def main(argv=None) -> int:
         out["ring_single_vs_mpq_ratio"] = out["ring_single_fps_128"] / out["mpq_fps_128"]
     lat = {"latency_p50_us": None, "latency_p99_us": None}
     if not only or "latency" in only:
-        lat = bench_latency(ctx, a.rate, lat_seconds, pin=not a.no_pin, gc_on=a.gc)
+        out.update(bench_jitter(ctx, 1.0, pin=not a.no_pin))
+        lat = bench_latency(ctx, a.rate, lat_seconds, pin=not a.no_pin, gc_on=a.gc,
+                            warmup=a.warmup)
         # the default consumer (wait="sleep": futex) at a rate where it sleeps between frames
-        sl = bench_latency(ctx, 2000, lat_seconds, wait="sleep", pin=not a.no_pin, gc_on=a.gc)
+        sl = bench_latency(ctx, 2000, lat_seconds, wait="sleep", pin=not a.no_pin, gc_on=a.gc,
+                           warmup=a.warmup // 50)
         out.update({k.replace("latency_", "latency_sleep_"): v for k, v in sl.items()})
         if not a.json:
             print(f"latency at {sl['latency_rate_fps']:.0f} frames/s, default sleeping consumer "
@@ -657,7 +723,8 @@ def main(argv=None) -> int:
     out.update(lat)
     rt = {}
     if a.realtime and (not only or "latency" in only):
-        rt = bench_latency(ctx, a.rate, lat_seconds, rt=a.realtime, pin=not a.no_pin, gc_on=a.gc)
+        rt = bench_latency(ctx, a.rate, lat_seconds, rt=a.realtime, pin=not a.no_pin, gc_on=a.gc,
+                           warmup=a.warmup)
         out.update({k.replace("latency_", "latency_rt_"): v for k, v in rt.items()})
         out["latency_rt_policy"] = f"SCHED_FIFO {a.realtime}"
     if not only or "idle" in only:
@@ -675,6 +742,11 @@ def main(argv=None) -> int:
     }
     if rt:
         out["targets"]["latency_rt_p99 < 20us"] = rt["latency_p99_us"] < 20
+    if not a.json and "jitter_lost_pct" in out:
+        print(f"cpu {out['jitter_cpu']} taken from a spinning task: "
+              f"{out['jitter_gaps_over_20us_per_s']:.0f} gaps > 20 us per s "
+              f"({out['jitter_gaps_over_100us_per_s']:.1f} > 100 us), "
+              f"{out['jitter_lost_pct']:.2f} % of the time, longest {out['jitter_max_gap_us']:.0f} us")
     if not a.json and lat["latency_p50_us"] is not None:
         print(f"latency at {lat['latency_rate_fps']:.0f} frames/s (busy-spinning consumer): "
               f"p50 {lat['latency_p50_us']:.2f} us  p90 {lat['latency_p90_us']:.2f} us  "
