@@ -16,21 +16,23 @@ collects enough signals) is then replayed:
                       machine is shared: wall-clock figures include time the
                       process was not running); ``updates_per_s_no_opportunity``
                       the stream without jumps (search cost when nothing pays)
-* ``latency_*_us``    frame-in to signal-out: from publishing one market frame
-                      into a shared-memory ring (``alphapulse.ring``) to the
-                      engine's signal frames being published on the signal
-                      ring, with the full search (2-pool and triangles; the
-                      engine publishes each 2-pool signal as soon as it is
-                      sized, before the frame's other cycles and triangles):
-                      ``latency_p50/p99/p999_us`` every 2-pool signal, each
-                      to its own publication (``latency_signals`` of them),
+* ``latency_*_us``    frame-in to signal-out, through real shared-memory rings
+                      (``alphapulse.ring``) and a second process: each market
+                      frame is stamped and published on the market ring; this
+                      process polls it and runs the engine, whose kernel
+                      publishes each signal on the signal ring itself
+                      (``process_raw(sink=producer)``; each 2-pool signal as
+                      soon as it is sized, before the frame's other cycles and
+                      its triangles); a busy-polling consumer process on the
+                      other CPU takes, per signal, its arrival time minus the
+                      triggering frame's stamp. ``latency_p50/p99/p999_us``
+                      every 2-pool signal (``latency_signals`` of them),
                       ``latency_first_*`` the first 2-pool signal of each
-                      frame, ``latency_tri_*`` frames with a
-                      triangle signal (to its publication),
-                      ``latency_all_*`` every frame (to the end of its
+                      frame, ``latency_signalK_of_frame`` the K-th,
+                      ``latency_tri_*`` every triangle signal,
+                      ``latency_all_*`` every frame (stamp to the end of its
                       processing); ``latency_pairs_only_*`` the same with
-                      ``max_hops = 2`` (per signal; ``_first_``: per frame).
-                      The first 500 frames warm up.
+                      ``max_hops = 2``. The first 500 frames warm up.
 * ``cycles_per_update``, ``simulations_per_sized_cycle``  work per update: cycles
                       screened, exact cycle simulations per cycle that reached
                       the exact sizing
@@ -53,10 +55,13 @@ import sys
 import time
 
 import numpy as np
+from numba import njit
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from alphapulse.jit import amm_v2, amm_v3  # noqa: E402
+from alphapulse.jit.frames import OFF_PAYLOAD_SIZE as OFF_PAYLOAD, OFF_TIMESTAMP  # noqa: E402
+from alphapulse.jit.memory import ld_u32, ld_u64, st_u64  # noqa: E402
 from alphapulse.jit.wideint import to_u256  # noqa: E402
 from alphapulse.protocol import codec as C  # noqa: E402
 from alphapulse.protocol import layout as L  # noqa: E402
@@ -64,6 +69,10 @@ from alphapulse.strategy import reference as R  # noqa: E402
 from alphapulse.strategy.config import EngineConfig  # noqa: E402
 from alphapulse.strategy.engine import SIGNAL_FRAME_SIZE as SIG_FRAME, StrategyEngine  # noqa: E402
 
+HEADER = L.HEADER_SIZE
+TLV_HDR = L.TLV_STD_HEADER
+TRIG = L.ARBITRAGE_SIGNAL.offset("trigger_ts_ns")
+HOPS = L.ARBITRAGE_SIGNAL.offset("hops")
 N_POOLS = 10_000
 N_TOKENS = 1_000
 TARGET_P99_US = 35.0
@@ -243,64 +252,144 @@ def bench_throughput(market, state_frames, updates, batch: int = 64):
                 suppressed=d["signals_suppressed"])
 
 
-def bench_latency(market, state_frames, updates, max_hops: int, warmup: int = 500):
-    """One frame at a time through real shared-memory rings: market ring -> engine -> signal ring.
+@njit(cache=True)
+def _stamp(frame, ts):
+    st_u64(frame, OFF_TIMESTAMP, np.uint64(ts))
 
-    The engine hands its signal frames over as soon as they are written (``publish``): each
-    2-pool signal as soon as it is sized, before the other cycles of the frame and its triangle
-    search. Returns latencies in us: every 2-pool signal (frame-in to that signal's own
-    publication), the first 2-pool signal of each frame, frames with a triangle signal (to the
-    last publication), every frame (to the end of its processing). The first ``warmup`` frames
-    are run but not measured."""
+
+@njit(cache=True)
+def _collect(view, now, lat, trig, hops, k):
+    """Per signal frame in ``view``: now - trigger stamp, the stamp, hops; returns the new count."""
+    p = 0
+    n = view.shape[0]
+    while p + HEADER <= n and k < lat.shape[0]:
+        size = HEADER + np.int64(ld_u32(view, p + OFF_PAYLOAD))
+        t = np.int64(ld_u64(view, p + HEADER + TLV_HDR + TRIG))
+        trig[k] = t
+        lat[k] = now - t
+        hops[k] = view[p + HEADER + TLV_HDR + HOPS]
+        k += 1
+        p += size
+    return k
+
+
+def signal_consumer(name, cpu, ready, done, res):
+    """The signal ring's reader, in its own process: busy-polls, and per signal frame computes
+    now - its trigger stamp (the time the market frame was stamped and published)."""
+    import gc
+    from alphapulse.ring import Ring
+    if cpu is not None:
+        os.sched_setaffinity(0, {cpu})
+    ring = Ring.attach(name)
+    cons = ring.consumer("bench", wait="spin")
+    cap = 1 << 20
+    lat, trig, hops = np.zeros(cap, np.int64), np.zeros(cap, np.int64), np.zeros(cap, np.uint8)
+    _collect(np.zeros(0, np.uint8), 0, lat, trig, hops, 0)
+    gc.disable()
+    ready.set()
+    k = 0
+    while True:
+        views = cons.poll(timeout=0.05)
+        now = time.time_ns()
+        if not views:
+            if done.is_set():
+                break
+            continue
+        for v in views:
+            k = _collect(v, now, lat, trig, hops, k)
+        cons.release()
+    res.put((lat[:k].copy(), trig[:k].copy(), hops[:k].copy(), cons.lost_frames))
+    cons.close()
+    ring.close()
+
+
+def bench_latency(market, state_frames, updates, max_hops: int, warmup: int = 500):
+    """Frame-in to signal-out through real shared-memory rings, with the signal ring read by
+    another process: market ring -> engine -> signal ring -> consumer process.
+
+    Each market frame is stamped (header timestamp, ``time.time_ns()``) just before it is
+    published on the market ring; this process polls it and runs the engine, which publishes
+    each signal on the signal ring itself (``process_raw(..., sink=producer)``): each 2-pool
+    signal as soon as it is sized, the triangle signals after their search. A busy-polling
+    consumer process (pinned to the last CPU, this process kept off it) computes, per signal,
+    its arrival time minus the stamp of the frame that triggered it (the signal's
+    ``trigger_ts_ns``). Returns latencies in us: every 2-pool signal, the first 2-pool signal
+    of each frame, every triangle signal, every frame (stamp to the end of its processing,
+    measured here). The first ``warmup`` frames are run but not measured.
+    """
+    import multiprocessing as mp
     from alphapulse.ring import Ring
     engine = make_engine(market, max_hops)
     load(engine, state_frames)
     tag = f"bs{os.getpid()}_{max_hops}"
     mring = Ring.create(f"{tag}_m", capacity=1 << 22, policy="overwrite")
-    sring = Ring.create(f"{tag}_s", capacity=1 << 22, policy="overwrite")
-    hops_at = L.HEADER_SIZE + L.TLV_STD_HEADER + L.ARBITRAGE_SIGNAL.offset("hops")
+    sring = Ring.create(f"{tag}_s", capacity=1 << 24, policy="lossless")
+    cpus = sorted(os.sched_getaffinity(0))
+    ccpu = cpus[-1] if len(cpus) > 1 else None
+    ctx = mp.get_context("spawn")
+    ready, done, res = ctx.Event(), ctx.Event(), ctx.Queue()
+    proc = ctx.Process(target=signal_consumer, args=(sring.name, ccpu, ready, done, res), daemon=True)
+    proc.start()
+    if ccpu is not None:
+        os.sched_setaffinity(0, set(cpus[:-1]))
     try:
+        t_start = time.monotonic()
+        while not ready.wait(0.1):
+            if not proc.is_alive() or time.monotonic() - t_start > 120:
+                raise RuntimeError(f"signal consumer did not start (exit code {proc.exitcode})")
         mprod, sprod = mring.producer(), sring.producer()
         cons = mring.consumer("strategy", wait="spin")
-        pair_lat, first_lat, tri_lat, all_lat = [], [], [], []
-        frames = [np.frombuffer(u, np.uint8) for u in updates]
-        clock = time.perf_counter_ns
-        seen = {}
-        pair_t = []
-
-        def publish(out, nbytes):
-            sprod.publish_batch(out, nbytes)
-            t = clock()
-            if out[hops_at] == 2:       # a flush holds one 2-pool signal, or triangle signals only
-                pair_t.extend([t] * (nbytes // SIG_FRAME))
-            else:
-                seen["tri"] = t
-
+        frames = [np.frombuffer(u, np.uint8).copy() for u in updates]
+        _stamp(frames[0], 0)
+        all_lat = []
+        t_measured = 0
+        clock = time.time_ns
         for i, fr in enumerate(frames):
-            seen.clear()
-            pair_t.clear()
             t0 = clock()
+            _stamp(fr, t0)
             mprod.publish(fr)
             views = cons.poll(timeout=0.0)
-            engine.process_raw(views, publish)
+            engine.process_raw(views, sink=sprod)
             cons.release()
             t1 = clock()
-            if i < warmup:
-                continue    # first calls load the compiled kernels of every path (ring, signal writing)
-            all_lat.append(t1 - t0)
-            if pair_t:
-                pair_lat.extend(t - t0 for t in pair_t)
-                first_lat.append(pair_t[0] - t0)
-            if "tri" in seen:
-                tri_lat.append(seen["tri"] - t0)
-        return tuple(np.array(x, np.float64) / 1e3 for x in (pair_lat, first_lat, tri_lat, all_lat))
+            if i == warmup:
+                t_measured = t0     # first calls load the compiled kernels of every path
+            if i >= warmup:
+                all_lat.append(t1 - t0)
+        done.set()
+        lat, trig, hops, lost = res.get(timeout=120)
+        if lost:
+            raise RuntimeError(f"the signal consumer lost {lost} frames")
+        proc.join(10)
     finally:
+        if ccpu is not None:
+            os.sched_setaffinity(0, set(cpus))
+        if proc.is_alive():
+            proc.kill()
         for r in (mring, sring):
             try:
                 r.close()
                 r.unlink()
             except Exception:  # noqa: BLE001 - best effort cleanup of the bench's own segments
                 pass
+    keep = trig >= t_measured
+    lat, trig, hops = lat[keep], trig[keep], hops[keep]
+    pair = hops == 2
+    pair_lat = lat[pair]
+    first = {}
+    for t, v in zip(trig[pair].tolist(), pair_lat.tolist()):
+        if t not in first or v < first[t]:
+            first[t] = v
+    first_lat = np.array(sorted(first.values()), np.float64)
+    # the k-th 2-pool signal of its frame (arrival order): what the cycles sized before it cost
+    t2 = trig[pair]
+    idx = np.zeros(len(t2), np.int64)
+    for i in range(1, len(t2)):
+        if t2[i] == t2[i - 1]:
+            idx[i] = idx[i - 1] + 1
+    by_index = {k: pair_lat[idx == k] / 1e3 for k in range(int(idx.max()) + 1 if len(idx) else 0)}
+    return (*(np.asarray(x, np.float64) / 1e3 for x in (pair_lat, first_lat, lat[hops == 3], all_lat)),
+            by_index)
 
 
 def bench_v2_speedup(n: int):
@@ -422,7 +511,7 @@ def main(argv=None) -> int:
         return round(float(np.percentile(a, q)), 2) if len(a) else None
 
     # the full search (2-pool and triangles): 2-pool signals are published before the triangle search
-    pair_lat, first_lat, tri_lat, all_lat = bench_latency(market, state, lat_updates, max_hops=3)
+    pair_lat, first_lat, tri_lat, all_lat, by_index = bench_latency(market, state, lat_updates, max_hops=3)
     res["latency_p50_us"] = pct(pair_lat, 50)
     res["latency_p99_us"] = pct(pair_lat, 99)
     res["latency_p999_us"] = pct(pair_lat, 99.9)
@@ -435,8 +524,10 @@ def main(argv=None) -> int:
     res["latency_tri_signals"] = int(len(tri_lat))
     res["latency_all_p50_us"] = pct(all_lat, 50)
     res["latency_all_p99_us"] = pct(all_lat, 99)
+    for k, v in by_index.items():
+        res[f"latency_signal{k + 1}_of_frame"] = {"n": int(len(v)), "p50_us": pct(v, 50), "p99_us": pct(v, 99)}
     # 2-pool cycles only (max_hops = 2)
-    pair2, first2, _, all2 = bench_latency(market, state, lat_updates, max_hops=2)
+    pair2, first2, _, all2, _ = bench_latency(market, state, lat_updates, max_hops=2)
     res["latency_pairs_only_p50_us"] = pct(pair2, 50)
     res["latency_pairs_only_p99_us"] = pct(pair2, 99)
     res["latency_pairs_only_first_p99_us"] = pct(first2, 99)

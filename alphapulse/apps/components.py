@@ -190,8 +190,8 @@ def strategy(stop: Any, *, market_ring: str, signal_ring: str, engine: Any,
     seen = eng.counters()
     last_beat = 0.0
 
-    def publish(buf: np.ndarray, nbytes: int) -> None:
-        prod.publish_batch(buf, nbytes)
+    def observe(buf: np.ndarray, nbytes: int) -> None:
+        """After each kernel call, its signals all on the ring: trigger-to-publication latency."""
         if m is None:
             return
         out_ns = time.time_ns()
@@ -214,8 +214,9 @@ def strategy(stop: Any, *, market_ring: str, signal_ring: str, engine: Any,
                 gcp.tick(idle=not views)
             if not views:
                 continue
-            # each 2-pool signal goes out as soon as it is sized, before the rest of the search
-            n_sig, _ = eng.process_raw(views, publish=publish)
+            # the kernel publishes each 2-pool signal on the signal ring itself as soon as it is
+            # sized, before the rest of the search (back in Python only to wake sleeping readers)
+            n_sig, _ = eng.process_raw(views, sink=prod, observe=observe)
             lost = cons.release()
             if m is not None:
                 c = eng.counters()

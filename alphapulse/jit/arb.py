@@ -35,6 +35,7 @@ from alphapulse.jit.pool_state import (
 from alphapulse.jit.wideint import (U0, mul_div, u256_add, u256_cmp, u256_from_f64, u256_is_zero,
                                     u256_mul, u256_sub, u256_to_f64)
 from alphapulse.protocol import layout as L
+from alphapulse.ring.sequencer import WAKE, publish_span
 
 # ---------------------------------------------------------------- params layout (int64[NPARAMS])
 PR_MIN_NET_USD_E8 = 0
@@ -76,7 +77,9 @@ RS_STOP = 6
 RS_I = 7            # cursor of an interrupted 2-pool phase: changed-pool index (pool row when overflowed),
 RS_Q = 8            # the pair-list pool to go on with (-1: the start of the list), its direction
 RS_D = 9
-RSCOL = 10
+RS_PUB = 10         # bytes of ``out`` (from its start) the kernel published on the sink ring itself
+RS_SINK = 11        # 0, or the sink publication the caller must finish: + WAKE, partial (full ring), error
+RSCOL = 12
 STOP_FLUSH = -1
 TL_MAX = 4096           # changed pools listed per search (more: every pool is scanned for the epoch mark)
 
@@ -414,6 +417,92 @@ def _exact_profit(pools, tticks, tnets, tn, cyc_p, cyc_z, hops, x, counters):
     return pr, out, True
 
 
+GOLDEN_STEP = 0.3819660112501051    # 2 - golden ratio: where a bracket's next probe goes
+
+
+@njit(cache=True)
+def _exact_ascent(pools, tticks, tnets, tn, cyc_p, cyc_z, hops, counters, x0, center, bp, out0, w, cap, iters):
+    """Maximise the exact profit from the model's optimum ``x0`` (exact input ``center``,
+    profit ``bp`` > 0, output ``out0``), to within ``w``; returns (amount_in, amount_out).
+
+    The exact profit is concave in the input (up to the rounding staircase, about ``hops``
+    units wide, which ``w`` spans), so: probe x0 - w, then x0 + w; when neither pays more,
+    x0 is the answer (3 simulations: the model was right). Otherwise gallop that way with
+    doubling steps while the profit rises, which brackets the optimum after O(log(error / w))
+    simulations, then narrow the bracket around the best point by golden sections until it
+    is 2 w wide. At most ``iters`` simulations after the first three. Inputs are probed at
+    floats (w >= 1e-14 x0: distinct doubles), each simulated exactly as an integer; the
+    returned pair is one exact simulation. A probe that reverts counts as lower.
+    """
+    fb = bp
+    ub = center
+    ob = out0
+    xb = x0
+    d = 0.0
+    for k in range(2):
+        sgn = -1.0 if k == 0 else 1.0
+        x = x0 + sgn * w
+        if x < 1.0 or x > cap:
+            continue
+        u = u256_from_f64(x)
+        pr, out, ok = _exact_profit(pools, tticks, tnets, tn, cyc_p, cyc_z, hops, u, counters)
+        if ok and u256_cmp(pr, fb) > 0:
+            fb, ub, ob, xb, d = pr, u, out, x, sgn
+            break
+    if d == 0.0:
+        return ub, ob
+    lo = x0                          # behind the best point
+    hi = xb
+    s = w
+    n = 0
+    while True:
+        if n >= iters:
+            return ub, ob
+        s *= 2.0
+        x = xb + d * s
+        edge = False
+        if x > cap:
+            x = cap
+            edge = True
+        elif x < 1.0:
+            x = 1.0
+            edge = True
+        if (x - xb) * d <= 0.0:      # no room left that way
+            return ub, ob
+        u = u256_from_f64(x)
+        pr, out, ok = _exact_profit(pools, tticks, tnets, tn, cyc_p, cyc_z, hops, u, counters)
+        n += 1
+        if ok and u256_cmp(pr, fb) > 0:
+            lo = xb
+            fb, ub, ob, xb = pr, u, out, x
+            if edge:
+                return ub, ob        # still rising at the cap (or at 1)
+            continue
+        hi = x
+        break
+    a = lo if lo < hi else hi
+    b = hi if lo < hi else lo
+    while b - a > 2.0 * w and n < iters:
+        if xb - a > b - xb:
+            x = xb - GOLDEN_STEP * (xb - a)
+        else:
+            x = xb + GOLDEN_STEP * (b - xb)
+        u = u256_from_f64(x)
+        pr, out, ok = _exact_profit(pools, tticks, tnets, tn, cyc_p, cyc_z, hops, u, counters)
+        n += 1
+        if ok and u256_cmp(pr, fb) > 0:
+            if x < xb:
+                b = xb
+            else:
+                a = xb
+            fb, ub, ob, xb = pr, u, out, x
+        elif x < xb:
+            a = x
+        else:
+            b = x
+    return ub, ob
+
+
 @njit(cache=True)
 def optimise_input(pools, tticks, tnets, tn, cyc_p, cyc_z, hops, params, counters, x0, curv, all_v2, cap):
     """Optimal input of the cycle on the exact simulation, from the model's optimum ``x0``.
@@ -424,9 +513,8 @@ def optimise_input(pools, tticks, tnets, tn, cyc_p, cyc_z, hops, params, counter
     w = sqrt(2 (hops+2) / |profit''|).
     * All-V2 cycles whose band is at most PR_NEIGHBOR_SCAN each side: every integer of it
       is simulated (the result is the exact integer optimum).
-    * Otherwise an exact ascent: x0, then steps of w each way while the exact profit
-      rises (at most PR_ITERS_V3 steps a side; 3 simulations when the model is right),
-      never above ``cap``.
+    * Otherwise an exact ascent from x0 (:func:`_exact_ascent`: 3 simulations when the
+      model is right, O(log) more when it is off), never above ``cap``.
     * When the exact simulation reverts at x0 (the model ignores uint112 balances and
       rounding at the edge of the known ticks) a golden-section search of the exact
       profit below x0 (PR_ITERS_V2 steps) takes over.
@@ -462,31 +550,9 @@ def optimise_input(pools, tticks, tnets, tn, cyc_p, cyc_z, hops, params, counter
         return best_x, best_out, found
     bp, best_out, found = _exact_profit(pools, tticks, tnets, tn, cyc_p, cyc_z, hops, center, counters)
     if found:
-        best_x = center
-        step_f = w if w > x0 * 1e-14 else x0 * 1e-14
-        step = u256_from_f64(step_f)
-        cap_u = u256_from_f64(cap)
-        for sgn in range(2):
-            x = best_x
-            improved = False
-            for _ in range(params[PR_ITERS_V3]):
-                if sgn == 0:
-                    x, borrow = u256_sub(x, step)
-                    if borrow or u256_is_zero(x):
-                        break
-                else:
-                    x, _ = u256_add(x, step)
-                    if u256_cmp(x, cap_u) > 0:
-                        break
-                pr, out, ok = _exact_profit(pools, tticks, tnets, tn, cyc_p, cyc_z, hops, x, counters)
-                if not ok or u256_cmp(pr, bp) <= 0:
-                    break
-                bp = pr
-                best_x = x
-                best_out = out
-                improved = True
-            if improved:
-                break                     # concave: the other side cannot rise as well
+        best_x, best_out = _exact_ascent(pools, tticks, tnets, tn, cyc_p, cyc_z, hops, counters, x0, center,
+                                         bp, best_out, w if w > x0 * 1e-14 else x0 * 1e-14, cap,
+                                         params[PR_ITERS_V3])
         return best_x, best_out, True
     # the exact swaps revert at the model's optimum: search the exact profit below it
     counters[K_SIMULATIONS] += 1
@@ -1044,27 +1110,68 @@ def _search_touched(pools, tokens, pairs, pair_ht, token_ht, tticks, tnets, tn, 
 
 
 @njit(cache=True)
+def _sink_publish(out, wpos, now_ns, resume, sink_h, sink_ps, sink_sizes, sink_data):
+    """Publish ``out[resume[RS_PUB]:wpos]`` on the sink ring (the caller's ring producer state).
+
+    True when all of it is on the ring and no consumer needs waking; otherwise the
+    publication the kernel cannot finish (a futex wake, a full lossless ring, an error)
+    is left in resume[RS_SINK] for the caller, and what did go out in resume[RS_PUB].
+    """
+    pub = resume[RS_PUB]
+    if sink_ps.shape[0] == 0 or wpos <= pub:
+        return True
+    r = publish_span(sink_h, sink_ps, sink_sizes, sink_data, out, pub, wpos - pub, now_ns)
+    if r < 0:
+        resume[RS_SINK] = r
+        return False
+    done = r - WAKE if r >= WAKE else r
+    resume[RS_PUB] = pub + done
+    if r >= WAKE or pub + done < wpos:
+        resume[RS_SINK] = r if r > 0 else WAKE - 1    # WAKE - 1: nothing went out (ring full)
+        return False
+    return True
+
+
+@njit(cache=True)
 def _search_epoch(pools, tokens, pairs, pair_ht, token_ht, tticks, tnets, tn, meta, params, token_min,
                   sig_keys, sig_vals, counters, touched, tl, n_touched, overflow, epoch, out, wpos,
-                  out_offsets, n_sig, now_ns, seq0, rate_cache, i0, q0, d0, flush_pairs, split):
+                  out_offsets, n_sig, now_ns, seq0, rate_cache, i0, q0, d0, flush_pairs, split,
+                  resume, sink_h, sink_ps, sink_sizes, sink_data):
     """One search: the 2-pool cycles from cursor (i0, q0, d0), then, unless that stopped on a
-    flush, the triangles (when ``split``). Returns what _search_touched returns for the pairs."""
-    wpos, n_sig, stopped, ci, cq, cd = _search_touched(
-        pools, tokens, pairs, pair_ht, token_ht, tticks, tnets, tn, meta, params, token_min, sig_keys,
-        sig_vals, counters, touched, tl, n_touched, overflow, epoch, out, wpos, out_offsets, n_sig,
-        now_ns, seq0, rate_cache, PHASE_PAIRS, i0, q0, d0, flush_pairs)
+    flush, the triangles (when ``split``). Returns what _search_touched returns for the pairs.
+
+    With a sink ring (``sink_ps`` not empty) a flush publishes the new signal on it right here
+    and the search goes on; it stops (for the caller to finish the publication) only when
+    the ring needs a futex wake, is full, or refuses. The triangle signals go out after
+    their search.
+    """
+    while True:
+        wpos, n_sig, stopped, ci, cq, cd = _search_touched(
+            pools, tokens, pairs, pair_ht, token_ht, tticks, tnets, tn, meta, params, token_min, sig_keys,
+            sig_vals, counters, touched, tl, n_touched, overflow, epoch, out, wpos, out_offsets, n_sig,
+            now_ns, seq0, rate_cache, PHASE_PAIRS, i0, q0, d0, flush_pairs)
+        if not stopped or sink_ps.shape[0] == 0:
+            break
+        if not _sink_publish(out, wpos, now_ns, resume, sink_h, sink_ps, sink_sizes, sink_data):
+            return wpos, n_sig, True, ci, cq, cd
+        i0 = ci
+        q0 = cq
+        d0 = cd
     if split and not stopped:
         wpos, n_sig, _, _, _, _ = _search_touched(
             pools, tokens, pairs, pair_ht, token_ht, tticks, tnets, tn, meta, params, token_min, sig_keys,
             sig_vals, counters, touched, tl, n_touched, overflow, epoch, out, wpos, out_offsets, n_sig,
             now_ns, seq0, rate_cache, PHASE_TRIANGLES, 0, -1, 0, False)
+    if not stopped and sink_ps.shape[0] != 0 and resume[RS_SINK] == 0:
+        _sink_publish(out, wpos, now_ns, resume, sink_h, sink_ps, sink_sizes, sink_data)
     return wpos, n_sig, stopped, ci, cq, cd
 
 
 @njit(cache=True)
 def process_batch(buf, n_bytes, pools, tokens, pairs, pool_ht, token_ht, pair_ht, tticks, tnets, tgross,
                   tn, journal, meta, counters, venue_fee, params, token_min, sig_keys, sig_vals,
-                  touched, crc_state, out, out_offsets, now_ns, seq0, rate_cache, tl, resume, flush_pairs):
+                  touched, crc_state, out, out_offsets, now_ns, seq0, rate_cache, tl, resume,
+                  sink_h, sink_ps, sink_sizes, sink_data, flush_pairs):
     """Apply the market-data frames in ``buf[:n_bytes]``, then search cycles through changed pools.
 
     ``touched`` int64[P, 2] scratch (epoch mark, trigger timestamp); ``tl`` int64[T] scratch
@@ -1077,6 +1184,12 @@ def process_batch(buf, n_bytes, pools, tokens, pairs, pool_ht, token_ht, pair_ht
     reason STOP_FLUSH), so that the caller publishes every one as soon as it is sized, before
     the other cycles of the search and its triangles; calling again with the same ``buf`` and
     ``resume`` (int64[RSCOL], zeroed by the owner) carries on where it stopped.
+    ``sink_h, sink_ps, sink_sizes, sink_data``: a ring producer's header, private state,
+    size index and data area (:meth:`alphapulse.ring.Producer.kernel_state`; empty arrays:
+    none). With a sink the kernel publishes the signals on that ring itself, each 2-pool
+    signal as soon as it is sized, and returns early only for what it cannot finish there
+    (resume[RS_SINK]: a futex wake, a full lossless ring); ``out[:resume[RS_PUB]]`` is then
+    on the ring and the caller publishes the rest (the caller zeroes both words per call).
     Signal frames are written back to back into ``out``; ``out_offsets``
     receives each frame's offset. ``seq0`` is the sequence of the first
     signal frame. Returns (n_signals, bytes written, frames consumed, stop
@@ -1100,7 +1213,8 @@ def process_batch(buf, n_bytes, pools, tokens, pairs, pool_ht, token_ht, pair_ht
         wpos, n_sig, stopped, ci, cq, cd = _search_epoch(
             pools, tokens, pairs, pair_ht, token_ht, tticks, tnets, tn, meta, params, token_min, sig_keys,
             sig_vals, counters, touched, tl, n_touched, overflow, epoch, out, wpos, out_offsets, n_sig,
-            now_ns, seq0, rate_cache, resume[RS_I], resume[RS_Q], resume[RS_D], flush_pairs, split)
+            now_ns, seq0, rate_cache, resume[RS_I], resume[RS_Q], resume[RS_D], flush_pairs, split,
+            resume, sink_h, sink_ps, sink_sizes, sink_data)
         if stopped:
             _save_resume(resume, pos, epoch, n_touched, overflow, final, resume[RS_STOP], ci, cq, cd)
             return n_sig, wpos, 0, STOP_FLUSH
@@ -1177,7 +1291,8 @@ def process_batch(buf, n_bytes, pools, tokens, pairs, pool_ht, token_ht, pair_ht
             wpos, n_sig, stopped, ci, cq, cd = _search_epoch(
                 pools, tokens, pairs, pair_ht, token_ht, tticks, tnets, tn, meta, params, token_min, sig_keys,
                 sig_vals, counters, touched, tl, n_touched, overflow, epoch, out, wpos, out_offsets, n_sig,
-                now_ns, seq0, rate_cache, 0, -1, 0, flush_pairs, split)
+                now_ns, seq0, rate_cache, 0, -1, 0, flush_pairs, split,
+                resume, sink_h, sink_ps, sink_sizes, sink_data)
             if stopped:
                 _save_resume(resume, pos, epoch, n_touched, overflow, False, 0, ci, cq, cd)
                 return n_sig, wpos, n_frames, STOP_FLUSH
@@ -1189,7 +1304,8 @@ def process_batch(buf, n_bytes, pools, tokens, pairs, pool_ht, token_ht, pair_ht
         wpos, n_sig, stopped, ci, cq, cd = _search_epoch(
             pools, tokens, pairs, pair_ht, token_ht, tticks, tnets, tn, meta, params, token_min, sig_keys,
             sig_vals, counters, touched, tl, n_touched, overflow, epoch, out, wpos, out_offsets, n_sig,
-            now_ns, seq0, rate_cache, 0, -1, 0, flush_pairs, split)
+            now_ns, seq0, rate_cache, 0, -1, 0, flush_pairs, split,
+                resume, sink_h, sink_ps, sink_sizes, sink_data)
         if stopped:
             _save_resume(resume, pos, epoch, n_touched, overflow, True, stop, ci, cq, cd)
             return n_sig, wpos, n_frames, STOP_FLUSH

@@ -452,6 +452,18 @@ class Producer:
                 self._last_repair = now
                 self.ring.evict_dead_consumers(stale=False)
 
+    def kernel_state(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """(header, private state, size index, data area): what a Numba kernel needs to publish
+        on this ring itself with ``sequencer.publish_span``/``publish_one``, as this producer
+        (same thread, no other publication in between). A result with ``WAKE`` set is finished
+        by calling :meth:`wake`; a lossless ring that is full (partial result) by publishing
+        the rest with :meth:`publish_batch`, which waits."""
+        return self._h, self._ps, self._sizes, self._data
+
+    def wake(self) -> None:
+        """Wake the consumers sleeping on this ring (after a kernel's publication said WAKE)."""
+        self._wake()
+
     def heartbeat(self) -> None:
         """Mark the producer alive; call when idle (consumers tell idle from dead by it)."""
         py_store(self._h, RL.W_PRODUCER_HB, _now())

@@ -21,6 +21,7 @@ from alphapulse.jit import arb as A
 from alphapulse.jit import pool_state as S
 from alphapulse.jit.wideint import from_limbs, to_u256
 from alphapulse.protocol.layout import Reject
+from alphapulse.ring.sequencer import WAKE
 from alphapulse.strategy.config import EngineConfig
 from alphapulse.strategy.registry import PoolRegistry
 
@@ -29,6 +30,23 @@ log = logging.getLogger(__name__)
 STATE_ARRAYS = ("pools", "tokens", "pairs", "pool_ht", "token_ht", "pair_ht", "tticks", "tnets", "tgross",
                 "tn", "journal", "meta", "counters")
 SIGNAL_FRAME_SIZE = A.SIG_FRAME
+
+
+PAGE = 4096
+
+
+def prefault(arrays) -> None:
+    """Write every memory page of ``arrays`` once (each keeps its values).
+
+    ``np.zeros`` maps large arrays lazily: the first write to each 4 KiB page of
+    the signal table, the rate cache or the output buffer would otherwise fault
+    inside the hot path, a few microseconds each on this VM (measured: about 4 us
+    added to a signal's latency while the table's pages were still untouched).
+    """
+    for a in arrays:
+        if isinstance(a, np.ndarray) and a.nbytes and a.flags.c_contiguous and a.flags.writeable:
+            flat = a.reshape(-1).view(np.uint8)
+            flat[::PAGE] = flat[::PAGE].copy()
 
 
 class StrategyEngine:
@@ -58,8 +76,11 @@ class StrategyEngine:
         self._head = (*self._args, self._venue_fee, self._params, self._token_min, self._sig_keys,
                       self._sig_vals, self._touched, self._crc_state, self._out, self._out_offsets)
         self._tail = (self._rate_cache, self._tl, self._resume)
+        self._no_sink = (np.zeros(0, np.uint64), np.zeros(0, np.int64), np.zeros(0, np.uint32),
+                         np.zeros(0, np.uint8))
         self._entry: dict[tuple[bool, bool], Callable] = {}
         self.registry = PoolRegistry(self.state)
+        prefault([*self.state.values(), *self._head, *self._tail])
 
     # ---------------------------------------------------------------- hot path
     def process(self, frames_views: Sequence[np.ndarray | bytes]) -> list[bytes]:
@@ -69,15 +90,25 @@ class StrategyEngine:
         return [out[o:o + A.SIG_FRAME].tobytes() for o in offs[:n]]
 
     def process_raw(self, frames_views: Sequence[np.ndarray | bytes],
-                    publish: Callable[[np.ndarray, int], object] | None = None) -> tuple[int, int]:
+                    publish: Callable[[np.ndarray, int], object] | None = None,
+                    sink=None, observe: Callable[[np.ndarray, int], object] | None = None) -> tuple[int, int]:
         """Like :meth:`process` but leaves the frames in ``self.out_buffer[:bytes]``; returns (n, bytes).
 
         With ``publish`` every signal frame is handed over as soon as it is written:
         ``publish(out_buffer, nbytes)`` is called with the frames in ``out_buffer[:nbytes]``:
         each 2-pool signal alone, as soon as it is sized (its latency includes neither the
         frame's other cycles sized after it nor the triangle search), the triangle signals
-        of a search together. The return value then counts every signal of the batch,
-        while ``out_buffer`` holds only the last call's frames.
+        of a search together.
+
+        With ``sink`` (an :class:`alphapulse.ring.Producer`) the kernel publishes them on
+        that ring itself, in the same order, without coming back to Python for each one;
+        it returns early only when the ring needs a futex wake (a consumer sleeps), is full
+        (lossless) or refuses, and this method finishes that publication (waking, waiting
+        or raising as ``Producer.publish_batch`` does). ``observe(out_buffer, nbytes)`` is
+        then called after each kernel call with the frames it wrote, all on the ring.
+
+        With either, the return value counts every signal of the batch, while
+        ``out_buffer`` holds only the last kernel call's frames.
         """
         if not frames_views:
             return 0, 0
@@ -91,23 +122,35 @@ class StrategyEngine:
         if buf.dtype != np.uint8:
             buf = buf.view(np.uint8)
         total_n = total_bytes = 0
-        self._resume[A.RS_PENDING] = 0
-        flush = publish is not None
+        resume = self._resume
+        resume[A.RS_PENDING] = 0
+        flush = publish is not None or sink is not None
+        sink_arrays = sink.kernel_state() if sink is not None else self._no_sink
         kernel = self._entry.get((buf.ndim, buf.flags.c_contiguous, buf.flags.writeable))
         head, tail = self._head, self._tail
         while True:
+            resume[A.RS_PUB] = 0
+            resume[A.RS_SINK] = 0
             if kernel is None:
-                args = (buf, buf.shape[0], *head, time.time_ns(), self._next_seq, *tail, flush)
+                args = (buf, buf.shape[0], *head, time.time_ns(), self._next_seq, *tail, *sink_arrays, flush)
                 n_sig, wpos, _n_frames, stop = A.process_batch(*args)
                 kernel = self._bind(args)
             else:
                 n_sig, wpos, _n_frames, stop = kernel(buf, buf.shape[0], *head, time.time_ns(), self._next_seq,
-                                                      *tail, flush)
+                                                      *tail, *sink_arrays, flush)
             self._next_seq += n_sig
             total_n += n_sig
             total_bytes += wpos
             self.last_count = n_sig          # frames in out_buffer[:wpos] (out_offsets[:n])
-            if publish is not None and n_sig:
+            if sink is not None:
+                if resume[A.RS_SINK] >= WAKE:
+                    sink.wake()
+                pub = int(resume[A.RS_PUB])
+                if wpos > pub:
+                    sink.publish_batch(self._out[pub:wpos])
+                if observe is not None and n_sig:
+                    observe(self._out, wpos)
+            elif publish is not None and n_sig:
                 publish(self._out, wpos)
             if stop != A.STOP_FLUSH:
                 break
@@ -116,7 +159,7 @@ class StrategyEngine:
             if self._rejected_logged <= 10 or self._rejected_logged % 1000 == 0:
                 log.warning("strategy: corrupt frame header in batch (%s); rest of the batch skipped",
                             Reject(stop).name)
-        return int(total_n), int(total_bytes if publish is not None else wpos)
+        return int(total_n), int(total_bytes if flush else wpos)
 
     def _bind(self, args: tuple) -> Callable:
         """The compiled process_batch for these argument types, called without the dispatcher.

@@ -390,3 +390,117 @@ def test_each_two_pool_signal_is_handed_over_as_soon_as_it_is_sized():
         assert all(s.hops == 3 for g in got[n_pairs:] for s in g)
         assert n == len(expected) and nbytes == sum(map(len, chunks))
         assert [s for g in got for s in g] == expected
+
+
+def _sink_frames(f, extra_blocks=0):
+    P5 = addr(0x1005)
+    out = [f.frame(f.v2_state(P1, WETH, USDC, 1000 * E18, 2_000_000 * E18),
+                   f.v2_state(P4, WETH, USDC, 1000 * E18, 2_100_000 * E18, venue=302),
+                   f.v2_state(P5, WETH, USDC, 1000 * E18, 2_250_000 * E18, venue=400),
+                   f.v2_state(P2, WBTC, WETH, 100 * 10**8, 2000 * E18, d0=8),
+                   f.v2_state(P3, WBTC, USDC, 100 * 10**8, 4_400_000 * E18, d0=8), ts=10**18)]
+    for k in range(1, extra_blocks + 1):
+        f.block += 1
+        out.append(f.frame(f.v2_sync(P4, WETH, USDC, 1000 * E18, (2_100_000 + 60_000 * k) * E18, venue=302),
+                           ts=10**18 + k))
+    return out
+
+
+def _ring_frames(cons) -> list[bytes]:
+    out = []
+    for v in cons.poll(timeout=0.0):
+        b = bytes(v)
+        p = 0
+        while p < len(b):
+            size = L.HEADER_SIZE + int.from_bytes(b[p + 24:p + 28], "little")
+            out.append(b[p:p + size])
+            p += size
+    cons.release()
+    return out
+
+
+@pytest.mark.parametrize("hops", [3, 2])
+def test_sink_publishes_on_the_ring_what_process_returns(hops):
+    """With ``sink`` the kernel publishes every signal on the ring itself: the ring holds the
+    same frames, byte for byte but the header clock, in the same order, as ``process`` returns
+    (2-pool signals before the triangles of each search), over several batches."""
+    from alphapulse.ring import Ring
+    ref, e = engine(max_hops=hops), engine(max_hops=hops)
+    batches = _sink_frames(Feed(), 3), _sink_frames(Feed(), 3)
+    expected = []
+    for fr in batches[0]:
+        expected += ref.process([fr])
+    with Ring.create(f"t_sink_{hops}", 1 << 16, "lossless") as ring:
+        cons = ring.consumer("reader", wait="sleep")
+        prod = ring.producer()
+        seen = []
+        n_total = 0
+        for fr in batches[1]:
+            calls = len(seen)
+            n, _ = e.process_raw([fr], sink=prod, observe=lambda out, nb: seen.append(nb))
+            n_total += n
+            if n:
+                # one kernel call did it all: every signal went out from the kernel (none was
+                # left for Python: no consumer sleeps, the ring has room)
+                assert len(seen) == calls + 1
+                assert e._resume[A.RS_PUB] == seen[-1] and e._resume[A.RS_SINK] == 0  # noqa: SLF001
+        got = _ring_frames(cons)
+        prod.close()
+        cons.close()
+    assert len(expected) >= 4 and n_total == len(got) == len(expected)
+    assert signals(got) == signals(expected)
+    assert sum(seen) == n_total * A.SIG_FRAME
+    if hops == 3:
+        assert {s.hops for s in signals(got)} == {2, 3}
+
+
+def test_sink_wakes_a_sleeping_consumer():
+    """A consumer asleep on the signal ring (futex) is woken by the kernel's publication: the
+    kernel hands the wake to Python, which calls ``Producer.wake``."""
+    import threading
+    import time
+    from alphapulse.ring import Ring
+    e = engine(max_hops=2)
+    with Ring.create("t_sink_wake", 1 << 16, "lossless") as ring:
+        cons = ring.consumer("sleeper", wait="sleep")
+        prod = ring.producer()
+        got: list = []
+
+        def sleeper():
+            got.extend(bytes(v) for v in cons.poll(timeout=20.0))
+            cons.release()
+
+        t = threading.Thread(target=sleeper)
+        t.start()
+        deadline = time.monotonic() + 10
+        while ring.stats()["sleeping_consumers"] == 0 and time.monotonic() < deadline:
+            time.sleep(0.005)
+        assert ring.stats()["sleeping_consumers"] == 1
+        wakes0 = ring.stats()["producer"]["wakes"]
+        t0 = time.monotonic()
+        n, _ = e.process_raw(_sink_frames(Feed()), sink=prod)
+        t.join(20)
+        woke_after = time.monotonic() - t0
+        wakes = ring.stats()["producer"]["wakes"] - wakes0
+        prod.close()
+        cons.close()
+    assert n >= 2 and got, "the sleeping consumer got nothing"
+    assert woke_after < 10 and wakes >= 1, "the consumer slept to its timeout: no wake"
+
+
+def test_sink_on_a_full_lossless_ring_waits_then_raises_like_publish_batch():
+    """A lossless signal ring whose consumer never reads: the kernel publishes what fits, hands
+    the rest to ``publish_batch``, which waits and raises RingFullTimeout; what went out is intact."""
+    from alphapulse.ring import Ring
+    from alphapulse.ring.ring import RingFullTimeout
+    e = engine(max_hops=3)
+    cap = (2 * A.SIG_FRAME + 64 + 7) // 8 * 8
+    with Ring.create("t_sink_full", cap, "lossless") as ring:
+        cons = ring.consumer("stuck", wait="sleep")
+        prod = ring.producer(publish_timeout=0.2)
+        with pytest.raises(RingFullTimeout):
+            e.process_raw(_sink_frames(Feed()), sink=prod)
+        got = _ring_frames(cons)
+        prod.close()
+        cons.close()
+    assert len(got) == 2 and all(s.hops == 2 for s in signals(got))
