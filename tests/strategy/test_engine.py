@@ -9,6 +9,7 @@ from alphapulse.protocol import layout as L
 from alphapulse.strategy import reference as R
 from alphapulse.strategy.config import EngineConfig, EngineConfigError
 from alphapulse.strategy.engine import StrategyEngine
+from alphapulse.jit.wideint import from_limbs
 
 from tests.strategy.feed import Feed, addr, signals
 
@@ -504,3 +505,47 @@ def test_sink_on_a_full_lossless_ring_waits_then_raises_like_publish_batch():
         prod.close()
         cons.close()
     assert len(got) == 2 and all(s.hops == 2 for s in signals(got))
+
+
+def test_exact_ascent_finds_the_optimum_from_a_wrong_start_in_few_simulations():
+    """optimise_input's exact search (a V2-V3 cycle that crosses initialised ticks): started
+    from the model's optimum it needs 3 simulations; started 0.5x, 0.9x, 1.1x or 2x away it
+    still ends within the staircase band of that profit, in O(log) simulations (galloping
+    then golden sections), not one step of w per band the start is off."""
+    e, f = engine(), Feed()
+    v3_frames, _ = _v3_setup(f)
+    (s,) = signals(e.process([f.frame(f.v2_state(P1, WETH, USDC, 10**24, 103 * 10**22), *v3_frames)]))
+    st = e.state
+    cp = np.array([e.registry.index(bytes(s.pools[i])) for i in range(2)] + [0], np.int64)
+    cz = np.array([int(st["pools"][cp[i], A.C_TOKEN0]) == e.registry.token_index(bytes(s.tokens[i]))
+                   for i in range(2)] + [False])
+    args = (st["pools"], st["tticks"], st["tnets"], st["tn"], cp, cz, 2)
+    cap = 1e40
+    x0, _, curv, all_v2 = A.model_optimum(*args, cap)
+    assert not all_v2 and x0 > 0 and curv > 0
+    w = (2.0 * 4 / curv) ** 0.5 + 2.0
+    band = 2 * 4                  # the staircase: profits within ~hops units of each other
+
+    def run(start):
+        counters = np.zeros_like(st["counters"])
+        x, out, found = A.optimise_input(*args, e._params, counters, start, curv, all_v2, cap)  # noqa: SLF001
+        assert found
+        xi, oi = from_limbs(x), from_limbs(out)
+        assert oi == e.simulate([(bytes(s.pools[i]), bytes(s.tokens[i])) for i in range(2)], xi)
+        return xi, oi - xi, int(counters[A.K_SIMULATIONS])
+
+    x_best, p_best, sims = run(x0)
+    assert sims <= 4 and abs(x_best - s.amount_in) <= 2 * w and p_best == s.amount_out - s.amount_in
+    for k in (1 - 1e-4, 1 - 1e-6, 1 + 1e-6, 1 + 1e-4):
+        x, p, sims = run(x0 * k)
+        off_bands = abs(x0 * k - x0) / w
+        assert off_bands > 20         # the start really was many bands away
+        assert p >= p_best - band, (k, p, p_best)
+        assert sims <= 3 + 3 * (np.log2(off_bands) + 2), (k, sims, off_bands)
+    # far off (the budget, PR_ITERS_V3 simulations, ends the search first): still bounded,
+    # and never worse than the start
+    for k in (0.5, 2.0):
+        x, p, sims = run(x0 * k)
+        start = int(x0 * k)
+        p_start = e.simulate([(bytes(s.pools[i]), bytes(s.tokens[i])) for i in range(2)], start) - start
+        assert p >= p_start and sims <= 3 + e.config.search_iters_v3
