@@ -20,6 +20,7 @@ from numba import njit
 
 from alphapulse.jit.amm_v2 import v2_get_amount_out
 from alphapulse.jit.amm_v3 import v3_exact_input, v3_exact_input_f64
+from alphapulse.jit.clock import wall_ns
 from alphapulse.jit.crc import frame_crc
 from alphapulse.jit.encode import seal_frame, write_header, write_tlv_header
 from alphapulse.jit.frames import check_header, check_tlvs, tlv_header
@@ -906,7 +907,7 @@ def evaluate_cycle(pools, tokens, pairs, pair_ht, tticks, tnets, tn, meta, param
         rate_r *= _marginal_rate(pools, rp[i], rz[i])
     spread = (rate_r - 1.0) * 10_000.0
     spread_i = np.int64(spread) if abs(spread) < 2e9 else (np.int64(2147483647) if spread > 0 else np.int64(-2147483647))
-    write_header(out, pos, SIGNAL_DOMAIN, params[PR_SOURCE], 0, seq, now_ns, L.TLV_STD_HEADER + SIG_SIZE)
+    write_header(out, pos, SIGNAL_DOMAIN, params[PR_SOURCE], 0, seq, wall_ns(), L.TLV_STD_HEADER + SIG_SIZE)
     v = write_tlv_header(out, pos + HEADER_SIZE, SIG_TYPE, SIG_SIZE)
     for k in range(SIG_SIZE):
         out[v + k] = 0
