@@ -24,8 +24,12 @@ collects enough signals) is then replayed:
                       (``process_raw(sink=producer)``; each 2-pool signal as
                       soon as it is sized, before the frame's other cycles and
                       its triangles); a busy-polling consumer process on the
-                      other CPU takes, per signal, its arrival time minus the
-                      triggering frame's stamp. ``latency_p50/p99/p999_us``
+                      other CPU reads every signal: its header stamp (the
+                      kernel's clock when it wrote the frame, just before its
+                      publication) less the triggering frame's stamp is its
+                      latency; ``latency_seen_*`` its arrival time there
+                      instead (plus the ring hop and that CPU's hiccups).
+                      ``latency_p50/p99/p999_us``
                       every 2-pool signal (``latency_signals`` of them),
                       ``latency_first_*`` the first 2-pool signal of each
                       frame, ``latency_signalK_of_frame`` the K-th,
@@ -258,15 +262,17 @@ def _stamp(frame, ts):
 
 
 @njit(cache=True)
-def _collect(view, now, lat, trig, hops, k):
-    """Per signal frame in ``view``: now - trigger stamp, the stamp, hops; returns the new count."""
+def _collect(view, now, lat, seen, trig, hops, k):
+    """Per signal frame in ``view``: its header stamp (written just before its publication) and
+    now, each less its trigger stamp; the trigger stamp, hops; returns the new count."""
     p = 0
     n = view.shape[0]
     while p + HEADER <= n and k < lat.shape[0]:
         size = HEADER + np.int64(ld_u32(view, p + OFF_PAYLOAD))
         t = np.int64(ld_u64(view, p + HEADER + TLV_HDR + TRIG))
         trig[k] = t
-        lat[k] = now - t
+        lat[k] = np.int64(ld_u64(view, p + OFF_TIMESTAMP)) - t
+        seen[k] = now - t
         hops[k] = view[p + HEADER + TLV_HDR + HOPS]
         k += 1
         p += size
@@ -283,8 +289,9 @@ def signal_consumer(name, cpu, ready, done, res):
     ring = Ring.attach(name)
     cons = ring.consumer("bench", wait="spin")
     cap = 1 << 20
-    lat, trig, hops = np.zeros(cap, np.int64), np.zeros(cap, np.int64), np.zeros(cap, np.uint8)
-    _collect(np.zeros(0, np.uint8), 0, lat, trig, hops, 0)
+    lat, seen, trig = np.zeros(cap, np.int64), np.zeros(cap, np.int64), np.zeros(cap, np.int64)
+    hops = np.zeros(cap, np.uint8)
+    _collect(np.zeros(0, np.uint8), 0, lat, seen, trig, hops, 0)
     gc.disable()
     ready.set()
     k = 0
@@ -296,9 +303,9 @@ def signal_consumer(name, cpu, ready, done, res):
                 break
             continue
         for v in views:
-            k = _collect(v, now, lat, trig, hops, k)
+            k = _collect(v, now, lat, seen, trig, hops, k)
         cons.release()
-    res.put((lat[:k].copy(), trig[:k].copy(), hops[:k].copy(), cons.lost_frames))
+    res.put((lat[:k].copy(), seen[:k].copy(), trig[:k].copy(), hops[:k].copy(), cons.lost_frames))
     cons.close()
     ring.close()
 
@@ -357,7 +364,7 @@ def bench_latency(market, state_frames, updates, max_hops: int, warmup: int = 50
             if i >= warmup:
                 all_lat.append(t1 - t0)
         done.set()
-        lat, trig, hops, lost = res.get(timeout=120)
+        lat, seen, trig, hops, lost = res.get(timeout=120)
         if lost:
             raise RuntimeError(f"the signal consumer lost {lost} frames")
         proc.join(10)
@@ -373,7 +380,7 @@ def bench_latency(market, state_frames, updates, max_hops: int, warmup: int = 50
             except Exception:  # noqa: BLE001 - best effort cleanup of the bench's own segments
                 pass
     keep = trig >= t_measured
-    lat, trig, hops = lat[keep], trig[keep], hops[keep]
+    lat, seen, trig, hops = lat[keep], seen[keep], trig[keep], hops[keep]
     pair = hops == 2
     pair_lat = lat[pair]
     first = {}
@@ -389,7 +396,7 @@ def bench_latency(market, state_frames, updates, max_hops: int, warmup: int = 50
             idx[i] = idx[i - 1] + 1
     by_index = {k: pair_lat[idx == k] / 1e3 for k in range(int(idx.max()) + 1 if len(idx) else 0)}
     return (*(np.asarray(x, np.float64) / 1e3 for x in (pair_lat, first_lat, lat[hops == 3], all_lat)),
-            by_index)
+            by_index, seen[pair] / 1e3)
 
 
 def bench_v2_speedup(n: int):
@@ -511,7 +518,7 @@ def main(argv=None) -> int:
         return round(float(np.percentile(a, q)), 2) if len(a) else None
 
     # the full search (2-pool and triangles): 2-pool signals are published before the triangle search
-    pair_lat, first_lat, tri_lat, all_lat, by_index = bench_latency(market, state, lat_updates, max_hops=3)
+    pair_lat, first_lat, tri_lat, all_lat, by_index, seen = bench_latency(market, state, lat_updates, max_hops=3)
     res["latency_p50_us"] = pct(pair_lat, 50)
     res["latency_p99_us"] = pct(pair_lat, 99)
     res["latency_p999_us"] = pct(pair_lat, 99.9)
@@ -524,10 +531,12 @@ def main(argv=None) -> int:
     res["latency_tri_signals"] = int(len(tri_lat))
     res["latency_all_p50_us"] = pct(all_lat, 50)
     res["latency_all_p99_us"] = pct(all_lat, 99)
+    res["latency_seen_p50_us"] = pct(seen, 50)
+    res["latency_seen_p99_us"] = pct(seen, 99)
     for k, v in by_index.items():
         res[f"latency_signal{k + 1}_of_frame"] = {"n": int(len(v)), "p50_us": pct(v, 50), "p99_us": pct(v, 99)}
     # 2-pool cycles only (max_hops = 2)
-    pair2, first2, _, all2, _ = bench_latency(market, state, lat_updates, max_hops=2)
+    pair2, first2, _, all2, _, _ = bench_latency(market, state, lat_updates, max_hops=2)
     res["latency_pairs_only_p50_us"] = pct(pair2, 50)
     res["latency_pairs_only_p99_us"] = pct(pair2, 99)
     res["latency_pairs_only_first_p99_us"] = pct(first2, 99)

@@ -63,6 +63,7 @@ PR_SOURCE = 24
 PR_SCREEN_PCT = 25          # float screen: skip when the modelled profit is below this % of the bar
 PR_EVAL_EACH_FRAME = 26     # 1: search after every frame (output independent of how frames are batched)
 PR_REPUBLISH_BLOCKS = 27    # a live cycle is re-published at most once per this many blocks (0: no limit)
+PR_SEARCH_TOL_PPB = 28      # the exact search stops within this many parts per billion of the best profit
 NPARAMS = 32
 
 # search phases; process_batch resume state (int64[RSCOL]) and its stop code
@@ -505,17 +506,33 @@ def _exact_ascent(pools, tticks, tnets, tn, cyc_p, cyc_z, hops, counters, x0, ce
 
 
 @njit(cache=True)
-def optimise_input(pools, tticks, tnets, tn, cyc_p, cyc_z, hops, params, counters, x0, curv, all_v2, cap):
+def search_band(hops, curv, est, tol_ppb):
+    """Half-width of the inputs around the optimum whose exact profit is within the search's
+    tolerance of the best: ``hops + 2`` units (the rounding staircase) or ``tol_ppb`` parts per
+    billion of the modelled profit ``est``, whichever is larger; from profit(x*) - profit(x) =
+    |profit''| (x - x*)^2 / 2."""
+    tol = est * tol_ppb * 1e-9
+    if tol < hops + 2.0:
+        tol = hops + 2.0
+    return math.sqrt(2.0 * tol / curv) + 2.0 if curv > 0.0 else 2.0
+
+
+@njit(cache=True)
+def optimise_input(pools, tticks, tnets, tn, cyc_p, cyc_z, hops, params, counters, x0, curv, all_v2, cap, est):
     """Optimal input of the cycle on the exact simulation, from the model's optimum ``x0``.
 
     Every amount is an exact integer simulation; the model only says where to look. Around
     its optimum the exact profit floor(f(x)) - x is a staircase: every x whose smooth profit
     is within ~hops units of the maximum may hold the best integer, a band |x - x0| <= w,
-    w = sqrt(2 (hops+2) / |profit''|).
-    * All-V2 cycles whose band is at most PR_NEIGHBOR_SCAN each side: every integer of it
+    w = sqrt(2 (hops+2) / |profit''|). The staircase is coarser than that: each hop's output
+    is floored in its own token, so one unit of an intermediate token (worth up to ~1e5
+    units of an 18-decimal start token) is a sawtooth step of the profit; chasing the
+    optimum below that scale buys nothing and costs simulations. So:
+    * All-V2 cycles whose band w is at most PR_NEIGHBOR_SCAN each side: every integer of it
       is simulated (the result is the exact integer optimum).
     * Otherwise an exact ascent from x0 (:func:`_exact_ascent`: 3 simulations when the
-      model is right, O(log) more when it is off), never above ``cap``.
+      model is right, O(log) more when it is off), never above ``cap``, to within
+      :func:`search_band`: PR_SEARCH_TOL_PPB of the modelled profit ``est``.
     * When the exact simulation reverts at x0 (the model ignores uint112 balances and
       rounding at the edge of the known ticks) a golden-section search of the exact
       profit below x0 (PR_ITERS_V2 steps) takes over.
@@ -551,8 +568,9 @@ def optimise_input(pools, tticks, tnets, tn, cyc_p, cyc_z, hops, params, counter
         return best_x, best_out, found
     bp, best_out, found = _exact_profit(pools, tticks, tnets, tn, cyc_p, cyc_z, hops, center, counters)
     if found:
+        wt = search_band(hops, curv, est, params[PR_SEARCH_TOL_PPB])
         best_x, best_out = _exact_ascent(pools, tticks, tnets, tn, cyc_p, cyc_z, hops, counters, x0, center,
-                                         bp, best_out, w if w > x0 * 1e-14 else x0 * 1e-14, cap,
+                                         bp, best_out, wt if wt > x0 * 1e-14 else x0 * 1e-14, cap,
                                          params[PR_ITERS_V3])
         return best_x, best_out, True
     # the exact swaps revert at the model's optimum: search the exact profit below it
@@ -847,7 +865,7 @@ def evaluate_cycle(pools, tokens, pairs, pair_ht, tticks, tnets, tn, meta, param
                 _set_dead(sig_vals, rate_cache, slot, cp, hops)
             return pos
     amount_in, amount_out, found = optimise_input(pools, tticks, tnets, tn, rp, rz, hops, params, counters, x0,
-                                                  curv, all_v2, cap)
+                                                  curv, all_v2, cap, est)
     if not found:
         counters[K_SIM_FAILS] += 1
         if slot >= 0:

@@ -76,7 +76,9 @@ class EngineConfig:
     max_triangles_per_pool: int = 64
     search_iters_v2: int = 24               # golden-section steps of the fallback search (the exact swaps
                                             # revert at the modelled optimum)
-    search_iters_v3: int = 28               # exact ascent from the modelled optimum: most steps each side
+    search_iters_v3: int = 28               # exact ascent from the modelled optimum: most simulations
+    search_tolerance_ppb: int = 1           # ... which stops within this many parts per billion of the
+                                            # best profit (or the rounding staircase, if wider)
     evaluate_each_frame: bool = True        # search after every frame: signals independent of batching
                                             # (live == replay); False: once per batch (fewer searches in bursts)
     neighbor_scan: int = 1024               # all-V2 integer refinement: widest band (each side) scanned exhaustively
@@ -108,7 +110,7 @@ class EngineConfig:
             raise EngineConfigError(f"max_input_share_bps: must be in 1..10000, got {self.max_input_share_bps}")
         for name in ("min_net_profit_usd_e8", "republish_change_bps", "republish_min_blocks", "min_spread_e9", "gas_units_base",
                      "gas_units_v2_hop", "gas_units_v3_hop", "max_triangles_per_pool", "search_iters_v2",
-                     "search_iters_v3", "neighbor_scan", "market_checksum_every", "chain_id", "screen_pct"):
+                     "search_iters_v3", "search_tolerance_ppb", "neighbor_scan", "market_checksum_every", "chain_id", "screen_pct"):
             if getattr(self, name) < 0:
                 raise EngineConfigError(f"{name}: must be >= 0, got {getattr(self, name)}")
         if not 0 <= self.strategy_id < 65536:
@@ -179,6 +181,7 @@ class EngineConfig:
         p[A.PR_CRC_EVERY] = self.market_checksum_every
         p[A.PR_ITERS_V2] = self.search_iters_v2
         p[A.PR_ITERS_V3] = self.search_iters_v3
+        p[A.PR_SEARCH_TOL_PPB] = self.search_tolerance_ppb
         p[A.PR_NEIGHBOR_SCAN] = self.neighbor_scan
         p[A.PR_MIN_SPREAD_E9] = self.min_spread_e9
         p[A.PR_SIGNAL_CRC] = 1 if self.signal_checksum else 0
