@@ -30,7 +30,7 @@ from alphapulse.jit.pool_state import (
     C_TICK, C_TOKEN0, C_TOKEN1, C_V3ROW, C_VENUE, C_ADDR, C_NEXT_PAIR, K_CANDIDATES, K_CYCLES,
     K_FRAMES, K_FRAMES_DUPLICATE, K_FRAMES_REJECTED, K_OUT_FULL, K_SEQ_GAPS, K_SIGNALS,
     K_SIGNALS_SUPPRESSED, K_SCREENED, K_SIGNAL_TABLE_FULL, K_SIM_FAILS, K_SIMULATIONS, K_STALE_SKIPS, K_TLVS, KIND_V2,
-    M_CHAIN_ID, M_GAS_BASE, M_GAS_PRIO, M_LAST_SEQ, M_NPOOLS, M_SIGNAL_ID, P_HEAD, T_ADDR, T_DEC,
+    M_CHAIN_ID, M_GAS_BASE, M_GAS_POOL, M_GAS_POOL_EPOCH, M_GAS_PRIO, M_LAST_SEQ, M_NPOOLS, M_SIGNAL_ID, P_HEAD, T_ADDR, T_DEC,
     T_HEAD, T_NPOOLS, apply_tlv, find_pair, find_token, mark_all_stale, next_pool_of_token, pool_tradable,
 )
 from alphapulse.jit.wideint import (U0, mul_div, u256_add, u256_cmp, u256_from_f64, u256_is_zero,
@@ -636,11 +636,20 @@ def usd_e8(pools, tokens, pairs, pair_ht, tn, amount, token, stable):
     """
     if stable < 0 or token < 0:
         return 0, False
+    p = price_pool(pools, pairs, pair_ht, tn, token, stable) if token != stable else -1
+    return usd_e8_at(pools, tokens, p, amount, token, stable)
+
+
+@njit(cache=True)
+def usd_e8_at(pools, tokens, p, amount, token, stable):
+    """:func:`usd_e8` with the token's price pool ``p`` already looked up (-1: none; any for the
+    stable coin itself)."""
+    if stable < 0 or token < 0:
+        return 0, False
     sdec = np.int64(tokens[stable, T_DEC])
     if token == stable:
         v, ok = mul_div(amount, _E8, _pow10(sdec))
         return _clamp_i64(v), ok
-    p = price_pool(pools, pairs, pair_ht, tn, token, stable)
     if p < 0:
         return 0, False
     token_is_0 = np.int64(pools[p, C_TOKEN0]) == token
@@ -747,15 +756,17 @@ def _token_in(pools, p, zero_for_one):
 
 @njit(cache=True)
 def _choose_start(pools, pairs, pair_ht, tn, cyc_p, cyc_z, hops, stable):
-    """Rotation that starts the cycle at the stable coin, else at a priced token, else at hop 0."""
+    """Rotation that starts the cycle at the stable coin, else at a priced token, else at hop 0;
+    (hop index, the start token's price pool: -1 when it is the stable coin or unpriced)."""
     for i in range(hops):
         if _token_in(pools, cyc_p[i], cyc_z[i]) == stable:
-            return i
+            return i, -1
     if stable >= 0:
         for i in range(hops):
-            if price_pool(pools, pairs, pair_ht, tn, _token_in(pools, cyc_p[i], cyc_z[i]), stable) >= 0:
-                return i
-    return 0
+            pp = price_pool(pools, pairs, pair_ht, tn, _token_in(pools, cyc_p[i], cyc_z[i]), stable)
+            if pp >= 0:
+                return i, pp
+    return 0, -1
 
 
 @njit(cache=True)
@@ -817,7 +828,7 @@ def evaluate_cycle(pools, tokens, pairs, pair_ht, tticks, tnets, tn, meta, param
     for i in range(hops):
         rp[i] = cp[(i + m) % hops]
         rz[i] = cz[(i + m) % hops]
-    s = _choose_start(pools, pairs, pair_ht, tn, rp, rz, hops, stable)
+    s, start_pp = _choose_start(pools, pairs, pair_ht, tn, rp, rz, hops, stable)
     if s != 0:
         for i in range(hops):
             cp[i] = rp[(i + s) % hops]
@@ -835,7 +846,11 @@ def evaluate_cycle(pools, tokens, pairs, pair_ht, tticks, tnets, tn, meta, param
     units = params[PR_GAS_BASE_UNITS] + n_v2 * params[PR_GAS_V2_UNITS] + (hops - n_v2) * params[PR_GAS_V3_UNITS]
     gas_price = meta[M_GAS_BASE] + meta[M_GAS_PRIO]
     gas_wei, _ = u256_mul((np.uint64(units), U0, U0, U0), (np.uint64(gas_price), U0, U0, U0))
-    gas_usd, gas_priced = usd_e8(pools, tokens, pairs, pair_ht, tn, gas_wei, native, stable)
+    # the native token's price pool, looked up once per search (pools do not change during one)
+    if meta[M_GAS_POOL_EPOCH] != epoch:
+        meta[M_GAS_POOL] = price_pool(pools, pairs, pair_ht, tn, native, stable) if native != stable else -1
+        meta[M_GAS_POOL_EPOCH] = epoch
+    gas_usd, gas_priced = usd_e8_at(pools, tokens, meta[M_GAS_POOL], gas_wei, native, stable)
     if not gas_priced:
         gas_usd = 0
     min_profit = (U0, U0, U0, U0)
@@ -853,7 +868,7 @@ def evaluate_cycle(pools, tokens, pairs, pair_ht, tticks, tnets, tn, meta, param
     x0, est, curv, all_v2 = model_optimum(pools, tticks, tnets, tn, rp, rz, hops, cap)
     pct = params[PR_SCREEN_PCT]
     if pct > 0:
-        est_usd, est_priced = usd_e8(pools, tokens, pairs, pair_ht, tn, u256_from_f64(est), start_token, stable)
+        est_usd, est_priced = usd_e8_at(pools, tokens, start_pp, u256_from_f64(est), start_token, stable)
         if est_priced:
             bar = gas_usd + params[PR_MIN_NET_USD_E8]
             skip = bar > 0 and est_usd * 100.0 < bar * float(pct)
@@ -872,7 +887,7 @@ def evaluate_cycle(pools, tokens, pairs, pair_ht, tticks, tnets, tn, meta, param
             _set_dead(sig_vals, rate_cache, slot, cp, hops)
         return pos
     gross, _ = u256_sub(amount_out, amount_in)
-    gross_usd, priced = usd_e8(pools, tokens, pairs, pair_ht, tn, gross, start_token, stable)
+    gross_usd, priced = usd_e8_at(pools, tokens, start_pp, gross, start_token, stable)
     flags = 0
     if priced:
         net_usd = gross_usd - gas_usd

@@ -112,7 +112,9 @@ M_GAS_BLOCK = 7
 M_CHAIN_ID = 8
 M_SIGNAL_ID = 9
 M_LAST_SEQ = 10   # 256 slots from here: last sequence per source on the market-data domain
-NMETA = M_LAST_SEQ + 256
+M_GAS_POOL_EPOCH = M_LAST_SEQ + 256   # search epoch of the cached price pool of the native token
+M_GAS_POOL = M_GAS_POOL_EPOCH + 1
+NMETA = M_GAS_POOL + 1
 
 # counters
 K_FRAMES = 0
