@@ -328,6 +328,10 @@ def _model_slope(pools, tticks, tnets, tn, cyc_p, cyc_z, hops, x):
 
 MODEL_ITERS = 80
 SLOPE_TOL = 1e-13      # |d profit / d input| below this is the optimum to float precision
+# The model's optimum needs to be no closer than the exact search's band: at the default
+# 1 ppb of the profit that band is ~3e-5 of the input (search_band), at the rounding band
+# (tolerance 0) the exact ascent gallops the rest in O(log) simulations.
+MODEL_REL_TOL = 1e-9
 
 
 @njit(cache=True)
@@ -338,7 +342,7 @@ def model_optimum(pools, tticks, tnets, tn, cyc_p, cyc_z, hops, cap):
     pools on the path the model (:func:`cycle_model`, which crosses initialised ticks like
     the swap) is still concave in the input, so the root of its slope is bracketed from the
     closed form on the current ranges (doubling) and located by regula falsi (Illinois) to
-    1e-12 relative, in at most MODEL_ITERS model evaluations.
+    MODEL_REL_TOL, in at most MODEL_ITERS model evaluations.
     Returns (x*, modelled profit at x*, |profit''| at x*, all_v2); x* = 0 when nothing pays.
     """
     x0, rate, _, curv, est = mobius_optimum(pools, cyc_p, cyc_z, hops)
@@ -375,7 +379,7 @@ def model_optimum(pools, tticks, tnets, tn, cyc_p, cyc_z, hops, cap):
         side = 0
         x = lo
         for _ in range(MODEL_ITERS):
-            if hi - lo <= 1e-12 * hi + 0.5:
+            if hi - lo <= MODEL_REL_TOL * hi + 0.5:
                 x = lo
                 break
             x = (lo * ghi - hi * glo) / (ghi - glo)
