@@ -190,6 +190,12 @@ def strategy(stop: Any, *, market_ring: str, signal_ring: str, engine: Any,
     seen = eng.counters()
     last_beat = 0.0
 
+    spin = wait == "spin"
+
+    def observe_ns(lat_ns: np.ndarray) -> None:
+        for v in lat_ns.tolist():
+            m.observe_latency_ns("strategy", v)
+
     def observe(buf: np.ndarray, nbytes: int) -> None:
         """After each kernel call, its signals all on the ring: trigger-to-publication latency."""
         if m is None:
@@ -204,20 +210,30 @@ def strategy(stop: Any, *, market_ring: str, signal_ring: str, engine: Any,
     gcp = IdleCollector().start() if threading.current_thread() is threading.main_thread() else None
     try:
         while not stop.is_set():
-            views = cons.poll(timeout=poll_timeout_s)
+            if spin:
+                # poll, process and release in compiled code for one slice, back here between
+                # slices (heartbeat, metrics, GC) and for futex wakes of sleeping signal readers
+                n_sig = eng.run(cons, prod, poll_timeout_s, latency=observe_ns if m is not None else None)
+                lost = 0
+                busy = eng.counters().get("frames", 0) != seen.get("frames", 0)
+            else:
+                views = cons.poll(timeout=poll_timeout_s)
+                busy = bool(views)
+                if views:
+                    # the kernel publishes each 2-pool signal on the signal ring itself as soon as
+                    # it is sized, before the rest of the search (back in Python only to wake
+                    # sleeping readers)
+                    n_sig, _ = eng.process_raw(views, sink=prod, observe=observe)
+                    lost = cons.release()
             now = time.monotonic()
             if now - last_beat > 0.5:
                 prod.heartbeat()
                 _alive(m, "strategy")
                 last_beat = now
             if gcp is not None:
-                gcp.tick(idle=not views)
-            if not views:
+                gcp.tick(idle=not busy)
+            if not busy:
                 continue
-            # the kernel publishes each 2-pool signal on the signal ring itself as soon as it is
-            # sized, before the rest of the search (back in Python only to wake sleeping readers)
-            n_sig, _ = eng.process_raw(views, sink=prod, observe=observe)
-            lost = cons.release()
             if m is not None:
                 c = eng.counters()
                 m.counter("strategy", "frames_in").add(c.get("frames", 0) - seen.get("frames", 0))
@@ -229,6 +245,8 @@ def strategy(stop: Any, *, market_ring: str, signal_ring: str, engine: Any,
                     m.counter("strategy", "frames_lost").add(lost)
                 m.gauge("strategy", "pools").set(len(eng.registry))
                 seen = c
+            elif spin:
+                seen = eng.counters()
     finally:
         if gcp is not None:
             gcp.stop()

@@ -20,7 +20,7 @@ from numba import njit
 
 from alphapulse.jit.amm_v2 import v2_get_amount_out
 from alphapulse.jit.amm_v3 import v3_exact_input, v3_exact_input_f64
-from alphapulse.jit.clock import wall_ns
+from alphapulse.jit.clock import mono_ns, wall_ns
 from alphapulse.jit.crc import frame_crc
 from alphapulse.jit.encode import seal_frame, write_header, write_tlv_header
 from alphapulse.jit.frames import check_header, check_tlvs, tlv_header
@@ -363,7 +363,9 @@ def model_optimum(pools, tticks, tnets, tn, cyc_p, cyc_z, hops, cap):
     hi = x0 if x0 < cap else cap
     ghi = _model_slope(pools, tticks, tnets, tn, cyc_p, cyc_z, hops, hi)
     n = 0
-    while ghi > 0.0:                      # the optimum is past hi: double (ticks crossed)
+    # |slope| <= SLOPE_TOL is flat to float precision: the closed form on the current ranges is
+    # then the optimum (no tick crossed), whichever sign the rounding gave the slope
+    while ghi > SLOPE_TOL:                # the optimum is past hi: double (ticks crossed)
         if hi >= cap or n >= 64:
             break
         lo = hi
@@ -371,10 +373,8 @@ def model_optimum(pools, tticks, tnets, tn, cyc_p, cyc_z, hops, cap):
         hi = hi * 2.0 if hi * 2.0 < cap else cap
         ghi = _model_slope(pools, tticks, tnets, tn, cyc_p, cyc_z, hops, hi)
         n += 1
-    if ghi > 0.0:
-        x = hi                            # still rising at the cap
-    elif ghi >= -SLOPE_TOL:
-        x = hi                            # the closed form is the optimum (no tick crossed)
+    if ghi >= -SLOPE_TOL:
+        x = hi                            # flat there (the optimum), or still rising at the cap
     else:
         side = 0
         x = lo
@@ -1148,7 +1148,7 @@ def _search_touched(pools, tokens, pairs, pair_ht, token_ht, tticks, tnets, tn, 
 
 
 @njit(cache=True)
-def _sink_publish(out, wpos, now_ns, resume, sink_h, sink_ps, sink_sizes, sink_data):
+def _sink_publish(out, wpos, resume, sink_h, sink_ps, sink_sizes, sink_data):
     """Publish ``out[resume[RS_PUB]:wpos]`` on the sink ring (the caller's ring producer state).
 
     True when all of it is on the ring and no consumer needs waking; otherwise the
@@ -1158,7 +1158,7 @@ def _sink_publish(out, wpos, now_ns, resume, sink_h, sink_ps, sink_sizes, sink_d
     pub = resume[RS_PUB]
     if sink_ps.shape[0] == 0 or wpos <= pub:
         return True
-    r = publish_span(sink_h, sink_ps, sink_sizes, sink_data, out, pub, wpos - pub, now_ns)
+    r = publish_span(sink_h, sink_ps, sink_sizes, sink_data, out, pub, wpos - pub, mono_ns())
     if r < 0:
         resume[RS_SINK] = r
         return False
@@ -1190,7 +1190,7 @@ def _search_epoch(pools, tokens, pairs, pair_ht, token_ht, tticks, tnets, tn, me
             now_ns, seq0, rate_cache, PHASE_PAIRS, i0, q0, d0, flush_pairs)
         if not stopped or sink_ps.shape[0] == 0:
             break
-        if not _sink_publish(out, wpos, now_ns, resume, sink_h, sink_ps, sink_sizes, sink_data):
+        if not _sink_publish(out, wpos, resume, sink_h, sink_ps, sink_sizes, sink_data):
             return wpos, n_sig, True, ci, cq, cd
         i0 = ci
         q0 = cq
@@ -1201,7 +1201,7 @@ def _search_epoch(pools, tokens, pairs, pair_ht, token_ht, tticks, tnets, tn, me
             sig_vals, counters, touched, tl, n_touched, overflow, epoch, out, wpos, out_offsets, n_sig,
             now_ns, seq0, rate_cache, PHASE_TRIANGLES, 0, -1, 0, False)
     if not stopped and sink_ps.shape[0] != 0 and resume[RS_SINK] == 0:
-        _sink_publish(out, wpos, now_ns, resume, sink_h, sink_ps, sink_sizes, sink_data)
+        _sink_publish(out, wpos, resume, sink_h, sink_ps, sink_sizes, sink_data)
     return wpos, n_sig, stopped, ci, cq, cd
 
 
@@ -1227,12 +1227,14 @@ def process_batch(buf, n_bytes, pools, tokens, pairs, pool_ht, token_ht, pair_ht
     none). With a sink the kernel publishes the signals on that ring itself, each 2-pool
     signal as soon as it is sized, and returns early only for what it cannot finish there
     (resume[RS_SINK]: a futex wake, a full lossless ring); ``out[:resume[RS_PUB]]`` is then
-    on the ring and the caller publishes the rest (the caller zeroes both words per call).
+    on the ring and the caller publishes the rest (both words are zeroed on entry).
     Signal frames are written back to back into ``out``; ``out_offsets``
     receives each frame's offset. ``seq0`` is the sequence of the first
     signal frame. Returns (n_signals, bytes written, frames consumed, stop
     reason: 0 all consumed, STOP_FLUSH, else the Reject code of a corrupt header).
     """
+    resume[RS_PUB] = 0
+    resume[RS_SINK] = 0
     each_frame = params[PR_EVAL_EACH_FRAME] != 0
     split = params[PR_MAX_HOPS] >= 3
     wpos = 0

@@ -247,6 +247,15 @@ def release(h, cs):
 
 
 @njit(cache=True)
+def release_owned(h, cs):
+    """:func:`release` if this consumer still owns its slot (True), else nothing (False: evicted)."""
+    if not _owns_slot(h, cs):
+        return False
+    release(h, cs)
+    return True
+
+
+@njit(cache=True)
 def wait_published(h, seen_seq, max_spins):
     """Spin (acquire loads + cpu_relax) until the publish sequence moves past ``seen_seq``."""
     s = np.int64(load_acquire(h, RL.W_PSEQ))

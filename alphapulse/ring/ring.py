@@ -16,6 +16,7 @@ from typing import Iterator
 
 import numpy as np
 
+from alphapulse.jit.entry import compiled_entry
 from alphapulse.protocol import codec
 from alphapulse.protocol import layout as P
 from alphapulse.protocol.layout import Reject
@@ -685,6 +686,12 @@ class Consumer:
         B.set_start(h, self._cs, p, f, nb)
         self._out = np.zeros(4, dtype=np.int64)
         self._priv = np.empty(ring.capacity if copy else 0, dtype=np.uint8)
+        # the per-poll kernels, called without the dispatcher (fixed argument types)
+        if copy:
+            self._k_poll = compiled_entry(B.poll_copy, h, self._cs, self._data, self._priv, self._out, 0)
+        else:
+            self._k_poll = compiled_entry(B.poll, h, self._cs, self._out, 0)
+        self._k_release = compiled_entry(B.release_owned, h, self._cs)
         self._backoff = Backoff(spins=0)
         self._slot_word = b
         self._pseq_addr = h.ctypes.data + RL.W_PSEQ * RL.WORD
@@ -722,21 +729,35 @@ class Consumer:
     def _poll_once(self) -> list[np.ndarray]:
         cs, out = self._cs, self._out
         if self.copy:
-            n = B.poll_copy(self._h, cs, self._data, self._priv, out, _now())
+            n = self._k_poll(self._h, cs, self._data, self._priv, out, _now())
             if n == 1:
                 return [self._priv[out[0]:out[1]]]
         else:
-            n = B.poll(self._h, cs, out, _now())
+            n = self._k_poll(self._h, cs, out, _now())
             if n == 1:
                 return [self._data[out[0]:out[1]]]
             if n == 2:
                 return [self._data[out[0]:out[1]], self._data[out[2]:out[3]]]
+        self.raise_for_status(n)
+        return []
+
+    def raise_for_status(self, n: int) -> None:
+        """Raise what a poll kernel's negative result means (evicted, corrupt ring); else nothing."""
         if n == B.EVICTED:
             self._raise_evicted()
         if n == B.CORRUPT:
             raise RingError(f"ring {self.ring.name!r}: header inconsistent at cursor "
                             f"{self.position} (corrupted shared memory?)")
-        return []
+
+    def kernel_state(self) -> tuple:
+        """(header, cursor state, data area, private copy buffer, poll offsets, copy): what a Numba
+        kernel needs to poll and release as this consumer (``barrier.poll_copy``/``poll``, then
+        ``release_owned``), on this thread. Zero-copy views of an overwrite ring can be
+        overwritten while held, which only :meth:`release` checks: refused."""
+        if not self.copy and self.ring.policy == Policy.OVERWRITE:
+            raise RingError(f"consumer {self.name!r}: zero-copy on an overwrite ring cannot be "
+                            f"driven from a kernel (use copy=True)")
+        return self._h, self._cs, self._data, self._priv, self._out, self.copy
 
     def _raise_evicted(self):
         reason = Eviction(int(self._h[self._cs[B.CS_SLOT] + RL.S_EVICT_REASON]))
@@ -812,9 +833,8 @@ class Consumer:
         lost = 0
         if not self.copy:
             lost = int(B.overwritten_since_poll(h, cs))
-        if not B._owns_slot(h, cs):
+        if not self._k_release(h, cs):
             self._raise_evicted()
-        B.release(h, cs)
         return lost
 
     def frames(self, timeout: float | None = 0.0, verify: bool = True) -> Iterator[bytes]:

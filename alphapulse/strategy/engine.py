@@ -19,6 +19,8 @@ import numpy as np
 
 from alphapulse.jit import arb as A
 from alphapulse.jit import pool_state as S
+from alphapulse.jit import spin as SP
+from alphapulse.jit.entry import compiled_entry
 from alphapulse.jit.wideint import from_limbs, to_u256
 from alphapulse.protocol.layout import Reject
 from alphapulse.ring.sequencer import WAKE
@@ -78,9 +80,15 @@ class StrategyEngine:
         self._tail = (self._rate_cache, self._tl, self._resume)
         self._no_sink = (np.zeros(0, np.uint64), np.zeros(0, np.int64), np.zeros(0, np.uint32),
                          np.zeros(0, np.uint8))
+        self._sink = None                # the last sink and its kernel state
+        self._sink_arrays = self._no_sink
+        self._run_entry: dict[bool, Callable] = {}
+        self._lat = np.zeros(4096, np.int64)     # run(): trigger-to-publication ns, a ring
+        self._lat_n = np.zeros(1, np.int64)
+        self._lat_seen = 0
         self._entry: dict[tuple[bool, bool], Callable] = {}
         self.registry = PoolRegistry(self.state)
-        prefault([*self.state.values(), *self._head, *self._tail])
+        prefault([*self.state.values(), *self._head, *self._tail, self._lat])
 
     # ---------------------------------------------------------------- hot path
     def process(self, frames_views: Sequence[np.ndarray | bytes]) -> list[bytes]:
@@ -89,9 +97,77 @@ class StrategyEngine:
         out, offs = self._out, self._out_offsets
         return [out[o:o + A.SIG_FRAME].tobytes() for o in offs[:n]]
 
+    def run(self, consumer, sink, seconds: float,
+            latency: Callable[[np.ndarray], object] | None = None) -> int:
+        """Busy-poll ``consumer`` (of the market ring) for ``seconds`` and process every batch as it
+        arrives, all in compiled code (:mod:`alphapulse.jit.spin`): the signals go out on ``sink``
+        (a ring ``Producer``) from the kernel, each 2-pool signal as soon as it is sized. Returns
+        the signals published. Takes a core for the whole time: the ``wait = "spin"`` mode.
+
+        Back here only at the deadline and for what the kernel cannot do: a futex wake for a
+        sleeping signal reader, a full lossless signal ring (then this waits as
+        ``publish_batch`` does), a ring error (raised as ``Consumer.poll`` raises it).
+        ``latency``, when given, receives the trigger-to-publication times (ns, int64 array) of
+        the signals published since the last call.
+        """
+        h, cs, data, priv, out4, copy = consumer.kernel_state()
+        sink_arrays = self._sink_state(sink)
+        io = (h, cs, data, priv, out4, copy)
+        entry = self._run_entry.get(copy)
+        deadline = time.monotonic_ns() + int(seconds * 1e9)
+        resume = self._resume
+        total = 0
+        while True:
+            args = (deadline, *io, *self._head, self._next_seq, *self._tail, *sink_arrays, self._lat, self._lat_n)
+            if entry is None:
+                entry = self._run_entry[copy] = compiled_entry(SP.run_until, *args)
+            status, n, _batches, seq, wpos, rejects, k, n_views = entry(*args)
+            self._next_seq = seq
+            total += n
+            if rejects:
+                self._log_rejects(rejects)
+            if status == SP.RUN_PENDING:
+                # finish the publication the kernel handed over, then the rest of that poll
+                if resume[A.RS_SINK] >= WAKE:
+                    sink.wake()
+                pub = int(resume[A.RS_PUB])
+                if wpos > pub:
+                    sink.publish_batch(self._out[pub:wpos])
+                src = priv if copy else data
+                views = [src[out4[2 * i]:out4[2 * i + 1]] for i in range(n_views)]
+                total += self.process_raw([views[k]], sink=sink, resume=True)[0]
+                for v in views[k + 1:]:
+                    total += self.process_raw([v], sink=sink)[0]
+                consumer.release()
+            elif status < 0:
+                consumer.raise_for_status(status)
+            if latency is not None:
+                got = int(self._lat_n[0]) - self._lat_seen
+                if got:
+                    size = self._lat.shape[0]
+                    idx = np.arange(self._lat_seen, self._lat_seen + min(got, size)) % size
+                    latency(self._lat[idx])
+                    self._lat_seen += got
+            if status == SP.RUN_DEADLINE:
+                return total
+
+    def _sink_state(self, sink) -> tuple:
+        if sink is None:
+            return self._no_sink
+        if sink is not self._sink:
+            self._sink, self._sink_arrays = sink, sink.kernel_state()
+        return self._sink_arrays
+
+    def _log_rejects(self, n: int = 1, reason: str = "") -> None:
+        self._rejected_logged += n
+        if self._rejected_logged <= 10 or self._rejected_logged % 1000 < n:
+            log.warning("strategy: corrupt frame header in batch%s; rest of the batch skipped",
+                        f" ({reason})" if reason else "")
+
     def process_raw(self, frames_views: Sequence[np.ndarray | bytes],
                     publish: Callable[[np.ndarray, int], object] | None = None,
-                    sink=None, observe: Callable[[np.ndarray, int], object] | None = None) -> tuple[int, int]:
+                    sink=None, observe: Callable[[np.ndarray, int], object] | None = None,
+                    resume: bool = False) -> tuple[int, int]:
         """Like :meth:`process` but leaves the frames in ``self.out_buffer[:bytes]``; returns (n, bytes).
 
         With ``publish`` every signal frame is handed over as soon as it is written:
@@ -122,15 +198,15 @@ class StrategyEngine:
         if buf.dtype != np.uint8:
             buf = buf.view(np.uint8)
         total_n = total_bytes = 0
+        if not resume:
+            self._resume[A.RS_PENDING] = 0
         resume = self._resume
-        resume[A.RS_PENDING] = 0
         flush = publish is not None or sink is not None
-        sink_arrays = sink.kernel_state() if sink is not None else self._no_sink
-        kernel = self._entry.get((buf.ndim, buf.flags.c_contiguous, buf.flags.writeable))
+        sink_arrays = self._sink_state(sink)
+        flags = buf.flags
+        kernel = self._entry.get((buf.ndim, flags.c_contiguous, flags.writeable))
         head, tail = self._head, self._tail
         while True:
-            resume[A.RS_PUB] = 0
-            resume[A.RS_SINK] = 0
             if kernel is None:
                 args = (buf, buf.shape[0], *head, time.time_ns(), self._next_seq, *tail, *sink_arrays, flush)
                 n_sig, wpos, _n_frames, stop = A.process_batch(*args)
@@ -155,10 +231,7 @@ class StrategyEngine:
             if stop != A.STOP_FLUSH:
                 break
         if stop:
-            self._rejected_logged += 1
-            if self._rejected_logged <= 10 or self._rejected_logged % 1000 == 0:
-                log.warning("strategy: corrupt frame header in batch (%s); rest of the batch skipped",
-                            Reject(stop).name)
+            self._log_rejects(1, Reject(stop).name)
         return int(total_n), int(total_bytes if flush else wpos)
 
     def _bind(self, args: tuple) -> Callable:
@@ -169,12 +242,10 @@ class StrategyEngine:
         (a ring view, a bytes object), so the compiled entry point is cached per those.
         """
         buf = args[0]
-        sig = tuple(A.process_batch.typeof_pyval(a) for a in args)
-        compiled = A.process_batch.overloads.get(sig)
-        if compiled is None:        # typed differently than expected: keep the dispatcher
-            return A.process_batch
-        self._entry[(buf.ndim, buf.flags.c_contiguous, buf.flags.writeable)] = compiled.entry_point
-        return compiled.entry_point
+        entry = compiled_entry(A.process_batch, *args)
+        if entry is not A.process_batch:
+            self._entry[(buf.ndim, buf.flags.c_contiguous, buf.flags.writeable)] = entry
+        return entry
 
     @property
     def out_buffer(self) -> np.ndarray:

@@ -1,6 +1,8 @@
 """StrategyEngine on synthetic frames: exact figures, no flooding, stale pools, reorg undo."""
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 
@@ -446,8 +448,11 @@ def test_sink_publishes_on_the_ring_what_process_returns(hops):
                 assert len(seen) == calls + 1
                 assert e._resume[A.RS_PUB] == seen[-1] and e._resume[A.RS_SINK] == 0  # noqa: SLF001
         got = _ring_frames(cons)
+        # the kernel's publications beat the producer's heartbeat on the rings' clock (monotonic)
+        age = ring.stats()["producer"]["heartbeat_age_s"]
         prod.close()
         cons.close()
+    assert 0 <= age < 5
     assert len(expected) >= 4 and n_total == len(got) == len(expected)
     assert signals(got) == signals(expected)
     assert sum(seen) == n_total * A.SIG_FRAME
@@ -554,3 +559,134 @@ def test_exact_ascent_finds_the_optimum_from_a_wrong_start_in_few_simulations():
         x, p, sims = run(x0 * k)
         start = int(x0 * k)
         assert p >= e.simulate(path, start) - start and sims <= 3 + e.config.search_iters_v3
+
+
+def _run_rings(tag, sig_capacity=1 << 16, md_timeout_s=30.0):
+    from alphapulse.ring import Ring
+    md = Ring.create(f"t_run_{tag}_md", 1 << 16, "overwrite", consumer_timeout_s=md_timeout_s)
+    sig = Ring.create(f"t_run_{tag}_sig", sig_capacity, "lossless")
+    return md, sig
+
+
+def test_run_spins_in_compiled_code_and_publishes_what_process_returns():
+    """engine.run: the compiled loop polls the market ring, processes each batch and publishes
+    the signals on the signal ring itself; the ring then holds exactly what ``process`` returns
+    for the same frames (a corrupt frame among them counted and skipped), the market consumer
+    is released up to the end, and each signal's trigger-to-publication time is reported."""
+    ref, e = engine(max_hops=3), engine(max_hops=3)
+    expected = []
+    for fr in _sink_frames(Feed(), 3):
+        expected += ref.process([fr])
+    md, sig = _run_rings("ok")
+    try:
+        mp, sp = md.producer(), sig.producer()
+        mc = md.consumer("strategy", wait="spin")
+        reader = sig.consumer("reader", wait="spin")     # polls, never sleeps: no wake needed
+        frames = _sink_frames(Feed(), 3)
+        garbage = bytearray(frames[1])
+        garbage[L.HEADER_SIZE + 1] = 0xFF                 # a TLV longer than the payload: counted
+        mp.publish(frames[0])
+        lat: list = []
+        n = e.run(mc, sp, 0.05, latency=lambda a: lat.extend(a.tolist()))
+        mp.publish_batch(bytes(garbage))
+        n += e.run(mc, sp, 0.05)
+        for fr in frames[1:]:
+            mp.publish(fr)
+        n += e.run(mc, sp, 0.05)
+        got = _ring_frames(reader)
+        assert mc.lag() == (0, 0)
+        hb = [c["heartbeat_age_s"] for c in md.stats()["consumers"] if c["name"] == "strategy"]
+        assert len(hb) == 1 and 0 <= hb[0] < 5       # the kernel's polls beat on the rings' clock
+        for c in (mc, reader):
+            c.close()
+        sp.close()
+        mp.close()
+    finally:
+        for r in (md, sig):
+            r.close()
+            r.unlink()
+    assert len(expected) >= 4 and n == len(got) == len(expected)
+    assert signals(got) == signals(expected)
+    assert e.counters()["frames_rejected"] == 1
+    assert len(lat) >= 2 and all(v > 0 for v in lat)
+
+
+def test_run_hands_a_wake_to_python_then_carries_on():
+    """A signal reader asleep on its futex: the kernel stops for the wake, Python wakes it and
+    finishes the interrupted batch; every signal arrives, in order."""
+    import threading
+    import time
+    ref, e = engine(max_hops=3), engine(max_hops=3)
+    expected = ref.process(_sink_frames(Feed()))
+    md, sig = _run_rings("wake")
+    try:
+        mp, sp = md.producer(), sig.producer()
+        mc = md.consumer("strategy", wait="spin")
+        reader = sig.consumer("sleeper", wait="sleep")
+        got: list = []
+
+        def sleeper():
+            deadline = time.monotonic() + 20
+            while len(got) < len(expected) and time.monotonic() < deadline:
+                got.extend(_ring_frames_poll(reader, 5.0))
+
+        t = threading.Thread(target=sleeper)
+        t.start()
+        deadline = time.monotonic() + 10
+        while sig.stats()["sleeping_consumers"] == 0 and time.monotonic() < deadline:
+            time.sleep(0.005)
+        for fr in _sink_frames(Feed()):
+            mp.publish(fr)
+        n = e.run(mc, sp, 0.2)
+        t.join(20)
+        wakes = sig.stats()["producer"]["wakes"]
+        for c in (mc, reader):
+            c.close()
+        sp.close()
+        mp.close()
+    finally:
+        for r in (md, sig):
+            r.close()
+            r.unlink()
+    assert wakes >= 1 and n == len(expected)
+    assert signals(got) == signals(expected)
+
+
+def _ring_frames_poll(cons, timeout):
+    out = []
+    for v in cons.poll(timeout=timeout):
+        b = bytes(v)
+        p = 0
+        while p < len(b):
+            size = L.HEADER_SIZE + int.from_bytes(b[p + 24:p + 28], "little")
+            out.append(b[p:p + size])
+            p += size
+    cons.release()
+    return out
+
+
+def test_run_on_a_full_signal_ring_raises_and_an_evicted_consumer_is_reported():
+    from alphapulse.ring.ring import ConsumerEvicted, RingFullTimeout
+    e = engine(max_hops=3)
+    import time
+    md, sig = _run_rings("full", sig_capacity=(2 * A.SIG_FRAME + 64 + 7) // 8 * 8, md_timeout_s=0.3)
+    try:
+        mp, sp = md.producer(), sig.producer(publish_timeout=0.2)
+        mc = md.consumer("strategy", wait="spin")
+        stuck = sig.consumer("stuck", wait="sleep")
+        for fr in _sink_frames(Feed()):
+            mp.publish(fr)
+        with pytest.raises(RingFullTimeout):
+            e.run(mc, sp, 0.2)
+        stuck.close()
+        # the market consumer's heartbeat goes stale: the ring drops it, and run says so
+        time.sleep(0.4)
+        assert [c["name"] for c in md.evict_dead_consumers(stale=True)] == ["strategy"]
+        with pytest.raises(ConsumerEvicted):
+            e.run(mc, sp, 0.05)
+        sp.close()
+        mp.close()
+    finally:
+        for r in (md, sig):
+            r.close()
+            r.unlink()

@@ -1,0 +1,90 @@
+"""The strategy's busy-polling loop in compiled code: poll the market ring, run
+``arb.process_batch`` on what arrived (which publishes the signals on the signal
+ring itself), release, repeat; back in Python only at a deadline or for what the
+kernel cannot do (a futex wake for a sleeping signal reader, a full lossless signal
+ring, a ring error).
+
+Against one Python call per batch (poll, process, release: three calls through
+Python and their argument unboxing, ~4 us a frame here), a frame's latency is then
+the ring hop and the work on it. :meth:`alphapulse.strategy.engine.StrategyEngine.run`
+drives it.
+"""
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from alphapulse.jit.arb import RS_PENDING, RS_PUB, RS_SINK, STOP_FLUSH, process_batch
+from alphapulse.jit.clock import mono_ns, wall_ns
+from alphapulse.jit.memory import ld_u64
+from alphapulse.protocol import layout as L
+from alphapulse.ring.barrier import CS_SEEN_PSEQ, EVICTED, poll, poll_copy, release_owned, wait_published
+
+RUN_DEADLINE = 0        # the deadline passed with nothing held
+RUN_PENDING = 1         # a batch stopped for Python (see module doc); its view is held, not released
+SPINS = 256             # polls between two looks at the clock
+TRIGGER = L.HEADER_SIZE + L.TLV_STD_HEADER + L.ARBITRAGE_SIGNAL.offset("trigger_ts_ns")
+
+
+@njit(cache=True)
+def _record_latency(out, out_offsets, n_sig, now, lat, lat_n):
+    """Trigger-to-publication time of each signal just published into the ``lat`` ring."""
+    for i in range(n_sig):
+        t = np.int64(ld_u64(out, out_offsets[i] + TRIGGER))
+        if 0 < t <= now:
+            lat[lat_n[0] % lat.shape[0]] = now - t
+            lat_n[0] += 1
+
+
+@njit(cache=True)
+def run_until(deadline_ns, h, cs, data, priv, out4, copy,
+              pools, tokens, pairs, pool_ht, token_ht, pair_ht, tticks, tnets, tgross, tn, journal, meta,
+              counters, venue_fee, params, token_min, sig_keys, sig_vals, touched, crc_state, out, out_offsets,
+              seq, rate_cache, tl, resume, sink_h, sink_ps, sink_sizes, sink_data, lat, lat_n):
+    """Busy-poll the ring of consumer state ``cs`` and process every batch until ``deadline_ns``
+    (``time.monotonic_ns()``).
+
+    ``copy``: the consumer copies into ``priv`` (overwrite rings), else zero-copy views of
+    ``data`` (lossless rings only). Returns (status, signals, batches, next signal sequence,
+    bytes of ``out`` of the last batch, batches cut short by a corrupt frame header, and when
+    RUN_PENDING which of the poll's views stopped and how many there are (the poll is held,
+    not released)). status: RUN_DEADLINE, RUN_PENDING, or the ring's EVICTED/CORRUPT code.
+    """
+    n_total = 0
+    batches = 0
+    rejects = 0
+    wpos = 0
+    while True:
+        now = mono_ns()                     # the rings' clock (heartbeats, the deadline)
+        n = poll_copy(h, cs, data, priv, out4, now) if copy else poll(h, cs, out4, now)
+        if n < 0:
+            return n, n_total, batches, seq, wpos, rejects, 0, 0
+        if n == 0:
+            if now >= deadline_ns:
+                return RUN_DEADLINE, n_total, batches, seq, wpos, rejects, 0, 0
+            wait_published(h, cs[CS_SEEN_PSEQ], SPINS)
+            continue
+        for k in range(n):
+            a = out4[2 * k]
+            b = out4[2 * k + 1]
+            view = priv[a:b] if copy else data[a:b]
+            resume[RS_PENDING] = 0          # a new batch, not the rest of an interrupted one
+            n_sig, wpos, _, stop = process_batch(
+                view, view.shape[0], pools, tokens, pairs, pool_ht, token_ht, pair_ht, tticks, tnets, tgross,
+                tn, journal, meta, counters, venue_fee, params, token_min, sig_keys, sig_vals, touched,
+                crc_state, out, out_offsets, wall_ns(), seq, rate_cache, tl, resume, sink_h, sink_ps,
+                sink_sizes, sink_data, True)
+            seq += n_sig
+            n_total += n_sig
+            batches += 1
+            if n_sig:
+                _record_latency(out, out_offsets, n_sig, wall_ns(), lat, lat_n)
+            if stop == STOP_FLUSH:
+                return RUN_PENDING, n_total, batches, seq, wpos, rejects, k, n
+            if stop != 0:
+                rejects += 1
+            if resume[RS_SINK] != 0 or resume[RS_PUB] < wpos:
+                # cannot happen without STOP_FLUSH; kept as a guard: let Python finish it
+                return RUN_PENDING, n_total, batches, seq, wpos, rejects, k, n
+        if not release_owned(h, cs):
+            return EVICTED, n_total, batches, seq, wpos, rejects, 0, 0
