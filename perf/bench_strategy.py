@@ -17,26 +17,33 @@ collects enough signals) is then replayed:
                       process was not running); ``updates_per_s_no_opportunity``
                       the stream without jumps (search cost when nothing pays)
 * ``latency_*_us``    frame-in to signal-out, through real shared-memory rings
-                      (``alphapulse.ring``) and a second process: each market
-                      frame is stamped and published on the market ring; this
-                      process polls it and runs the engine, whose kernel
-                      publishes each signal on the signal ring itself
-                      (``process_raw(sink=producer)``; each 2-pool signal as
-                      soon as it is sized, before the frame's other cycles and
-                      its triangles); a busy-polling consumer process on the
+                      (``alphapulse.ring``): one market frame at a time, back to
+                      back, is stamped and published on the market ring; this
+                      process polls it and runs the engine
+                      (``process_raw(sink=producer)``), whose kernel publishes
+                      each signal on the signal ring itself (each 2-pool signal
+                      as soon as it is sized, before the frame's other cycles
+                      and its triangles); a busy-polling reader process on the
                       other CPU reads every signal: its header stamp (the
                       kernel's clock when it wrote the frame, just before its
                       publication) less the triggering frame's stamp is its
-                      latency; ``latency_seen_*`` its arrival time there
-                      instead (plus the ring hop and that CPU's hiccups).
-                      ``latency_p50/p99/p999_us``
-                      every 2-pool signal (``latency_signals`` of them),
-                      ``latency_first_*`` the first 2-pool signal of each
-                      frame, ``latency_signalK_of_frame`` the K-th,
-                      ``latency_tri_*`` every triangle signal,
-                      ``latency_all_*`` every frame (stamp to the end of its
-                      processing); ``latency_pairs_only_*`` the same with
-                      ``max_hops = 2``. The first 500 frames warm up.
+                      latency (``latency_seen_*``: its arrival time there
+                      instead). ``latency_p50/p99/p999_us`` every 2-pool signal
+                      (``latency_signals`` of them), ``latency_first_*`` the
+                      first 2-pool signal of each frame,
+                      ``latency_signalK_of_frame`` the K-th, ``latency_tri_*``
+                      every triangle signal, ``latency_all_*`` every frame
+                      (stamp to the end of its processing);
+                      ``latency_pairs_only_*`` the same with ``max_hops = 2``.
+                      The first 500 frames warm up.
+* ``latency_spin_*``  the spinning strategy process instead (``wait = "spin"``:
+                      ``engine.run``, poll-process-publish in one compiled
+                      loop) fed by a market producer process at SPIN_RATE
+                      frames/s, the reader a third process. On this VM a frame
+                      that arrives after the core idled ~0.1-0.5 ms costs about
+                      twice as much as one right after another (measured: the
+                      Python-side ring publish too, 1.6 -> 2.9 us), so these
+                      figures are higher than the back-to-back ones.
 * ``cycles_per_update``, ``simulations_per_sized_cycle``  work per update: cycles
                       screened, exact cycle simulations per cycle that reached
                       the exact sizing
@@ -59,27 +66,21 @@ import sys
 import time
 
 import numpy as np
-from numba import njit
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from alphapulse.jit import amm_v2, amm_v3  # noqa: E402
-from alphapulse.jit.frames import OFF_PAYLOAD_SIZE as OFF_PAYLOAD, OFF_TIMESTAMP  # noqa: E402
-from alphapulse.jit.memory import ld_u32, ld_u64, st_u64  # noqa: E402
+from perf.latency_kernels import _collect, _stamp  # noqa: E402
 from alphapulse.jit.wideint import to_u256  # noqa: E402
 from alphapulse.protocol import codec as C  # noqa: E402
-from alphapulse.protocol import layout as L  # noqa: E402
 from alphapulse.strategy import reference as R  # noqa: E402
 from alphapulse.strategy.config import EngineConfig  # noqa: E402
-from alphapulse.strategy.engine import SIGNAL_FRAME_SIZE as SIG_FRAME, StrategyEngine  # noqa: E402
+from alphapulse.strategy.engine import StrategyEngine  # noqa: E402
 
-HEADER = L.HEADER_SIZE
-TLV_HDR = L.TLV_STD_HEADER
-TRIG = L.ARBITRAGE_SIGNAL.offset("trigger_ts_ns")
-HOPS = L.ARBITRAGE_SIGNAL.offset("hops")
 N_POOLS = 10_000
 N_TOKENS = 1_000
 TARGET_P99_US = 35.0
+SPIN_RATE = 2_000          # market frames/s of the spinning-strategy latency test
 TARGET_UPDATES = 200_000
 
 
@@ -256,32 +257,10 @@ def bench_throughput(market, state_frames, updates, batch: int = 64):
                 suppressed=d["signals_suppressed"])
 
 
-@njit(cache=True)
-def _stamp(frame, ts):
-    st_u64(frame, OFF_TIMESTAMP, np.uint64(ts))
-
-
-@njit(cache=True)
-def _collect(view, now, lat, seen, trig, hops, k):
-    """Per signal frame in ``view``: its header stamp (written just before its publication) and
-    now, each less its trigger stamp; the trigger stamp, hops; returns the new count."""
-    p = 0
-    n = view.shape[0]
-    while p + HEADER <= n and k < lat.shape[0]:
-        size = HEADER + np.int64(ld_u32(view, p + OFF_PAYLOAD))
-        t = np.int64(ld_u64(view, p + HEADER + TLV_HDR + TRIG))
-        trig[k] = t
-        lat[k] = np.int64(ld_u64(view, p + OFF_TIMESTAMP)) - t
-        seen[k] = now - t
-        hops[k] = view[p + HEADER + TLV_HDR + HOPS]
-        k += 1
-        p += size
-    return k
-
-
-def signal_consumer(name, cpu, ready, done, res):
-    """The signal ring's reader, in its own process: busy-polls, and per signal frame computes
-    now - its trigger stamp (the time the market frame was stamped and published)."""
+def signal_consumer(name, cpu, ready, done, res, nap_s=0.0):
+    """The signal ring's reader, in its own process: busy-polls (``nap_s`` > 0: naps that long
+    when the ring is empty, never asleep on the futex, so the publisher need not wake it), and
+    per signal frame records its header stamp and now, less its trigger stamp."""
     import gc
     from alphapulse.ring import Ring
     if cpu is not None:
@@ -296,11 +275,13 @@ def signal_consumer(name, cpu, ready, done, res):
     ready.set()
     k = 0
     while True:
-        views = cons.poll(timeout=0.05)
+        views = cons.poll(timeout=0.0 if nap_s else 0.05)
         now = time.time_ns()
         if not views:
             if done.is_set():
                 break
+            if nap_s:
+                time.sleep(nap_s)
             continue
         for v in views:
             k = _collect(v, now, lat, seen, trig, hops, k)
@@ -308,6 +289,141 @@ def signal_consumer(name, cpu, ready, done, res):
     res.put((lat[:k].copy(), seen[:k].copy(), trig[:k].copy(), hops[:k].copy(), cons.lost_frames))
     cons.close()
     ring.close()
+
+
+def market_producer(name, frames, rate, warmup, cpu, ready, go, res):
+    """The market ring's publisher, in its own process: one frame every 1/rate s, each stamped
+    (header timestamp, ``time.time_ns()``) just before its publication; sleeps in between (at
+    least 100 us at a time, then the frames that fell due go out back to back)."""
+    from alphapulse.ring import Ring
+    if cpu is not None:
+        os.sched_setaffinity(0, {cpu})
+    try:
+        import ctypes
+        ctypes.CDLL(None).prctl(29, 1, 0, 0, 0)       # PR_SET_TIMERSLACK: 1 ns
+    except (OSError, AttributeError):
+        pass
+    ring = Ring.attach(name)
+    prod = ring.producer()
+    frs = [np.frombuffer(f, np.uint8).copy() for f in frames]
+    _stamp(frs[0], 0)
+    ready.set()
+    go.wait(120)
+    interval = 1e9 / rate
+    t0 = time.perf_counter_ns()
+    t_measured = 0
+    i = 0
+    while i < len(frs):
+        wait = t0 + int(i * interval) - time.perf_counter_ns()
+        if wait > 0:
+            time.sleep(max(wait, 100_000) / 1e9)
+            continue
+        ts = time.time_ns()
+        _stamp(frs[i], ts)
+        prod.publish(frs[i])
+        if i == warmup:
+            t_measured = ts
+        i += 1
+    res.put(("producer", t_measured))
+    prod.close()
+    ring.close()
+
+
+def _latency_figures(lat, seen, trig, hops, t_measured, all_lat):
+    """From the reader's records: every 2-pool signal, the first of each frame, every triangle
+    signal, the frames (all_lat), the k-th 2-pool signal of each frame, arrival times; in us."""
+    keep = trig >= t_measured
+    lat, seen, trig, hops = lat[keep], seen[keep], trig[keep], hops[keep]
+    pair = hops == 2
+    pair_lat = lat[pair]
+    first = {}
+    for t, v in zip(trig[pair].tolist(), pair_lat.tolist()):
+        if t not in first or v < first[t]:
+            first[t] = v
+    first_lat = np.array(sorted(first.values()), np.float64)
+    # the k-th 2-pool signal of its frame (arrival order): what the cycles sized before it cost
+    t2 = trig[pair]
+    idx = np.zeros(len(t2), np.int64)
+    for i in range(1, len(t2)):
+        if t2[i] == t2[i - 1]:
+            idx[i] = idx[i - 1] + 1
+    by_index = {k: pair_lat[idx == k] / 1e3 for k in range(int(idx.max()) + 1 if len(idx) else 0)}
+    return (*(np.asarray(x, np.float64) / 1e3 for x in (pair_lat, first_lat, lat[hops == 3], all_lat)),
+            by_index, seen[pair] / 1e3)
+
+
+def bench_latency_spin(market, state_frames, updates, max_hops: int, rate: float = 2_000,
+                       warmup: int = 500, python_loop: bool = False):
+    """The spinning strategy (``[strategy] wait = "spin"``) between real rings, three processes:
+    a market producer (paced at ``rate``, each frame stamped just before its publication),
+    this one running ``engine.run`` (poll, process and publish in one compiled loop, on the
+    first CPU), and the signal ring's reader. Latency per signal: its header stamp (the
+    kernel's clock when it wrote the frame, just before publishing it) less its trigger
+    stamp. Same figures as :func:`bench_latency`; no per-frame or arrival times."""
+    import multiprocessing as mp
+    from alphapulse.ring import Ring
+    engine = make_engine(market, max_hops)
+    load(engine, state_frames)
+    tag = f"bsp{os.getpid()}_{max_hops}"
+    mring = Ring.create(f"{tag}_m", capacity=1 << 22, policy="overwrite")
+    sring = Ring.create(f"{tag}_s", capacity=1 << 24, policy="lossless")
+    cpus = sorted(os.sched_getaffinity(0))
+    other = cpus[-1] if len(cpus) > 1 else None
+    ctx = mp.get_context("spawn")
+    ready_c, ready_p, go, done, res_c, res_p = (ctx.Event(), ctx.Event(), ctx.Event(), ctx.Event(),
+                                                ctx.Queue(), ctx.Queue())
+    reader = ctx.Process(target=signal_consumer, args=(sring.name, other, ready_c, done, res_c, 0.001),
+                         daemon=True)
+    producer = ctx.Process(target=market_producer, daemon=True,
+                           args=(mring.name, updates, rate, warmup, other, ready_p, go, res_p))
+    procs = (reader, producer)
+    cons = mring.consumer("strategy", wait="spin")
+    sprod = sring.producer()
+    for p in procs:
+        p.start()
+    if other is not None:
+        os.sched_setaffinity(0, set(cpus[:-1]))
+    try:
+        t_start = time.monotonic()
+        for ev, p in ((ready_c, reader), (ready_p, producer)):
+            while not ev.wait(0.1):
+                if not p.is_alive() or time.monotonic() - t_start > 120:
+                    raise RuntimeError(f"bench process did not start (exit code {p.exitcode})")
+        engine.run(cons, sprod, 0.01)       # loads the compiled loop before the first frame
+        go.set()
+        frames = engine.counters()["frames"]
+        end = frames + len(updates)
+        t_limit = time.monotonic() + 60 + len(updates) / rate
+        while engine.counters()["frames"] < end and time.monotonic() < t_limit:
+            if python_loop:         # the same from Python: a spinning poll, process_raw, release
+                views = cons.poll(timeout=0.05)
+                if views:
+                    engine.process_raw(views, sink=sprod)
+                    cons.release()
+            else:
+                engine.run(cons, sprod, 0.05)
+        _, t_measured = res_p.get(timeout=60)
+        done.set()
+        lat, seen, trig, hops, lost = res_c.get(timeout=120)
+        if lost or cons.lost_frames:
+            raise RuntimeError(f"frames lost: signal reader {lost}, market consumer {cons.lost_frames}")
+        for p in procs:
+            p.join(10)
+    finally:
+        if other is not None:
+            os.sched_setaffinity(0, set(cpus))
+        for p in procs:
+            if p.is_alive():
+                p.kill()
+        cons.close()
+        sprod.close()
+        for r in (mring, sring):
+            try:
+                r.close()
+                r.unlink()
+            except Exception:  # noqa: BLE001 - best effort cleanup of the bench's own segments
+                pass
+    return _latency_figures(lat, seen, trig, hops, t_measured, [])
 
 
 def bench_latency(market, state_frames, updates, max_hops: int, warmup: int = 500):
@@ -379,24 +495,7 @@ def bench_latency(market, state_frames, updates, max_hops: int, warmup: int = 50
                 r.unlink()
             except Exception:  # noqa: BLE001 - best effort cleanup of the bench's own segments
                 pass
-    keep = trig >= t_measured
-    lat, seen, trig, hops = lat[keep], seen[keep], trig[keep], hops[keep]
-    pair = hops == 2
-    pair_lat = lat[pair]
-    first = {}
-    for t, v in zip(trig[pair].tolist(), pair_lat.tolist()):
-        if t not in first or v < first[t]:
-            first[t] = v
-    first_lat = np.array(sorted(first.values()), np.float64)
-    # the k-th 2-pool signal of its frame (arrival order): what the cycles sized before it cost
-    t2 = trig[pair]
-    idx = np.zeros(len(t2), np.int64)
-    for i in range(1, len(t2)):
-        if t2[i] == t2[i - 1]:
-            idx[i] = idx[i - 1] + 1
-    by_index = {k: pair_lat[idx == k] / 1e3 for k in range(int(idx.max()) + 1 if len(idx) else 0)}
-    return (*(np.asarray(x, np.float64) / 1e3 for x in (pair_lat, first_lat, lat[hops == 3], all_lat)),
-            by_index, seen[pair] / 1e3)
+    return _latency_figures(lat, seen, trig, hops, t_measured, all_lat)
 
 
 def bench_v2_speedup(n: int):
@@ -517,7 +616,8 @@ def main(argv=None) -> int:
     def pct(a, q):
         return round(float(np.percentile(a, q)), 2) if len(a) else None
 
-    # the full search (2-pool and triangles): 2-pool signals are published before the triangle search
+    # the full search (2-pool and triangles), one frame at a time back to back: 2-pool signals
+    # are published before the triangle search, from the kernel
     pair_lat, first_lat, tri_lat, all_lat, by_index, seen = bench_latency(market, state, lat_updates, max_hops=3)
     res["latency_p50_us"] = pct(pair_lat, 50)
     res["latency_p99_us"] = pct(pair_lat, 99)
@@ -526,6 +626,8 @@ def main(argv=None) -> int:
     res["latency_first_p50_us"] = pct(first_lat, 50)
     res["latency_first_p99_us"] = pct(first_lat, 99)
     res["latency_frames"] = int(len(first_lat))
+    for k, v in by_index.items():
+        res[f"latency_signal{k + 1}_of_frame"] = {"n": int(len(v)), "p50_us": pct(v, 50), "p99_us": pct(v, 99)}
     res["latency_tri_p50_us"] = pct(tri_lat, 50)
     res["latency_tri_p99_us"] = pct(tri_lat, 99)
     res["latency_tri_signals"] = int(len(tri_lat))
@@ -533,16 +635,24 @@ def main(argv=None) -> int:
     res["latency_all_p99_us"] = pct(all_lat, 99)
     res["latency_seen_p50_us"] = pct(seen, 50)
     res["latency_seen_p99_us"] = pct(seen, 99)
-    for k, v in by_index.items():
-        res[f"latency_signal{k + 1}_of_frame"] = {"n": int(len(v)), "p50_us": pct(v, 50), "p99_us": pct(v, 99)}
     # 2-pool cycles only (max_hops = 2)
     pair2, first2, _, all2, _, _ = bench_latency(market, state, lat_updates, max_hops=2)
     res["latency_pairs_only_p50_us"] = pct(pair2, 50)
     res["latency_pairs_only_p99_us"] = pct(pair2, 99)
     res["latency_pairs_only_first_p99_us"] = pct(first2, 99)
     res["latency_pairs_only_all_p99_us"] = pct(all2, 99)
-    for k in ("latency_p50_us", "latency_p99_us", "latency_p999_us", "latency_first_p99_us", "latency_tri_p50_us", "latency_tri_p99_us",
-              "latency_all_p50_us", "latency_all_p99_us", "latency_pairs_only_p50_us", "latency_pairs_only_p99_us"):
+    # the spinning strategy process (wait = "spin": engine.run) fed by another process at a
+    # steady rate, the signal reader a third one
+    sp_lat, sp_first, _, _, sp_idx, _ = bench_latency_spin(market, state, lat_updates, max_hops=3,
+                                                           rate=SPIN_RATE)
+    res["latency_spin_rate_fps"] = SPIN_RATE
+    res["latency_spin_p50_us"] = pct(sp_lat, 50)
+    res["latency_spin_p99_us"] = pct(sp_lat, 99)
+    res["latency_spin_first_p50_us"] = pct(sp_first, 50)
+    res["latency_spin_first_p99_us"] = pct(sp_first, 99)
+    for k in ("latency_p50_us", "latency_p99_us", "latency_p999_us", "latency_first_p99_us", "latency_tri_p50_us",
+              "latency_tri_p99_us", "latency_all_p50_us", "latency_all_p99_us", "latency_pairs_only_p50_us",
+              "latency_pairs_only_p99_us", "latency_spin_p50_us", "latency_spin_p99_us"):
         figure(k, res[k], "us")
 
     v2, v2_nb_ns, v2_py_ns = bench_v2_speedup(20_000 if args.quick else 100_000)

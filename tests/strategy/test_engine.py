@@ -1,8 +1,6 @@
 """StrategyEngine on synthetic frames: exact figures, no flooding, stale pools, reorg undo."""
 from __future__ import annotations
 
-import os
-
 import numpy as np
 import pytest
 

@@ -1,0 +1,39 @@
+"""Numba kernels of the strategy latency bench, in an importable module: kernels cached from
+a script run as ``__main__`` (or a spawned child's ``__mp_main__``) cannot be loaded back by
+another process that imports the script under its own name."""
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from alphapulse.jit.frames import OFF_PAYLOAD_SIZE as OFF_PAYLOAD, OFF_TIMESTAMP
+from alphapulse.jit.memory import ld_u32, ld_u64, st_u64
+from alphapulse.protocol import layout as L
+
+HEADER = L.HEADER_SIZE
+TLV_HDR = L.TLV_STD_HEADER
+TRIG = L.ARBITRAGE_SIGNAL.offset("trigger_ts_ns")
+HOPS = L.ARBITRAGE_SIGNAL.offset("hops")
+
+
+@njit(cache=True)
+def _stamp(frame, ts):
+    st_u64(frame, OFF_TIMESTAMP, np.uint64(ts))
+
+
+@njit(cache=True)
+def _collect(view, now, lat, seen, trig, hops, k):
+    """Per signal frame in ``view``: its header stamp (written just before its publication) and
+    now, each less its trigger stamp; the trigger stamp, hops; returns the new count."""
+    p = 0
+    n = view.shape[0]
+    while p + HEADER <= n and k < lat.shape[0]:
+        size = HEADER + np.int64(ld_u32(view, p + OFF_PAYLOAD))
+        t = np.int64(ld_u64(view, p + HEADER + TLV_HDR + TRIG))
+        trig[k] = t
+        lat[k] = np.int64(ld_u64(view, p + OFF_TIMESTAMP)) - t
+        seen[k] = now - t
+        hops[k] = view[p + HEADER + TLV_HDR + HOPS]
+        k += 1
+        p += size
+    return k
