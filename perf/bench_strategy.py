@@ -59,6 +59,7 @@ Numba cache is warm.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import os
@@ -352,50 +353,76 @@ def _latency_figures(lat, seen, trig, hops, t_measured, all_lat):
             by_index, seen[pair] / 1e3)
 
 
+@contextlib.contextmanager
+def _latency_rig(market, state_frames, max_hops: int, tag: str):
+    """An engine loaded with the market, a market ring (overwrite) and a signal ring (lossless),
+    a spawn context, and the CPU for the helper processes (the last one; this process is kept
+    off it meanwhile). Yields (engine, market ring, signal ring, ctx, helper cpu, procs): the
+    helper processes appended to ``procs`` are killed if still alive at the end."""
+    import multiprocessing as mp
+    from alphapulse.ring import Ring
+    engine = make_engine(market, max_hops)
+    load(engine, state_frames)
+    tag = f"{tag}{os.getpid()}_{max_hops}"
+    mring = Ring.create(f"{tag}_m", capacity=1 << 22, policy="overwrite")
+    sring = Ring.create(f"{tag}_s", capacity=1 << 24, policy="lossless")
+    cpus = sorted(os.sched_getaffinity(0))
+    other = cpus[-1] if len(cpus) > 1 else None
+    procs: list = []
+    try:
+        yield engine, mring, sring, mp.get_context("spawn"), other, procs
+    finally:
+        if other is not None:
+            os.sched_setaffinity(0, set(cpus))
+        for p in procs:
+            if p.is_alive():
+                p.kill()
+        for r in (mring, sring):
+            try:
+                r.close()
+                r.unlink()
+            except Exception:  # noqa: BLE001 - best effort cleanup of the bench's own segments
+                pass
+
+
+def _start(procs_events, cpus_left, other):
+    """Start the helper processes, keep this one off their CPU, wait until each is ready."""
+    for p, _ in procs_events:
+        p.start()
+    if other is not None:
+        os.sched_setaffinity(0, cpus_left)
+    t_start = time.monotonic()
+    for p, ev in procs_events:
+        while not ev.wait(0.1):
+            if not p.is_alive() or time.monotonic() - t_start > 120:
+                raise RuntimeError(f"bench process did not start (exit code {p.exitcode})")
+
+
 def bench_latency_spin(market, state_frames, updates, max_hops: int, rate: float = 2_000,
                        warmup: int = 500, python_loop: bool = False):
     """The spinning strategy (``[strategy] wait = "spin"``) between real rings, three processes:
     a market producer (paced at ``rate``, each frame stamped just before its publication),
     this one running ``engine.run`` (poll, process and publish in one compiled loop, on the
-    first CPU), and the signal ring's reader. Latency per signal: its header stamp (the
+    first CPU; ``python_loop``: a spinning poll, ``process_raw`` and release from Python
+    instead), and the signal ring's reader. Latency per signal: its header stamp (the
     kernel's clock when it wrote the frame, just before publishing it) less its trigger
     stamp. Same figures as :func:`bench_latency`; no per-frame or arrival times."""
-    import multiprocessing as mp
-    from alphapulse.ring import Ring
-    engine = make_engine(market, max_hops)
-    load(engine, state_frames)
-    tag = f"bsp{os.getpid()}_{max_hops}"
-    mring = Ring.create(f"{tag}_m", capacity=1 << 22, policy="overwrite")
-    sring = Ring.create(f"{tag}_s", capacity=1 << 24, policy="lossless")
-    cpus = sorted(os.sched_getaffinity(0))
-    other = cpus[-1] if len(cpus) > 1 else None
-    ctx = mp.get_context("spawn")
-    ready_c, ready_p, go, done, res_c, res_p = (ctx.Event(), ctx.Event(), ctx.Event(), ctx.Event(),
-                                                ctx.Queue(), ctx.Queue())
-    reader = ctx.Process(target=signal_consumer, args=(sring.name, other, ready_c, done, res_c, 0.001),
-                         daemon=True)
-    producer = ctx.Process(target=market_producer, daemon=True,
-                           args=(mring.name, updates, rate, warmup, other, ready_p, go, res_p))
-    procs = (reader, producer)
-    cons = mring.consumer("strategy", wait="spin")
-    sprod = sring.producer()
-    for p in procs:
-        p.start()
-    if other is not None:
-        os.sched_setaffinity(0, set(cpus[:-1]))
-    try:
-        t_start = time.monotonic()
-        for ev, p in ((ready_c, reader), (ready_p, producer)):
-            while not ev.wait(0.1):
-                if not p.is_alive() or time.monotonic() - t_start > 120:
-                    raise RuntimeError(f"bench process did not start (exit code {p.exitcode})")
+    with _latency_rig(market, state_frames, max_hops, "bsp") as (engine, mring, sring, ctx, other, procs):
+        ready_c, ready_p, go, done = ctx.Event(), ctx.Event(), ctx.Event(), ctx.Event()
+        res_c, res_p = ctx.Queue(), ctx.Queue()
+        procs += [ctx.Process(target=signal_consumer, daemon=True,
+                              args=(sring.name, other, ready_c, done, res_c, 0.001)),
+                  ctx.Process(target=market_producer, daemon=True,
+                              args=(mring.name, updates, rate, warmup, other, ready_p, go, res_p))]
+        cons = mring.consumer("strategy", wait="spin")
+        sprod = sring.producer()
+        _start(list(zip(procs, (ready_c, ready_p))), set(sorted(os.sched_getaffinity(0))[:-1]), other)
         engine.run(cons, sprod, 0.01)       # loads the compiled loop before the first frame
         go.set()
-        frames = engine.counters()["frames"]
-        end = frames + len(updates)
+        end = engine.counters()["frames"] + len(updates)
         t_limit = time.monotonic() + 60 + len(updates) / rate
         while engine.counters()["frames"] < end and time.monotonic() < t_limit:
-            if python_loop:         # the same from Python: a spinning poll, process_raw, release
+            if python_loop:
                 views = cons.poll(timeout=0.05)
                 if views:
                     engine.process_raw(views, sink=sprod)
@@ -409,20 +436,8 @@ def bench_latency_spin(market, state_frames, updates, max_hops: int, rate: float
             raise RuntimeError(f"frames lost: signal reader {lost}, market consumer {cons.lost_frames}")
         for p in procs:
             p.join(10)
-    finally:
-        if other is not None:
-            os.sched_setaffinity(0, set(cpus))
-        for p in procs:
-            if p.is_alive():
-                p.kill()
         cons.close()
         sprod.close()
-        for r in (mring, sring):
-            try:
-                r.close()
-                r.unlink()
-            except Exception:  # noqa: BLE001 - best effort cleanup of the bench's own segments
-                pass
     return _latency_figures(lat, seen, trig, hops, t_measured, [])
 
 
@@ -434,32 +449,16 @@ def bench_latency(market, state_frames, updates, max_hops: int, warmup: int = 50
     published on the market ring; this process polls it and runs the engine, which publishes
     each signal on the signal ring itself (``process_raw(..., sink=producer)``): each 2-pool
     signal as soon as it is sized, the triangle signals after their search. A busy-polling
-    consumer process (pinned to the last CPU, this process kept off it) computes, per signal,
-    its arrival time minus the stamp of the frame that triggered it (the signal's
-    ``trigger_ts_ns``). Returns latencies in us: every 2-pool signal, the first 2-pool signal
-    of each frame, every triangle signal, every frame (stamp to the end of its processing,
-    measured here). The first ``warmup`` frames are run but not measured.
+    consumer process (pinned to the last CPU, this process kept off it) records per signal
+    its header stamp and arrival time, less the stamp of the frame that triggered it (the
+    signal's ``trigger_ts_ns``). Returns latencies in us (see :func:`_latency_figures`); the
+    first ``warmup`` frames are run but not measured.
     """
-    import multiprocessing as mp
-    from alphapulse.ring import Ring
-    engine = make_engine(market, max_hops)
-    load(engine, state_frames)
-    tag = f"bs{os.getpid()}_{max_hops}"
-    mring = Ring.create(f"{tag}_m", capacity=1 << 22, policy="overwrite")
-    sring = Ring.create(f"{tag}_s", capacity=1 << 24, policy="lossless")
-    cpus = sorted(os.sched_getaffinity(0))
-    ccpu = cpus[-1] if len(cpus) > 1 else None
-    ctx = mp.get_context("spawn")
-    ready, done, res = ctx.Event(), ctx.Event(), ctx.Queue()
-    proc = ctx.Process(target=signal_consumer, args=(sring.name, ccpu, ready, done, res), daemon=True)
-    proc.start()
-    if ccpu is not None:
-        os.sched_setaffinity(0, set(cpus[:-1]))
-    try:
-        t_start = time.monotonic()
-        while not ready.wait(0.1):
-            if not proc.is_alive() or time.monotonic() - t_start > 120:
-                raise RuntimeError(f"signal consumer did not start (exit code {proc.exitcode})")
+    with _latency_rig(market, state_frames, max_hops, "bs") as (engine, mring, sring, ctx, other, procs):
+        ready, done, res = ctx.Event(), ctx.Event(), ctx.Queue()
+        procs.append(ctx.Process(target=signal_consumer, args=(sring.name, other, ready, done, res),
+                                 daemon=True))
+        _start([(procs[0], ready)], set(sorted(os.sched_getaffinity(0))[:-1]), other)
         mprod, sprod = mring.producer(), sring.producer()
         cons = mring.consumer("strategy", wait="spin")
         frames = [np.frombuffer(u, np.uint8).copy() for u in updates]
@@ -483,18 +482,7 @@ def bench_latency(market, state_frames, updates, max_hops: int, warmup: int = 50
         lat, seen, trig, hops, lost = res.get(timeout=120)
         if lost:
             raise RuntimeError(f"the signal consumer lost {lost} frames")
-        proc.join(10)
-    finally:
-        if ccpu is not None:
-            os.sched_setaffinity(0, set(cpus))
-        if proc.is_alive():
-            proc.kill()
-        for r in (mring, sring):
-            try:
-                r.close()
-                r.unlink()
-            except Exception:  # noqa: BLE001 - best effort cleanup of the bench's own segments
-                pass
+        procs[0].join(10)
     return _latency_figures(lat, seen, trig, hops, t_measured, all_lat)
 
 

@@ -1,39 +1,27 @@
-"""wall_ns(): the wall clock read from compiled code equals time.time_ns()'s."""
+"""The clocks read from compiled code equal Python's: wall_ns() = time.time_ns(),
+mono_ns() = time.monotonic_ns()."""
 import time
 
 import numpy as np
+import pytest
 from numba import njit
 
 from alphapulse.jit.clock import mono_ns, wall_ns
 
 
 @njit(cache=True)
-def _read(out):
+def _read(out, mono):
     for i in range(out.shape[0]):
-        out[i] = wall_ns()
+        out[i] = mono_ns() if mono else wall_ns()
 
 
-def test_wall_ns_is_time_time_ns_from_compiled_code():
+@pytest.mark.parametrize("mono,clock", [(False, time.time_ns), (True, time.monotonic_ns)])
+def test_kernel_clock_is_pythons(mono, clock):
     out = np.zeros(1000, np.int64)
-    _read(out)                      # compile / load
-    before = time.time_ns()
-    _read(out)
-    after = time.time_ns()
+    _read(out, mono)                # compile / load
+    before = clock()
+    _read(out, mono)
+    after = clock()
     assert before <= out[0] and out[-1] <= after
     assert np.all(np.diff(out) >= 0)
     assert after - before < 10**9   # nanoseconds, not microseconds or seconds
-
-
-@njit(cache=True)
-def _read_mono(out):
-    for i in range(out.shape[0]):
-        out[i] = mono_ns()
-
-
-def test_mono_ns_is_time_monotonic_ns_from_compiled_code():
-    out = np.zeros(1000, np.int64)
-    _read_mono(out)
-    before = time.monotonic_ns()
-    _read_mono(out)
-    after = time.monotonic_ns()
-    assert before <= out[0] and out[-1] <= after and np.all(np.diff(out) >= 0)

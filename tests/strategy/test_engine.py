@@ -1,6 +1,8 @@
 """StrategyEngine on synthetic frames: exact figures, no flooding, stale pools, reorg undo."""
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 import pytest
 
@@ -407,9 +409,10 @@ def _sink_frames(f, extra_blocks=0):
     return out
 
 
-def _ring_frames(cons) -> list[bytes]:
+def _ring_frames(cons, timeout: float = 0.0) -> list[bytes]:
+    """The frames the consumer's poll returns (split), then release."""
     out = []
-    for v in cons.poll(timeout=0.0):
+    for v in cons.poll(timeout=timeout):
         b = bytes(v)
         p = 0
         while p < len(b):
@@ -559,11 +562,25 @@ def test_exact_ascent_finds_the_optimum_from_a_wrong_start_in_few_simulations():
         assert p >= e.simulate(path, start) - start and sims <= 3 + e.config.search_iters_v3
 
 
-def _run_rings(tag, sig_capacity=1 << 16, md_timeout_s=30.0):
+@contextlib.contextmanager
+def _run_rings(tag, sig_capacity=1 << 16, md_timeout_s=30.0, publish_timeout=10.0):
+    """A market ring (overwrite) with its producer and the strategy's spinning consumer, a
+    signal ring (lossless) with its producer; all closed and unlinked at the end."""
     from alphapulse.ring import Ring
     md = Ring.create(f"t_run_{tag}_md", 1 << 16, "overwrite", consumer_timeout_s=md_timeout_s)
     sig = Ring.create(f"t_run_{tag}_sig", sig_capacity, "lossless")
-    return md, sig
+    ends = []
+    try:
+        mp, sp = md.producer(), sig.producer(publish_timeout=publish_timeout)
+        mc = md.consumer("strategy", wait="spin")
+        ends += [mc, sp, mp]
+        yield md, sig, mp, sp, mc
+    finally:
+        for x in ends:
+            x.close()
+        for r in (md, sig):
+            r.close()
+            r.unlink()
 
 
 def test_run_spins_in_compiled_code_and_publishes_what_process_returns():
@@ -575,10 +592,7 @@ def test_run_spins_in_compiled_code_and_publishes_what_process_returns():
     expected = []
     for fr in _sink_frames(Feed(), 3):
         expected += ref.process([fr])
-    md, sig = _run_rings("ok")
-    try:
-        mp, sp = md.producer(), sig.producer()
-        mc = md.consumer("strategy", wait="spin")
+    with _run_rings("ok") as (md, sig, mp, sp, mc):
         reader = sig.consumer("reader", wait="spin")     # polls, never sleeps: no wake needed
         frames = _sink_frames(Feed(), 3)
         garbage = bytearray(frames[1])
@@ -595,14 +609,7 @@ def test_run_spins_in_compiled_code_and_publishes_what_process_returns():
         assert mc.lag() == (0, 0)
         hb = [c["heartbeat_age_s"] for c in md.stats()["consumers"] if c["name"] == "strategy"]
         assert len(hb) == 1 and 0 <= hb[0] < 5       # the kernel's polls beat on the rings' clock
-        for c in (mc, reader):
-            c.close()
-        sp.close()
-        mp.close()
-    finally:
-        for r in (md, sig):
-            r.close()
-            r.unlink()
+        reader.close()
     assert len(expected) >= 4 and n == len(got) == len(expected)
     assert signals(got) == signals(expected)
     assert e.counters()["frames_rejected"] == 1
@@ -616,17 +623,14 @@ def test_run_hands_a_wake_to_python_then_carries_on():
     import time
     ref, e = engine(max_hops=3), engine(max_hops=3)
     expected = ref.process(_sink_frames(Feed()))
-    md, sig = _run_rings("wake")
-    try:
-        mp, sp = md.producer(), sig.producer()
-        mc = md.consumer("strategy", wait="spin")
+    with _run_rings("wake") as (md, sig, mp, sp, mc):
         reader = sig.consumer("sleeper", wait="sleep")
         got: list = []
 
         def sleeper():
             deadline = time.monotonic() + 20
             while len(got) < len(expected) and time.monotonic() < deadline:
-                got.extend(_ring_frames_poll(reader, 5.0))
+                got.extend(_ring_frames(reader, 5.0))
 
         t = threading.Thread(target=sleeper)
         t.start()
@@ -638,39 +642,17 @@ def test_run_hands_a_wake_to_python_then_carries_on():
         n = e.run(mc, sp, 0.2)
         t.join(20)
         wakes = sig.stats()["producer"]["wakes"]
-        for c in (mc, reader):
-            c.close()
-        sp.close()
-        mp.close()
-    finally:
-        for r in (md, sig):
-            r.close()
-            r.unlink()
+        reader.close()
     assert wakes >= 1 and n == len(expected)
     assert signals(got) == signals(expected)
-
-
-def _ring_frames_poll(cons, timeout):
-    out = []
-    for v in cons.poll(timeout=timeout):
-        b = bytes(v)
-        p = 0
-        while p < len(b):
-            size = L.HEADER_SIZE + int.from_bytes(b[p + 24:p + 28], "little")
-            out.append(b[p:p + size])
-            p += size
-    cons.release()
-    return out
 
 
 def test_run_on_a_full_signal_ring_raises_and_an_evicted_consumer_is_reported():
     from alphapulse.ring.ring import ConsumerEvicted, RingFullTimeout
     e = engine(max_hops=3)
     import time
-    md, sig = _run_rings("full", sig_capacity=(2 * A.SIG_FRAME + 64 + 7) // 8 * 8, md_timeout_s=0.3)
-    try:
-        mp, sp = md.producer(), sig.producer(publish_timeout=0.2)
-        mc = md.consumer("strategy", wait="spin")
+    with _run_rings("full", sig_capacity=(2 * A.SIG_FRAME + 64 + 7) // 8 * 8, md_timeout_s=0.3,
+                    publish_timeout=0.2) as (md, sig, mp, sp, mc):
         stuck = sig.consumer("stuck", wait="sleep")
         for fr in _sink_frames(Feed()):
             mp.publish(fr)
@@ -682,9 +664,3 @@ def test_run_on_a_full_signal_ring_raises_and_an_evicted_consumer_is_reported():
         assert [c["name"] for c in md.evict_dead_consumers(stale=True)] == ["strategy"]
         with pytest.raises(ConsumerEvicted):
             e.run(mc, sp, 0.05)
-        sp.close()
-        mp.close()
-    finally:
-        for r in (md, sig):
-            r.close()
-            r.unlink()
