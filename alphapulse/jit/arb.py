@@ -811,7 +811,7 @@ def _is_candidate(pools, sig_keys, sig_vals, counters, rate_cache, epoch, cp, cz
 @njit(cache=True)
 def evaluate_cycle(pools, tokens, pairs, pair_ht, tticks, tnets, tn, meta, params, token_min,
                    sig_keys, sig_vals, counters, cp, cz, hops, stable, native, trigger_ts,
-                   out, pos, seq, now_ns, rate_cache, epoch):
+                   out, pos, seq, rate_cache, epoch):
     """Evaluate one directed cycle; write a signal frame at ``out[pos:]`` when it is due.
 
     Returns the new write position (``pos`` unchanged when nothing was written).
@@ -979,7 +979,7 @@ def evaluate_cycle(pools, tokens, pairs, pair_ht, tticks, tnets, tn, meta, param
 @njit(cache=True)
 def search_pool(pools, tokens, pairs, pair_ht, tticks, tnets, tn, meta, params, token_min,
                 sig_keys, sig_vals, counters, p, stable, native, trigger_ts, out, pos, out_offsets,
-                n_sig, now_ns, seq0, rate_cache, epoch, phase, q0, d0, stop_each):
+                n_sig, seq0, rate_cache, epoch, phase, q0, d0, stop_each):
     """The 2-pool (phase & PHASE_PAIRS) and bounded 3-pool (phase & PHASE_TRIANGLES) cycles
     through pool p; returns (pos, n_sig, stopped, q, d).
 
@@ -1011,7 +1011,7 @@ def search_pool(pools, tokens, pairs, pair_ht, tticks, tnets, tn, meta, params, 
                     continue
                 np_ = evaluate_cycle(pools, tokens, pairs, pair_ht, tticks, tnets, tn, meta, params,
                                      token_min, sig_keys, sig_vals, counters, cp, cz, 2, stable, native,
-                                     trigger_ts, out, pos, seq0 + n_sig, now_ns, rate_cache, epoch)
+                                     trigger_ts, out, pos, seq0 + n_sig, rate_cache, epoch)
                 if np_ != pos:
                     out_offsets[n_sig] = pos
                     n_sig += 1
@@ -1094,7 +1094,7 @@ def search_pool(pools, tokens, pairs, pair_ht, tticks, tnets, tn, meta, params, 
                                 np_ = evaluate_cycle(pools, tokens, pairs, pair_ht, tticks, tnets, tn, meta,
                                                      params, token_min, sig_keys, sig_vals, counters, cp, cz,
                                                      3, stable, native, trigger_ts, out, pos, seq0 + n_sig,
-                                                     now_ns, rate_cache, epoch)
+                                                     rate_cache, epoch)
                                 if np_ != pos:
                                     out_offsets[n_sig] = pos
                                     n_sig += 1
@@ -1108,7 +1108,7 @@ def search_pool(pools, tokens, pairs, pair_ht, tticks, tnets, tn, meta, params, 
 @njit(cache=True)
 def _search_touched(pools, tokens, pairs, pair_ht, token_ht, tticks, tnets, tn, meta, params, token_min,
                     sig_keys, sig_vals, counters, touched, tl, n_touched, overflow, epoch, out, wpos,
-                    out_offsets, n_sig, now_ns, seq0, rate_cache, phase, i0, q0, d0, stop_each):
+                    out_offsets, n_sig, seq0, rate_cache, phase, i0, q0, d0, stop_each):
     """Search the cycles through every pool changed in ``epoch``, from cursor (i0, q0, d0)
     (see search_pool; (0, -1, 0) from the start); returns (bytes written, signals, stopped,
     cursor i, q, d): with ``stop_each`` it stops after each 2-pool signal, the cursor says
@@ -1134,7 +1134,7 @@ def _search_touched(pools, tokens, pairs, pair_ht, token_ht, tticks, tnets, tn, 
             wpos, n_sig, stopped, rq, rd = search_pool(pools, tokens, pairs, pair_ht, tticks, tnets, tn, meta,
                                                        params, token_min, sig_keys, sig_vals, counters, p,
                                                        stable, native, np.uint64(touched[p, 1]), out, wpos,
-                                                       out_offsets, n_sig, now_ns, seq0, rate_cache,
+                                                       out_offsets, n_sig, seq0, rate_cache,
                                                        float(epoch), phase, q_start, d_start, stop_each)
             if stopped:
                 if rq < 0:
@@ -1173,7 +1173,7 @@ def _sink_publish(out, wpos, resume, sink_h, sink_ps, sink_sizes, sink_data):
 @njit(cache=True)
 def _search_epoch(pools, tokens, pairs, pair_ht, token_ht, tticks, tnets, tn, meta, params, token_min,
                   sig_keys, sig_vals, counters, touched, tl, n_touched, overflow, epoch, out, wpos,
-                  out_offsets, n_sig, now_ns, seq0, rate_cache, i0, q0, d0, flush_pairs, split,
+                  out_offsets, n_sig, seq0, rate_cache, i0, q0, d0, flush_pairs, split,
                   resume, sink_h, sink_ps, sink_sizes, sink_data):
     """One search: the 2-pool cycles from cursor (i0, q0, d0), then, unless that stopped on a
     flush, the triangles (when ``split``). Returns what _search_touched returns for the pairs.
@@ -1187,7 +1187,7 @@ def _search_epoch(pools, tokens, pairs, pair_ht, token_ht, tticks, tnets, tn, me
         wpos, n_sig, stopped, ci, cq, cd = _search_touched(
             pools, tokens, pairs, pair_ht, token_ht, tticks, tnets, tn, meta, params, token_min, sig_keys,
             sig_vals, counters, touched, tl, n_touched, overflow, epoch, out, wpos, out_offsets, n_sig,
-            now_ns, seq0, rate_cache, PHASE_PAIRS, i0, q0, d0, flush_pairs)
+            seq0, rate_cache, PHASE_PAIRS, i0, q0, d0, flush_pairs)
         if not stopped or sink_ps.shape[0] == 0:
             break
         if not _sink_publish(out, wpos, resume, sink_h, sink_ps, sink_sizes, sink_data):
@@ -1199,7 +1199,7 @@ def _search_epoch(pools, tokens, pairs, pair_ht, token_ht, tticks, tnets, tn, me
         wpos, n_sig, _, _, _, _ = _search_touched(
             pools, tokens, pairs, pair_ht, token_ht, tticks, tnets, tn, meta, params, token_min, sig_keys,
             sig_vals, counters, touched, tl, n_touched, overflow, epoch, out, wpos, out_offsets, n_sig,
-            now_ns, seq0, rate_cache, PHASE_TRIANGLES, 0, -1, 0, False)
+            seq0, rate_cache, PHASE_TRIANGLES, 0, -1, 0, False)
     if not stopped and sink_ps.shape[0] != 0 and resume[RS_SINK] == 0:
         _sink_publish(out, wpos, resume, sink_h, sink_ps, sink_sizes, sink_data)
     return wpos, n_sig, stopped, ci, cq, cd
@@ -1208,7 +1208,7 @@ def _search_epoch(pools, tokens, pairs, pair_ht, token_ht, tticks, tnets, tn, me
 @njit(cache=True)
 def process_batch(buf, n_bytes, pools, tokens, pairs, pool_ht, token_ht, pair_ht, tticks, tnets, tgross,
                   tn, journal, meta, counters, venue_fee, params, token_min, sig_keys, sig_vals,
-                  touched, crc_state, out, out_offsets, now_ns, seq0, rate_cache, tl, resume,
+                  touched, crc_state, out, out_offsets, seq0, rate_cache, tl, resume,
                   sink_h, sink_ps, sink_sizes, sink_data, flush_pairs):
     """Apply the market-data frames in ``buf[:n_bytes]``, then search cycles through changed pools.
 
@@ -1253,7 +1253,7 @@ def process_batch(buf, n_bytes, pools, tokens, pairs, pool_ht, token_ht, pair_ht
         wpos, n_sig, stopped, ci, cq, cd = _search_epoch(
             pools, tokens, pairs, pair_ht, token_ht, tticks, tnets, tn, meta, params, token_min, sig_keys,
             sig_vals, counters, touched, tl, n_touched, overflow, epoch, out, wpos, out_offsets, n_sig,
-            now_ns, seq0, rate_cache, resume[RS_I], resume[RS_Q], resume[RS_D], flush_pairs, split,
+            seq0, rate_cache, resume[RS_I], resume[RS_Q], resume[RS_D], flush_pairs, split,
             resume, sink_h, sink_ps, sink_sizes, sink_data)
         if stopped:
             _save_resume(resume, pos, epoch, n_touched, overflow, final, resume[RS_STOP], ci, cq, cd)
@@ -1331,7 +1331,7 @@ def process_batch(buf, n_bytes, pools, tokens, pairs, pool_ht, token_ht, pair_ht
             wpos, n_sig, stopped, ci, cq, cd = _search_epoch(
                 pools, tokens, pairs, pair_ht, token_ht, tticks, tnets, tn, meta, params, token_min, sig_keys,
                 sig_vals, counters, touched, tl, n_touched, overflow, epoch, out, wpos, out_offsets, n_sig,
-                now_ns, seq0, rate_cache, 0, -1, 0, flush_pairs, split,
+                seq0, rate_cache, 0, -1, 0, flush_pairs, split,
                 resume, sink_h, sink_ps, sink_sizes, sink_data)
             if stopped:
                 _save_resume(resume, pos, epoch, n_touched, overflow, False, 0, ci, cq, cd)
@@ -1344,7 +1344,7 @@ def process_batch(buf, n_bytes, pools, tokens, pairs, pool_ht, token_ht, pair_ht
         wpos, n_sig, stopped, ci, cq, cd = _search_epoch(
             pools, tokens, pairs, pair_ht, token_ht, tticks, tnets, tn, meta, params, token_min, sig_keys,
             sig_vals, counters, touched, tl, n_touched, overflow, epoch, out, wpos, out_offsets, n_sig,
-            now_ns, seq0, rate_cache, 0, -1, 0, flush_pairs, split,
+            seq0, rate_cache, 0, -1, 0, flush_pairs, split,
                 resume, sink_h, sink_ps, sink_sizes, sink_data)
         if stopped:
             _save_resume(resume, pos, epoch, n_touched, overflow, True, stop, ci, cq, cd)

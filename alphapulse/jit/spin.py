@@ -72,7 +72,7 @@ def run_until(deadline_ns, h, cs, data, priv, out4, copy,
             n_sig, wpos, _, stop = process_batch(
                 view, view.shape[0], pools, tokens, pairs, pool_ht, token_ht, pair_ht, tticks, tnets, tgross,
                 tn, journal, meta, counters, venue_fee, params, token_min, sig_keys, sig_vals, touched,
-                crc_state, out, out_offsets, wall_ns(), seq, rate_cache, tl, resume, sink_h, sink_ps,
+                crc_state, out, out_offsets, seq, rate_cache, tl, resume, sink_h, sink_ps,
                 sink_sizes, sink_data, True)
             seq += n_sig
             n_total += n_sig

@@ -74,7 +74,7 @@ class StrategyEngine:
         self._next_seq = 1
         self.last_count = 0              # signals written by the last kernel call
         self._rejected_logged = 0
-        # process_batch's arguments around (buf, n_bytes) and (now_ns, seq0), built once
+        # process_batch's arguments around (buf, n_bytes) and seq0, built once
         self._head = (*self._args, self._venue_fee, self._params, self._token_min, self._sig_keys,
                       self._sig_vals, self._touched, self._crc_state, self._out, self._out_offsets)
         self._tail = (self._rate_cache, self._tl, self._resume)
@@ -208,11 +208,11 @@ class StrategyEngine:
         head, tail = self._head, self._tail
         while True:
             if kernel is None:
-                args = (buf, buf.shape[0], *head, time.time_ns(), self._next_seq, *tail, *sink_arrays, flush)
+                args = (buf, buf.shape[0], *head, self._next_seq, *tail, *sink_arrays, flush)
                 n_sig, wpos, _n_frames, stop = A.process_batch(*args)
                 kernel = self._bind(args)
             else:
-                n_sig, wpos, _n_frames, stop = kernel(buf, buf.shape[0], *head, time.time_ns(), self._next_seq,
+                n_sig, wpos, _n_frames, stop = kernel(buf, buf.shape[0], *head, self._next_seq,
                                                       *tail, *sink_arrays, flush)
             self._next_seq += n_sig
             total_n += n_sig
