@@ -108,7 +108,8 @@ class StrategyEngine:
         sleeping signal reader, a full lossless signal ring (then this waits as
         ``publish_batch`` does), a ring error (raised as ``Consumer.poll`` raises it).
         ``latency``, when given, receives the trigger-to-publication times (ns, int64 array) of
-        the signals published since the last call.
+        the signals the kernel published since the last call (not those of a batch finished
+        here after a hand-over).
         """
         h, cs, data, priv, out4, copy = consumer.kernel_state()
         sink_arrays = self._sink_state(sink)
