@@ -84,7 +84,8 @@ def run_until(deadline_ns, h, cs, data, priv, out4, copy,
             if stop != 0:
                 rejects += 1
             if resume[RS_SINK] != 0 or resume[RS_PUB] < wpos:
-                # cannot happen without STOP_FLUSH; kept as a guard: let Python finish it
+                # the batch is done but a publication after a search (its triangle signals)
+                # needs Python: a wake, or the rest on a full ring
                 return RUN_PENDING, n_total, batches, seq, wpos, rejects, k, n
         if not release_owned(h, cs):
             return EVICTED, n_total, batches, seq, wpos, rejects, 0, 0

@@ -748,6 +748,8 @@ class Consumer:
         if n == B.CORRUPT:
             raise RingError(f"ring {self.ring.name!r}: header inconsistent at cursor "
                             f"{self.position} (corrupted shared memory?)")
+        if n < 0:
+            raise RingError(f"ring {self.ring.name!r}: poll failed with code {n}")
 
     def kernel_state(self) -> tuple:
         """(header, cursor state, data area, private copy buffer, poll offsets, copy): what a Numba

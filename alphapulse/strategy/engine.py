@@ -136,19 +136,18 @@ class StrategyEngine:
                     sink.publish_batch(self._out[pub:wpos])
                 src = priv if copy else data
                 views = [src[out4[2 * i]:out4[2 * i + 1]] for i in range(n_views)]
-                total += self.process_raw([views[k]], sink=sink, resume=True)[0]
+                if resume[A.RS_PENDING]:     # the search was interrupted: go on (else view k is done)
+                    total += self.process_raw([views[k]], sink=sink, resume=True)[0]
                 for v in views[k + 1:]:
                     total += self.process_raw([v], sink=sink)[0]
                 consumer.release()
             elif status < 0:
                 consumer.raise_for_status(status)
-            if latency is not None:
-                got = int(self._lat_n[0]) - self._lat_seen
-                if got:
-                    size = self._lat.shape[0]
-                    idx = np.arange(self._lat_seen, self._lat_seen + min(got, size)) % size
-                    latency(self._lat[idx])
-                    self._lat_seen += got
+            n_lat = int(self._lat_n[0])
+            if latency is not None and n_lat > self._lat_seen:
+                size = self._lat.shape[0]            # a ring: the newest ``size`` at most
+                latency(self._lat[np.arange(max(self._lat_seen, n_lat - size), n_lat) % size])
+            self._lat_seen = n_lat
             if status == SP.RUN_DEADLINE:
                 return total
 
