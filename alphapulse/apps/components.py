@@ -170,7 +170,6 @@ def strategy(stop: Any, *, market_ring: str, signal_ring: str, engine: Any,
     ``realtime_priority`` > 0 asks for SCHED_FIFO (if refused, a warning is
     logged and the process runs on at normal priority).
     """
-    from alphapulse.protocol import layout as L
     from alphapulse.ring import Ring
     from alphapulse.strategy.engine import StrategyEngine
     import numpy as np
@@ -186,25 +185,17 @@ def strategy(stop: Any, *, market_ring: str, signal_ring: str, engine: Any,
     cons = rin.consumer("strategy", wait=wait)
     prod = rout.producer()
     eng = StrategyEngine(engine)
-    trig_off = L.HEADER_SIZE + 2 + L.ARBITRAGE_SIGNAL.offset("trigger_ts_ns")
     seen = eng.counters()
     last_beat = 0.0
 
     spin = wait == "spin"
 
     def observe_ns(lat_ns: np.ndarray) -> None:
+        """Trigger-to-publication latency of the signals the engine just published."""
         for v in lat_ns.tolist():
             m.observe_latency_ns("strategy", v)
+    latency = observe_ns if m is not None else None
 
-    def observe(buf: np.ndarray, nbytes: int) -> None:
-        """After each kernel call, its signals all on the ring: trigger-to-publication latency."""
-        if m is None:
-            return
-        out_ns = time.time_ns()
-        for o in eng.out_offsets[:eng.last_count]:
-            trig = int(buf[o + trig_off:o + trig_off + 8].view(np.uint64)[0])
-            if 0 < trig <= out_ns:
-                m.observe_latency_ns("strategy", out_ns - trig)
     # cyclic GC passes only when the ring is idle (see gcpolicy); process-wide, so only
     # when this is its own process's main thread (the supervisor's case), not in a thread
     gcp = IdleCollector().start() if threading.current_thread() is threading.main_thread() else None
@@ -213,7 +204,7 @@ def strategy(stop: Any, *, market_ring: str, signal_ring: str, engine: Any,
             if spin:
                 # poll, process and release in compiled code for one slice, back here between
                 # slices (heartbeat, metrics, GC) and for futex wakes of sleeping signal readers
-                n_sig = eng.run(cons, prod, poll_timeout_s, latency=observe_ns if m is not None else None)
+                n_sig = eng.run(cons, prod, poll_timeout_s, latency=latency)
                 lost = 0
                 busy = eng.counters().get("frames", 0) != seen.get("frames", 0)
             else:
@@ -223,7 +214,7 @@ def strategy(stop: Any, *, market_ring: str, signal_ring: str, engine: Any,
                     # the kernel publishes each 2-pool signal on the signal ring itself as soon as
                     # it is sized, before the rest of the search (back in Python only to wake
                     # sleeping readers)
-                    n_sig, _ = eng.process_raw(views, sink=prod, observe=observe)
+                    n_sig, _ = eng.process_raw(views, sink=prod, latency=latency)
                     lost = cons.release()
             now = time.monotonic()
             if now - last_beat > 0.5:

@@ -1344,8 +1344,7 @@ def process_batch(buf, n_bytes, pools, tokens, pairs, pool_ht, token_ht, pair_ht
         wpos, n_sig, stopped, ci, cq, cd = _search_epoch(
             pools, tokens, pairs, pair_ht, token_ht, tticks, tnets, tn, meta, params, token_min, sig_keys,
             sig_vals, counters, touched, tl, n_touched, overflow, epoch, out, wpos, out_offsets, n_sig,
-            seq0, rate_cache, 0, -1, 0, flush_pairs, split,
-                resume, sink_h, sink_ps, sink_sizes, sink_data)
+            seq0, rate_cache, 0, -1, 0, flush_pairs, split, resume, sink_h, sink_ps, sink_sizes, sink_data)
         if stopped:
             _save_resume(resume, pos, epoch, n_touched, overflow, True, stop, ci, cq, cd)
             return n_sig, wpos, n_frames, STOP_FLUSH

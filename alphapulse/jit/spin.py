@@ -27,7 +27,7 @@ TRIGGER = L.HEADER_SIZE + L.TLV_STD_HEADER + L.ARBITRAGE_SIGNAL.offset("trigger_
 
 
 @njit(cache=True)
-def _record_latency(out, out_offsets, n_sig, now, lat, lat_n):
+def record_latency(out, out_offsets, n_sig, now, lat, lat_n):
     """Trigger-to-publication time of each signal just published into the ``lat`` ring."""
     for i in range(n_sig):
         t = np.int64(ld_u64(out, out_offsets[i] + TRIGGER))
@@ -78,7 +78,7 @@ def run_until(deadline_ns, h, cs, data, priv, out4, copy,
             n_total += n_sig
             batches += 1
             if n_sig:
-                _record_latency(out, out_offsets, n_sig, wall_ns(), lat, lat_n)
+                record_latency(out, out_offsets, n_sig, wall_ns(), lat, lat_n)
             if stop == STOP_FLUSH:
                 return RUN_PENDING, n_total, batches, seq, wpos, rejects, k, n
             if stop != 0:

@@ -108,8 +108,7 @@ class StrategyEngine:
         sleeping signal reader, a full lossless signal ring (then this waits as
         ``publish_batch`` does), a ring error (raised as ``Consumer.poll`` raises it).
         ``latency``, when given, receives the trigger-to-publication times (ns, int64 array) of
-        the signals the kernel published since the last call (not those of a batch finished
-        here after a hand-over).
+        the signals published since the last call.
         """
         h, cs, data, priv, out4, copy = consumer.kernel_state()
         sink_arrays = self._sink_state(sink)
@@ -129,25 +128,17 @@ class StrategyEngine:
                 self._log_rejects(rejects)
             if status == SP.RUN_PENDING:
                 # finish the publication the kernel handed over, then the rest of that poll
-                if resume[A.RS_SINK] >= WAKE:
-                    sink.wake()
-                pub = int(resume[A.RS_PUB])
-                if wpos > pub:
-                    sink.publish_batch(self._out[pub:wpos])
+                self._finish_sink(sink, wpos)
                 src = priv if copy else data
                 views = [src[out4[2 * i]:out4[2 * i + 1]] for i in range(n_views)]
                 if resume[A.RS_PENDING]:     # the search was interrupted: go on (else view k is done)
-                    total += self.process_raw([views[k]], sink=sink, resume=True)[0]
+                    total += self.process_raw([views[k]], sink=sink, resume=True, latency=latency)[0]
                 for v in views[k + 1:]:
-                    total += self.process_raw([v], sink=sink)[0]
+                    total += self.process_raw([v], sink=sink, latency=latency)[0]
                 consumer.release()
             elif status < 0:
                 consumer.raise_for_status(status)
-            n_lat = int(self._lat_n[0])
-            if latency is not None and n_lat > self._lat_seen:
-                size = self._lat.shape[0]            # a ring: the newest ``size`` at most
-                latency(self._lat[np.arange(max(self._lat_seen, n_lat - size), n_lat) % size])
-            self._lat_seen = n_lat
+            self._drain_latency(latency)
             if status == SP.RUN_DEADLINE:
                 return total
 
@@ -158,6 +149,23 @@ class StrategyEngine:
             self._sink, self._sink_arrays = sink, sink.kernel_state()
         return self._sink_arrays
 
+    def _drain_latency(self, latency) -> None:
+        """Hand ``latency`` the trigger-to-publication times recorded since the last call."""
+        n_lat = int(self._lat_n[0])
+        if latency is not None and n_lat > self._lat_seen:
+            size = self._lat.shape[0]            # a ring: the newest ``size`` at most
+            latency(self._lat[np.arange(max(self._lat_seen, n_lat - size), n_lat) % size])
+        self._lat_seen = n_lat
+
+    def _finish_sink(self, sink, wpos: int) -> None:
+        """What the kernel left of its publication on ``sink``: the futex wake, and the frames of
+        ``out[:wpos]`` past ``resume[RS_PUB]`` (``publish_batch`` waits on a full ring or raises)."""
+        if self._resume[A.RS_SINK] >= WAKE:
+            sink.wake()
+        pub = int(self._resume[A.RS_PUB])
+        if wpos > pub:
+            sink.publish_batch(self._out[pub:wpos])
+
     def _log_rejects(self, n: int = 1, reason: str = "") -> None:
         self._rejected_logged += n
         if self._rejected_logged <= 10 or self._rejected_logged % 1000 < n:
@@ -167,7 +175,8 @@ class StrategyEngine:
     def process_raw(self, frames_views: Sequence[np.ndarray | bytes],
                     publish: Callable[[np.ndarray, int], object] | None = None,
                     sink=None, observe: Callable[[np.ndarray, int], object] | None = None,
-                    resume: bool = False) -> tuple[int, int]:
+                    resume: bool = False,
+                    latency: Callable[[np.ndarray], object] | None = None) -> tuple[int, int]:
         """Like :meth:`process` but leaves the frames in ``self.out_buffer[:bytes]``; returns (n, bytes).
 
         With ``publish`` every signal frame is handed over as soon as it is written:
@@ -184,7 +193,8 @@ class StrategyEngine:
         then called after each kernel call with the frames it wrote, all on the ring.
 
         With either, the return value counts every signal of the batch, while
-        ``out_buffer`` holds only the last kernel call's frames.
+        ``out_buffer`` holds only the last kernel call's frames. With ``sink``, ``latency``
+        (as in :meth:`run`) receives the trigger-to-publication times (ns) of the batch's signals.
         """
         if not frames_views:
             return 0, 0
@@ -200,7 +210,6 @@ class StrategyEngine:
         total_n = total_bytes = 0
         if not resume:
             self._resume[A.RS_PENDING] = 0
-        resume = self._resume
         flush = publish is not None or sink is not None
         sink_arrays = self._sink_state(sink)
         flags = buf.flags
@@ -219,11 +228,10 @@ class StrategyEngine:
             total_bytes += wpos
             self.last_count = n_sig          # frames in out_buffer[:wpos] (out_offsets[:n])
             if sink is not None:
-                if resume[A.RS_SINK] >= WAKE:
-                    sink.wake()
-                pub = int(resume[A.RS_PUB])
-                if wpos > pub:
-                    sink.publish_batch(self._out[pub:wpos])
+                self._finish_sink(sink, wpos)
+                if n_sig and latency is not None:
+                    SP.record_latency(self._out, self._out_offsets, n_sig, time.time_ns(), self._lat,
+                                      self._lat_n)
                 if observe is not None and n_sig:
                     observe(self._out, wpos)
             elif publish is not None and n_sig:
@@ -232,6 +240,7 @@ class StrategyEngine:
                 break
         if stop:
             self._log_rejects(1, Reject(stop).name)
+        self._drain_latency(latency)
         return int(total_n), int(total_bytes if flush else wpos)
 
     def _bind(self, args: tuple) -> Callable:

@@ -438,10 +438,12 @@ def test_sink_publishes_on_the_ring_what_process_returns(hops):
         cons = ring.consumer("reader", wait="sleep")
         prod = ring.producer()
         seen = []
+        lat: list = []
         n_total = 0
         for fr in batches[1]:
             calls = len(seen)
-            n, _ = e.process_raw([fr], sink=prod, observe=lambda out, nb: seen.append(nb))
+            n, _ = e.process_raw([fr], sink=prod, observe=lambda out, nb: seen.append(nb),
+                                 latency=lambda a: lat.extend(a.tolist()))
             n_total += n
             if n:
                 # one kernel call did it all: every signal went out from the kernel (none was
@@ -457,6 +459,7 @@ def test_sink_publishes_on_the_ring_what_process_returns(hops):
     assert len(expected) >= 4 and n_total == len(got) == len(expected)
     assert signals(got) == signals(expected)
     assert sum(seen) == n_total * A.SIG_FRAME
+    assert len(lat) == n_total and all(v > 0 for v in lat)    # one trigger-to-publication each
     if hops == 3:
         assert {s.hops for s in signals(got)} == {2, 3}
 
