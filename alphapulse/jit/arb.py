@@ -20,6 +20,8 @@ from numba import njit
 
 from alphapulse.jit.amm_v2 import v2_get_amount_out
 from alphapulse.jit.amm_v3 import v3_exact_input, v3_exact_input_f64
+from alphapulse.jit.arena import (view_f64_2, view_i32_2, view_i64_1, view_i64_2, view_u8_1, view_u64_2,
+                                  view_u64_3)
 from alphapulse.jit.clock import mono_ns, wall_ns
 from alphapulse.jit.crc import frame_crc
 from alphapulse.jit.encode import seal_frame, write_header, write_tlv_header
@@ -1349,6 +1351,36 @@ def process_batch(buf, n_bytes, pools, tokens, pairs, pool_ht, token_ht, pair_ht
             _save_resume(resume, pos, epoch, n_touched, overflow, True, stop, ci, cq, cd)
             return n_sig, wpos, n_frames, STOP_FLUSH
     return n_sig, wpos, n_frames, stop
+
+
+# process_batch's arrays after (buf, n_bytes), in its order: (name, dtype, ndim). The engine
+# packs them into one arena (alphapulse.jit.arena) in this order; process_packed unpacks them.
+BATCH_ARRAYS = (
+    ("pools", np.uint64, 2), ("tokens", np.uint64, 2), ("pairs", np.int64, 2), ("pool_ht", np.int64, 1),
+    ("token_ht", np.int64, 1), ("pair_ht", np.int64, 2), ("tticks", np.int32, 2), ("tnets", np.uint64, 3),
+    ("tgross", np.uint64, 3), ("tn", np.int64, 1), ("journal", np.uint64, 2), ("meta", np.int64, 1),
+    ("counters", np.int64, 1), ("venue_fee", np.int64, 1), ("params", np.int64, 1), ("token_min", np.uint64, 2),
+    ("sig_keys", np.int64, 2), ("sig_vals", np.float64, 2), ("touched", np.int64, 2), ("crc_state", np.int64, 1),
+    ("out", np.uint8, 1), ("out_offsets", np.int64, 1), ("rate_cache", np.float64, 2), ("tl", np.int64, 1),
+    ("resume", np.int64, 1),
+)
+
+
+@njit(cache=True)
+def process_packed(buf, n_bytes, arena, lay, seq0, sink_h, sink_ps, sink_sizes, sink_data, flush_pairs):
+    """:func:`process_batch` with its arrays (BATCH_ARRAYS, before ``seq0`` and after it) packed in
+    one ``arena`` (:func:`alphapulse.jit.arena.pack`): the per-frame call from Python unboxes 7
+    arrays instead of 31, and the kernel's arrays carry no reference count (see that module)."""
+    return process_batch(
+        buf, n_bytes, view_u64_2(arena, lay, 0), view_u64_2(arena, lay, 1), view_i64_2(arena, lay, 2),
+        view_i64_1(arena, lay, 3), view_i64_1(arena, lay, 4), view_i64_2(arena, lay, 5),
+        view_i32_2(arena, lay, 6), view_u64_3(arena, lay, 7), view_u64_3(arena, lay, 8),
+        view_i64_1(arena, lay, 9), view_u64_2(arena, lay, 10), view_i64_1(arena, lay, 11),
+        view_i64_1(arena, lay, 12), view_i64_1(arena, lay, 13), view_i64_1(arena, lay, 14),
+        view_u64_2(arena, lay, 15), view_i64_2(arena, lay, 16), view_f64_2(arena, lay, 17),
+        view_i64_2(arena, lay, 18), view_i64_1(arena, lay, 19), view_u8_1(arena, lay, 20),
+        view_i64_1(arena, lay, 21), seq0, view_f64_2(arena, lay, 22), view_i64_1(arena, lay, 23),
+        view_i64_1(arena, lay, 24), sink_h, sink_ps, sink_sizes, sink_data, flush_pairs)
 
 
 @njit(cache=True)

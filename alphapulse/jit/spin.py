@@ -1,5 +1,5 @@
 """The strategy's busy-polling loop in compiled code: poll the market ring, run
-``arb.process_batch`` on what arrived (which publishes the signals on the signal
+``arb.process_packed`` on what arrived (which publishes the signals on the signal
 ring itself), release, repeat; back in Python only at a deadline or for what the
 kernel cannot do (a futex wake for a sleeping signal reader, a full lossless signal
 ring, a ring error).
@@ -14,7 +14,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from alphapulse.jit.arb import RS_PENDING, RS_PUB, RS_SINK, STOP_FLUSH, process_batch
+from alphapulse.jit.arb import RS_PENDING, RS_PUB, RS_SINK, STOP_FLUSH, BATCH_ARRAYS, process_packed
+from alphapulse.jit.arena import view_i64_1, view_u8_1
 from alphapulse.jit.clock import mono_ns, wall_ns
 from alphapulse.jit.memory import ld_u64
 from alphapulse.protocol import layout as L
@@ -23,6 +24,8 @@ from alphapulse.ring.barrier import CS_SEEN_PSEQ, EVICTED, poll, poll_copy, rele
 RUN_DEADLINE = 0        # the deadline passed with nothing held
 RUN_PENDING = 1         # a batch stopped for Python (see module doc); its view is held, not released
 SPINS = 256             # polls between two looks at the clock
+_NAMES = [name for name, _, _ in BATCH_ARRAYS]
+B_OUT, B_OUT_OFFSETS, B_RESUME = _NAMES.index("out"), _NAMES.index("out_offsets"), _NAMES.index("resume")
 TRIGGER = L.HEADER_SIZE + L.TLV_STD_HEADER + L.ARBITRAGE_SIGNAL.offset("trigger_ts_ns")
 
 
@@ -37,10 +40,8 @@ def record_latency(out, out_offsets, n_sig, now, lat, lat_n):
 
 
 @njit(cache=True)
-def run_until(deadline_ns, h, cs, data, priv, out4, copy,
-              pools, tokens, pairs, pool_ht, token_ht, pair_ht, tticks, tnets, tgross, tn, journal, meta,
-              counters, venue_fee, params, token_min, sig_keys, sig_vals, touched, crc_state, out, out_offsets,
-              seq, rate_cache, tl, resume, sink_h, sink_ps, sink_sizes, sink_data, lat, lat_n):
+def run_until(deadline_ns, h, cs, data, priv, out4, copy, arena, lay, seq, sink_h, sink_ps, sink_sizes,
+              sink_data, lat, lat_n):
     """Busy-poll the ring of consumer state ``cs`` and process every batch until ``deadline_ns``
     (``time.monotonic_ns()``).
 
@@ -50,6 +51,9 @@ def run_until(deadline_ns, h, cs, data, priv, out4, copy,
     RUN_PENDING which of the poll's views stopped and how many there are (the poll is held,
     not released)). status: RUN_DEADLINE, RUN_PENDING, or the ring's EVICTED/CORRUPT code.
     """
+    out = view_u8_1(arena, lay, B_OUT)
+    out_offsets = view_i64_1(arena, lay, B_OUT_OFFSETS)
+    resume = view_i64_1(arena, lay, B_RESUME)
     n_total = 0
     batches = 0
     rejects = 0
@@ -69,11 +73,8 @@ def run_until(deadline_ns, h, cs, data, priv, out4, copy,
             b = out4[2 * k + 1]
             view = priv[a:b] if copy else data[a:b]
             resume[RS_PENDING] = 0          # a new batch, not the rest of an interrupted one
-            n_sig, wpos, _, stop = process_batch(
-                view, view.shape[0], pools, tokens, pairs, pool_ht, token_ht, pair_ht, tticks, tnets, tgross,
-                tn, journal, meta, counters, venue_fee, params, token_min, sig_keys, sig_vals, touched,
-                crc_state, out, out_offsets, seq, rate_cache, tl, resume, sink_h, sink_ps,
-                sink_sizes, sink_data, True)
+            n_sig, wpos, _, stop = process_packed(view, view.shape[0], arena, lay, seq, sink_h, sink_ps,
+                                                  sink_sizes, sink_data, True)
             seq += n_sig
             n_total += n_sig
             batches += 1

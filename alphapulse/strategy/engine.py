@@ -20,6 +20,7 @@ import numpy as np
 from alphapulse.jit import arb as A
 from alphapulse.jit import pool_state as S
 from alphapulse.jit import spin as SP
+from alphapulse.jit.arena import pack
 from alphapulse.jit.entry import compiled_entry
 from alphapulse.jit.wideint import from_limbs, to_u256
 from alphapulse.protocol.layout import Reject
@@ -29,8 +30,6 @@ from alphapulse.strategy.registry import PoolRegistry
 
 log = logging.getLogger(__name__)
 
-STATE_ARRAYS = ("pools", "tokens", "pairs", "pool_ht", "token_ht", "pair_ht", "tticks", "tnets", "tgross",
-                "tn", "journal", "meta", "counters")
 SIGNAL_FRAME_SIZE = A.SIG_FRAME
 
 
@@ -58,26 +57,32 @@ class StrategyEngine:
         self.config = cfg = config or EngineConfig()
         self.state = S.alloc_state(cfg.max_pools, cfg.max_tokens, cfg.max_v3_pools, cfg.max_ticks_per_pool,
                                    cfg.journal_size)
-        self._args = tuple(self.state[k] for k in STATE_ARRAYS)
-        self._venue_fee = cfg.venue_fee_array()
-        self._params = cfg.params_array()
-        self._token_min = cfg.token_min_array()
-        self._sig_keys = np.zeros((cfg.signal_table_size, 3), np.int64)
-        self._sig_vals = np.zeros((cfg.signal_table_size, A.SVCOL), np.float64)
-        self._touched = np.zeros((cfg.max_pools, 2), np.int64)
-        self._rate_cache = np.zeros((cfg.max_pools, A.RCCOL), np.float64)
-        self._crc_state = np.zeros(3, np.int64)
-        self._tl = np.zeros(min(cfg.max_pools, A.TL_MAX), np.int64)
-        self._resume = np.zeros(A.RSCOL, np.int64)
-        self._out = np.zeros(cfg.max_signals_per_batch * A.SIG_FRAME, np.uint8)
-        self._out_offsets = np.zeros(cfg.max_signals_per_batch, np.int64)
+        own = {
+            "venue_fee": cfg.venue_fee_array(),
+            "params": cfg.params_array(),
+            "token_min": cfg.token_min_array(),
+            "sig_keys": np.zeros((cfg.signal_table_size, 3), np.int64),
+            "sig_vals": np.zeros((cfg.signal_table_size, A.SVCOL), np.float64),
+            "touched": np.zeros((cfg.max_pools, 2), np.int64),
+            "crc_state": np.zeros(3, np.int64),
+            "out": np.zeros(cfg.max_signals_per_batch * A.SIG_FRAME, np.uint8),
+            "out_offsets": np.zeros(cfg.max_signals_per_batch, np.int64),
+            "rate_cache": np.zeros((cfg.max_pools, A.RCCOL), np.float64),
+            "tl": np.zeros(min(cfg.max_pools, A.TL_MAX), np.int64),
+            "resume": np.zeros(A.RSCOL, np.int64),
+        }
+        # every array of process_batch in one arena (alphapulse.jit.arena): the per-frame call
+        # passes it and its layout instead of ~25 arrays; the engine keeps views of it
+        arrays = [self.state[name] if name in self.state else own[name] for name, _, _ in A.BATCH_ARRAYS]
+        self._arena, self._lay, views = pack(arrays, [(dt, nd) for _, dt, nd in A.BATCH_ARRAYS])
+        for (name, _, _), v in zip(A.BATCH_ARRAYS, views):
+            if name in self.state:
+                self.state[name] = v
+            else:
+                setattr(self, "_" + name, v)
         self._next_seq = 1
         self.last_count = 0              # signals written by the last kernel call
         self._rejected_logged = 0
-        # process_batch's arguments around (buf, n_bytes) and seq0, built once
-        self._head = (*self._args, self._venue_fee, self._params, self._token_min, self._sig_keys,
-                      self._sig_vals, self._touched, self._crc_state, self._out, self._out_offsets)
-        self._tail = (self._rate_cache, self._tl, self._resume)
         self._no_sink = (np.zeros(0, np.uint64), np.zeros(0, np.int64), np.zeros(0, np.uint32),
                          np.zeros(0, np.uint8))
         self._sink = None                # the last sink and its kernel state
@@ -88,7 +93,7 @@ class StrategyEngine:
         self._lat_seen = 0
         self._entry: dict[tuple[bool, bool], Callable] = {}
         self.registry = PoolRegistry(self.state)
-        prefault([*self.state.values(), *self._head, *self._tail, self._lat])
+        prefault([self._arena, self._lat])
 
     # ---------------------------------------------------------------- hot path
     def process(self, frames_views: Sequence[np.ndarray | bytes]) -> list[bytes]:
@@ -118,7 +123,7 @@ class StrategyEngine:
         resume = self._resume
         total = 0
         while True:
-            args = (deadline, *io, *self._head, self._next_seq, *self._tail, *sink_arrays, self._lat, self._lat_n)
+            args = (deadline, *io, self._arena, self._lay, self._next_seq, *sink_arrays, self._lat, self._lat_n)
             if entry is None:
                 entry = self._run_entry[copy] = compiled_entry(SP.run_until, *args)
             status, n, _batches, seq, wpos, rejects, k, n_views = entry(*args)
@@ -214,15 +219,15 @@ class StrategyEngine:
         sink_arrays = self._sink_state(sink)
         flags = buf.flags
         kernel = self._entry.get((buf.ndim, flags.c_contiguous, flags.writeable))
-        head, tail = self._head, self._tail
+        arena, lay = self._arena, self._lay
         while True:
             if kernel is None:
-                args = (buf, buf.shape[0], *head, self._next_seq, *tail, *sink_arrays, flush)
-                n_sig, wpos, _n_frames, stop = A.process_batch(*args)
+                args = (buf, buf.shape[0], arena, lay, self._next_seq, *sink_arrays, flush)
+                n_sig, wpos, _n_frames, stop = A.process_packed(*args)
                 kernel = self._bind(args)
             else:
-                n_sig, wpos, _n_frames, stop = kernel(buf, buf.shape[0], *head, self._next_seq,
-                                                      *tail, *sink_arrays, flush)
+                n_sig, wpos, _n_frames, stop = kernel(buf, buf.shape[0], arena, lay, self._next_seq,
+                                                      *sink_arrays, flush)
             self._next_seq += n_sig
             total_n += n_sig
             total_bytes += wpos
@@ -244,15 +249,15 @@ class StrategyEngine:
         return int(total_n), int(total_bytes if flush else wpos)
 
     def _bind(self, args: tuple) -> Callable:
-        """The compiled process_batch for these argument types, called without the dispatcher.
+        """The compiled process_packed for these argument types, called without the dispatcher.
 
-        The dispatcher types every one of the ~30 arguments on each call (about 0.5 us a call);
-        the engine's own arrays never change type, only ``buf``'s shape, layout and writeability can
-        (a ring view, a bytes object), so the compiled entry point is cached per those.
+        The dispatcher types every argument on each call; the engine's own arrays never change
+        type, only ``buf``'s shape, layout and writeability can (a ring view, a bytes object),
+        so the compiled entry point is cached per those.
         """
         buf = args[0]
-        entry = compiled_entry(A.process_batch, *args)
-        if entry is not A.process_batch:
+        entry = compiled_entry(A.process_packed, *args)
+        if entry is not A.process_packed:
             self._entry[(buf.ndim, buf.flags.c_contiguous, buf.flags.writeable)] = entry
         return entry
 

@@ -357,7 +357,7 @@ def test_bound_entry_point_gives_the_dispatcher_results_for_every_buffer_kind():
         return wide[::2]
 
     ref, new = engine(), engine()
-    ref._bind = lambda args: A.process_batch  # noqa: SLF001 - the reference always dispatches
+    ref._bind = lambda args: A.process_packed  # noqa: SLF001 - the reference always dispatches
     n_sig = 0
     for i, (x, y) in enumerate(zip(frames(Feed()), frames(Feed()))):
         a, b = ref.process([as_kind(x, i % 3)]), new.process([as_kind(y, i % 3)])

@@ -1,0 +1,109 @@
+"""Many arrays in one buffer, so that a kernel called per frame takes one argument, not thirty.
+
+The strategy kernel works on ~25 arrays. Passed from Python one by one, each is
+unboxed on the call (~30-80 ns) and carries a reference count that the compiled
+code increments and decrements, with locked instructions, around every inner
+call it is passed to: measured 2.2-2.6 us per call of the strategy kernel before
+it did any work, most of a one-frame batch. :func:`pack` copies the arrays into
+one 64-byte-aligned ``uint8`` arena and returns views of it (the owner keeps
+using those) and a layout table; a kernel re-derives the same views from
+``(arena, layout)`` with the ``view_*`` helpers below, a few nanoseconds each,
+as arrays without a reference count (measured: 0.56 us per call with an empty
+batch, of which 0.29 us is the Python call itself).
+
+The layout row of array ``k`` is ``(byte offset, dim0, dim1, dim2)``; an
+array's dtype and rank are fixed by the kernel that reads it, and :func:`pack`
+checks them against the ``spec`` it is given (dtype, ndim per array), so a
+mismatch is an error at start-up, not garbage in the kernel.
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+from numba import carray, njit, types
+from numba.extending import intrinsic
+
+ALIGN = 64          # a cache line: every array starts on its own
+LAYCOL = 4          # offset, dim0, dim1, dim2
+
+
+def pack(arrays: Sequence[np.ndarray], spec: Sequence[tuple[type, int]]) -> tuple[np.ndarray, np.ndarray, list]:
+    """Copy ``arrays`` into one arena; returns (arena uint8, layout int64[n, LAYCOL], views).
+
+    ``spec[k]`` is the (dtype, ndim) the kernels expect of ``arrays[k]``. The views have the
+    arrays' shapes, dtypes and values; write to them, not to the originals.
+    """
+    if len(arrays) != len(spec):
+        raise ValueError(f"{len(arrays)} arrays for a spec of {len(spec)}")
+    lay = np.zeros((len(arrays), LAYCOL), np.int64)
+    off = 0
+    for k, (a, (dtype, ndim)) in enumerate(zip(arrays, spec)):
+        if a.dtype != np.dtype(dtype) or a.ndim != ndim or ndim > 3:
+            raise TypeError(f"array {k}: {a.dtype}[{a.ndim}d] where the kernel expects {np.dtype(dtype)}[{ndim}d]")
+        lay[k, 0] = off
+        lay[k, 1:1 + ndim] = a.shape
+        off += -(-max(a.nbytes, 1) // ALIGN) * ALIGN
+    raw = np.zeros(off + ALIGN, np.uint8)
+    start = -raw.ctypes.data % ALIGN
+    arena = raw[start:start + off]
+    views = []
+    for k, a in enumerate(arrays):
+        v = arena[lay[k, 0]:lay[k, 0] + a.nbytes].view(a.dtype).reshape(a.shape)
+        v[...] = a
+        views.append(v)
+    return arena, lay, views
+
+
+@intrinsic
+def _ptr(typingctx, addr, dtype):
+    """The address ``addr`` (int64) as a pointer to ``dtype`` items."""
+    item = dtype.dtype if isinstance(dtype, types.DTypeSpec) else dtype.instance_type
+
+    def codegen(context, builder, signature, args):
+        return builder.inttoptr(args[0], context.get_value_type(types.CPointer(item)))
+    return types.CPointer(item)(addr, dtype), codegen
+
+
+@njit(cache=True, inline="always")
+def _base(arena, lay, k):
+    return arena.ctypes.data + lay[k, 0]
+
+
+# The views are built over the arena's memory with no reference count of their own (carray):
+# the engine owns the arena for its whole life, and a counted view costs an atomic increment
+# and decrement of the arena's count every time the kernel passes it to a function (~70
+# locked instructions per call of the strategy kernel, measured ~0.5 us).
+@njit(cache=True, inline="always")
+def view_u8_1(arena, lay, k):
+    return carray(_ptr(_base(arena, lay, k), np.uint8), (lay[k, 1],))
+
+
+@njit(cache=True, inline="always")
+def view_i64_1(arena, lay, k):
+    return carray(_ptr(_base(arena, lay, k), np.int64), (lay[k, 1],))
+
+
+@njit(cache=True, inline="always")
+def view_i64_2(arena, lay, k):
+    return carray(_ptr(_base(arena, lay, k), np.int64), (lay[k, 1], lay[k, 2]))
+
+
+@njit(cache=True, inline="always")
+def view_u64_2(arena, lay, k):
+    return carray(_ptr(_base(arena, lay, k), np.uint64), (lay[k, 1], lay[k, 2]))
+
+
+@njit(cache=True, inline="always")
+def view_u64_3(arena, lay, k):
+    return carray(_ptr(_base(arena, lay, k), np.uint64), (lay[k, 1], lay[k, 2], lay[k, 3]))
+
+
+@njit(cache=True, inline="always")
+def view_i32_2(arena, lay, k):
+    return carray(_ptr(_base(arena, lay, k), np.int32), (lay[k, 1], lay[k, 2]))
+
+
+@njit(cache=True, inline="always")
+def view_f64_2(arena, lay, k):
+    return carray(_ptr(_base(arena, lay, k), np.float64), (lay[k, 1], lay[k, 2]))
