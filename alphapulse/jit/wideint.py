@@ -674,6 +674,60 @@ def mul_div_rounding_up(a, b, d):
     return res, True
 
 
+@njit(cache=True)
+def _div_limb_u32(r, x, d):
+    """((r * 2**64 + x) // d, remainder) for 0 < d < 2**32 and r < d: two 64-bit divisions
+    on 32-bit half limbs (the quotient of the limb fits in 64 bits because r < d)."""
+    cur = (r << S32) | (x >> S32)
+    qh = cur // d
+    r = cur - qh * d
+    cur = (r << S32) | (x & M32)
+    ql = cur // d
+    return (qh << S32) | ql, cur - ql * d
+
+
+@njit(cache=True)
+def mul_div_small(a, c, d, round_up):
+    """FullMath.mulDiv (round_up False) / mulDivRoundingUp (True) of a u256 by a u64
+    ``c`` over a small divisor ``0 < d < 2**32`` (both np.uint64): the fee arithmetic of
+    SwapMath (amount * (1e6 - fee) / 1e6, amount * fee / (1e6 - fee)). The same
+    (result, ok) as :func:`mul_div` / :func:`mul_div_rounding_up` on these operands,
+    without the 512-bit Knuth division: a*c has at most five limbs, divided limb by
+    limb from the highest non-zero one."""
+    h0, l0 = mul64(a[0], c)
+    h1, l1 = mul64(a[1], c)
+    h2, l2 = mul64(a[2], c)
+    h3, l3 = mul64(a[3], c)
+    p1, k = _addc(l1, h0, U0)
+    p2, k = _addc(l2, h1, k)
+    p3, k = _addc(l3, h2, k)
+    p4 = h3 + k
+    r = U0
+    q4 = q3 = q2 = q1 = U0
+    if p4 != U0:
+        q4, r = _div_limb_u32(r, p4, d)
+    if (r | p3) != U0:
+        q3, r = _div_limb_u32(r, p3, d)
+    if (r | p2) != U0:
+        q2, r = _div_limb_u32(r, p2, d)
+    if (r | p1) != U0:
+        q1, r = _div_limb_u32(r, p1, d)
+    q0, r = _div_limb_u32(r, l0, d)
+    if q4 != U0:
+        return (q0, q1, q2, q3), False
+    if round_up and r != U0:
+        if (q0 & q1 & q2 & q3) == UMAX:
+            return (q0, q1, q2, q3), False
+        q0 += U1
+        if q0 == U0:
+            q1 += U1
+            if q1 == U0:
+                q2 += U1
+                if q2 == U0:
+                    q3 += U1
+    return (q0, q1, q2, q3), True
+
+
 # ---------------------------------------------------------------- floats (screening only)
 @njit(cache=True)
 def u256_to_f64(a):
