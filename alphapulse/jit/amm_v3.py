@@ -29,6 +29,7 @@ from alphapulse.jit.wideint import (U0, U1, div_rounding_up, mul64, mul_div, mul
 
 MIN_TICK = -887272
 _S32 = np.uint64(32)
+_M32 = np.uint64(0xFFFFFFFF)
 _FEE_D = np.uint64(1_000_000)
 MAX_TICK = 887272
 FEE_DENOMINATOR = 1_000_000
@@ -147,7 +148,14 @@ def get_tick_at_sqrt_ratio(sqrt_p):
     if u256_lt(sqrt_p, MIN_SQRT_RATIO) or not u256_lt(sqrt_p, _MAX_SQRT):
         return 0, False
     est = (math.log(u256_to_f64(sqrt_p)) - _LN_Q96) / _LOG_SQRT_1_0001
-    t = int(math.floor(est))
+    fl = math.floor(est)
+    t = int(fl)
+    # The estimate is within ~1e-6 ticks of the real log (float rounding, the 1.0001 constant),
+    # and getSqrtRatioAtTick is within a relative 2.4e-10 (its final rounding at the smallest
+    # price, ~5e-6 ticks) of 2**96 * 1.0001**(t/2): away from integers by more than 1e-3,
+    # floor(est) is the answer and the checks against getSqrtRatioAtTick are not needed.
+    if MIN_TICK <= t < MAX_TICK and 1e-3 < est - fl < 1.0 - 1e-3:
+        return t, True
     if t < MIN_TICK:
         t = MIN_TICK
     if t > MAX_TICK - 1:
@@ -277,6 +285,14 @@ def get_amount1_delta(sqrt_a, sqrt_b, liquidity, round_up):
     if u256_cmp(sqrt_a, sqrt_b) > 0:
         sqrt_a, sqrt_b = sqrt_b, sqrt_a
     d, _ = u256_sub(sqrt_b, sqrt_a)
+    if (liquidity[2] | liquidity[3] | d[3]) == U0:
+        # mulDiv by Q96 as a product and a shift: below 2**128 * 2**192 the result is < 2**224 (no revert)
+        p = u256_mul_full(liquidity, d)
+        q = ((p[1] >> _S32) | (p[2] << _S32), (p[2] >> _S32) | (p[3] << _S32),
+             (p[3] >> _S32) | (p[4] << _S32), p[4] >> _S32)
+        if round_up and (p[0] | (p[1] & _M32)) != U0:
+            q, _ = u256_add_u64(q, U1)
+        return q, True
     if round_up:
         return mul_div_rounding_up(liquidity, d, Q96)
     return mul_div(liquidity, d, Q96)

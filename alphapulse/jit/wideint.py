@@ -105,30 +105,23 @@ def mul64(a, b):
     return _mul64_i128(np.uint64(a), np.uint64(b))
 
 
+@intrinsic
+def _ctlz64(typingctx, x):
+    """LLVM's ctlz on a u64 (one lzcnt/bsr), defined as 64 for 0."""
+    if x != types.uint64:
+        return None
+    sig = types.uint64(types.uint64)
+
+    def codegen(context, builder, signature, args):
+        return builder.ctlz(args[0], ir.Constant(ir.IntType(1), 0))
+
+    return sig, codegen
+
+
 @njit(cache=True)
 def clz64(x):
     """Leading zero bits of a u64 (64 for 0)."""
-    if x == U0:
-        return 64
-    n = 0
-    if x <= np.uint64(0x00000000FFFFFFFF):
-        n += 32
-        x = x << S32
-    if x <= np.uint64(0x0000FFFFFFFFFFFF):
-        n += 16
-        x = x << np.uint64(16)
-    if x <= np.uint64(0x00FFFFFFFFFFFFFF):
-        n += 8
-        x = x << np.uint64(8)
-    if x <= np.uint64(0x0FFFFFFFFFFFFFFF):
-        n += 4
-        x = x << np.uint64(4)
-    if x <= np.uint64(0x3FFFFFFFFFFFFFFF):
-        n += 2
-        x = x << np.uint64(2)
-    if x <= np.uint64(0x7FFFFFFFFFFFFFFF):
-        n += 1
-    return n
+    return np.int64(_ctlz64(np.uint64(x)))
 
 
 @njit(cache=True)

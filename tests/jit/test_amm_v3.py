@@ -237,3 +237,16 @@ def test_amount0_delta_one_division_boundaries(a, b, liq, up):
        st.booleans(), st.sampled_from([0, 1, 100, 500, 3000, 10000, 999_999, 10**6]))
 def test_compute_swap_step_boundaries(cur, target, liq, amount, exact_in, fee):
     test_compute_swap_step.hypothesis.inner_test(cur, target, liq, amount, exact_in, fee)
+
+
+def test_get_tick_at_sqrt_ratio_sweep():
+    """The float estimate's short cut (no check against getSqrtRatioAtTick away from tick
+    boundaries) over the whole range: at, just below and above each sampled tick's ratio,
+    and at fractions of the way to the next tick close to the 1e-3 margin."""
+    for t in list(range(R.MIN_TICK, R.MAX_TICK, 1777)) + [R.MIN_TICK, R.MAX_TICK - 1, -1, 0, 1]:
+        lo, hi = R.get_sqrt_ratio_at_tick(t), R.get_sqrt_ratio_at_tick(t + 1)
+        cands = {lo, lo + 1, hi - 1, lo - 1, lo + (hi - lo) // 1000, lo + (hi - lo) * 999 // 1000,
+                 lo + (hi - lo) // 2}
+        for p in cands:
+            if R.MIN_SQRT_RATIO <= p < R.MAX_SQRT_RATIO:
+                assert V.get_tick_at_sqrt_ratio(to_u256(p)) == (R.get_tick_at_sqrt_ratio(p), True), p
