@@ -185,6 +185,19 @@ def _fits160(x):
 def get_next_sqrt_price_from_amount0_rounding_up(sqrt_p, liquidity, amount, add):
     if u256_is_zero(amount):
         return sqrt_p, True
+    if add and (liquidity[2] | liquidity[3] | sqrt_p[2] | sqrt_p[3] | amount[2] | amount[3]) == U0:
+        # all below 2**128: amount * sqrtP cannot overflow, and the result (<= sqrtP) needs
+        # neither the mulDiv overflow check nor the uint160 truncation
+        numerator1 = (U0, liquidity[0] << _S32, (liquidity[0] >> _S32) | (liquidity[1] << _S32),
+                      liquidity[1] >> _S32)
+        pr = u256_mul_full(amount, sqrt_p)
+        denominator, carry = u256_add(numerator1, (pr[0], pr[1], pr[2], pr[3]))
+        if not carry and not u256_is_zero(denominator):
+            q, r = u512_divmod_u256(u256_mul_full(sqrt_p, numerator1), denominator)
+            res = (q[0], q[1], q[2], q[3])
+            if not u256_is_zero(r):
+                res, _ = u256_add_u64(res, U1)
+            return res, True
     numerator1 = u256_shl(liquidity, 96)
     product, ovf = u256_mul(amount, sqrt_p)  # the contract's (product / amount == sqrtP) test is "no overflow"
     if add:

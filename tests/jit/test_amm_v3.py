@@ -250,3 +250,11 @@ def test_get_tick_at_sqrt_ratio_sweep():
         for p in cands:
             if R.MIN_SQRT_RATIO <= p < R.MAX_SQRT_RATIO:
                 assert V.get_tick_at_sqrt_ratio(to_u256(p)) == (R.get_tick_at_sqrt_ratio(p), True), p
+
+
+@SET
+@given(_prices_128, _liq_edges.filter(lambda x: x > 0), st.one_of(amounts, _around(64, 127, 128, 129, 160)),
+       st.booleans(), st.booleans())
+def test_next_sqrt_price_boundaries(p, liq, amount, zero_for_one, from_input):
+    """The below-2**128 path of getNextSqrtPriceFromAmount0RoundingUp at its bounds."""
+    test_next_sqrt_price.hypothesis.inner_test(p, liq, amount, zero_for_one, from_input)
