@@ -22,11 +22,15 @@ import numpy as np
 from numba import njit
 
 from alphapulse.jit.wideint import (U0, U1, div_rounding_up, mul64, mul_div, mul_div_rounding_up,
+                                    mul_div_small, u512_divmod_u256,
                                     u256_add, u256_add_u64, u256_bitlen, u256_cmp, u256_div,
                                     u256_divmod, u256_eq, u256_is_zero, u256_lt, u256_max,
                                     u256_mul, u256_mul_full, u256_shl, u256_sub, u256_to_f64)
 
 MIN_TICK = -887272
+_S32 = np.uint64(32)
+_M32 = np.uint64(0xFFFFFFFF)
+_FEE_D = np.uint64(1_000_000)
 MAX_TICK = 887272
 FEE_DENOMINATOR = 1_000_000
 
@@ -144,7 +148,14 @@ def get_tick_at_sqrt_ratio(sqrt_p):
     if u256_lt(sqrt_p, MIN_SQRT_RATIO) or not u256_lt(sqrt_p, _MAX_SQRT):
         return 0, False
     est = (math.log(u256_to_f64(sqrt_p)) - _LN_Q96) / _LOG_SQRT_1_0001
-    t = int(math.floor(est))
+    fl = math.floor(est)
+    t = int(fl)
+    # The estimate is within ~1e-6 ticks of the real log (float rounding, the 1.0001 constant),
+    # and getSqrtRatioAtTick is within a relative 2.4e-10 (its final rounding at the smallest
+    # price, ~5e-6 ticks) of 2**96 * 1.0001**(t/2): away from integers by more than 1e-3,
+    # floor(est) is the answer and the checks against getSqrtRatioAtTick are not needed.
+    if MIN_TICK <= t < MAX_TICK and 1e-3 < est - fl < 1.0 - 1e-3:
+        return t, True
     if t < MIN_TICK:
         t = MIN_TICK
     if t > MAX_TICK - 1:
@@ -174,6 +185,19 @@ def _fits160(x):
 def get_next_sqrt_price_from_amount0_rounding_up(sqrt_p, liquidity, amount, add):
     if u256_is_zero(amount):
         return sqrt_p, True
+    if add and (liquidity[2] | liquidity[3] | sqrt_p[2] | sqrt_p[3] | amount[2] | amount[3]) == U0:
+        # all below 2**128: amount * sqrtP cannot overflow, and the result (<= sqrtP) needs
+        # neither the mulDiv overflow check nor the uint160 truncation
+        numerator1 = (U0, liquidity[0] << _S32, (liquidity[0] >> _S32) | (liquidity[1] << _S32),
+                      liquidity[1] >> _S32)
+        pr = u256_mul_full(amount, sqrt_p)
+        denominator, carry = u256_add(numerator1, (pr[0], pr[1], pr[2], pr[3]))
+        if not carry and not u256_is_zero(denominator):
+            q, r = u512_divmod_u256(u256_mul_full(sqrt_p, numerator1), denominator)
+            res = (q[0], q[1], q[2], q[3])
+            if not u256_is_zero(r):
+                res, _ = u256_add_u64(res, U1)
+            return res, True
     numerator1 = u256_shl(liquidity, 96)
     product, ovf = u256_mul(amount, sqrt_p)  # the contract's (product / amount == sqrtP) test is "no overflow"
     if add:
@@ -242,10 +266,24 @@ def get_amount0_delta(sqrt_a, sqrt_b, liquidity, round_up):
     """Token0 between two sqrt prices for a liquidity, rounded up or down; (amount, ok)."""
     if u256_cmp(sqrt_a, sqrt_b) > 0:
         sqrt_a, sqrt_b = sqrt_b, sqrt_a
-    numerator1 = u256_shl(liquidity, 96)
-    numerator2, _ = u256_sub(sqrt_b, sqrt_a)
     if u256_is_zero(sqrt_a):
         return sqrt_a, False
+    if (liquidity[2] | liquidity[3] | sqrt_b[2] | sqrt_b[3]) == U0:
+        # liquidity and both prices below 2**128 (every pool price below 2**64): one division.
+        # ceil(ceil(x / b) / a) == ceil(x / (a * b)) and floor(floor(x / b) / a) == floor(x / (a * b))
+        # for x >= 0, a, b > 0; mulDiv cannot overflow here (its result is <= numerator1 < 2**224
+        # as numerator2 < sqrt_b), so no revert is lost.
+        numerator1 = (U0, liquidity[0] << _S32, (liquidity[0] >> _S32) | (liquidity[1] << _S32),
+                      liquidity[1] >> _S32)
+        numerator2, _ = u256_sub(sqrt_b, sqrt_a)
+        den = u256_mul_full(sqrt_a, sqrt_b)
+        q, r = u512_divmod_u256(u256_mul_full(numerator2, numerator1), (den[0], den[1], den[2], den[3]))
+        res = (q[0], q[1], q[2], q[3])
+        if round_up and not u256_is_zero(r):
+            res, _ = u256_add_u64(res, U1)
+        return res, True
+    numerator1 = u256_shl(liquidity, 96)
+    numerator2, _ = u256_sub(sqrt_b, sqrt_a)
     if round_up:
         r, ok = mul_div_rounding_up(numerator1, numerator2, sqrt_b)
         return div_rounding_up(r, sqrt_a), ok
@@ -260,6 +298,14 @@ def get_amount1_delta(sqrt_a, sqrt_b, liquidity, round_up):
     if u256_cmp(sqrt_a, sqrt_b) > 0:
         sqrt_a, sqrt_b = sqrt_b, sqrt_a
     d, _ = u256_sub(sqrt_b, sqrt_a)
+    if (liquidity[2] | liquidity[3] | d[3]) == U0:
+        # mulDiv by Q96 as a product and a shift: below 2**128 * 2**192 the result is < 2**224 (no revert)
+        p = u256_mul_full(liquidity, d)
+        q = ((p[1] >> _S32) | (p[2] << _S32), (p[2] >> _S32) | (p[3] << _S32),
+             (p[3] >> _S32) | (p[4] << _S32), p[4] >> _S32)
+        if round_up and (p[0] | (p[1] & _M32)) != U0:
+            q, _ = u256_add_u64(q, U1)
+        return q, True
     if round_up:
         return mul_div_rounding_up(liquidity, d, Q96)
     return mul_div(liquidity, d, Q96)
@@ -278,8 +324,12 @@ def compute_swap_step(sqrt_cur, sqrt_target, liquidity, amount_remaining, exact_
     amount_out = z
     fee_c = (np.uint64(FEE_DENOMINATOR - fee_pips), U0, U0, U0)
     fee_d = (np.uint64(FEE_DENOMINATOR), U0, U0, U0)
+    small_fee = 0 <= fee_pips < FEE_DENOMINATOR  # 1e6 - fee and 1e6 fit 32 bits, neither is 0
     if exact_in:
-        less_fee, ok = mul_div(amount_remaining, fee_c, fee_d)
+        if small_fee:
+            less_fee, ok = mul_div_small(amount_remaining, fee_c[0], _FEE_D, False)
+        else:
+            less_fee, ok = mul_div(amount_remaining, fee_c, fee_d)
         if not ok:
             return sqrt_cur, z, z, z, False
         if zero_for_one:
@@ -328,7 +378,10 @@ def compute_swap_step(sqrt_cur, sqrt_target, liquidity, amount_remaining, exact_
     if exact_in and not is_max:
         fee_amount, _ = u256_sub(amount_remaining, amount_in)
     else:
-        fee_amount, ok = mul_div_rounding_up(amount_in, (np.uint64(fee_pips), U0, U0, U0), fee_c)
+        if small_fee:
+            fee_amount, ok = mul_div_small(amount_in, np.uint64(fee_pips), fee_c[0], True)
+        else:
+            fee_amount, ok = mul_div_rounding_up(amount_in, (np.uint64(fee_pips), U0, U0, U0), fee_c)
         if not ok:
             return sqrt_cur, z, z, z, False
     return sqrt_next, amount_in, amount_out, fee_amount, True

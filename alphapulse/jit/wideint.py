@@ -105,30 +105,23 @@ def mul64(a, b):
     return _mul64_i128(np.uint64(a), np.uint64(b))
 
 
+@intrinsic
+def _ctlz64(typingctx, x):
+    """LLVM's ctlz on a u64 (one lzcnt/bsr), defined as 64 for 0."""
+    if x != types.uint64:
+        return None
+    sig = types.uint64(types.uint64)
+
+    def codegen(context, builder, signature, args):
+        return builder.ctlz(args[0], ir.Constant(ir.IntType(1), 0))
+
+    return sig, codegen
+
+
 @njit(cache=True)
 def clz64(x):
     """Leading zero bits of a u64 (64 for 0)."""
-    if x == U0:
-        return 64
-    n = 0
-    if x <= np.uint64(0x00000000FFFFFFFF):
-        n += 32
-        x = x << S32
-    if x <= np.uint64(0x0000FFFFFFFFFFFF):
-        n += 16
-        x = x << np.uint64(16)
-    if x <= np.uint64(0x00FFFFFFFFFFFFFF):
-        n += 8
-        x = x << np.uint64(8)
-    if x <= np.uint64(0x0FFFFFFFFFFFFFFF):
-        n += 4
-        x = x << np.uint64(4)
-    if x <= np.uint64(0x3FFFFFFFFFFFFFFF):
-        n += 2
-        x = x << np.uint64(2)
-    if x <= np.uint64(0x7FFFFFFFFFFFFFFF):
-        n += 1
-    return n
+    return np.int64(_ctlz64(np.uint64(x)))
 
 
 @njit(cache=True)
@@ -672,6 +665,60 @@ def mul_div_rounding_up(a, b, d):
             return res, False
         res, _ = u256_add_u64(res, 1)
     return res, True
+
+
+@njit(cache=True)
+def _div_limb_u32(r, x, d):
+    """((r * 2**64 + x) // d, remainder) for 0 < d < 2**32 and r < d: two 64-bit divisions
+    on 32-bit half limbs (the quotient of the limb fits in 64 bits because r < d)."""
+    cur = (r << S32) | (x >> S32)
+    qh = cur // d
+    r = cur - qh * d
+    cur = (r << S32) | (x & M32)
+    ql = cur // d
+    return (qh << S32) | ql, cur - ql * d
+
+
+@njit(cache=True)
+def mul_div_small(a, c, d, round_up):
+    """FullMath.mulDiv (round_up False) / mulDivRoundingUp (True) of a u256 by a u64
+    ``c`` over a small divisor ``0 < d < 2**32`` (both np.uint64): the fee arithmetic of
+    SwapMath (amount * (1e6 - fee) / 1e6, amount * fee / (1e6 - fee)). The same
+    (result, ok) as :func:`mul_div` / :func:`mul_div_rounding_up` on these operands,
+    without the 512-bit Knuth division: a*c has at most five limbs, divided limb by
+    limb from the highest non-zero one."""
+    h0, l0 = mul64(a[0], c)
+    h1, l1 = mul64(a[1], c)
+    h2, l2 = mul64(a[2], c)
+    h3, l3 = mul64(a[3], c)
+    p1, k = _addc(l1, h0, U0)
+    p2, k = _addc(l2, h1, k)
+    p3, k = _addc(l3, h2, k)
+    p4 = h3 + k
+    r = U0
+    q4 = q3 = q2 = q1 = U0
+    if p4 != U0:
+        q4, r = _div_limb_u32(r, p4, d)
+    if (r | p3) != U0:
+        q3, r = _div_limb_u32(r, p3, d)
+    if (r | p2) != U0:
+        q2, r = _div_limb_u32(r, p2, d)
+    if (r | p1) != U0:
+        q1, r = _div_limb_u32(r, p1, d)
+    q0, r = _div_limb_u32(r, l0, d)
+    if q4 != U0:
+        return (q0, q1, q2, q3), False
+    if round_up and r != U0:
+        if (q0 & q1 & q2 & q3) == UMAX:
+            return (q0, q1, q2, q3), False
+        q0 += U1
+        if q0 == U0:
+            q1 += U1
+            if q1 == U0:
+                q2 += U1
+                if q2 == U0:
+                    q3 += U1
+    return (q0, q1, q2, q3), True
 
 
 # ---------------------------------------------------------------- floats (screening only)

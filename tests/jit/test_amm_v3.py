@@ -212,3 +212,49 @@ def test_float_model_follows_the_exact_swap(s, zero_for_one, amount):
                 assert abs(d_f - slope) <= 1e-3 * slope + 2 * (tol - rel) / h, (d_f, slope)
     if not ok_f:
         assert not ok
+
+
+def _around(*bits):
+    return st.sampled_from(sorted({(1 << k) + e for k in bits for e in (-3, -1, 0, 1, 2)}))
+
+
+# prices and liquidities at the 128-bit bound of get_amount0_delta's one-division path
+_prices_128 = st.one_of(sqrt_prices, _around(64, 96, 127, 128, 159),
+                        st.integers(2**128 - 2**100, 2**128 + 2**100))
+_liq_edges = st.one_of(liquidities, _around(64, 127).filter(lambda x: x < 2**128),
+                       st.sampled_from([1, 2**128 - 1]))
+
+
+@SET
+@given(_prices_128, _prices_128, _liq_edges, st.booleans())
+def test_amount0_delta_one_division_boundaries(a, b, liq, up):
+    _call(R.get_amount0_delta, V.get_amount0_delta, a, b, liq, up)
+    _call(R.get_amount1_delta, V.get_amount1_delta, a, b, liq, up)
+
+
+@SET
+@given(_prices_128, _prices_128, _liq_edges, st.one_of(amounts, _around(64, 128, 160, 192)),
+       st.booleans(), st.sampled_from([0, 1, 100, 500, 3000, 10000, 999_999, 10**6]))
+def test_compute_swap_step_boundaries(cur, target, liq, amount, exact_in, fee):
+    test_compute_swap_step.hypothesis.inner_test(cur, target, liq, amount, exact_in, fee)
+
+
+def test_get_tick_at_sqrt_ratio_sweep():
+    """The float estimate's short cut (no check against getSqrtRatioAtTick away from tick
+    boundaries) over the whole range: at, just below and above each sampled tick's ratio,
+    and at fractions of the way to the next tick close to the 1e-3 margin."""
+    for t in list(range(R.MIN_TICK, R.MAX_TICK, 1777)) + [R.MIN_TICK, R.MAX_TICK - 1, -1, 0, 1]:
+        lo, hi = R.get_sqrt_ratio_at_tick(t), R.get_sqrt_ratio_at_tick(t + 1)
+        cands = {lo, lo + 1, hi - 1, lo - 1, lo + (hi - lo) // 1000, lo + (hi - lo) * 999 // 1000,
+                 lo + (hi - lo) // 2}
+        for p in cands:
+            if R.MIN_SQRT_RATIO <= p < R.MAX_SQRT_RATIO:
+                assert V.get_tick_at_sqrt_ratio(to_u256(p)) == (R.get_tick_at_sqrt_ratio(p), True), p
+
+
+@SET
+@given(_prices_128, _liq_edges.filter(lambda x: x > 0), st.one_of(amounts, _around(64, 127, 128, 129, 160)),
+       st.booleans(), st.booleans())
+def test_next_sqrt_price_boundaries(p, liq, amount, zero_for_one, from_input):
+    """The below-2**128 path of getNextSqrtPriceFromAmount0RoundingUp at its bounds."""
+    test_next_sqrt_price.hypothesis.inner_test(p, liq, amount, zero_for_one, from_input)

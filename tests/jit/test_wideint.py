@@ -158,3 +158,37 @@ def test_float_conversion_close(a):
     assert abs(f - float(a)) <= float(a) * 1e-15 + 1
     back = py(W.u256_from_f64(float(a)))
     assert abs(back - int(float(a))) <= int(float(a)) >> 50
+
+
+def _near(*bits):
+    """Values at and just around 2**k (and 0 / max) for the given k: the fast paths' boundaries."""
+    edges = sorted({max(0, (1 << k) + e) for k in bits for e in (-2, -1, 0, 1)} | {0, 1})
+    return st.one_of(st.sampled_from(edges), st.integers(0, max(edges)))
+
+
+@SETTINGS
+@given(st.one_of(u256s, _near(64, 128, 160, 192, 255).filter(lambda x: x <= M256)),
+       st.one_of(st.integers(0, 2**64 - 1), st.sampled_from([0, 1, 100, 500, 3000, 10000, 999_999, 10**6,
+                                                              2**32 - 1, 2**32, 2**64 - 1])),
+       st.one_of(st.integers(1, 2**32 - 1), st.sampled_from([1, 2, 10**6 - 3000, 10**6, 2**31, 2**32 - 1])),
+       st.booleans())
+def test_mul_div_small(a, c, d, up):
+    """mul_div_small (u64 factor, divisor below 2**32) is mulDiv / mulDivRoundingUp."""
+    r, ok = W.mul_div_small(W.to_u256(a), np.uint64(c), np.uint64(d), up)
+    q = -(-a * c // d) if up else a * c // d
+    if q > M256:
+        assert not ok
+    else:
+        assert ok and py(r) == q
+    r2, ok2 = (W.mul_div_rounding_up if up else W.mul_div)(W.to_u256(a), W.to_u256(c), W.to_u256(d))
+    assert ok2 == ok and (not ok or py(r2) == py(r))
+
+
+def test_mul_div_small_edges():
+    for a in (0, 1, 2**64 - 1, 2**64, 2**128 - 1, 2**128, 2**192, M256 - 1, M256):
+        for c in (0, 1, 3, 997_000, 2**32 - 1, 2**64 - 1):
+            for d in (1, 3, 10**6, 2**32 - 1):
+                for up in (False, True):
+                    r, ok = W.mul_div_small(W.to_u256(a), np.uint64(c), np.uint64(d), up)
+                    q = -(-a * c // d) if up else a * c // d
+                    assert ok == (q <= M256) and (not ok or py(r) == q), (a, c, d, up)
