@@ -26,13 +26,14 @@ from alphapulse.jit.clock import mono_ns, wall_ns
 from alphapulse.jit.crc import frame_crc
 from alphapulse.jit.encode import seal_frame, write_header, write_tlv_header
 from alphapulse.jit.frames import check_header, check_tlvs, tlv_header
-from alphapulse.jit.memory import ld_u32, ld_u64, st_u16, st_u32, st_u64
+from alphapulse.jit.memory import ld_u32, ld_u64, prefetch, st_u16, st_u32, st_u64
 from alphapulse.jit.pool_state import (
     C_DEC0, C_DEC1, C_FEE, C_KIND, C_LIQ, C_PAIR, C_R0, C_R1, C_SPACING, C_SQRT, C_STATE_BLOCK,
     C_TICK, C_TOKEN0, C_TOKEN1, C_V3ROW, C_VENUE, C_ADDR, C_NEXT_PAIR, K_CANDIDATES, K_CYCLES,
     K_FRAMES, K_FRAMES_DUPLICATE, K_FRAMES_REJECTED, K_OUT_FULL, K_SEQ_GAPS, K_SIGNALS,
     K_SIGNALS_SUPPRESSED, K_SCREENED, K_SIGNAL_TABLE_FULL, K_SIM_FAILS, K_SIMULATIONS, K_STALE_SKIPS, K_TLVS, KIND_V2,
-    M_CHAIN_ID, M_GAS_BASE, M_GAS_POOL, M_GAS_POOL_EPOCH, M_GAS_PRIO, M_LAST_SEQ, M_NPOOLS, M_SIGNAL_ID, P_HEAD, T_ADDR, T_DEC,
+    M_CHAIN_ID, M_GAS_BASE, M_GAS_POOL, M_GAS_POOL_EPOCH, M_GAS_PRIO, M_GAS_TOKEN, M_GAS_USD, M_LAST_SEQ, M_NPOOLS,
+    M_PRICE_EPOCH, M_SIGNAL_ID, P_HEAD, T_ADDR, T_DEC, T_PRICE_EPOCH, T_PRICE_POOL,
     T_HEAD, T_NPOOLS, apply_tlv, find_pair, find_token, mark_all_stale, next_pool_of_token, pool_tradable,
 )
 from alphapulse.jit.wideint import (U0, mul_div, u256_add, u256_cmp, u256_from_f64, u256_is_zero,
@@ -363,7 +364,12 @@ def model_optimum(pools, tticks, tnets, tn, cyc_p, cyc_z, hops, cap):
     lo = 0.0
     glo = rate - 1.0                      # slope at 0: the marginal rates' product less 1
     hi = x0 if x0 < cap else cap
-    ghi = _model_slope(pools, tticks, tnets, tn, cyc_p, cyc_z, hops, hi)
+    out_hi, d_hi, ok_hi = cycle_model(pools, tticks, tnets, tn, cyc_p, cyc_z, hops, hi)
+    ghi = d_hi - 1.0 if ok_hi else -1.0
+    if hi == x0 and abs(ghi) <= SLOPE_TOL:
+        # flat at the closed form on the current ranges: no tick crossed, so that optimum and
+        # its curvature are the model's
+        return x0, out_hi - x0, curv, False
     n = 0
     # |slope| <= SLOPE_TOL is flat to float precision: the closed form on the current ranges is
     # then the optimum (no tick crossed), whichever sign the rounding gave the slope
@@ -597,8 +603,13 @@ def optimise_input(pools, tticks, tnets, tn, cyc_p, cyc_z, hops, params, counter
 
 
 # ---------------------------------------------------------------- USD valuation
+_POW10_U64 = np.array([10**k for k in range(20)], np.uint64)
+
+
 @njit(cache=True)
 def _pow10(n):
+    if 0 <= n < 20:
+        return (_POW10_U64[n], U0, U0, U0)
     r = (np.uint64(1), U0, U0, U0)
     ten = (np.uint64(10), U0, U0, U0)
     for _ in range(n):
@@ -631,6 +642,34 @@ def price_pool(pools, pairs, pair_ht, tn, token, stable):
                 best = p
         p = np.int64(pools[p, C_NEXT_PAIR])
     return best
+
+
+@njit(cache=True, inline="always")
+def cached_price_pool(pools, tokens, pairs, pair_ht, tn, token, stable, price_epoch):
+    """:func:`price_pool`, kept in the token's T_PRICE_EPOCH / T_PRICE_POOL columns: looked up
+    again after a pool of the token and the stable coin changed (``process_batch`` zeroes the
+    token's T_PRICE_EPOCH), after every pool turned stale (``price_epoch`` = meta[M_PRICE_EPOCH]
+    + 1 advanced) or when the cached pool is no longer tradable."""
+    e = np.uint64(price_epoch)
+    pp = np.int64(tokens[token, T_PRICE_POOL])
+    # (a pool turns stale in a few ways that change no state, e.g. a reorg past the journal)
+    if tokens[token, T_PRICE_EPOCH] != e or (pp >= 0 and not pool_tradable(pools, tn, pp)):
+        tokens[token, T_PRICE_POOL] = np.uint64(price_pool(pools, pairs, pair_ht, tn, token, stable))
+        tokens[token, T_PRICE_EPOCH] = e
+    return np.int64(tokens[token, T_PRICE_POOL])
+
+
+@njit(cache=True, inline="always")
+def _price_moved(pools, tokens, meta, changed, stable):
+    """Pool ``changed`` changed: when it trades the stable coin, forget the cached price pool
+    of its other token (and the gas values, when that is the native token's)."""
+    t0 = np.int64(pools[changed, C_TOKEN0])
+    t1 = np.int64(pools[changed, C_TOKEN1])
+    if t0 == stable or t1 == stable:
+        other = t1 if t0 == stable else t0
+        tokens[other, T_PRICE_EPOCH] = U0
+        if other == meta[M_GAS_TOKEN]:
+            meta[M_GAS_POOL_EPOCH] = 0
 
 
 @njit(cache=True)
@@ -680,12 +719,18 @@ def usd_e8_at(pools, tokens, p, amount, token, stable):
 
 
 # ---------------------------------------------------------------- signal table (no flooding)
+@njit(cache=True, inline="always")
+def _sig_hash(sig_keys, k0, k1, k2):
+    """The key's home slot in the signal table."""
+    return np.int64((np.uint64(k0) * np.uint64(0x9E3779B97F4A7C15) ^ np.uint64(k1) * np.uint64(0xC2B2AE3D27D4EB4F)
+                     ^ np.uint64(k2) * np.uint64(0x165667B19E3779F9)) >> np.uint64(17)) & (sig_keys.shape[0] - 1)
+
+
 @njit(cache=True)
 def _sig_slot(sig_keys, k0, k1, k2):
     """Slot of the key, or of the empty slot where it would go; -1 when the table is full."""
     mask = sig_keys.shape[0] - 1
-    h = np.int64((np.uint64(k0) * np.uint64(0x9E3779B97F4A7C15) ^ np.uint64(k1) * np.uint64(0xC2B2AE3D27D4EB4F)
-                  ^ np.uint64(k2) * np.uint64(0x165667B19E3779F9)) >> np.uint64(17)) & mask
+    h = _sig_hash(sig_keys, k0, k1, k2)
     for _ in range(sig_keys.shape[0]):
         if sig_keys[h, 0] == 0:
             return h
@@ -761,7 +806,7 @@ def _token_in(pools, p, zero_for_one):
 
 
 @njit(cache=True)
-def _choose_start(pools, pairs, pair_ht, tn, cyc_p, cyc_z, hops, stable):
+def _choose_start(pools, tokens, pairs, pair_ht, tn, cyc_p, cyc_z, hops, stable, price_epoch):
     """Rotation that starts the cycle at the stable coin, else at a priced token, else at hop 0;
     (hop index, the start token's price pool: -1 when it is the stable coin or unpriced)."""
     for i in range(hops):
@@ -769,7 +814,8 @@ def _choose_start(pools, pairs, pair_ht, tn, cyc_p, cyc_z, hops, stable):
             return i, -1
     if stable >= 0:
         for i in range(hops):
-            pp = price_pool(pools, pairs, pair_ht, tn, _token_in(pools, cyc_p[i], cyc_z[i]), stable)
+            pp = cached_price_pool(pools, tokens, pairs, pair_ht, tn, _token_in(pools, cyc_p[i], cyc_z[i]),
+                                   stable, price_epoch)
             if pp >= 0:
                 return i, pp
     return 0, -1
@@ -822,6 +868,13 @@ def evaluate_cycle(pools, tokens, pairs, pair_ht, tticks, tnets, tn, meta, param
     """
     k0, k1, k2 = cycle_key(cp, cz, hops)
     counters[K_CANDIDATES] += 1
+    # what the end of the evaluation reads, fetched while the sizing runs: the signal table's
+    # slot and the tokens' rows (their addresses go into the frame)
+    h = _sig_hash(sig_keys, k0, k1, k2)
+    prefetch(sig_keys, h * sig_keys.shape[1] * 8)
+    prefetch(sig_vals, h * sig_vals.shape[1] * 8)
+    for i in range(hops):
+        prefetch(tokens, _token_in(pools, cp[i], cz[i]) * tokens.shape[1] * 8)
     # rotate so that the start token is the priced one
     # canonical rotation first (smallest pool row first), so that the same cycle found
     # from any of its pools gets the same start token and the same figures
@@ -834,7 +887,8 @@ def evaluate_cycle(pools, tokens, pairs, pair_ht, tticks, tnets, tn, meta, param
     for i in range(hops):
         rp[i] = cp[(i + m) % hops]
         rz[i] = cz[(i + m) % hops]
-    s, start_pp = _choose_start(pools, pairs, pair_ht, tn, rp, rz, hops, stable)
+    price_epoch = meta[M_PRICE_EPOCH] + 1
+    s, start_pp = _choose_start(pools, tokens, pairs, pair_ht, tn, rp, rz, hops, stable, price_epoch)
     if s != 0:
         for i in range(hops):
             cp[i] = rp[(i + s) % hops]
@@ -852,12 +906,25 @@ def evaluate_cycle(pools, tokens, pairs, pair_ht, tticks, tnets, tn, meta, param
     units = params[PR_GAS_BASE_UNITS] + n_v2 * params[PR_GAS_V2_UNITS] + (hops - n_v2) * params[PR_GAS_V3_UNITS]
     gas_price = meta[M_GAS_BASE] + meta[M_GAS_PRIO]
     gas_wei, _ = u256_mul((np.uint64(units), U0, U0, U0), (np.uint64(gas_price), U0, U0, U0))
-    # the native token's price pool, looked up once per search (pools do not change during one)
-    if meta[M_GAS_POOL_EPOCH] != epoch:
+    # its USD value, once per price epoch, gas price and path shape; the native token's price
+    # pool once per price epoch
+    gslot = M_GAS_USD + 3 * ((hops - 2) * 4 + n_v2)
+    gp = meta[M_GAS_POOL]
+    if (meta[M_GAS_POOL_EPOCH] != price_epoch or meta[M_GAS_TOKEN] != native
+            or (gp >= 0 and not pool_tradable(pools, tn, gp))):
+        # as cached_price_pool: look it up again, and every gas value made with it
         meta[M_GAS_POOL] = price_pool(pools, pairs, pair_ht, tn, native, stable) if native != stable else -1
-        meta[M_GAS_POOL_EPOCH] = epoch
-    gas_usd, gas_priced = usd_e8_at(pools, tokens, meta[M_GAS_POOL], gas_wei, native, stable)
-    if not gas_priced:
+        meta[M_GAS_POOL_EPOCH] = price_epoch
+        meta[M_GAS_TOKEN] = native
+        for k in range(8):
+            meta[M_GAS_USD + 3 * k] = 0
+    if meta[gslot] != price_epoch or meta[gslot + 1] != gas_price:
+        v, ok = usd_e8_at(pools, tokens, meta[M_GAS_POOL], gas_wei, native, stable)
+        meta[gslot + 2] = v if ok else -1
+        meta[gslot + 1] = gas_price
+        meta[gslot] = price_epoch
+    gas_usd = meta[gslot + 2]
+    if gas_usd < 0:
         gas_usd = 0
     min_profit = (U0, U0, U0, U0)
     for r in range(token_min.shape[0]):
@@ -943,7 +1010,7 @@ def evaluate_cycle(pools, tokens, pairs, pair_ht, tticks, tnets, tn, meta, param
     # write the frame
     rate_r = 1.0
     for i in range(hops):
-        rate_r *= _marginal_rate(pools, rp[i], rz[i])
+        rate_r *= _cached_rate(pools, rate_cache, epoch, rp[i], rz[i])
     spread = (rate_r - 1.0) * 10_000.0
     spread_i = np.int64(spread) if abs(spread) < 2e9 else (np.int64(2147483647) if spread > 0 else np.int64(-2147483647))
     write_header(out, pos, SIGNAL_DOMAIN, params[PR_SOURCE], 0, seq, wall_ns(), L.TLV_STD_HEADER + SIG_SIZE)
@@ -996,6 +1063,8 @@ def search_pool(pools, tokens, pairs, pair_ht, tticks, tnets, tn, meta, params, 
     # same pair, other venues
     q = -1
     if phase & PHASE_PAIRS:
+        if q0 < 0:
+            prefetch_pair_pools(pools, pairs, tticks, tnets, tn, rate_cache, p)
         q = q0 if q0 >= 0 else pairs[np.int64(pools[p, C_PAIR]), P_HEAD]
     d_first = d0
     while q >= 0:
@@ -1104,6 +1173,41 @@ def search_pool(pools, tokens, pairs, pair_ht, tticks, tnets, tn, meta, params, 
                         r = np.int64(pools[r, C_NEXT_PAIR])
         q = next_pool_of_token(pools, q, s_tok)
     return pos, n_sig, False, -1, 0
+
+
+# ---------------------------------------------------------------- prefetching
+# The pools a frame's search reads are far apart in memory and rarely in cache (a market of
+# thousands of pools, one update touching a few): each row, rate-cache entry and tick row is
+# a cache miss (~100-150 ns on the hosts measured), and touched one after the other they
+# stall one after the other. Prefetching them all up front lets the misses overlap.
+@njit(cache=True, inline="always")
+def _prefetch_span(a, start, nbytes):
+    for k in range(0, nbytes, 64):
+        prefetch(a, start + k)
+    if nbytes > 0:
+        prefetch(a, start + nbytes - 1)
+
+
+@njit(cache=True)
+def prefetch_pair_pools(pools, pairs, tticks, tnets, tn, rate_cache, p):
+    """Prefetch what the 2-pool cycles through pool ``p`` read: the rows and rate-cache entries
+    of the pools of its pair, then the tick rows of its concentrated-liquidity pools."""
+    row_b = pools.shape[1] * 8
+    head = pairs[np.int64(pools[p, C_PAIR]), P_HEAD]
+    q = head
+    while q >= 0:
+        _prefetch_span(pools, q * row_b, row_b)
+        prefetch(rate_cache, q * rate_cache.shape[1] * 8)
+        q = np.int64(pools[q, C_NEXT_PAIR])
+    q = head
+    while q >= 0:
+        if pools[q, C_KIND] != np.uint64(KIND_V2):
+            r = np.int64(pools[q, C_V3ROW])
+            if 0 <= r < tn.shape[0]:
+                n = tn[r]
+                _prefetch_span(tticks, r * tticks.shape[1] * 4, n * 4)
+                _prefetch_span(tnets, r * tnets.shape[1] * 16, n * 16)
+        q = np.int64(pools[q, C_NEXT_PAIR])
 
 
 # ---------------------------------------------------------------- batch entry point
@@ -1269,6 +1373,7 @@ def process_batch(buf, n_bytes, pools, tokens, pairs, pool_ht, token_ht, pair_ht
     n_touched = 0
     overflow = False
     crc_every = params[PR_CRC_EVERY]
+    stable = -1                     # the stable coin's token row, looked up when a pool changes
     while pos < end:
         reason, psize = check_header(buf, pos, end - pos)
         if reason != 0:
@@ -1321,6 +1426,11 @@ def process_batch(buf, n_bytes, pools, tokens, pairs, pool_ht, token_ht, pair_ht
                                     tnets, tgross, tn, journal, meta, counters, venue_fee)
                 if changed >= 0:
                     rate_cache[changed, RC_VALID] = 0.0     # its marginal rates are recomputed on use
+                    if stable < 0 and params[PR_HAS_STABLE] != 0:
+                        stable = find_token(tokens, token_ht, np.uint64(params[PR_STABLE]),
+                                            np.uint64(params[PR_STABLE + 1]), np.uint64(params[PR_STABLE + 2]))
+                    if stable >= 0:
+                        _price_moved(pools, tokens, meta, changed, stable)
                     if touched[changed, 0] != epoch:
                         touched[changed, 0] = epoch
                         if n_touched < tl.shape[0]:

@@ -10,7 +10,10 @@ pointer intrinsic was faster). Callers guarantee ``p .. p+width`` lies inside
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+from llvmlite import ir
+from numba import njit, types
+from numba.core import cgutils
+from numba.extending import intrinsic
 
 _U8 = np.uint64(8)
 _U16 = np.uint64(16)
@@ -74,3 +77,25 @@ def st_u64(buf, p, v):
     buf[p + 5] = np.uint8((v >> _U40) & _FF)
     buf[p + 6] = np.uint8((v >> _U48) & _FF)
     buf[p + 7] = np.uint8((v >> _U56) & _FF)
+
+
+@intrinsic
+def prefetch(typingctx, arr, byte_off):
+    """Hint the CPU to fetch the cache line at byte ``byte_off`` of array ``arr``'s data
+    (``llvm.prefetch``, read, keep in all levels). No effect on results, never faults;
+    issuing the prefetches of lines needed a little later lets their cache misses overlap
+    instead of stalling one after the other."""
+    if not isinstance(arr, types.Array) or not isinstance(byte_off, types.Integer):
+        return None
+
+    def codegen(context, builder, signature, args):
+        ary = context.make_array(signature.args[0])(context, builder, args[0])
+        i8p = ir.IntType(8).as_pointer()
+        i32 = ir.IntType(32)
+        off = context.cast(builder, args[1], signature.args[1], types.intp)
+        ptr = builder.gep(builder.bitcast(ary.data, i8p), [off])
+        fnty = ir.FunctionType(ir.VoidType(), [i8p, i32, i32, i32])
+        fn = cgutils.get_or_insert_function(builder.module, fnty, "llvm.prefetch.p0")
+        builder.call(fn, [ptr, ir.Constant(i32, 0), ir.Constant(i32, 3), ir.Constant(i32, 1)])
+        return context.get_dummy_value()
+    return types.none(arr, byte_off), codegen

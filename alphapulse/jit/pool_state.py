@@ -75,7 +75,8 @@ LOG_SNAPSHOT = np.uint64(0xFFFFFFFFFFFFFFFF)  # a snapshot covers every log of i
 T_ADDR = 0
 T_DEC = 3
 T_HEAD = 4        # int64 bits: first pool in this token's list, -1 none
-T_MIN_PROFIT = 5  # 2 limbs: per-token minimum gross profit (native units) for unpriced signals
+T_PRICE_EPOCH = 5  # price epoch + 1 of the cached price pool (the strategy's scratch; see arb.cached_price_pool)
+T_PRICE_POOL = 6   # int64 bits: that price pool, -1 none
 T_NPOOLS = 7
 TCOL = 8
 
@@ -114,7 +115,12 @@ M_SIGNAL_ID = 9
 M_LAST_SEQ = 10   # 256 slots from here: last sequence per source on the market-data domain
 M_GAS_POOL_EPOCH = M_LAST_SEQ + 256   # search epoch of the cached price pool of the native token
 M_GAS_POOL = M_GAS_POOL_EPOCH + 1
-NMETA = M_GAS_POOL + 1
+M_GAS_TOKEN = M_GAS_POOL + 1     # the native token's row when M_GAS_POOL was looked up
+M_GAS_USD = M_GAS_TOKEN + 1      # 8 x (price epoch + 1, gas price, gas USD e8 or -1) by (hops - 2) * 4 + V2 hops
+# Advanced when every pool turns stale: the strategy's cached price pools and gas values
+# (see arb.cached_price_pool) are then all looked up again.
+M_PRICE_EPOCH = M_GAS_USD + 24
+NMETA = M_PRICE_EPOCH + 1
 
 # counters
 K_FRAMES = 0
@@ -916,6 +922,7 @@ def apply_tlv(buf, t, v, pools, tokens, pairs, pool_ht, token_ht, pair_ht, ttick
 def mark_all_stale(pools, meta):
     for p in range(meta[M_NPOOLS]):
         pools[p, C_STALE] = U1
+    meta[M_PRICE_EPOCH] += 1
 
 
 @njit(cache=True)

@@ -167,6 +167,36 @@ def test_usd_valuation_and_gas_are_integer_and_consistent():
     assert s.chain_id == 137 and s.strategy_id == 1 and s.signal_id == 1
 
 
+def test_usd_figures_follow_the_price_pools_as_they_change():
+    """The engine caches each token's price pool and the gas values between searches: a move
+    of the native token's price pool, and a deeper pool to the stable coin appearing, both show
+    in the next signal's USD figures (integer, at that pool's mid price)."""
+    e, f = engine(stable_token="0x" + USDC.hex(), native_token="0x" + WETH.hex(), gas_units_base=0,
+                  gas_units_v2_hop=100_000), Feed()
+    P4 = addr(0x1004)
+
+    def check(sig, r_usdc, r_weth):
+        assert bytes(sig.tokens[0]) == WETH and not sig.flags & L.SIGNAL_UNPRICED
+        gross = sig.amount_out - sig.amount_in
+        assert sig.gross_profit_usd_e8 == gross * r_usdc // r_weth * 10**8 // 10**6
+        assert sig.gas_cost_usd_e8 == sig.gas_cost_wei * r_usdc // r_weth * 10**8 // 10**6
+
+    (s1,) = signals(e.process([f.frame(f.gas(base=10 * 10**9, prio=0),
+                                       f.v2_state(P1, WETH, USDC, 1000 * E18, 2_000_000 * 10**6, d1=6),
+                                       f.v2_state(P2, WBTC, WETH, 100 * 10**8, 2000 * E18, d0=8),
+                                       f.v2_state(P3, WBTC, WETH, 100 * 10**8, 2100 * E18, d0=8, venue=302))]))
+    check(s1, 2_000_000 * 10**6, 1000 * E18)
+    f.block += 1
+    (s2,) = signals(e.process([f.frame(f.v2_sync(P1, WETH, USDC, 1000 * E18, 3_000_000 * 10**6, d1=6),
+                                       f.v2_sync(P3, WBTC, WETH, 100 * 10**8, 2200 * E18, d0=8, venue=302))]))
+    check(s2, 3_000_000 * 10**6, 1000 * E18)
+    f.block += 1
+    # deeper, and 0.17 % off P1: within the two fees, so no WETH/USDC cycle of its own
+    (s3,) = signals(e.process([f.frame(f.v2_state(P4, WETH, USDC, 2000 * E18, 6_010_000 * 10**6, d1=6, venue=302),
+                                       f.v2_sync(P3, WBTC, WETH, 100 * 10**8, 2300 * E18, d0=8, venue=302))]))
+    check(s3, 6_010_000 * 10**6, 2000 * E18)
+
+
 def test_min_net_profit_threshold_blocks_small_opportunities():
     e, f = engine(stable_token="0x" + USDC.hex(), min_net_profit_usd_e8=10**15), Feed()
     out = e.process([f.frame(f.v2_state(P1, WETH, USDC, 1000 * E18, 2_000_000 * 10**6, d1=6),
