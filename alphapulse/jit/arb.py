@@ -32,7 +32,8 @@ from alphapulse.jit.pool_state import (
     C_TICK, C_TOKEN0, C_TOKEN1, C_V3ROW, C_VENUE, C_ADDR, C_NEXT_PAIR, K_CANDIDATES, K_CYCLES,
     K_FRAMES, K_FRAMES_DUPLICATE, K_FRAMES_REJECTED, K_OUT_FULL, K_SEQ_GAPS, K_SIGNALS,
     K_SIGNALS_SUPPRESSED, K_SCREENED, K_SIGNAL_TABLE_FULL, K_SIM_FAILS, K_SIMULATIONS, K_STALE_SKIPS, K_TLVS, KIND_V2,
-    M_CHAIN_ID, M_GAS_BASE, M_GAS_POOL, M_GAS_POOL_EPOCH, M_GAS_PRIO, M_GAS_TOKEN, M_GAS_USD, M_LAST_SEQ, M_NPOOLS,
+    M_CHAIN_ID, M_GAS_BASE, M_GAS_POOL, M_GAS_POOL_EPOCH, M_GAS_PRIO, M_GAS_TOKEN, M_GAS_USD, M_JSEQ, M_LAST_SEQ,
+    M_NPOOLS,
     M_PRICE_EPOCH, M_SIGNAL_ID, P_HEAD, T_ADDR, T_DEC, T_PRICE_EPOCH, T_PRICE_POOL,
     T_HEAD, T_NPOOLS, apply_tlv, find_pair, find_token, mark_all_stale, next_pool_of_token, pool_tradable,
 )
@@ -1374,7 +1375,10 @@ def process_batch(buf, n_bytes, pools, tokens, pairs, pool_ht, token_ht, pair_ht
     overflow = False
     crc_every = params[PR_CRC_EVERY]
     stable = -1                     # the stable coin's token row, looked up when a pool changes
+    jrow_b = journal.shape[1] * 8
     while pos < end:
+        # the journal entry the next event fills (a ring far larger than the caches: always cold)
+        _prefetch_span(journal, (meta[M_JSEQ] % journal.shape[0]) * jrow_b, jrow_b)
         reason, psize = check_header(buf, pos, end - pos)
         if reason != 0:
             counters[K_FRAMES_REJECTED] += 1

@@ -422,6 +422,7 @@ class Producer:
         self._last_reap = 0
         self._closed = False
         self._max_frame = ring.max_frame
+        self._k_publish: dict = {}
         self._pseq_addr = h.ctypes.data + RL.W_PSEQ * RL.WORD
         self._idle_wakes = 0
         self._last_repair = 0.0
@@ -506,7 +507,15 @@ class Producer:
             raise FrameTooLarge(
                 f"ring {self.ring.name!r}: frame of {n} bytes exceeds the maximum "
                 f"{self.ring.max_frame} (capacity {self._cap}, Protocol V2 limit {RL.MAX_FRAME})")
-        r = _publish_one(self._h, self._ps, self._sizes, self._data, f, n, _now())
+        fl = f.flags
+        kind = (fl.writeable, fl.c_contiguous)
+        k = self._k_publish.get(kind)
+        if k is None:
+            # bound once per frame kind (its numba type): called without the dispatcher
+            # (measured: 0.84 -> 0.47 us a call), see jit.entry
+            k = self._k_publish[kind] = compiled_entry(
+                _publish_one, self._h, self._ps, self._sizes, self._data, f, n, _now())
+        r = k(self._h, self._ps, self._sizes, self._data, f, n, _now())
         if r == 1:
             return
         if r == 1 + S.WAKE:

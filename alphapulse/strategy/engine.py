@@ -245,7 +245,8 @@ class StrategyEngine:
                 break
         if stop:
             self._log_rejects(1, Reject(stop).name)
-        self._drain_latency(latency)
+        if latency is not None:
+            self._drain_latency(latency)
         return int(total_n), int(total_bytes if flush else wpos)
 
     def _bind(self, args: tuple) -> Callable:

@@ -167,3 +167,25 @@ def test_malformed_batches_are_rejected_before_anything_is_published(ring_name):
             p.commit(300)
         assert c.poll() == []
         assert ring.stats()["producer"]["frames"] == 0
+
+
+def test_publish_takes_every_kind_of_frame_buffer(ring_name):
+    """bytes, a read-only and a writable array, a strided view: each kind gets its own bound
+    kernel and every frame arrives byte-identical, in order."""
+    with Ring.create(ring_name("kinds"), CAP, "lossless") as ring:
+        p, c = ring.producer(), ring.consumer("c")
+        frames = [raw_frame(40 + 8 * i, i + 1) for i in range(8)]
+        for i, f in enumerate(frames):
+            k = i % 4
+            if k == 0:
+                p.publish(f)
+            elif k == 1:
+                p.publish(np.frombuffer(f, np.uint8))                 # read-only
+            elif k == 2:
+                p.publish(np.frombuffer(f, np.uint8).copy())          # writable
+            else:
+                wide = np.zeros(2 * len(f), np.uint8)
+                wide[::2] = np.frombuffer(f, np.uint8)
+                p.publish(wide[::2])                                  # strided
+        assert b"".join(drain(c)) == b"".join(frames)      # (a view holds consecutive frames)
+        assert len(p._k_publish) == 3  # noqa: SLF001 - read-only, writable contiguous, strided
