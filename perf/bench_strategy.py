@@ -35,7 +35,10 @@ collects enough signals) is then replayed:
                       every triangle signal, ``latency_all_*`` every frame
                       (stamp to the end of its processing);
                       ``latency_pairs_only_*`` the same with ``max_hops = 2``.
-                      The first 500 frames warm up.
+                      The first 500 frames warm up. Python's cyclic garbage
+                      collector runs as in the strategy process
+                      (``apps.gcpolicy.IdleCollector``: no automatic passes
+                      mid-frame; here, back to back, a pass every 5 s).
 * ``latency_spin_*``  the spinning strategy process instead (``wait = "spin"``:
                       ``engine.run``, poll-process-publish in one compiled
                       loop) fed by a market producer process at SPIN_RATE
@@ -70,6 +73,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+from alphapulse.apps.gcpolicy import IdleCollector  # noqa: E402
 from alphapulse.jit import amm_v2, amm_v3  # noqa: E402
 from perf.latency_kernels import _collect, _stamp  # noqa: E402
 from alphapulse.jit.wideint import to_u256  # noqa: E402
@@ -466,18 +470,23 @@ def bench_latency(market, state_frames, updates, max_hops: int, warmup: int = 50
         all_lat = []
         t_measured = 0
         clock = time.time_ns
-        for i, fr in enumerate(frames):
-            t0 = clock()
-            _stamp(fr, t0)
-            mprod.publish(fr)
-            views = cons.poll(timeout=0.0)
-            engine.process_raw(views, sink=sprod)
-            cons.release()
-            t1 = clock()
-            if i == warmup:
-                t_measured = t0     # first calls load the compiled kernels of every path
-            if i >= warmup:
-                all_lat.append(t1 - t0)
+        # the garbage collector as the strategy process runs it (apps.gcpolicy): no automatic
+        # passes in the middle of a frame, a pass when idle (never here: frames are back to
+        # back) or every 5 s at the latest
+        with IdleCollector() as gcp:
+            for i, fr in enumerate(frames):
+                t0 = clock()
+                _stamp(fr, t0)
+                mprod.publish(fr)
+                views = cons.poll(timeout=0.0)
+                engine.process_raw(views, sink=sprod)
+                cons.release()
+                t1 = clock()
+                gcp.tick(False)
+                if i == warmup:
+                    t_measured = t0     # first calls load the compiled kernels of every path
+                if i >= warmup:
+                    all_lat.append(t1 - t0)
         done.set()
         lat, seen, trig, hops, lost = res.get(timeout=120)
         if lost:
