@@ -76,7 +76,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from alphapulse.apps.gcpolicy import IdleCollector  # noqa: E402
 from alphapulse.jit import amm_v2, amm_v3  # noqa: E402
 from perf.latency_kernels import _collect, _stamp  # noqa: E402
-from alphapulse.jit.wideint import to_u256  # noqa: E402
+from alphapulse.jit.wideint import i128_rows, to_u256  # noqa: E402
 from alphapulse.protocol import codec as C  # noqa: E402
 from alphapulse.strategy import reference as R  # noqa: E402
 from alphapulse.strategy.config import EngineConfig  # noqa: E402
@@ -147,16 +147,9 @@ class SyntheticMarket:
 
     @staticmethod
     def _v3_refresh(pool):
-        tick = R.get_tick_at_sqrt_ratio(pool["sqrt"])
-        net = {}
-        liq = 0
-        for lo, hi, v in pool["positions"]:
-            net[lo] = net.get(lo, 0) + v
-            net[hi] = net.get(hi, 0) - v
-            if lo <= tick < hi:
-                liq += v
+        tick, liq, ticks, nets = R.pool_from_positions(pool["positions"], pool["sqrt"])
         pool["tick"], pool["liq"] = tick, liq
-        pool["ticks"] = sorted(net.items())
+        pool["ticks"] = list(zip(ticks, nets))
 
     def state_frames(self, seq0: int = 1) -> list[bytes]:
         out = []
@@ -531,18 +524,9 @@ def bench_v3_speedup(n: int):
     spacing = 60
     positions = [(-887220, 887220, 10**21)] + [(-60 * k, 60 * k, 10**21) for k in range(1, 12)]
     sp = R.get_sqrt_ratio_at_tick(0) + 12345
-    tick = R.get_tick_at_sqrt_ratio(sp)
-    net = {}
-    liq = 0
-    for lo, hi, v in positions:
-        net[lo] = net.get(lo, 0) + v
-        net[hi] = net.get(hi, 0) - v
-        if lo <= tick < hi:
-            liq += v
-    ticks = sorted(net)
-    nets = [net[t] for t in ticks]
+    tick, liq, ticks, nets = R.pool_from_positions(positions, sp)
     ta = np.array(ticks, np.int32)
-    na = np.array([[v & (2**64 - 1), (v >> 64) & (2**64 - 1)] for v in [x & (2**128 - 1) for x in nets]], np.uint64)
+    na = i128_rows(nets)
     amounts = [int(x) * 10**12 for x in rng.integers(10**6, 4 * 10**9, n)]  # crosses 0-10 ticks
     zfos = [bool(x) for x in rng.integers(0, 2, n)]
     AM = np.array([[x & (2**64 - 1), x >> 64] for x in amounts], np.uint64)

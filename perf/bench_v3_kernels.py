@@ -39,7 +39,8 @@ def _args(argv):
     ap.add_argument("--json", action="store_true", help="last line: one JSON object")
     ap.add_argument("--repeat", type=int, default=0, help="timings per case (best is kept)")
     ap.add_argument("--root", default=os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
-                    help="directory to import alphapulse from")
+                    help="directory to import alphapulse from (a checkout that has "
+                         "reference.pool_from_positions and wideint.i128_rows)")
     return ap.parse_args(argv)
 
 
@@ -50,7 +51,7 @@ def main(argv=None) -> int:
     from numba import njit
 
     from alphapulse.jit import amm_v3, wideint
-    from alphapulse.jit.wideint import from_limbs, to_u256
+    from alphapulse.jit.wideint import from_limbs, i128_rows, to_u256
     from alphapulse.strategy import reference as R
 
     n = 500 if args.quick else 2000
@@ -59,19 +60,9 @@ def main(argv=None) -> int:
     res: dict = {"alphapulse": os.path.dirname(amm_v3.__file__)}
 
     def pool(spacing, positions, sp):
-        tick = R.get_tick_at_sqrt_ratio(sp)
-        net: dict = {}
-        liq = 0
-        for lo, hi, v in positions:
-            net[lo] = net.get(lo, 0) + v
-            net[hi] = net.get(hi, 0) - v
-            if lo <= tick < hi:
-                liq += v
-        ticks = sorted(net)
-        nets = [net[t] for t in ticks]
+        tick, liq, ticks, nets = R.pool_from_positions(positions, sp)
         ta = np.array(ticks, np.int32)
-        na = np.array([[v & (2**64 - 1), (v >> 64) & (2**64 - 1)]
-                       for v in [x & (2**128 - 1) for x in nets]], np.uint64)
+        na = i128_rows(nets)
         return dict(sp=sp, tick=tick, liq=liq, spacing=spacing, ticks=ticks, nets=nets, ta=ta, na=na)
 
     @njit(cache=False)

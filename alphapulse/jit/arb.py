@@ -20,8 +20,7 @@ from numba import njit
 
 from alphapulse.jit.amm_v2 import v2_get_amount_out
 from alphapulse.jit.amm_v3 import v3_exact_input, v3_exact_input_f64
-from alphapulse.jit.arena import (view_f64_2, view_i32_2, view_i64_1, view_i64_2, view_u8_1, view_u64_2,
-                                  view_u64_3)
+from alphapulse.jit.arena import view1, view2, view3
 from alphapulse.jit.clock import mono_ns, wall_ns
 from alphapulse.jit.crc import frame_crc
 from alphapulse.jit.encode import seal_frame, write_header, write_tlv_header
@@ -1485,16 +1484,18 @@ def process_packed(buf, n_bytes, arena, lay, seq0, sink_h, sink_ps, sink_sizes, 
     """:func:`process_batch` with its arrays (BATCH_ARRAYS, before ``seq0`` and after it) packed in
     one ``arena`` (:func:`alphapulse.jit.arena.pack`): the per-frame call from Python unboxes 7
     arrays instead of 31, and the kernel's arrays carry no reference count (see that module)."""
+    u64, i64 = np.uint64, np.int64
     return process_batch(
-        buf, n_bytes, view_u64_2(arena, lay, 0), view_u64_2(arena, lay, 1), view_i64_2(arena, lay, 2),
-        view_i64_1(arena, lay, 3), view_i64_1(arena, lay, 4), view_i64_2(arena, lay, 5),
-        view_i32_2(arena, lay, 6), view_u64_3(arena, lay, 7), view_u64_3(arena, lay, 8),
-        view_i64_1(arena, lay, 9), view_u64_2(arena, lay, 10), view_i64_1(arena, lay, 11),
-        view_i64_1(arena, lay, 12), view_i64_1(arena, lay, 13), view_i64_1(arena, lay, 14),
-        view_u64_2(arena, lay, 15), view_i64_2(arena, lay, 16), view_f64_2(arena, lay, 17),
-        view_i64_2(arena, lay, 18), view_i64_1(arena, lay, 19), view_u8_1(arena, lay, 20),
-        view_i64_1(arena, lay, 21), seq0, view_f64_2(arena, lay, 22), view_i64_1(arena, lay, 23),
-        view_i64_1(arena, lay, 24), sink_h, sink_ps, sink_sizes, sink_data, flush_pairs)
+        buf, n_bytes,
+        view2(arena, lay, 0, u64), view2(arena, lay, 1, u64), view2(arena, lay, 2, i64),      # pools tokens pairs
+        view1(arena, lay, 3, i64), view1(arena, lay, 4, i64), view2(arena, lay, 5, i64),      # the hash tables
+        view2(arena, lay, 6, np.int32), view3(arena, lay, 7, u64), view3(arena, lay, 8, u64),  # ticks
+        view1(arena, lay, 9, i64), view2(arena, lay, 10, u64), view1(arena, lay, 11, i64),    # tn journal meta
+        view1(arena, lay, 12, i64), view1(arena, lay, 13, i64), view1(arena, lay, 14, i64),   # counters .. params
+        view2(arena, lay, 15, u64), view2(arena, lay, 16, i64), view2(arena, lay, 17, np.float64),
+        view2(arena, lay, 18, i64), view1(arena, lay, 19, i64), view1(arena, lay, 20, np.uint8),
+        view1(arena, lay, 21, i64), seq0, view2(arena, lay, 22, np.float64), view1(arena, lay, 23, i64),
+        view1(arena, lay, 24, i64), sink_h, sink_ps, sink_sizes, sink_data, flush_pairs)
 
 
 @njit(cache=True)

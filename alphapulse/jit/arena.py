@@ -7,7 +7,7 @@ call it is passed to: measured 2.2-2.6 us per call of the strategy kernel before
 it did any work, most of a one-frame batch. :func:`pack` copies the arrays into
 one 64-byte-aligned ``uint8`` arena and returns views of it (the owner keeps
 using those) and a layout table; a kernel re-derives the same views from
-``(arena, layout)`` with the ``view_*`` helpers below, a few nanoseconds each,
+``(arena, layout)`` with :func:`view1`, :func:`view2` and :func:`view3`, a few nanoseconds each,
 as arrays without a reference count (measured: 0.56 us per call with an empty
 batch, of which 0.29 us is the Python call itself).
 
@@ -73,37 +73,21 @@ def _base(arena, lay, k):
 # The views are built over the arena's memory with no reference count of their own (carray):
 # the engine owns the arena for its whole life, and a counted view costs an atomic increment
 # and decrement of the arena's count every time the kernel passes it to a function (~70
-# locked instructions per call of the strategy kernel, measured ~0.5 us).
+# locked instructions per call of the strategy kernel, measured ~0.5 us). ``dtype`` is a
+# NumPy scalar type (np.uint64, ...), a compile-time constant.
 @njit(cache=True, inline="always")
-def view_u8_1(arena, lay, k):
-    return carray(_ptr(_base(arena, lay, k), np.uint8), (lay[k, 1],))
-
-
-@njit(cache=True, inline="always")
-def view_i64_1(arena, lay, k):
-    return carray(_ptr(_base(arena, lay, k), np.int64), (lay[k, 1],))
+def view1(arena, lay, k, dtype):
+    """Array ``k`` of the arena, 1-d."""
+    return carray(_ptr(_base(arena, lay, k), dtype), (lay[k, 1],))
 
 
 @njit(cache=True, inline="always")
-def view_i64_2(arena, lay, k):
-    return carray(_ptr(_base(arena, lay, k), np.int64), (lay[k, 1], lay[k, 2]))
+def view2(arena, lay, k, dtype):
+    """Array ``k`` of the arena, 2-d."""
+    return carray(_ptr(_base(arena, lay, k), dtype), (lay[k, 1], lay[k, 2]))
 
 
 @njit(cache=True, inline="always")
-def view_u64_2(arena, lay, k):
-    return carray(_ptr(_base(arena, lay, k), np.uint64), (lay[k, 1], lay[k, 2]))
-
-
-@njit(cache=True, inline="always")
-def view_u64_3(arena, lay, k):
-    return carray(_ptr(_base(arena, lay, k), np.uint64), (lay[k, 1], lay[k, 2], lay[k, 3]))
-
-
-@njit(cache=True, inline="always")
-def view_i32_2(arena, lay, k):
-    return carray(_ptr(_base(arena, lay, k), np.int32), (lay[k, 1], lay[k, 2]))
-
-
-@njit(cache=True, inline="always")
-def view_f64_2(arena, lay, k):
-    return carray(_ptr(_base(arena, lay, k), np.float64), (lay[k, 1], lay[k, 2]))
+def view3(arena, lay, k, dtype):
+    """Array ``k`` of the arena, 3-d."""
+    return carray(_ptr(_base(arena, lay, k), dtype), (lay[k, 1], lay[k, 2], lay[k, 3]))

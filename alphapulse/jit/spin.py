@@ -15,7 +15,7 @@ import numpy as np
 from numba import njit
 
 from alphapulse.jit.arb import RS_PENDING, RS_PUB, RS_SINK, STOP_FLUSH, BATCH_ARRAYS, process_packed
-from alphapulse.jit.arena import view_i64_1, view_u8_1
+from alphapulse.jit.arena import view1
 from alphapulse.jit.clock import mono_ns, wall_ns
 from alphapulse.jit.memory import ld_u64
 from alphapulse.protocol import layout as L
@@ -51,9 +51,9 @@ def run_until(deadline_ns, h, cs, data, priv, out4, copy, arena, lay, seq, sink_
     RUN_PENDING which of the poll's views stopped and how many there are (the poll is held,
     not released)). status: RUN_DEADLINE, RUN_PENDING, or the ring's EVICTED/CORRUPT code.
     """
-    out = view_u8_1(arena, lay, B_OUT)
-    out_offsets = view_i64_1(arena, lay, B_OUT_OFFSETS)
-    resume = view_i64_1(arena, lay, B_RESUME)
+    out = view1(arena, lay, B_OUT, np.uint8)
+    out_offsets = view1(arena, lay, B_OUT_OFFSETS, np.int64)
+    resume = view1(arena, lay, B_RESUME, np.int64)
     n_total = 0
     batches = 0
     rejects = 0

@@ -43,6 +43,16 @@ def to_u256(x: int) -> tuple:
             np.uint64((x >> 128) & m), np.uint64((x >> 192) & m))
 
 
+def i128_rows(values) -> np.ndarray:
+    """Signed ints (int128, e.g. liquidityNet) -> uint64[max(1, n), 2] two's-complement limbs."""
+    out = np.zeros((max(1, len(values)), 2), dtype=np.uint64)
+    for i, v in enumerate(values):
+        v &= (1 << 128) - 1
+        out[i, 0] = v & ((1 << 64) - 1)
+        out[i, 1] = v >> 64
+    return out
+
+
 def to_u512(x: int) -> tuple:
     if x < 0 or x >> 512:
         raise ValueError(f"value out of u512 range: {x}")

@@ -362,3 +362,19 @@ def v3_exact_input(amount_in: int, zero_for_one: bool, sqrt_price_x96: int, tick
     if taken != amount_in:
         raise Revert("partial fill at the price limit")
     return -(r.amount1 if zero_for_one else r.amount0)
+
+
+def pool_from_positions(positions, sqrt_price: int) -> tuple[int, int, list[int], list[int]]:
+    """(tick, active liquidity, initialised ticks ascending, their liquidityNet) of a pool that
+    holds ``positions`` [(lower, upper, liquidity)] at ``sqrt_price`` (as the contract's ticks
+    would: a tick whose net sums to 0 is still initialised, its liquidityGross > 0)."""
+    tick = get_tick_at_sqrt_ratio(sqrt_price)
+    net: dict[int, int] = {}
+    liquidity = 0
+    for lo, hi, liq in positions:
+        net[lo] = net.get(lo, 0) + liq
+        net[hi] = net.get(hi, 0) - liq
+        if lo <= tick < hi:
+            liquidity += liq
+    ticks = sorted(net)
+    return tick, liquidity, ticks, [net[t] for t in ticks]

@@ -4,33 +4,14 @@ from __future__ import annotations
 import numpy as np
 from hypothesis import strategies as st
 
+from alphapulse.jit.wideint import i128_rows
 from alphapulse.strategy import reference as R
 
 SPACINGS = (1, 10, 60, 200)
 FEES = {1: 100, 10: 500, 60: 3000, 200: 10000}
 
 
-def pool_from_positions(tick_spacing: int, positions, sqrt_price: int):
-    """(tick, liquidity, ticks, nets) of a pool holding ``positions`` [(lower, upper, L)] at ``sqrt_price``."""
-    tick = R.get_tick_at_sqrt_ratio(sqrt_price)
-    net: dict[int, int] = {}
-    liquidity = 0
-    for lo, hi, liq in positions:
-        net[lo] = net.get(lo, 0) + liq
-        net[hi] = net.get(hi, 0) - liq
-        if lo <= tick < hi:
-            liquidity += liq
-    ticks = sorted(net)  # a tick whose net sums to 0 is still initialised (liquidityGross > 0)
-    return tick, liquidity, ticks, [net[t] for t in ticks]
-
-
-def nets_array(nets) -> np.ndarray:
-    out = np.zeros((max(1, len(nets)), 2), dtype=np.uint64)
-    for i, v in enumerate(nets):
-        v &= (1 << 128) - 1
-        out[i, 0] = v & ((1 << 64) - 1)
-        out[i, 1] = v >> 64
-    return out
+nets_array = i128_rows      # (the tests' name)
 
 
 def ticks_array(ticks) -> np.ndarray:
@@ -68,7 +49,7 @@ def v3_states(draw, max_positions: int = 6):
     nxt = R.get_sqrt_ratio_at_tick(min(center + ts, R.MAX_TICK))
     sqrt_price = base + (nxt - base) * frac // 2**32
     sqrt_price = min(max(sqrt_price, R.MIN_SQRT_RATIO), R.MAX_SQRT_RATIO - 1)
-    tick, liquidity, ticks, nets = pool_from_positions(ts, positions, sqrt_price)
+    tick, liquidity, ticks, nets = R.pool_from_positions(positions, sqrt_price)
     return dict(sqrt_price=sqrt_price, tick=tick, liquidity=liquidity, fee=fee, tick_spacing=ts,
                 ticks=ticks, nets=nets)
 

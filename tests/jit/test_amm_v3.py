@@ -123,12 +123,11 @@ def test_swap_matches_reference(s, zero_for_one, exact_in, amount, limit_kind):
 
 def test_swap_crosses_ticks_both_directions():
     # one wide and two narrow positions: a big swap must cross several initialised ticks each way
-    from tests.jit.amm_cases import pool_from_positions
     ts = 60
     positions = [(-887220, 887220, 10**18), (-600, 600, 5 * 10**18), (-1200, -120, 3 * 10**18),
                  (180, 2400, 2 * 10**18)]
     sp = R.get_sqrt_ratio_at_tick(0) + 12345
-    tick, liq, ticks, nets = pool_from_positions(ts, positions, sp)
+    tick, liq, ticks, nets = R.pool_from_positions(positions, sp)
     s = dict(sqrt_price=sp, tick=tick, liquidity=liq, fee=3000, tick_spacing=ts, ticks=ticks, nets=nets)
     for zfo in (True, False):
         ref = R.v3_swap(sp, tick, liq, 3000, ts, ticks, nets, zfo, 10**19)
@@ -146,11 +145,10 @@ def test_nets_negative_two_complement():
 
 
 def test_known_range_only_refuses_swaps_past_the_snapshot_window():
-    from tests.jit.amm_cases import pool_from_positions
     ts = 10
     positions = [(-887270, 887270, 10**18), (-300, 300, 10**19)]
     sp = R.get_sqrt_ratio_at_tick(5)
-    tick, liq, ticks, nets = pool_from_positions(ts, positions, sp)
+    tick, liq, ticks, nets = R.pool_from_positions(positions, sp)
     # a snapshot window of +/-500 ticks sees only the narrow position's ticks
     win = [(t, n) for t, n in zip(ticks, nets) if abs(t - tick) <= 500]
     wt, wn = [t for t, _ in win], [n for _, n in win]

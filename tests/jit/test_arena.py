@@ -20,13 +20,13 @@ def _arrays():
 @njit(cache=True)
 def _touch(arena, lay):
     """Read each view through the kernel helpers and write one element of each."""
-    a = AR.view_u64_2(arena, lay, 0)
-    b = AR.view_i64_1(arena, lay, 1)
-    c = AR.view_i32_2(arena, lay, 2)
-    d = AR.view_u64_3(arena, lay, 3)
-    e = AR.view_f64_2(arena, lay, 4)
-    f = AR.view_u8_1(arena, lay, 5)
-    g = AR.view_i64_2(arena, lay, 6)
+    a = AR.view2(arena, lay, 0, np.uint64)
+    b = AR.view1(arena, lay, 1, np.int64)
+    c = AR.view2(arena, lay, 2, np.int32)
+    d = AR.view3(arena, lay, 3, np.uint64)
+    e = AR.view2(arena, lay, 4, np.float64)
+    f = AR.view1(arena, lay, 5, np.uint8)
+    g = AR.view2(arena, lay, 6, np.int64)
     total = float(a[4, 2] % np.uint64(1000)) + b[6] + c[3, 8] + float(d[1, 2, 1] % np.uint64(1000)) + e[2, 2] + f[12]
     a[0, 0] = np.uint64(11)
     b[0] = 12

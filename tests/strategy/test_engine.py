@@ -251,9 +251,8 @@ def test_duplicate_frames_and_events_are_skipped():
 
 def _v3_setup(f, spacing=60):
     positions = [(-887220, 887220, 10**20), (-600, 600, 5 * 10**20), (-1200, -120, 3 * 10**20)]
-    from tests.jit.amm_cases import pool_from_positions
     sp = R.get_sqrt_ratio_at_tick(0) + 10**20
-    tick, liq, ticks, nets = pool_from_positions(spacing, positions, sp)
+    tick, liq, ticks, nets = R.pool_from_positions(positions, sp)
     frames = [f.v3_state(P3, WETH, USDC, sp, liq, tick), *f.v3_ticks(P3, ticks, nets)]
     return frames, (sp, tick, liq, ticks, nets)
 
