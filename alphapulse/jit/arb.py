@@ -32,9 +32,8 @@ from alphapulse.jit.pool_state import (
     K_FRAMES, K_FRAMES_DUPLICATE, K_FRAMES_REJECTED, K_OUT_FULL, K_SEQ_GAPS, K_SIGNALS,
     K_SIGNALS_SUPPRESSED, K_SCREENED, K_SIGNAL_TABLE_FULL, K_SIM_FAILS, K_SIMULATIONS, K_STALE_SKIPS, K_TLVS, KIND_V2,
     M_CHAIN_ID, M_GAS_BASE, M_GAS_POOL, M_GAS_POOL_EPOCH, M_GAS_PRIO, M_GAS_TOKEN, M_GAS_USD, M_JSEQ, M_LAST_SEQ,
-    M_NPOOLS,
-    M_PRICE_EPOCH, M_SIGNAL_ID, P_HEAD, T_ADDR, T_DEC, T_PRICE_EPOCH, T_PRICE_POOL,
-    T_HEAD, T_NPOOLS, apply_tlv, find_pair, find_token, mark_all_stale, next_pool_of_token, pool_tradable,
+    M_NPOOLS, M_PRICE_EPOCH, M_SIGNAL_ID, P_HEAD, T_ADDR, T_DEC, T_HEAD, T_NPOOLS, T_PRICE_EPOCH, T_PRICE_POOL,
+    apply_tlv, find_pair, find_token, mark_all_stale, next_pool_of_token, pool_tradable,
 )
 from alphapulse.jit.wideint import (U0, mul_div, u256_add, u256_cmp, u256_from_f64, u256_is_zero,
                                     u256_mul, u256_sub, u256_to_f64)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from alphapulse.jit.arb import RS_PENDING, RS_PUB, RS_SINK, STOP_FLUSH, BATCH_ARRAYS, process_packed
+from alphapulse.jit.arb import BATCH_ARRAYS, RS_PENDING, RS_PUB, RS_SINK, STOP_FLUSH, process_packed
 from alphapulse.jit.arena import view1
 from alphapulse.jit.clock import mono_ns, wall_ns
 from alphapulse.jit.memory import ld_u64
