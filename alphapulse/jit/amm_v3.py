@@ -181,6 +181,12 @@ def _fits160(x):
     return u256_bitlen(x) <= 160
 
 
+@njit(cache=True, inline="always")
+def _shl96_u128(x):
+    """x << 96 for x below 2**128 (u256_shl without its general shift)."""
+    return (U0, x[0] << _S32, (x[0] >> _S32) | (x[1] << _S32), x[1] >> _S32)
+
+
 @njit(cache=True)
 def get_next_sqrt_price_from_amount0_rounding_up(sqrt_p, liquidity, amount, add):
     if u256_is_zero(amount):
@@ -188,8 +194,7 @@ def get_next_sqrt_price_from_amount0_rounding_up(sqrt_p, liquidity, amount, add)
     if add and (liquidity[2] | liquidity[3] | sqrt_p[2] | sqrt_p[3] | amount[2] | amount[3]) == U0:
         # all below 2**128: amount * sqrtP cannot overflow, and the result (<= sqrtP) needs
         # neither the mulDiv overflow check nor the uint160 truncation
-        numerator1 = (U0, liquidity[0] << _S32, (liquidity[0] >> _S32) | (liquidity[1] << _S32),
-                      liquidity[1] >> _S32)
+        numerator1 = _shl96_u128(liquidity)
         pr = u256_mul_full(amount, sqrt_p)
         denominator, carry = u256_add(numerator1, (pr[0], pr[1], pr[2], pr[3]))
         if not carry and not u256_is_zero(denominator):
@@ -273,8 +278,7 @@ def get_amount0_delta(sqrt_a, sqrt_b, liquidity, round_up):
         # ceil(ceil(x / b) / a) == ceil(x / (a * b)) and floor(floor(x / b) / a) == floor(x / (a * b))
         # for x >= 0, a, b > 0; mulDiv cannot overflow here (its result is <= numerator1 < 2**224
         # as numerator2 < sqrt_b), so no revert is lost.
-        numerator1 = (U0, liquidity[0] << _S32, (liquidity[0] >> _S32) | (liquidity[1] << _S32),
-                      liquidity[1] >> _S32)
+        numerator1 = _shl96_u128(liquidity)
         numerator2, _ = u256_sub(sqrt_b, sqrt_a)
         den = u256_mul_full(sqrt_a, sqrt_b)
         q, r = u512_divmod_u256(u256_mul_full(numerator2, numerator1), (den[0], den[1], den[2], den[3]))

@@ -716,19 +716,15 @@ def mul_div_small(a, c, d, round_up):
     if (r | p1) != U0:
         q1, r = _div_limb_u32(r, p1, d)
     q0, r = _div_limb_u32(r, l0, d)
+    q = (q0, q1, q2, q3)
     if q4 != U0:
-        return (q0, q1, q2, q3), False
+        return q, False
     if round_up and r != U0:
-        if (q0 & q1 & q2 & q3) == UMAX:
-            return (q0, q1, q2, q3), False
-        q0 += U1
-        if q0 == U0:
-            q1 += U1
-            if q1 == U0:
-                q2 += U1
-                if q2 == U0:
-                    q3 += U1
-    return (q0, q1, q2, q3), True
+        up, carry = u256_add_u64(q, U1)
+        if carry:
+            return q, False
+        return up, True
+    return q, True
 
 
 # ---------------------------------------------------------------- floats (screening only)
