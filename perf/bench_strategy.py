@@ -19,8 +19,9 @@ collects enough signals) is then replayed:
 * ``latency_*_us``    frame-in to signal-out, through real shared-memory rings
                       (``alphapulse.ring``): one market frame at a time, back to
                       back, is stamped and published on the market ring; this
-                      process polls it and runs the engine
-                      (``process_raw(sink=producer)``), whose kernel publishes
+                      process then calls ``engine.run(consumer, producer, 0)``:
+                      the spinning strategy's compiled loop (poll, process,
+                      release) for that one frame, whose kernel publishes
                       each signal on the signal ring itself (each 2-pool signal
                       as soon as it is sized, before the frame's other cycles
                       and its triangles); a busy-polling reader process on the
@@ -34,7 +35,10 @@ collects enough signals) is then replayed:
                       ``latency_signalK_of_frame`` the K-th, ``latency_tri_*``
                       every triangle signal, ``latency_all_*`` every frame
                       (stamp to the end of its processing);
-                      ``latency_pairs_only_*`` the same with ``max_hops = 2``.
+                      ``latency_pairs_only_*`` the same with ``max_hops = 2``,
+                      ``latency_python_loop_*`` with the poll, the kernel call
+                      (``process_raw(sink=producer)``) and the release each
+                      called from Python instead.
                       The first 500 frames warm up. Python's cyclic garbage
                       collector runs as in the strategy process
                       (``apps.gcpolicy.IdleCollector``: no automatic passes
@@ -438,13 +442,15 @@ def bench_latency_spin(market, state_frames, updates, max_hops: int, rate: float
     return _latency_figures(lat, seen, trig, hops, t_measured, [])
 
 
-def bench_latency(market, state_frames, updates, max_hops: int, warmup: int = 500):
+def bench_latency(market, state_frames, updates, max_hops: int, warmup: int = 500, python_loop: bool = False):
     """Frame-in to signal-out through real shared-memory rings, with the signal ring read by
     another process: market ring -> engine -> signal ring -> consumer process.
 
     Each market frame is stamped (header timestamp, ``time.time_ns()``) just before it is
-    published on the market ring; this process polls it and runs the engine, which publishes
-    each signal on the signal ring itself (``process_raw(..., sink=producer)``): each 2-pool
+    published on the market ring; this process runs the engine's compiled poll-process-release
+    loop for it (``engine.run(consumer, producer, 0)``; ``python_loop``: ``poll``,
+    ``process_raw(..., sink=producer)`` and ``release`` from Python), whose kernel publishes
+    each signal on the signal ring itself: each 2-pool
     signal as soon as it is sized, the triangle signals after their search. A busy-polling
     consumer process (pinned to the last CPU, this process kept off it) records per signal
     its header stamp and arrival time, less the stamp of the frame that triggered it (the
@@ -471,9 +477,12 @@ def bench_latency(market, state_frames, updates, max_hops: int, warmup: int = 50
                 t0 = clock()
                 _stamp(fr, t0)
                 mprod.publish(fr)
-                views = cons.poll(timeout=0.0)
-                engine.process_raw(views, sink=sprod)
-                cons.release()
+                if python_loop:
+                    views = cons.poll(timeout=0.0)
+                    engine.process_raw(views, sink=sprod)
+                    cons.release()
+                else:
+                    engine.run(cons, sprod, 0.0)    # poll, process, publish, release: compiled
                 t1 = clock()
                 gcp.tick(False)
                 if i == warmup:
@@ -616,6 +625,11 @@ def main(argv=None) -> int:
     res["latency_all_p99_us"] = pct(all_lat, 99)
     res["latency_seen_p50_us"] = pct(seen, 50)
     res["latency_seen_p99_us"] = pct(seen, 99)
+    # the same with the poll, the kernel call and the release each called from Python
+    py_lat, py_first, _, _, _, _ = bench_latency(market, state, lat_updates, max_hops=3, python_loop=True)
+    res["latency_python_loop_p50_us"] = pct(py_lat, 50)
+    res["latency_python_loop_p99_us"] = pct(py_lat, 99)
+    res["latency_python_loop_first_p50_us"] = pct(py_first, 50)
     # 2-pool cycles only (max_hops = 2)
     pair2, first2, _, all2, _, _ = bench_latency(market, state, lat_updates, max_hops=2)
     res["latency_pairs_only_p50_us"] = pct(pair2, 50)

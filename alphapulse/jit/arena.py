@@ -34,15 +34,10 @@ def pack(arrays: Sequence[np.ndarray], spec: Sequence[tuple[type, int]]) -> tupl
     ``spec[k]`` is the (dtype, ndim) the kernels expect of ``arrays[k]``. The views have the
     arrays' shapes, dtypes and values; write to them, not to the originals.
     """
-    if len(arrays) != len(spec):
-        raise ValueError(f"{len(arrays)} arrays for a spec of {len(spec)}")
-    lay = np.zeros((len(arrays), LAYCOL), np.int64)
+    lay = _table(arrays, spec)
     off = 0
-    for k, (a, (dtype, ndim)) in enumerate(zip(arrays, spec)):
-        if a.dtype != np.dtype(dtype) or a.ndim != ndim or ndim > 3:
-            raise TypeError(f"array {k}: {a.dtype}[{a.ndim}d] where the kernel expects {np.dtype(dtype)}[{ndim}d]")
+    for k, a in enumerate(arrays):
         lay[k, 0] = off
-        lay[k, 1:1 + ndim] = a.shape
         off += -(-max(a.nbytes, 1) // ALIGN) * ALIGN
     raw = np.zeros(off + ALIGN, np.uint8)
     start = -raw.ctypes.data % ALIGN
@@ -53,6 +48,34 @@ def pack(arrays: Sequence[np.ndarray], spec: Sequence[tuple[type, int]]) -> tupl
         v[...] = a
         views.append(v)
     return arena, lay, views
+
+
+def _table(arrays: Sequence[np.ndarray], spec: Sequence[tuple[type, int]]) -> np.ndarray:
+    """A layout table with the arrays' shapes (column 0 left to the caller), ``spec`` checked."""
+    if len(arrays) != len(spec):
+        raise ValueError(f"{len(arrays)} arrays for a spec of {len(spec)}")
+    tab = np.zeros((len(arrays), LAYCOL), np.int64)
+    for k, (a, (dtype, ndim)) in enumerate(zip(arrays, spec)):
+        if a.dtype != np.dtype(dtype) or a.ndim != ndim or ndim > 3:
+            raise TypeError(f"array {k}: {a.dtype}[{a.ndim}d] where the kernel expects {np.dtype(dtype)}[{ndim}d]")
+        tab[k, 1:1 + ndim] = a.shape
+    return tab
+
+
+def places(arrays: Sequence[np.ndarray], spec: Sequence[tuple[type, int]]) -> np.ndarray:
+    """Where ``arrays`` are, for a kernel to take arrays owned elsewhere (a ring's shared memory,
+    another object's buffers) in one argument: a table like :func:`pack`'s layout with each
+    row's column 0 the array's address; kernels read them with :func:`at1`.
+
+    No copy is made: the caller keeps every array alive (and its memory mapped) for as long
+    as it passes the table, and each must be contiguous (checked, with ``spec`` as in :func:`pack`).
+    """
+    tab = _table(arrays, spec)
+    for k, a in enumerate(arrays):
+        if not a.flags.c_contiguous:
+            raise TypeError(f"array {k}: not contiguous")
+        tab[k, 0] = a.ctypes.data
+    return tab
 
 
 @intrinsic
@@ -91,3 +114,9 @@ def view2(arena, lay, k, dtype):
 def view3(arena, lay, k, dtype):
     """Array ``k`` of the arena, 3-d."""
     return carray(_ptr(_base(arena, lay, k), dtype), (lay[k, 1], lay[k, 2], lay[k, 3]))
+
+
+@njit(cache=True, inline="always")
+def at1(places_, k, dtype):
+    """Array ``k`` of a :func:`places` table, 1-d (no reference count, as the arena views)."""
+    return carray(_ptr(places_[k, 0], dtype), (places_[k, 1],))

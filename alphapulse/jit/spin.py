@@ -15,7 +15,7 @@ import numpy as np
 from numba import njit
 
 from alphapulse.jit.arb import BATCH_ARRAYS, RS_PENDING, RS_PUB, RS_SINK, STOP_FLUSH, process_packed
-from alphapulse.jit.arena import view1
+from alphapulse.jit.arena import at1, view1
 from alphapulse.jit.clock import mono_ns, wall_ns
 from alphapulse.jit.memory import ld_u64
 from alphapulse.protocol import layout as L
@@ -26,6 +26,16 @@ RUN_PENDING = 1         # a batch stopped for Python (see module doc); its view 
 SPINS = 256             # polls between two looks at the clock
 _NAMES = [name for name, _, _ in BATCH_ARRAYS]
 B_OUT, B_OUT_OFFSETS, B_RESUME = _NAMES.index("out"), _NAMES.index("out_offsets"), _NAMES.index("resume")
+# What run_until reads besides the engine's arena, in one alphapulse.jit.arena.places table
+# (one argument instead of eleven: each array argument costs ~60 ns to unbox on every call):
+# the market consumer's (Consumer.kernel_state), the signal producer's
+# (Producer.kernel_state), the engine's latency record.
+IO_ARRAYS = (("h", np.uint64, 1), ("cs", np.int64, 1), ("data", np.uint8, 1), ("priv", np.uint8, 1),
+             ("out4", np.int64, 1), ("sink_h", np.uint64, 1), ("sink_ps", np.int64, 1),
+             ("sink_sizes", np.uint32, 1), ("sink_data", np.uint8, 1), ("lat", np.int64, 1),
+             ("lat_n", np.int64, 1))
+(IO_H, IO_CS, IO_DATA, IO_PRIV, IO_OUT4, IO_SINK_H, IO_SINK_PS, IO_SINK_SIZES, IO_SINK_DATA, IO_LAT,
+ IO_LAT_N) = range(len(IO_ARRAYS))
 TRIGGER = L.HEADER_SIZE + L.TLV_STD_HEADER + L.ARBITRAGE_SIGNAL.offset("trigger_ts_ns")
 
 
@@ -40,10 +50,10 @@ def record_latency(out, out_offsets, n_sig, now, lat, lat_n):
 
 
 @njit(cache=True)
-def run_until(deadline_ns, h, cs, data, priv, out4, copy, arena, lay, seq, sink_h, sink_ps, sink_sizes,
-              sink_data, lat, lat_n):
-    """Busy-poll the ring of consumer state ``cs`` and process every batch until ``deadline_ns``
-    (``time.monotonic_ns()``).
+def run_until(deadline_ns, io, copy, arena, lay, seq):
+    """Busy-poll the market ring as the consumer of ``io`` (a places table of IO_ARRAYS) and
+    process every batch until ``deadline_ns`` (``time.monotonic_ns()``); the signals go out
+    on the ring of io's producer.
 
     ``copy``: the consumer copies into ``priv`` (overwrite rings), else zero-copy views of
     ``data`` (lossless rings only). Returns (status, signals, batches, next signal sequence,
@@ -54,6 +64,17 @@ def run_until(deadline_ns, h, cs, data, priv, out4, copy, arena, lay, seq, sink_
     out = view1(arena, lay, B_OUT, np.uint8)
     out_offsets = view1(arena, lay, B_OUT_OFFSETS, np.int64)
     resume = view1(arena, lay, B_RESUME, np.int64)
+    h = at1(io, IO_H, np.uint64)
+    cs = at1(io, IO_CS, np.int64)
+    data = at1(io, IO_DATA, np.uint8)
+    priv = at1(io, IO_PRIV, np.uint8)
+    out4 = at1(io, IO_OUT4, np.int64)
+    sink_h = at1(io, IO_SINK_H, np.uint64)
+    sink_ps = at1(io, IO_SINK_PS, np.int64)
+    sink_sizes = at1(io, IO_SINK_SIZES, np.uint32)
+    sink_data = at1(io, IO_SINK_DATA, np.uint8)
+    lat = at1(io, IO_LAT, np.int64)
+    lat_n = at1(io, IO_LAT_N, np.int64)
     n_total = 0
     batches = 0
     rejects = 0

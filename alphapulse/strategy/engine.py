@@ -20,7 +20,7 @@ import numpy as np
 from alphapulse.jit import arb as A
 from alphapulse.jit import pool_state as S
 from alphapulse.jit import spin as SP
-from alphapulse.jit.arena import pack
+from alphapulse.jit.arena import pack, places
 from alphapulse.jit.entry import compiled_entry
 from alphapulse.jit.wideint import from_limbs, to_u256
 from alphapulse.protocol.layout import Reject
@@ -88,6 +88,8 @@ class StrategyEngine:
         self._sink = None                # the last sink and its kernel state
         self._sink_arrays = self._no_sink
         self._run_entry: dict[bool, Callable] = {}
+        self._io_for = None              # run(): (consumer, sink, their arrays) of self._io
+        self._io = None
         self._lat = np.zeros(4096, np.int64)     # run(): trigger-to-publication ns, a ring
         self._lat_n = np.zeros(1, np.int64)
         self._lat_seen = 0
@@ -115,18 +117,19 @@ class StrategyEngine:
         ``latency``, when given, receives the trigger-to-publication times (ns, int64 array) of
         the signals published since the last call.
         """
-        h, cs, data, priv, out4, copy = consumer.kernel_state()
-        sink_arrays = self._sink_state(sink)
-        io = (h, cs, data, priv, out4, copy)
-        entry = self._run_entry.get(copy)
         deadline = time.monotonic_ns() + int(seconds * 1e9)
+        if self._io_for is None or self._io_for[0] is not consumer or self._io_for[1] is not sink:
+            self._io_places(consumer, sink)
+        io, copy, priv, data = self._io
+        entry = self._run_entry.get(copy)
         resume = self._resume
         total = 0
         while True:
-            args = (deadline, *io, self._arena, self._lay, self._next_seq, *sink_arrays, self._lat, self._lat_n)
             if entry is None:
-                entry = self._run_entry[copy] = compiled_entry(SP.run_until, *args)
-            status, n, _batches, seq, wpos, rejects, k, n_views = entry(*args)
+                entry = self._run_entry[copy] = compiled_entry(SP.run_until, deadline, io, copy, self._arena,
+                                                               self._lay, self._next_seq)
+            status, n, _batches, seq, wpos, rejects, k, n_views = entry(deadline, io, copy, self._arena, self._lay,
+                                                                        self._next_seq)
             self._next_seq = seq
             total += n
             if rejects:
@@ -135,6 +138,7 @@ class StrategyEngine:
                 # finish the publication the kernel handed over, then the rest of that poll
                 self._finish_sink(sink, wpos)
                 src = priv if copy else data
+                out4 = self._io_for[2][SP.IO_OUT4]
                 views = [src[out4[2 * i]:out4[2 * i + 1]] for i in range(n_views)]
                 if resume[A.RS_PENDING]:     # the search was interrupted: go on (else view k is done)
                     total += self.process_raw([views[k]], sink=sink, resume=True, latency=latency)[0]
@@ -146,6 +150,15 @@ class StrategyEngine:
             self._drain_latency(latency)
             if status == SP.RUN_DEADLINE:
                 return total
+
+    def _io_places(self, consumer, sink) -> None:
+        """The places table (``alphapulse.jit.arena.places``) of run_until's IO_ARRAYS for this
+        consumer and sink; the engine holds the objects and their arrays while it keeps it."""
+        h, cs, data, priv, out4, copy = consumer.kernel_state()
+        arrays = (h, cs, data, priv, out4, *sink.kernel_state(), self._lat, self._lat_n)
+        io = places(arrays, [(dt, nd) for _, dt, nd in SP.IO_ARRAYS])
+        self._io_for = (consumer, sink, arrays)
+        self._io = (io, bool(copy), priv, data)
 
     def _sink_state(self, sink) -> tuple:
         if sink is None:

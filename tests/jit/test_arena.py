@@ -73,3 +73,30 @@ def test_engine_arrays_live_in_its_arena():
     for name, dtype, ndim in A.BATCH_ARRAYS:
         v = eng.state[name] if name in eng.state else getattr(eng, "_" + name)
         assert v.dtype == np.dtype(dtype) and v.ndim == ndim and np.shares_memory(v, eng._arena)  # noqa: SLF001
+
+
+@njit(cache=True)
+def _bump(places_):
+    """Through at1: add 1 to every element of array 0 (int64) and store array 1's sum (uint8) in it."""
+    a = AR.at1(places_, 0, np.int64)
+    b = AR.at1(places_, 1, np.uint8)
+    s = 0
+    for x in b:
+        s += x
+    for i in range(a.shape[0]):
+        a[i] += 1
+    a[0] = s
+    return a.shape[0] + b.shape[0]
+
+
+def test_places_give_kernels_the_callers_own_memory():
+    a = np.arange(5, dtype=np.int64)
+    b = np.arange(7, dtype=np.uint8)
+    tab = AR.places([a, b], [(np.int64, 1), (np.uint8, 1)])
+    assert tab[0, 0] == a.ctypes.data and tab[1, 1] == 7
+    assert _bump(tab) == 12
+    assert a.tolist() == [21, 2, 3, 4, 5] and b.tolist() == list(range(7))     # in place, no copy
+    with pytest.raises(TypeError, match="array 1"):
+        AR.places([a, b], [(np.int64, 1), (np.int64, 1)])
+    with pytest.raises(TypeError, match="not contiguous"):
+        AR.places([a[::2], b], [(np.int64, 1), (np.uint8, 1)])
