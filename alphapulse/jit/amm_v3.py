@@ -490,12 +490,36 @@ def v3_swap_core(sqrt_p, tick, liquidity, fee_pips, tick_spacing, ticks, nets, n
     else:
         if not (u256_lt(sqrt_p, sqrt_limit) and u256_lt(sqrt_limit, _MAX_SQRT)):
             return SWAP_BAD_LIMIT, z, z, sqrt_p, liquidity, tick, 0
-    remaining = amount
-    calculated = z
-    cur_tick = np.int64(tick)
-    liq = liquidity
-    crossed = 0
+    st, remaining, calculated, sqrt_p, liq, cur_tick, crossed, _ = swap_steps(
+        sqrt_p, np.int64(tick), liquidity, amount, z, 0, fee_pips, tick_spacing, ticks, nets, n_ticks, zero_for_one,
+        exact_in, sqrt_limit, need_tick, known_range_only)
+    if st != SWAP_OK:
+        return st, z, z, sqrt_p, liq, cur_tick, crossed
+    done, _ = u256_sub(amount, remaining)
+    if exact_in:
+        return SWAP_OK, done, calculated, sqrt_p, liq, cur_tick, crossed
+    return SWAP_OK, calculated, done, sqrt_p, liq, cur_tick, crossed
+
+
+@njit(cache=True)
+def swap_steps(sqrt_p, cur_tick, liq, remaining, calculated, crossed, fee_pips, tick_spacing, ticks, nets,
+               n_ticks, zero_for_one, exact_in, sqrt_limit, need_tick, known_range_only):
+    """The loop of UniswapV3Pool.swap from a state of it: price, tick, liquidity, the amount
+    remaining, the amount calculated so far and the ticks crossed (see :func:`v3_swap_core`).
+
+    Returns (status, remaining, calculated, sqrt_p, liquidity, tick, crossed, checkpoint); on a
+    revert sqrt_p is the price at the start of the failing step. ``checkpoint`` is the loop's
+    state (sqrt_p, tick, liquidity, remaining, calculated, crossed) at the start of its last
+    step (the given state when no step ran). Every step before that one took its whole range
+    and used an amount that does not depend on what was left (exact input: ``amountIn +
+    feeAmount`` of ``SwapMath.computeSwapStep`` reaching its target), so a swap of another
+    amount runs through the same steps to that state exactly when it has at least the same
+    amount used up before it (:func:`v3_exact_input_from` resumes there).
+    """
+    z = (U0, U0, U0, U0)
+    ck = (sqrt_p, cur_tick, liq, remaining, calculated, crossed)
     while (not u256_is_zero(remaining)) and (not u256_eq(sqrt_p, sqrt_limit)):
+        ck = (sqrt_p, cur_tick, liq, remaining, calculated, crossed)
         start = sqrt_p
         tick_next, initialized, idx = next_initialized_tick_within_one_word(
             ticks, n_ticks, cur_tick, tick_spacing, zero_for_one)
@@ -505,7 +529,7 @@ def v3_swap_core(sqrt_p, tick, liquidity, fee_pips, tick_spacing, ticks, nets, n
             else:
                 beyond = n_ticks == 0 or np.int64(ticks[n_ticks - 1]) < tick_next
             if beyond:
-                return SWAP_MISSING_TICK, z, z, sqrt_p, liq, cur_tick, crossed
+                return SWAP_MISSING_TICK, z, z, sqrt_p, liq, cur_tick, crossed, ck
         if tick_next < MIN_TICK:
             tick_next = MIN_TICK
         elif tick_next > MAX_TICK:
@@ -517,7 +541,7 @@ def v3_swap_core(sqrt_p, tick, liquidity, fee_pips, tick_spacing, ticks, nets, n
             target = sqrt_limit if u256_lt(sqrt_limit, sqrt_next_tick) else sqrt_next_tick
         sqrt_p, a_in, a_out, fee, ok = compute_swap_step(sqrt_p, target, liq, remaining, exact_in, fee_pips)
         if not ok:
-            return SWAP_MATH_REVERT, z, z, start, liq, cur_tick, crossed
+            return SWAP_MATH_REVERT, z, z, start, liq, cur_tick, crossed, ck
         if exact_in:
             used, c = u256_add(a_in, fee)
             remaining, b = u256_sub(remaining, used)
@@ -527,7 +551,7 @@ def v3_swap_core(sqrt_p, tick, liquidity, fee_pips, tick_spacing, ticks, nets, n
             used, c = u256_add(a_in, fee)
             calculated, c2 = u256_add(calculated, used)
         if c or b or c2:
-            return SWAP_MATH_REVERT, z, z, start, liq, cur_tick, crossed
+            return SWAP_MATH_REVERT, z, z, start, liq, cur_tick, crossed, ck
         if u256_eq(sqrt_p, sqrt_next_tick):
             if initialized:
                 neg, mag = i128_to_sign_mag(nets[idx, 0], nets[idx, 1])
@@ -536,15 +560,12 @@ def v3_swap_core(sqrt_p, tick, liquidity, fee_pips, tick_spacing, ticks, nets, n
                 if not u256_is_zero(mag):
                     liq, ok = add_delta(liq, neg, mag)
                     if not ok:
-                        return SWAP_LIQUIDITY_REVERT, z, z, sqrt_p, liq, cur_tick, crossed
+                        return SWAP_LIQUIDITY_REVERT, z, z, sqrt_p, liq, cur_tick, crossed, ck
                 crossed += 1
             cur_tick = tick_next - 1 if zero_for_one else tick_next
         elif need_tick and not u256_eq(sqrt_p, start):
             cur_tick, _ = get_tick_at_sqrt_ratio(sqrt_p)
-    done, _ = u256_sub(amount, remaining)
-    if exact_in:
-        return SWAP_OK, done, calculated, sqrt_p, liq, cur_tick, crossed
-    return SWAP_OK, calculated, done, sqrt_p, liq, cur_tick, crossed
+    return SWAP_OK, remaining, calculated, sqrt_p, liq, cur_tick, crossed, ck
 
 
 @njit(cache=True)
@@ -563,12 +584,42 @@ def v3_exact_input(amount_in, zero_for_one, sqrt_p, tick, liquidity, fee_pips, t
     ok is False on any revert, on a partial fill (input not fully taken) and
     when the swap would leave the range of ticks the arrays know.
     """
-    st, a_in, a_out, _, _, _, _ = v3_swap_core(sqrt_p, tick, liquidity, fee_pips, tick_spacing, ticks, nets,
-                                               n_ticks, zero_for_one, True, amount_in,
-                                               default_limit(zero_for_one), False, True)
-    if st != SWAP_OK or not u256_eq(a_in, amount_in):
-        return a_out, False
-    return a_out, not u256_is_zero(a_out)
+    z = (U0, U0, U0, U0)
+    out, ok, _ = v3_exact_input_from(amount_in, zero_for_one, sqrt_p, tick, liquidity, z, z, fee_pips,
+                                     tick_spacing, ticks, nets, n_ticks)
+    return out, ok
+
+
+@njit(cache=True)
+def v3_exact_input_from(amount_in, zero_for_one, sqrt_p, tick, liquidity, used, calculated, fee_pips,
+                        tick_spacing, ticks, nets, n_ticks):
+    """:func:`v3_exact_input` from a state of the swap loop: the pool's (``used`` and
+    ``calculated`` 0), or a checkpoint of an earlier exact-input swap on the same pool state
+    (see :func:`swap_steps`) whose ``used`` (the amount the swap had used up there) is at most
+    ``amount_in``: the same result as from the pool's state, without the steps before it.
+
+    Returns (amount_out, ok, checkpoint): the checkpoint of this swap as (sqrt_p, tick,
+    liquidity, used, calculated), valid when ok.
+    """
+    z = (U0, U0, U0, U0)
+    limit = default_limit(zero_for_one)
+    remaining, short = u256_sub(amount_in, used)
+    if u256_is_zero(amount_in) or u256_bitlen(amount_in) > 255 or short:
+        return z, False, (sqrt_p, np.int64(tick), liquidity, used, calculated)
+    if zero_for_one:
+        if not (u256_lt(limit, sqrt_p) and u256_lt(MIN_SQRT_RATIO, limit)):
+            return z, False, (sqrt_p, np.int64(tick), liquidity, used, calculated)
+    elif not (u256_lt(sqrt_p, limit) and u256_lt(limit, _MAX_SQRT)):
+        return z, False, (sqrt_p, np.int64(tick), liquidity, used, calculated)
+    st, remaining, out, _, _, _, _, ck = swap_steps(sqrt_p, np.int64(tick), liquidity, remaining, calculated, 0,
+                                                    fee_pips, tick_spacing, ticks, nets, n_ticks, zero_for_one,
+                                                    True, limit, False, True)
+    ck_used, _ = u256_sub(amount_in, ck[3])
+    ckpt = (ck[0], ck[1], ck[2], ck_used, ck[4])
+    # a partial fill (the limit reached with input left) does not run on chain
+    if st != SWAP_OK or not u256_is_zero(remaining):
+        return out, False, ckpt
+    return out, not u256_is_zero(out), ckpt
 
 
 # ---------------------------------------------------------------- float model (sizing start, never money)

@@ -19,11 +19,11 @@ import numpy as np
 from numba import njit
 
 from alphapulse.jit.amm_v2 import v2_get_amount_out
-from alphapulse.jit.amm_v3 import v3_exact_input, v3_exact_input_f64
+from alphapulse.jit.amm_v3 import v3_exact_input, v3_exact_input_f64, v3_exact_input_from
 from alphapulse.jit.arena import view1, view2, view3
 from alphapulse.jit.clock import mono_ns, wall_ns
 from alphapulse.jit.crc import frame_crc
-from alphapulse.jit.encode import seal_frame, write_header, write_tlv_header
+from alphapulse.jit.encode import seal_frame_with, write_header, write_tlv_header
 from alphapulse.jit.frames import check_header, check_tlvs, tlv_header
 from alphapulse.jit.memory import ld_u32, ld_u64, prefetch, st_u16, st_u32, st_u64
 from alphapulse.jit.pool_state import (
@@ -191,6 +191,67 @@ def simulate_cycle(pools, tticks, tnets, tn, cyc_p, cyc_z, hops, amount_in):
     amt = amount_in
     for i in range(hops):
         amt, ok = hop_out(pools, tticks, tnets, tn, cyc_p[i], cyc_z[i], amt)
+        if not ok:
+            return amt, False
+    return amt, True
+
+
+# Checkpoints of a cycle's concentrated-liquidity hops (uint64[3, CKCOL], one row per hop): the
+# state of the swap loop at the start of its last step (amm_v3.swap_steps) in the last full
+# simulation, from which a simulation of the same hop with at least ``used`` input resumes.
+CK_SQRT = 0         # 4 limbs
+CK_LIQ = 4          # 4 limbs
+CK_USED = 8         # 4 limbs: input used up before that step
+CK_CALC = 12        # 4 limbs: output so far
+CK_TICK = 16
+CK_SET = 17         # 1: the row holds a checkpoint
+CKCOL = 18
+
+
+@njit(cache=True, inline="always")
+def _ck_u256(ck, i, col):
+    return (ck[i, col], ck[i, col + 1], ck[i, col + 2], ck[i, col + 3])
+
+
+@njit(cache=True, inline="always")
+def _ck_put(ck, i, col, x):
+    for k in range(4):
+        ck[i, col + k] = x[k]
+
+
+@njit(cache=True)
+def simulate_cycle_ck(pools, tticks, tnets, tn, cyc_p, cyc_z, hops, amount_in, ck):
+    """:func:`simulate_cycle` (the same result), each concentrated-liquidity hop resumed from its
+    checkpoint in ``ck`` when its input is at least the checkpoint's ``used`` (then the swap
+    runs through the same steps to it; see amm_v3.swap_steps), else run from the pool's state
+    and its checkpoint kept. The simulations of an exact search probe inputs close together,
+    which cross the same ticks: each then costs about one swap step per hop."""
+    amt = amount_in
+    for i in range(hops):
+        p = cyc_p[i]
+        if pools[p, C_KIND] == np.uint64(KIND_V2):
+            amt, ok = hop_out(pools, tticks, tnets, tn, p, cyc_z[i], amt)
+        else:
+            row = np.int64(pools[p, C_V3ROW])
+            fee = np.int64(pools[p, C_FEE])
+            spacing = np.int64(pools[p, C_SPACING])
+            if ck[i, CK_SET] != 0 and u256_cmp(amt, _ck_u256(ck, i, CK_USED)) >= 0:
+                amt, ok, _ = v3_exact_input_from(amt, cyc_z[i], _ck_u256(ck, i, CK_SQRT), np.int64(ck[i, CK_TICK]),
+                                                 _ck_u256(ck, i, CK_LIQ), _ck_u256(ck, i, CK_USED),
+                                                 _ck_u256(ck, i, CK_CALC), fee, spacing, tticks[row], tnets[row],
+                                                 tn[row])
+            else:
+                z = (U0, U0, U0, U0)
+                amt, ok, c = v3_exact_input_from(amt, cyc_z[i], _sqrt(pools, p), np.int64(pools[p, C_TICK]),
+                                                 _u128(pools, p, C_LIQ), z, z, fee, spacing, tticks[row],
+                                                 tnets[row], tn[row])
+                if ok:
+                    _ck_put(ck, i, CK_SQRT, c[0])
+                    ck[i, CK_TICK] = np.uint64(c[1])
+                    _ck_put(ck, i, CK_LIQ, c[2])
+                    _ck_put(ck, i, CK_USED, c[3])
+                    _ck_put(ck, i, CK_CALC, c[4])
+                    ck[i, CK_SET] = 1
         if not ok:
             return amt, False
     return amt, True
@@ -420,10 +481,11 @@ def model_optimum(pools, tticks, tnets, tn, cyc_p, cyc_z, hops, cap):
 
 
 @njit(cache=True)
-def _exact_profit(pools, tticks, tnets, tn, cyc_p, cyc_z, hops, x, counters):
-    """(profit u256, out u256, ok): ok False when the cycle reverts or does not pay at input x."""
+def _exact_profit(pools, tticks, tnets, tn, cyc_p, cyc_z, hops, x, counters, ck):
+    """(profit u256, out u256, ok): ok False when the cycle reverts or does not pay at input x
+    (simulated with the checkpoints ``ck``: :func:`simulate_cycle_ck`)."""
     counters[K_SIMULATIONS] += 1
-    out, ok = simulate_cycle(pools, tticks, tnets, tn, cyc_p, cyc_z, hops, x)
+    out, ok = simulate_cycle_ck(pools, tticks, tnets, tn, cyc_p, cyc_z, hops, x, ck)
     if not ok or u256_cmp(out, x) <= 0:
         return x, out, False
     pr, _ = u256_sub(out, x)
@@ -434,7 +496,7 @@ GOLDEN_STEP = 0.3819660112501051    # 2 - golden ratio: where a bracket's next p
 
 
 @njit(cache=True)
-def _exact_ascent(pools, tticks, tnets, tn, cyc_p, cyc_z, hops, counters, x0, center, bp, out0, w, cap, iters):
+def _exact_ascent(pools, tticks, tnets, tn, cyc_p, cyc_z, hops, counters, ck, x0, center, bp, out0, w, cap, iters):
     """Maximise the exact profit from the model's optimum ``x0`` (exact input ``center``,
     profit ``bp`` > 0, output ``out0``), to within ``w``; returns (amount_in, amount_out).
 
@@ -458,7 +520,7 @@ def _exact_ascent(pools, tticks, tnets, tn, cyc_p, cyc_z, hops, counters, x0, ce
         if x < 1.0 or x > cap:
             continue
         u = u256_from_f64(x)
-        pr, out, ok = _exact_profit(pools, tticks, tnets, tn, cyc_p, cyc_z, hops, u, counters)
+        pr, out, ok = _exact_profit(pools, tticks, tnets, tn, cyc_p, cyc_z, hops, u, counters, ck)
         if ok and u256_cmp(pr, fb) > 0:
             fb, ub, ob, xb, d = pr, u, out, x, sgn
             break
@@ -483,7 +545,7 @@ def _exact_ascent(pools, tticks, tnets, tn, cyc_p, cyc_z, hops, counters, x0, ce
         if (x - xb) * d <= 0.0:      # no room left that way
             return ub, ob
         u = u256_from_f64(x)
-        pr, out, ok = _exact_profit(pools, tticks, tnets, tn, cyc_p, cyc_z, hops, u, counters)
+        pr, out, ok = _exact_profit(pools, tticks, tnets, tn, cyc_p, cyc_z, hops, u, counters, ck)
         n += 1
         if ok and u256_cmp(pr, fb) > 0:
             lo = xb
@@ -501,7 +563,7 @@ def _exact_ascent(pools, tticks, tnets, tn, cyc_p, cyc_z, hops, counters, x0, ce
         else:
             x = xb + GOLDEN_STEP * (b - xb)
         u = u256_from_f64(x)
-        pr, out, ok = _exact_profit(pools, tticks, tnets, tn, cyc_p, cyc_z, hops, u, counters)
+        pr, out, ok = _exact_profit(pools, tticks, tnets, tn, cyc_p, cyc_z, hops, u, counters, ck)
         n += 1
         if ok and u256_cmp(pr, fb) > 0:
             if x < xb:
@@ -554,6 +616,7 @@ def optimise_input(pools, tticks, tnets, tn, cyc_p, cyc_z, hops, params, counter
         return z, z, False
     w = math.sqrt(2.0 * (hops + 2) / curv) + 2.0 if curv > 0.0 else 2.0
     center = u256_from_f64(x0)
+    ck = np.zeros((3, CKCOL), np.uint64)     # the concentrated-liquidity hops' checkpoints
     if all_v2 and w <= params[PR_NEIGHBOR_SCAN]:
         wi = np.int64(w)
         best_x = z
@@ -568,7 +631,7 @@ def optimise_input(pools, tticks, tnets, tn, cyc_p, cyc_z, hops, params, counter
                         break
                 else:
                     x, _ = u256_add(center, (np.uint64(j), U0, U0, U0))
-                pr, out, ok = _exact_profit(pools, tticks, tnets, tn, cyc_p, cyc_z, hops, x, counters)
+                pr, out, ok = _exact_profit(pools, tticks, tnets, tn, cyc_p, cyc_z, hops, x, counters, ck)
                 if not ok:
                     continue
                 if not found or u256_cmp(pr, bp) > 0 or (u256_cmp(pr, bp) == 0 and u256_cmp(x, best_x) < 0):
@@ -577,10 +640,10 @@ def optimise_input(pools, tticks, tnets, tn, cyc_p, cyc_z, hops, params, counter
                     best_out = out
                     found = True
         return best_x, best_out, found
-    bp, best_out, found = _exact_profit(pools, tticks, tnets, tn, cyc_p, cyc_z, hops, center, counters)
+    bp, best_out, found = _exact_profit(pools, tticks, tnets, tn, cyc_p, cyc_z, hops, center, counters, ck)
     if found:
         wt = search_band(hops, curv, est, params[PR_SEARCH_TOL_PPB])
-        best_x, best_out = _exact_ascent(pools, tticks, tnets, tn, cyc_p, cyc_z, hops, counters, x0, center,
+        best_x, best_out = _exact_ascent(pools, tticks, tnets, tn, cyc_p, cyc_z, hops, counters, ck, x0, center,
                                          bp, best_out, wt if wt > x0 * 1e-14 else x0 * 1e-14, cap,
                                          params[PR_ITERS_V3])
         return best_x, best_out, True
@@ -856,7 +919,7 @@ def _is_candidate(pools, sig_keys, sig_vals, counters, rate_cache, epoch, cp, cz
 
 
 @njit(cache=True)
-def evaluate_cycle(pools, tokens, pairs, pair_ht, tticks, tnets, tn, meta, params, token_min,
+def evaluate_cycle(pools, tokens, pairs, pair_ht, tticks, tnets, tn, meta, params, token_min, crc_t,
                    sig_keys, sig_vals, counters, cp, cz, hops, stable, native, trigger_ts,
                    out, pos, seq, rate_cache, epoch):
     """Evaluate one directed cycle; write a signal frame at ``out[pos:]`` when it is due.
@@ -951,6 +1014,10 @@ def evaluate_cycle(pools, tokens, pairs, pair_ht, tticks, tnets, tn, meta, param
             if slot >= 0:
                 _set_dead(sig_vals, rate_cache, slot, cp, hops)
             return pos
+    if params[PR_SIGNAL_CRC] != 0:
+        # the checksum's tables (16 KiB, evicted by the market's state between signals) come in
+        # while the exact sizing runs
+        _prefetch_span(crc_t, 0, crc_t.shape[0] * 4)
     amount_in, amount_out, found = optimise_input(pools, tticks, tnets, tn, rp, rz, hops, params, counters, x0,
                                                   curv, all_v2, cap, est)
     if not found:
@@ -1039,13 +1106,13 @@ def evaluate_cycle(pools, tokens, pairs, pair_ht, tticks, tnets, tn, meta, param
         t = _token_in(pools, p, rz[i])
         _st_addr(out, v + S_TOKENS + 20 * i, tokens[t, T_ADDR], tokens[t, T_ADDR + 1], tokens[t, T_ADDR + 2])
     st_u32(out, v + S_SPREAD, np.uint64(np.int64(spread_i) & np.int64(0xFFFFFFFF)))
-    seal_frame(out, pos, params[PR_SIGNAL_CRC] != 0)
+    seal_frame_with(out, pos, params[PR_SIGNAL_CRC] != 0, crc_t)
     counters[K_SIGNALS] += 1
     return pos + SIG_FRAME
 
 
 @njit(cache=True)
-def search_pool(pools, tokens, pairs, pair_ht, tticks, tnets, tn, meta, params, token_min,
+def search_pool(pools, tokens, pairs, pair_ht, tticks, tnets, tn, meta, params, token_min, crc_t,
                 sig_keys, sig_vals, counters, p, stable, native, trigger_ts, out, pos, out_offsets,
                 n_sig, seq0, rate_cache, epoch, phase, q0, d0, stop_each):
     """The 2-pool (phase & PHASE_PAIRS) and bounded 3-pool (phase & PHASE_TRIANGLES) cycles
@@ -1080,7 +1147,7 @@ def search_pool(pools, tokens, pairs, pair_ht, tticks, tnets, tn, meta, params, 
                 if not _is_candidate(pools, sig_keys, sig_vals, counters, rate_cache, epoch, cp, cz, 2, params):
                     continue
                 np_ = evaluate_cycle(pools, tokens, pairs, pair_ht, tticks, tnets, tn, meta, params,
-                                     token_min, sig_keys, sig_vals, counters, cp, cz, 2, stable, native,
+                                     token_min, crc_t, sig_keys, sig_vals, counters, cp, cz, 2, stable, native,
                                      trigger_ts, out, pos, seq0 + n_sig, rate_cache, epoch)
                 if np_ != pos:
                     out_offsets[n_sig] = pos
@@ -1162,7 +1229,7 @@ def search_pool(pools, tokens, pairs, pair_ht, tticks, tnets, tn, meta, params, 
                                         _set_dead(sig_vals, rate_cache, slot, cp, 3)
                                     continue
                                 np_ = evaluate_cycle(pools, tokens, pairs, pair_ht, tticks, tnets, tn, meta,
-                                                     params, token_min, sig_keys, sig_vals, counters, cp, cz,
+                                                     params, token_min, crc_t, sig_keys, sig_vals, counters, cp, cz,
                                                      3, stable, native, trigger_ts, out, pos, seq0 + n_sig,
                                                      rate_cache, epoch)
                                 if np_ != pos:
@@ -1211,7 +1278,7 @@ def prefetch_pair_pools(pools, pairs, tticks, tnets, tn, rate_cache, p):
 
 # ---------------------------------------------------------------- batch entry point
 @njit(cache=True)
-def _search_touched(pools, tokens, pairs, pair_ht, token_ht, tticks, tnets, tn, meta, params, token_min,
+def _search_touched(pools, tokens, pairs, pair_ht, token_ht, tticks, tnets, tn, meta, params, token_min, crc_t,
                     sig_keys, sig_vals, counters, touched, tl, n_touched, overflow, epoch, out, wpos,
                     out_offsets, n_sig, seq0, rate_cache, phase, i0, q0, d0, stop_each):
     """Search the cycles through every pool changed in ``epoch``, from cursor (i0, q0, d0)
@@ -1237,7 +1304,7 @@ def _search_touched(pools, tokens, pairs, pair_ht, token_ht, tticks, tnets, tn, 
             continue
         if pool_tradable(pools, tn, p):
             wpos, n_sig, stopped, rq, rd = search_pool(pools, tokens, pairs, pair_ht, tticks, tnets, tn, meta,
-                                                       params, token_min, sig_keys, sig_vals, counters, p,
+                                                       params, token_min, crc_t, sig_keys, sig_vals, counters, p,
                                                        stable, native, np.uint64(touched[p, 1]), out, wpos,
                                                        out_offsets, n_sig, seq0, rate_cache,
                                                        float(epoch), phase, q_start, d_start, stop_each)
@@ -1276,7 +1343,7 @@ def _sink_publish(out, wpos, resume, sink_h, sink_ps, sink_sizes, sink_data):
 
 
 @njit(cache=True)
-def _search_epoch(pools, tokens, pairs, pair_ht, token_ht, tticks, tnets, tn, meta, params, token_min,
+def _search_epoch(pools, tokens, pairs, pair_ht, token_ht, tticks, tnets, tn, meta, params, token_min, crc_t,
                   sig_keys, sig_vals, counters, touched, tl, n_touched, overflow, epoch, out, wpos,
                   out_offsets, n_sig, seq0, rate_cache, i0, q0, d0, flush_pairs, split,
                   resume, sink_h, sink_ps, sink_sizes, sink_data):
@@ -1290,7 +1357,7 @@ def _search_epoch(pools, tokens, pairs, pair_ht, token_ht, tticks, tnets, tn, me
     """
     while True:
         wpos, n_sig, stopped, ci, cq, cd = _search_touched(
-            pools, tokens, pairs, pair_ht, token_ht, tticks, tnets, tn, meta, params, token_min, sig_keys,
+            pools, tokens, pairs, pair_ht, token_ht, tticks, tnets, tn, meta, params, token_min, crc_t, sig_keys,
             sig_vals, counters, touched, tl, n_touched, overflow, epoch, out, wpos, out_offsets, n_sig,
             seq0, rate_cache, PHASE_PAIRS, i0, q0, d0, flush_pairs)
         if not stopped or sink_ps.shape[0] == 0:
@@ -1302,7 +1369,7 @@ def _search_epoch(pools, tokens, pairs, pair_ht, token_ht, tticks, tnets, tn, me
         d0 = cd
     if split and not stopped:
         wpos, n_sig, _, _, _, _ = _search_touched(
-            pools, tokens, pairs, pair_ht, token_ht, tticks, tnets, tn, meta, params, token_min, sig_keys,
+            pools, tokens, pairs, pair_ht, token_ht, tticks, tnets, tn, meta, params, token_min, crc_t, sig_keys,
             sig_vals, counters, touched, tl, n_touched, overflow, epoch, out, wpos, out_offsets, n_sig,
             seq0, rate_cache, PHASE_TRIANGLES, 0, -1, 0, False)
     if not stopped and sink_ps.shape[0] != 0 and resume[RS_SINK] == 0:
@@ -1313,7 +1380,7 @@ def _search_epoch(pools, tokens, pairs, pair_ht, token_ht, tticks, tnets, tn, me
 @njit(cache=True)
 def process_batch(buf, n_bytes, pools, tokens, pairs, pool_ht, token_ht, pair_ht, tticks, tnets, tgross,
                   tn, journal, meta, counters, venue_fee, params, token_min, sig_keys, sig_vals,
-                  touched, crc_state, out, out_offsets, seq0, rate_cache, tl, resume,
+                  touched, crc_state, out, out_offsets, seq0, rate_cache, tl, resume, crc_t,
                   sink_h, sink_ps, sink_sizes, sink_data, flush_pairs):
     """Apply the market-data frames in ``buf[:n_bytes]``, then search cycles through changed pools.
 
@@ -1321,7 +1388,9 @@ def process_batch(buf, n_bytes, pools, tokens, pairs, pool_ht, token_ht, pair_ht
     (the changed pools of the search in progress);
     ``rate_cache`` float64[P, RCCOL] per-pool scratch, zeroed once by the owner and kept
     across batches (marginal rates of the pool's current state, live signal count);
-    ``crc_state`` int64[>= 3]: [sampling phase, verified count, batch epoch].
+    ``crc_state`` int64[>= 3]: [sampling phase, verified count, batch epoch];
+    ``crc_t`` the checksum's tables (``alphapulse.jit.crc.TABLE``) that signal frames are sealed
+    with, an array of the caller's so that the kernel can prefetch them.
     Each search runs the 2-pool cycles of every changed pool first, then the triangles.
     With ``flush_pairs`` true the call returns after each 2-pool signal it writes (stop
     reason STOP_FLUSH), so that the caller publishes every one as soon as it is sized, before
@@ -1356,7 +1425,7 @@ def process_batch(buf, n_bytes, pools, tokens, pairs, pool_ht, token_ht, pair_ht
         pos = resume[RS_POS]
         final = resume[RS_FINAL] != 0
         wpos, n_sig, stopped, ci, cq, cd = _search_epoch(
-            pools, tokens, pairs, pair_ht, token_ht, tticks, tnets, tn, meta, params, token_min, sig_keys,
+            pools, tokens, pairs, pair_ht, token_ht, tticks, tnets, tn, meta, params, token_min, crc_t, sig_keys,
             sig_vals, counters, touched, tl, n_touched, overflow, epoch, out, wpos, out_offsets, n_sig,
             seq0, rate_cache, resume[RS_I], resume[RS_Q], resume[RS_D], flush_pairs, split,
             resume, sink_h, sink_ps, sink_sizes, sink_data)
@@ -1443,7 +1512,7 @@ def process_batch(buf, n_bytes, pools, tokens, pairs, pool_ht, token_ht, pair_ht
                     touched[changed, 1] = np.int64(ts)
         if each_frame and (n_touched > 0 or overflow):
             wpos, n_sig, stopped, ci, cq, cd = _search_epoch(
-                pools, tokens, pairs, pair_ht, token_ht, tticks, tnets, tn, meta, params, token_min, sig_keys,
+                pools, tokens, pairs, pair_ht, token_ht, tticks, tnets, tn, meta, params, token_min, crc_t, sig_keys,
                 sig_vals, counters, touched, tl, n_touched, overflow, epoch, out, wpos, out_offsets, n_sig,
                 seq0, rate_cache, 0, -1, 0, flush_pairs, split,
                 resume, sink_h, sink_ps, sink_sizes, sink_data)
@@ -1456,7 +1525,7 @@ def process_batch(buf, n_bytes, pools, tokens, pairs, pool_ht, token_ht, pair_ht
             overflow = False
     if n_touched > 0 or overflow:
         wpos, n_sig, stopped, ci, cq, cd = _search_epoch(
-            pools, tokens, pairs, pair_ht, token_ht, tticks, tnets, tn, meta, params, token_min, sig_keys,
+            pools, tokens, pairs, pair_ht, token_ht, tticks, tnets, tn, meta, params, token_min, crc_t, sig_keys,
             sig_vals, counters, touched, tl, n_touched, overflow, epoch, out, wpos, out_offsets, n_sig,
             seq0, rate_cache, 0, -1, 0, flush_pairs, split, resume, sink_h, sink_ps, sink_sizes, sink_data)
         if stopped:
@@ -1474,7 +1543,7 @@ BATCH_ARRAYS = (
     ("counters", np.int64, 1), ("venue_fee", np.int64, 1), ("params", np.int64, 1), ("token_min", np.uint64, 2),
     ("sig_keys", np.int64, 2), ("sig_vals", np.float64, 2), ("touched", np.int64, 2), ("crc_state", np.int64, 1),
     ("out", np.uint8, 1), ("out_offsets", np.int64, 1), ("rate_cache", np.float64, 2), ("tl", np.int64, 1),
-    ("resume", np.int64, 1),
+    ("resume", np.int64, 1), ("crc_t", np.uint32, 1),
 )
 
 
@@ -1494,7 +1563,8 @@ def process_packed(buf, n_bytes, arena, lay, seq0, sink_h, sink_ps, sink_sizes, 
         view2(arena, lay, 15, u64), view2(arena, lay, 16, i64), view2(arena, lay, 17, np.float64),
         view2(arena, lay, 18, i64), view1(arena, lay, 19, i64), view1(arena, lay, 20, np.uint8),
         view1(arena, lay, 21, i64), seq0, view2(arena, lay, 22, np.float64), view1(arena, lay, 23, i64),
-        view1(arena, lay, 24, i64), sink_h, sink_ps, sink_sizes, sink_data, flush_pairs)
+        view1(arena, lay, 24, i64), view1(arena, lay, 25, np.uint32), sink_h, sink_ps, sink_sizes, sink_data,
+        flush_pairs)
 
 
 @njit(cache=True)

@@ -40,6 +40,10 @@ TABLES = _build_tables(POLYNOMIAL, SLICES)
 # with a computed base keeps the inner loop to plain loads.
 _T = TABLES.reshape(-1).copy()
 _T.setflags(write=False)
+# The same for kernels that keep it in an array of their own (:func:`crc32_with`): a global
+# array is a constant of each compiled function that reads it, so only a table passed in can
+# be prefetched by the code that calls the CRC.
+TABLE = _T
 _M8 = np.uint32(0xFF)
 _ALL = np.uint32(0xFFFFFFFF)
 
@@ -52,6 +56,12 @@ def crc32(buf, start, end, crc=0):
     previous result (0 to start). Returns an int in 0 .. 2**32-1. ``start`` and
     ``end`` are clamped to the array, so garbage bounds never read outside it.
     """
+    return crc32_with(buf, start, end, crc, _T)
+
+
+@njit(cache=True)
+def crc32_with(buf, start, end, crc, _T):
+    """:func:`crc32` with the tables ``_T`` (a copy of :data:`TABLE`) given."""
     n_buf = buf.shape[0]
     if start < 0:
         start = 0
@@ -99,6 +109,11 @@ def frame_crc(buf, frame_offset, payload_size):
     ``frame_offset`` is the frame's first byte in ``buf``; ``payload_size`` the
     header's value. Same as ``alphapulse.protocol.codec.frame_checksum``.
     """
-    c = crc32(buf, frame_offset, frame_offset + CHECKSUM_OFFSET, 0)
-    return crc32(buf, frame_offset + HEADER_SIZE,
-                 frame_offset + HEADER_SIZE + payload_size, c)
+    return frame_crc_with(buf, frame_offset, payload_size, _T)
+
+
+@njit(cache=True)
+def frame_crc_with(buf, frame_offset, payload_size, t):
+    """:func:`frame_crc` with the tables ``t`` (a copy of :data:`TABLE`) given."""
+    c = crc32_with(buf, frame_offset, frame_offset + CHECKSUM_OFFSET, 0, t)
+    return crc32_with(buf, frame_offset + HEADER_SIZE, frame_offset + HEADER_SIZE + payload_size, c, t)

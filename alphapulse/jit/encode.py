@@ -20,7 +20,7 @@ import numpy as np
 from numba import njit
 
 from alphapulse.jit.columns import domain_of, rows_of, store_row, tlv_type_of, value_size_of
-from alphapulse.jit.crc import frame_crc
+from alphapulse.jit.crc import TABLE, frame_crc_with
 from alphapulse.jit.frames import (
     CHECKSUM_OFFSET, EXT_MARKER, HEADER_SIZE, MAGIC, MAX_PAYLOAD, OFF_DOMAIN, OFF_FLAGS,
     OFF_PAYLOAD_SIZE, OFF_SEQUENCE, OFF_SOURCE, OFF_TIMESTAMP, OFF_VERSION, TLV_EXT_HEADER,
@@ -70,8 +70,14 @@ def write_tlv_header(buf, p, tlv_type, value_length):
 @njit(cache=True, inline="always")
 def seal_frame(buf, pos, with_crc):
     """Store the checksum of the frame at ``pos`` (0 when ``with_crc`` is False)."""
+    seal_frame_with(buf, pos, with_crc, TABLE)
+
+
+@njit(cache=True, inline="always")
+def seal_frame_with(buf, pos, with_crc, crc_t):
+    """:func:`seal_frame` with the CRC tables ``crc_t`` (a copy of ``alphapulse.jit.crc.TABLE``) given."""
     psize = np.int64(ld_u32(buf, pos + OFF_PAYLOAD_SIZE))
-    c = frame_crc(buf, pos, psize) if with_crc else np.uint32(0)
+    c = frame_crc_with(buf, pos, psize, crc_t) if with_crc else np.uint32(0)
     st_u32(buf, pos + CHECKSUM_OFFSET, c)
 
 

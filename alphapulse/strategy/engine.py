@@ -21,6 +21,7 @@ from alphapulse.jit import arb as A
 from alphapulse.jit import pool_state as S
 from alphapulse.jit import spin as SP
 from alphapulse.jit.arena import pack, places
+from alphapulse.jit.crc import TABLE as CRC_TABLE
 from alphapulse.jit.entry import compiled_entry
 from alphapulse.jit.wideint import from_limbs, to_u256
 from alphapulse.protocol.layout import Reject
@@ -70,6 +71,7 @@ class StrategyEngine:
             "rate_cache": np.zeros((cfg.max_pools, A.RCCOL), np.float64),
             "tl": np.zeros(min(cfg.max_pools, A.TL_MAX), np.int64),
             "resume": np.zeros(A.RSCOL, np.int64),
+            "crc_t": CRC_TABLE.copy(),
         }
         # every array of process_batch in one arena (alphapulse.jit.arena): the per-frame call
         # passes it and its layout instead of ~25 arrays; the engine keeps views of it

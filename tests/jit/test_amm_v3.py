@@ -256,3 +256,28 @@ def test_get_tick_at_sqrt_ratio_sweep():
 def test_next_sqrt_price_boundaries(p, liq, amount, zero_for_one, from_input):
     """The below-2**128 path of getNextSqrtPriceFromAmount0RoundingUp at its bounds."""
     test_next_sqrt_price.hypothesis.inner_test(p, liq, amount, zero_for_one, from_input)
+
+
+@settings(max_examples=500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(v3_states(), st.booleans(), amounts, st.one_of(st.integers(-10**6, 10**6), st.floats(-0.5, 2.0)))
+def test_a_swap_resumed_from_a_checkpoint_is_the_swap_from_the_pool(s, zero_for_one, amount, delta):
+    """v3_exact_input_from at the checkpoint of one exact-input swap gives, for every other input
+    at least the checkpoint's ``used``, the output of that input swapped from the pool's state
+    (the exact search probes nearby inputs this way); ``used`` is never above the first input."""
+    ticks, nets, n = ticks_array(s["ticks"]), nets_array(s["nets"]), len(s["ticks"])
+    pool = (to_u256(s["sqrt_price"]), s["tick"], to_u256(s["liquidity"]))
+    z = to_u256(0)
+    _, ok, ck = V.v3_exact_input_from(to_u256(amount), zero_for_one, *pool, z, z, s["fee"], s["tick_spacing"],
+                                      ticks, nets, n)
+    if not ok:
+        return
+    used = from_limbs(ck[3])
+    assert 0 <= used <= amount
+    other = amount + delta if isinstance(delta, int) else int(amount * delta)
+    if other < max(used, 1):
+        return
+    exp = V.v3_exact_input(to_u256(other), zero_for_one, *pool, s["fee"], s["tick_spacing"], ticks, nets, n)
+    at = [to_u256(from_limbs(ck[k])) for k in (0, 2, 3, 4)]        # the limbs come back as Python ints
+    got, ok2, _ = V.v3_exact_input_from(to_u256(other), zero_for_one, at[0], ck[1], at[1], at[2], at[3], s["fee"],
+                                        s["tick_spacing"], ticks, nets, n)
+    assert ok2 == exp[1] and (not ok2 or from_limbs(got) == from_limbs(exp[0])), (other, used)
