@@ -12,6 +12,10 @@ price just above tick 0):
                      (~10.6 crossings on average)
 * ``v3_swap_10tick_ns``  ``v3_swap`` (computes the final tick too) on the same
                      amounts: the figure of ``bench_v3_speedup``
+* ``v3_10tick_resumed_ns``  the same amounts, each resumed from the checkpoint of a
+                     swap of 1 ppm less (``v3_exact_input_from``: the exact
+                     search's probes next to a simulated input; needs a checkout
+                     that has it)
 * ``v3_usdc_0tick_ns``  ``v3_exact_input`` on a USDC/WETH-like pool (tick
                      about 200,000 below 0, spacing 10, L ~ 2e18 .. 2e19), no crossing
 * ``mul_div_128_ns`` / ``mul_div_256_ns``  ``mul_div`` with all three operands
@@ -90,6 +94,37 @@ def main(argv=None) -> int:
         return crossed
 
     @njit(cache=False)
+    def run_checkpoint(sp, tick, liq, fee, spacing, ta, na, AM, Z, CK):
+        z = (np.uint64(0), np.uint64(0), np.uint64(0), np.uint64(0))
+        for i in range(AM.shape[0]):
+            _, ok, c = amm_v3.v3_exact_input_from((AM[i, 0], AM[i, 1], AM[i, 2], AM[i, 3]), Z[i], sp, tick, liq,
+                                                  z, z, fee, spacing, ta, na, ta.shape[0])
+            for k in range(4):
+                CK[i, k] = c[0][k]
+                CK[i, 4 + k] = c[2][k]
+                CK[i, 8 + k] = c[3][k]
+                CK[i, 12 + k] = c[4][k]
+            CK[i, 16] = np.uint64(c[1])
+            CK[i, 17] = np.uint64(ok)
+
+    @njit(cache=False)
+    def run_resumed(sp, tick, liq, fee, spacing, ta, na, AM, Z, out, CK):
+        for i in range(AM.shape[0]):
+            a = (AM[i, 0], AM[i, 1], AM[i, 2], AM[i, 3])
+            used = (CK[i, 8], CK[i, 9], CK[i, 10], CK[i, 11])
+            if CK[i, 17] != 0 and wideint.u256_cmp(a, used) >= 0:
+                a_out, ok, _ = amm_v3.v3_exact_input_from(
+                    a, Z[i], (CK[i, 0], CK[i, 1], CK[i, 2], CK[i, 3]), np.int64(CK[i, 16]),
+                    (CK[i, 4], CK[i, 5], CK[i, 6], CK[i, 7]), used, (CK[i, 12], CK[i, 13], CK[i, 14], CK[i, 15]),
+                    fee, spacing, ta, na, ta.shape[0])
+            else:
+                a_out, ok = amm_v3.v3_exact_input(a, Z[i], sp, tick, liq, fee, spacing, ta, na, ta.shape[0])
+            out[i, 0] = a_out[0]
+            out[i, 1] = a_out[1]
+            out[i, 2] = a_out[2]
+            out[i, 3] = np.uint64(ok)
+
+    @njit(cache=False)
     def run_mul_div(A, B, D, out, up):
         for i in range(A.shape[0]):
             a = (A[i, 0], A[i, 1], A[i, 2], A[i, 3])
@@ -118,15 +153,23 @@ def main(argv=None) -> int:
         out = np.zeros((len(amounts), 4), np.uint64)
         args_ = (to_u256(p["sp"]), p["tick"], to_u256(p["liq"]), fee, p["spacing"], p["ta"], p["na"], AM, Z, out)
         fn = run_exact if kind == "exact" else run_swap
+        if kind == "resumed":
+            # the exact search's next probe: each amount 1 ppm above one already simulated,
+            # resumed from that simulation's checkpoint (amm_v3.swap_steps)
+            first = limbs([a - a // 10**6 for a in amounts])
+            ck = np.zeros((len(amounts), 18), np.uint64)
+            run_checkpoint(*args_[:7], first, Z, ck)
+            fn = run_resumed
+            args_ = args_ + (ck,)
         crossed = fn(*args_)
         for i, (a, z) in enumerate(zip(amounts, zfos)):
             r = R.v3_swap(p["sp"], p["tick"], p["liq"], fee, p["spacing"], p["ticks"], p["nets"], z, a)
             got = int(out[i, 0]) | int(out[i, 1]) << 64 | int(out[i, 2]) << 128
             assert got == -(r.amount1 if z else r.amount0), (name, a, z)
-            if kind != "exact":
+            if kind == "swap":
                 assert int(out[i, 3]) - 2**40 + p["tick"] == r.tick, (name, a, z)
         res[name] = round(timed(fn, *args_) / len(amounts) * 1e9, 1)
-        if kind != "exact":
+        if kind == "swap":
             res[name.replace("_ns", "_crossed_avg")] = round(crossed / len(amounts), 2)
 
     # -- the bench_v3_speedup pool
@@ -161,6 +204,7 @@ def main(argv=None) -> int:
     z10 = [bool(x) for x in rng10.integers(0, 2, n)]
     swap_case("v3_10tick_ns", p, 3000, a10, z10)
     swap_case("v3_swap_10tick_ns", p, 3000, a10, z10, kind="swap")
+    swap_case("v3_10tick_resumed_ns", p, 3000, a10, z10, kind="resumed")
 
     # -- a USDC/WETH-like pool: token0 6 decimals, token1 18, ETH at ~3000 USD
     t_c = -196_250
