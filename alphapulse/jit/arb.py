@@ -780,6 +780,30 @@ def usd_e8_at(pools, tokens, p, amount, token, stable):
     return _clamp_i64(v), ok
 
 
+@njit(cache=True)
+def usd_e8_f(pools, tokens, p, amount, token, stable):
+    """:func:`usd_e8_at` in floats for a float ``amount``: for the screen only, never a
+    published figure. (value, priced)."""
+    if stable < 0 or token < 0:
+        return 0.0, False
+    scale = 1e8 / 10.0 ** np.int64(tokens[stable, T_DEC])
+    if token == stable:
+        return amount * scale, True
+    if p < 0:
+        return 0.0, False
+    token_is_0 = np.int64(pools[p, C_TOKEN0]) == token
+    if pools[p, C_KIND] == np.uint64(KIND_V2):
+        r0 = u256_to_f64(_u128(pools, p, C_R0))
+        r1 = u256_to_f64(_u128(pools, p, C_R1))
+        if r0 <= 0.0 or r1 <= 0.0:
+            return 0.0, False
+        price = r1 / r0 if token_is_0 else r0 / r1      # stable units per token unit
+    else:
+        sq = u256_to_f64(_sqrt(pools, p)) / Q96F
+        price = sq * sq if token_is_0 else 1.0 / (sq * sq)
+    return amount * price * scale, True
+
+
 # ---------------------------------------------------------------- signal table (no flooding)
 @njit(cache=True, inline="always")
 def _sig_hash(sig_keys, k0, k1, k2):
@@ -1003,7 +1027,7 @@ def evaluate_cycle(pools, tokens, pairs, pair_ht, tticks, tnets, tn, meta, param
     x0, est, curv, all_v2 = model_optimum(pools, tticks, tnets, tn, rp, rz, hops, cap)
     pct = params[PR_SCREEN_PCT]
     if pct > 0:
-        est_usd, est_priced = usd_e8_at(pools, tokens, start_pp, u256_from_f64(est), start_token, stable)
+        est_usd, est_priced = usd_e8_f(pools, tokens, start_pp, est, start_token, stable)
         if est_priced:
             bar = gas_usd + params[PR_MIN_NET_USD_E8]
             skip = bar > 0 and est_usd * 100.0 < bar * float(pct)
@@ -1130,7 +1154,7 @@ def search_pool(pools, tokens, pairs, pair_ht, tticks, tnets, tn, meta, params, 
     q = -1
     if phase & PHASE_PAIRS:
         if q0 < 0:
-            prefetch_pair_pools(pools, pairs, tticks, tnets, tn, rate_cache, p)
+            prefetch_pair_pools(pools, tokens, pairs, tticks, tnets, tn, rate_cache, p)
         q = q0 if q0 >= 0 else pairs[np.int64(pools[p, C_PAIR]), P_HEAD]
     d_first = d0
     while q >= 0:
@@ -1255,10 +1279,17 @@ def _prefetch_span(a, start, nbytes):
 
 
 @njit(cache=True)
-def prefetch_pair_pools(pools, pairs, tticks, tnets, tn, rate_cache, p):
+def prefetch_pair_pools(pools, tokens, pairs, tticks, tnets, tn, rate_cache, p):
     """Prefetch what the 2-pool cycles through pool ``p`` read: the rows and rate-cache entries
-    of the pools of its pair, then the tick rows of its concentrated-liquidity pools."""
+    of the pools of its pair, then the tick rows of its concentrated-liquidity pools; the rows
+    of its two tokens, then (by the time the pair's list has been walked) those of their
+    cached price pools."""
     row_b = pools.shape[1] * 8
+    t_row = tokens.shape[1] * 8
+    t0 = np.int64(pools[p, C_TOKEN0])
+    t1 = np.int64(pools[p, C_TOKEN1])
+    prefetch(tokens, t0 * t_row)
+    prefetch(tokens, t1 * t_row)
     head = pairs[np.int64(pools[p, C_PAIR]), P_HEAD]
     q = head
     while q >= 0:
@@ -1274,6 +1305,10 @@ def prefetch_pair_pools(pools, pairs, tticks, tnets, tn, rate_cache, p):
                 _prefetch_span(tticks, r * tticks.shape[1] * 4, n * 4)
                 _prefetch_span(tnets, r * tnets.shape[1] * 16, n * 16)
         q = np.int64(pools[q, C_NEXT_PAIR])
+    for t in (t0, t1):
+        pp = np.int64(tokens[t, T_PRICE_POOL])
+        if 0 <= pp < pools.shape[0]:
+            _prefetch_span(pools, pp * row_b, row_b)
 
 
 # ---------------------------------------------------------------- batch entry point
