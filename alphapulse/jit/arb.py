@@ -32,7 +32,8 @@ from alphapulse.jit.pool_state import (
     K_FRAMES, K_FRAMES_DUPLICATE, K_FRAMES_REJECTED, K_OUT_FULL, K_SEQ_GAPS, K_SIGNALS,
     K_SIGNALS_SUPPRESSED, K_SCREENED, K_SIGNAL_TABLE_FULL, K_SIM_FAILS, K_SIMULATIONS, K_STALE_SKIPS, K_TLVS, KIND_V2,
     M_CHAIN_ID, M_GAS_BASE, M_GAS_POOL, M_GAS_POOL_EPOCH, M_GAS_PRIO, M_GAS_TOKEN, M_GAS_USD, M_JSEQ, M_LAST_SEQ,
-    M_NPOOLS, M_PRICE_EPOCH, M_SIGNAL_ID, P_HEAD, T_ADDR, T_DEC, T_HEAD, T_NPOOLS, T_PRICE_EPOCH, T_PRICE_POOL,
+    M_NPOOLS, M_PRICE_EPOCH, M_SIGNAL_ID, P_COUNT, P_HEAD, P_MEMBERS, P_NMEMBERS, T_ADDR, T_DEC, T_HEAD,
+    T_NPOOLS, T_PRICE_EPOCH, T_PRICE_POOL,
     apply_tlv, find_pair, find_token, mark_all_stale, next_pool_of_token, pool_tradable,
 )
 from alphapulse.jit.wideint import (U0, mul_div, u256_add, u256_cmp, u256_from_f64, u256_is_zero,
@@ -1290,7 +1291,13 @@ def prefetch_pair_pools(pools, tokens, pairs, tticks, tnets, tn, rate_cache, p):
     t1 = np.int64(pools[p, C_TOKEN1])
     prefetch(tokens, t0 * t_row)
     prefetch(tokens, t1 * t_row)
-    head = pairs[np.int64(pools[p, C_PAIR]), P_HEAD]
+    pr = np.int64(pools[p, C_PAIR])
+    # the first pools of the pair all at once (the list below then walks rows in cache)
+    for k in range(min(pairs[pr, P_COUNT], P_NMEMBERS)):
+        q = pairs[pr, P_MEMBERS + k]
+        _prefetch_span(pools, q * row_b, row_b)
+        prefetch(rate_cache, q * rate_cache.shape[1] * 8)
+    head = pairs[pr, P_HEAD]
     q = head
     while q >= 0:
         _prefetch_span(pools, q * row_b, row_b)

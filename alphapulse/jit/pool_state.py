@@ -85,7 +85,9 @@ P_TOKEN_A = 0
 P_TOKEN_B = 1
 P_HEAD = 2
 P_COUNT = 3
-PCOL = 4
+P_MEMBERS = 4       # the pair's first P_NMEMBERS pools, in one line with the head: prefetched
+P_NMEMBERS = 4      # all at once instead of one list hop after the other
+PCOL = 8
 
 # journal columns
 J_SEQ = 0
@@ -405,6 +407,7 @@ def _get_or_add_pair(pairs, pair_ht, meta, ta, tb):
     pairs[n, P_TOKEN_B] = max(ta, tb)
     pairs[n, P_HEAD] = -1
     pairs[n, P_COUNT] = 0
+    pairs[n, P_MEMBERS:P_MEMBERS + P_NMEMBERS] = -1
     meta[M_NPAIRS] = n + 1
     return n
 
@@ -449,6 +452,8 @@ def add_pool(pools, tokens, pairs, pool_ht, token_ht, pair_ht, meta, tn, a, b, c
     row[C_PAIR] = np.uint64(pr)
     row[C_NEXT_PAIR] = np.uint64(pairs[pr, P_HEAD])
     pairs[pr, P_HEAD] = n
+    if pairs[pr, P_COUNT] < P_NMEMBERS:
+        pairs[pr, P_MEMBERS + pairs[pr, P_COUNT]] = n
     pairs[pr, P_COUNT] += 1
     row[C_NEXT_T0] = tokens[t0, T_HEAD]
     tokens[t0, T_HEAD] = np.uint64(n)

@@ -52,6 +52,24 @@ def test_equal_prices_give_no_signal_but_cycles_are_evaluated():
     assert c["applied"] == 2 and c["cycles"] >= 2 and c["candidates"] == 0
 
 
+def test_a_pair_row_lists_its_first_pools_and_the_search_finds_them_all():
+    from alphapulse.jit import pool_state as S
+    e, f = engine(), Feed()
+    pools = [addr(100 + k) for k in range(6)]
+    e.process([f.frame(*[f.v2_state(p, WETH, USDC, 1000 * E18, 2_000_000 * E18, venue=300 + k)
+                         for k, p in enumerate(pools)])])
+    rows = [e.registry.index(p) for p in pools]
+    pr = int(e.state["pools"][rows[0], S.C_PAIR])
+    pair = e.state["pairs"][pr]
+    assert pair[S.P_COUNT] == 6 and e.registry.pools_of_pair(WETH, USDC) == sorted(rows)
+    assert pair[S.P_MEMBERS:S.P_MEMBERS + S.P_NMEMBERS].tolist() == rows[:S.P_NMEMBERS]
+    # the sixth pool (past the inline members) moves: its cycles with all five others are found
+    f.block += 1
+    out = e.process([f.frame(f.v2_sync(pools[5], WETH, USDC, 1000 * E18, 2_100_000 * E18, venue=305))])
+    assert sorted(bytes(s.pools[k]) for s in signals(out) for k in range(2) if bytes(s.pools[k]) != pools[5]) \
+        == pools[:5]
+
+
 def test_v2_v2_signal_is_exact_and_not_repeated():
     e, f = engine(), Feed()
     out = e.process([f.frame(f.v2_state(P1, WETH, USDC, 1000 * E18, 2_000_000 * E18),
