@@ -20,6 +20,7 @@ import numpy as np
 from alphapulse.jit import arb as A
 from alphapulse.jit import pool_state as S
 from alphapulse.jit import spin as SP
+from alphapulse.jit.spin import RUN_DEADLINE
 from alphapulse.jit.arena import pack, places
 from alphapulse.jit.crc import TABLE as CRC_TABLE
 from alphapulse.jit.entry import compiled_entry
@@ -117,25 +118,32 @@ class StrategyEngine:
         sleeping signal reader, a full lossless signal ring (then this waits as
         ``publish_batch`` does), a ring error (raised as ``Consumer.poll`` raises it).
         ``latency``, when given, receives the trigger-to-publication times (ns, int64 array) of
-        the signals published since the last call.
+        the signals published since the last call that asked for them (the newest 4096 at most).
         """
         deadline = time.monotonic_ns() + int(seconds * 1e9)
-        if self._io_for is None or self._io_for[0] is not consumer or self._io_for[1] is not sink:
+        io_for = self._io_for
+        if io_for is None or io_for[0] is not consumer or io_for[1] is not sink:
             self._io_places(consumer, sink)
         io, copy, priv, data = self._io
         entry = self._run_entry.get(copy)
-        resume = self._resume
+        arena, lay = self._arena, self._lay
         total = 0
         while True:
             if entry is None:
-                entry = self._run_entry[copy] = compiled_entry(SP.run_until, deadline, io, copy, self._arena,
-                                                               self._lay, self._next_seq)
-            status, n, _batches, seq, wpos, rejects, k, n_views = entry(deadline, io, copy, self._arena, self._lay,
+                entry = self._run_entry[copy] = compiled_entry(SP.run_until, deadline, io, copy, arena, lay,
+                                                               self._next_seq)
+            status, n, _batches, seq, wpos, rejects, k, n_views = entry(deadline, io, copy, arena, lay,
                                                                         self._next_seq)
             self._next_seq = seq
             total += n
             if rejects:
                 self._log_rejects(rejects)
+            if status == RUN_DEADLINE:
+                # the common return (the rest of this loop is for what the kernel handed back)
+                if latency is not None:
+                    self._drain_latency(latency)
+                return total
+            resume = self._resume
             if status == SP.RUN_PENDING:
                 # finish the publication the kernel handed over, then the rest of that poll
                 self._finish_sink(sink, wpos)
@@ -149,9 +157,8 @@ class StrategyEngine:
                 consumer.release()
             elif status < 0:
                 consumer.raise_for_status(status)
-            self._drain_latency(latency)
-            if status == SP.RUN_DEADLINE:
-                return total
+            if latency is not None:
+                self._drain_latency(latency)
 
     def _io_places(self, consumer, sink) -> None:
         """The places table (``alphapulse.jit.arena.places``) of run_until's IO_ARRAYS for this
