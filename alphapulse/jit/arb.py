@@ -39,7 +39,7 @@ from alphapulse.jit.pool_state import (
 from alphapulse.jit.wideint import (U0, mul_div, u256_add, u256_cmp, u256_from_f64, u256_is_zero,
                                     u256_mul, u256_sub, u256_to_f64)
 from alphapulse.protocol import layout as L
-from alphapulse.ring.sequencer import WAKE, publish_span
+from alphapulse.ring.sequencer import PS_CAP, PS_POS, WAKE, publish_span
 
 # ---------------------------------------------------------------- params layout (int64[NPARAMS])
 PR_MIN_NET_USD_E8 = 0
@@ -960,6 +960,8 @@ def evaluate_cycle(pools, tokens, pairs, pair_ht, tticks, tnets, tn, meta, param
     h = _sig_hash(sig_keys, k0, k1, k2)
     prefetch(sig_keys, h * sig_keys.shape[1] * 8)
     prefetch(sig_vals, h * sig_vals.shape[1] * 8)
+    if pos + SIG_FRAME <= out.shape[0]:
+        _prefetch_span(out, pos, SIG_FRAME)     # where the frame goes
     for i in range(hops):
         prefetch(tokens, _token_in(pools, cp[i], cz[i]) * tokens.shape[1] * 8)
     # rotate so that the start token is the priced one
@@ -1397,6 +1399,12 @@ def _search_epoch(pools, tokens, pairs, pair_ht, token_ht, tticks, tnets, tn, me
     the ring needs a futex wake, is full, or refuses. The triangle signals go out after
     their search.
     """
+    if sink_ps.shape[0] != 0:
+        # where the sink ring's next frames go (their lines last written a lap ago: cold); the
+        # position moves only with a publication, so a frame without signals finds them cached
+        off = sink_ps[PS_POS] % sink_ps[PS_CAP]
+        if off + 2 * SIG_FRAME <= sink_data.shape[0]:
+            _prefetch_span(sink_data, off, 2 * SIG_FRAME)
     while True:
         wpos, n_sig, stopped, ci, cq, cd = _search_touched(
             pools, tokens, pairs, pair_ht, token_ht, tticks, tnets, tn, meta, params, token_min, crc_t, sig_keys,
