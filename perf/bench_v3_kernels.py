@@ -58,7 +58,7 @@ def main(argv=None) -> int:
     from numba import njit
 
     from alphapulse.jit import amm_v3, wideint
-    from alphapulse.jit.wideint import from_limbs, i128_rows, to_u256
+    from alphapulse.jit.wideint import i128_rows, to_u256
     from alphapulse.strategy import reference as R
 
     n = 500 if args.quick else 2000

@@ -11,7 +11,6 @@ from alphapulse.journal import (
     FILE_HEADER_SIZE, JournalError, JournalReader, JournalWriter, file_header,
 )
 from alphapulse.protocol import codec as C
-from alphapulse.protocol import layout as L
 
 
 def make_frame(seq: int, checksum: bool = True) -> bytes:

@@ -11,9 +11,8 @@ from __future__ import annotations
 import dataclasses
 import os
 import tomllib
-import types
 import typing
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, Mapping
 

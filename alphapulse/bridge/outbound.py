@@ -30,7 +30,6 @@ from typing import Any
 import nats
 import nats.errors
 import nats.js.errors
-import numpy as np
 
 from alphapulse.bridge import jetstream as J
 from alphapulse.bridge import rings

@@ -36,7 +36,7 @@ import numpy as np
 from numba import njit
 
 from alphapulse.jit.memory import ld_u32, ld_u64
-from alphapulse.jit.wideint import U0, U1, u256_add, u256_bitlen, u256_sub
+from alphapulse.jit.wideint import U0, U1, u256_add, u256_sub
 from alphapulse.protocol import layout as L
 
 # ---------------------------------------------------------------- pools columns

@@ -4,9 +4,6 @@ import signal
 import time
 import urllib.request
 
-import numpy as np
-import pytest
-
 from tests.apps.pipeline_helpers import PipelineProcess
 
 
@@ -53,7 +50,7 @@ def test_local_chain_swap_gives_exact_signal_on_the_ring_within_2_s():
         cons = ring.consumer("test", wait="sleep")
         try:
             # let the adapter discover the pools (it snapshots on first sight), then drain
-            from alphapulse.protocol.layout import PoolKind, Venue
+            from alphapulse.protocol.layout import Venue
             a = mk.v2_pool("WMATIC", "USDC", Venue.QUICKSWAP)
             b = mk.v2_pool("WMATIC", "USDC", Venue.SUSHISWAP_POLYGON)
             pair = mk.pools_for("WMATIC", "USDC")

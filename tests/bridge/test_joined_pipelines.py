@@ -18,8 +18,6 @@ import os
 import time
 from pathlib import Path
 
-import pytest
-
 import alphapulse
 from alphapulse.apps import components
 from alphapulse.apps.config import load_config
