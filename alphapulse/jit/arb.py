@@ -22,7 +22,7 @@ from alphapulse.jit.amm_v2 import v2_get_amount_out
 from alphapulse.jit.amm_v3 import v3_exact_input, v3_exact_input_f64, v3_exact_input_from
 from alphapulse.jit.arena import view1, view2, view3
 from alphapulse.jit.clock import mono_ns, wall_ns
-from alphapulse.jit.crc import frame_crc
+from alphapulse.jit.crc import frame_crc_with
 from alphapulse.jit.encode import seal_frame_with, write_header, write_tlv_header
 from alphapulse.jit.frames import check_header, check_tlvs, tlv_header
 from alphapulse.jit.memory import ld_u32, ld_u64, prefetch, st_u16, st_u32, st_u64
@@ -1440,7 +1440,7 @@ def process_batch(buf, n_bytes, pools, tokens, pairs, pool_ht, token_ht, pair_ht
     across batches (marginal rates of the pool's current state, live signal count);
     ``crc_state`` int64[>= 3]: [sampling phase, verified count, batch epoch];
     ``crc_t`` the checksum's tables (``alphapulse.jit.crc.TABLE``) that signal frames are sealed
-    with, an array of the caller's so that the kernel can prefetch them.
+    and sampled market frames checked with, an array of the caller's so that the kernel can prefetch them.
     Each search runs the 2-pool cycles of every changed pool first, then the triangles.
     With ``flush_pairs`` true the call returns after each 2-pool signal it writes (stop
     reason STOP_FLUSH), so that the caller publishes every one as soon as it is sized, before
@@ -1513,7 +1513,7 @@ def process_batch(buf, n_bytes, pools, tokens, pairs, pool_ht, token_ht, pair_ht
         if crc_every > 0 and ck != np.uint64(0):
             if crc_state[0] % crc_every == 0:
                 crc_state[1] += 1
-                if frame_crc(buf, fpos, psize) != ck:
+                if frame_crc_with(buf, fpos, psize, crc_t) != ck:
                     crc_state[0] += 1
                     counters[K_FRAMES_REJECTED] += 1
                     continue
