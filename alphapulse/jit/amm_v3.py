@@ -603,14 +603,15 @@ def v3_exact_input_from(amount_in, zero_for_one, sqrt_p, tick, liquidity, used, 
     """
     z = (U0, U0, U0, U0)
     limit = default_limit(zero_for_one)
+    given = (sqrt_p, np.int64(tick), liquidity, used, calculated)    # the checkpoint when nothing runs
     remaining, short = u256_sub(amount_in, used)
     if u256_is_zero(amount_in) or u256_bitlen(amount_in) > 255 or short:
-        return z, False, (sqrt_p, np.int64(tick), liquidity, used, calculated)
+        return z, False, given
     if zero_for_one:
         if not (u256_lt(limit, sqrt_p) and u256_lt(MIN_SQRT_RATIO, limit)):
-            return z, False, (sqrt_p, np.int64(tick), liquidity, used, calculated)
+            return z, False, given
     elif not (u256_lt(sqrt_p, limit) and u256_lt(limit, _MAX_SQRT)):
-        return z, False, (sqrt_p, np.int64(tick), liquidity, used, calculated)
+        return z, False, given
     st, remaining, out, _, _, _, _, ck = swap_steps(sqrt_p, np.int64(tick), liquidity, remaining, calculated, 0,
                                                     fee_pips, tick_spacing, ticks, nets, n_ticks, zero_for_one,
                                                     True, limit, False, True)
