@@ -14,11 +14,16 @@ same revert conditions (reported as ``ok=False``).
 Speed: limbs are only ever indexed with constants (no indexed tuple writes,
 which force the tuple through memory); the long division keeps its remainder
 window in scalars, one routine per divisor length; 64x64->128 products use
-LLVM's i128 multiply (one mul/mulx). 128/64 division stays in software
-(``__udivti3`` is not resolvable in Numba's JIT, inline asm is not supported).
+LLVM's i128 multiply (one mul/mulx). A 128/64 division is one ``div``
+instruction on x86-64 (inline assembly: LLVM's i128 division would call
+``__udivti3``, which Numba's JIT does not resolve); elsewhere the same
+function runs in software (Hacker's Delight ``divlu``).
 """
 from __future__ import annotations
 
+import platform
+
+import llvmlite.binding as llvm_binding
 import numpy as np
 from llvmlite import ir
 from numba import njit, types
@@ -31,6 +36,10 @@ M32 = np.uint64(0xFFFFFFFF)
 S32 = np.uint64(32)
 S64 = np.uint64(64)
 B32 = np.uint64(1 << 32)
+# x86-64: 128/64 division by the ``div`` instruction (its assembly needs LLVM's asm parser)
+X86_64 = platform.machine().lower() in ("x86_64", "amd64")
+if X86_64:
+    llvm_binding.initialize_native_asmparser()
 
 
 # ---------------------------------------------------------------- python side
@@ -163,31 +172,44 @@ def _div128by64_norm(u1, u0, v):
     return (q1 << S32) | q0, r
 
 
-@njit(cache=True)
-def _reciprocal(d):
-    """floor((2**128 - 1) / d) - 2**64 for normalised d (Moller & Granlund 2011)."""
-    v, _ = _div128by64_norm(~d, UMAX, d)
-    return v
+@intrinsic
+def _divq(typingctx, u1, u0, d):
+    """x86-64 ``div``: (u1*2**64 + u0) // d and remainder in one instruction. The caller
+    guarantees u1 < d (else the quotient overflows and the CPU raises a divide error)."""
+    if u1 != types.uint64 or u0 != types.uint64 or d != types.uint64:
+        return None
+    sig = types.UniTuple(types.uint64, 2)(types.uint64, types.uint64, types.uint64)
+
+    def codegen(context, builder, signature, args):
+        i64 = ir.IntType(64)
+        fnty = ir.FunctionType(ir.LiteralStructType([i64, i64]), [i64, i64, i64])
+        div = ir.InlineAsm(fnty, "divq $4", "={rax},={rdx},{rax},{rdx},r,~{flags}")
+        qr = builder.call(div, [args[1], args[0], args[2]])
+        return context.make_tuple(builder, signature.return_type,
+                                  (builder.extract_value(qr, 0), builder.extract_value(qr, 1)))
+
+    return sig, codegen
 
 
 @njit(cache=True)
-def _div128by64_pre(u1, u0, d, v):
-    """(u1*2**64 + u0) // d and remainder for normalised d, u1 < d, v = _reciprocal(d).
+def div128by64_soft(u1, u0, d):
+    """:func:`div128by64` in software: normalise d, ``_div128by64_norm``, shift the remainder back."""
+    s = clz64(d)
+    if s == 0:
+        return _div128by64_norm(u1, u0, d)
+    bs = np.uint64(s)
+    rs = np.uint64(64 - s)
+    q, r = _div128by64_norm((u1 << bs) | (u0 >> rs), u0 << bs, d << bs)
+    return q, r >> bs
 
-    Moller & Granlund, "Improved division by invariant integers", algorithm 4:
-    one 64x64 product instead of two hardware divisions.
-    """
-    q1, q0 = mul64(v, u1)
-    q0s = q0 + u0
-    q1 = q1 + u1 + (U1 if q0s < q0 else U0) + U1
-    r = u0 - q1 * d
-    if r > q0s:
-        q1 -= U1
-        r += d
-    if r >= d:
-        q1 += U1
-        r -= d
-    return q1, r
+
+if X86_64:
+    @njit(cache=True)
+    def div128by64(u1, u0, d):
+        """(u1*2**64 + u0) // d and remainder for 0 < d, u1 < d (the quotient fits 64 bits)."""
+        return _divq(np.uint64(u1), np.uint64(u0), np.uint64(d))
+else:
+    div128by64 = div128by64_soft
 
 
 # ---------------------------------------------------------------- add / sub / compare
@@ -423,10 +445,9 @@ def u512_divmod_u256(u, v):
 
     if n == 1:
         vtop = vn[0]
-        vinv = _reciprocal(vtop)
         r = un[m_all]
         for j in range(m_all - 1, -1, -1):
-            qj, r = _div128by64_pre(r, un[j], vtop, vinv)
+            qj, r = div128by64(r, un[j], vtop)
             q = (qj, q[0], q[1], q[2], q[3], q[4], q[5], q[6])
         return q, (r >> bs, U0, U0, U0)
     if n == 2:
@@ -450,7 +471,7 @@ def u512_divmod_u256(u, v):
 
 
 @njit(cache=True)
-def _qhat(wt, wt1, wt2, vtop, vsec, vinv):
+def _qhat(wt, wt1, wt2, vtop, vsec):
     """Knuth D3: quotient digit estimate from the window's top three limbs.
 
     Exceeds the true digit by at most one (corrected by the add-back).
@@ -462,7 +483,7 @@ def _qhat(wt, wt1, wt2, vtop, vsec, vinv):
         if rhat < wt1:
             check = False
     else:
-        qhat, rhat = _div128by64_pre(wt, wt1, vtop, vinv)
+        qhat, rhat = div128by64(wt, wt1, vtop)
     while check:
         ph, pl = mul64(qhat, vsec)
         if ph > rhat or (ph == rhat and pl > wt2):
@@ -493,12 +514,11 @@ def _knuth_n2(un, m_all, v0, v1):
     """Algorithm D for a normalised 2-limb divisor; the remainder window is held
     in scalars (no indexed tuple writes). Returns (quotient u512, w0, w1, w2)."""
     q = (U0, U0, U0, U0, U0, U0, U0, U0)
-    vinv = _reciprocal(v1)
     w2 = un[m_all]
     w1 = un[m_all - 1]
     for j in range(m_all - 2, -1, -1):
         w0 = un[j]
-        qhat = _qhat(w2, w1, w0, v1, v0, vinv)
+        qhat = _qhat(w2, w1, w0, v1, v0)
         w0, b = _msub(w0, v0, qhat, U0)
         w1, b = _msub(w1, v1, qhat, b)
         if w2 < b:
@@ -514,13 +534,12 @@ def _knuth_n2(un, m_all, v0, v1):
 @njit(cache=True)
 def _knuth_n3(un, m_all, v0, v1, v2):
     q = (U0, U0, U0, U0, U0, U0, U0, U0)
-    vinv = _reciprocal(v2)
     w3 = un[m_all]
     w2 = un[m_all - 1]
     w1 = un[m_all - 2]
     for j in range(m_all - 3, -1, -1):
         w0 = un[j]
-        qhat = _qhat(w3, w2, w1, v2, v1, vinv)
+        qhat = _qhat(w3, w2, w1, v2, v1)
         w0, b = _msub(w0, v0, qhat, U0)
         w1, b = _msub(w1, v1, qhat, b)
         w2, b = _msub(w2, v2, qhat, b)
@@ -539,14 +558,13 @@ def _knuth_n3(un, m_all, v0, v1, v2):
 @njit(cache=True)
 def _knuth_n4(un, m_all, v0, v1, v2, v3):
     q = (U0, U0, U0, U0, U0, U0, U0, U0)
-    vinv = _reciprocal(v3)
     w4 = un[m_all]
     w3 = un[m_all - 1]
     w2 = un[m_all - 2]
     w1 = un[m_all - 3]
     for j in range(m_all - 4, -1, -1):
         w0 = un[j]
-        qhat = _qhat(w4, w3, w2, v3, v2, vinv)
+        qhat = _qhat(w4, w3, w2, v3, v2)
         w0, b = _msub(w0, v0, qhat, U0)
         w1, b = _msub(w1, v1, qhat, b)
         w2, b = _msub(w2, v2, qhat, b)
@@ -678,25 +696,13 @@ def mul_div_rounding_up(a, b, d):
 
 
 @njit(cache=True)
-def _div_limb_u32(r, x, d):
-    """((r * 2**64 + x) // d, remainder) for 0 < d < 2**32 and r < d: two 64-bit divisions
-    on 32-bit half limbs (the quotient of the limb fits in 64 bits because r < d)."""
-    cur = (r << S32) | (x >> S32)
-    qh = cur // d
-    r = cur - qh * d
-    cur = (r << S32) | (x & M32)
-    ql = cur // d
-    return (qh << S32) | ql, cur - ql * d
-
-
-@njit(cache=True)
 def mul_div_small(a, c, d, round_up):
     """FullMath.mulDiv (round_up False) / mulDivRoundingUp (True) of a u256 by a u64
-    ``c`` over a small divisor ``0 < d < 2**32`` (both np.uint64): the fee arithmetic of
-    SwapMath (amount * (1e6 - fee) / 1e6, amount * fee / (1e6 - fee)). The same
-    (result, ok) as :func:`mul_div` / :func:`mul_div_rounding_up` on these operands,
-    without the 512-bit Knuth division: a*c has at most five limbs, divided limb by
-    limb from the highest non-zero one."""
+    ``c`` over a u64 divisor ``0 < d`` (both np.uint64): the fee arithmetic of SwapMath
+    (amount * (1e6 - fee) / 1e6, amount * fee / (1e6 - fee)). The same (result, ok) as
+    :func:`mul_div` / :func:`mul_div_rounding_up` on these operands, without the 512-bit
+    Knuth division: a*c has at most five limbs, divided limb by limb (one 128/64 division
+    each) from the highest non-zero one."""
     h0, l0 = mul64(a[0], c)
     h1, l1 = mul64(a[1], c)
     h2, l2 = mul64(a[2], c)
@@ -708,14 +714,14 @@ def mul_div_small(a, c, d, round_up):
     r = U0
     q4 = q3 = q2 = q1 = U0
     if p4 != U0:
-        q4, r = _div_limb_u32(r, p4, d)
+        q4, r = div128by64(r, p4, d)
     if (r | p3) != U0:
-        q3, r = _div_limb_u32(r, p3, d)
+        q3, r = div128by64(r, p3, d)
     if (r | p2) != U0:
-        q2, r = _div_limb_u32(r, p2, d)
+        q2, r = div128by64(r, p2, d)
     if (r | p1) != U0:
-        q1, r = _div_limb_u32(r, p1, d)
-    q0, r = _div_limb_u32(r, l0, d)
+        q1, r = div128by64(r, p1, d)
+    q0, r = div128by64(r, l0, d)
     q = (q0, q1, q2, q3)
     if q4 != U0:
         return q, False

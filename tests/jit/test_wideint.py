@@ -170,10 +170,11 @@ def _near(*bits):
 @given(st.one_of(u256s, _near(64, 128, 160, 192, 255).filter(lambda x: x <= M256)),
        st.one_of(st.integers(0, 2**64 - 1), st.sampled_from([0, 1, 100, 500, 3000, 10000, 999_999, 10**6,
                                                               2**32 - 1, 2**32, 2**64 - 1])),
-       st.one_of(st.integers(1, 2**32 - 1), st.sampled_from([1, 2, 10**6 - 3000, 10**6, 2**31, 2**32 - 1])),
+       st.one_of(st.integers(1, 2**32 - 1), st.integers(1, 2**64 - 1),
+                 st.sampled_from([1, 2, 10**6 - 3000, 10**6, 2**31, 2**32 - 1, 2**32, 2**63, 2**64 - 1])),
        st.booleans())
 def test_mul_div_small(a, c, d, up):
-    """mul_div_small (u64 factor, divisor below 2**32) is mulDiv / mulDivRoundingUp."""
+    """mul_div_small (u64 factor, u64 divisor) is mulDiv / mulDivRoundingUp."""
     r, ok = W.mul_div_small(W.to_u256(a), np.uint64(c), np.uint64(d), up)
     q = -(-a * c // d) if up else a * c // d
     if q > M256:
@@ -187,8 +188,36 @@ def test_mul_div_small(a, c, d, up):
 def test_mul_div_small_edges():
     for a in (0, 1, 2**64 - 1, 2**64, 2**128 - 1, 2**128, 2**192, M256 - 1, M256):
         for c in (0, 1, 3, 997_000, 2**32 - 1, 2**64 - 1):
-            for d in (1, 3, 10**6, 2**32 - 1):
+            for d in (1, 3, 10**6, 2**32 - 1, 2**32, 2**63 + 1, 2**64 - 1):
                 for up in (False, True):
                     r, ok = W.mul_div_small(W.to_u256(a), np.uint64(c), np.uint64(d), up)
                     q = -(-a * c // d) if up else a * c // d
                     assert ok == (q <= M256) and (not ok or py(r) == q), (a, c, d, up)
+
+
+_DIV_EDGES = [1, 2, 3, 2**32 - 1, 2**32, 2**32 + 1, 2**63 - 1, 2**63, 2**63 + 1, 2**64 - 2, 2**64 - 1]
+
+
+@SETTINGS
+@given(st.one_of(st.integers(1, 2**64 - 1), st.sampled_from(_DIV_EDGES), st.integers(1, 2**32)),
+       st.integers(0, 2**128 - 1), st.integers(0, 2**64 - 1))
+def test_div128by64_hardware_and_software(d, hi_seed, lo):
+    """Both 128/64 divisions (x86-64 ``div``, where the machine has it, and the software one
+    every other machine uses) are divmod on Python ints, for any u1 < d."""
+    u1 = hi_seed % d
+    q, r = divmod((u1 << 64) | lo, d)
+    for div in (W.div128by64, W.div128by64_soft):
+        got = div(np.uint64(u1), np.uint64(lo), np.uint64(d))
+        assert (int(got[0]), int(got[1])) == (q, r), (div, u1, lo, d)
+
+
+def test_div128by64_edges():
+    for d in _DIV_EDGES:
+        for u1 in {0, 1, d // 2, d - 1} - {d}:
+            if u1 >= d:
+                continue
+            for lo in (0, 1, 2**63, 2**64 - 1, d - 1, (d * 7) % 2**64):
+                q, r = divmod((u1 << 64) | lo, d)
+                for div in (W.div128by64, W.div128by64_soft):
+                    got = div(np.uint64(u1), np.uint64(lo), np.uint64(d))
+                    assert (int(got[0]), int(got[1])) == (q, r), (div, u1, lo, d)
