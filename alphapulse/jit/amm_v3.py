@@ -640,26 +640,28 @@ def _i128_f64(lo, hi):
 
 
 @njit(cache=True)
-def v3_exact_input_f64(x, zero_for_one, s, tick, liquidity, fee_pips, ticks, nets, n_ticks):
-    """Float model of :func:`v3_exact_input` and its derivative, for locating optimal sizes.
+def _v3_walk_f64(x, zero_for_one, s, tick, liquidity, fee_pips, ticks, nets, n_ticks):
+    """The float model's walk over the initialised ticks for input ``x`` (see
+    :func:`v3_exact_input_f64`), up to the range where the input ends.
 
-    The same walk over the initialised ticks as the swap loop, each range a constant-product
-    curve of its virtual reserves: ``x`` input (native units, float), ``s`` the sqrt price as
-    a ratio (sqrtPriceX96 / 2**96), ``liquidity`` u256 (kept exact across crossings, so that
-    nets that nearly cancel leave the right remainder). Returns (out, d out / d x at x, ok);
-    ok is False where the exact swap fails for leaving the known tick range. Rounding and
-    the fee per step are not modelled: callers confirm with the exact swap.
+    Returns (status, g, rem, need, out, liq, s): status 1 when the input ends inside a range
+    of liquidity ``liq`` (float) that starts at sqrt price ``s``, where ``rem`` (after the fee)
+    is left of the ``g x`` the swap takes in, ``need`` = g x - rem was used before it and
+    ``out`` came out; 0 when the known ticks ran out with no input left (``out`` is the
+    output), -1 when they ran out with input left or a liquidity net does not apply (the
+    exact swap fails).
     """
     g = (FEE_DENOMINATOR - fee_pips) / FEE_DENOMINATOR
     rem = x * g
+    need_sum = 0.0
     out = 0.0
     liq_x = liquidity
-    # past the outermost initialised tick the exact swap fails (unknown range): ok = False
+    # past the outermost initialised tick the exact swap fails (unknown range)
     if zero_for_one:
         j = search_ticks(ticks, n_ticks, tick + 1) - 1      # largest initialised tick <= tick
         while True:
             if j < 0:
-                return out, 0.0, rem <= 0.0
+                return (0 if rem <= 0.0 else -1), g, rem, need_sum, out, 0.0, s
             st = sqrt_ratio_at_tick_f64(ticks[j])
             if st > s:
                 st = s
@@ -669,20 +671,20 @@ def v3_exact_input_f64(x, zero_for_one, s, tick, liquidity, fee_pips, ticks, net
                 d = liq * (s - st)
                 need = d / (s * st)
                 if rem <= need:
-                    s2 = liq * s / (liq + rem * s)
-                    return out + rem * s * s2, g * s2 * s2, True
+                    return 1, g, rem, need_sum, out, liq, s
                 out += d
                 rem -= need
+                need_sum += need
             s = st
             neg, mag = i128_to_sign_mag(nets[j, 0], nets[j, 1])
             liq_x, ok = add_delta(liq_x, not neg, mag)
             if not ok:
-                return out, 0.0, False
+                return -1, g, rem, need_sum, out, 0.0, s
             j -= 1
     j = search_ticks(ticks, n_ticks, tick + 1)                # smallest initialised tick > tick
     while True:
         if j >= n_ticks:
-            return out, 0.0, rem <= 0.0
+            return (0 if rem <= 0.0 else -1), g, rem, need_sum, out, 0.0, s
         st = sqrt_ratio_at_tick_f64(ticks[j])
         if st < s:
             st = s
@@ -690,13 +692,60 @@ def v3_exact_input_f64(x, zero_for_one, s, tick, liquidity, fee_pips, ticks, net
         if liq > 0.0:
             need = liq * (st - s)
             if rem <= need:
-                s2 = s + rem / liq
-                return out + rem / (s * s2), g / (s2 * s2), True
+                return 1, g, rem, need_sum, out, liq, s
             out += need / (s * st)
             rem -= need
+            need_sum += need
         s = st
         neg, mag = i128_to_sign_mag(nets[j, 0], nets[j, 1])
         liq_x, ok = add_delta(liq_x, neg, mag)
         if not ok:
-            return out, 0.0, False
+            return -1, g, rem, need_sum, out, 0.0, s
         j += 1
+
+
+@njit(cache=True)
+def v3_exact_input_f64(x, zero_for_one, s, tick, liquidity, fee_pips, ticks, nets, n_ticks):
+    """Float model of :func:`v3_exact_input` and its derivative, for locating optimal sizes.
+
+    The same walk over the initialised ticks as the swap loop (:func:`_v3_walk_f64`), each
+    range a constant-product curve of its virtual reserves: ``x`` input (native units,
+    float), ``s`` the sqrt price as a ratio (sqrtPriceX96 / 2**96), ``liquidity`` u256 (kept
+    exact across crossings, so that nets that nearly cancel leave the right remainder).
+    Returns (out, d out / d x at x, ok); ok is False where the exact swap fails for leaving
+    the known tick range. Rounding and the fee per step are not modelled: callers confirm
+    with the exact swap.
+    """
+    status, g, rem, _, out, liq, s = _v3_walk_f64(x, zero_for_one, s, tick, liquidity, fee_pips, ticks, nets,
+                                                  n_ticks)
+    if status != 1:
+        return out, 0.0, status == 0
+    if zero_for_one:
+        s2 = liq * s / (liq + rem * s)
+        return out + rem * s * s2, g * s2 * s2, True
+    s2 = s + rem / liq
+    return out + rem / (s * s2), g / (s2 * s2), True
+
+
+@njit(cache=True)
+def v3_piece_f64(x, zero_for_one, s, tick, liquidity, fee_pips, ticks, nets, n_ticks):
+    """The float model of the swap (:func:`v3_exact_input_f64`) on the range where input
+    ``x`` ends, as a Moebius map of the input: out(y) = (a y + b) / (c y + d) for every y
+    that ends in the same range (the ranges before it taken whole, the fee on y).
+
+    With u = g y - need the input left for the range and O the output before it, that
+    range's constant-product curve gives out = O + L s^2 u / (L + s u) (token0 in) or
+    O + L u / (s (L s + u)) (token1 in). Returns (a, b, c, d, ok); ok as for
+    :func:`v3_exact_input_f64`, and False when the input ends exactly at the last known
+    tick (no range to extend).
+    """
+    status, g, _, need, out, liq, s = _v3_walk_f64(x, zero_for_one, s, tick, liquidity, fee_pips, ticks, nets,
+                                                   n_ticks)
+    if status != 1:
+        return 0.0, 0.0, 0.0, 1.0, False
+    if zero_for_one:
+        k = out * s + liq * s * s          # out = (k u + O L) / (s u + L)
+        return k * g, out * liq - k * need, s * g, liq - s * need, True
+    k = out * s + liq                      # out = (k u + O L s^2) / (s u + L s^2)
+    ls2 = liq * s * s
+    return k * g, out * ls2 - k * need, s * g, ls2 - s * need, True

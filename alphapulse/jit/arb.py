@@ -19,7 +19,7 @@ import numpy as np
 from numba import njit
 
 from alphapulse.jit.amm_v2 import v2_get_amount_out
-from alphapulse.jit.amm_v3 import v3_exact_input, v3_exact_input_f64, v3_exact_input_from
+from alphapulse.jit.amm_v3 import v3_exact_input, v3_exact_input_f64, v3_exact_input_from, v3_piece_f64
 from alphapulse.jit.arena import view1, view2, view3
 from alphapulse.jit.clock import mono_ns, wall_ns
 from alphapulse.jit.crc import frame_crc_with
@@ -384,13 +384,42 @@ def cycle_model(pools, tticks, tnets, tn, cyc_p, cyc_z, hops, x):
 
 
 @njit(cache=True)
-def _model_slope(pools, tticks, tnets, tn, cyc_p, cyc_z, hops, x):
-    """d profit / d input of the model at ``x``; -1 where the exact swaps would fail (unknown ticks)."""
-    _, d, ok = cycle_model(pools, tticks, tnets, tn, cyc_p, cyc_z, hops, x)
-    return d - 1.0 if ok else -1.0
+def hop_piece(pools, tticks, tnets, tn, p, zero_for_one, x):
+    """The float model of the hop at input ``x`` (:func:`hop_model`) as a Moebius map
+    (a y + b) / (c y + d), exact for the model on the range where ``x`` ends; (a, b, c, d, ok)."""
+    fee = np.int64(pools[p, C_FEE])
+    if pools[p, C_KIND] == np.uint64(KIND_V2):
+        r_in, r_out = virtual_reserves(pools, p, zero_for_one)
+        g = (1_000_000 - fee) / 1_000_000.0
+        return g * r_out, 0.0, g, r_in, True
+    row = np.int64(pools[p, C_V3ROW])
+    return v3_piece_f64(x, zero_for_one, u256_to_f64(_sqrt(pools, p)) / Q96F, np.int64(pools[p, C_TICK]),
+                        _u128(pools, p, C_LIQ), fee, tticks[row], tnets[row], tn[row])
 
 
-MODEL_ITERS = 80
+@njit(cache=True)
+def cycle_piece(pools, tticks, tnets, tn, cyc_p, cyc_z, hops, x):
+    """The cycle's float model around input ``x``: the composition of its hops' Moebius maps
+    (:func:`hop_piece`, each on the range its input at ``x`` ends in), itself a Moebius map
+    out(y) = (a y + b) / (c y + d), exact for the model while no hop changes range.
+    Returns (a, b, c, d, ok), scaled so that max |a|, |c| is 1."""
+    a, b, c, d = 1.0, 0.0, 0.0, 1.0
+    y = x
+    for i in range(hops):
+        ha, hb, hc, hd, ok = hop_piece(pools, tticks, tnets, tn, cyc_p[i], cyc_z[i], y)
+        if not ok:
+            return a, b, c, d, False
+        a, b, c, d = ha * a + hb * c, ha * b + hb * d, hc * a + hd * c, hc * b + hd * d
+        m = abs(a) if abs(a) > abs(c) else abs(c)
+        if not (m > 0.0) or m == math.inf:
+            return a, b, c, d, False
+        a, b, c, d = a / m, b / m, c / m, d / m
+        if i + 1 < hops:
+            y = (a * x + b) / (c * x + d)
+    return a, b, c, d, True
+
+
+MODEL_ITERS = 40
 SLOPE_TOL = 1e-13      # |d profit / d input| below this is the optimum to float precision
 # The model's optimum needs to be no closer than the exact search's band: at the default
 # 1 ppb of the profit that band is ~3e-5 of the input (search_band), at the rounding band
@@ -403,10 +432,15 @@ def model_optimum(pools, tticks, tnets, tn, cyc_p, cyc_z, hops, cap):
     """Input that maximises the modelled profit of the cycle, at most ``cap``.
 
     All-V2 cycles: the closed form (:func:`mobius_optimum`), exact for the model. With V3
-    pools on the path the model (:func:`cycle_model`, which crosses initialised ticks like
-    the swap) is still concave in the input, so the root of its slope is bracketed from the
-    closed form on the current ranges (doubling) and located by regula falsi (Illinois) to
-    MODEL_REL_TOL, in at most MODEL_ITERS model evaluations.
+    pools on the path the model (V3 hops cross initialised ticks like the swap) is a chain
+    of Moebius maps, one per combination of ranges the hops end in (:func:`cycle_piece`),
+    and still concave in the input. From the closed form on the current ranges, each step
+    takes the optimum of the piece at the current input, (sqrt(ad - bc) - d) / c, which is
+    the model's optimum as soon as it lies in that same piece (then no step moves it): one
+    step when no tick is crossed, a few more per range crossed. The steps stay inside a
+    bracket of the optimum kept from the slope's sign (halving it when a step would leave
+    it; an input where the exact swaps would fail, past the known ticks, counts as past
+    the optimum), at most MODEL_ITERS of them, to MODEL_REL_TOL.
     Returns (x*, modelled profit at x*, |profit''| at x*, all_v2); x* = 0 when nothing pays.
     """
     x0, rate, _, curv, est = mobius_optimum(pools, cyc_p, cyc_z, hops)
@@ -422,63 +456,52 @@ def model_optimum(pools, tticks, tnets, tn, cyc_p, cyc_z, hops, cap):
             out, _, _ = cycle_model(pools, tticks, tnets, tn, cyc_p, cyc_z, hops, x0)
             est = out - x0
         return x0, est, curv, True
-    lo = 0.0
-    glo = rate - 1.0                      # slope at 0: the marginal rates' product less 1
-    hi = x0 if x0 < cap else cap
-    out_hi, d_hi, ok_hi = cycle_model(pools, tticks, tnets, tn, cyc_p, cyc_z, hops, hi)
-    ghi = d_hi - 1.0 if ok_hi else -1.0
-    if hi == x0 and abs(ghi) <= SLOPE_TOL:
-        # flat at the closed form on the current ranges: no tick crossed, so that optimum and
-        # its curvature are the model's
-        return x0, out_hi - x0, curv, False
-    n = 0
-    # |slope| <= SLOPE_TOL is flat to float precision: the closed form on the current ranges is
-    # then the optimum (no tick crossed), whichever sign the rounding gave the slope
-    while ghi > SLOPE_TOL:                # the optimum is past hi: double (ticks crossed)
-        if hi >= cap or n >= 64:
-            break
-        lo = hi
-        glo = ghi
-        hi = hi * 2.0 if hi * 2.0 < cap else cap
-        ghi = _model_slope(pools, tticks, tnets, tn, cyc_p, cyc_z, hops, hi)
-        n += 1
-    if ghi >= -SLOPE_TOL:
-        x = hi                            # flat there (the optimum), or still rising at the cap
-    else:
-        side = 0
-        x = lo
-        for _ in range(MODEL_ITERS):
-            if hi - lo <= MODEL_REL_TOL * hi + 0.5:
-                x = lo
+    lo = 0.0                  # the slope is positive there (the rates' product beats 1) ...
+    hi = math.inf             # ... and negative (or the swaps fail) there
+    x = x0 if x0 < cap else cap
+    good = False              # x holds a piece and its optimum
+    a = b = c = d = 0.0
+    for _ in range(MODEL_ITERS):
+        a, b, c, d, ok = cycle_piece(pools, tticks, tnets, tn, cyc_p, cyc_z, hops, x)
+        det = a * d - b * c
+        q = c * x + d
+        if not ok or not (det > 0.0) or not (q > 0.0):
+            hi = x            # past the known ticks (or a degenerate piece): the optimum is below
+            x = 0.5 * (lo + hi)
+            continue
+        slope = det / (q * q) - 1.0
+        if slope > SLOPE_TOL:
+            if x >= cap:
+                good = True   # still rising at the cap
                 break
-            x = (lo * ghi - hi * glo) / (ghi - glo)
-            if not (lo < x < hi):
-                x = 0.5 * (lo + hi)
-            gx = _model_slope(pools, tticks, tnets, tn, cyc_p, cyc_z, hops, x)
-            if abs(gx) <= SLOPE_TOL:
-                break                     # flat to float precision: the optimum
-            if gx > 0.0:
-                lo = x
-                glo = gx
-                if side == 1:
-                    ghi *= 0.5
-                side = 1
-            else:
-                hi = x
-                ghi = gx
-                if side == -1:
-                    glo *= 0.5
-                side = -1
-            x = lo                        # the slope is positive there, so the swaps run
+            lo = x
+        elif slope < -SLOPE_TOL:
+            hi = x
+        else:
+            good = True       # flat to float precision: the optimum
+            break
+        xn = (math.sqrt(det) - d) / c if c > 0.0 else math.inf
+        if xn > cap:
+            xn = cap
+        if not (lo < xn < hi):
+            xn = 0.5 * (lo + hi) if hi < math.inf else 2.0 * lo
+        if abs(xn - x) <= MODEL_REL_TOL * x + 0.5:
+            good = True       # the piece's optimum is where we are
+            break
+        x = xn
+    if not good:
+        x = lo                # not converged: the last input known to be below the optimum
         if not (x > 0.0):
             x = 0.5 * hi
-    out, _, ok = cycle_model(pools, tticks, tnets, tn, cyc_p, cyc_z, hops, x)
-    if not ok:
-        return 0.0, 0.0, 0.0, False
-    h = x * 1e-4 + 1.0
-    curv = (_model_slope(pools, tticks, tnets, tn, cyc_p, cyc_z, hops, x - h)
-            - _model_slope(pools, tticks, tnets, tn, cyc_p, cyc_z, hops, x + h)) / (2.0 * h)
-    return x, out - x, curv if curv > 0.0 else 0.0, False
+        if not (0.0 < x < math.inf):
+            return 0.0, 0.0, 0.0, False
+        a, b, c, d, ok = cycle_piece(pools, tticks, tnets, tn, cyc_p, cyc_z, hops, x)
+        if not ok:
+            return 0.0, 0.0, 0.0, False
+    q = c * x + d
+    det = a * d - b * c
+    curv = 2.0 * c * det / (q * q * q)
+    return x, (a * x + b) / q - x, curv if curv > 0.0 else 0.0, False
 
 
 @njit(cache=True)

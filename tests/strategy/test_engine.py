@@ -612,6 +612,55 @@ def test_exact_ascent_finds_the_optimum_from_a_wrong_start_in_few_simulations():
         assert p >= e.simulate(path, start) - start and sims <= 3 + e.config.search_iters_v3
 
 
+def _golden_max(f, lo, hi, iters=200):
+    """Maximiser of a unimodal f on [lo, hi] by golden sections (Python floats)."""
+    k = (5 ** 0.5 - 1) / 2
+    a, b = lo, hi
+    c, d = b - k * (b - a), a + k * (b - a)
+    fc, fd = f(c), f(d)
+    for _ in range(iters):
+        if fc >= fd:
+            b, d, fd = d, c, fc
+            c = b - k * (b - a)
+            fc = f(c)
+        else:
+            a, c, fc = c, d, fd
+            d = a + k * (b - a)
+            fd = f(d)
+    return 0.5 * (a + b)
+
+
+@pytest.mark.parametrize("v2_price_pct", [101, 103, 106, 110, 118, 130, 160])
+def test_model_optimum_is_the_float_model_s_maximum_across_tick_ranges(v2_price_pct):
+    """model_optimum's piecewise closed form (one Moebius map per combination of ranges the
+    V3 hop ends in) lands on the maximum of the float model (cycle_model), found here by
+    golden sections over the whole input range, for price gaps from 1 % (no tick crossed)
+    to 60 % (several initialised ticks crossed); the piece it reports is the model there."""
+    e, f = engine(), Feed()
+    v3_frames, _ = _v3_setup(f)
+    # the V3 pool at ~1 USDC per WETH (price 1.0001**0): the V2 pool pays v2_price_pct % of that
+    e.process([f.frame(f.v2_state(P1, WETH, USDC, 10**24, v2_price_pct * 10**22), *v3_frames)])
+    st = e.state
+    cp = np.array([e.registry.index(P3), e.registry.index(P1), 0], np.int64)
+    args = (st["pools"], st["tticks"], st["tnets"], st["tn"])
+    # buy WETH on the V3 pool with USDC (token1 in), sell it on V2 for USDC
+    weth_is_0 = int(st["pools"][cp[0], A.C_TOKEN0]) == e.registry.token_index(WETH)
+    cz = np.array([not weth_is_0, weth_is_0, False])
+    x, est, curv, all_v2 = A.model_optimum(*args, cp, cz, 2, 1e40)
+    assert not all_v2 and x > 0 and est > 0 and curv > 0
+
+    def profit(y):
+        out, _, ok = A.cycle_model(*args, cp, cz, 2, y)
+        return out - y if ok else -1e300
+
+    best = _golden_max(profit, 0.0, 50 * x)
+    assert abs(x - best) <= 1e-6 * best, (x, best)
+    assert abs(est - profit(x)) <= 1e-9 * est
+    a, b, c, d, ok = A.cycle_piece(*args, cp, cz, 2, x)
+    out, _, _ = A.cycle_model(*args, cp, cz, 2, x)
+    assert ok and abs((a * x + b) / (c * x + d) - out) <= 1e-12 * out
+
+
 @contextlib.contextmanager
 def _run_rings(tag, sig_capacity=1 << 16, md_timeout_s=30.0, publish_timeout=10.0):
     """A market ring (overwrite) with its producer and the strategy's spinning consumer, a
