@@ -15,7 +15,9 @@ price just above tick 0):
 * ``v3_10tick_resumed_ns``  the same amounts, each resumed from the checkpoint of a
                      swap of 1 ppm less (``v3_exact_input_from``: the exact
                      search's probes next to a simulated input; needs a checkout
-                     that has it)
+                     that has it), with the checkpoint's step range where the
+                     checkout has ``v3_exact_input_at`` (as the engine resumes;
+                     ``v3_resumed_with_step_range`` says which)
 * ``v3_usdc_0tick_ns``  ``v3_exact_input`` on a USDC/WETH-like pool (tick
                      about 200,000 below 0, spacing 10, L ~ 2e18 .. 2e19), no crossing
 * ``mul_div_128_ns`` / ``mul_div_256_ns``  ``mul_div`` with all three operands
@@ -127,6 +129,45 @@ def main(argv=None) -> int:
             out[i, 2] = a_out[2]
             out[i, 3] = np.uint64(ok)
 
+    hinted = hasattr(amm_v3, "v3_exact_input_at")   # checkpoints that hold their step's range
+
+    if hinted:
+        @njit(cache=False)
+        def run_checkpoint_h(sp, tick, liq, fee, spacing, ta, na, AM, Z, CK):
+            run_checkpoint(sp, tick, liq, fee, spacing, ta, na, AM, Z, CK)
+            z = (np.uint64(0), np.uint64(0), np.uint64(0), np.uint64(0))
+            for i in range(AM.shape[0]):
+                _, _, c = amm_v3.v3_exact_input_from((AM[i, 0], AM[i, 1], AM[i, 2], AM[i, 3]), Z[i], sp, tick,
+                                                     liq, z, z, fee, spacing, ta, na, ta.shape[0])
+                h = c[5]
+                CK[i, 18] = np.uint64(h[0])
+                CK[i, 19] = np.uint64(h[1])
+                CK[i, 20] = np.uint64(h[2])
+                for k in range(4):
+                    CK[i, 21 + k] = h[3][k]
+                    CK[i, 25 + k] = h[4][k]
+                CK[i, 29] = np.uint64(h[5])
+
+        @njit(cache=False)
+        def run_resumed_h(sp, tick, liq, fee, spacing, ta, na, AM, Z, out, CK):
+            for i in range(AM.shape[0]):
+                a = (AM[i, 0], AM[i, 1], AM[i, 2], AM[i, 3])
+                used = (CK[i, 8], CK[i, 9], CK[i, 10], CK[i, 11])
+                if CK[i, 17] != 0 and wideint.u256_cmp(a, used) >= 0:
+                    hint = (np.int64(CK[i, 18]), CK[i, 19] != 0, np.int64(CK[i, 20]),
+                            (CK[i, 21], CK[i, 22], CK[i, 23], CK[i, 24]), (CK[i, 25], CK[i, 26], CK[i, 27], CK[i, 28]),
+                            CK[i, 29] != 0)
+                    a_out, ok, _ = amm_v3.v3_exact_input_at(
+                        a, Z[i], (CK[i, 0], CK[i, 1], CK[i, 2], CK[i, 3]), np.int64(CK[i, 16]),
+                        (CK[i, 4], CK[i, 5], CK[i, 6], CK[i, 7]), used, (CK[i, 12], CK[i, 13], CK[i, 14], CK[i, 15]),
+                        fee, spacing, ta, na, ta.shape[0], hint)
+                else:
+                    a_out, ok = amm_v3.v3_exact_input(a, Z[i], sp, tick, liq, fee, spacing, ta, na, ta.shape[0])
+                out[i, 0] = a_out[0]
+                out[i, 1] = a_out[1]
+                out[i, 2] = a_out[2]
+                out[i, 3] = np.uint64(ok)
+
     @njit(cache=False)
     def run_mul_div(A, B, D, out, up):
         for i in range(A.shape[0]):
@@ -160,10 +201,11 @@ def main(argv=None) -> int:
             # the exact search's next probe: each amount 1 ppm above one already simulated,
             # resumed from that simulation's checkpoint (amm_v3.swap_steps)
             first = limbs([a - a // 10**6 for a in amounts])
-            ck = np.zeros((len(amounts), 18), np.uint64)
-            run_checkpoint(*args_[:7], first, Z, ck)
-            fn = run_resumed
+            ck = np.zeros((len(amounts), 30), np.uint64)
+            (run_checkpoint_h if hinted else run_checkpoint)(*args_[:7], first, Z, ck)
+            fn = run_resumed_h if hinted else run_resumed
             args_ = args_ + (ck,)
+            res["v3_resumed_with_step_range"] = hinted
         crossed = fn(*args_)
         for i, (a, z) in enumerate(zip(amounts, zfos)):
             r = R.v3_swap(p["sp"], p["tick"], p["liq"], fee, p["spacing"], p["ticks"], p["nets"], z, a)

@@ -322,6 +322,19 @@ def compute_swap_step(sqrt_cur, sqrt_target, liquidity, amount_remaining, exact_
 
     Returns (sqrt_next, amount_in, amount_out, fee_amount, ok).
     """
+    z = (U0, U0, U0, U0)
+    sqrt_next, a_in, a_out, fee, ok, _ = compute_swap_step_to(sqrt_cur, sqrt_target, liquidity, amount_remaining,
+                                                              exact_in, fee_pips, z, False)
+    return sqrt_next, a_in, a_out, fee, ok
+
+
+@njit(cache=True)
+def compute_swap_step_to(sqrt_cur, sqrt_target, liquidity, amount_remaining, exact_in, fee_pips, to_target,
+                         known):
+    """:func:`compute_swap_step`, also returning (last) the input that takes the price to the
+    target before the fee: SwapMath's first ``amountIn`` of an exact-input step, which depends
+    only on the prices and the liquidity. ``known`` True passes that amount in ``to_target``
+    (from an earlier step over the same range), which this then does not compute again."""
     zero_for_one = u256_cmp(sqrt_cur, sqrt_target) >= 0
     z = (U0, U0, U0, U0)
     amount_in = z
@@ -335,33 +348,36 @@ def compute_swap_step(sqrt_cur, sqrt_target, liquidity, amount_remaining, exact_
         else:
             less_fee, ok = mul_div(amount_remaining, fee_c, fee_d)
         if not ok:
-            return sqrt_cur, z, z, z, False
-        if zero_for_one:
+            return sqrt_cur, z, z, z, False, z
+        if known:
+            amount_in = to_target
+        elif zero_for_one:
             amount_in, ok = get_amount0_delta(sqrt_target, sqrt_cur, liquidity, True)
         else:
             amount_in, ok = get_amount1_delta(sqrt_cur, sqrt_target, liquidity, True)
         if not ok:
-            return sqrt_cur, z, z, z, False
+            return sqrt_cur, z, z, z, False, z
+        to_target = amount_in
         if u256_cmp(less_fee, amount_in) >= 0:
             sqrt_next = sqrt_target
         else:
             sqrt_next, ok = get_next_sqrt_price_from_input(sqrt_cur, liquidity, less_fee, zero_for_one)
             if not ok:
-                return sqrt_cur, z, z, z, False
+                return sqrt_cur, z, z, z, False, z
     else:
         if zero_for_one:
             amount_out, ok = get_amount1_delta(sqrt_target, sqrt_cur, liquidity, False)
         else:
             amount_out, ok = get_amount0_delta(sqrt_cur, sqrt_target, liquidity, False)
         if not ok:
-            return sqrt_cur, z, z, z, False
+            return sqrt_cur, z, z, z, False, z
         if u256_cmp(amount_remaining, amount_out) >= 0:
             sqrt_next = sqrt_target
         else:
             sqrt_next, ok = get_next_sqrt_price_from_output(sqrt_cur, liquidity, amount_remaining,
                                                             zero_for_one)
             if not ok:
-                return sqrt_cur, z, z, z, False
+                return sqrt_cur, z, z, z, False, z
     is_max = u256_eq(sqrt_target, sqrt_next)
     ok1 = True
     ok2 = True
@@ -376,7 +392,7 @@ def compute_swap_step(sqrt_cur, sqrt_target, liquidity, amount_remaining, exact_
         if not (is_max and not exact_in):
             amount_out, ok2 = get_amount0_delta(sqrt_cur, sqrt_next, liquidity, False)
     if not (ok1 and ok2):
-        return sqrt_cur, z, z, z, False
+        return sqrt_cur, z, z, z, False, z
     if not exact_in and u256_cmp(amount_out, amount_remaining) > 0:
         amount_out = amount_remaining
     if exact_in and not is_max:
@@ -387,8 +403,8 @@ def compute_swap_step(sqrt_cur, sqrt_target, liquidity, amount_remaining, exact_
         else:
             fee_amount, ok = mul_div_rounding_up(amount_in, (np.uint64(fee_pips), U0, U0, U0), fee_c)
         if not ok:
-            return sqrt_cur, z, z, z, False
-    return sqrt_next, amount_in, amount_out, fee_amount, True
+            return sqrt_cur, z, z, z, False, z
+    return sqrt_next, amount_in, amount_out, fee_amount, True, to_target
 
 
 # ---------------------------------------------------------------- ticks
@@ -492,7 +508,7 @@ def v3_swap_core(sqrt_p, tick, liquidity, fee_pips, tick_spacing, ticks, nets, n
             return SWAP_BAD_LIMIT, z, z, sqrt_p, liquidity, tick, 0
     st, remaining, calculated, sqrt_p, liq, cur_tick, crossed, _ = swap_steps(
         sqrt_p, np.int64(tick), liquidity, amount, z, 0, fee_pips, tick_spacing, ticks, nets, n_ticks, zero_for_one,
-        exact_in, sqrt_limit, need_tick, known_range_only)
+        exact_in, sqrt_limit, need_tick, known_range_only, NO_HINT)
     if st != SWAP_OK:
         return st, z, z, sqrt_p, liq, cur_tick, crossed
     done, _ = u256_sub(amount, remaining)
@@ -501,9 +517,13 @@ def v3_swap_core(sqrt_p, tick, liquidity, fee_pips, tick_spacing, ticks, nets, n
     return SWAP_OK, calculated, done, sqrt_p, liq, cur_tick, crossed
 
 
+# swap_steps' hint for its first step: none (the step's range is computed)
+NO_HINT = (np.int64(0), False, np.int64(0), (U0, U0, U0, U0), (U0, U0, U0, U0), False)
+
+
 @njit(cache=True)
 def swap_steps(sqrt_p, cur_tick, liq, remaining, calculated, crossed, fee_pips, tick_spacing, ticks, nets,
-               n_ticks, zero_for_one, exact_in, sqrt_limit, need_tick, known_range_only):
+               n_ticks, zero_for_one, exact_in, sqrt_limit, need_tick, known_range_only, hint):
     """The loop of UniswapV3Pool.swap from a state of it: price, tick, liquidity, the amount
     remaining, the amount calculated so far and the ticks crossed (see :func:`v3_swap_core`).
 
@@ -515,31 +535,49 @@ def swap_steps(sqrt_p, cur_tick, liq, remaining, calculated, crossed, fee_pips, 
     feeAmount`` of ``SwapMath.computeSwapStep`` reaching its target), so a swap of another
     amount runs through the same steps to that state exactly when it has at least the same
     amount used up before it (:func:`v3_exact_input_from` resumes there).
+
+    The checkpoint also holds that step's range: (next tick, whether it is initialised, its
+    index in the arrays, its sqrt price, the input before the fee that reaches the step's
+    target, whether that input is known), all functions of the state at the checkpoint.
+    ``hint``, in the same form, gives them for the first step (a swap resumed at such a
+    checkpoint with the same limit), which then skips the tick search, getSqrtRatioAtTick
+    and that amount's computation; ``NO_HINT`` computes them.
     """
     z = (U0, U0, U0, U0)
-    ck = (sqrt_p, cur_tick, liq, remaining, calculated, crossed)
+    ck = (sqrt_p, cur_tick, liq, remaining, calculated, crossed, hint)
+    first = hint[5]
     while (not u256_is_zero(remaining)) and (not u256_eq(sqrt_p, sqrt_limit)):
-        ck = (sqrt_p, cur_tick, liq, remaining, calculated, crossed)
         start = sqrt_p
-        tick_next, initialized, idx = next_initialized_tick_within_one_word(
-            ticks, n_ticks, cur_tick, tick_spacing, zero_for_one)
-        if known_range_only and not initialized:
-            if zero_for_one:
-                beyond = n_ticks == 0 or np.int64(ticks[0]) > tick_next
-            else:
-                beyond = n_ticks == 0 or np.int64(ticks[n_ticks - 1]) < tick_next
-            if beyond:
-                return SWAP_MISSING_TICK, z, z, sqrt_p, liq, cur_tick, crossed, ck
-        if tick_next < MIN_TICK:
-            tick_next = MIN_TICK
-        elif tick_next > MAX_TICK:
-            tick_next = MAX_TICK
-        sqrt_next_tick, _ = get_sqrt_ratio_at_tick(tick_next)
+        if first:
+            tick_next, initialized, idx, sqrt_next_tick, to_target, known = hint
+            first = False
+        else:
+            tick_next, initialized, idx = next_initialized_tick_within_one_word(
+                ticks, n_ticks, cur_tick, tick_spacing, zero_for_one)
+            if known_range_only and not initialized:
+                if zero_for_one:
+                    beyond = n_ticks == 0 or np.int64(ticks[0]) > tick_next
+                else:
+                    beyond = n_ticks == 0 or np.int64(ticks[n_ticks - 1]) < tick_next
+                if beyond:
+                    ck = (sqrt_p, cur_tick, liq, remaining, calculated, crossed, NO_HINT)
+                    return SWAP_MISSING_TICK, z, z, sqrt_p, liq, cur_tick, crossed, ck
+            if tick_next < MIN_TICK:
+                tick_next = MIN_TICK
+            elif tick_next > MAX_TICK:
+                tick_next = MAX_TICK
+            sqrt_next_tick, _ = get_sqrt_ratio_at_tick(tick_next)
+            to_target = z
+            known = False
         if zero_for_one:
             target = sqrt_limit if u256_lt(sqrt_next_tick, sqrt_limit) else sqrt_next_tick
         else:
             target = sqrt_limit if u256_lt(sqrt_limit, sqrt_next_tick) else sqrt_next_tick
-        sqrt_p, a_in, a_out, fee, ok = compute_swap_step(sqrt_p, target, liq, remaining, exact_in, fee_pips)
+        before = (sqrt_p, cur_tick, liq, remaining, calculated, crossed)
+        sqrt_p, a_in, a_out, fee, ok, to_target = compute_swap_step_to(sqrt_p, target, liq, remaining, exact_in,
+                                                                       fee_pips, to_target, known)
+        ck = (before[0], before[1], before[2], before[3], before[4], before[5],
+              (tick_next, initialized, idx, sqrt_next_tick, to_target, ok and exact_in))
         if not ok:
             return SWAP_MATH_REVERT, z, z, start, liq, cur_tick, crossed, ck
         if exact_in:
@@ -585,8 +623,8 @@ def v3_exact_input(amount_in, zero_for_one, sqrt_p, tick, liquidity, fee_pips, t
     when the swap would leave the range of ticks the arrays know.
     """
     z = (U0, U0, U0, U0)
-    out, ok, _ = v3_exact_input_from(amount_in, zero_for_one, sqrt_p, tick, liquidity, z, z, fee_pips,
-                                     tick_spacing, ticks, nets, n_ticks)
+    out, ok, _ = v3_exact_input_at(amount_in, zero_for_one, sqrt_p, tick, liquidity, z, z, fee_pips,
+                                   tick_spacing, ticks, nets, n_ticks, NO_HINT)
     return out, ok
 
 
@@ -599,11 +637,20 @@ def v3_exact_input_from(amount_in, zero_for_one, sqrt_p, tick, liquidity, used, 
     ``amount_in``: the same result as from the pool's state, without the steps before it.
 
     Returns (amount_out, ok, checkpoint): the checkpoint of this swap as (sqrt_p, tick,
-    liquidity, used, calculated), valid when ok.
+    liquidity, used, calculated, its step's range: see :func:`swap_steps`), valid when ok.
     """
+    return v3_exact_input_at(amount_in, zero_for_one, sqrt_p, tick, liquidity, used, calculated, fee_pips,
+                             tick_spacing, ticks, nets, n_ticks, NO_HINT)
+
+
+@njit(cache=True)
+def v3_exact_input_at(amount_in, zero_for_one, sqrt_p, tick, liquidity, used, calculated, fee_pips,
+                      tick_spacing, ticks, nets, n_ticks, hint):
+    """:func:`v3_exact_input_from` with the first step's range given (``hint``: the range part
+    of the checkpoint resumed, or ``NO_HINT``)."""
     z = (U0, U0, U0, U0)
     limit = default_limit(zero_for_one)
-    given = (sqrt_p, np.int64(tick), liquidity, used, calculated)    # the checkpoint when nothing runs
+    given = (sqrt_p, np.int64(tick), liquidity, used, calculated, hint)    # the checkpoint when nothing runs
     remaining, short = u256_sub(amount_in, used)
     if u256_is_zero(amount_in) or u256_bitlen(amount_in) > 255 or short:
         return z, False, given
@@ -614,9 +661,9 @@ def v3_exact_input_from(amount_in, zero_for_one, sqrt_p, tick, liquidity, used, 
         return z, False, given
     st, remaining, out, _, _, _, _, ck = swap_steps(sqrt_p, np.int64(tick), liquidity, remaining, calculated, 0,
                                                     fee_pips, tick_spacing, ticks, nets, n_ticks, zero_for_one,
-                                                    True, limit, False, True)
+                                                    True, limit, False, True, hint)
     ck_used, _ = u256_sub(amount_in, ck[3])
-    ckpt = (ck[0], ck[1], ck[2], ck_used, ck[4])
+    ckpt = (ck[0], ck[1], ck[2], ck_used, ck[4], ck[6])
     # a partial fill (the limit reached with input left) does not run on chain
     if st != SWAP_OK or not u256_is_zero(remaining):
         return out, False, ckpt

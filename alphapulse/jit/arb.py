@@ -19,7 +19,7 @@ import numpy as np
 from numba import njit
 
 from alphapulse.jit.amm_v2 import v2_get_amount_out
-from alphapulse.jit.amm_v3 import v3_exact_input, v3_exact_input_f64, v3_exact_input_from, v3_piece_f64
+from alphapulse.jit.amm_v3 import NO_HINT, v3_exact_input, v3_exact_input_at, v3_exact_input_f64, v3_piece_f64
 from alphapulse.jit.arena import view1, view2, view3
 from alphapulse.jit.clock import mono_ns, wall_ns
 from alphapulse.jit.crc import frame_crc_with
@@ -206,7 +206,13 @@ CK_USED = 8         # 4 limbs: input used up before that step
 CK_CALC = 12        # 4 limbs: output so far
 CK_TICK = 16
 CK_SET = 17         # 1: the row holds a checkpoint
-CKCOL = 18
+CK_TNEXT = 18       # that step's range (amm_v3.swap_steps' hint): next tick, initialised, its index,
+CK_INIT = 19
+CK_IDX = 20
+CK_SNT = 21         # 4 limbs: its sqrt price
+CK_TOT = 25         # 4 limbs: the input before the fee that reaches the step's target
+CK_KNOWN = 29       # 1: CK_TOT is known
+CKCOL = 30
 
 
 @njit(cache=True, inline="always")
@@ -237,21 +243,30 @@ def simulate_cycle_ck(pools, tticks, tnets, tn, cyc_p, cyc_z, hops, amount_in, c
             fee = np.int64(pools[p, C_FEE])
             spacing = np.int64(pools[p, C_SPACING])
             if ck[i, CK_SET] != 0 and u256_cmp(amt, _ck_u256(ck, i, CK_USED)) >= 0:
-                amt, ok, _ = v3_exact_input_from(amt, cyc_z[i], _ck_u256(ck, i, CK_SQRT), np.int64(ck[i, CK_TICK]),
-                                                 _ck_u256(ck, i, CK_LIQ), _ck_u256(ck, i, CK_USED),
-                                                 _ck_u256(ck, i, CK_CALC), fee, spacing, tticks[row], tnets[row],
-                                                 tn[row])
+                hint = (np.int64(ck[i, CK_TNEXT]), ck[i, CK_INIT] != 0, np.int64(ck[i, CK_IDX]),
+                        _ck_u256(ck, i, CK_SNT), _ck_u256(ck, i, CK_TOT), ck[i, CK_KNOWN] != 0)
+                amt, ok, _ = v3_exact_input_at(amt, cyc_z[i], _ck_u256(ck, i, CK_SQRT), np.int64(ck[i, CK_TICK]),
+                                               _ck_u256(ck, i, CK_LIQ), _ck_u256(ck, i, CK_USED),
+                                               _ck_u256(ck, i, CK_CALC), fee, spacing, tticks[row], tnets[row],
+                                               tn[row], hint)
             else:
                 z = (U0, U0, U0, U0)
-                amt, ok, c = v3_exact_input_from(amt, cyc_z[i], _sqrt(pools, p), np.int64(pools[p, C_TICK]),
-                                                 _u128(pools, p, C_LIQ), z, z, fee, spacing, tticks[row],
-                                                 tnets[row], tn[row])
+                amt, ok, c = v3_exact_input_at(amt, cyc_z[i], _sqrt(pools, p), np.int64(pools[p, C_TICK]),
+                                               _u128(pools, p, C_LIQ), z, z, fee, spacing, tticks[row],
+                                               tnets[row], tn[row], NO_HINT)
                 if ok:
                     _ck_put(ck, i, CK_SQRT, c[0])
                     ck[i, CK_TICK] = np.uint64(c[1])
                     _ck_put(ck, i, CK_LIQ, c[2])
                     _ck_put(ck, i, CK_USED, c[3])
                     _ck_put(ck, i, CK_CALC, c[4])
+                    h = c[5]
+                    ck[i, CK_TNEXT] = np.uint64(h[0])
+                    ck[i, CK_INIT] = 1 if h[1] else 0
+                    ck[i, CK_IDX] = np.uint64(h[2])
+                    _ck_put(ck, i, CK_SNT, h[3])
+                    _ck_put(ck, i, CK_TOT, h[4])
+                    ck[i, CK_KNOWN] = 1 if h[5] else 0
                     ck[i, CK_SET] = 1
         if not ok:
             return amt, False

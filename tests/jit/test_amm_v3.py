@@ -281,3 +281,12 @@ def test_a_swap_resumed_from_a_checkpoint_is_the_swap_from_the_pool(s, zero_for_
     got, ok2, _ = V.v3_exact_input_from(to_u256(other), zero_for_one, at[0], ck[1], at[1], at[2], at[3], s["fee"],
                                         s["tick_spacing"], ticks, nets, n)
     assert ok2 == exp[1] and (not ok2 or from_limbs(got) == from_limbs(exp[0])), (other, used)
+    # resumed with the checkpoint's step range too (no tick search, getSqrtRatioAtTick nor
+    # input-to-target for that step): the same swap
+    h = ck[5]
+    assert h[5], "a swap that ran has its last step's input-to-target"
+    hint = (np.int64(h[0]), bool(h[1]), np.int64(h[2]), to_u256(from_limbs(h[3])), to_u256(from_limbs(h[4])),
+            bool(h[5]))
+    got2, ok3, _ = V.v3_exact_input_at(to_u256(other), zero_for_one, at[0], ck[1], at[1], at[2], at[3], s["fee"],
+                                       s["tick_spacing"], ticks, nets, n, hint)
+    assert ok3 == ok2 and (not ok3 or from_limbs(got2) == from_limbs(got)), (other, used)
