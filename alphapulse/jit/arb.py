@@ -32,7 +32,7 @@ from alphapulse.jit.pool_state import (
     K_FRAMES, K_FRAMES_DUPLICATE, K_FRAMES_REJECTED, K_OUT_FULL, K_SEQ_GAPS, K_SIGNALS,
     K_SIGNALS_SUPPRESSED, K_SCREENED, K_SIGNAL_TABLE_FULL, K_SIM_FAILS, K_SIMULATIONS, K_STALE_SKIPS, K_TLVS, KIND_V2,
     M_CHAIN_ID, M_GAS_BASE, M_GAS_POOL, M_GAS_POOL_EPOCH, M_GAS_PRIO, M_GAS_TOKEN, M_GAS_USD, M_JSEQ, M_LAST_SEQ,
-    M_NPOOLS, M_PRICE_EPOCH, M_SIGNAL_ID, P_COUNT, P_HEAD, P_MEMBERS, P_NMEMBERS, T_ADDR, T_DEC, T_HEAD,
+    M_NPOOLS, M_PRICE_EPOCH, M_SIGNAL_ID, M_STATE_VER, P_COUNT, P_HEAD, P_MEMBERS, P_NMEMBERS, T_ADDR, T_DEC, T_HEAD,
     T_NPOOLS, T_PRICE_EPOCH, T_PRICE_POOL,
     apply_tlv, find_pair, find_token, mark_all_stale, next_pool_of_token, pool_tradable,
 )
@@ -213,6 +213,16 @@ CK_SNT = 21         # 4 limbs: its sqrt price
 CK_TOT = 25         # 4 limbs: the input before the fee that reaches the step's target
 CK_KNOWN = 29       # 1: CK_TOT is known
 CKCOL = 30
+# The search's cache of these checkpoints (uint64[SWC_N, SWCOL], in the engine's arena), shared by
+# every cycle it sizes: the pool of a cycle that opens with its neighbours (they all trade it the
+# same way, by similar amounts) is swapped through its crossed ticks once per search, not once per
+# cycle. Direct-mapped by (pool, direction); an entry holds for the pool state it was made on,
+# keyed by meta[M_STATE_VER], which every applied TLV advances.
+SW_POOL = CKCOL     # pool row + 1 (0: empty)
+SW_DIR = CKCOL + 1  # 1: token0 in
+SW_VER = CKCOL + 2  # meta[M_STATE_VER] when it was made
+SWCOL = CKCOL + 3
+SWC_N = 64          # a power of two
 
 
 @njit(cache=True, inline="always")
@@ -227,31 +237,36 @@ def _ck_put(ck, i, col, x):
 
 
 @njit(cache=True)
-def simulate_cycle_ck(pools, tticks, tnets, tn, cyc_p, cyc_z, hops, amount_in, ck):
+def simulate_cycle_ck(pools, tticks, tnets, tn, cyc_p, cyc_z, hops, amount_in, ck, ver):
     """:func:`simulate_cycle` (the same result), each concentrated-liquidity hop resumed from its
-    checkpoint in ``ck`` when its input is at least the checkpoint's ``used`` (then the swap
+    pool's checkpoint in the cache ``ck`` (SWCOL columns, entries made at state version ``ver``
+    = meta[M_STATE_VER]) when its input is at least the checkpoint's ``used`` (then the swap
     runs through the same steps to it; see amm_v3.swap_steps), else run from the pool's state
-    and its checkpoint kept. The simulations of an exact search probe inputs close together,
-    which cross the same ticks: each then costs about one swap step per hop."""
+    and its checkpoint kept there. The simulations of an exact search probe inputs close
+    together, which cross the same ticks: each then costs about one swap step per hop."""
     amt = amount_in
-    for i in range(hops):
-        p = cyc_p[i]
+    for k in range(hops):
+        p = cyc_p[k]
         if pools[p, C_KIND] == np.uint64(KIND_V2):
-            amt, ok = hop_out(pools, tticks, tnets, tn, p, cyc_z[i], amt)
+            amt, ok = hop_out(pools, tticks, tnets, tn, p, cyc_z[k], amt)
         else:
             row = np.int64(pools[p, C_V3ROW])
             fee = np.int64(pools[p, C_FEE])
             spacing = np.int64(pools[p, C_SPACING])
-            if ck[i, CK_SET] != 0 and u256_cmp(amt, _ck_u256(ck, i, CK_USED)) >= 0:
+            d = np.uint64(1) if cyc_z[k] else np.uint64(0)
+            i = (p * 2 + np.int64(d)) & (ck.shape[0] - 1)
+            mine = (ck[i, SW_POOL] == np.uint64(p + 1) and ck[i, SW_DIR] == d
+                    and ck[i, SW_VER] == np.uint64(ver) and ck[i, CK_SET] != 0)
+            if mine and u256_cmp(amt, _ck_u256(ck, i, CK_USED)) >= 0:
                 hint = (np.int64(ck[i, CK_TNEXT]), ck[i, CK_INIT] != 0, np.int64(ck[i, CK_IDX]),
                         _ck_u256(ck, i, CK_SNT), _ck_u256(ck, i, CK_TOT), ck[i, CK_KNOWN] != 0)
-                amt, ok, _ = v3_exact_input_at(amt, cyc_z[i], _ck_u256(ck, i, CK_SQRT), np.int64(ck[i, CK_TICK]),
+                amt, ok, _ = v3_exact_input_at(amt, cyc_z[k], _ck_u256(ck, i, CK_SQRT), np.int64(ck[i, CK_TICK]),
                                                _ck_u256(ck, i, CK_LIQ), _ck_u256(ck, i, CK_USED),
                                                _ck_u256(ck, i, CK_CALC), fee, spacing, tticks[row], tnets[row],
                                                tn[row], hint)
             else:
                 z = (U0, U0, U0, U0)
-                amt, ok, c = v3_exact_input_at(amt, cyc_z[i], _sqrt(pools, p), np.int64(pools[p, C_TICK]),
+                amt, ok, c = v3_exact_input_at(amt, cyc_z[k], _sqrt(pools, p), np.int64(pools[p, C_TICK]),
                                                _u128(pools, p, C_LIQ), z, z, fee, spacing, tticks[row],
                                                tnets[row], tn[row], NO_HINT)
                 if ok:
@@ -268,6 +283,9 @@ def simulate_cycle_ck(pools, tticks, tnets, tn, cyc_p, cyc_z, hops, amount_in, c
                     _ck_put(ck, i, CK_TOT, h[4])
                     ck[i, CK_KNOWN] = 1 if h[5] else 0
                     ck[i, CK_SET] = 1
+                    ck[i, SW_POOL] = np.uint64(p + 1)
+                    ck[i, SW_DIR] = d
+                    ck[i, SW_VER] = np.uint64(ver)
         if not ok:
             return amt, False
     return amt, True
@@ -520,11 +538,11 @@ def model_optimum(pools, tticks, tnets, tn, cyc_p, cyc_z, hops, cap):
 
 
 @njit(cache=True)
-def _exact_profit(pools, tticks, tnets, tn, cyc_p, cyc_z, hops, x, counters, ck):
+def _exact_profit(pools, tticks, tnets, tn, cyc_p, cyc_z, hops, x, counters, ck, ver):
     """(profit u256, out u256, ok): ok False when the cycle reverts or does not pay at input x
     (simulated with the checkpoints ``ck``: :func:`simulate_cycle_ck`)."""
     counters[K_SIMULATIONS] += 1
-    out, ok = simulate_cycle_ck(pools, tticks, tnets, tn, cyc_p, cyc_z, hops, x, ck)
+    out, ok = simulate_cycle_ck(pools, tticks, tnets, tn, cyc_p, cyc_z, hops, x, ck, ver)
     if not ok or u256_cmp(out, x) <= 0:
         return x, out, False
     pr, _ = u256_sub(out, x)
@@ -535,7 +553,8 @@ GOLDEN_STEP = 0.3819660112501051    # 2 - golden ratio: where a bracket's next p
 
 
 @njit(cache=True)
-def _exact_ascent(pools, tticks, tnets, tn, cyc_p, cyc_z, hops, counters, ck, x0, center, bp, out0, w, cap, iters):
+def _exact_ascent(pools, tticks, tnets, tn, cyc_p, cyc_z, hops, counters, ck, ver, x0, center, bp, out0, w, cap,
+                  iters):
     """Maximise the exact profit from the model's optimum ``x0`` (exact input ``center``,
     profit ``bp`` > 0, output ``out0``), to within ``w``; returns (amount_in, amount_out).
 
@@ -559,7 +578,7 @@ def _exact_ascent(pools, tticks, tnets, tn, cyc_p, cyc_z, hops, counters, ck, x0
         if x < 1.0 or x > cap:
             continue
         u = u256_from_f64(x)
-        pr, out, ok = _exact_profit(pools, tticks, tnets, tn, cyc_p, cyc_z, hops, u, counters, ck)
+        pr, out, ok = _exact_profit(pools, tticks, tnets, tn, cyc_p, cyc_z, hops, u, counters, ck, ver)
         if ok and u256_cmp(pr, fb) > 0:
             fb, ub, ob, xb, d = pr, u, out, x, sgn
             break
@@ -584,7 +603,7 @@ def _exact_ascent(pools, tticks, tnets, tn, cyc_p, cyc_z, hops, counters, ck, x0
         if (x - xb) * d <= 0.0:      # no room left that way
             return ub, ob
         u = u256_from_f64(x)
-        pr, out, ok = _exact_profit(pools, tticks, tnets, tn, cyc_p, cyc_z, hops, u, counters, ck)
+        pr, out, ok = _exact_profit(pools, tticks, tnets, tn, cyc_p, cyc_z, hops, u, counters, ck, ver)
         n += 1
         if ok and u256_cmp(pr, fb) > 0:
             lo = xb
@@ -602,7 +621,7 @@ def _exact_ascent(pools, tticks, tnets, tn, cyc_p, cyc_z, hops, counters, ck, x0
         else:
             x = xb + GOLDEN_STEP * (b - xb)
         u = u256_from_f64(x)
-        pr, out, ok = _exact_profit(pools, tticks, tnets, tn, cyc_p, cyc_z, hops, u, counters, ck)
+        pr, out, ok = _exact_profit(pools, tticks, tnets, tn, cyc_p, cyc_z, hops, u, counters, ck, ver)
         n += 1
         if ok and u256_cmp(pr, fb) > 0:
             if x < xb:
@@ -630,7 +649,8 @@ def search_band(hops, curv, est, tol_ppb):
 
 
 @njit(cache=True)
-def optimise_input(pools, tticks, tnets, tn, cyc_p, cyc_z, hops, params, counters, x0, curv, all_v2, cap, est):
+def optimise_input(pools, tticks, tnets, tn, cyc_p, cyc_z, hops, params, counters, x0, curv, all_v2, cap, est,
+                   swc, ver):
     """Optimal input of the cycle on the exact simulation, from the model's optimum ``x0``.
 
     Every amount is an exact integer simulation; the model only says where to look. Around
@@ -655,7 +675,7 @@ def optimise_input(pools, tticks, tnets, tn, cyc_p, cyc_z, hops, params, counter
         return z, z, False
     w = math.sqrt(2.0 * (hops + 2) / curv) + 2.0 if curv > 0.0 else 2.0
     center = u256_from_f64(x0)
-    ck = np.zeros((3, CKCOL), np.uint64)     # the concentrated-liquidity hops' checkpoints
+    ck = swc                                  # the concentrated-liquidity hops' checkpoints (cache)
     if all_v2 and w <= params[PR_NEIGHBOR_SCAN]:
         wi = np.int64(w)
         best_x = z
@@ -670,7 +690,7 @@ def optimise_input(pools, tticks, tnets, tn, cyc_p, cyc_z, hops, params, counter
                         break
                 else:
                     x, _ = u256_add(center, (np.uint64(j), U0, U0, U0))
-                pr, out, ok = _exact_profit(pools, tticks, tnets, tn, cyc_p, cyc_z, hops, x, counters, ck)
+                pr, out, ok = _exact_profit(pools, tticks, tnets, tn, cyc_p, cyc_z, hops, x, counters, ck, ver)
                 if not ok:
                     continue
                 if not found or u256_cmp(pr, bp) > 0 or (u256_cmp(pr, bp) == 0 and u256_cmp(x, best_x) < 0):
@@ -679,10 +699,10 @@ def optimise_input(pools, tticks, tnets, tn, cyc_p, cyc_z, hops, params, counter
                     best_out = out
                     found = True
         return best_x, best_out, found
-    bp, best_out, found = _exact_profit(pools, tticks, tnets, tn, cyc_p, cyc_z, hops, center, counters, ck)
+    bp, best_out, found = _exact_profit(pools, tticks, tnets, tn, cyc_p, cyc_z, hops, center, counters, ck, ver)
     if found:
         wt = search_band(hops, curv, est, params[PR_SEARCH_TOL_PPB])
-        best_x, best_out = _exact_ascent(pools, tticks, tnets, tn, cyc_p, cyc_z, hops, counters, ck, x0, center,
+        best_x, best_out = _exact_ascent(pools, tticks, tnets, tn, cyc_p, cyc_z, hops, counters, ck, ver, x0, center,
                                          bp, best_out, wt if wt > x0 * 1e-14 else x0 * 1e-14, cap,
                                          params[PR_ITERS_V3])
         return best_x, best_out, True
@@ -982,7 +1002,7 @@ def _is_candidate(pools, sig_keys, sig_vals, counters, rate_cache, epoch, cp, cz
 
 
 @njit(cache=True)
-def evaluate_cycle(pools, tokens, pairs, pair_ht, tticks, tnets, tn, meta, params, token_min, crc_t,
+def evaluate_cycle(pools, tokens, pairs, pair_ht, tticks, tnets, tn, meta, params, token_min, crc_t, swap_ck,
                    sig_keys, sig_vals, counters, cp, cz, hops, stable, native, trigger_ts,
                    out, pos, seq, rate_cache, epoch):
     """Evaluate one directed cycle; write a signal frame at ``out[pos:]`` when it is due.
@@ -1084,7 +1104,7 @@ def evaluate_cycle(pools, tokens, pairs, pair_ht, tticks, tnets, tn, meta, param
         # while the exact sizing runs
         _prefetch_span(crc_t, 0, crc_t.shape[0] * 4)
     amount_in, amount_out, found = optimise_input(pools, tticks, tnets, tn, rp, rz, hops, params, counters, x0,
-                                                  curv, all_v2, cap, est)
+                                                  curv, all_v2, cap, est, swap_ck, meta[M_STATE_VER])
     if not found:
         counters[K_SIM_FAILS] += 1
         if slot >= 0:
@@ -1177,7 +1197,7 @@ def evaluate_cycle(pools, tokens, pairs, pair_ht, tticks, tnets, tn, meta, param
 
 
 @njit(cache=True)
-def search_pool(pools, tokens, pairs, pair_ht, tticks, tnets, tn, meta, params, token_min, crc_t,
+def search_pool(pools, tokens, pairs, pair_ht, tticks, tnets, tn, meta, params, token_min, crc_t, swap_ck,
                 sig_keys, sig_vals, counters, p, stable, native, trigger_ts, out, pos, out_offsets,
                 n_sig, seq0, rate_cache, epoch, phase, q0, d0, stop_each):
     """The 2-pool (phase & PHASE_PAIRS) and bounded 3-pool (phase & PHASE_TRIANGLES) cycles
@@ -1212,7 +1232,7 @@ def search_pool(pools, tokens, pairs, pair_ht, tticks, tnets, tn, meta, params, 
                 if not _is_candidate(pools, sig_keys, sig_vals, counters, rate_cache, epoch, cp, cz, 2, params):
                     continue
                 np_ = evaluate_cycle(pools, tokens, pairs, pair_ht, tticks, tnets, tn, meta, params,
-                                     token_min, crc_t, sig_keys, sig_vals, counters, cp, cz, 2, stable, native,
+                                     token_min, crc_t, swap_ck, sig_keys, sig_vals, counters, cp, cz, 2, stable, native,
                                      trigger_ts, out, pos, seq0 + n_sig, rate_cache, epoch)
                 if np_ != pos:
                     out_offsets[n_sig] = pos
@@ -1294,9 +1314,9 @@ def search_pool(pools, tokens, pairs, pair_ht, tticks, tnets, tn, meta, params, 
                                         _set_dead(sig_vals, rate_cache, slot, cp, 3)
                                     continue
                                 np_ = evaluate_cycle(pools, tokens, pairs, pair_ht, tticks, tnets, tn, meta,
-                                                     params, token_min, crc_t, sig_keys, sig_vals, counters, cp, cz,
-                                                     3, stable, native, trigger_ts, out, pos, seq0 + n_sig,
-                                                     rate_cache, epoch)
+                                                     params, token_min, crc_t, swap_ck, sig_keys, sig_vals,
+                                                     counters, cp, cz, 3, stable, native, trigger_ts, out, pos,
+                                                     seq0 + n_sig, rate_cache, epoch)
                                 if np_ != pos:
                                     out_offsets[n_sig] = pos
                                     n_sig += 1
@@ -1360,7 +1380,7 @@ def prefetch_pair_pools(pools, tokens, pairs, tticks, tnets, tn, rate_cache, p):
 
 # ---------------------------------------------------------------- batch entry point
 @njit(cache=True)
-def _search_touched(pools, tokens, pairs, pair_ht, token_ht, tticks, tnets, tn, meta, params, token_min, crc_t,
+def _search_touched(pools, tokens, pairs, pair_ht, token_ht, tticks, tnets, tn, meta, params, token_min, crc_t, swap_ck,
                     sig_keys, sig_vals, counters, touched, tl, n_touched, overflow, epoch, out, wpos,
                     out_offsets, n_sig, seq0, rate_cache, phase, i0, q0, d0, stop_each):
     """Search the cycles through every pool changed in ``epoch``, from cursor (i0, q0, d0)
@@ -1386,9 +1406,9 @@ def _search_touched(pools, tokens, pairs, pair_ht, token_ht, tticks, tnets, tn, 
             continue
         if pool_tradable(pools, tn, p):
             wpos, n_sig, stopped, rq, rd = search_pool(pools, tokens, pairs, pair_ht, tticks, tnets, tn, meta,
-                                                       params, token_min, crc_t, sig_keys, sig_vals, counters, p,
-                                                       stable, native, np.uint64(touched[p, 1]), out, wpos,
-                                                       out_offsets, n_sig, seq0, rate_cache,
+                                                       params, token_min, crc_t, swap_ck, sig_keys, sig_vals,
+                                                       counters, p, stable, native, np.uint64(touched[p, 1]), out,
+                                                       wpos, out_offsets, n_sig, seq0, rate_cache,
                                                        float(epoch), phase, q_start, d_start, stop_each)
             if stopped:
                 if rq < 0:
@@ -1425,7 +1445,7 @@ def _sink_publish(out, wpos, resume, sink_h, sink_ps, sink_sizes, sink_data):
 
 
 @njit(cache=True)
-def _search_epoch(pools, tokens, pairs, pair_ht, token_ht, tticks, tnets, tn, meta, params, token_min, crc_t,
+def _search_epoch(pools, tokens, pairs, pair_ht, token_ht, tticks, tnets, tn, meta, params, token_min, crc_t, swap_ck,
                   sig_keys, sig_vals, counters, touched, tl, n_touched, overflow, epoch, out, wpos,
                   out_offsets, n_sig, seq0, rate_cache, i0, q0, d0, flush_pairs, split,
                   resume, sink_h, sink_ps, sink_sizes, sink_data):
@@ -1445,8 +1465,8 @@ def _search_epoch(pools, tokens, pairs, pair_ht, token_ht, tticks, tnets, tn, me
             _prefetch_span(sink_data, off, 2 * SIG_FRAME)
     while True:
         wpos, n_sig, stopped, ci, cq, cd = _search_touched(
-            pools, tokens, pairs, pair_ht, token_ht, tticks, tnets, tn, meta, params, token_min, crc_t, sig_keys,
-            sig_vals, counters, touched, tl, n_touched, overflow, epoch, out, wpos, out_offsets, n_sig,
+            pools, tokens, pairs, pair_ht, token_ht, tticks, tnets, tn, meta, params, token_min, crc_t, swap_ck,
+            sig_keys, sig_vals, counters, touched, tl, n_touched, overflow, epoch, out, wpos, out_offsets, n_sig,
             seq0, rate_cache, PHASE_PAIRS, i0, q0, d0, flush_pairs)
         if not stopped or sink_ps.shape[0] == 0:
             break
@@ -1457,8 +1477,8 @@ def _search_epoch(pools, tokens, pairs, pair_ht, token_ht, tticks, tnets, tn, me
         d0 = cd
     if split and not stopped:
         wpos, n_sig, _, _, _, _ = _search_touched(
-            pools, tokens, pairs, pair_ht, token_ht, tticks, tnets, tn, meta, params, token_min, crc_t, sig_keys,
-            sig_vals, counters, touched, tl, n_touched, overflow, epoch, out, wpos, out_offsets, n_sig,
+            pools, tokens, pairs, pair_ht, token_ht, tticks, tnets, tn, meta, params, token_min, crc_t, swap_ck,
+            sig_keys, sig_vals, counters, touched, tl, n_touched, overflow, epoch, out, wpos, out_offsets, n_sig,
             seq0, rate_cache, PHASE_TRIANGLES, 0, -1, 0, False)
     if not stopped and sink_ps.shape[0] != 0 and resume[RS_SINK] == 0:
         _sink_publish(out, wpos, resume, sink_h, sink_ps, sink_sizes, sink_data)
@@ -1468,7 +1488,7 @@ def _search_epoch(pools, tokens, pairs, pair_ht, token_ht, tticks, tnets, tn, me
 @njit(cache=True)
 def process_batch(buf, n_bytes, pools, tokens, pairs, pool_ht, token_ht, pair_ht, tticks, tnets, tgross,
                   tn, journal, meta, counters, venue_fee, params, token_min, sig_keys, sig_vals,
-                  touched, crc_state, out, out_offsets, seq0, rate_cache, tl, resume, crc_t,
+                  touched, crc_state, out, out_offsets, seq0, rate_cache, tl, resume, crc_t, swap_ck,
                   sink_h, sink_ps, sink_sizes, sink_data, flush_pairs):
     """Apply the market-data frames in ``buf[:n_bytes]``, then search cycles through changed pools.
 
@@ -1479,6 +1499,7 @@ def process_batch(buf, n_bytes, pools, tokens, pairs, pool_ht, token_ht, pair_ht
     ``crc_state`` int64[>= 3]: [sampling phase, verified count, batch epoch];
     ``crc_t`` the checksum's tables (``alphapulse.jit.crc.TABLE``) that signal frames are sealed
     and sampled market frames checked with, an array of the caller's so that the kernel can prefetch them.
+    ``swap_ck`` uint64[SWC_N, SWCOL] the search's cache of V3 swap checkpoints (zeroed by the owner).
     Each search runs the 2-pool cycles of every changed pool first, then the triangles.
     With ``flush_pairs`` true the call returns after each 2-pool signal it writes (stop
     reason STOP_FLUSH), so that the caller publishes every one as soon as it is sized, before
@@ -1513,8 +1534,8 @@ def process_batch(buf, n_bytes, pools, tokens, pairs, pool_ht, token_ht, pair_ht
         pos = resume[RS_POS]
         final = resume[RS_FINAL] != 0
         wpos, n_sig, stopped, ci, cq, cd = _search_epoch(
-            pools, tokens, pairs, pair_ht, token_ht, tticks, tnets, tn, meta, params, token_min, crc_t, sig_keys,
-            sig_vals, counters, touched, tl, n_touched, overflow, epoch, out, wpos, out_offsets, n_sig,
+            pools, tokens, pairs, pair_ht, token_ht, tticks, tnets, tn, meta, params, token_min, crc_t, swap_ck,
+            sig_keys, sig_vals, counters, touched, tl, n_touched, overflow, epoch, out, wpos, out_offsets, n_sig,
             seq0, rate_cache, resume[RS_I], resume[RS_Q], resume[RS_D], flush_pairs, split,
             resume, sink_h, sink_ps, sink_sizes, sink_data)
         if stopped:
@@ -1580,6 +1601,7 @@ def process_batch(buf, n_bytes, pools, tokens, pairs, pool_ht, token_ht, pair_ht
             t, length, v, _ = tlv_header(buf, p, pend)    # the structure was checked above
             p = v + length
             counters[K_TLVS] += 1
+            meta[M_STATE_VER] += 1      # whatever it changes, caches of the old state are void
             if FIXED_SIZE[t] != 0:
                 changed = apply_tlv(buf, t, v, pools, tokens, pairs, pool_ht, token_ht, pair_ht, tticks,
                                     tnets, tgross, tn, journal, meta, counters, venue_fee)
@@ -1600,8 +1622,8 @@ def process_batch(buf, n_bytes, pools, tokens, pairs, pool_ht, token_ht, pair_ht
                     touched[changed, 1] = np.int64(ts)
         if each_frame and (n_touched > 0 or overflow):
             wpos, n_sig, stopped, ci, cq, cd = _search_epoch(
-                pools, tokens, pairs, pair_ht, token_ht, tticks, tnets, tn, meta, params, token_min, crc_t, sig_keys,
-                sig_vals, counters, touched, tl, n_touched, overflow, epoch, out, wpos, out_offsets, n_sig,
+                pools, tokens, pairs, pair_ht, token_ht, tticks, tnets, tn, meta, params, token_min, crc_t, swap_ck,
+                sig_keys, sig_vals, counters, touched, tl, n_touched, overflow, epoch, out, wpos, out_offsets, n_sig,
                 seq0, rate_cache, 0, -1, 0, flush_pairs, split,
                 resume, sink_h, sink_ps, sink_sizes, sink_data)
             if stopped:
@@ -1613,8 +1635,8 @@ def process_batch(buf, n_bytes, pools, tokens, pairs, pool_ht, token_ht, pair_ht
             overflow = False
     if n_touched > 0 or overflow:
         wpos, n_sig, stopped, ci, cq, cd = _search_epoch(
-            pools, tokens, pairs, pair_ht, token_ht, tticks, tnets, tn, meta, params, token_min, crc_t, sig_keys,
-            sig_vals, counters, touched, tl, n_touched, overflow, epoch, out, wpos, out_offsets, n_sig,
+            pools, tokens, pairs, pair_ht, token_ht, tticks, tnets, tn, meta, params, token_min, crc_t, swap_ck,
+            sig_keys, sig_vals, counters, touched, tl, n_touched, overflow, epoch, out, wpos, out_offsets, n_sig,
             seq0, rate_cache, 0, -1, 0, flush_pairs, split, resume, sink_h, sink_ps, sink_sizes, sink_data)
         if stopped:
             _save_resume(resume, pos, epoch, n_touched, overflow, True, stop, ci, cq, cd)
@@ -1631,7 +1653,7 @@ BATCH_ARRAYS = (
     ("counters", np.int64, 1), ("venue_fee", np.int64, 1), ("params", np.int64, 1), ("token_min", np.uint64, 2),
     ("sig_keys", np.int64, 2), ("sig_vals", np.float64, 2), ("touched", np.int64, 2), ("crc_state", np.int64, 1),
     ("out", np.uint8, 1), ("out_offsets", np.int64, 1), ("rate_cache", np.float64, 2), ("tl", np.int64, 1),
-    ("resume", np.int64, 1), ("crc_t", np.uint32, 1),
+    ("resume", np.int64, 1), ("crc_t", np.uint32, 1), ("swap_ck", np.uint64, 2),
 )
 
 
@@ -1639,7 +1661,7 @@ BATCH_ARRAYS = (
 def process_packed(buf, n_bytes, arena, lay, seq0, sink_h, sink_ps, sink_sizes, sink_data, flush_pairs):
     """:func:`process_batch` with its arrays (BATCH_ARRAYS, before ``seq0`` and after it) packed in
     one ``arena`` (:func:`alphapulse.jit.arena.pack`): the per-frame call from Python unboxes 7
-    arrays instead of 31, and the kernel's arrays carry no reference count (see that module)."""
+    arrays instead of 32, and the kernel's arrays carry no reference count (see that module)."""
     u64, i64 = np.uint64, np.int64
     return process_batch(
         buf, n_bytes,
@@ -1651,8 +1673,8 @@ def process_packed(buf, n_bytes, arena, lay, seq0, sink_h, sink_ps, sink_sizes, 
         view2(arena, lay, 15, u64), view2(arena, lay, 16, i64), view2(arena, lay, 17, np.float64),
         view2(arena, lay, 18, i64), view1(arena, lay, 19, i64), view1(arena, lay, 20, np.uint8),
         view1(arena, lay, 21, i64), seq0, view2(arena, lay, 22, np.float64), view1(arena, lay, 23, i64),
-        view1(arena, lay, 24, i64), view1(arena, lay, 25, np.uint32), sink_h, sink_ps, sink_sizes, sink_data,
-        flush_pairs)
+        view1(arena, lay, 24, i64), view1(arena, lay, 25, np.uint32), view2(arena, lay, 26, u64),
+        sink_h, sink_ps, sink_sizes, sink_data, flush_pairs)
 
 
 @njit(cache=True)

@@ -122,7 +122,8 @@ M_GAS_USD = M_GAS_TOKEN + 1      # 8 x (price epoch + 1, gas price, gas USD e8 o
 # Advanced when every pool turns stale: the strategy's cached price pools and gas values
 # (see arb.cached_price_pool) are then all looked up again.
 M_PRICE_EPOCH = M_GAS_USD + 24
-NMETA = M_PRICE_EPOCH + 1
+M_STATE_VER = M_PRICE_EPOCH + 1  # +1 per applied TLV: keys caches derived from pool state (arb.SWC_N)
+NMETA = M_STATE_VER + 1
 
 # counters
 K_FRAMES = 0

@@ -73,6 +73,7 @@ class StrategyEngine:
             "tl": np.zeros(min(cfg.max_pools, A.TL_MAX), np.int64),
             "resume": np.zeros(A.RSCOL, np.int64),
             "crc_t": CRC_TABLE.copy(),
+            "swap_ck": np.zeros((A.SWC_N, A.SWCOL), np.uint64),
         }
         # every array of process_batch in one arena (alphapulse.jit.arena): the per-frame call
         # passes it and its layout instead of ~25 arrays; the engine keeps views of it

@@ -324,6 +324,33 @@ def test_v2_v3_signal_is_exact():
         assert e.simulate(path, x) - x <= s.amount_out - s.amount_in
 
 
+def test_swap_checkpoints_shared_by_the_cycles_of_a_search_never_outlive_the_state():
+    """A V3 pool that moves opens cycles with each of three V2 pools of its pair: their exact
+    sizings share its swap checkpoints (the engine's cache, keyed by meta[M_STATE_VER]). As it
+    moves up and down over initialised ticks frame after frame, every signal is still the
+    exact output of its path on the state of its frame (the Python reference), so no
+    checkpoint of an earlier state is ever resumed."""
+    e, f = engine(), Feed()
+    v3_frames, (sp0, _, _, _, _) = _v3_setup(f)
+    positions = [(-887220, 887220, 10**20), (-600, 600, 5 * 10**20), (-1200, -120, 3 * 10**20)]
+    v2s = [(P1, 10**24, 10**24), (P2, 2 * 10**24, 2 * 10**24), (P4, 5 * 10**23, 5 * 10**23)]
+    e.process([f.frame(*[f.v2_state(p, WETH, USDC, r0, r1) for p, r0, r1 in v2s], *v3_frames)])
+    p3 = e.registry.index(P3)
+    n_sigs = shared = 0
+    for k, move in enumerate([1.03, 0.97, 1.05, 0.94, 1.02, 1.06, 0.95, 1.01]):
+        f.block += 1
+        sp = int(sp0 * move ** 0.5)
+        tick, liq, _, _ = R.pool_from_positions(positions, sp)
+        sigs = signals(e.process([f.frame(f.v3_swap(P3, WETH, USDC, sp, liq, tick, log=k))]))
+        assert len(sigs) == 3, move            # one cycle with each V2 pool
+        for s in sigs:
+            assert s.amount_out == ref_path(e, s) and s.amount_out > s.amount_in, move
+        n_sigs += len(sigs)
+        ver = int(e.state["meta"][A.M_STATE_VER])
+        shared += int(((e._swap_ck[:, A.SW_POOL] == p3 + 1) & (e._swap_ck[:, A.SW_VER] == ver)).sum())  # noqa: SLF001
+    assert n_sigs == 24 and shared >= 8       # each search left the pool's checkpoint of its own state
+
+
 def test_config_errors_name_the_key():
     with pytest.raises(EngineConfigError, match="max_hops"):
         EngineConfig(max_hops=4)
@@ -587,7 +614,7 @@ def test_exact_ascent_finds_the_optimum_from_a_wrong_start_in_few_simulations():
     def run(start):
         counters = np.zeros_like(st["counters"])
         x, out, found = A.optimise_input(*args, e._params, counters, start, curv, all_v2, cap,  # noqa: SLF001
-                                         est)
+                                         est, np.zeros((A.SWC_N, A.SWCOL), np.uint64), 0)
         assert found
         xi, oi = from_limbs(x), from_limbs(out)
         assert oi == e.simulate(path, xi)          # the pair returned is one exact simulation
