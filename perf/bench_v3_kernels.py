@@ -112,24 +112,41 @@ def main(argv=None) -> int:
             CK[i, 16] = np.uint64(c[1])
             CK[i, 17] = np.uint64(ok)
 
+    hinted = hasattr(amm_v3, "v3_exact_input_at")   # checkpoints that hold their step's range
+
+    if hinted:
+        @njit(cache=False)
+        def resume(a, zfo, fee, spacing, ta, na, CK, i):
+            hint = (np.int64(CK[i, 18]), CK[i, 19] != 0, np.int64(CK[i, 20]),
+                    (CK[i, 21], CK[i, 22], CK[i, 23], CK[i, 24]), (CK[i, 25], CK[i, 26], CK[i, 27], CK[i, 28]),
+                    CK[i, 29] != 0)
+            out, ok, _ = amm_v3.v3_exact_input_at(
+                a, zfo, (CK[i, 0], CK[i, 1], CK[i, 2], CK[i, 3]), np.int64(CK[i, 16]),
+                (CK[i, 4], CK[i, 5], CK[i, 6], CK[i, 7]), (CK[i, 8], CK[i, 9], CK[i, 10], CK[i, 11]),
+                (CK[i, 12], CK[i, 13], CK[i, 14], CK[i, 15]), fee, spacing, ta, na, ta.shape[0], hint)
+            return out, ok
+    else:
+        @njit(cache=False)
+        def resume(a, zfo, fee, spacing, ta, na, CK, i):
+            out, ok, _ = amm_v3.v3_exact_input_from(
+                a, zfo, (CK[i, 0], CK[i, 1], CK[i, 2], CK[i, 3]), np.int64(CK[i, 16]),
+                (CK[i, 4], CK[i, 5], CK[i, 6], CK[i, 7]), (CK[i, 8], CK[i, 9], CK[i, 10], CK[i, 11]),
+                (CK[i, 12], CK[i, 13], CK[i, 14], CK[i, 15]), fee, spacing, ta, na, ta.shape[0])
+            return out, ok
+
     @njit(cache=False)
     def run_resumed(sp, tick, liq, fee, spacing, ta, na, AM, Z, out, CK):
         for i in range(AM.shape[0]):
             a = (AM[i, 0], AM[i, 1], AM[i, 2], AM[i, 3])
             used = (CK[i, 8], CK[i, 9], CK[i, 10], CK[i, 11])
             if CK[i, 17] != 0 and wideint.u256_cmp(a, used) >= 0:
-                a_out, ok, _ = amm_v3.v3_exact_input_from(
-                    a, Z[i], (CK[i, 0], CK[i, 1], CK[i, 2], CK[i, 3]), np.int64(CK[i, 16]),
-                    (CK[i, 4], CK[i, 5], CK[i, 6], CK[i, 7]), used, (CK[i, 12], CK[i, 13], CK[i, 14], CK[i, 15]),
-                    fee, spacing, ta, na, ta.shape[0])
+                a_out, ok = resume(a, Z[i], fee, spacing, ta, na, CK, i)
             else:
                 a_out, ok = amm_v3.v3_exact_input(a, Z[i], sp, tick, liq, fee, spacing, ta, na, ta.shape[0])
             out[i, 0] = a_out[0]
             out[i, 1] = a_out[1]
             out[i, 2] = a_out[2]
             out[i, 3] = np.uint64(ok)
-
-    hinted = hasattr(amm_v3, "v3_exact_input_at")   # checkpoints that hold their step's range
 
     if hinted:
         @njit(cache=False)
@@ -147,26 +164,6 @@ def main(argv=None) -> int:
                     CK[i, 21 + k] = h[3][k]
                     CK[i, 25 + k] = h[4][k]
                 CK[i, 29] = np.uint64(h[5])
-
-        @njit(cache=False)
-        def run_resumed_h(sp, tick, liq, fee, spacing, ta, na, AM, Z, out, CK):
-            for i in range(AM.shape[0]):
-                a = (AM[i, 0], AM[i, 1], AM[i, 2], AM[i, 3])
-                used = (CK[i, 8], CK[i, 9], CK[i, 10], CK[i, 11])
-                if CK[i, 17] != 0 and wideint.u256_cmp(a, used) >= 0:
-                    hint = (np.int64(CK[i, 18]), CK[i, 19] != 0, np.int64(CK[i, 20]),
-                            (CK[i, 21], CK[i, 22], CK[i, 23], CK[i, 24]), (CK[i, 25], CK[i, 26], CK[i, 27], CK[i, 28]),
-                            CK[i, 29] != 0)
-                    a_out, ok, _ = amm_v3.v3_exact_input_at(
-                        a, Z[i], (CK[i, 0], CK[i, 1], CK[i, 2], CK[i, 3]), np.int64(CK[i, 16]),
-                        (CK[i, 4], CK[i, 5], CK[i, 6], CK[i, 7]), used, (CK[i, 12], CK[i, 13], CK[i, 14], CK[i, 15]),
-                        fee, spacing, ta, na, ta.shape[0], hint)
-                else:
-                    a_out, ok = amm_v3.v3_exact_input(a, Z[i], sp, tick, liq, fee, spacing, ta, na, ta.shape[0])
-                out[i, 0] = a_out[0]
-                out[i, 1] = a_out[1]
-                out[i, 2] = a_out[2]
-                out[i, 3] = np.uint64(ok)
 
     @njit(cache=False)
     def run_mul_div(A, B, D, out, up):
@@ -203,7 +200,7 @@ def main(argv=None) -> int:
             first = limbs([a - a // 10**6 for a in amounts])
             ck = np.zeros((len(amounts), 30), np.uint64)
             (run_checkpoint_h if hinted else run_checkpoint)(*args_[:7], first, Z, ck)
-            fn = run_resumed_h if hinted else run_resumed
+            fn = run_resumed
             args_ = args_ + (ck,)
             res["v3_resumed_with_step_range"] = hinted
         crossed = fn(*args_)
