@@ -197,9 +197,10 @@ def simulate_cycle(pools, tticks, tnets, tn, cyc_p, cyc_z, hops, amount_in):
     return amt, True
 
 
-# Checkpoints of a cycle's concentrated-liquidity hops (uint64[3, CKCOL], one row per hop): the
-# state of the swap loop at the start of its last step (amm_v3.swap_steps) in the last full
-# simulation, from which a simulation of the same hop with at least ``used`` input resumes.
+# Checkpoints of concentrated-liquidity swaps (the first CKCOL columns of a row of the cache
+# below): the state of the swap loop at the start of its last step (amm_v3.swap_steps) in a
+# simulation from the pool's state, from which a swap of the same pool and direction with at
+# least ``used`` input resumes.
 CK_SQRT = 0         # 4 limbs
 CK_LIQ = 4          # 4 limbs
 CK_USED = 8         # 4 limbs: input used up before that step
