@@ -573,10 +573,9 @@ def swap_steps(sqrt_p, cur_tick, liq, remaining, calculated, crossed, fee_pips, 
             target = sqrt_limit if u256_lt(sqrt_next_tick, sqrt_limit) else sqrt_next_tick
         else:
             target = sqrt_limit if u256_lt(sqrt_limit, sqrt_next_tick) else sqrt_next_tick
-        before = (sqrt_p, cur_tick, liq, remaining, calculated, crossed)
         sqrt_p, a_in, a_out, fee, ok, to_target = compute_swap_step_to(sqrt_p, target, liq, remaining, exact_in,
                                                                        fee_pips, to_target, known)
-        ck = (before[0], before[1], before[2], before[3], before[4], before[5],
+        ck = (start, cur_tick, liq, remaining, calculated, crossed,
               (tick_next, initialized, idx, sqrt_next_tick, to_target, ok and exact_in))
         if not ok:
             return SWAP_MATH_REVERT, z, z, start, liq, cur_tick, crossed, ck

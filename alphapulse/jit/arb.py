@@ -477,7 +477,7 @@ def model_optimum(pools, tticks, tnets, tn, cyc_p, cyc_z, hops, cap):
     the optimum), at most MODEL_ITERS of them, to MODEL_REL_TOL.
     Returns (x*, modelled profit at x*, |profit''| at x*, all_v2); x* = 0 when nothing pays.
     """
-    x0, rate, _, curv, est = mobius_optimum(pools, cyc_p, cyc_z, hops)
+    x0, _, _, curv, est = mobius_optimum(pools, cyc_p, cyc_z, hops)
     all_v2 = True
     for i in range(hops):
         if pools[cyc_p[i], C_KIND] != np.uint64(KIND_V2):
@@ -651,7 +651,7 @@ def search_band(hops, curv, est, tol_ppb):
 
 @njit(cache=True)
 def optimise_input(pools, tticks, tnets, tn, cyc_p, cyc_z, hops, params, counters, x0, curv, all_v2, cap, est,
-                   swc, ver):
+                   ck, ver):
     """Optimal input of the cycle on the exact simulation, from the model's optimum ``x0``.
 
     Every amount is an exact integer simulation; the model only says where to look. Around
@@ -669,6 +669,8 @@ def optimise_input(pools, tticks, tnets, tn, cyc_p, cyc_z, hops, params, counter
     * When the exact simulation reverts at x0 (the model ignores uint112 balances and
       rounding at the edge of the known ticks) a golden-section search of the exact
       profit below x0 (PR_ITERS_V2 steps) takes over.
+    The exact simulations keep and resume swap checkpoints in ``ck``, the search's cache, at
+    state version ``ver`` (:func:`simulate_cycle_ck`).
     Returns (amount_in u256, amount_out u256, found).
     """
     z = (U0, U0, U0, U0)
@@ -676,7 +678,6 @@ def optimise_input(pools, tticks, tnets, tn, cyc_p, cyc_z, hops, params, counter
         return z, z, False
     w = math.sqrt(2.0 * (hops + 2) / curv) + 2.0 if curv > 0.0 else 2.0
     center = u256_from_f64(x0)
-    ck = swc                                  # the concentrated-liquidity hops' checkpoints (cache)
     if all_v2 and w <= params[PR_NEIGHBOR_SCAN]:
         wi = np.int64(w)
         best_x = z
