@@ -2,6 +2,7 @@
 from a dumped state, and never outlives its owner."""
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -156,6 +157,7 @@ time.sleep(60)           # killed by the test
 def test_node_dies_with_its_owner(how):
     owner = subprocess.Popen([sys.executable, "-c", _OWNER, how], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                              text=True, cwd=REPO)
+    home = None
     try:
         pid_s, home = owner.stdout.readline().split()
         pid = int(pid_s)
@@ -172,6 +174,8 @@ def test_node_dies_with_its_owner(how):
         if owner.poll() is None:
             owner.kill()
             owner.wait()
+        if how == "sigkill" and home:      # a killed owner cannot delete its node's home: the test does
+            shutil.rmtree(home, ignore_errors=True)
 
 
 def test_anvil_reorg_replaces_blocks_with_the_default_prune_history(anvil_factory):
