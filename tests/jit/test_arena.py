@@ -100,3 +100,36 @@ def test_places_give_kernels_the_callers_own_memory():
         AR.places([a, b], [(np.int64, 1), (np.int64, 1)])
     with pytest.raises(TypeError, match="not contiguous"):
         AR.places([a[::2], b], [(np.int64, 1), (np.uint8, 1)])
+
+
+def _thp_mode():
+    try:
+        with open("/sys/kernel/mm/transparent_hugepage/enabled") as f:
+            text = f.read()
+    except OSError:
+        return None
+    return text[text.index("[") + 1:text.index("]")]
+
+
+def _vma_fields(addr):
+    """The /proc/self/smaps fields of the mapping that holds ``addr``."""
+    fields, inside = {}, False
+    with open("/proc/self/smaps") as f:
+        for line in f:
+            head = line.split()[0]
+            if "-" in head and not head.endswith(":"):
+                lo, hi = (int(x, 16) for x in head.split("-"))
+                inside = lo <= addr < hi
+            elif inside and head.endswith(":"):
+                fields[head[:-1]] = line.split()[1]
+    return fields
+
+
+@pytest.mark.skipif(_thp_mode() != "madvise", reason="needs Linux transparent huge pages in madvise mode")
+def test_the_arena_is_2mib_aligned_and_asks_for_huge_pages():
+    arrays = [np.arange(3 << 18, dtype=np.uint64), np.arange(7, dtype=np.int64)]     # 6 MiB and a bit
+    arena, _, views = AR.pack(arrays, [(np.uint64, 1), (np.int64, 1)])
+    assert arena.ctypes.data % AR.HUGE == 0 and np.array_equal(views[0], arrays[0])
+    # in madvise mode only a mapping that asked for them may get huge pages
+    assert _vma_fields(arena.ctypes.data).get("THPeligible") == "1"
+    assert _vma_fields(arrays[0].ctypes.data).get("THPeligible") == "0"
