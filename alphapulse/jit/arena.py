@@ -7,8 +7,9 @@ call it is passed to: measured 2.2-2.6 us per call of the strategy kernel before
 it did any work, most of a one-frame batch. :func:`pack` copies the arrays into
 one 64-byte-aligned ``uint8`` arena (2 MiB aligned and in transparent huge
 pages when it is larger than one: measured, a quarter off the p99 of a signal's
-latency) and returns views of it (the owner keeps using those) and a layout table; a kernel re-derives the same views from
-``(arena, layout)`` with :func:`view1`, :func:`view2` and :func:`view3`, a few nanoseconds each,
+latency) and returns views of it (the owner keeps using those) and a layout
+table; a kernel re-derives the same views from ``(arena, layout)`` with
+:func:`view1`, :func:`view2` and :func:`view3`, a few nanoseconds each,
 as arrays without a reference count (measured: 0.56 us per call with an empty
 batch, of which 0.29 us is the Python call itself).
 
@@ -31,7 +32,8 @@ LAYCOL = 4          # offset, dim0, dim1, dim2
 
 
 def pack(arrays: Sequence[np.ndarray], spec: Sequence[tuple[type, int]]) -> tuple[np.ndarray, np.ndarray, list]:
-    """Copy ``arrays`` into one arena (huge pages when it is large: :func:`_huge_zeros`); returns (arena uint8, layout int64[n, LAYCOL], views).
+    """Copy ``arrays`` into one arena (:func:`_huge_zeros`); returns (arena uint8, layout
+    int64[n, LAYCOL], views).
 
     ``spec[k]`` is the (dtype, ndim) the kernels expect of ``arrays[k]``. The views have the
     arrays' shapes, dtypes and values; write to them, not to the originals.
@@ -55,27 +57,29 @@ HUGE = 2 << 20      # a transparent huge page (x86-64)
 
 def _huge_zeros(nbytes: int) -> np.ndarray:
     """``nbytes`` zero bytes, 2 MiB aligned, in memory the kernel is asked to back with
-    transparent huge pages (``madvise(MADV_HUGEPAGE)``; Linux's default THP mode is
-    "madvise"). The strategy's ~40 MB of state is read at random, a few cache lines per
-    pool: with 4 KiB pages nearly every such line is also a TLB miss, whose page walk in a
-    virtual machine costs as much again as the miss itself. Less than a huge page, another
-    system, or a kernel that refuses: ordinary pages, 64-byte aligned."""
-    size = -(-max(nbytes, 1) // HUGE) * HUGE
-    try:
-        if nbytes < HUGE:
-            raise ValueError("less than a huge page")
-        mm = mmap.mmap(-1, size + HUGE, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
-    except (OSError, ValueError, AttributeError):
-        raw = np.zeros(nbytes + ALIGN, np.uint8)
-        start = -raw.ctypes.data % ALIGN
-        return raw[start:start + nbytes]
-    raw = np.frombuffer(mm, np.uint8)       # keeps the mapping alive
-    start = -raw.ctypes.data % HUGE
-    if hasattr(mmap, "MADV_HUGEPAGE"):
+    transparent huge pages (``madvise(MADV_HUGEPAGE)``: in Linux's "madvise" THP mode, the
+    usual one, memory that does not ask never gets them). The strategy's ~40 MB of state is
+    read at random, a few cache lines per pool: with 4 KiB pages nearly every such line is
+    also a TLB miss, whose page walk in a virtual machine costs as much again as the miss.
+    Less than a huge page, or no anonymous mapping: ordinary memory, 64-byte aligned; a
+    kernel that refuses the advice leaves ordinary pages."""
+    if nbytes >= HUGE:
+        size = -(-nbytes // HUGE) * HUGE
         try:
-            mm.madvise(mmap.MADV_HUGEPAGE, start, size)
-        except OSError:
-            pass
+            mm = mmap.mmap(-1, size + HUGE, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
+        except (OSError, ValueError, AttributeError):
+            mm = None
+        if mm is not None:
+            raw = np.frombuffer(mm, np.uint8)       # keeps the mapping alive
+            start = -raw.ctypes.data % HUGE
+            if hasattr(mmap, "MADV_HUGEPAGE"):
+                try:
+                    mm.madvise(mmap.MADV_HUGEPAGE, start, size)
+                except OSError:
+                    pass
+            return raw[start:start + nbytes]
+    raw = np.zeros(nbytes + ALIGN, np.uint8)
+    start = -raw.ctypes.data % ALIGN
     return raw[start:start + nbytes]
 
 

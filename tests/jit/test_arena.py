@@ -1,4 +1,6 @@
 """alphapulse.jit.arena: arrays packed in one buffer, re-derived in kernels without copies."""
+import mmap
+
 import numpy as np
 import pytest
 from numba import njit
@@ -130,6 +132,12 @@ def test_the_arena_is_2mib_aligned_and_asks_for_huge_pages():
     arrays = [np.arange(3 << 18, dtype=np.uint64), np.arange(7, dtype=np.int64)]     # 6 MiB and a bit
     arena, _, views = AR.pack(arrays, [(np.uint64, 1), (np.int64, 1)])
     assert arena.ctypes.data % AR.HUGE == 0 and np.array_equal(views[0], arrays[0])
-    # in madvise mode only a mapping that asked for them may get huge pages
+    # in madvise mode only a mapping that asked for them may get huge pages: one that did not
+    # ask (the same kind of mapping) is the control
+    plain = mmap.mmap(-1, 3 * AR.HUGE, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
+    control = np.frombuffer(plain, np.uint8)
+    control[::4096] = 1
     assert _vma_fields(arena.ctypes.data).get("THPeligible") == "1"
-    assert _vma_fields(arrays[0].ctypes.data).get("THPeligible") == "0"
+    assert _vma_fields(control.ctypes.data).get("THPeligible") == "0"
+    small, _, _ = AR.pack([np.arange(7, dtype=np.int64)], [(np.int64, 1)])     # ordinary memory
+    assert small.ctypes.data % AR.ALIGN == 0 and small[:56].view(np.int64).tolist() == list(range(7))
