@@ -22,7 +22,7 @@ from alphapulse.jit.amm_v2 import v2_get_amount_out
 from alphapulse.jit.amm_v3 import NO_HINT, v3_exact_input, v3_exact_input_at, v3_exact_input_f64, v3_piece_f64
 from alphapulse.jit.arena import view1, view2, view3
 from alphapulse.jit.clock import mono_ns, wall_ns
-from alphapulse.jit.crc import frame_crc_with
+from alphapulse.jit.crc import CLMUL, frame_crc_with
 from alphapulse.jit.encode import seal_frame_with, write_header, write_tlv_header
 from alphapulse.jit.frames import check_header, check_tlvs, tlv_header
 from alphapulse.jit.memory import ld_u32, ld_u64, prefetch, st_u16, st_u32, st_u64
@@ -1101,9 +1101,9 @@ def evaluate_cycle(pools, tokens, pairs, pair_ht, tticks, tnets, tn, meta, param
             if slot >= 0:
                 _set_dead(sig_vals, rate_cache, slot, cp, hops)
             return pos
-    if params[PR_SIGNAL_CRC] != 0:
+    if params[PR_SIGNAL_CRC] != 0 and not CLMUL:
         # the checksum's tables (16 KiB, evicted by the market's state between signals) come in
-        # while the exact sizing runs
+        # while the exact sizing runs (folded by carry-less multiplication, it reads a few lines)
         _prefetch_span(crc_t, 0, crc_t.shape[0] * 4)
     amount_in, amount_out, found = optimise_input(pools, tticks, tnets, tn, rp, rz, hops, params, counters, x0,
                                                   curv, all_v2, cap, est, swap_ck, meta[M_STATE_VER])
