@@ -142,7 +142,10 @@ def test_nats_server_kill_and_inbound_sigkill_lose_and_duplicate_nothing(setup):
     assert got == total
     c = metrics.snapshot()["components"][IN]["counters"]
     assert c["bridge_gap_frames"] == 0 and c["bridge_bad_batches"] == 0
-    # Everything written once: the counter sums all inbound runs.
-    assert c["frames_out"] == total
+    # Everything written once (the verifier saw every sequence once, in order); the counter sums
+    # all inbound runs and never passes the total. It is added just after each ring commit, so
+    # each of the two inbound SIGKILLs may leave the frames of one commit (64 KiB, frames of at
+    # least a 32-byte header) uncounted.
+    assert 0 <= total - c["frames_out"] <= 2 * (64 * 1024 // 32)
     print(f"\ninbound: {c['frames_in']} frames received, {c['bridge_duplicates']} duplicates dropped; "
           f"outbound retries: {metrics.snapshot()['components'][OUT]['counters']['bridge_retries']}")
