@@ -133,18 +133,15 @@ def _clmul(typingctx, a, b):
     def codegen(context, builder, signature, args):
         i64 = ir.IntType(64)
         v2 = ir.VectorType(i64, 2)
-        zero = ir.Constant(i64, 0)
-        va = builder.insert_element(builder.insert_element(ir.Constant(v2, ir.Undefined), args[0],
-                                                           ir.Constant(ir.IntType(32), 0)),
-                                    zero, ir.Constant(ir.IntType(32), 1))
-        vb = builder.insert_element(builder.insert_element(ir.Constant(v2, ir.Undefined), args[1],
-                                                           ir.Constant(ir.IntType(32), 0)),
-                                    zero, ir.Constant(ir.IntType(32), 1))
+        lane = [ir.Constant(ir.IntType(32), k) for k in (0, 1)]
+
+        def vector(x):          # (x, 0): pclmulqdq $0 multiplies the low lanes
+            return builder.insert_element(builder.insert_element(ir.Constant(v2, ir.Undefined), x, lane[0]),
+                                          ir.Constant(i64, 0), lane[1])
         asm = ir.InlineAsm(ir.FunctionType(v2, [v2, v2]), "pclmulqdq $$0x00, $2, $0", "=x,0,x")
-        r = builder.call(asm, [va, vb])
+        r = builder.call(asm, [vector(args[0]), vector(args[1])])
         return context.make_tuple(builder, signature.return_type,
-                                  (builder.extract_element(r, ir.Constant(ir.IntType(32), 0)),
-                                   builder.extract_element(r, ir.Constant(ir.IntType(32), 1))))
+                                  tuple(builder.extract_element(r, k) for k in lane))
 
     return sig, codegen
 
@@ -176,7 +173,8 @@ def _step16(_T, a, b, d, e):
 
 @njit(cache=True)
 def crc32_with(buf, start, end, crc, _T):
-    """:func:`crc32` with the tables ``_T`` (a copy of :data:`TABLE`) given."""
+    """:func:`crc32` with the tables ``_T`` (a copy of :data:`TABLE`) given: folded by carry-less
+    multiplication where the CPU has it (:data:`CLMUL`) and the span is long enough."""
     if start < 0:
         start = 0
     if end > buf.shape[0]:
