@@ -187,14 +187,19 @@ def crc32_with(buf, start, end, crc, _T):
 
 
 @njit(cache=True, inline="always")
+def _fold(lo, hi, next_lo, next_hi):
+    """The 128-bit state (lo, hi) moved 16 bytes on, with the next block (next_lo, next_hi) xored in."""
+    a0, a1 = _clmul(lo, K_LO)
+    b0, b1 = _clmul(hi, K_HI)
+    return a0 ^ b0 ^ next_lo, a1 ^ b1 ^ next_hi
+
+
+@njit(cache=True, inline="always")
 def _fold_rest(buf, lo, hi, p, end, _T):
     """From the 128-bit state (lo, hi), fold in every whole 16-byte block of ``buf[p:end]``,
     turn the state into the register by one table step, and finish the tail by the tables."""
     while end - p >= 16:
-        a0, a1 = _clmul(lo, K_LO)
-        b0, b1 = _clmul(hi, K_HI)
-        lo = a0 ^ b0 ^ ld_u64(buf, p)
-        hi = a1 ^ b1 ^ ld_u64(buf, p + 8)
+        lo, hi = _fold(lo, hi, ld_u64(buf, p), ld_u64(buf, p + 8))
         p += 16
     m32 = np.uint64(0xFFFFFFFF)
     c = _step16(_T, np.uint32(lo & m32), np.uint32(lo >> np.uint64(32)), np.uint32(hi & m32),
@@ -252,12 +257,8 @@ def frame_crc_with(buf, frame_offset, payload_size, t):
     if _FRAME_FOLD and payload_size >= 4 and f >= 0 and f + HEADER_SIZE + payload_size <= buf.shape[0]:
         # one folded stream: the header's first 28 bytes, then the payload (its second block
         # is the header's bytes 16..27 and the payload's first 4)
-        lo = ld_u64(buf, f) ^ np.uint64(0xFFFFFFFF)
-        hi = ld_u64(buf, f + 8)
-        a0, a1 = _clmul(lo, K_LO)
-        b0, b1 = _clmul(hi, K_HI)
-        lo = a0 ^ b0 ^ ld_u64(buf, f + 16)
-        hi = a1 ^ b1 ^ (np.uint64(ld_u32(buf, f + 24)) | np.uint64(ld_u32(buf, f + HEADER_SIZE)) << np.uint64(32))
+        lo, hi = _fold(ld_u64(buf, f) ^ np.uint64(0xFFFFFFFF), ld_u64(buf, f + 8), ld_u64(buf, f + 16),
+                       np.uint64(ld_u32(buf, f + 24)) | np.uint64(ld_u32(buf, f + HEADER_SIZE)) << np.uint64(32))
         return _fold_rest(buf, lo, hi, f + HEADER_SIZE + 4, f + HEADER_SIZE + payload_size, t)
     c = crc32_with(buf, frame_offset, frame_offset + CHECKSUM_OFFSET, 0, t)
     return crc32_with(buf, frame_offset + HEADER_SIZE, frame_offset + HEADER_SIZE + payload_size, c, t)
