@@ -18,8 +18,12 @@ collects enough signals) is then replayed:
                       the stream without jumps (search cost when nothing pays)
 * ``latency_*_us``    frame-in to signal-out, through real shared-memory rings
                       (``alphapulse.ring``): one market frame at a time, back to
-                      back, is stamped and published on the market ring; this
-                      process then calls ``engine.run(consumer, producer, 0)``:
+                      back, is published on the market ring, stamped with its
+                      arrival there (``perf.latency_kernels.publish_stamped``:
+                      the header timestamp of the ring's copy is written just
+                      before the commit that makes it visible; ``latency_from_
+                      publish_call_*``: from the clock read before the Python
+                      call that publishes it instead); this process then calls ``engine.run(consumer, producer, 0)``:
                       the spinning strategy's compiled loop (poll, process,
                       release) for that one frame, whose kernel publishes
                       each signal on the signal ring itself (each 2-pool signal
@@ -79,7 +83,8 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from alphapulse.apps.gcpolicy import IdleCollector  # noqa: E402
 from alphapulse.jit import amm_v2, amm_v3  # noqa: E402
-from perf.latency_kernels import _collect, _stamp  # noqa: E402
+from perf.latency_kernels import _collect, publish_stamped  # noqa: E402
+from alphapulse.ring.sequencer import WAKE  # noqa: E402
 from alphapulse.jit.wideint import i128_rows, to_u256  # noqa: E402
 from alphapulse.protocol import codec as C  # noqa: E402
 from alphapulse.strategy import reference as R  # noqa: E402
@@ -295,7 +300,7 @@ def signal_consumer(name, cpu, ready, done, res, nap_s=0.0):
 
 def market_producer(name, frames, rate, warmup, cpu, ready, go, res):
     """The market ring's publisher, in its own process: one frame every 1/rate s, each stamped
-    (header timestamp, ``time.time_ns()``) just before its publication; sleeps in between (at
+    with its arrival on the ring (:func:`publish_stamped`); sleeps in between (at
     least 100 us at a time, then the frames that fell due go out back to back)."""
     from alphapulse.ring import Ring
     if cpu is not None:
@@ -307,8 +312,8 @@ def market_producer(name, frames, rate, warmup, cpu, ready, go, res):
         pass
     ring = Ring.attach(name)
     prod = ring.producer()
+    mk = prod.kernel_state()
     frs = [np.frombuffer(f, np.uint8).copy() for f in frames]
-    _stamp(frs[0], 0)
     ready.set()
     go.wait(120)
     interval = 1e9 / rate
@@ -320,9 +325,11 @@ def market_producer(name, frames, rate, warmup, cpu, ready, go, res):
         if wait > 0:
             time.sleep(max(wait, 100_000) / 1e9)
             continue
-        ts = time.time_ns()
-        _stamp(frs[i], ts)
-        prod.publish(frs[i])
+        r, ts = publish_stamped(*mk, frs[i])
+        if r < 0:
+            raise RuntimeError(f"market ring publication failed: {r}")
+        if r >= WAKE:
+            prod.wake()
         if i == warmup:
             t_measured = ts
         i += 1
@@ -402,7 +409,7 @@ def _start(procs_events, cpus_left, other):
 def bench_latency_spin(market, state_frames, updates, max_hops: int, rate: float = 2_000,
                        warmup: int = 500, python_loop: bool = False):
     """The spinning strategy (``[strategy] wait = "spin"``) between real rings, three processes:
-    a market producer (paced at ``rate``, each frame stamped just before its publication),
+    a market producer (paced at ``rate``, each frame stamped with its arrival on the ring),
     this one running ``engine.run`` (poll, process and publish in one compiled loop, on the
     first CPU; ``python_loop``: a spinning poll, ``process_raw`` and release from Python
     instead), and the signal ring's reader. Latency per signal: its header stamp (the
@@ -446,16 +453,18 @@ def bench_latency(market, state_frames, updates, max_hops: int, warmup: int = 50
     """Frame-in to signal-out through real shared-memory rings, with the signal ring read by
     another process: market ring -> engine -> signal ring -> consumer process.
 
-    Each market frame is stamped (header timestamp, ``time.time_ns()``) just before it is
-    published on the market ring; this process runs the engine's compiled poll-process-release
+    Each market frame is published on the market ring by :func:`publish_stamped`, which
+    writes its arrival (``wall_ns()``) into the header timestamp of the ring's copy just
+    before the commit that makes it visible; this process runs the engine's compiled poll-process-release
     loop for it (``engine.run(consumer, producer, 0)``; ``python_loop``: ``poll``,
     ``process_raw(..., sink=producer)`` and ``release`` from Python), whose kernel publishes
     each signal on the signal ring itself: each 2-pool
     signal as soon as it is sized, the triangle signals after their search. A busy-polling
     consumer process (pinned to the last CPU, this process kept off it) records per signal
     its header stamp and arrival time, less the stamp of the frame that triggered it (the
-    signal's ``trigger_ts_ns``). Returns latencies in us (see :func:`_latency_figures`); the
-    first ``warmup`` frames are run but not measured.
+    signal's ``trigger_ts_ns``). Returns latencies in us (see :func:`_latency_figures`), and
+    the 2-pool signals' latencies counted from the clock read before each frame's publication
+    call instead; the first ``warmup`` frames are run but not measured.
     """
     with _latency_rig(market, state_frames, max_hops, "bs") as (engine, mring, sring, ctx, other, procs):
         ready, done, res = ctx.Event(), ctx.Event(), ctx.Queue()
@@ -465,8 +474,9 @@ def bench_latency(market, state_frames, updates, max_hops: int, warmup: int = 50
         mprod, sprod = mring.producer(), sring.producer()
         cons = mring.consumer("strategy", wait="spin")
         frames = [np.frombuffer(u, np.uint8).copy() for u in updates]
-        _stamp(frames[0], 0)
+        mk = mprod.kernel_state()
         all_lat = []
+        build = {}      # arrival stamp -> the clock before the publication call
         t_measured = 0
         clock = time.time_ns
         # the garbage collector as the strategy process runs it (apps.gcpolicy): no automatic
@@ -474,9 +484,13 @@ def bench_latency(market, state_frames, updates, max_hops: int, warmup: int = 50
         # back) or every 5 s at the latest
         with IdleCollector() as gcp:
             for i, fr in enumerate(frames):
-                t0 = clock()
-                _stamp(fr, t0)
-                mprod.publish(fr)
+                tb = clock()
+                r, t0 = publish_stamped(*mk, fr)
+                if r < 0:
+                    raise RuntimeError(f"market ring publication failed: {r}")
+                if r >= WAKE:
+                    mprod.wake()
+                build[t0] = t0 - tb
                 if python_loop:
                     views = cons.poll(timeout=0.0)
                     engine.process_raw(views, sink=sprod)
@@ -494,7 +508,9 @@ def bench_latency(market, state_frames, updates, max_hops: int, warmup: int = 50
         if lost:
             raise RuntimeError(f"the signal consumer lost {lost} frames")
         procs[0].join(10)
-    return _latency_figures(lat, seen, trig, hops, t_measured, all_lat)
+    from_build = lat + np.array([build.get(int(t), 0) for t in trig.tolist()], np.int64)
+    return (_latency_figures(lat, seen, trig, hops, t_measured, all_lat),
+            _latency_figures(from_build, seen, trig, hops, t_measured, all_lat)[0])
 
 
 def bench_v2_speedup(n: int):
@@ -608,11 +624,14 @@ def main(argv=None) -> int:
 
     # the full search (2-pool and triangles), one frame at a time back to back: 2-pool signals
     # are published before the triangle search, from the kernel
-    pair_lat, first_lat, tri_lat, all_lat, by_index, seen = bench_latency(market, state, lat_updates, max_hops=3)
+    (pair_lat, first_lat, tri_lat, all_lat, by_index, seen), pair_build = bench_latency(market, state, lat_updates,
+                                                                                       max_hops=3)
     res["latency_p50_us"] = pct(pair_lat, 50)
     res["latency_p99_us"] = pct(pair_lat, 99)
     res["latency_p999_us"] = pct(pair_lat, 99.9)
     res["latency_signals"] = int(len(pair_lat))
+    res["latency_from_publish_call_p50_us"] = pct(pair_build, 50)
+    res["latency_from_publish_call_p99_us"] = pct(pair_build, 99)
     res["latency_first_p50_us"] = pct(first_lat, 50)
     res["latency_first_p99_us"] = pct(first_lat, 99)
     res["latency_frames"] = int(len(first_lat))
@@ -626,12 +645,12 @@ def main(argv=None) -> int:
     res["latency_seen_p50_us"] = pct(seen, 50)
     res["latency_seen_p99_us"] = pct(seen, 99)
     # the same with the poll, the kernel call and the release each called from Python
-    py_lat, py_first, _, _, _, _ = bench_latency(market, state, lat_updates, max_hops=3, python_loop=True)
+    (py_lat, py_first, _, _, _, _), _ = bench_latency(market, state, lat_updates, max_hops=3, python_loop=True)
     res["latency_python_loop_p50_us"] = pct(py_lat, 50)
     res["latency_python_loop_p99_us"] = pct(py_lat, 99)
     res["latency_python_loop_first_p50_us"] = pct(py_first, 50)
     # 2-pool cycles only (max_hops = 2)
-    pair2, first2, _, all2, _, _ = bench_latency(market, state, lat_updates, max_hops=2)
+    (pair2, first2, _, all2, _, _), _ = bench_latency(market, state, lat_updates, max_hops=2)
     res["latency_pairs_only_p50_us"] = pct(pair2, 50)
     res["latency_pairs_only_p99_us"] = pct(pair2, 99)
     res["latency_pairs_only_first_p99_us"] = pct(first2, 99)

@@ -7,8 +7,10 @@ import numpy as np
 from numba import njit
 
 from alphapulse.jit.frames import OFF_PAYLOAD_SIZE as OFF_PAYLOAD, OFF_TIMESTAMP
+from alphapulse.jit.clock import mono_ns, wall_ns
 from alphapulse.jit.memory import ld_u32, ld_u64, st_u64
 from alphapulse.protocol import layout as L
+from alphapulse.ring.sequencer import commit, copy_bytes, reserve
 
 HEADER = L.HEADER_SIZE
 TLV_HDR = L.TLV_STD_HEADER
@@ -17,8 +19,21 @@ HOPS = L.ARBITRAGE_SIGNAL.offset("hops")
 
 
 @njit(cache=True)
-def _stamp(frame, ts):
-    st_u64(frame, OFF_TIMESTAMP, np.uint64(ts))
+def publish_stamped(h, ps, sizes, data, frame):
+    """Publish ``frame`` on a ring (a producer's ``kernel_state()``) stamped with its arrival:
+    reserve, copy, write ``wall_ns()`` into the header timestamp of the ring's copy, commit.
+    The stamp is the moment the frame becomes visible to the ring's readers (the commit, a
+    few stores later), not when the Python caller started publishing it (that call, ~1.5 us
+    here, is the producer's cost). Returns (commit result, stamp): result < 0 an error (or
+    BLOCKED, a full lossless ring), >= WAKE a consumer to wake (``Producer.wake``)."""
+    n = frame.shape[0]
+    off = reserve(h, ps, sizes, n)
+    if off < 0:
+        return off, np.int64(0)
+    copy_bytes(data, off, frame, 0, n)
+    ts = wall_ns()
+    st_u64(data, off + OFF_TIMESTAMP, np.uint64(ts))
+    return commit(h, ps, sizes, data, n, mono_ns()), ts
 
 
 @njit(cache=True)
