@@ -475,7 +475,9 @@ def model_optimum(pools, tticks, tnets, tn, cyc_p, cyc_z, hops, cap):
     bracket of the optimum kept from the slope's sign (halving it when a step would leave
     it; an input where the exact swaps would fail, past the known ticks, counts as past
     the optimum), at most MODEL_ITERS of them, to MODEL_REL_TOL.
-    Returns (x*, modelled profit at x*, |profit''| at x*, all_v2); x* = 0 when nothing pays.
+    Returns (x*, modelled profit at x*, |profit''| at x*, all_v2, converged); x* = 0 when
+    nothing pays; converged: x* is the model's optimum on [0, cap] (its profit there the
+    model's largest), not merely the last input known to be below it.
     """
     x0, _, _, curv, est = mobius_optimum(pools, cyc_p, cyc_z, hops)
     all_v2 = True
@@ -483,13 +485,13 @@ def model_optimum(pools, tticks, tnets, tn, cyc_p, cyc_z, hops, cap):
         if pools[cyc_p[i], C_KIND] != np.uint64(KIND_V2):
             all_v2 = False
     if not (x0 > 0.0) or not (cap > 0.0):
-        return 0.0, 0.0, 0.0, all_v2
+        return 0.0, 0.0, 0.0, all_v2, False
     if all_v2:
         if x0 > cap:
             x0 = cap
             out, _, _ = cycle_model(pools, tticks, tnets, tn, cyc_p, cyc_z, hops, x0)
             est = out - x0
-        return x0, est, curv, True
+        return x0, est, curv, True, True
     lo = 0.0                  # the slope is positive there (the rates' product beats 1) ...
     hi = math.inf             # ... and negative (or the swaps fail) there
     x = x0 if x0 < cap else cap
@@ -528,14 +530,14 @@ def model_optimum(pools, tticks, tnets, tn, cyc_p, cyc_z, hops, cap):
         if not (x > 0.0):
             x = 0.5 * hi
         if not (0.0 < x < math.inf):
-            return 0.0, 0.0, 0.0, False
+            return 0.0, 0.0, 0.0, False, False
         a, b, c, d, ok = cycle_piece(pools, tticks, tnets, tn, cyc_p, cyc_z, hops, x)
         if not ok:
-            return 0.0, 0.0, 0.0, False
+            return 0.0, 0.0, 0.0, False, False
     q = c * x + d
     det = a * d - b * c
     curv = 2.0 * c * det / (q * q * q)
-    return x, (a * x + b) / q - x, curv if curv > 0.0 else 0.0, False
+    return x, (a * x + b) / q - x, curv if curv > 0.0 else 0.0, False, good
 
 
 @njit(cache=True)
@@ -649,9 +651,36 @@ def search_band(hops, curv, est, tol_ppb):
     return math.sqrt(2.0 * tol / curv) + 2.0 if curv > 0.0 else 2.0
 
 
+# A bound of the model's float rounding per hop, relative to the amounts it moves (input plus
+# profit): a double's 1e-16 of the pool's (virtual) reserves, which the ranges a concentrated
+# swap crosses bring in and which are some 100-1,000 times the input at an optimum. The
+# default tolerance, 1 ppb of a profit of 0.5 % of the input, is 5e-12 of the input.
+MODEL_FLOAT_REL = 1e-13
+
+
+@njit(cache=True)
+def certified(hops, x0, est, exact_profit, tol_ppb):
+    """Whether the exact profit ``exact_profit`` at the model's optimum ``x0`` is, without
+    probing other inputs, within the search's tolerance of the best exact profit: the
+    tolerance (:func:`search_band`'s, ``tol_ppb`` of the modelled profit ``est`` or hops + 2
+    units) covers both its distance to ``est`` and the model's own rounding
+    (MODEL_FLOAT_REL). The argument: each pool rounds against the trader (UniswapV2Library
+    floors the output; a V3 swap step rounds the price and the amount in up and the amount
+    out down), so a cycle's exact output never exceeds the real-valued swaps the model
+    computes; at most the model's maximum ``est`` (plus its rounding) is to be had, and
+    ``exact_profit`` is within the tolerance of it. An exact profit above the model by more
+    than the tolerance means the model is off here: not certified."""
+    tol = est * tol_ppb * 1e-9
+    if tol < hops + 2.0:
+        tol = hops + 2.0
+    slack = MODEL_FLOAT_REL * hops * (x0 + est)
+    gap = est - exact_profit
+    return (gap if gap > 0.0 else -gap) + slack <= tol
+
+
 @njit(cache=True)
 def optimise_input(pools, tticks, tnets, tn, cyc_p, cyc_z, hops, params, counters, x0, curv, all_v2, cap, est,
-                   ck, ver):
+                   est_max, ck, ver):
     """Optimal input of the cycle on the exact simulation, from the model's optimum ``x0``.
 
     Every amount is an exact integer simulation; the model only says where to look. Around
@@ -663,6 +692,10 @@ def optimise_input(pools, tticks, tnets, tn, cyc_p, cyc_z, hops, params, counter
     optimum below that scale buys nothing and costs simulations. So:
     * All-V2 cycles whose band w is at most PR_NEIGHBOR_SCAN each side: every integer of it
       is simulated (the result is the exact integer optimum).
+    * Otherwise, when ``est_max`` (``est`` is the model's largest profit on [0, cap]) and
+      the exact profit at x0 is within the search's tolerance of ``est``, x0 is the answer
+      in one simulation (:func:`certified`: the model's maximum bounds the exact profit
+      from above, so no other input can pay more than the tolerance above it).
     * Otherwise an exact ascent from x0 (:func:`_exact_ascent`: 3 simulations when the
       model is right, O(log) more when it is off), never above ``cap``, to within
       :func:`search_band`: PR_SEARCH_TOL_PPB of the modelled profit ``est``.
@@ -703,6 +736,8 @@ def optimise_input(pools, tticks, tnets, tn, cyc_p, cyc_z, hops, params, counter
         return best_x, best_out, found
     bp, best_out, found = _exact_profit(pools, tticks, tnets, tn, cyc_p, cyc_z, hops, center, counters, ck, ver)
     if found:
+        if est_max and certified(hops, x0, est, u256_to_f64(bp), params[PR_SEARCH_TOL_PPB]):
+            return center, best_out, True
         wt = search_band(hops, curv, est, params[PR_SEARCH_TOL_PPB])
         best_x, best_out = _exact_ascent(pools, tticks, tnets, tn, cyc_p, cyc_z, hops, counters, ck, ver, x0, center,
                                          bp, best_out, wt if wt > x0 * 1e-14 else x0 * 1e-14, cap,
@@ -1087,7 +1122,7 @@ def evaluate_cycle(pools, tokens, pairs, pair_ht, tticks, tnets, tn, meta, param
     # the model's optimum (floats: where to look; the exact search below makes the figures)
     r_first, _ = virtual_reserves(pools, rp[0], rz[0])
     cap = r_first * params[PR_MAX_INPUT_BPS] / 10_000.0
-    x0, est, curv, all_v2 = model_optimum(pools, tticks, tnets, tn, rp, rz, hops, cap)
+    x0, est, curv, all_v2, est_max = model_optimum(pools, tticks, tnets, tn, rp, rz, hops, cap)
     pct = params[PR_SCREEN_PCT]
     if pct > 0:
         est_usd, est_priced = usd_e8_f(pools, tokens, start_pp, est, start_token, stable)
@@ -1106,7 +1141,7 @@ def evaluate_cycle(pools, tokens, pairs, pair_ht, tticks, tnets, tn, meta, param
         # while the exact sizing runs (folded by carry-less multiplication, it reads a few lines)
         _prefetch_span(crc_t, 0, crc_t.shape[0] * 4)
     amount_in, amount_out, found = optimise_input(pools, tticks, tnets, tn, rp, rz, hops, params, counters, x0,
-                                                  curv, all_v2, cap, est, swap_ck, meta[M_STATE_VER])
+                                                  curv, all_v2, cap, est, est_max, swap_ck, meta[M_STATE_VER])
     if not found:
         counters[K_SIM_FAILS] += 1
         if slot >= 0:

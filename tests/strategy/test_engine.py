@@ -605,8 +605,8 @@ def test_exact_ascent_finds_the_optimum_from_a_wrong_start_in_few_simulations():
                    for i in range(2)] + [False])
     args = (st["pools"], st["tticks"], st["tnets"], st["tn"], cp, cz, 2)
     cap = 1e40
-    x0, est, curv, all_v2 = A.model_optimum(*args, cap)
-    assert not all_v2 and x0 > 0 and curv > 0 and est > 0
+    x0, est, curv, all_v2, est_max = A.model_optimum(*args, cap)
+    assert not all_v2 and est_max and x0 > 0 and curv > 0 and est > 0
     ppb = e.config.search_tolerance_ppb
     wt = A.search_band(2, curv, est, ppb)
     tol = 2 * max(4.0, est * ppb * 1e-9)
@@ -614,7 +614,7 @@ def test_exact_ascent_finds_the_optimum_from_a_wrong_start_in_few_simulations():
     def run(start):
         counters = np.zeros_like(st["counters"])
         x, out, found = A.optimise_input(*args, e._params, counters, start, curv, all_v2, cap,  # noqa: SLF001
-                                         est, np.zeros((A.SWC_N, A.SWCOL), np.uint64), 0)
+                                         est, est_max, np.zeros((A.SWC_N, A.SWCOL), np.uint64), 0)
         assert found
         xi, oi = from_limbs(x), from_limbs(out)
         assert oi == e.simulate(path, xi)          # the pair returned is one exact simulation
@@ -637,6 +637,70 @@ def test_exact_ascent_finds_the_optimum_from_a_wrong_start_in_few_simulations():
         x, p, sims = run(x0 * k)
         start = int(x0 * k)
         assert p >= e.simulate(path, start) - start and sims <= 3 + e.config.search_iters_v3
+
+
+@pytest.mark.parametrize("v2_price_pct", [101, 102, 103, 105, 108, 112])
+def test_a_certified_optimum_is_as_good_as_the_exact_ascents(v2_price_pct):
+    _certificate_case(v2_price_pct)
+
+
+def _certificate_case(v2_price_pct):
+    """optimise_input's certificate (a V2-V3 cycle whose V3 leg crosses initialised ticks):
+    when the exact profit at the model's optimum is within the tolerance of the model's
+    maximum, it answers after that one simulation, and no input pays more than the tolerance
+    above it: not the exact ascent's answer (run without the certificate), not a dense scan."""
+    e, f = engine(), Feed()
+    v3_frames, _ = _v3_setup(f)
+    (s,) = signals(e.process([f.frame(f.v2_state(P1, WETH, USDC, 10**24, v2_price_pct * 10**22), *v3_frames)]))
+    st = e.state
+    path = [(bytes(s.pools[i]), bytes(s.tokens[i])) for i in range(2)]
+    cp = np.array([e.registry.index(p) for p, _ in path] + [0], np.int64)
+    cz = np.array([int(st["pools"][cp[i], A.C_TOKEN0]) == e.registry.token_index(path[i][1])
+                   for i in range(2)] + [False])
+    args = (st["pools"], st["tticks"], st["tnets"], st["tn"], cp, cz, 2)
+    x0, est, curv, all_v2, est_max = A.model_optimum(*args, 1e40)
+    assert not all_v2 and est_max and est > 0
+    ppb = e.config.search_tolerance_ppb
+    tol = max(4.0, est * ppb * 1e-9)
+
+    def run(bound):
+        counters = np.zeros_like(st["counters"])
+        x, out, found = A.optimise_input(*args, e._params, counters, x0, curv, all_v2, 1e40,  # noqa: SLF001
+                                         est, bound, np.zeros((A.SWC_N, A.SWCOL), np.uint64), 0)
+        assert found
+        xi, oi = from_limbs(x), from_limbs(out)
+        assert oi == e.simulate(path, xi)
+        return xi, oi - xi, int(counters[A.K_SIMULATIONS])
+
+    x_c, p_c, sims_c = run(True)
+    x_a, p_a, sims_a = run(False)
+    assert sims_a >= 3
+    certified = A.certified(2, x0, est, float(p_c), ppb)
+    assert certified == (sims_c == 1)
+    if certified:
+        assert x_c == from_limbs(A.u256_from_f64(x0))
+        assert p_c >= p_a - tol and abs(est - p_c) <= tol
+        wt = A.search_band(2, curv, est, ppb)
+        dense = max(e.simulate(path, x) - x for x in (int(x0 + k * wt) for k in range(-50, 51)))
+        assert p_c >= dense - tol
+    else:
+        assert (x_c, p_c) == (x_a, p_a)
+    return certified        # for the test below: whether this cycle was certified
+
+
+def test_the_certificate_holds_on_most_v2_v3_cycles_and_its_rule():
+    """The certificate is not a dead path: it answers most of the cycles above; and its rule:
+    within the tolerance of the model's maximum either way (rounding slack included) or not."""
+    n = sum(_certificate_case(p) for p in (101, 102, 103, 105, 108, 112))
+    assert n >= 2
+    x0, est = 1e21, 1e19                      # tolerance: 1 ppb of est = 1e10
+    slack = A.MODEL_FLOAT_REL * 2 * (x0 + est)
+    assert A.certified(2, x0, est, est - 1e10 + slack * 1.01, 1)
+    assert not A.certified(2, x0, est, est - 1e10 + slack * 0.99, 1)
+    assert not A.certified(2, x0, est, est + 1e10, 1)       # the exact profit beats the model: off
+    assert A.certified(2, x0, est, est + 1e10 - slack * 1.01, 1)
+    assert not A.certified(2, 1e6, 3.0, 3.0 - 5.0, 1)       # at least hops + 2 units: 4 here
+    assert A.certified(2, 1e6, 3.0, 3.0 - 3.0, 1)
 
 
 def _golden_max(f, lo, hi, iters=200):
@@ -673,8 +737,8 @@ def test_model_optimum_is_the_float_model_s_maximum_across_tick_ranges(v2_price_
     # buy WETH on the V3 pool with USDC (token1 in), sell it on V2 for USDC
     weth_is_0 = int(st["pools"][cp[0], A.C_TOKEN0]) == e.registry.token_index(WETH)
     cz = np.array([not weth_is_0, weth_is_0, False])
-    x, est, curv, all_v2 = A.model_optimum(*args, cp, cz, 2, 1e40)
-    assert not all_v2 and x > 0 and est > 0 and curv > 0
+    x, est, curv, all_v2, converged = A.model_optimum(*args, cp, cz, 2, 1e40)
+    assert not all_v2 and converged and x > 0 and est > 0 and curv > 0
 
     def profit(y):
         out, _, ok = A.cycle_model(*args, cp, cz, 2, y)
