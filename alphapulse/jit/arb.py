@@ -658,24 +658,50 @@ def search_band(hops, curv, est, tol_ppb):
 MODEL_FLOAT_REL = 1e-13
 
 
+# The staircase counts towards the certificate up to this share of the modelled profit (1 ppm:
+# a signal of 10 USD may leave up to 0.00001 USD on the table by not chasing the sawtooth).
+STAIR_CAP_REL = 1e-6
+
+
 @njit(cache=True)
-def certified(hops, x0, est, exact_profit, tol_ppb):
+def rounding_staircase(pools, cyc_p, cyc_z, hops):
+    """How far below the real-valued swaps the exact cycle can land by rounding alone, in
+    units of its start token: each hop rounds its output down (and a V3 step its price and
+    input up: counted as a second unit) by less than 2 units of its output token, which the
+    hops after it turn into at most their marginal rates at zero size (the rates only fall
+    with size) units of the start token."""
+    s = 0.0
+    down = 1.0                      # start-token units one unit of this hop's output becomes
+    for i in range(hops - 1, -1, -1):
+        s += 2.0 * down
+        down *= _marginal_rate(pools, cyc_p[i], cyc_z[i])
+    return s
+
+
+@njit(cache=True)
+def certified(hops, x0, est, exact_profit, tol_ppb, stair):
     """Whether the exact profit ``exact_profit`` at the model's optimum ``x0`` is, without
-    probing other inputs, within the search's tolerance of the best exact profit: the
-    tolerance (:func:`search_band`'s, ``tol_ppb`` of the modelled profit ``est`` or hops + 2
-    units) covers both its distance to ``est`` and the model's own rounding
-    (MODEL_FLOAT_REL). The argument: each pool rounds against the trader (UniswapV2Library
-    floors the output; a V3 swap step rounds the price and the amount in up and the amount
-    out down), so a cycle's exact output never exceeds the real-valued swaps the model
-    computes; at most the model's maximum ``est`` (plus its rounding) is to be had, and
-    ``exact_profit`` is within the tolerance of it. An exact profit above the model by more
-    than the tolerance means the model is off here: not certified."""
+    probing other inputs, as good as the search would make it: within its tolerance
+    (:func:`search_band`'s: ``tol_ppb`` of the modelled profit ``est`` or hops + 2 units), or
+    within the cycle's rounding staircase ``stair`` (:func:`rounding_staircase`) but at most
+    STAIR_CAP_REL of ``est``, of the best exact profit, the model's own rounding
+    (MODEL_FLOAT_REL) included. The argument: each
+    pool rounds against the trader (UniswapV2Library floors the output; a V3 swap step rounds
+    the price and the amount in up and the amount out down), so a cycle's exact output never
+    exceeds the real-valued swaps the model computes; at most the model's maximum ``est``
+    (plus its rounding) is to be had anywhere, and ``exact_profit`` is that close to it.
+    Below the staircase the exact profit is a sawtooth of the intermediate tokens' units,
+    which a search only samples (chasing it buys nothing but simulations). An exact profit
+    above the model by more than the tolerance means the model is off here: not certified."""
     tol = est * tol_ppb * 1e-9
     if tol < hops + 2.0:
         tol = hops + 2.0
     slack = MODEL_FLOAT_REL * hops * (x0 + est)
     gap = est - exact_profit
-    return (gap if gap > 0.0 else -gap) + slack <= tol
+    if gap < 0.0:
+        return slack - gap <= tol
+    lim = stair if stair < STAIR_CAP_REL * est else STAIR_CAP_REL * est
+    return gap + slack <= (tol if tol > lim else lim)
 
 
 @njit(cache=True)
@@ -693,9 +719,9 @@ def optimise_input(pools, tticks, tnets, tn, cyc_p, cyc_z, hops, params, counter
     * All-V2 cycles whose band w is at most PR_NEIGHBOR_SCAN each side: every integer of it
       is simulated (the result is the exact integer optimum).
     * Otherwise, when ``est_max`` (``est`` is the model's largest profit on [0, cap]) and
-      the exact profit at x0 is within the search's tolerance of ``est``, x0 is the answer
-      in one simulation (:func:`certified`: the model's maximum bounds the exact profit
-      from above, so no other input can pay more than the tolerance above it).
+      the exact profit at x0 is within the search's tolerance or the rounding staircase of
+      ``est``, x0 is the answer in one simulation (:func:`certified`: the model's maximum
+      bounds the exact profit from above, so no other input can pay more than that above it).
     * Otherwise an exact ascent from x0 (:func:`_exact_ascent`: 3 simulations when the
       model is right, O(log) more when it is off), never above ``cap``, to within
       :func:`search_band`: PR_SEARCH_TOL_PPB of the modelled profit ``est``.
@@ -736,7 +762,8 @@ def optimise_input(pools, tticks, tnets, tn, cyc_p, cyc_z, hops, params, counter
         return best_x, best_out, found
     bp, best_out, found = _exact_profit(pools, tticks, tnets, tn, cyc_p, cyc_z, hops, center, counters, ck, ver)
     if found:
-        if est_max and certified(hops, x0, est, u256_to_f64(bp), params[PR_SEARCH_TOL_PPB]):
+        if est_max and certified(hops, x0, est, u256_to_f64(bp), params[PR_SEARCH_TOL_PPB],
+                                 rounding_staircase(pools, cyc_p, cyc_z, hops)):
             return center, best_out, True
         wt = search_band(hops, curv, est, params[PR_SEARCH_TOL_PPB])
         best_x, best_out = _exact_ascent(pools, tticks, tnets, tn, cyc_p, cyc_z, hops, counters, ck, ver, x0, center,

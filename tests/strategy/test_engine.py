@@ -675,8 +675,12 @@ def _certificate_case(v2_price_pct):
     x_c, p_c, sims_c = run(True)
     x_a, p_a, sims_a = run(False)
     assert sims_a >= 3
-    certified = A.certified(2, x0, est, float(p_c), ppb)
+    stair = A.rounding_staircase(st["pools"], cp, cz, 2)
+    # under 2 units of the start token from the last hop, 2 of the middle token from the first
+    assert stair == pytest.approx(2.0 + 2.0 * A._marginal_rate(st["pools"], cp[1], cz[1]))  # noqa: SLF001
+    certified = A.certified(2, x0, est, float(p_c), ppb, stair)
     assert certified == (sims_c == 1)
+    tol = max(tol, min(stair, A.STAIR_CAP_REL * est))
     if certified:
         assert x_c == from_limbs(A.u256_from_f64(x0))
         assert p_c >= p_a - tol and abs(est - p_c) <= tol
@@ -695,12 +699,18 @@ def test_the_certificate_holds_on_most_v2_v3_cycles_and_its_rule():
     assert n >= 2
     x0, est = 1e21, 1e19                      # tolerance: 1 ppb of est = 1e10
     slack = A.MODEL_FLOAT_REL * 2 * (x0 + est)
-    assert A.certified(2, x0, est, est - 1e10 + slack * 1.01, 1)
-    assert not A.certified(2, x0, est, est - 1e10 + slack * 0.99, 1)
-    assert not A.certified(2, x0, est, est + 1e10, 1)       # the exact profit beats the model: off
-    assert A.certified(2, x0, est, est + 1e10 - slack * 1.01, 1)
-    assert not A.certified(2, 1e6, 3.0, 3.0 - 5.0, 1)       # at least hops + 2 units: 4 here
-    assert A.certified(2, 1e6, 3.0, 3.0 - 3.0, 1)
+    assert A.certified(2, x0, est, est - 1e10 + slack * 1.01, 1, 0.0)
+    assert not A.certified(2, x0, est, est - 1e10 + slack * 0.99, 1, 0.0)
+    assert not A.certified(2, x0, est, est + 1e10, 1, 0.0)       # the exact profit beats the model: off
+    assert A.certified(2, x0, est, est + 1e10 - slack * 1.01, 1, 0.0)
+    assert not A.certified(2, 1e6, 3.0, 3.0 - 5.0, 1, 0.0)       # at least hops + 2 units: 4 here
+    assert A.certified(2, 1e6, 3.0, 3.0 - 3.0, 1, 0.0)
+    # the rounding staircase widens it below the model (up to 1 ppm of est), never above it
+    assert A.certified(2, x0, est, est - 1e12 + slack * 1.01, 1, 1e12)
+    assert not A.certified(2, x0, est, est - 1e12 + slack * 0.99, 1, 1e12)
+    assert not A.certified(2, x0, est, est - 1e13 - slack, 1, 1e20)       # capped: 1e-6 * est = 1e13
+    assert A.certified(2, x0, est, est - 1e13 + slack * 1.01, 1, 1e20)
+    assert not A.certified(2, x0, est, est + 1e12, 1, 1e12)
 
 
 def _golden_max(f, lo, hi, iters=200):
