@@ -590,20 +590,27 @@ def test_sink_on_a_full_lossless_ring_waits_then_raises_like_publish_batch():
     assert len(got) == 2 and all(s.hops == 2 for s in signals(got))
 
 
-def test_exact_ascent_finds_the_optimum_from_a_wrong_start_in_few_simulations():
-    """optimise_input's exact search (a V2-V3 cycle that crosses initialised ticks): started
-    from the model's optimum it needs 3 simulations; started many bands away it still ends
-    within the tolerance of that profit (search_band: 1 ppb here), in O(log) simulations
-    (galloping then golden sections), not one step per band the start is off."""
+def _v2_v3_cycle(v2_price_pct):
+    """An engine with a V2 pool at ``v2_price_pct`` % of a V3 pool's price (ticks initialised
+    around it) and the cycle of its one signal: (engine, state, the signal, its path, pools
+    and directions, the kernels' leading arguments)."""
     e, f = engine(), Feed()
     v3_frames, _ = _v3_setup(f)
-    (s,) = signals(e.process([f.frame(f.v2_state(P1, WETH, USDC, 10**24, 103 * 10**22), *v3_frames)]))
+    (s,) = signals(e.process([f.frame(f.v2_state(P1, WETH, USDC, 10**24, v2_price_pct * 10**22), *v3_frames)]))
     st = e.state
     path = [(bytes(s.pools[i]), bytes(s.tokens[i])) for i in range(2)]
     cp = np.array([e.registry.index(p) for p, _ in path] + [0], np.int64)
     cz = np.array([int(st["pools"][cp[i], A.C_TOKEN0]) == e.registry.token_index(path[i][1])
                    for i in range(2)] + [False])
-    args = (st["pools"], st["tticks"], st["tnets"], st["tn"], cp, cz, 2)
+    return e, st, s, path, cp, cz, (st["pools"], st["tticks"], st["tnets"], st["tn"], cp, cz, 2)
+
+
+def test_exact_ascent_finds_the_optimum_from_a_wrong_start_in_few_simulations():
+    """optimise_input's exact search (a V2-V3 cycle that crosses initialised ticks): started
+    from the model's optimum it needs 3 simulations; started many bands away it still ends
+    within the tolerance of that profit (search_band: 1 ppb here), in O(log) simulations
+    (galloping then golden sections), not one step per band the start is off."""
+    e, st, s, path, cp, cz, args = _v2_v3_cycle(103)
     cap = 1e40
     x0, est, curv, all_v2, est_max = A.model_optimum(*args, cap)
     assert not all_v2 and est_max and x0 > 0 and curv > 0 and est > 0
@@ -649,15 +656,7 @@ def _certificate_case(v2_price_pct):
     when the exact profit at the model's optimum is within the tolerance of the model's
     maximum, it answers after that one simulation, and no input pays more than the tolerance
     above it: not the exact ascent's answer (run without the certificate), not a dense scan."""
-    e, f = engine(), Feed()
-    v3_frames, _ = _v3_setup(f)
-    (s,) = signals(e.process([f.frame(f.v2_state(P1, WETH, USDC, 10**24, v2_price_pct * 10**22), *v3_frames)]))
-    st = e.state
-    path = [(bytes(s.pools[i]), bytes(s.tokens[i])) for i in range(2)]
-    cp = np.array([e.registry.index(p) for p, _ in path] + [0], np.int64)
-    cz = np.array([int(st["pools"][cp[i], A.C_TOKEN0]) == e.registry.token_index(path[i][1])
-                   for i in range(2)] + [False])
-    args = (st["pools"], st["tticks"], st["tnets"], st["tn"], cp, cz, 2)
+    e, st, _, path, cp, cz, args = _v2_v3_cycle(v2_price_pct)
     x0, est, curv, all_v2, est_max = A.model_optimum(*args, 1e40)
     assert not all_v2 and est_max and est > 0
     ppb = e.config.search_tolerance_ppb
