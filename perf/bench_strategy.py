@@ -21,9 +21,10 @@ collects enough signals) is then replayed:
                       back, is published on the market ring, stamped with its
                       arrival there (``perf.latency_kernels.publish_stamped``:
                       the header timestamp of the ring's copy is written just
-                      before the commit that makes it visible; ``latency_from_
-                      publish_call_*``: from the clock read before the Python
-                      call that publishes it instead); this process then calls ``engine.run(consumer, producer, 0)``:
+                      before the commit that makes it visible;
+                      ``latency_from_publish_call_*``: from the clock read
+                      before the Python call that publishes it instead); this
+                      process then calls ``engine.run(consumer, producer, 0)``:
                       the spinning strategy's compiled loop (poll, process,
                       release) for that one frame, whose kernel publishes
                       each signal on the signal ring itself (each 2-pool signal
@@ -455,8 +456,8 @@ def bench_latency(market, state_frames, updates, max_hops: int, warmup: int = 50
 
     Each market frame is published on the market ring by :func:`publish_stamped`, which
     writes its arrival (``wall_ns()``) into the header timestamp of the ring's copy just
-    before the commit that makes it visible; this process runs the engine's compiled poll-process-release
-    loop for it (``engine.run(consumer, producer, 0)``; ``python_loop``: ``poll``,
+    before the commit that makes it visible; this process runs the engine's compiled
+    poll-process-release loop for it (``engine.run(consumer, producer, 0)``; ``python_loop``: ``poll``,
     ``process_raw(..., sink=producer)`` and ``release`` from Python), whose kernel publishes
     each signal on the signal ring itself: each 2-pool
     signal as soon as it is sized, the triangle signals after their search. A busy-polling
@@ -476,7 +477,7 @@ def bench_latency(market, state_frames, updates, max_hops: int, warmup: int = 50
         frames = [np.frombuffer(u, np.uint8).copy() for u in updates]
         mk = mprod.kernel_state()
         all_lat = []
-        build = {}      # arrival stamp -> the clock before the publication call
+        call_ns = {}    # arrival stamp -> how long before it the publication call began
         t_measured = 0
         clock = time.time_ns
         # the garbage collector as the strategy process runs it (apps.gcpolicy): no automatic
@@ -490,7 +491,7 @@ def bench_latency(market, state_frames, updates, max_hops: int, warmup: int = 50
                     raise RuntimeError(f"market ring publication failed: {r}")
                 if r >= WAKE:
                     mprod.wake()
-                build[t0] = t0 - tb
+                call_ns[t0] = t0 - tb
                 if python_loop:
                     views = cons.poll(timeout=0.0)
                     engine.process_raw(views, sink=sprod)
@@ -508,9 +509,9 @@ def bench_latency(market, state_frames, updates, max_hops: int, warmup: int = 50
         if lost:
             raise RuntimeError(f"the signal consumer lost {lost} frames")
         procs[0].join(10)
-    from_build = lat + np.array([build.get(int(t), 0) for t in trig.tolist()], np.int64)
+    from_call = lat + np.array([call_ns[t] for t in trig.tolist()], np.int64)
     return (_latency_figures(lat, seen, trig, hops, t_measured, all_lat),
-            _latency_figures(from_build, seen, trig, hops, t_measured, all_lat)[0])
+            _latency_figures(from_call, seen, trig, hops, t_measured, all_lat)[0])
 
 
 def bench_v2_speedup(n: int):
@@ -624,14 +625,14 @@ def main(argv=None) -> int:
 
     # the full search (2-pool and triangles), one frame at a time back to back: 2-pool signals
     # are published before the triangle search, from the kernel
-    (pair_lat, first_lat, tri_lat, all_lat, by_index, seen), pair_build = bench_latency(market, state, lat_updates,
-                                                                                       max_hops=3)
+    (pair_lat, first_lat, tri_lat, all_lat, by_index, seen), pair_call = bench_latency(market, state, lat_updates,
+                                                                                      max_hops=3)
     res["latency_p50_us"] = pct(pair_lat, 50)
     res["latency_p99_us"] = pct(pair_lat, 99)
     res["latency_p999_us"] = pct(pair_lat, 99.9)
     res["latency_signals"] = int(len(pair_lat))
-    res["latency_from_publish_call_p50_us"] = pct(pair_build, 50)
-    res["latency_from_publish_call_p99_us"] = pct(pair_build, 99)
+    res["latency_from_publish_call_p50_us"] = pct(pair_call, 50)
+    res["latency_from_publish_call_p99_us"] = pct(pair_call, 99)
     res["latency_first_p50_us"] = pct(first_lat, 50)
     res["latency_first_p99_us"] = pct(first_lat, 99)
     res["latency_frames"] = int(len(first_lat))

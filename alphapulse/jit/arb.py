@@ -685,10 +685,10 @@ def certified(hops, x0, est, exact_profit, tol_ppb, stair):
     (:func:`search_band`'s: ``tol_ppb`` of the modelled profit ``est`` or hops + 2 units), or
     within the cycle's rounding staircase ``stair`` (:func:`rounding_staircase`) but at most
     STAIR_CAP_REL of ``est``, of the best exact profit, the model's own rounding
-    (MODEL_FLOAT_REL) included. The argument: each
-    pool rounds against the trader (UniswapV2Library floors the output; a V3 swap step rounds
-    the price and the amount in up and the amount out down), so a cycle's exact output never
-    exceeds the real-valued swaps the model computes; at most the model's maximum ``est``
+    (MODEL_FLOAT_REL) included. The argument: each pool rounds against the trader
+    (UniswapV2Library floors the output; a V3 swap step rounds the price and the amount in
+    up and the amount out down), so a cycle's exact output never exceeds the real-valued
+    swaps the model computes; at most the model's maximum ``est``
     (plus its rounding) is to be had anywhere, and ``exact_profit`` is that close to it.
     Below the staircase the exact profit is a sawtooth of the intermediate tokens' units,
     which a search only samples (chasing it buys nothing but simulations). An exact profit
