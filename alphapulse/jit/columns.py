@@ -67,8 +67,8 @@ def column_shape(f: L.Field, n: int) -> tuple[int, ...]:
     """Array shape of field ``f`` for ``n`` rows."""
     _, _, limbs = L.KINDS[f.kind]
     elem: tuple[int, ...] = ()
-    if f.kind == "address":
-        elem = (ADDRESS_SIZE,)
+    if f.kind in L.BYTES_KINDS:
+        elem = (L.KINDS[f.kind][0],)
     elif limbs:
         elem = (limbs,)
     return (n,) + ((f.count,) if f.count > 1 else ()) + elem
@@ -120,7 +120,7 @@ def row_to_record(cols: Any, row: int) -> Any:
         a = getattr(cols, f.name)[row]
 
         def one(x: np.ndarray, kind: str = f.kind) -> Any:
-            if kind == "address":
+            if kind in L.BYTES_KINDS:
                 return bytes(np.asarray(x, dtype=np.uint8))
             if kind in L.WIDE_KINDS:
                 return limbs_to_int(x, signed=kind == "i128")
@@ -138,7 +138,7 @@ def set_row(cols: Any, row: int, record: Any) -> None:
         vals = vals if f.count > 1 else (vals,)
         for j, v in enumerate(vals):
             idx = (row, j) if f.count > 1 else (row,)
-            if f.kind == "address":
+            if f.kind in L.BYTES_KINDS:
                 col[idx] = np.frombuffer(bytes(v), dtype=np.uint8)
             elif f.kind in L.WIDE_KINDS:
                 col[idx] = int_to_limbs(int(v), L.KINDS[f.kind][2])
@@ -157,14 +157,14 @@ _UNSIGNED_OF = {"i16": "np.uint16", "i32": "np.uint32", "i64": "np.uint64"}
 
 
 
-def _copy_lines(src: str, dst: str) -> list[str]:
-    """Copy an address (20 bytes) as 8 + 8 + 4 byte words.
+def _copy_lines(src: str, dst: str, n: int = ADDRESS_SIZE) -> list[str]:
+    """Copy an opaque byte string (an address: 20 bytes, a hash: 32) as 8-byte words and a tail.
 
     No array views (a view costs two atomic refcount operations per row);
     indexed byte loads and stores that LLVM merges into word moves.
     """
     out = []
-    for base, width in ((0, 8), (8, 8), (16, 4)):
+    for base, width in [(b, min(8, n - b)) for b in range(0, n, 8)]:
         terms = [f"(np.uint64({src.format(k=base + i)}) << np.uint64({8 * i}))"
                  for i in range(width)]
         out.append("    w = " + " | ".join(terms))
@@ -181,8 +181,8 @@ def _load_source(lay: TlvLayout) -> str:
             off = f.offset + j * f.elem_size
             at = f"row, {j}" if f.count > 1 else "row"
             col = f"cols.{f.name}"
-            if f.kind == "address":
-                lines += _copy_lines(f"buf[p + {off} + {{k}}]", f"{col}[{at}, {{k}}]")
+            if f.kind in L.BYTES_KINDS:
+                lines += _copy_lines(f"buf[p + {off} + {{k}}]", f"{col}[{at}, {{k}}]", size)
             elif limbs:
                 for k in range(limbs):
                     lines.append(f"    {col}[{at}, {k}] = ld_u64(buf, p + {off + 8 * k})")
@@ -208,8 +208,8 @@ def _store_source(lay: TlvLayout) -> str:
             off = f.offset + j * f.elem_size
             at = f"row, {j}" if f.count > 1 else "row"
             col = f"cols.{f.name}"
-            if f.kind == "address":
-                lines += _copy_lines(f"{col}[{at}, {{k}}]", f"buf[p + {off} + {{k}}]")
+            if f.kind in L.BYTES_KINDS:
+                lines += _copy_lines(f"{col}[{at}, {{k}}]", f"buf[p + {off} + {{k}}]", size)
             elif limbs:
                 for k in range(limbs):
                     lines.append(f"    st_u64(buf, p + {off + 8 * k}, {col}[{at}, {k}])")

@@ -33,7 +33,7 @@ class FrameError(ValueError):
 
 # ---------------------------------------------------------------- records
 def _default(f: L.Field) -> Any:
-    one: Any = ZERO_ADDRESS if f.kind == "address" else 0
+    one: Any = bytes(L.KINDS[f.kind][0]) if f.kind in L.BYTES_KINDS else 0
     return tuple([one] * f.count) if f.count > 1 else one
 
 
@@ -59,6 +59,11 @@ PoolSync = RECORDS[L.POOL_SYNC.type_id]
 GasPrice = RECORDS[L.GAS_PRICE.type_id]
 ArbitrageSignal = RECORDS[L.ARBITRAGE_SIGNAL.type_id]
 Heartbeat = RECORDS[L.HEARTBEAT.type_id]
+TickCoverage = RECORDS[L.TICK_COVERAGE.type_id]
+PoolFee = RECORDS[L.POOL_FEE.type_id]
+BlockEnd = RECORDS[L.BLOCK_END.type_id]
+ExecutionReport = RECORDS[L.EXECUTION_REPORT.type_id]
+PoolRefresh = RECORDS[L.POOL_REFRESH.type_id]
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,10 +74,11 @@ class RawTlv:
 
 
 def _put_elem(out: bytearray, kind: str, v: Any, name: str) -> None:
-    if kind == "address":
+    if kind in L.BYTES_KINDS:
         b = bytes(v)
-        if len(b) != 20:
-            raise ValueError(f"{name}: address must be 20 bytes, got {len(b)}")
+        n = L.KINDS[kind][0]
+        if len(b) != n:
+            raise ValueError(f"{name}: {kind} must be {n} bytes, got {len(b)}")
         out += b
     elif kind == "pad":
         out += b"\0"
@@ -108,8 +114,8 @@ def encode_value(record: Any) -> bytes:
 
 def _get_elem(buf: bytes | memoryview, off: int, kind: str) -> Any:
     size = L.KINDS[kind][0]
-    if kind == "address":
-        return bytes(buf[off:off + 20])
+    if kind in L.BYTES_KINDS:
+        return bytes(buf[off:off + size])
     if kind in L.WIDE_KINDS:
         return int.from_bytes(buf[off:off + size], "little", signed=kind == "i128")
     return struct.unpack_from("<" + _SCALAR_STRUCT[kind], buf, off)[0]

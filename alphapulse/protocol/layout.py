@@ -30,7 +30,10 @@ CHECKSUM_OFFSET = 28
 EVENT_REMOVED = 0x01
 EVENT_TOKEN0_IN = 0x02
 # ArbitrageSignal flags
-SIGNAL_UNPRICED = 0x01
+SIGNAL_UNPRICED = 0x01      # no price path to the stable coin: USD fields are 0
+SIGNAL_INTRA_BLOCK = 0x02   # priced between two events of one block: never tradable
+# PoolFee.log_index when the fee was read from state, not from an event
+LOG_INDEX_FROM_STATE = 0xFFFF_FFFF
 
 TLV_EXTENDED_MARKER = 0xFF
 TLV_STD_HEADER = 2
@@ -48,6 +51,7 @@ class Domain(IntEnum):
 
 class Source(IntEnum):
     POLYGON_COLLECTOR = 4
+    IMPORTER = 5
     ARBITRAGE_STRATEGY = 20
     PORTFOLIO = 40
     RISK = 41
@@ -71,12 +75,40 @@ class Venue(IntEnum):
     SUSHISWAP_POLYGON = 401
     UNISWAP_V3_POLYGON = 405
     QUICKSWAP_V3 = 406
+    SUSHISWAP_V3_POLYGON = 407
     TEST = 65000
 
 
 class PoolKind(IntEnum):
     CONSTANT_PRODUCT = 1
     CONCENTRATED = 2
+    CONCENTRATED_DYNAMIC_FEE = 3   # Algebra family (QuickSwap V3): fee from PoolFee/globalState
+
+
+class RefreshReason(IntEnum):
+    """PoolRefresh.reason: why a reader asks the source for a pool's full state."""
+    UNKNOWN_TICK = 1        # an event touched a tick outside the known tick set
+    NEGATIVE_LIQUIDITY = 2  # applying an event would make liquidity negative
+    NO_TICK_DATA = 3
+    STALE = 4               # state older than allowed
+
+
+class ExecutionStatus(IntEnum):
+    """ExecutionReport.status."""
+    CONFIRMED = 1
+    CHANGED = 2
+    UNPROFITABLE = 3
+    REVERTED = 4
+    SENT = 5
+    INCLUDED = 6
+    FAILED = 7
+
+
+class ExecutionMethod(IntEnum):
+    """ExecutionReport.method."""
+    ETH_CALL = 1
+    IN_PROCESS_EVM = 2
+    TRANSACTION = 3
 
 
 class Reject(IntEnum):
@@ -121,9 +153,12 @@ KINDS: dict[str, tuple[int, str, int]] = {
     "i128": (16, "<u8", 2),
     "u256": (32, "<u8", 4),
     "address": (20, "<u1", 0),
+    "bytes32": (32, "<u1", 0),
     "pad": (1, "<u1", 0),
 }
 WIDE_KINDS = ("u128", "i128", "u256")
+# Opaque byte strings (addresses, hashes): raw bytes on the wire and in the codec.
+BYTES_KINDS = ("address", "bytes32")
 SIGNED_KINDS = ("i16", "i32", "i64", "i128")
 
 
@@ -185,8 +220,9 @@ class TlvLayout:
         names, formats, offsets = [], [], []
         for f in self.data_fields:
             _, np_elem, limbs = KINDS[f.kind]
-            if f.kind == "address":
-                shape: tuple[int, ...] = (f.count, 20) if f.count > 1 else (20,)
+            if f.kind in BYTES_KINDS:
+                n = KINDS[f.kind][0]
+                shape: tuple[int, ...] = (f.count, n) if f.count > 1 else (n,)
             elif limbs:
                 shape = (f.count, limbs) if f.count > 1 else (limbs,)
             else:
@@ -264,13 +300,37 @@ ARBITRAGE_SIGNAL = TlvLayout(32, "ArbitrageSignal", (
     _f("fees_pips", "u32", 3), _f("spread_bps", "i32"), _f("pools", "address", 3),
     _f("tokens", "address", 3),
 ))
+TICK_COVERAGE = TlvLayout(10, "TickCoverage", (
+    _f("block_number", "u64"), _f("tick_lower", "i32"), _f("tick_upper", "i32"),
+    _f("pool", "address"),
+))
+POOL_FEE = TlvLayout(17, "PoolFee", (
+    _f("block_number", "u64"), _f("block_ts_ns", "u64"), _f("log_index", "u32"),
+    _f("fee_pips", "u32"), _f("venue", "u16"), _f("flags", "u8"), _pad(1),
+    _f("pool", "address"),
+))
+BLOCK_END = TlvLayout(19, "BlockEnd", (
+    _f("block_number", "u64"), _f("block_ts_ns", "u64"), _f("event_count", "u32"),
+    _f("chain_id", "u32"), _f("block_hash", "bytes32"),
+))
+EXECUTION_REPORT = TlvLayout(40, "ExecutionReport", (
+    _f("signal_id", "u64"), _f("checked_block", "u64"), _f("signal_block", "u64"),
+    _f("trigger_ts_ns", "u64"), _f("done_ts_ns", "u64"), _f("amount_in", "u128"),
+    _f("amount_out_signal", "u128"), _f("amount_out_checked", "u128"), _f("gas_used", "u64"),
+    _f("gas_price_wei", "u64"), _f("net_profit_usd_e8", "i64"), _f("chain_id", "u32"),
+    _f("strategy_id", "u16"), _f("status", "u8"), _f("method", "u8"), _f("tx_hash", "bytes32"),
+))
 HEARTBEAT = TlvLayout(100, "Heartbeat", (
     _f("timestamp_ns", "u64"), _f("frames_published", "u64"),
 ))
+POOL_REFRESH = TlvLayout(101, "PoolRefresh", (
+    _f("pool", "address"), _f("reason", "u8"), _pad(3), _f("block_number", "u64"),
+))
 
 LAYOUTS: dict[int, TlvLayout] = {t.type_id: t for t in (
-    TRADE, QUOTE, POOL_SWAP, POOL_MINT, POOL_BURN, POOL_TICK, POOL_STATE, POOL_SYNC,
-    GAS_PRICE, ARBITRAGE_SIGNAL, HEARTBEAT,
+    TRADE, QUOTE, TICK_COVERAGE, POOL_SWAP, POOL_MINT, POOL_BURN, POOL_TICK, POOL_STATE,
+    POOL_SYNC, POOL_FEE, GAS_PRICE, BLOCK_END, ARBITRAGE_SIGNAL, EXECUTION_REPORT, HEARTBEAT,
+    POOL_REFRESH,
 )}
 BY_NAME: dict[str, TlvLayout] = {t.name: t for t in LAYOUTS.values()}
 

@@ -9,8 +9,8 @@ from alphapulse.protocol import layout as L
 
 
 def _random_value(kind, rng):
-    if kind == "address":
-        return bytes(rng.getrandbits(8) for _ in range(20))
+    if kind in L.BYTES_KINDS:
+        return bytes(rng.getrandbits(8) for _ in range(L.KINDS[kind][0]))
     size = L.KINDS[kind][0]
     bits = 8 * size
     if kind in L.SIGNED_KINDS:

@@ -22,9 +22,9 @@ MIN_TICK, MAX_TICK = -887272, 887272
 
 
 def value_strategy(kind: str) -> st.SearchStrategy:
-    if kind == "address":
-        return st.one_of(st.just(bytes(20)), st.just(b"\xff" * 20), st.binary(min_size=20,
-                                                                            max_size=20))
+    if kind in L.BYTES_KINDS:
+        n = L.KINDS[kind][0]
+        return st.one_of(st.just(bytes(n)), st.just(b"\xff" * n), st.binary(min_size=n, max_size=n))
     lo, hi = _RANGES[kind]
     edges = {lo, hi, 0, 1} | ({-1} if lo < 0 else set())
     if kind == "u256":
@@ -47,8 +47,9 @@ def extreme_record(lay: L.TlvLayout, which: str) -> object:
     """Every field at its maximum (``max``), minimum (``min``) or zero (``zero``)."""
     kw = {}
     for f in lay.data_fields:
-        if f.kind == "address":
-            v: object = b"\xff" * 20 if which == "max" else bytes(20)
+        if f.kind in L.BYTES_KINDS:
+            n = L.KINDS[f.kind][0]
+            v: object = b"\xff" * n if which == "max" else bytes(n)
         else:
             lo, hi = _RANGES[f.kind]
             v = {"max": hi, "min": lo, "zero": 0}[which]

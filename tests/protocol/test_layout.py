@@ -11,7 +11,8 @@ SPEC = Path(__file__).resolve().parents[3] / "shared" / "PROTOCOL.md"
 
 EXPECTED_SIZES = {"Trade": 40, "Quote": 56, "PoolSwap": 172, "PoolMint": 164, "PoolBurn": 164,
                   "PoolTick": 52, "PoolState": 172, "PoolSync": 120, "GasPrice": 40,
-                  "ArbitrageSignal": 248, "Heartbeat": 16}
+                  "ArbitrageSignal": 248, "Heartbeat": 16, "TickCoverage": 36, "PoolFee": 48,
+                  "BlockEnd": 56, "ExecutionReport": 152, "PoolRefresh": 32}
 
 
 def test_sizes_match_spec_numbers():
@@ -50,7 +51,7 @@ def _spec_tables():
 @pytest.mark.skipif(not SPEC.exists(), reason="shared/PROTOCOL.md not beside the repo")
 def test_offsets_match_protocol_md_tables():
     tables = _spec_tables()
-    pool_types = {11, 12, 13, 14, 15, 16, 18, 32}
+    pool_types = {10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 32, 40, 101}
     assert pool_types <= set(tables)
     for tid in pool_types:
         name, size, rows = tables[tid]

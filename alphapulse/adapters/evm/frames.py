@@ -25,11 +25,13 @@ class EncodeError(ValueError):
     """A record value that does not fit its wire type."""
 
 
-def _address(v: Any) -> bytes:
-    b = bytes(v)
-    if len(b) != 20:   # struct's "20s" would pad or cut silently
-        raise EncodeError(f"address must be 20 bytes, got {len(b)}")
-    return b
+def _opaque(n: int, kind: str) -> Callable[[Any], bytes]:
+    def conv(v: Any) -> bytes:
+        b = bytes(v)
+        if len(b) != n:   # struct's "20s" would pad or cut silently
+            raise EncodeError(f"{kind} must be {n} bytes, got {len(b)}")
+        return b
+    return conv
 
 
 def _wide(size: int, signed: bool) -> Callable[[int], bytes]:
@@ -54,9 +56,10 @@ class _TlvEncoder:
             if f.is_pad:
                 fmt += f"{f.count}x"
                 continue
-            if f.kind == "address":
-                fmt += "20s" * f.count
-                conv = _address
+            if f.kind in L.BYTES_KINDS:
+                size = L.KINDS[f.kind][0]
+                fmt += f"{size}s" * f.count
+                conv = _opaque(size, f.kind)
             elif f.kind in L.WIDE_KINDS:
                 size = L.KINDS[f.kind][0]
                 fmt += f"{size}s" * f.count
