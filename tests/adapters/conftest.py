@@ -67,8 +67,13 @@ class AdapterRun:
         raise AssertionError(f"timed out waiting for {what}; counters {dict(self.client.counters)}")
 
     def wait_head(self, block, timeout=20.0):
-        self.wait_until(lambda: self.client._head >= block and not self.client._pending
-                        and not self.client._discovering, timeout, f"head {block}")
+        self.wait_until(lambda: self.client.completed_block >= block and not self.client._pending
+                        and not self.client._discovering and not self.client._due, timeout, f"head {block}")
+
+    def wait_block_end(self, block, timeout=20.0):
+        """Until the BlockEnd of ``block`` (as the chain has it now) has been published."""
+        self.wait_until(lambda: block in self.client._ended and not self.client.publisher.pending,
+                        timeout, f"BlockEnd {block}")
 
     def stop(self):
         self.stop_event.set()

@@ -6,7 +6,8 @@ import pytest
 from alphapulse.protocol import codec
 from alphapulse.protocol.layout import EVENT_TOKEN0_IN, PoolKind
 
-from .chain_helpers import adapter_config, addr, chain_log_keys, kinds, net_event_keys, pool_events
+from .chain_helpers import (adapter_config, addr, chain_log_keys, check_block_ends, kinds, net_event_keys,
+                            pool_events)
 
 
 @pytest.mark.parametrize("tuning", [
@@ -37,8 +38,11 @@ def test_frames_equal_chain_truth(fresh_chain, adapter_run, tuning):
     m.remove_liquidity_v3(tid, liq // 3)
     b1 = anvil.block_number()
     run.wait_head(b1)
+    run.wait_block_end(b1)
     run.stop()
     recs = run.records()
+    ends = check_block_ends(run.frames, m.chain_id)
+    assert {e.block_number for e in ends} == set(range(b0 + 1, b1 + 1))
     pools = {addr(p.address): p for p in m.pools}
     k = kinds(recs)
     assert k["PoolSwap"] == len(results) and k["PoolState"] == len(m.pools)
