@@ -177,7 +177,8 @@ class Pipeline:
                        "cache_path": ":memory:" if self.anvil is not None
                        else str(Path(c.chain.pool_cache).expanduser()),
                        "tokens": tuple(t[0] for t in tokens) if c.chain.follow_tokens_only else (),
-                       "checksum": c.protocol.market_producer_checksum}
+                       "checksum": c.protocol.market_producer_checksum,
+                       "tick_snapshot_range": c.source.tick_range}
             if self.anvil is None:
                 Path(adapter["cache_path"]).parent.mkdir(parents=True, exist_ok=True)
             kw: dict[str, Any] = {"ring": rn["market_data"], "adapter": adapter, "metrics": mname}

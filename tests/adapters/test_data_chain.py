@@ -95,6 +95,19 @@ def test_frames_equal_chain_truth(fresh_chain, adapter_run, tuning):
     for r in recs:
         if isinstance(r, codec.PoolTick):
             ticks[r.pool][r.tick] = r
+    coverage = {}
+    for f in run.frames:            # a concentrated-liquidity snapshot is one frame
+        tlvs = codec.parse_frame(f).tlvs
+        if tlvs and isinstance(tlvs[0], codec.PoolState):
+            assert len({getattr(t, "pool") for t in tlvs}) == 1
+            if tlvs[0].pool_kind == PoolKind.CONCENTRATED:
+                assert isinstance(tlvs[1], codec.TickCoverage)
+                assert all(isinstance(t, codec.PoolTick) for t in tlvs[2:])
+                coverage[tlvs[0].pool] = tlvs[1]
+            else:
+                assert len(tlvs) == 1
+        else:
+            assert not any(isinstance(t, (codec.PoolTick, codec.TickCoverage)) for t in tlvs)
     for st in (r for r in recs if isinstance(r, codec.PoolState)):
         p = pools[st.pool]
         assert st.pool_kind == p.kind and st.fee_pips == p.fee_pips and st.tick_spacing == p.tick_spacing
@@ -107,10 +120,13 @@ def test_frames_equal_chain_truth(fresh_chain, adapter_run, tuning):
             for t, tr in ticks[st.pool].items():
                 info = c.functions.ticks(t).call(block_identifier=st.block_number)
                 assert info[7] and tr.liquidity_net == info[1] and tr.block_number == st.block_number
-            # and no initialised tick inside the range was missed
+            # its TickCoverage, in its frame: the scanned range, and no initialised tick in it missed
+            cov = coverage[st.pool]
+            rng = run.config.tick_snapshot_range
+            assert (cov.block_number, cov.pool) == (st.block_number, st.pool)
+            assert cov.tick_lower <= st.tick - rng + p.tick_spacing and cov.tick_upper >= st.tick + rng - p.tick_spacing
             sp = p.tick_spacing
-            lo = (st.tick - run.config.tick_snapshot_range) // sp
-            hi = (st.tick + run.config.tick_snapshot_range) // sp
+            lo, hi = -(-cov.tick_lower // sp), cov.tick_upper // sp
             bitmap_ticks = set()
             for w in range(lo >> 8, (hi >> 8) + 1):
                 bits = c.functions.tickBitmap(w).call(block_identifier=st.block_number)

@@ -551,7 +551,7 @@ class EvmDataClient:
             if sb > ancestor:
                 info = self.provider.pools[pool]
                 try:
-                    self.publisher.add_packed(await self.provider.snapshot(rpc, info, ancestor))
+                    self.publisher.add(await self.provider.snapshot(rpc, info, ancestor))
                     self._snap_block[pool] = ancestor
                 except SnapshotUnavailable as e:
                     self.counters["resnapshot_failed"] += 1
@@ -869,11 +869,11 @@ class EvmDataClient:
                     self._publish(ev, info)
                     self.counters["published_before_snapshot"] += 1
             self._snap_block[pool] = sb
-            self.publisher.add_packed(recs)
+            self.publisher.add(recs)   # one frame: PoolState, TickCoverage, PoolTicks
             log.info("pool 0x%s: venue %d kind %d tokens 0x%s(%d)/0x%s(%d) fee %d, snapshot at %d "
                      "with %d ticks, %d held events", pool.hex(), info.venue, info.kind,
                      info.token0.hex(), info.decimals0, info.token1.hex(), info.decimals1,
-                     info.fee_pips, sb, len(recs) - 1, len(held))
+                     info.fee_pips, sb, sum(isinstance(r, codec.PoolTick) for r in recs), len(held))
             bar = self._barrier()   # other pools' held events: later blocks wait behind them
             for ev in held:
                 if ev.block_number <= sb:
