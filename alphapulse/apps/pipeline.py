@@ -181,7 +181,8 @@ class Pipeline:
                        "tick_snapshot_range": c.source.tick_range}
             if self.anvil is None:
                 Path(adapter["cache_path"]).parent.mkdir(parents=True, exist_ok=True)
-            kw: dict[str, Any] = {"ring": rn["market_data"], "adapter": adapter, "metrics": mname}
+            kw: dict[str, Any] = {"ring": rn["market_data"], "adapter": adapter, "metrics": mname,
+                                  "system_ring": rn["system"]}
             if self.market is not None and c.source.simulate:
                 kw["market"] = self.market.to_dict()
                 kw["simulator"] = {"seed": c.source.sim_seed,

@@ -64,7 +64,9 @@ class AdapterRun:
             if pred():
                 return
             time.sleep(0.02)
-        raise AssertionError(f"timed out waiting for {what}; counters {dict(self.client.counters)}")
+        c = self.client
+        raise AssertionError(f"timed out waiting for {what}; counters {dict(c.counters)}; completed {c.completed_block} "
+                             f"head {c._head} due {sorted(c._due)} pending {list(c._pending)} barred {len(c._barred)}")
 
     def wait_head(self, block, timeout=20.0):
         self.wait_until(lambda: self.client.completed_block >= block and not self.client._pending

@@ -27,6 +27,14 @@ Resilience, in the order it happens:
   while it waits, events of later blocks wait too, so a BlockEnd always
   separates one block's events from the next one's. The replacement of a
   reorganised block gets its own BlockEnd (a different hash).
+- refreshes: a reader that finds a pool's state incomplete asks for it again
+  (PoolRefresh, :meth:`EvmDataClient.refresh`); the pool's snapshot is read
+  at the latest followed block and published in the stream's order, unless an
+  event of a later block of that pool went out meanwhile (then it is read
+  again). Requests for a pool already being refreshed are merged; a pool is
+  refreshed at most every ``refresh_min_interval_s`` and all pools at most
+  ``refresh_max_per_s`` times a second; a failing read is counted, logged and
+  retried with backoff.
 - watchdog: when nothing arrives for ``watchdog_s`` (or logs arrive but heads
   stopped), the node is asked for its head; if the chain moved on without us the
   connection is replaced.
@@ -186,6 +194,11 @@ class EvmDataClient:
         self._due: set[int] = set()         # blocks complete on the chain, BlockEnd not yet sent
         self._ended: dict[int, bytes] = {}  # block -> hash its BlockEnd was sent for
         self.completed_block = -1           # highest head whose logs are all handled
+        self._last_pub: dict[bytes, int] = {}            # pool -> block of its newest published event
+        self._refreshing: dict[bytes, asyncio.Task] = {}  # pool -> its refresh (requests merge into it)
+        self._refreshed: list[tuple[bytes, int, bytes | None, list[Any]]] = []   # read, not yet published
+        self._refresh_last: dict[bytes, float] = {}      # pool -> monotonic time of its last read
+        self._refresh_slot = 0.0                         # monotonic time the next read may start
         self._discovering: dict[bytes, asyncio.Task] = {}
         self._ready: list[tuple[bytes, Any]] = []
         self._snap_block: dict[bytes, int] = {}
@@ -395,6 +408,8 @@ class EvmDataClient:
                 await self._complete_block(rpc, n)
         elif kind == "ready":
             await self._flush_ready(rpc)
+        elif kind == "refreshed":
+            self._flush_refreshed()
         elif kind == "closed":
             raise _Reconnect(payload)
 
@@ -446,6 +461,7 @@ class EvmDataClient:
             if pool not in self._discovering and held:
                 self._start_discovery(pool, held[0])
         await self._flush_ready(rpc)
+        self._flush_refreshed()
         self.publisher.flush()
 
     async def _get_logs(self, rpc: Rpc, lo: int, hi: int) -> list[Any]:
@@ -489,6 +505,7 @@ class EvmDataClient:
             log.info("backfilled blocks %d..%d", lo, hi)
         if self._checkpoint is None or hi > self._checkpoint:
             self._checkpoint = hi
+        self.completed_block = max(self.completed_block, hi)
         self.publisher.flush()
 
     async def _load_headers(self, rpc: Rpc, lo: int, hi: int) -> None:
@@ -765,6 +782,8 @@ class EvmDataClient:
             self._mark(ev, None)
             return
         self._mark(ev, rec)
+        if ev.block_number > self._last_pub.get(ev.pool, -1):
+            self._last_pub[ev.pool] = ev.block_number
         self.counters[ev.spec.counter] += 1
 
     def _on_removed(self, ev: EvmEvent) -> None:
@@ -884,6 +903,98 @@ class EvmDataClient:
                 else:
                     self._publish(ev, info)
         self._advance()
+
+    # ================================================================ refreshes
+    def refresh(self, pool: bytes, reason: int = 0, block: int = 0) -> None:
+        """A reader asks for ``pool``'s full state (PoolRefresh). Call on the adapter's loop
+        (:meth:`refresh_threadsafe` from other threads)."""
+        self.counters["refresh_requests"] += 1
+        if pool in self._refreshing:
+            self.counters["refresh_merged"] += 1
+            return
+        if pool not in self.provider.pools or pool not in self._snap_block:
+            # never published (or discovery still running: its snapshot is on its way)
+            self.counters["refresh_unknown_pool"] += 1
+            log.info("PoolRefresh for 0x%s (reason %d, block %d): not a pool we publish",
+                     pool.hex(), reason, block)
+            return
+        log.info("PoolRefresh for 0x%s (reason %d, reader at block %d)", pool.hex(), reason, block)
+        t = asyncio.create_task(self._refresh(pool))
+        self._refreshing[pool] = t
+        self._bg.add(t)
+        t.add_done_callback(self._bg.discard)
+
+    def refresh_threadsafe(self, pool: bytes, reason: int = 0, block: int = 0) -> bool:
+        """:meth:`refresh` from any thread; False when the adapter's loop is not running."""
+        loop = self.loop
+        if loop is None or loop.is_closed():
+            return False
+        loop.call_soon_threadsafe(self.refresh, pool, reason, block)
+        return True
+
+    async def _refresh(self, pool: bytes, *, wait_interval: bool = True) -> None:
+        """Read ``pool``'s snapshot at the latest followed block and hand it to the consumer."""
+        cfg = self.config
+        info = self.provider.pools[pool]
+        attempt = 0
+        try:
+            if wait_interval:
+                since = time.monotonic() - self._refresh_last.get(pool, -1e18)
+                if since < cfg.refresh_min_interval_s:
+                    self.counters["refresh_delayed"] += 1
+                    await asyncio.sleep(cfg.refresh_min_interval_s - since)
+            while True:
+                now = time.monotonic()
+                start = max(now, self._refresh_slot)
+                self._refresh_slot = start + 1.0 / cfg.refresh_max_per_s
+                if start > now:
+                    await asyncio.sleep(start - now)
+                await self._rpc_ready.wait()
+                rpc = self._rpc
+                block = max(self._head, 0)
+                bh = self._known_hash(block)
+                try:
+                    recs = await self.provider.snapshot(rpc, info, block)
+                    break
+                except asyncio.CancelledError:
+                    if _really_cancelled():
+                        raise
+                    err: BaseException = ConnectionError("connection closed during the read")
+                except Exception as e:   # never lost: counted, logged, read again
+                    err = e
+                attempt += 1
+                self.counters["refresh_errors"] += 1
+                log.warning("pool 0x%s: refresh read %d at block %d failed: %s: %s", pool.hex(), attempt,
+                            block, type(err).__name__, err)
+                await asyncio.sleep(min(cfg.backoff_max_s, cfg.backoff_initial_s * 2 ** attempt))
+        except BaseException:
+            self._refreshing.pop(pool, None)
+            raise
+        self._refresh_last[pool] = time.monotonic()
+        self._refreshed.append((pool, block, bh, recs))
+        if self._queue is not None:
+            self._queue.put_nowait(("refreshed", None))
+
+    def _flush_refreshed(self) -> None:
+        """Publish the snapshots read, in the stream's order (the consumer's coroutine)."""
+        done, self._refreshed = self._refreshed, []
+        for pool, block, bh, recs in done:
+            if self._last_pub.get(pool, -1) > block or self._snap_block.get(pool, -1) > block \
+                    or self._known_hash(block) != bh:
+                # an event of a later block went out while it was read (the snapshot would undo
+                # it), or a reorg replaced the block it was read at
+                self.counters["refresh_outdated"] += 1
+                t = asyncio.create_task(self._refresh(pool, wait_interval=False))
+                self._refreshing[pool] = t
+                self._bg.add(t)
+                t.add_done_callback(self._bg.discard)
+                continue
+            self._refreshing.pop(pool, None)
+            self._snap_block[pool] = block     # its events up to ``block`` are in the snapshot
+            self.publisher.add(recs)
+            self.counters["refreshes"] += 1
+            log.info("pool 0x%s: refreshed at block %d with %d ticks", pool.hex(), block,
+                     sum(isinstance(r, codec.PoolTick) for r in recs))
 
     # ================================================================ heads
     async def _on_head(self, rpc: Rpc, head: Any, publish_gas: bool = True) -> int | None:
