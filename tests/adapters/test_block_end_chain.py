@@ -1,5 +1,6 @@
 """BlockEnd records from the adapter on a real anvil node: one after the last event of every
 block (live, backfilled, replaced by a reorg), carrying the chain's own hash and timestamp."""
+from alphapulse.protocol import codec
 from alphapulse.protocol.layout import EVENT_REMOVED
 
 from .chain_helpers import adapter_config, addr, chain_log_keys, check_block_ends, pool_events
@@ -22,7 +23,9 @@ def test_every_block_ends_after_its_last_event(fresh_chain, adapter_run):
     # discovery, and so does the BlockEnd), then single-swap blocks, then an empty block
     txs = [m.swap_tx(p, t, 3 * 10 ** dec[t] // 100, trader) for p in m.pools for t in (p.token0, p.token1)]
     m.sender.batch(txs)
-    for p in m.pools[:3]:
+    burst = anvil.block_number()
+    run.wait_head(burst)              # discoveries done: the blocks below are timed alone
+    for p in m.pools[:3] * 4:
         m.swap(p, p.token1, 10 ** dec[p.token1] // 50)
     anvil.mine()
     b1 = anvil.block_number()
@@ -41,6 +44,18 @@ def test_every_block_ends_after_its_last_event(fresh_chain, adapter_run):
     assert by_block[b0 + 1].event_count >= 20                        # a burst block, all of it
     assert by_block[b1].event_count == 0                             # the empty block
     assert run.counters["block_ends"] == len(ends)
+    # the BlockEnd follows its block's GasPrice (the head) by one eth_getLogs round trip or so
+    head_ts, gaps = {}, []
+    for f in run.frames:
+        fr = codec.parse_frame(f)
+        r = fr.tlvs[0]
+        if isinstance(r, codec.GasPrice):
+            head_ts[r.block_number] = fr.header.timestamp_ns
+        elif isinstance(r, codec.BlockEnd) and r.block_number in head_ts and r.block_number > burst:
+            gaps.append(fr.header.timestamp_ns - head_ts[r.block_number])
+    gaps.sort()
+    print(f"head -> BlockEnd, {len(gaps)} blocks of known pools: median {gaps[len(gaps) // 2] / 1e6:.2f} ms, "
+          f"max {gaps[-1] / 1e6:.2f} ms")
 
 
 def test_backfill_ends_each_block_it_covers(fresh_chain, adapter_run):
