@@ -93,12 +93,14 @@ def _heartbeat_loop(stop: Any, prod: Any, m: Any, component: str, report: Any = 
 
 
 def chain_source(stop: Any, *, ring: str, adapter: dict, metrics: str | None = None,
-                 market: dict | None = None, simulator: dict | None = None) -> None:
+                 market: dict | None = None, simulator: dict | None = None,
+                 system_ring: str | None = None) -> None:
     """Live ingestion: the web3 adapter on ``adapter['endpoints']`` into the market-data ring.
 
     With ``market`` (a deployed local market, ``Market.to_dict()``) and
     ``simulator`` settings, also drives the local market simulator in a thread:
-    the production path on one machine.
+    the production path on one machine. With ``system_ring``, answers the
+    PoolRefresh frames read there with fresh snapshots on the market-data ring.
     """
     from alphapulse.adapters.evm.config import EvmDataClientConfig
     from alphapulse.adapters.evm.data import ring_sink, run_adapter_async
@@ -142,13 +144,18 @@ def chain_source(stop: Any, *, ring: str, adapter: dict, metrics: str | None = N
         cl = clients[0]
         c = cl.counters
         m.gauge("source", "rpc_connected").set(1 if cl.connected else 0)
-        m.gauge("source", "last_block").set(max(cl.head, 0))
+        m.gauge("source", "last_block").set(max(cl.completed_block, 0))
         m.gauge("source", "pools").set(c.get("pools_discovered", 0) + c.get("pools_from_cache", 0))
         for key, src in (("rpc_reconnects", "disconnects"), ("rpc_errors", "connect_failures")):
             m.counter("source", key).add(c.get(src, 0) - last.get(src, 0))
             last[src] = c.get(src, 0)
     beat = threading.Thread(target=_heartbeat_loop, args=(stop, prod, m, "source", report), daemon=True)
     beat.start()
+    refresher = None
+    if system_ring is not None:
+        refresher = threading.Thread(target=read_pool_refreshes, args=(stop, system_ring, clients, m),
+                                     name="pool-refresh", daemon=True)
+        refresher.start()
     try:
         client = asyncio.run(run_adapter_async(EvmDataClientConfig(**adapter), sink, stop,
                                                client_ready=clients.append))
@@ -156,8 +163,43 @@ def chain_source(stop: Any, *, ring: str, adapter: dict, metrics: str | None = N
     finally:
         if sim_thread is not None:
             sim_thread.join(5.0)
+        if refresher is not None:
+            refresher.join(5.0)
         prod.close()
         r.close()
+
+
+def read_pool_refreshes(stop: Any, system_ring: str, clients: list, m: Any = None,
+                        poll_timeout_s: float = 0.1) -> None:
+    """The source's consumer of the system ring: each PoolRefresh goes to the adapter
+    (``clients[0]``, an :class:`EvmDataClient`, once it runs; requests that come earlier
+    wait for it). Other records there are not the source's business."""
+    from alphapulse.protocol import codec
+    from alphapulse.ring import Ring
+    sr = Ring.attach(system_ring, timeout=10.0)
+    cons = sr.consumer("source")
+    waiting: dict[bytes, Any] = {}          # pool -> request not yet handed over (no adapter yet)
+    try:
+        while not stop.is_set():
+            for f in cons.frames(timeout=poll_timeout_s):
+                if m is not None:
+                    m.counter("source", "frames_in").add(1)
+                for t in codec.parse_frame(f).tlvs:
+                    if isinstance(t, codec.PoolRefresh):   # the adapter merges and paces them
+                        if not (clients and clients[0].refresh_threadsafe(bytes(t.pool), t.reason,
+                                                                          t.block_number)):
+                            waiting[bytes(t.pool)] = t
+            if waiting and clients:
+                for pool, t in list(waiting.items()):
+                    if clients[0].refresh_threadsafe(pool, t.reason, t.block_number):
+                        del waiting[pool]
+        if waiting:
+            log.warning("stopping with %d PoolRefresh requests unanswered", len(waiting))
+    finally:
+        if cons.rejects:
+            log.warning("system ring: frames rejected %s", dict(cons.rejects))
+        cons.close()
+        sr.close()
 
 
 # ------------------------------------------------------------------ strategy

@@ -76,6 +76,8 @@ class SourceConfig:
     sim_seed: int = 7                    # local-chain: market simulator seed
     sim_swaps_per_block: int = 6         # local-chain: simulated trades per block
     sim_block_interval_s: float = 1.0    # local-chain: seconds between blocks
+    tick_range: int = 20_000             # live: ticks each side of a V3 pool's price whose initialised
+                                         # ticks a snapshot lists (its TickCoverage); x7.4 in price
 
     def validate(self, key: str) -> None:
         if self.kind == "rpc" and not self.rpc_urls:
@@ -99,6 +101,8 @@ class SourceConfig:
             raise ConfigError(f"{key}.sim_swaps_per_block", "must be >= 1")
         if not self.sim_block_interval_s > 0:
             raise ConfigError(f"{key}.sim_block_interval_s", "must be > 0")
+        if self.tick_range < 0:
+            raise ConfigError(f"{key}.tick_range", "must be >= 0")
 
 
 @dataclass(frozen=True)

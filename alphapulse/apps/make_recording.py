@@ -8,11 +8,13 @@
 2. Run the web3 adapter on it, exactly as the live pipeline does, into an
    in-memory sink.
 3. Drive the seeded :class:`~alphapulse.chain.simulator.MarketSimulator` in
-   lock step: mine a block, wait until the adapter has published every pool
-   event of that block, then the next. The chain's events and amounts depend
-   only on the seed.
+   lock step: mine a block, wait until the adapter has published that block's
+   BlockEnd (after its last pool event; its ``event_count`` must equal the
+   chain's logs of the block), then the next. The chain's events and amounts
+   depend only on the seed.
 4. Put each block's GasPrice frame before that block's pool frames (heads and
-   logs share a socket in no fixed order), number the frames 1.. and re-stamp
+   logs share a socket in no fixed order), so a block reads GasPrice, pool
+   frames, BlockEnd; number the frames 1.. and re-stamp
    each frame's header timestamp from its block (``block_interval_s``
    of recorded time per block, frames of one block 1 us apart) and recompute
    its checksum, so "recorded pace" follows the chain, not this machine's
@@ -34,7 +36,6 @@ from alphapulse.protocol import layout as L
 log = logging.getLogger("alphapulse.make_recording")
 
 GENESIS_TS = 1_767_225_600          # 2026-01-01T00:00:00Z
-POOL_EVENT_TYPES = (L.POOL_SWAP.type_id, L.POOL_SYNC.type_id, L.POOL_MINT.type_id, L.POOL_BURN.type_id)
 
 
 def _block_of(frame: bytes) -> int:
@@ -121,17 +122,16 @@ def record(blocks: int, seed: int, out_dir: Path, block_interval_s: int = 2,
     from alphapulse.chain.simulator import MarketSimulator, SimulatorConfig
 
     frames: list[bytes] = []
-    seen_blocks: dict[int, int] = {}
+    ended: dict[int, int] = {}          # block -> event_count of its BlockEnd
     lock = threading.Lock()
 
     def sink(batch: list[bytes]) -> None:
         with lock:
             for f in batch:
                 frames.append(f)
-                fr = codec.parse_frame(f)
-                for rec in fr.tlvs:
-                    if rec.TYPE in POOL_EVENT_TYPES:
-                        seen_blocks[rec.block_number] = seen_blocks.get(rec.block_number, 0) + 1
+                for rec in codec.parse_frame(f).tlvs:
+                    if rec.TYPE == L.BLOCK_END.type_id:
+                        ended[rec.block_number] = rec.event_count
 
     with Anvil(chain_id=137, genesis_timestamp=GENESIS_TS) as node:
         node.set_block_timestamp_interval(block_interval_s)
@@ -154,12 +154,14 @@ def record(blocks: int, seed: int, out_dir: Path, block_interval_s: int = 2,
             deadline = time.monotonic() + 30.0
             while True:
                 with lock:
-                    got = seen_blocks.get(rep.block_number, 0)
-                if got >= want:
+                    got = ended.get(rep.block_number)
+                if got is not None:
                     break
                 if time.monotonic() > deadline:
-                    raise RuntimeError(f"block {rep.block_number}: adapter published {got} of {want} events")
+                    raise RuntimeError(f"block {rep.block_number}: no BlockEnd from the adapter")
                 time.sleep(0.002)
+            if got != want:
+                raise RuntimeError(f"block {rep.block_number}: adapter published {got} of {want} events")
             if (i + 1) % 100 == 0:
                 log.info("block %d/%d: %d frames so far", i + 1, blocks, len(frames))
         time.sleep(0.5)

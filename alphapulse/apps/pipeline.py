@@ -177,10 +177,12 @@ class Pipeline:
                        "cache_path": ":memory:" if self.anvil is not None
                        else str(Path(c.chain.pool_cache).expanduser()),
                        "tokens": tuple(t[0] for t in tokens) if c.chain.follow_tokens_only else (),
-                       "checksum": c.protocol.market_producer_checksum}
+                       "checksum": c.protocol.market_producer_checksum,
+                       "tick_snapshot_range": c.source.tick_range}
             if self.anvil is None:
                 Path(adapter["cache_path"]).parent.mkdir(parents=True, exist_ok=True)
-            kw: dict[str, Any] = {"ring": rn["market_data"], "adapter": adapter, "metrics": mname}
+            kw: dict[str, Any] = {"ring": rn["market_data"], "adapter": adapter, "metrics": mname,
+                                  "system_ring": rn["system"]}
             if self.market is not None and c.source.simulate:
                 kw["market"] = self.market.to_dict()
                 kw["simulator"] = {"seed": c.source.sim_seed,

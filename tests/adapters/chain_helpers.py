@@ -74,3 +74,28 @@ def adapter_process(config, ring_name: str, stop_event) -> None:
     finally:
         prod.close()
         ring.close()
+
+
+def check_block_ends(frames, chain_id: int) -> list:
+    """The BlockEnd contract over a published stream; returns its BlockEnd records in order.
+
+    Each BlockEnd is a frame of its own; every pool event (not undone) between two BlockEnds
+    belongs to the block the second one ends, and its ``event_count`` is their number; no
+    event follows the last BlockEnd.
+    """
+    since = []
+    ends = []
+    for f in frames:
+        tlvs = codec.parse_frame(f).tlvs
+        for r in tlvs:
+            if isinstance(r, codec.BlockEnd):
+                assert len(tlvs) == 1, "a BlockEnd shares its frame"
+                assert [e.block_number for e in since] == [r.block_number] * len(since), \
+                    f"events of other blocks before the BlockEnd of {r.block_number}"
+                assert r.event_count == len(since) and r.chain_id == chain_id
+                ends.append(r)
+                since = []
+            elif isinstance(r, POOL_EVENTS) and not r.flags & EVENT_REMOVED:
+                since.append(r)
+    assert not since, f"{len(since)} events after the last BlockEnd"
+    return ends

@@ -64,11 +64,18 @@ class AdapterRun:
             if pred():
                 return
             time.sleep(0.02)
-        raise AssertionError(f"timed out waiting for {what}; counters {dict(self.client.counters)}")
+        c = self.client
+        raise AssertionError(f"timed out waiting for {what}; counters {dict(c.counters)}; completed {c.completed_block} "
+                             f"head {c._head} due {sorted(c._due)} pending {list(c._pending)} barred {len(c._barred)}")
 
     def wait_head(self, block, timeout=20.0):
-        self.wait_until(lambda: self.client._head >= block and not self.client._pending
-                        and not self.client._discovering, timeout, f"head {block}")
+        self.wait_until(lambda: self.client.completed_block >= block and not self.client._pending
+                        and not self.client._discovering and not self.client._due, timeout, f"head {block}")
+
+    def wait_block_end(self, block, timeout=20.0):
+        """Until the BlockEnd of ``block`` (as the chain has it now) has been published."""
+        self.wait_until(lambda: block in self.client._ended and not self.client.publisher.pending,
+                        timeout, f"BlockEnd {block}")
 
     def stop(self):
         self.stop_event.set()

@@ -84,3 +84,46 @@ def test_removed_true_of_a_held_event_unholds_it():
     c, out, held = asyncio.run(go())
     assert held == [1] and c.counters["held_dropped_by_reorg"] == 1
     assert not [r for r in _records(out) if isinstance(r, codec.PoolSync)]   # nothing of it published
+
+
+def test_block_end_waits_for_held_events_and_later_blocks_wait_behind_it():
+    """A pool in discovery holds its events; its block's BlockEnd waits for them, and events of
+    later blocks (of known pools) wait behind that BlockEnd, so blocks never interleave."""
+    other = PoolInfo(OTHER, 1, 400, b"\xaa" * 20, b"\x01" * 20, b"\x02" * 20, 18, 6, 3000, 0)
+
+    async def go():
+        c, out = _client()
+        for n in (4, 5, 6):
+            await c._on_head(None, _head(n))
+        await c._on_log(None, _sync(4, 0, 40))
+        c._end_blocks(4, 4)
+        await c._on_log(None, _sync(5, 0, 50, pool=OTHER))        # unknown pool: held
+        await c._on_log(None, _sync(5, 1, 51))                    # same block: published
+        c._end_blocks(5, 5)
+        await c._on_log(None, _sync(6, 0, 60))                    # next block: waits
+        await c._on_log(None, _sync(6, 0, 60))                    # its duplicate is still dropped
+        c._end_blocks(6, 6)
+        c.publisher.flush()
+        before = [(type(r).__name__, r.block_number) for r in _records(out) if not isinstance(r, codec.GasPrice)]
+        for t in c._discovering.values():
+            t.cancel()
+        state = codec.PoolState(reserve0=1, reserve1=1, sqrt_price_x96=0, liquidity=0, block_number=4,
+                                block_ts_ns=0, tick=0, fee_pips=3000, venue=400, pool_kind=1,
+                                token0_decimals=18, token1_decimals=6, flags=0, tick_spacing=0,
+                                pool=OTHER, token0=other.token0, token1=other.token1)
+        c._ready.append((OTHER, (other, 4, [state])))
+        await c._flush_ready(None)
+        c.publisher.flush()
+        return c, out, before
+    c, out, before = asyncio.run(go())
+    assert before == [("PoolSync", 4), ("BlockEnd", 4), ("PoolSync", 5)]
+    recs = [r for r in _records(out) if not isinstance(r, codec.GasPrice)]
+    assert [(type(r).__name__, r.block_number, getattr(r, "pool", None)) for r in recs[3:]] == [
+        ("PoolState", 4, OTHER), ("PoolSync", 5, OTHER), ("BlockEnd", 5, None), ("PoolSync", 6, POOL),
+        ("BlockEnd", 6, None)]
+    ends = [r for r in recs if isinstance(r, codec.BlockEnd)]
+    assert [(e.event_count, e.block_hash) for e in ends] == [(1, (4).to_bytes(32, "big")),
+                                                            (2, (5).to_bytes(32, "big")),
+                                                            (1, (6).to_bytes(32, "big"))]
+    assert ends[0].block_ts_ns == (1_800_000_000 + 4) * 10**9 and ends[0].chain_id == 137
+    assert c.counters["held_behind_block_end"] == 1 and c.counters["duplicates"] == 1

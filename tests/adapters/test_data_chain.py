@@ -6,7 +6,8 @@ import pytest
 from alphapulse.protocol import codec
 from alphapulse.protocol.layout import EVENT_TOKEN0_IN, PoolKind
 
-from .chain_helpers import adapter_config, addr, chain_log_keys, kinds, net_event_keys, pool_events
+from .chain_helpers import (adapter_config, addr, chain_log_keys, check_block_ends, kinds, net_event_keys,
+                            pool_events)
 
 
 @pytest.mark.parametrize("tuning", [
@@ -37,8 +38,11 @@ def test_frames_equal_chain_truth(fresh_chain, adapter_run, tuning):
     m.remove_liquidity_v3(tid, liq // 3)
     b1 = anvil.block_number()
     run.wait_head(b1)
+    run.wait_block_end(b1)
     run.stop()
     recs = run.records()
+    ends = check_block_ends(run.frames, m.chain_id)
+    assert {e.block_number for e in ends} == set(range(b0 + 1, b1 + 1))
     pools = {addr(p.address): p for p in m.pools}
     k = kinds(recs)
     assert k["PoolSwap"] == len(results) and k["PoolState"] == len(m.pools)
@@ -91,6 +95,19 @@ def test_frames_equal_chain_truth(fresh_chain, adapter_run, tuning):
     for r in recs:
         if isinstance(r, codec.PoolTick):
             ticks[r.pool][r.tick] = r
+    coverage = {}
+    for f in run.frames:            # a concentrated-liquidity snapshot is one frame
+        tlvs = codec.parse_frame(f).tlvs
+        if tlvs and isinstance(tlvs[0], codec.PoolState):
+            assert len({getattr(t, "pool") for t in tlvs}) == 1
+            if tlvs[0].pool_kind == PoolKind.CONCENTRATED:
+                assert isinstance(tlvs[1], codec.TickCoverage)
+                assert all(isinstance(t, codec.PoolTick) for t in tlvs[2:])
+                coverage[tlvs[0].pool] = tlvs[1]
+            else:
+                assert len(tlvs) == 1
+        else:
+            assert not any(isinstance(t, (codec.PoolTick, codec.TickCoverage)) for t in tlvs)
     for st in (r for r in recs if isinstance(r, codec.PoolState)):
         p = pools[st.pool]
         assert st.pool_kind == p.kind and st.fee_pips == p.fee_pips and st.tick_spacing == p.tick_spacing
@@ -103,10 +120,13 @@ def test_frames_equal_chain_truth(fresh_chain, adapter_run, tuning):
             for t, tr in ticks[st.pool].items():
                 info = c.functions.ticks(t).call(block_identifier=st.block_number)
                 assert info[7] and tr.liquidity_net == info[1] and tr.block_number == st.block_number
-            # and no initialised tick inside the range was missed
+            # its TickCoverage, in its frame: the scanned range, and no initialised tick in it missed
+            cov = coverage[st.pool]
+            rng = run.config.tick_snapshot_range
+            assert (cov.block_number, cov.pool) == (st.block_number, st.pool)
+            assert cov.tick_lower <= st.tick - rng + p.tick_spacing and cov.tick_upper >= st.tick + rng - p.tick_spacing
             sp = p.tick_spacing
-            lo = (st.tick - run.config.tick_snapshot_range) // sp
-            hi = (st.tick + run.config.tick_snapshot_range) // sp
+            lo, hi = -(-cov.tick_lower // sp), cov.tick_upper // sp
             bitmap_ticks = set()
             for w in range(lo >> 8, (hi >> 8) + 1):
                 bits = c.functions.tickBitmap(w).call(block_identifier=st.block_number)

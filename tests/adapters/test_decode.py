@@ -210,3 +210,15 @@ def test_snapshots_pack_into_frames_under_the_payload_limit():
     recs = [t for f in out for t in codec.parse_frame(f).tlvs]
     assert recs == [state] + ticks
     assert [codec.parse_frame(f).header.sequence for f in out] == [1, 2, 3]
+
+
+def test_tick_coverage_narrows_to_the_ticks_nearest_the_price():
+    from alphapulse.adapters.evm.providers import MAX_TICKS_PER_FRAME, _nearest
+    from alphapulse.protocol import layout as L
+    ticks = list(range(-600, 601, 60))                     # 21 initialised ticks
+    assert _nearest(ticks, 0, 5, (-1000, 1000)) == ([-120, -60, 0, 60, 120], (-179, 179))
+    assert _nearest(ticks, -590, 3, (-1000, 1000)) == ([-600, -540, -480], (-1000, -421))
+    assert _nearest(ticks, 900, 2, (-1000, 1000)) == ([540, 600], (481, 1000))
+    # a snapshot of that many ticks still fits one frame with its PoolState and TickCoverage
+    room = L.MAX_PAYLOAD - (L.POOL_STATE.size + 2) - (L.TICK_COVERAGE.size + 2)
+    assert MAX_TICKS_PER_FRAME * (L.POOL_TICK.size + 2) <= room < (MAX_TICKS_PER_FRAME + 1) * (L.POOL_TICK.size + 2)

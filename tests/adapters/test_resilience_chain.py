@@ -8,7 +8,7 @@ from alphapulse.chain.deploy import deploy_market
 from alphapulse.protocol import codec
 from alphapulse.protocol.layout import EVENT_REMOVED
 
-from .chain_helpers import adapter_config, addr, chain_log_keys, net_event_keys, pool_events
+from .chain_helpers import adapter_config, addr, chain_log_keys, check_block_ends, net_event_keys, pool_events
 
 
 def _burst(m, n, start=0):
@@ -102,7 +102,9 @@ def test_reorg_republishes_dropped_events_removed_then_replacements(anvil, marke
     b1 = anvil.block_number()
     run.wait_until(lambda: run.counters["reorgs"] >= 1, 10, "reorg")
     run.wait_head(b1)
+    run.wait_block_end(b1)
     run.stop()
+    check_block_ends(run.frames, m.chain_id)
     recs = run.records()
     after = pool_events(recs[n_before:])
     removed = [r for r in after if r.flags & EVENT_REMOVED]

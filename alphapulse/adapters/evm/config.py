@@ -53,6 +53,8 @@ class EvmDataClientConfig:
     heartbeat_s: float | None = 1.0                    # Heartbeat frame after this much silence; None = off
     max_frames_per_batch: int = 256                    # frames per sink() call during backfill
     ws_max_message_bytes: int = 256 << 20              # largest JSON-RPC message (eth_getLogs replies)
+    refresh_min_interval_s: float = 1.0                # PoolRefresh: one fresh snapshot per pool at most this often
+    refresh_max_per_s: float = 20.0                    # PoolRefresh: fresh snapshots per second, all pools
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "endpoints", tuple(self.endpoints))
@@ -90,7 +92,7 @@ class EvmDataClientConfig:
             if isinstance(d, bool) or not isinstance(d, int) or not 0 <= d <= 255:
                 raise ConfigError(f"{key}.known_decimals[{t!r}]", f"must be an integer 0..255, got {d!r}")
         positive = ("backoff_initial_s", "backoff_max_s", "connect_timeout_s", "request_timeout_s",
-                    "watchdog_s")
+                    "watchdog_s", "refresh_min_interval_s", "refresh_max_per_s")
         for name in positive:
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, (int, float)) or not v > 0:

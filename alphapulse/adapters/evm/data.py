@@ -19,6 +19,22 @@ Resilience, in the order it happens:
   the dropped blocks' published events are sent again with the removed flag
   (newest first, so a reader can undo in order) and the replacement blocks'
   events follow. Logs that arrive with ``removed: true`` are honoured the same way.
+- block ends: every followed head's logs are fetched once more by its hash
+  (``eth_getLogs``; dedup drops what the subscription already delivered), so the
+  adapter knows the block's last event and then publishes a BlockEnd record (its
+  own frame). A backfill ends each block it covers whose header or events it
+  knows. A BlockEnd waits for the held events of its block (pool discovery);
+  while it waits, events of later blocks wait too, so a BlockEnd always
+  separates one block's events from the next one's. The replacement of a
+  reorganised block gets its own BlockEnd (a different hash).
+- refreshes: a reader that finds a pool's state incomplete asks for it again
+  (PoolRefresh, :meth:`EvmDataClient.refresh`); the pool's snapshot is read
+  at the latest followed block and published in the stream's order, unless an
+  event of a later block of that pool went out meanwhile (then it is read
+  again). Requests for a pool already being refreshed are merged; a pool is
+  refreshed at most every ``refresh_min_interval_s`` and all pools at most
+  ``refresh_max_per_s`` times a second; a failing read is counted, logged and
+  retried with backoff.
 - watchdog: when nothing arrives for ``watchdog_s`` (or logs arrive but heads
   stopped), the node is asked for its head; if the chain moved on without us the
   connection is replaced.
@@ -98,6 +114,11 @@ class _Block:
     """What we published (record) or hold (EvmEvent) for one block, by log index."""
     hash: bytes
     events: dict[int, Any] = field(default_factory=dict)
+    ts: int = 0                      # seconds, from the logs when they carry it
+
+    def published(self) -> int:
+        """Pool events of this block sent (not skipped, not held, not undone)."""
+        return sum(1 for v in self.events.values() if v is not None and not isinstance(v, EvmEvent))
 
 
 class _Reconnect(Exception):
@@ -169,6 +190,15 @@ class EvmDataClient:
         self._head = -1                      # highest head followed
         self._checkpoint: int | None = None  # logs of blocks <= this are all processed
         self._pending: dict[bytes, list[EvmEvent]] = {}     # pool -> held events (discovery running)
+        self._barred: list[EvmEvent] = []   # events of blocks after one whose BlockEnd waits
+        self._due: set[int] = set()         # blocks complete on the chain, BlockEnd not yet sent
+        self._ended: dict[int, bytes] = {}  # block -> hash its BlockEnd was sent for
+        self.completed_block = -1           # highest head whose logs are all handled
+        self._last_pub: dict[bytes, int] = {}            # pool -> block of its newest published event
+        self._refreshing: dict[bytes, asyncio.Task] = {}  # pool -> its refresh (requests merge into it)
+        self._refreshed: list[tuple[bytes, int, bytes | None, list[Any]]] = []   # read, not yet published
+        self._refresh_last: dict[bytes, float] = {}      # pool -> monotonic time of its last read
+        self._refresh_slot = 0.0                         # monotonic time the next read may start
         self._discovering: dict[bytes, asyncio.Task] = {}
         self._ready: list[tuple[bytes, Any]] = []
         self._snap_block: dict[bytes, int] = {}
@@ -373,9 +403,13 @@ class EvmDataClient:
             self.counters["logs_received"] += 1
             await self._on_log(rpc, payload)
         elif kind == "head":
-            await self._on_head(rpc, payload)
+            n = await self._on_head(rpc, payload)
+            if n is not None:
+                await self._complete_block(rpc, n)
         elif kind == "ready":
             await self._flush_ready(rpc)
+        elif kind == "refreshed":
+            self._flush_refreshed()
         elif kind == "closed":
             raise _Reconnect(payload)
 
@@ -414,15 +448,20 @@ class EvmDataClient:
             else:
                 start = self._checkpoint if self._checkpoint is not None else self._head
                 await self._backfill(rpc, start, top)
+            backfilled = True
         else:
-            if self.config.start_block is not None:
+            backfilled = self.config.start_block is not None
+            if backfilled:
                 await self._backfill(rpc, self.config.start_block, top)
             self._checkpoint = top
-        await self._on_head(rpc, head, publish_gas=True)
+        if await self._on_head(rpc, head, publish_gas=True) is not None and backfilled:
+            self._end_blocks(top, top)   # the backfill covered it (a fresh start follows from the next)
+        self.completed_block = max(self.completed_block, top)
         for pool, held in self._pending.items():
             if pool not in self._discovering and held:
                 self._start_discovery(pool, held[0])
         await self._flush_ready(rpc)
+        self._flush_refreshed()
         self.publisher.flush()
 
     async def _get_logs(self, rpc: Rpc, lo: int, hi: int) -> list[Any]:
@@ -450,16 +489,23 @@ class EvmDataClient:
             self._chunk = min(self._chunk * 2, self.config.getlogs_chunk_blocks)
             logs.sort(key=lambda x: (_q(x["blockNumber"]), _q(x["logIndex"])))
             self.counters["backfill_logs"] += len(logs)
+            done = a     # blocks before this one are ended
             for raw in logs:
+                n = _q(raw["blockNumber"])
+                if n > done:
+                    self._end_blocks(done, n - 1)
+                    done = n
                 await self._on_log(rpc, raw)
                 if self.publisher.pending >= self.config.max_frames_per_batch:
                     self.publisher.flush()
+            self._end_blocks(done, b)
             a = b + 1
         if hi >= lo:
             self.counters["backfills"] += 1
             log.info("backfilled blocks %d..%d", lo, hi)
         if self._checkpoint is None or hi > self._checkpoint:
             self._checkpoint = hi
+        self.completed_block = max(self.completed_block, hi)
         self.publisher.flush()
 
     async def _load_headers(self, rpc: Rpc, lo: int, hi: int) -> None:
@@ -498,6 +544,8 @@ class EvmDataClient:
         n_removed = 0
         for n in dropped:   # newest first
             self._heads.pop(n, None)
+            self._ended.pop(n, None)
+            self._due.discard(n)
             blk = self._blocks.pop(n, None)
             if blk is None:
                 continue
@@ -514,12 +562,13 @@ class EvmDataClient:
                     why, ancestor, len(dropped), n_removed)
         self._head = ancestor
         self._checkpoint = ancestor
+        self.completed_block = min(self.completed_block, ancestor)
         # pools snapshotted on the dropped branch get a fresh snapshot at the ancestor
         for pool, sb in list(self._snap_block.items()):
             if sb > ancestor:
                 info = self.provider.pools[pool]
                 try:
-                    self.publisher.add_packed(await self.provider.snapshot(rpc, info, ancestor))
+                    self.publisher.add(await self.provider.snapshot(rpc, info, ancestor))
                     self._snap_block[pool] = ancestor
                 except SnapshotUnavailable as e:
                     self.counters["resnapshot_failed"] += 1
@@ -534,12 +583,19 @@ class EvmDataClient:
         if held:
             held[:] = [h for h in held if h.key != ev.key]
             self.counters["held_dropped_by_reorg"] += 1
+        if self._barred:
+            n = len(self._barred)
+            self._barred = [h for h in self._barred if h.key != ev.key]
+            self.counters["held_dropped_by_reorg"] += n - len(self._barred)
 
     # ================================================================ logs
     async def _on_log(self, rpc: Rpc, raw: Any) -> None:
         try:
             ev = decode_log(raw)
         except DecodeError as e:
+            if self._seen_undecodable(raw):
+                self.counters["duplicates"] += 1   # the same log again (subscription and block fetch)
+                return
             self.counters[f"decode_error_{e.reason}"] += 1
             log.warning("undecodable log skipped: %s", e)
             return
@@ -562,11 +618,35 @@ class EvmDataClient:
             return
         self._accept(ev)
 
+    def _seen_undecodable(self, raw: Any) -> bool:
+        """Was this undecodable log met before? (Marks it when its position can be read.)"""
+        try:
+            n, li = _q(raw["blockNumber"]), _q(raw["logIndex"])
+            bh = _b(raw.get("blockHash"))
+        except (KeyError, TypeError, ValueError, AttributeError):
+            return False
+        if raw.get("removed") or n <= self._head - self.config.reorg_depth:
+            return False
+        blk = self._blocks.get(n)
+        if blk is not None and li in blk.events and (not bh or not blk.hash or blk.hash == bh):
+            return True
+        if blk is None:
+            blk = self._blocks[n] = _Block(bh)
+        blk.events[li] = None
+        return False
+
     def _accept(self, ev: EvmEvent) -> None:
         pool = ev.pool
         if pool in self.provider.ignored:
             self.counters["skipped_ignored_pool"] += 1
             self._mark(ev, None)
+            return
+        bar = self._barrier()
+        if bar is not None and ev.block_number > bar:
+            # an earlier block's BlockEnd waits for a discovery: this block's events wait behind it
+            self._barred.append(ev)
+            self._mark(ev, ev)
+            self.counters["held_behind_block_end"] += 1
             return
         info = self.provider.pools.get(pool)
         if info is None or pool not in self._snap_block:
@@ -589,7 +669,90 @@ class EvmDataClient:
             blk = self._blocks[ev.block_number] = _Block(ev.block_hash)
         elif not blk.hash:
             blk.hash = ev.block_hash
+        if ev.block_ts:
+            blk.ts = ev.block_ts
         blk.events[ev.log_index] = value
+
+    # ================================================================ block ends
+    def _barrier(self) -> int | None:
+        """The lowest block with a held event (its BlockEnd must wait), None when nothing is held."""
+        low = None
+        for held in self._pending.values():
+            for ev in held:
+                if low is None or ev.block_number < low:
+                    low = ev.block_number
+        return low
+
+    async def _complete_block(self, rpc: Rpc, number: int) -> None:
+        """The block of a new head: fetch its logs (by hash), publish what the subscription has
+        not delivered yet, then end it. A node that refuses a block-hash filter is asked by number
+        (a log of another branch then shows up as a reorg in ``_on_log``)."""
+        h = self._heads.get(number)
+        if h is None:
+            return
+        flt: dict[str, Any] = {"blockHash": "0x" + h.hash.hex(), "topics": [abi.ALL_TOPIC0_HEX]}
+        try:
+            logs = await rpc.request("eth_getLogs", [flt])
+        except RpcError as e:
+            self.counters["block_logs_by_number"] += 1
+            log.info("eth_getLogs by hash of block %d refused (%s): asking by number", number, e)
+            logs = await rpc.request("eth_getLogs", [{"fromBlock": hex(number), "toBlock": hex(number),
+                                                      "topics": [abi.ALL_TOPIC0_HEX]}])
+        logs = sorted(logs or [], key=lambda x: _q(x["logIndex"]))
+        for raw in logs:
+            await self._on_log(rpc, raw)
+        if self._known_hash(number) == h.hash:
+            self._end_blocks(number, number)
+        self.completed_block = max(self.completed_block, number)
+
+    def _end_blocks(self, lo: int, hi: int) -> None:
+        """Blocks ``lo..hi`` are complete on the chain: their BlockEnds go out as soon as none of
+        their events is held. Blocks we know nothing of (no header, no event) are passed over."""
+        for n in range(max(lo, 0), hi + 1):
+            if n in self._heads or n in self._blocks:
+                self._due.add(n)
+        self._advance()
+
+    def _advance(self) -> None:
+        """Send every due BlockEnd that no held event blocks, in block order; events that waited
+        behind one are published just before it."""
+        while self._due:
+            n = min(self._due)
+            bar = self._barrier()
+            if bar is not None and bar <= n:
+                return
+            if self._barred and min(e.block_number for e in self._barred) <= n:
+                self._release(n)
+                continue    # a released event may have started a discovery: check again
+            self._due.discard(n)
+            self._send_block_end(n)
+        if self._barred and self._barrier() is None:
+            self._release(None)
+
+    def _release(self, upto: int | None) -> None:
+        """Events that waited behind a BlockEnd, up to block ``upto`` (all with None), in chain order."""
+        self._barred.sort(key=lambda e: e.key)
+        if upto is None:
+            go, self._barred = self._barred, []
+        else:
+            go = [e for e in self._barred if e.block_number <= upto]
+            self._barred = [e for e in self._barred if e.block_number > upto]
+        for ev in go:
+            self._accept(ev)
+
+    def _send_block_end(self, n: int) -> None:
+        h = self._heads.get(n)
+        blk = self._blocks.get(n)
+        bh = h.hash if h is not None else (blk.hash if blk is not None else b"")
+        if self._ended.get(n) == bh:
+            return   # already sent for this very block (a backfill over a followed block)
+        ts = h.ts if h is not None else (blk.ts if blk is not None else 0)
+        rec = codec.BlockEnd(block_number=n, block_ts_ns=ts * NS_PER_S,
+                             event_count=blk.published() if blk is not None else 0,
+                             chain_id=self.config.chain_id, block_hash=bh.rjust(32, b"\0")[-32:])
+        self.publisher.add([rec])
+        self._ended[n] = bh
+        self.counters["block_ends"] += 1
 
     def _publish(self, ev: EvmEvent, info: PoolInfo) -> None:
         if KIND_OF_FAMILY[ev.spec.family] != info.kind:
@@ -619,6 +782,8 @@ class EvmDataClient:
             self._mark(ev, None)
             return
         self._mark(ev, rec)
+        if ev.block_number > self._last_pub.get(ev.pool, -1):
+            self._last_pub[ev.pool] = ev.block_number
         self.counters[ev.spec.counter] += 1
 
     def _on_removed(self, ev: EvmEvent) -> None:
@@ -704,6 +869,12 @@ class EvmDataClient:
                 self.counters["skipped_ignored_pool"] += len(held)
                 continue
             info, sb, recs = result
+            # its events waiting behind a BlockEnd that the snapshot (taken at the head) includes
+            # go out before it too: published after it, they would be skipped as in the snapshot
+            early = [e for e in self._barred if e.pool == pool and e.block_number <= sb]
+            if early:
+                self._barred = [e for e in self._barred if not (e.pool == pool and e.block_number <= sb)]
+                held = sorted(held + early, key=lambda e: e.key)
             if pool not in self.provider.pools:
                 self.provider.remember(info, sb)
                 self.counters["pools_discovered"] += 1
@@ -717,17 +888,117 @@ class EvmDataClient:
                     self._publish(ev, info)
                     self.counters["published_before_snapshot"] += 1
             self._snap_block[pool] = sb
-            self.publisher.add_packed(recs)
+            self.publisher.add(recs)   # one frame: PoolState, TickCoverage, PoolTicks
             log.info("pool 0x%s: venue %d kind %d tokens 0x%s(%d)/0x%s(%d) fee %d, snapshot at %d "
                      "with %d ticks, %d held events", pool.hex(), info.venue, info.kind,
                      info.token0.hex(), info.decimals0, info.token1.hex(), info.decimals1,
-                     info.fee_pips, sb, len(recs) - 1, len(held))
+                     info.fee_pips, sb, sum(isinstance(r, codec.PoolTick) for r in recs), len(held))
+            bar = self._barrier()   # other pools' held events: later blocks wait behind them
             for ev in held:
-                if ev.block_number > sb:
+                if ev.block_number <= sb:
+                    continue
+                if bar is not None and ev.block_number > bar:
+                    self._barred.append(ev)
+                    self.counters["held_behind_block_end"] += 1
+                else:
                     self._publish(ev, info)
+        self._advance()
+
+    # ================================================================ refreshes
+    def refresh(self, pool: bytes, reason: int = 0, block: int = 0) -> None:
+        """A reader asks for ``pool``'s full state (PoolRefresh). Call on the adapter's loop
+        (:meth:`refresh_threadsafe` from other threads)."""
+        self.counters["refresh_requests"] += 1
+        if pool in self._refreshing:
+            self.counters["refresh_merged"] += 1
+            return
+        if pool not in self.provider.pools or pool not in self._snap_block:
+            # never published (or discovery still running: its snapshot is on its way)
+            self.counters["refresh_unknown_pool"] += 1
+            log.info("PoolRefresh for 0x%s (reason %d, block %d): not a pool we publish",
+                     pool.hex(), reason, block)
+            return
+        log.info("PoolRefresh for 0x%s (reason %d, reader at block %d)", pool.hex(), reason, block)
+        t = asyncio.create_task(self._refresh(pool))
+        self._refreshing[pool] = t
+        self._bg.add(t)
+        t.add_done_callback(self._bg.discard)
+
+    def refresh_threadsafe(self, pool: bytes, reason: int = 0, block: int = 0) -> bool:
+        """:meth:`refresh` from any thread; False when the adapter's loop is not running."""
+        loop = self.loop
+        if loop is None or loop.is_closed():
+            return False
+        loop.call_soon_threadsafe(self.refresh, pool, reason, block)
+        return True
+
+    async def _refresh(self, pool: bytes, *, wait_interval: bool = True) -> None:
+        """Read ``pool``'s snapshot at the latest followed block and hand it to the consumer."""
+        cfg = self.config
+        info = self.provider.pools[pool]
+        attempt = 0
+        try:
+            if wait_interval:
+                since = time.monotonic() - self._refresh_last.get(pool, -1e18)
+                if since < cfg.refresh_min_interval_s:
+                    self.counters["refresh_delayed"] += 1
+                    await asyncio.sleep(cfg.refresh_min_interval_s - since)
+            while True:
+                now = time.monotonic()
+                start = max(now, self._refresh_slot)
+                self._refresh_slot = start + 1.0 / cfg.refresh_max_per_s
+                if start > now:
+                    await asyncio.sleep(start - now)
+                await self._rpc_ready.wait()
+                rpc = self._rpc
+                block = max(self._head, 0)
+                bh = self._known_hash(block)
+                try:
+                    recs = await self.provider.snapshot(rpc, info, block)
+                    break
+                except asyncio.CancelledError:
+                    if _really_cancelled():
+                        raise
+                    err: BaseException = ConnectionError("connection closed during the read")
+                except Exception as e:   # never lost: counted, logged, read again
+                    err = e
+                attempt += 1
+                self.counters["refresh_errors"] += 1
+                log.warning("pool 0x%s: refresh read %d at block %d failed: %s: %s", pool.hex(), attempt,
+                            block, type(err).__name__, err)
+                await asyncio.sleep(min(cfg.backoff_max_s, cfg.backoff_initial_s * 2 ** attempt))
+        except BaseException:
+            self._refreshing.pop(pool, None)
+            raise
+        self._refresh_last[pool] = time.monotonic()
+        self._refreshed.append((pool, block, bh, recs))
+        if self._queue is not None:
+            self._queue.put_nowait(("refreshed", None))
+
+    def _flush_refreshed(self) -> None:
+        """Publish the snapshots read, in the stream's order (the consumer's coroutine)."""
+        done, self._refreshed = self._refreshed, []
+        for pool, block, bh, recs in done:
+            if self._last_pub.get(pool, -1) > block or self._snap_block.get(pool, -1) > block \
+                    or self._known_hash(block) != bh:
+                # an event of a later block went out while it was read (the snapshot would undo
+                # it), or a reorg replaced the block it was read at
+                self.counters["refresh_outdated"] += 1
+                t = asyncio.create_task(self._refresh(pool, wait_interval=False))
+                self._refreshing[pool] = t
+                self._bg.add(t)
+                t.add_done_callback(self._bg.discard)
+                continue
+            self._refreshing.pop(pool, None)
+            self._snap_block[pool] = block     # its events up to ``block`` are in the snapshot
+            self.publisher.add(recs)
+            self.counters["refreshes"] += 1
+            log.info("pool 0x%s: refreshed at block %d with %d ticks", pool.hex(), block,
+                     sum(isinstance(r, codec.PoolTick) for r in recs))
 
     # ================================================================ heads
-    async def _on_head(self, rpc: Rpc, head: Any, publish_gas: bool = True) -> None:
+    async def _on_head(self, rpc: Rpc, head: Any, publish_gas: bool = True) -> int | None:
+        """Follow one head; its number, or None for a duplicate or stale head."""
         number = _q(head["number"])
         h = _b(head["hash"])
         parent = _b(head["parentHash"])
@@ -735,14 +1006,14 @@ class EvmDataClient:
         kh = self._known_hash(number)
         if kh == h and number in self._heads:
             self.counters["duplicate_heads"] += 1
-            return
+            return None
         pk = self._known_hash(number - 1)
         if (kh is not None and kh != h) or (pk is not None and pk != parent) or \
                 (number <= self._head and kh is None):
             await self._reorg(rpc, f"head {number} does not extend the chain we followed")
             if self._known_hash(number) != h:
                 self.counters["stale_heads"] += 1
-                return
+                return None
         elif self._head >= 0 and number > self._head + 1 and self._checkpoint is not None:
             # heads were skipped: make sure their logs are in (dedup drops what we had)
             self.counters["head_gaps"] += 1
@@ -766,10 +1037,11 @@ class EvmDataClient:
                 t.add_done_callback(self._bg.discard)
         low = self._head - self.config.reorg_depth
         if low > 0:
-            for d in (self._heads, self._blocks):
+            for d in (self._heads, self._blocks, self._ended):
                 if d and min(d) < low:
                     for n in [n for n in d if n < low]:
                         del d[n]
+        return number
 
     async def _refresh_priority_fee(self, rpc: Rpc) -> None:
         try:

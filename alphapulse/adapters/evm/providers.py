@@ -11,6 +11,7 @@ At most ``discovery_concurrency`` pools are discovered at once.
 from __future__ import annotations
 
 import asyncio
+import bisect
 import logging
 from collections import Counter
 from dataclasses import dataclass
@@ -20,11 +21,16 @@ from alphapulse.adapters.evm import abi
 from alphapulse.adapters.evm.abi import AbiError, call_data, enc_address, enc_int, hex_to_bytes
 from alphapulse.adapters.evm.config import EvmDataClientConfig
 from alphapulse.protocol import codec
+from alphapulse.protocol import layout as L
 from alphapulse.protocol.layout import PoolKind
 
 log = logging.getLogger(__name__)
 
 KIND_OF_FAMILY = {"v2": int(PoolKind.CONSTANT_PRODUCT), "v3": int(PoolKind.CONCENTRATED)}
+
+# PoolTicks that fit one frame beside their PoolState and TickCoverage (the three travel together)
+MAX_TICKS_PER_FRAME = (L.MAX_PAYLOAD - (L.POOL_STATE.size + L.TLV_STD_HEADER)
+                       - (L.TICK_COVERAGE.size + L.TLV_STD_HEADER)) // (L.POOL_TICK.size + L.TLV_STD_HEADER)
 
 
 @dataclass(frozen=True, slots=True)
@@ -287,7 +293,8 @@ class PoolProvider:
 
     # -------------------------------------------------------------- snapshots
     async def snapshot(self, rpc: Rpc, info: PoolInfo, block: int) -> list[Any]:
-        """[PoolState, PoolTick...] of ``info`` as of the end of ``block``.
+        """The records of one frame: [PoolState] of a constant-product pool, [PoolState,
+        TickCoverage, PoolTick...] of a concentrated-liquidity one, as of the end of ``block``.
 
         A pool without code at that block (created later) has the zero state.
         Raises SnapshotUnavailable when the node cannot serve that block.
@@ -303,6 +310,8 @@ class PoolProvider:
         blk = ("eth_getBlockByNumber", [tag, False])
         r0 = r1 = sqrt_p = liq = tick = 0
         ticks: list[Any] = []
+        # no price yet (or no code yet): no position can exist, no tick is initialised anywhere
+        cover = (abi.MIN_TICK, abi.MAX_TICK)
         if info.kind == PoolKind.CONSTANT_PRODUCT:
             res = await rpc.batch([blk, _eth_call(info.address, call_data(abi.GET_RESERVES), tag)])
             header = self._header(res[0], block)
@@ -324,7 +333,7 @@ class PoolProvider:
                 tick = abi.word_int(b0, 1, 24, "tick")
                 liq = abi.word_uint(b1, 0, 128, "liquidity")
                 if sqrt_p:
-                    ticks = await self._ticks(rpc, info, tick, tag, block)
+                    ticks, cover = await self._ticks(rpc, info, tick, tag, block)
         ts_ns = int(header["timestamp"], 16) * 1_000_000_000
         state = codec.PoolState(reserve0=r0, reserve1=r1, sqrt_price_x96=sqrt_p, liquidity=liq,
                                 block_number=block, block_ts_ns=ts_ns, tick=tick, fee_pips=info.fee_pips,
@@ -332,7 +341,11 @@ class PoolProvider:
                                 token1_decimals=info.decimals1, flags=0, tick_spacing=info.tick_spacing,
                                 pool=info.address, token0=info.token0, token1=info.token1)
         self.counters["snapshots"] += 1
-        return [state] + ticks
+        if info.kind == PoolKind.CONSTANT_PRODUCT:
+            return [state]
+        coverage = codec.TickCoverage(block_number=block, tick_lower=cover[0], tick_upper=cover[1],
+                                      pool=info.address)
+        return [state, coverage] + ticks
 
     @staticmethod
     def _header(res: Any, block: int) -> dict:
@@ -348,12 +361,20 @@ class PoolProvider:
             raise res   # pruned state and the like: the caller picks another block
         return _ret(res, what)
 
-    async def _ticks(self, rpc: Rpc, info: PoolInfo, tick: int, tag: str, block: int) -> list[Any]:
-        """PoolTick of every initialised tick within tick_snapshot_range of ``tick``."""
+    async def _ticks(self, rpc: Rpc, info: PoolInfo, tick: int, tag: str,
+                     block: int) -> tuple[list[Any], tuple[int, int]]:
+        """PoolTick of every initialised tick within tick_snapshot_range of ``tick``, and the
+        covered range (ticks, inclusive): every initialised tick in it is listed.
+
+        The tick bitmap is read word by word in batched ``eth_call``s (one word spans 256 x
+        tick_spacing ticks); then ``ticks(t)`` of each set bit. When more ticks are set than
+        one frame holds (MAX_TICKS_PER_FRAME), the range narrows to the ones nearest the price.
+        """
         sp = info.tick_spacing
         rng = self.config.tick_snapshot_range
         lo_c = max(tick - rng, abi.MIN_TICK) // sp
         hi_c = min(tick + rng, abi.MAX_TICK) // sp
+        cover = (max(lo_c * sp, abi.MIN_TICK), min(hi_c * sp, abi.MAX_TICK))
         words = list(range(lo_c >> 8, (hi_c >> 8) + 1))
         bs = self.config.rpc_batch_size
         set_ticks: list[int] = []
@@ -372,6 +393,12 @@ class PoolProvider:
                     t = ((w << 8) + bit) * sp
                     if lo_c * sp <= t <= hi_c * sp:
                         set_ticks.append(t)
+        set_ticks.sort()
+        if len(set_ticks) > MAX_TICKS_PER_FRAME:
+            set_ticks, cover = _nearest(set_ticks, tick, MAX_TICKS_PER_FRAME, cover)
+            self.counters["tick_coverage_narrowed"] += 1
+            log.info("pool 0x%s: %d initialised ticks in range, coverage narrowed to %d..%d",
+                     info.address.hex(), len(set_ticks), cover[0], cover[1])
         out = []
         for i in range(0, len(set_ticks), bs):
             chunk = set_ticks[i:i + bs]
@@ -384,4 +411,15 @@ class PoolProvider:
                 out.append(codec.PoolTick(liquidity_net=net, block_number=block, tick=t,
                                           venue=info.venue, flags=0, pool=info.address))
         self.counters["ticks_snapshotted"] += len(out)
-        return out
+        return out, cover
+
+
+def _nearest(ticks: list[int], tick: int, n: int, cover: tuple[int, int]) -> tuple[list[int], tuple[int, int]]:
+    """The ``n`` sorted ``ticks`` nearest ``tick`` (a contiguous run) and the range they cover
+    completely: up to, not including, the nearest left-out tick on each side."""
+    i = bisect.bisect_left(ticks, tick)
+    lo = max(0, min(i - n // 2, len(ticks) - n))
+    hi = lo + n
+    c_lo = ticks[lo - 1] + 1 if lo > 0 else cover[0]
+    c_hi = ticks[hi] - 1 if hi < len(ticks) else cover[1]
+    return ticks[lo:hi], (c_lo, c_hi)
