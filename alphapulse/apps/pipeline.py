@@ -156,6 +156,17 @@ class Pipeline:
         log.info("anvil on %s; deploying tokens, Uniswap V2 x2 and V3", self.anvil.ws_url)
         self.market = mk = deploy_market(self.anvil.http_url, MarketSpec())
         self.cfg = dataclasses.replace(self.cfg, chain=market_chain_config(self.cfg.chain, mk))
+        ex = self.cfg.execution
+        if ex.effective_mode("local-chain") == "send" and not ex.executor:
+            # send mode on the local chain: the key's account deploys (and owns) its executor
+            from alphapulse.execution.rpc import JsonRpc
+            from alphapulse.execution.sender import KeyUnavailable, deploy_executor, read_key
+            try:
+                key = read_key(ex.key_env, ex.key_file)
+            except KeyUnavailable as e:
+                raise StartupError(cli.EXIT_CONFIG, f"config error: execution.key_env: {e}") from None
+            self.executor_address = deploy_executor(JsonRpc(self.anvil.http_url), key, self.cfg.chain.chain_id)
+            log.info("ArbExecutor deployed at %s", self.executor_address)
 
     def component_specs(self) -> list[Any]:
         import dataclasses
