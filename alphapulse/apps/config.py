@@ -253,12 +253,12 @@ class ExecutionConfig:
     """
     # "auto": "check" when a node is at hand (local-chain and rpc sources), "off" for replays
     mode: Literal["auto", "off", "check", "send"] = "auto"
-    method: Literal["eth_call", "revm"] = "eth_call"   # see README: exact either way, eth_call faster
+    method: Literal["eth_call", "revm"] = "eth_call"   # both exact; eth_call is one round trip per check (docs/architecture.md)
     rpc_url: str = ""                    # http(s) endpoint for checks; "" = the source's node
     send_url: str = ""                   # separate endpoint for raw transactions (private relay); "" = rpc_url
     executor: str = ""                   # deployed ArbExecutor (send mode); local-chain deploys one
-    key_env: str = "ALPHAPULSE_EXECUTION_KEY"
-    key_file: str = ""
+    key_env: str = "ALPHAPULSE_EXECUTION_KEY"   # name of the environment variable holding the key
+    key_file: str = ""                   # or a file holding it (read by the execution component only)
     min_profit_usd: float = 0.0          # send only when the checked net profit is above this
     max_gas_price_gwei: float = 1000.0   # never send above this max fee per gas
     priority_fee: Literal["node", "fixed"] = "node"   # eth_maxPriorityFeePerGas, or priority_fee_gwei
