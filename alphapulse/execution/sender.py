@@ -26,7 +26,7 @@ from eth_utils import keccak, to_checksum_address
 
 from alphapulse.execution.cycle import Hop, execute_calldata, signal_hops
 from alphapulse.execution.rpc import JsonRpc, RpcError, RpcUnavailable
-from alphapulse.protocol.layout import SIGNAL_UNPRICED, ExecutionMethod, ExecutionStatus
+from alphapulse.protocol.layout import SIGNAL_INTRA_BLOCK, SIGNAL_UNPRICED, ExecutionMethod, ExecutionStatus
 
 log = logging.getLogger("alphapulse.execution.sender")
 
@@ -148,6 +148,8 @@ class Sender:
         """Reports of what was done for one checked signal: [SENT] or nothing (counted skip)."""
         if report.status not in (ExecutionStatus.CONFIRMED, ExecutionStatus.CHANGED):
             return self._skip("not_profitable")
+        if int(sig.flags) & SIGNAL_INTRA_BLOCK:   # priced between two events of a block: never traded
+            return self._skip("intra_block")
         if not int(sig.flags) & SIGNAL_UNPRICED and report.net_profit_usd_e8 < self.min_profit_usd_e8:
             return self._skip("below_min_profit")
         hops = signal_hops(sig, self.kinds)

@@ -121,3 +121,13 @@ def test_the_key_comes_from_env_or_file_and_errors_never_show_it(tmp_path):
     with pytest.raises(KeyUnavailable) as e:
         read_key("AP_TEST_KEY", "", {"AP_TEST_KEY": bad})
     assert bad not in str(e.value) and bad[2:] not in str(e.value)
+
+
+def test_signals_priced_between_two_events_of_a_block_are_never_sent():
+    from alphapulse.protocol import codec as C
+    from alphapulse.protocol.layout import SIGNAL_INTRA_BLOCK
+    rpc = JsonRpc("http://127.0.0.1:9", 0.2)      # never reached: the skip comes first
+    sender = Sender(rpc, rpc, KEY, "0x" + "11" * 20, 137, kinds={400: 1})
+    sig = C.ArbitrageSignal(amount_in=10, amount_out=12, hops=2, venues=(400, 400, 0), flags=SIGNAL_INTRA_BLOCK)
+    rep = C.ExecutionReport(status=int(ExecutionStatus.CONFIRMED), amount_in=10, amount_out_checked=12)
+    assert sender.consider(sig, rep) == [] and sender.skipped == {"intra_block": 1}
