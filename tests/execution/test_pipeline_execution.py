@@ -71,3 +71,46 @@ def test_live_local_chain_signals_are_checked_and_confirmed():
         code = p.stop()
     assert code == 0, p.output()[-3000:]
     assert p.segments() == []
+
+
+def test_send_mode_on_the_local_chain_includes_transactions_and_never_shows_the_key():
+    from alphapulse.chain.anvil import DEV_PRIVATE_KEYS
+    from alphapulse.chain.deploy import Market
+    from alphapulse.ring import Ring
+    key = DEV_PRIVATE_KEYS[8]
+    p = PipelineProcess("--source", "local-chain", dashboard=False,
+                        env={"ALPHAPULSE__SOURCE__SIMULATE": "false", "ALPHAPULSE__EXECUTION__MODE": '"send"',
+                             "ALPHAPULSE_EXECUTION_KEY": key, "ALPHAPULSE__LOGGING__LEVEL": '"DEBUG"'})
+    try:
+        h = _ready(p)
+        p.wait_for(lambda: p.metric("alphapulse_rpc_connected", "source") == 1, 60, "adapter connected")
+        mk = Market.from_dict(h["local_chain"]["http_url"], h["local_chain"]["market"])
+        ex_ring = Ring.attach(h["rings"]["execution"], timeout=5)
+        ex_c = ex_ring.consumer("test-reports")
+        try:
+            for pool in mk.pools_for("WMATIC", "USDC"):
+                mk.move_price(pool, 1.0005)
+            p.wait_for(lambda: p.metric("alphapulse_pools", "strategy") >= 2, 30, "pools known")
+            mk.move_price(mk.v2_pool("WMATIC", "USDC", Venue.QUICKSWAP), 1.02)
+            p.wait_for(lambda: p.metric("alphapulse_tx_included_total", "execution") >= 1, 40, "an included transaction")
+            reports = []
+            end = time.monotonic() + 5
+            while time.monotonic() < end and not any(r.status == ExecutionStatus.INCLUDED for r in reports):
+                reports += [codec.parse_frame(f).tlvs[0] for f in ex_c.frames(timeout=0.1)]
+            sent = {r.tx_hash for r in reports if r.status == ExecutionStatus.SENT}
+            included = [r for r in reports if r.status == ExecutionStatus.INCLUDED]
+            assert included and all(r.tx_hash in sent for r in included)
+            for r in included:
+                rc = mk.w3.eth.get_transaction_receipt("0x" + r.tx_hash.hex())
+                assert rc["status"] == 1 and rc["gasUsed"] == r.gas_used and rc["blockNumber"] == r.checked_block
+                assert r.amount_out_checked > r.amount_in
+        finally:
+            ex_c.close()
+            ex_ring.close()
+        shown = p.output() + p.get("/health")[1] + p.get("/metrics")[1]
+        assert "ArbExecutor deployed at" in shown
+        assert key[2:].lower() not in shown.lower()
+    finally:
+        code = p.stop()
+    assert code == 0, p.output()[-3000:]
+    assert key[2:] not in p.log_path.read_text()
