@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import collections
 import logging
+import os
 import time
 from typing import Any
 
@@ -107,6 +108,10 @@ class ExecutionLoop:
             self._count("checks_failed")
             self._warn("signal %d not checkable: %s", int(sig.signal_id), e)
             return True
+        except (ValueError, TypeError, KeyError, OverflowError) as e:   # a malformed answer or signal
+            self._count("checks_failed")
+            self._warn("check of signal %d failed: %s: %s", int(sig.signal_id), type(e).__name__, e)
+            return True
         if self.metrics is not None:
             self.metrics.observe_latency_ns(COMPONENT, took_ns)
             self.metrics.gauge(COMPONENT, "last_block").set(ex.block)
@@ -145,7 +150,6 @@ def run(stop: Any, *, signal_ring: str, execution_ring: str, rpc_url: str, metho
                 last_beat = now
                 prod.heartbeat()
                 if m is not None:
-                    import os
                     m.gauge(COMPONENT, "heartbeat_ns").set(time.time_ns())
                     m.gauge(COMPONENT, "pid").set(os.getpid())
         log.info("execution counters: %s", dict(loop.counts))
