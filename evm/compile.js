@@ -6,6 +6,7 @@
 "use strict";
 const fs = require("fs");
 const path = require("path");
+const crypto = require("crypto");
 const solc = require("solc");
 
 const root = path.resolve(__dirname, "..", "alphapulse", "chain");
@@ -40,6 +41,8 @@ for (const [file, contracts] of Object.entries(output.contracts)) {
     const artifact = {
       contractName: name,
       sourceName: `alphapulse/chain/contracts/${file}`,
+      // sha256 of the source file: tests recompute it, so a stale artifact cannot pass unnoticed
+      sourceSha256: crypto.createHash("sha256").update(sources[file].content).digest("hex"),
       compiler: `solc-js ${solc.version()}`,
       evmVersion: "paris",
       abi: c.abi,

@@ -21,6 +21,11 @@ log = logging.getLogger("alphapulse.backtest")
 JS_SAFE = 1 << 53
 
 
+# A recording holds the pools' events, not the chain's state: no node can re-execute its signals.
+NOT_CHECKED = ("signals not checked against a node (a backtest replays recorded events; no chain state "
+               "of those blocks to execute the cycles on): profits are the strategy's exact simulation")
+
+
 def _jsonable(v: Any) -> Any:
     if isinstance(v, bytes):
         return "0x" + v.hex()
@@ -91,6 +96,7 @@ def run_backtest(cfg: Any, report: str | None = None, out: Any = None) -> int:
         "frames_per_s": round(counters.get("frames", 0) / wall) if wall > 0 else None,
         "engine": ec,
         "replayer": counters,
+        "execution": NOT_CHECKED,
     }
     frames = int(counters.get("frames", 0))
     rejected = int(sum(v for k, v in counters.items() if k.startswith("rejected")))
@@ -106,6 +112,7 @@ def run_backtest(cfg: Any, report: str | None = None, out: Any = None) -> int:
     if lu["p50"] is not None:
         print(f"  batch-in to signal-out latency: p50 {lu['p50']:.1f} us, p99 {lu['p99']:.1f} us, "
               f"p99.9 {lu['p999']:.1f} us", file=out)
+    print(f"  execution: {NOT_CHECKED}", file=out)
     if report:
         doc = {"frames": frames, "rejected": rejected,
                "signals": [signal_to_json(s) for s in signals], "summary": summary}

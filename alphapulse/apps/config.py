@@ -244,7 +244,54 @@ class LoggingConfig:
         pass
 
 
-COMPONENT_NAMES = ("source", "strategy", "dashboard", "recorder")
+@dataclass(frozen=True)
+class ExecutionConfig:
+    """[execution]: each signal checked by real contract code on the newest state, or also sent.
+
+    The signing key is never part of the configuration: only where to read it (``key_env``, the
+    name of an environment variable, or ``key_file``, a path), so ``--print-config`` cannot show it.
+    """
+    # "auto": "check" when a node is at hand (local-chain and rpc sources), "off" for replays
+    mode: Literal["auto", "off", "check", "send"] = "auto"
+    method: Literal["eth_call", "revm"] = "eth_call"   # both exact; eth_call is one round trip per check (docs/architecture.md)
+    rpc_url: str = ""                    # http(s) endpoint for checks; "" = the source's node
+    send_url: str = ""                   # separate endpoint for raw transactions (private relay); "" = rpc_url
+    executor: str = ""                   # deployed ArbExecutor (send mode); local-chain deploys one
+    key_env: str = "ALPHAPULSE_EXECUTION_KEY"   # name of the environment variable holding the key
+    key_file: str = ""                   # or a file holding it (read by the execution component only)
+    min_profit_usd: float = 0.0          # send only when the checked net profit is above this
+    max_gas_price_gwei: float = 1000.0   # never send above this max fee per gas
+    priority_fee: Literal["node", "fixed"] = "node"   # eth_maxPriorityFeePerGas, or priority_fee_gwei
+    priority_fee_gwei: float = 30.0
+    check_timeout_s: float = 2.0         # a node slower than this counts a check timeout
+    max_backlog: int = 64                # unchecked signals kept; older ones are skipped (counted)
+    nonce_file: str = ""                 # last nonce used, kept across restarts ("" = node's pending count)
+
+    def validate(self, key: str) -> None:
+        if self.executor:
+            _hex_address(f"{key}.executor", self.executor)
+        for name in ("rpc_url", "send_url"):
+            v = getattr(self, name)
+            if v and not v.startswith(("http://", "https://", "ws://", "wss://")):
+                raise ConfigError(f"{key}.{name}", f"must be an http(s) or ws(s) URL, got {v!r}")
+        if self.min_profit_usd < 0:
+            raise ConfigError(f"{key}.min_profit_usd", "must be >= 0")
+        if not self.max_gas_price_gwei > 0:
+            raise ConfigError(f"{key}.max_gas_price_gwei", "must be > 0")
+        if self.priority_fee_gwei < 0:
+            raise ConfigError(f"{key}.priority_fee_gwei", "must be >= 0")
+        if not self.check_timeout_s > 0:
+            raise ConfigError(f"{key}.check_timeout_s", "must be > 0")
+        if self.max_backlog < 1:
+            raise ConfigError(f"{key}.max_backlog", "must be >= 1")
+
+    def effective_mode(self, source_kind: str) -> str:
+        if self.mode != "auto":
+            return self.mode
+        return "off" if source_kind == "replay" and not self.rpc_url else "check"
+
+
+COMPONENT_NAMES = ("source", "strategy", "dashboard", "recorder", "execution")
 
 
 @dataclass(frozen=True)
@@ -275,6 +322,7 @@ class Config:
     recorder: RecorderConfig = RecorderConfig()
     logging: LoggingConfig = LoggingConfig()
     supervisor: SupervisorConfig = SupervisorConfig()
+    execution: ExecutionConfig = ExecutionConfig()
     # [[bridges]]: NATS JetStream bridges of rings to other hosts; each table holds the fields of
     # alphapulse.bridge.BridgeConfig (domain, direction, servers, host, ...), validated there.
     bridges: tuple[dict, ...] = ()
@@ -283,6 +331,11 @@ class Config:
         for f in dataclasses.fields(self):
             if f.name != "bridges":
                 getattr(self, f.name).validate(f.name)
+        mode = self.execution.effective_mode(self.source.kind)
+        if mode != "off" and self.source.kind == "replay" and not self.execution.rpc_url:
+            raise ConfigError("execution.mode", f"{mode!r} needs a node: a local-chain or rpc source, or execution.rpc_url")
+        if mode == "send" and self.source.kind != "local-chain" and not self.execution.executor:
+            raise ConfigError("execution.executor", "send mode needs the address of a deployed ArbExecutor")
         if self.bridges:
             from alphapulse.bridge.config import BridgeConfig   # imports this module: lazily
             for i, b in enumerate(self.bridges):

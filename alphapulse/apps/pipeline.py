@@ -156,6 +156,17 @@ class Pipeline:
         log.info("anvil on %s; deploying tokens, Uniswap V2 x2 and V3", self.anvil.ws_url)
         self.market = mk = deploy_market(self.anvil.http_url, MarketSpec())
         self.cfg = dataclasses.replace(self.cfg, chain=market_chain_config(self.cfg.chain, mk))
+        ex = self.cfg.execution
+        if ex.effective_mode("local-chain") == "send" and not ex.executor:
+            # send mode on the local chain: the key's account deploys (and owns) its executor
+            from alphapulse.execution.rpc import JsonRpc
+            from alphapulse.execution.sender import KeyUnavailable, deploy_executor, read_key
+            try:
+                key = read_key(ex.key_env, ex.key_file)
+            except KeyUnavailable as e:
+                raise StartupError(cli.EXIT_CONFIG, f"config error: execution.key_env: {e}") from None
+            self.executor_address = deploy_executor(JsonRpc(self.anvil.http_url), key, self.cfg.chain.chain_id)
+            log.info("ArbExecutor deployed at %s", self.executor_address)
 
     def component_specs(self) -> list[Any]:
         import dataclasses
@@ -202,6 +213,10 @@ class Pipeline:
                 "tokens": tokens,
                 "venue_names": {int(f["venue"]): f["name"] for f in factories if f["name"]},
                 "market_crc_every": c.protocol.market_checksum_every}))
+        ex_mode = c.execution.effective_mode(c.source.kind)
+        if ex_mode != "off":
+            specs.append(ComponentSpec("execution", "alphapulse.execution.component:run",
+                                       self.execution_kwargs(ex_mode, factories)))
         if c.recorder.enabled:
             specs.append(ComponentSpec("recorder", "alphapulse.apps.components:recorder", {
                 "ring": rn["market_data"], "directory": c.recorder.directory,
@@ -213,6 +228,26 @@ class Pipeline:
                 **b, "ring": b.get("ring") or rn[b["domain"]], "metrics_block": mname,
                 "metrics_component": name}))
         return specs
+
+    def execution_kwargs(self, mode: str, factories: list[dict]) -> dict[str, Any]:
+        """The execution component's settings: where to check (the source's node unless
+        ``execution.rpc_url``), venue -> pool kind, and in send mode where the key is read from
+        (never the key itself)."""
+        from alphapulse.execution.cycle import venue_kinds
+        c, ex = self.cfg, self.cfg.execution
+        url = ex.rpc_url or (self.anvil.http_url if self.anvil is not None
+                             else (c.source.rpc_urls[0] if c.source.rpc_urls else ""))
+        kw: dict[str, Any] = {"signal_ring": self.ring_names["signal"], "execution_ring": self.ring_names["execution"],
+                              "rpc_url": url, "method": ex.method, "venue_kinds": venue_kinds(factories),
+                              "timeout_s": ex.check_timeout_s, "max_backlog": ex.max_backlog,
+                              "metrics": self.metrics_name}
+        if mode == "send":
+            kw["send"] = {"executor": ex.executor or getattr(self, "executor_address", ""),
+                          "send_url": ex.send_url, "key_env": ex.key_env, "key_file": ex.key_file,
+                          "min_profit_usd": ex.min_profit_usd, "max_gas_price_gwei": ex.max_gas_price_gwei,
+                          "priority_fee": ex.priority_fee, "priority_fee_gwei": ex.priority_fee_gwei,
+                          "nonce_file": ex.nonce_file, "chain_id": c.chain.chain_id}
+        return kw
 
     def start(self) -> None:
         from alphapulse.apps.components import COMPONENTS
@@ -226,14 +261,17 @@ class Pipeline:
         for d in DOMAINS:
             rc = getattr(c.rings, d)
             self.rings.append(Ring.create(self.ring_names[d], rc.capacity, rc.policy))
+        from alphapulse.execution.component import COUNTERS as EXECUTION_COUNTERS
+        from alphapulse.metrics import DEFAULT_COUNTERS, DEFAULT_GAUGES
         if c.bridges:
             from alphapulse.bridge import METRIC_COUNTERS, METRIC_GAUGES
-            from alphapulse.metrics import DEFAULT_COUNTERS, DEFAULT_GAUGES
             self.metrics = MetricsBlock.create(
                 self.metrics_name, COMPONENTS + tuple(bridge_component(b) for b in c.bridges),
-                counters=DEFAULT_COUNTERS + METRIC_COUNTERS, gauges=DEFAULT_GAUGES + METRIC_GAUGES)
+                counters=DEFAULT_COUNTERS + METRIC_COUNTERS + EXECUTION_COUNTERS,
+                gauges=DEFAULT_GAUGES + METRIC_GAUGES)
         else:
-            self.metrics = MetricsBlock.create(self.metrics_name, COMPONENTS)
+            self.metrics = MetricsBlock.create(self.metrics_name, COMPONENTS,
+                                               counters=DEFAULT_COUNTERS + EXECUTION_COUNTERS)
         self.sup = Supervisor(self.component_specs(), backoff_s=c.supervisor.restart_backoff_s,
                               backoff_max_s=c.supervisor.restart_backoff_max_s,
                               shutdown_timeout_s=c.supervisor.shutdown_timeout_s,

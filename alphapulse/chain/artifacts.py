@@ -39,7 +39,7 @@ UNISWAP_ARTIFACTS: dict[str, str] = {
     "QuoterV2": "@uniswap/v3-periphery/artifacts/contracts/lens/QuoterV2.sol/QuoterV2.json",
     "TickLens": "@uniswap/v3-periphery/artifacts/contracts/lens/TickLens.sol/TickLens.json",
 }
-LOCAL_ARTIFACTS: tuple[str, ...] = ("TestToken", "RevertingDecimalsToken", "CycleExecutor")
+LOCAL_ARTIFACTS: tuple[str, ...] = ("TestToken", "RevertingDecimalsToken", "CycleExecutor", "ArbExecutor")
 
 # keccak256 of the creation bytecode, as hard-coded in UniswapV2Library.pairFor and
 # PoolAddress.POOL_INIT_CODE_HASH; deployments derive pool addresses with CREATE2 from these.
@@ -57,6 +57,7 @@ class Artifact:
     abi: list
     bytecode: str  # 0x-prefixed creation code
     path: Path
+    deployed_bytecode: str = ""  # 0x-prefixed runtime code (empty when the artifact lacks it)
 
 
 @lru_cache(maxsize=None)
@@ -80,7 +81,12 @@ def load_artifact(name: str, evm_dir: Path | None = None) -> Artifact:
         bytecode = "0x" + bytecode
     if len(bytecode) <= 2:
         raise ArtifactNotFound(f"artifact {name} at {path} has no bytecode (interface?)")
-    return Artifact(name=name, abi=data["abi"], bytecode=bytecode, path=path)
+    runtime = data.get("deployedBytecode") or ""
+    if isinstance(runtime, dict):
+        runtime = runtime.get("object", "")
+    if runtime and not runtime.startswith("0x"):
+        runtime = "0x" + runtime
+    return Artifact(name=name, abi=data["abi"], bytecode=bytecode, path=path, deployed_bytecode=runtime)
 
 
 @dataclass(frozen=True)

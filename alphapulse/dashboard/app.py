@@ -531,6 +531,26 @@ class SessionView:
             self.trend_last = new[-1][0]
 
 
+def render_checks(snap: dict, component: str = "execution") -> str:
+    """The execution panel: how the signals fared when re-executed by real contract code
+    (confirmation rate, each status, timeouts) and the check latency quantiles; "" without checks."""
+    d = snap["components"].get(component)
+    if d is None or not d["counters"].get("checks"):
+        return ""
+    c = d["counters"]
+    done = sum(c.get(k, 0) for k in ("confirmed", "changed", "unprofitable", "reverted"))
+    rate = f"{100 * c.get('confirmed', 0) / done:.1f} %" if done else "–"
+    lat = d["latency"]["buckets"]
+    qs = " · ".join(f"p{q * 100:g} <b>{_fmt_ns(histogram_quantile(q, snap['bounds_ns'], lat))}</b>"
+                    for q in (0.5, 0.99))
+    sent = (f" · sent {c.get('tx_sent', 0):,} · included {c.get('tx_included', 0):,} · failed {c.get('tx_failed', 0):,}"
+            if c.get("tx_sent") else "")
+    return (f"<div class='ap-kpi' id='ap-checks'>checks <b>{c['checks']:,}</b> · confirmed <b>{rate}</b>"
+            f" ({c.get('confirmed', 0):,}) · changed {c.get('changed', 0):,} · unprofitable "
+            f"{c.get('unprofitable', 0):,} · reverted {c.get('reverted', 0):,} · timeouts "
+            f"{c.get('check_timeouts', 0):,} · skipped {c.get('signals_skipped', 0):,}{sent} · check latency {qs}</div>")
+
+
 def render_health(h: Any, latency_component: str) -> dict:
     """HTML of the health panel and the latency histogram bars, from ``Health`` state."""
     parts = ["<div class='ap-h'>Rings</div><table class='ap'><tr><th>ring</th>"
@@ -576,6 +596,7 @@ def render_health(h: Any, latency_component: str) -> dict:
                          f"<td>{rpc_s}</td><td class='n'>{g['last_block']:,}</td>"
                          f"<td class='n'>{c['signals']:,}</td></tr>")
         parts.append("</table>")
+        parts.append(render_checks(snap))
         if latency_component in snap["components"]:
             bounds = snap["bounds_ns"]
             window = h.latency_window(latency_component, LATENCY_WINDOW_S)

@@ -22,6 +22,8 @@ def run(*args, env=None, timeout=300):
     (["--rpc", "http://not-a-websocket"], {}, "source.rpc_urls[0]"),
     ([], {"ALPHAPULSE__STRATEGY__MAX_INPUT_SHARE_BPS": "0"}, "strategy.max_input_share_bps"),
     ([], {"ALPHAPULSE__RINGS__MARKET_DATA__CAPACITY": "12345"}, "rings.market_data.capacity"),
+    ([], {"ALPHAPULSE__EXECUTION__MODE": '"check"'}, "execution.mode"),    # a replay has no node
+    (["--source", "local-chain"], {"ALPHAPULSE__EXECUTION__MAX_BACKLOG": "0"}, "execution.max_backlog"),
 ])
 def test_config_errors_exit_2_with_one_line_naming_the_key(args, env, key):
     r = run(*args, env=env, timeout=60)
@@ -36,6 +38,16 @@ def test_print_config_shows_effective_values():
     assert r.returncode == 0, r.stderr
     assert "port = 5111" in r.stdout and 'level = "DEBUG"' in r.stdout
     assert str(BUNDLED_RECORDING) in r.stdout          # the default run replays the bundled recording
+
+
+def test_print_config_names_where_the_key_is_never_the_key(tmp_path):
+    key = "ab" * 32
+    (tmp_path / "k").write_text(key)
+    r = run("--print-config", env={"ALPHAPULSE_EXECUTION_KEY": "0x" + key,
+                                   "ALPHAPULSE__EXECUTION__KEY_FILE": f'"{tmp_path / "k"}"'}, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert "[execution]" in r.stdout and 'key_env = "ALPHAPULSE_EXECUTION_KEY"' in r.stdout
+    assert key not in r.stdout and key not in r.stderr
 
 
 def test_unreachable_rpc_exits_4():
@@ -65,6 +77,7 @@ def test_backtest_of_the_bundled_recording_is_deterministic(tmp_path):
                 "--report", str(path))
         assert r.returncode == 0, r.stderr[-3000:]
         assert "opportunities" in r.stdout
+        assert "signals not checked against a node" in r.stdout
         reports.append(json.loads(path.read_text()))
     a, b = reports
     assert a["frames"] > 10_000 and a["rejected"] == 0

@@ -1,5 +1,6 @@
 """Artifacts: the committed test-contract JSON is exactly what the committed Solidity compiles
 to, and the npm Uniswap builds are the ones whose init-code hashes the periphery hard-codes."""
+import hashlib
 import json
 import shutil
 import subprocess
@@ -23,6 +24,15 @@ def test_committed_artifacts_equal_a_fresh_compile(tmp_path):
         fresh = json.loads((tmp_path / f"{name}.json").read_text())
         committed = json.loads((LOCAL_ARTIFACT_DIR / f"{name}.json").read_text())
         assert fresh == committed, f"{name}.json is stale: run `node evm/compile.js`"
+
+
+def test_committed_artifacts_carry_the_hash_of_their_committed_source():
+    for name in LOCAL_ARTIFACTS:
+        art = json.loads((LOCAL_ARTIFACT_DIR / f"{name}.json").read_text())
+        source = (REPO / art["sourceName"]).read_bytes()
+        assert art["sourceSha256"] == hashlib.sha256(source).hexdigest(), f"{name}.json is stale: run `node evm/compile.js`"
+        assert art["compiler"].startswith("solc-js 0.8.28+"), art["compiler"]
+        assert load_artifact(name).deployed_bytecode.startswith("0x") and len(load_artifact(name).deployed_bytecode) > 2
 
 
 def test_uniswap_init_code_hashes_match_the_periphery_constants():

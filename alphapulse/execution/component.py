@@ -1,0 +1,161 @@
+"""The execution component: signal ring -> checker (-> sender) -> execution ring.
+
+The signal ring is lossless, so this reader never holds the strategy back: each poll takes every
+frame, releases the ring at once and keeps the signals in a small backlog. Checks take the newest
+signal first (a stale signal is worth less than a fresh one); a backlog over ``max_backlog`` drops
+its oldest signals, counted as ``signals_skipped``. A dead or slow node makes a check time out: it
+is counted (``check_timeouts``), logged at most every few seconds, and the loop goes on.
+"""
+from __future__ import annotations
+
+import collections
+import logging
+import os
+import time
+from typing import Any
+
+from alphapulse.execution.checker import Checker, RpcUnavailable, make_method
+from alphapulse.execution.cycle import UnknownVenue
+from alphapulse.protocol import codec as C
+from alphapulse.protocol import layout as L
+
+log = logging.getLogger("alphapulse.execution")
+
+COMPONENT = "execution"
+#: Counters of the execution component (added to the metrics block's schema by the pipeline).
+COUNTERS: tuple[str, ...] = ("checks", "confirmed", "changed", "unprofitable", "reverted", "check_timeouts",
+                             "checks_failed", "signals_skipped", "tx_sent", "tx_included", "tx_failed")
+STATUS_COUNTER = {int(L.ExecutionStatus.CONFIRMED): "confirmed", int(L.ExecutionStatus.CHANGED): "changed",
+                  int(L.ExecutionStatus.UNPROFITABLE): "unprofitable", int(L.ExecutionStatus.REVERTED): "reverted",
+                  int(L.ExecutionStatus.SENT): "tx_sent", int(L.ExecutionStatus.INCLUDED): "tx_included",
+                  int(L.ExecutionStatus.FAILED): "tx_failed"}
+LOG_EVERY_S = 5.0
+
+
+class ExecutionLoop:
+    """One reader of the signal ring and one producer of the execution ring (no processes:
+    the pipeline's component function wraps it; tests drive ``step`` directly)."""
+
+    def __init__(self, consumer: Any, producer: Any, checker: Checker, *, max_backlog: int = 64,
+                 metrics: Any = None, sender: Any = None) -> None:
+        self.cons, self.prod, self.checker = consumer, producer, checker
+        self.max_backlog = max_backlog
+        self.metrics = metrics
+        self.sender = sender
+        self.backlog: collections.deque = collections.deque()
+        self.counts: collections.Counter = collections.Counter()
+        self.seq = 0
+        self._last_log = 0.0
+
+    def _count(self, key: str, n: int = 1) -> None:
+        self.counts[key] += n
+        if self.metrics is not None:
+            self.metrics.counter(COMPONENT, key).add(n)
+
+    def _take(self, timeout: float) -> None:
+        views = self.cons.poll(timeout=timeout)
+        for v in views:
+            mv, off = memoryview(v), 0
+            while off < len(mv):
+                try:
+                    fr = C.parse_frame(mv, off)
+                except C.FrameError as e:
+                    self._count("checks_failed")
+                    log.warning("signal ring: bad frame skipped (%s)", e)
+                    break
+                off += fr.size
+                for rec in fr.tlvs:
+                    if getattr(rec, "TYPE", None) == L.ARBITRAGE_SIGNAL.type_id:
+                        self.backlog.append(rec)
+        if views:
+            self.cons.release()
+        over = len(self.backlog) - self.max_backlog
+        if over > 0:
+            for _ in range(over):
+                self.backlog.popleft()
+            self._count("signals_skipped", over)
+
+    def publish(self, report: Any) -> None:
+        self.seq += 1
+        self.prod.publish(C.build_frame(int(L.Domain.EXECUTION), int(L.Source.EXECUTION_ENGINE), self.seq, [report]))
+        self._count(STATUS_COUNTER.get(int(report.status), "checks_failed"))
+
+    def _warn(self, msg: str, *args: Any) -> None:
+        now = time.monotonic()
+        if now - self._last_log >= LOG_EVERY_S:
+            self._last_log = now
+            log.warning(msg + " (%d check timeouts so far)", *args, self.counts["check_timeouts"])
+
+    def step(self, timeout: float = 0.05) -> bool:
+        """Take new signals, check the newest (and in send mode follow the sent transactions);
+        True when a check ran."""
+        if self.sender is not None and self.sender.pending:
+            for follow in self.sender.poll():
+                self.publish(follow)
+            timeout = min(timeout, 0.02)
+        self._take(0.0 if self.backlog else timeout)
+        if not self.backlog:
+            return False
+        sig = self.backlog.pop()
+        self._count("checks")
+        try:
+            report, ex, took_ns = self.checker.check(sig)
+        except RpcUnavailable as e:
+            self._count("check_timeouts")
+            self._warn("check of signal %d not done: %s", int(sig.signal_id), e)
+            return True
+        except UnknownVenue as e:
+            self._count("checks_failed")
+            self._warn("signal %d not checkable: %s", int(sig.signal_id), e)
+            return True
+        except (ValueError, TypeError, KeyError, OverflowError) as e:   # a malformed answer or signal
+            self._count("checks_failed")
+            self._warn("check of signal %d failed: %s: %s", int(sig.signal_id), type(e).__name__, e)
+            return True
+        if self.metrics is not None:
+            self.metrics.observe_latency_ns(COMPONENT, took_ns)
+            self.metrics.gauge(COMPONENT, "last_block").set(ex.block)
+        self.publish(report)
+        if self.sender is not None:
+            for follow in self.sender.consider(sig, report):
+                self.publish(follow)
+        return True
+
+
+def run(stop: Any, *, signal_ring: str, execution_ring: str, rpc_url: str, method: str, venue_kinds: dict,
+        timeout_s: float = 2.0, max_backlog: int = 64, metrics: str | None = None,
+        send: dict | None = None) -> None:
+    """Pipeline component (``[execution] mode = "check" | "send"``)."""
+    from alphapulse.metrics import MetricsBlock
+    from alphapulse.ring import Ring
+    m = MetricsBlock.attach(metrics) if metrics else None
+    rin = Ring.attach(signal_ring, timeout=10.0)
+    rout = Ring.attach(execution_ring, timeout=10.0)
+    cons = rin.consumer(COMPONENT)
+    prod = rout.producer()
+    checker = Checker(make_method(method, rpc_url, timeout_s), {int(k): int(v) for k, v in venue_kinds.items()})
+    sender = None
+    if send is not None:
+        from alphapulse.execution.sender import Sender
+        sender = Sender.from_settings(send, rpc_url, timeout_s, checker.kinds)
+    loop = ExecutionLoop(cons, prod, checker, max_backlog=max_backlog, metrics=m, sender=sender)
+    log.info("execution: %s checks by %s on %s%s", "send" if sender else "check", method, rpc_url,
+             f", executor {sender.executor}" if sender else "")
+    last_beat = 0.0
+    try:
+        while not stop.is_set():
+            loop.step(0.05)
+            now = time.monotonic()
+            if now - last_beat > 0.5:
+                last_beat = now
+                prod.heartbeat()
+                if m is not None:
+                    m.gauge(COMPONENT, "heartbeat_ns").set(time.time_ns())
+                    m.gauge(COMPONENT, "pid").set(os.getpid())
+        log.info("execution counters: %s", dict(loop.counts))
+    finally:
+        checker.close()
+        cons.close()
+        prod.close()
+        rin.close()
+        rout.close()

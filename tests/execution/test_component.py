@@ -1,0 +1,77 @@
+"""The execution loop between real rings: newest signal first, an overflowing backlog skips the
+oldest (counted), a dead node's checks time out, are counted and the loop runs on, and the
+reports published on the execution ring decode as ExecutionReport frames."""
+from __future__ import annotations
+
+import socket
+import uuid
+
+import pytest
+
+from alphapulse.execution.checker import Checker, EthCallMethod
+from alphapulse.execution.component import ExecutionLoop
+from alphapulse.protocol import codec as C
+from alphapulse.protocol import layout as L
+from alphapulse.ring import Ring
+
+from tests.execution.chain_signals import kinds, moved_market_signals
+
+
+@pytest.fixture
+def rings():
+    tag = uuid.uuid4().hex[:8]
+    sig_ring = Ring.create(f"tx{tag}_signal", 1 << 16, "lossless")
+    ex_ring = Ring.create(f"tx{tag}_execution", 1 << 16, "lossless")
+    yield sig_ring, ex_ring
+    for r in (sig_ring, ex_ring):
+        r.close()
+        r.unlink()
+
+
+def _publish(prod, sigs, seq0=1):
+    for i, s in enumerate(sigs):
+        prod.publish(C.build_frame(int(L.Domain.SIGNAL), int(L.Source.ARBITRAGE_STRATEGY), seq0 + i, [s]))
+
+
+def _reports(cons):
+    return [C.parse_frame(f).tlvs[0] for f in cons.frames(timeout=0.0)]
+
+
+def test_newest_first_skips_counted_and_reports_on_the_ring(market, anvil, rings):
+    sig_ring, ex_ring = rings
+    sigs = moved_market_signals(market)[:6]
+    reader = ex_ring.consumer("test")
+    loop = ExecutionLoop(sig_ring.consumer("execution"), ex_ring.producer(),
+                         Checker(EthCallMethod(anvil.http_url), kinds(market)), max_backlog=4)
+    _publish(sig_ring.producer(), sigs)
+    order = []
+    while loop.step(0.01):
+        order.append(_reports(reader)[-1].signal_id)
+    assert order == [s.signal_id for s in sigs[2:]][::-1]          # newest first; the 2 oldest skipped
+    assert loop.counts["signals_skipped"] == 2 and loop.counts["checks"] == 4
+    assert loop.counts["confirmed"] == 4
+    reader.close()
+    loop.checker.close()
+
+
+def test_a_dead_node_is_counted_and_the_loop_runs_on(rings):
+    sig_ring, ex_ring = rings
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    sig = C.ArbitrageSignal(amount_in=10, amount_out=11, hops=2, venues=(400, 400, 0), signal_id=5,
+                            pools=(b"\x01" * 20, b"\x02" * 20, bytes(20)), tokens=(b"\x0a" * 20, b"\x0b" * 20, bytes(20)))
+    reader = ex_ring.consumer("test")
+    loop = ExecutionLoop(sig_ring.consumer("execution"), ex_ring.producer(),
+                         Checker(EthCallMethod(f"http://127.0.0.1:{port}", 0.2), {400: 1}))
+    prod = sig_ring.producer()
+    _publish(prod, [sig, sig, sig])
+    while loop.step(0.01):
+        pass
+    assert loop.counts["check_timeouts"] == 3 and _reports(reader) == []
+    # a signal of an unconfigured venue is a counted skip, not a crash
+    _publish(prod, [C.ArbitrageSignal(hops=2, venues=(999, 999, 0))], seq0=4)
+    while loop.step(0.01):
+        pass
+    assert loop.counts["checks_failed"] == 1
+    reader.close()
