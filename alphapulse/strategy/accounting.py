@@ -117,11 +117,13 @@ class _PoolMark:
 class OpportunityBook:
     """Feed it pool records, BlockEnd records and signals in stream order; read the totals.
 
-    ``keep_closed``: how many closed opportunities to keep (None: all, for a report); the
-    totals always cover every one. ``on_block(block, capturable_e8)`` is called at each
-    block end that had signals.
+    ``keep_closed``: how many closed opportunities to keep (None: all, for a report);
+    ``keep_blocks``: how many blocks of ``capturable_by_block`` to keep (None: all); the totals
+    always cover everything. ``on_block(block, capturable_e8)`` is called at each block end
+    that had signals.
     """
     keep_closed: int | None = None
+    keep_blocks: int | None = None
     on_block: Callable[[int, int], None] | None = None
     current_block: int = 0
     signals: int = 0
@@ -132,7 +134,8 @@ class OpportunityBook:
     capturable_usd_e8: int = 0
     signals_net_usd_e8: int = 0           # sum over counted signals: what the headline is not
     inexact_blocks: int = 0
-    skipped_records: int = 0              # pool records without a usable price (counted, not applied)
+    skipped_records: int = 0              # pool records without a usable price or removed by a
+                                          # reorganisation (counted, not applied)
     open: dict = field(default_factory=dict)
     closed: deque = field(default_factory=deque)
     capturable_by_block: dict = field(default_factory=dict)
@@ -163,6 +166,9 @@ class OpportunityBook:
     def pool_record(self, rec: Any) -> None:
         """PoolSync, PoolSwap or PoolState: the pool's marginal price after it."""
         self._advance(int(rec.block_number))
+        if rec.flags & L.EVENT_REMOVED:
+            self.skipped_records += 1     # the pool's next record carries the restored state
+            return
         t = rec.TYPE
         pool = bytes(rec.pool)
         if t == L.POOL_SYNC.type_id:
@@ -170,7 +176,7 @@ class OpportunityBook:
         elif t == L.POOL_SWAP.type_id:
             if not rec.sqrt_price_x96_after:
                 return     # a constant-product swap: its Sync carries the reserves
-            token0 = bytes(rec.token_in if rec.flags & 0x02 else rec.token_out)
+            token0 = bytes(rec.token_in if rec.flags & L.EVENT_TOKEN0_IN else rec.token_out)
             price = Fraction(rec.sqrt_price_x96_after ** 2, Q192)
         else:
             token0 = bytes(rec.token0)
@@ -228,17 +234,26 @@ class OpportunityBook:
                     self._close(key, block)
             self._moved = set()
         if self._block_signals:
-            cands = [(int(s.net_profit_usd_e8), frozenset(p for p, _ in k), k)
-                     for k, s in self._block_signals.items()
-                     if k in self.open and not s.flags & _COUNTED_OUT]
-            total, _, exact = best_disjoint_set([(v, pools) for v, pools, _ in cands])
+            total, exact = self._block_best()
             self.inexact_blocks += not exact
             self._block_signals = {}
             if total:
                 self.capturable_usd_e8 += total
                 self.capturable_by_block[block] = total
+                if self.keep_blocks is not None and len(self.capturable_by_block) > self.keep_blocks:
+                    del self.capturable_by_block[next(iter(self.capturable_by_block))]
             if self.on_block is not None:
                 self.on_block(block, total)
+
+    def _block_best(self) -> tuple[int, bool]:
+        cands = [(int(s.net_profit_usd_e8), frozenset(p for p, _ in k))
+                 for k, s in self._block_signals.items() if k in self.open and not s.flags & _COUNTED_OUT]
+        total, _, exact = best_disjoint_set(cands)
+        return total, exact
+
+    def pending_capturable_usd_e8(self) -> int:
+        """What the current block's signals would add if it ended now (a live view's figure)."""
+        return self._block_best()[0] if self._block_signals else 0
 
     def finish(self) -> None:
         """End of the stream: ends the current block (open opportunities stay open)."""

@@ -114,3 +114,16 @@ def test_v3_prices_and_unusable_records():
                           flags=0x02)
     book.feed_all([back, block_end(31)])
     assert book.summary()["opportunities_open"] == 0
+
+
+def test_removed_events_are_skipped_and_the_current_block_is_provisional():
+    book = OpportunityBook(keep_blocks=1)
+    removed = codec.PoolSync(reserve0=10**6, reserve1=2 * 10**6, block_number=40, pool=P1, token0=A, token1=B,
+                             flags=L.EVENT_REMOVED)
+    book.feed_all([sync(P1, 40, 10**6, 10**6), sync(P2, 40, 10**6, 10**6), removed, block_end(40)])
+    assert book.skipped_records == 1 and book._marks[P1].price01 == 1
+    book.feed_all([sync(P1, 41, 10**6, 1_040_000), sig((P1, P2), (A, B), 300, 41), sig((P3, P5), (B, C), 200, 41)])
+    assert book.pending_capturable_usd_e8() == 500 and book.capturable_usd_e8 == 0
+    book.feed_all([block_end(41), sig((P1, P2), (A, B), 400, 42), block_end(42)])
+    assert book.capturable_usd_e8 == 900 and book.capturable_by_block == {42: 400}   # the newest block kept
+    assert book.pending_capturable_usd_e8() == 0
