@@ -134,6 +134,7 @@ class OpportunityBook:
     capturable_usd_e8: int = 0
     signals_net_usd_e8: int = 0           # sum over counted signals: what the headline is not
     inexact_blocks: int = 0
+    skipped_signals: int = 0              # signals with a hop count other than 2 or 3
     skipped_records: int = 0              # pool records without a usable price or removed by a
                                           # reorganisation (counted, not applied)
     open: dict = field(default_factory=dict)
@@ -191,6 +192,9 @@ class OpportunityBook:
         self._moved.add(pool)
 
     def signal(self, sig: Any) -> None:
+        if sig.hops not in (2, 3):
+            self.skipped_signals += 1     # malformed: counted, never a cycle
+            return
         self._advance(int(sig.block_number))
         self.signals += 1
         if sig.flags & L.SIGNAL_INTRA_BLOCK:
@@ -312,6 +316,7 @@ class OpportunityBook:
                                 "max": lives[-1][0] if lives else None,
                                 "histogram": {str(k): v for k, v in lives}},
             "inexact_blocks": self.inexact_blocks, "skipped_records": self.skipped_records,
+            "skipped_signals": self.skipped_signals,
         }
 
     def all_opportunities(self) -> list[Opportunity]:

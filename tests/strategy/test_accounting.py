@@ -127,3 +127,6 @@ def test_removed_events_are_skipped_and_the_current_block_is_provisional():
     book.feed_all([block_end(41), sig((P1, P2), (A, B), 400, 42), block_end(42)])
     assert book.capturable_usd_e8 == 900 and book.capturable_by_block == {42: 400}   # the newest block kept
     assert book.pending_capturable_usd_e8() == 0
+    bad = codec.ArbitrageSignal(hops=4, block_number=43, net_profit_usd_e8=10**9)
+    book.signal(bad)
+    assert book.skipped_signals == 1 and book.signals == 3 and book.summary()["skipped_signals"] == 1
