@@ -140,8 +140,10 @@ def record(blocks: int, seed: int, out_dir: Path, block_interval_s: int = 2,
         node.set_block_timestamp_interval(block_interval_s)
         mk = deploy_market(node.http_url, MarketSpec())
         chain = market_chain_config(ChainConfig(), mk)
+        # no Heartbeats: they mark this machine's idle moments, not the chain's (and would make
+        # the file depend on timing)
         adapter = EvmDataClientConfig(endpoints=(node.ws_url,), factories=chain.factories, chain_id=137,
-                                      fetch_priority_fee=False)
+                                      fetch_priority_fee=False, heartbeat_s=None)
         stop = threading.Event()
         t = threading.Thread(target=run_adapter, args=(adapter, sink, stop), name="adapter", daemon=True)
         t.start()
