@@ -24,7 +24,7 @@ from bokeh.document import Document
 from jinja2 import Template
 from bokeh.layouts import column, row
 from bokeh.models import (
-    ColumnDataSource, CustomJS, Div, HoverTool, InlineStyleSheet, Legend, LegendItem, NumeralTickFormatter,
+    ColumnDataSource, CustomJS, CustomJSTickFormatter, Div, HoverTool, InlineStyleSheet, Legend, LegendItem, NumeralTickFormatter,
     Select,
 )
 from bokeh.palettes import Category10_10
@@ -96,6 +96,16 @@ PAGE_TEMPLATE = """{% extends base %}
 {% block preamble %}<style>html, body { background: #15191e; margin: 0; }</style>{% endblock %}
 """
 
+#: y-axis labels of the charts that update while signals flow, all as wide as the widest: a
+#: label of another width resizes the axis, and BokehJS then lays out and repaints every plot
+#: of the page (the longest main-thread stalls under load).
+FIXED_WIDTH_TICK_JS = """
+const a = Math.abs(tick)
+const s = a >= 1e9 ? (tick / 1e9).toFixed(1) + 'G' : a >= 1e6 ? (tick / 1e6).toFixed(1) + 'M'
+  : a >= 1e3 ? (tick / 1e3).toFixed(1) + 'k' : a >= 10 || a == 0 ? tick.toFixed(0) : tick.toFixed(2)
+return s.padStart(7, '\u2007')
+"""
+
 #: The signal table is plain HTML that the page patches: a fixed set of row elements (at most
 #: ``max_rows``, newest first) whose cells are rewritten only where their text changed, once
 #: per animation frame after a push, and once a second for the ages. A data grid re-rendering
@@ -109,10 +119,13 @@ const age = (ms) => {
 }
 state.render = () => {
   state.queued = false
-  const view = Bokeh.index.find_one(host)
-  if (view == null) return
-  const root = view.shadow_el ?? view.el.shadowRoot ?? view.el
-  const body = root.querySelector('#ap-rows')
+  if (state.body == null || !state.body.isConnected) {     // looked up once, again if re-rendered
+    const view = Bokeh.index.find_one(host)
+    if (view == null) return
+    const root = view.shadow_el ?? view.el.shadowRoot ?? view.el
+    state.body = root.querySelector('#ap-rows')
+  }
+  const body = state.body
   if (body == null) return
   const d = src.data, n = d.seq.length, now = Date.now()
   while (body.rows.length < Math.min(n, max_rows)) {
@@ -149,11 +162,15 @@ state.schedule()
 #: gets it again on the next change.
 LIVE_JS = """
 const d = live.data
+const found = window.__apSlots = window.__apSlots || {}   // slot -> element (looked up once)
 for (let i = 0; i < d.slot.length; i++) {
-  const view = Bokeh.index.find_one(hosts[d.host[i]])
-  if (view == null) continue
-  const root = view.shadow_el ?? view.el.shadowRoot ?? view.el
-  const el = root.querySelector('#' + d.slot[i])
+  let el = found[d.slot[i]]
+  if (el == null || !el.isConnected) {
+    const view = Bokeh.index.find_one(hosts[d.host[i]])
+    if (view == null) continue
+    const root = view.shadow_el ?? view.el.shadowRoot ?? view.el
+    el = found[d.slot[i]] = root.querySelector('#' + d.slot[i])
+  }
   if (el != null && el.__ap !== d.html[i]) {
     el.innerHTML = d.html[i]
     el.__ap = d.html[i]
@@ -312,7 +329,8 @@ class SessionView:
                               title="Capturable profit per block (USD)")
         self.cap_fig.vbar(x="block", top="usd", width=0.9, source=self.cap_src, color="#3fb950")
         self.cap_fig.y_range.start = 0
-        self.cap_fig.yaxis.formatter = NumeralTickFormatter(format="$0,0.[00]")
+        self.cap_fig.yaxis.formatter = CustomJSTickFormatter(code=FIXED_WIDTH_TICK_JS)
+        self.cap_fig.yaxis.major_label_text_font = "monospace"
         self.lat_src = ColumnDataSource({"bucket": [], "count": []})
         self.lat_fig = figure(height=200, sizing_mode="stretch_width", x_range=[], toolbar_location=None,
                               tools="",
@@ -320,11 +338,15 @@ class SessionView:
         self.lat_fig.vbar(x="bucket", top="count", width=0.8, source=self.lat_src, color="#3b6ea5")
         self.lat_fig.xaxis.major_label_orientation = 0.9
         self.lat_fig.y_range.start = 0
+        self.lat_fig.yaxis.formatter = CustomJSTickFormatter(code=FIXED_WIDTH_TICK_JS)
+        self.lat_fig.yaxis.major_label_text_font = "monospace"
         self.trend_keys = [f"ring:{r}" for r in self.hub.ring_labels]
         self.trend_src = ColumnDataSource({"t": [], **{k: [] for k in self.trend_keys}})
         self.trend_fig = figure(height=200, sizing_mode="stretch_width", x_axis_type="datetime",
                                 title="Frames/s per ring", toolbar_location=None, tools="")
         self.trend_fig.xaxis.ticker.desired_num_ticks = 3
+        self.trend_fig.yaxis.formatter = CustomJSTickFormatter(code=FIXED_WIDTH_TICK_JS)
+        self.trend_fig.yaxis.major_label_text_font = "monospace"
         items = []
         for i, k in enumerate(self.trend_keys):
             r = self.trend_fig.line(x="t", y=k, source=self.trend_src, line_width=2,
