@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from alphapulse.protocol import codec
+from alphapulse.strategy.accounting import OpportunityBook
 
 log = logging.getLogger("alphapulse.backtest")
 
@@ -60,6 +61,7 @@ def run_backtest(cfg: Any, report: str | None = None, out: Any = None) -> int:
     engine = StrategyEngine(EngineConfig.from_app_config(cfg))
     signals: list[Any] = []
     latencies_ns: list[int] = []
+    book = OpportunityBook()
 
     def sink(batch: list[bytes]) -> None:
         # one frame at a time: every market event is evaluated on the state it left,
@@ -68,8 +70,14 @@ def run_backtest(cfg: Any, report: str | None = None, out: Any = None) -> int:
             t0 = time.perf_counter_ns()
             produced = engine.process([frame])
             dt = time.perf_counter_ns() - t0
+            try:
+                book.feed_all(codec.parse_frame(frame).tlvs)
+            except codec.FrameError:
+                pass       # the engine counted and rejected it
             for f in produced:
-                signals.append(codec.parse_frame(f).tlvs[0])
+                sig = codec.parse_frame(f).tlvs[0]
+                signals.append(sig)
+                book.signal(sig)
                 latencies_ns.append(dt)
 
     rp = Replayer(cfg.source.replay_file, sink=sink, speed="max",
@@ -77,6 +85,7 @@ def run_backtest(cfg: Any, report: str | None = None, out: Any = None) -> int:
     t0 = time.perf_counter()
     rp.run()
     wall = time.perf_counter() - t0
+    book.finish()
     counters = dict(rp.counters)
     ec = engine.counters()
     per_pair: dict[str, dict[str, int]] = defaultdict(lambda: {"count": 0, "net_profit_usd_e8": 0})
@@ -86,10 +95,7 @@ def run_backtest(cfg: Any, report: str | None = None, out: Any = None) -> int:
         per_pair[key]["net_profit_usd_e8"] += s.net_profit_usd_e8
     lat = sorted(latencies_ns)
     summary = {
-        "opportunities": len(signals),
-        "unpriced": sum(1 for s in signals if s.flags & 0x01),
-        "total_net_profit_usd_e8": sum(s.net_profit_usd_e8 for s in signals),
-        "best_net_profit_usd_e8": max((s.net_profit_usd_e8 for s in signals), default=0),
+        **book.summary(),
         "per_venue_path": dict(per_pair),
         "latency_us": {"p50": _pct(lat, 0.5), "p99": _pct(lat, 0.99), "p999": _pct(lat, 0.999)},
         "wall_s": round(wall, 3),
@@ -104,10 +110,18 @@ def run_backtest(cfg: Any, report: str | None = None, out: Any = None) -> int:
     print(f"backtest of {cfg.source.replay_file}", file=out)
     print(f"  frames {frames:,} ({rejected} rejected) in {wall:.2f} s"
           f" = {summary['frames_per_s'] or 0:,} frames/s", file=out)
-    print(f"  opportunities {len(signals):,} ({summary['unpriced']} unpriced); total net "
-          f"{usd(summary['total_net_profit_usd_e8'])}, best {usd(summary['best_net_profit_usd_e8'])}", file=out)
+    life = summary["lifetime_blocks"]
+    print(f"  capturable profit {usd(summary['capturable_profit_usd_e8'])} in "
+          f"{summary['blocks_with_capturable_profit']:,} blocks (one trade per pool per block)", file=out)
+    print(f"  opportunities {summary['opportunities']:,} ({summary['opportunities_unpriced']} unpriced, "
+          f"{summary['opportunities_open']} open at the end), best "
+          f"{usd(summary['best_opportunity_net_profit_usd_e8'])}; lifetime p50 {life['p50']} blocks, "
+          f"p90 {life['p90']}, max {life['max']}", file=out)
+    print(f"  signals {summary['signals']:,} ({summary['signals_unpriced']} unpriced, "
+          f"{summary['signals_intra_block']} intra-block), summed net "
+          f"{usd(summary['signals_net_profit_usd_e8'])} (republications of one opportunity included)", file=out)
     for k, v in sorted(per_pair.items(), key=lambda kv: -kv[1]["net_profit_usd_e8"]):
-        print(f"    venues {k:<16} {v['count']:>6}  net {usd(v['net_profit_usd_e8'])}", file=out)
+        print(f"    venues {k:<16} {v['count']:>6} signals  net {usd(v['net_profit_usd_e8'])}", file=out)
     lu = summary["latency_us"]
     if lu["p50"] is not None:
         print(f"  batch-in to signal-out latency: p50 {lu['p50']:.1f} us, p99 {lu['p99']:.1f} us, "
@@ -115,7 +129,10 @@ def run_backtest(cfg: Any, report: str | None = None, out: Any = None) -> int:
     print(f"  execution: {NOT_CHECKED}", file=out)
     if report:
         doc = {"frames": frames, "rejected": rejected,
-               "signals": [signal_to_json(s) for s in signals], "summary": summary}
+               "signals": [signal_to_json(s) for s in signals],
+               "opportunities": [o.to_json(book.current_block) for o in book.all_opportunities()],
+               "capturable_per_block": [[b, v] for b, v in sorted(book.capturable_by_block.items())],
+               "summary": summary}
         Path(report).write_text(json.dumps(doc, indent=1, default=_jsonable))
         print(f"  report: {report}", file=out)
     return 0

@@ -205,7 +205,7 @@ class DashboardConfig:
     enabled: bool = True
     host: str = "127.0.0.1"
     port: int = 5006
-    rate_limit_hz: float = 100.0
+    rate_limit_hz: float = 10.0          # dashboard renders per second per browser session
 
     def validate(self, key: str) -> None:
         if not 0 <= self.port < 65536:

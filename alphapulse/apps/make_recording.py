@@ -29,6 +29,7 @@ import struct
 import threading
 import time
 from pathlib import Path
+from typing import Any, Callable
 
 from alphapulse.protocol import codec
 from alphapulse.protocol import layout as L
@@ -108,7 +109,9 @@ def market_toml(chain_cfg) -> str:
 
 
 def record(blocks: int, seed: int, out_dir: Path, block_interval_s: int = 2,
-           txs_per_block: int = 6) -> tuple[Path, Path, int]:
+           txs_per_block: int = 6, on_block: Callable[[Any, Any], None] | None = None) -> tuple[Path, Path, int]:
+    """Record ``blocks`` simulated blocks; ``on_block(simulator, block_report)`` runs after each
+    block is recorded (to measure the market as it was then)."""
     import dataclasses
 
     from alphapulse.adapters.evm.abi import ALL_TOPIC0_HEX
@@ -137,8 +140,10 @@ def record(blocks: int, seed: int, out_dir: Path, block_interval_s: int = 2,
         node.set_block_timestamp_interval(block_interval_s)
         mk = deploy_market(node.http_url, MarketSpec())
         chain = market_chain_config(ChainConfig(), mk)
+        # no Heartbeats: they mark this machine's idle moments, not the chain's (and would make
+        # the file depend on timing)
         adapter = EvmDataClientConfig(endpoints=(node.ws_url,), factories=chain.factories, chain_id=137,
-                                      fetch_priority_fee=False)
+                                      fetch_priority_fee=False, heartbeat_s=None)
         stop = threading.Event()
         t = threading.Thread(target=run_adapter, args=(adapter, sink, stop), name="adapter", daemon=True)
         t.start()
@@ -162,6 +167,8 @@ def record(blocks: int, seed: int, out_dir: Path, block_interval_s: int = 2,
                 time.sleep(0.002)
             if got != want:
                 raise RuntimeError(f"block {rep.block_number}: adapter published {got} of {want} events")
+            if on_block is not None:
+                on_block(sim, rep)
             if (i + 1) % 100 == 0:
                 log.info("block %d/%d: %d frames so far", i + 1, blocks, len(frames))
         time.sleep(0.5)

@@ -49,6 +49,10 @@ def effective_config(args: Any, environ: dict[str, str] | None = None) -> Config
         over = {**overrides}
         over["source"] = {**over.get("source", {}), "replay_file": str(BUNDLED_RECORDING)}
         cfg = load_config(args.config, environ=environ, overrides=over, base=BUNDLED_MARKET)
+    elif (cfg.source.kind == "replay" and BUNDLED_RECORDING.is_file()
+          and Path(cfg.source.replay_file).resolve() == BUNDLED_RECORDING.resolve()):
+        # the bundled recording named explicitly (a backtest of it): its market comes with it
+        cfg = load_config(args.config, environ=environ, overrides=overrides, base=BUNDLED_MARKET)
     return cfg
 
 

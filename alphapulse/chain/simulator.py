@@ -2,21 +2,31 @@
 
 Each step builds one block: with automine off it sends ``txs_per_block`` actions from the
 market's trader accounts and mines them with ``evm_mine`` (realistic for Polygon, where a block
-holds many swaps, and ~10x faster than one block per tx). Actions, drawn with ``random.Random``:
+holds many swaps, and ~10x faster than one block per tx).
+
+The market has a reference: every token has a USD price (from the market's spec) that moves
+each block as a seeded random walk with a volatility per token (``volatility_bps``: stable
+coins barely move, WBTC/WETH/WMATIC like crypto). Actions, drawn with ``random.Random``:
 
 - ``swap``: a noise trade on a random pool, log-uniform USD size, random direction;
 - ``shock``: a large trade that moves one pool's price by ``shock_bps`` (opens an arbitrage
-  against the other pools of that pair);
-- ``arb``: pushes the pool that deviates most from its siblings back to their median price
-  (closes an opportunity);
+  against the other pools of that pair and the triangles through it);
+- ``arb``: moves the pool farthest from its reference price back to it at once;
 - ``add_v2`` / ``remove_v2`` / ``add_v3`` / ``remove_v3``: liquidity moves (Mint/Burn events;
   V3 positions are narrow ranges around the current tick, so they create initialised ticks).
+
+Besides them, arbitrageurs watch every pool: when a pool's price is more than
+``arb_edge_bps`` away from the ratio of its tokens' reference prices, one of them moves it
+back to that ratio ``arb_latency_blocks`` (drawn per pool, 1-3 by default) blocks later. Every
+pool of every pair is pulled toward one consistent set of prices, so triangles close as well
+as pairs, and an opportunity lives a few blocks.
 
 Shocks and arbs go first in their block, one per pool, so they execute on the state they were
 computed from; a well-formed run has no reverted transactions (BlockReport.reverted counts any).
 
 Determinism: the choice of every action depends only on the seed and on chain state, and the
-chain state depends only on the previous actions, so the same seed on the same deployed market
+chain state depends only on the previous actions (the reference walk draws from the same
+generator and uses no library function but IEEE arithmetic), so the same seed on the same deployed market
 gives the same transactions, events and amounts (block timestamps are wall-clock and do not
 enter any pool arithmetic).
 """
@@ -37,7 +47,8 @@ from alphapulse.chain.deploy import (DEADLINE, GAS_TOKEN, GAS_V3_MINT, MAX_SQRT_
                                      Market, Pool)
 from alphapulse.protocol.layout import PoolKind
 
-__all__ = ["Action", "BlockReport", "MarketSimulator", "SimulationReport", "SimulatorConfig", "price_gaps"]
+__all__ = ["Action", "BlockReport", "MarketSimulator", "SimulationReport", "SimulatorConfig", "fee_gaps",
+           "price_gaps"]
 
 ACTION_KINDS = ("swap", "shock", "arb", "add_v2", "remove_v2", "add_v3", "remove_v3")
 
@@ -49,10 +60,19 @@ class SimulatorConfig:
     block_interval_s: float | None = None    # wall time per block; None = as fast as possible
     # relative weights of the action kinds
     weights: tuple[tuple[str, float], ...] = (
-        ("swap", 0.62), ("shock", 0.08), ("arb", 0.12),
+        ("swap", 0.795), ("shock", 0.025),
         ("add_v2", 0.05), ("remove_v2", 0.04), ("add_v3", 0.05), ("remove_v3", 0.04))
     trade_usd_min: float = 10.0
-    trade_usd_max: float = 20_000.0
+    trade_usd_max: float = 4_000.0
+    # reference prices: per-block volatility (one standard deviation, bps) per token symbol;
+    # tokens not listed move by default_volatility_bps
+    volatility_bps: tuple[tuple[str, float], ...] = (
+        ("WBTC", 3.0), ("WETH", 4.0), ("WMATIC", 6.0), ("USDC", 0.0), ("USDT", 0.2), ("DAI", 0.2))
+    default_volatility_bps: float = 4.0
+    # arbitrageurs: a pool further than arb_edge_bps from its reference is moved back to it after
+    # a latency drawn in arb_latency_blocks (inclusive); None: no arbitrageurs
+    arb_edge_bps: float = 5.0
+    arb_latency_blocks: tuple[int, int] | None = (1, 3)
     shock_bps_min: int = 60                  # price move of a shock: 0.6% .. 3%
     shock_bps_max: int = 300
     liquidity_usd: float = 100_000.0         # value per side of a liquidity add
@@ -74,6 +94,12 @@ class SimulatorConfig:
             raise ValueError("need 0 < trade_usd_min <= trade_usd_max")
         if not 0 < self.shock_bps_min <= self.shock_bps_max < 10_000:
             raise ValueError("need 0 < shock_bps_min <= shock_bps_max < 10000")
+        if any(not 0 <= v < 1_000 for _, v in self.volatility_bps) or not 0 <= self.default_volatility_bps < 1_000:
+            raise ValueError("volatilities must be in [0, 1000) bps per block")
+        if self.arb_latency_blocks is not None and not 1 <= self.arb_latency_blocks[0] <= self.arb_latency_blocks[1]:
+            raise ValueError("need 1 <= arb_latency_blocks[0] <= arb_latency_blocks[1]")
+        if not self.arb_edge_bps > 0:
+            raise ValueError("arb_edge_bps must be > 0")
         if self.base_fee_gwei is not None and not (self.base_fee_gwei > 0 and 0 <= self.base_fee_step < 1
                                                    and 0 < self.base_fee_range[0] <= 1 <= self.base_fee_range[1]):
             raise ValueError("need base_fee_gwei > 0, 0 <= base_fee_step < 1, range (lo <= 1 <= hi)")
@@ -124,6 +150,22 @@ class SimulationReport:
         return self._counts[kind]
 
 
+def fee_gaps(market: Market, block: int | str = "latest") -> dict[frozenset, Fraction]:
+    """For each token pair with 2+ pools: the best two-pool round trip at zero size after both
+    pools' fees, minus 1 (> 0: an arbitrage between two pools of the pair is open)."""
+    groups: dict[frozenset, list[Pool]] = {}
+    for p in market.pools:
+        groups.setdefault(frozenset((p.token0, p.token1)), []).append(p)
+    out = {}
+    for key, pools in groups.items():
+        if len(pools) > 1:
+            prices = [market.price(p, block) for p in pools]
+            keep = [Fraction(1_000_000 - p.fee_pips, 1_000_000) for p in pools]
+            out[key] = max(prices[i] / prices[j] * keep[i] * keep[j]
+                           for i in range(len(pools)) for j in range(len(pools)) if i != j) - 1
+    return out
+
+
 def price_gaps(market: Market, block: int | str = "latest") -> dict[frozenset, Fraction]:
     """For each token pair with 2+ pools: max/min of the pools' marginal prices (1 = aligned)."""
     groups: dict[frozenset, list[Pool]] = {}
@@ -149,6 +191,13 @@ class MarketSimulator:
         self._kinds = [k for k, _ in config.weights]
         self._weights = [w for _, w in config.weights]
         self._usd = self._usd_prices()
+        vol = dict(config.volatility_bps)
+        # reference USD price per whole token and its per-block volatility (fraction)
+        self.reference: dict[str, float] = {t.address: float(market.usd_prices.get(sym, Fraction(1)))
+                                            for sym, t in market.tokens.items()}
+        self._vol = {t.address: vol.get(sym, config.default_volatility_bps) / 10_000
+                     for sym, t in market.tokens.items()}
+        self._arb_due: dict[str, int] = {}                 # pool address -> block index of its arb
         self._v2_lp: list[tuple[str, str]] = []            # (pool address, owner) with LP tokens
         self._v3_positions: list[tuple[int, str, str, int]] = []  # (token_id, owner, pool, liquidity)
         self._blocks_done = 0
@@ -205,7 +254,7 @@ class MarketSimulator:
                                         self._blocks_done % self.config.refill_every_blocks == 0) else []
         self._moved_this_block: set[str] = set()
         self._lp_used_this_block: set[tuple[str, str]] = set()
-        front, rest = [], []
+        front, rest = self._arbitrage(), []
         for _ in range(self.config.txs_per_block):
             kind = self.rng.choices(self._kinds, self._weights)[0]
             built = getattr(self, f"_build_{kind}")()
@@ -227,8 +276,58 @@ class MarketSimulator:
             if receipts[idx]["status"] == 1:
                 handler(receipts[idx])
         self._blocks_done += 1
+        self._walk_reference()
         blocks = {rc["blockNumber"] for rc in receipts}
         return BlockReport(max(blocks), actions, len(txs), sum(1 for rc in receipts if rc["status"] != 1))
+
+    # ------------------------------------------------------------------ reference market
+    def _walk_reference(self) -> None:
+        """One block of every token's reference price: a multiplicative step whose draw is a
+        sum of three uniforms (Irwin-Hall, close to normal; exact IEEE arithmetic only)."""
+        for addr in sorted(self.reference):
+            sigma = self._vol.get(addr, self.config.default_volatility_bps / 10_000)
+            if sigma:
+                z = 2.0 * (self.rng.random() + self.rng.random() + self.rng.random() - 1.5)
+                self.reference[addr] *= 1.0 + sigma * z
+
+    def reference_price(self, pool: Pool) -> Fraction:
+        """The pool's price implied by the reference: token1 base units per token0 base unit."""
+        m = self.market
+        if pool.token0 not in self.reference or pool.token1 not in self.reference:  # a token added later
+            for addr in (pool.token0, pool.token1):
+                tok = m.token(addr)
+                self.reference.setdefault(addr, float(m.usd_prices.get(tok.symbol, Fraction(1))))
+        d0, d1 = m.token(pool.token0).decimals, m.token(pool.token1).decimals
+        return Fraction(self.reference[pool.token0]) / Fraction(self.reference[pool.token1]) * 10**d1 / 10**d0
+
+    def _arbitrage(self) -> list:
+        """Arbitrage transactions of this block: pools whose deviation from the reference was
+        seen get an arb after their latency; the due ones are moved back to the reference."""
+        lat = self.config.arb_latency_blocks
+        if lat is None:
+            return []
+        m = self.market
+        edge = Fraction(round(self.config.arb_edge_bps * 100), 1_000_000)
+        now = self._blocks_done
+        out = []
+        for pool in m.pools:
+            factor = self.reference_price(pool) / m.price(pool)
+            if pool.address not in self._arb_due:
+                if abs(factor - 1) <= edge:
+                    continue
+                self._arb_due[pool.address] = now + self.rng.randint(lat[0], lat[1]) - 1
+            if self._arb_due[pool.address] > now:
+                continue
+            del self._arb_due[pool.address]
+            if abs(factor - 1) <= edge / 4 or pool.address in self._moved_this_block:
+                continue
+            sender = self._trader()
+            tx = self._move_tx(pool, factor, sender)
+            if tx is None:
+                continue
+            self._moved_this_block.add(pool.address)
+            out.append(([tx], Action("arb", pool.label, sender, f"price x{float(factor):.5f}", 1), None))
+        return out
 
     # ------------------------------------------------------------------ helpers
     def _next_base_fee(self) -> int:
@@ -311,26 +410,21 @@ class MarketSimulator:
 
     def _build_arb(self):
         m = self.market
-        groups: dict[frozenset, list[Pool]] = {}
-        for p in m.pools:
-            groups.setdefault(frozenset((p.token0, p.token1)), []).append(p)
-        keys = sorted((k for k, v in groups.items() if len(v) > 1), key=lambda k: sorted(k))
-        if not keys:
+        free = [p for p in m.pools if p.address not in self._moved_this_block]
+        if not free:
             return None
-        pools = groups[self.rng.choice(keys)]
-        prices = [m.price(p) for p in pools]
-        ordered = sorted(prices)
-        median = ordered[len(ordered) // 2]
-        worst = max(range(len(pools)), key=lambda i: abs(prices[i] / median - 1))
-        factor = median / prices[worst]
-        if abs(factor - 1) < Fraction(1, 10_000) or pools[worst].address in self._moved_this_block:
+        factors = [self.reference_price(p) / m.price(p) for p in free]
+        worst = max(range(len(free)), key=lambda i: abs(factors[i] - 1))
+        factor = factors[worst]
+        if abs(factor - 1) < Fraction(1, 10_000):
             return None
-        self._moved_this_block.add(pools[worst].address)
+        pool = free[worst]
+        self._moved_this_block.add(pool.address)
         sender = self._trader()
-        tx = self._move_tx(pools[worst], factor, sender)
+        tx = self._move_tx(pool, factor, sender)
         if tx is None:
             return None
-        return [tx], Action("arb", pools[worst].label, sender, f"price x{float(factor):.4f}", 1), None
+        return [tx], Action("arb", pool.label, sender, f"price x{float(factor):.4f}", 1), None
 
     def _build_add_v2(self):
         m = self.market

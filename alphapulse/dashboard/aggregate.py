@@ -25,6 +25,7 @@ import numpy as np
 from alphapulse.protocol import codec
 from alphapulse.protocol import layout as L
 from alphapulse.protocol.layout import Domain, Reject, Venue
+from alphapulse.strategy.accounting import OpportunityBook
 
 NS_PER_S = 1_000_000_000
 HOUR_NS = 3600 * NS_PER_S
@@ -528,10 +529,15 @@ class Aggregator:
     def __init__(self, tokens: TokenBook | None = None, *, max_rows: int = 500,
                  price_history: int = 600, price_interval_ns: int = 100_000_000,
                  best_window_ns: int = HOUR_NS, market_crc_every: int = 100,
-                 venue_names: Mapping[int, str] | None = None) -> None:
+                 venue_names: Mapping[int, str] | None = None, capturable_points: int = 600) -> None:
         self.tokens = tokens or TokenBook()
         self.lock = threading.RLock()
         self.opportunities = Opportunities(self.tokens, max_rows, best_window_ns, venue_names)
+        # opportunities, signals and capturable profit (one definition: strategy.accounting);
+        # the per-block series keeps its newest capturable_points blocks for the chart
+        self.capturable: deque[tuple[int, int, int]] = deque(maxlen=capturable_points)  # (n, block, e8)
+        self._capturable_n = 0
+        self.book = OpportunityBook(keep_closed=0, keep_blocks=0, on_block=self._on_block)
         self.prices = PriceBook(self.tokens, price_history, price_interval_ns, venue_names)
         self.health = Health()
         if market_crc_every < 1:
@@ -561,6 +567,8 @@ class Aggregator:
         ts = fr.header.timestamp_ns
         for rec in fr.tlvs:
             t = getattr(rec, "TYPE", 0)
+            if t:
+                self.book.feed(rec)
             if t == L.ARBITRAGE_SIGNAL.type_id:
                 self.opportunities.add(rec, ts)
             elif t == L.POOL_SYNC.type_id:
@@ -574,6 +582,20 @@ class Aggregator:
             if t in (L.POOL_SYNC.type_id, L.POOL_STATE.type_id, L.POOL_SWAP.type_id):
                 self.health.last_block = max(self.health.last_block, rec.block_number)
         return True
+
+    def _on_block(self, block: int, capturable_e8: int) -> None:
+        self._capturable_n += 1
+        self.capturable.append((self._capturable_n, block, capturable_e8))
+
+    def capturable_after(self, n: int) -> list[tuple[int, int, int]]:
+        """Per-block capturable points newer than ``n``: (n, block, USD e8), oldest first."""
+        out = []
+        for p in reversed(self.capturable):
+            if p[0] <= n:
+                break
+            out.append(p)
+        out.reverse()
+        return out
 
     def _sync(self, r: Any, ts: int) -> None:
         if r.flags & L.EVENT_REMOVED:

@@ -24,9 +24,8 @@ from bokeh.document import Document
 from jinja2 import Template
 from bokeh.layouts import column, row
 from bokeh.models import (
-    ColumnDataSource, CustomJS, DataTable, StringEditor, Div, HoverTool, HTMLTemplateFormatter, InlineStyleSheet, Legend,
-    LegendItem, NumeralTickFormatter, Select,
-    StringFormatter, TableColumn,
+    ColumnDataSource, CustomJS, CustomJSTickFormatter, Div, HoverTool, InlineStyleSheet, Legend, LegendItem, NumeralTickFormatter,
+    Select,
 )
 from bokeh.palettes import Category10_10
 from bokeh.plotting import figure
@@ -40,12 +39,22 @@ from alphapulse.metrics import histogram_quantile
 log = logging.getLogger("alphapulse.dashboard")
 
 ROW_BG, BEST_BG = "rgba(0,0,0,0)", "#6b5410"     # best of the hour: amber row, bold
+LIVE_SLOTS = (("header", "ap-live-header"), ("health", "ap-live-health"), ("price_now", "ap-live-price"))
+#: (field, title, width px, right-aligned) of the signal table, in display order
+TABLE_COLUMNS = (
+    ("seq", "#", 45, True), ("time", "time (UTC)", 95, False), ("path", "path", 230, False),
+    ("venues", "venues", 250, False), ("amount_in", "input", 190, True),
+    ("gross_token", "gross (start token)", 200, True), ("gross_usd", "gross $", 85, True),
+    ("net_usd", "net $", 85, True), ("gas_usd", "gas $", 70, True), ("gas_wei", "gas (wei)", 140, True),
+    ("spread", "spread", 70, True), ("block", "block", 80, True), ("ts_ms", "age", 60, True),
+    ("amount_in_units", "input (units)", 190, True))
 TABLE_FIELDS = ("seq", "time", "path", "venues", "amount_in", "amount_in_units", "gross_token",
                 "gross_usd", "net_usd", "gas_usd", "gas_wei", "spread", "block", "ts_ms",
                 "signal_id", "bg", "fs")
 LATENCY_WINDOW_S = 10
 TREND_POINTS = 600
 PRICE_LINES = 6                 # pools drawn per pair (all are listed beside the plot)
+SLOW_PANEL_NS = 1_000_000_000   # charts and panels that need no 10 Hz: at most once a second
 
 # A dark trading-desk look. Divs and widgets render in shadow DOM, so each gets the sheet.
 CSS = """
@@ -66,15 +75,17 @@ CSS = """
   table.ap td.n { text-align:right; }
 """
 TABLE_CSS = """
-  .slick-header-column { background: #1f252d !important; color: #8b96a5 !important;
-                         border-color: #2a313b !important; font-weight: 600; }
-  .slick-header-columns, .slick-header { background: #1f252d !important; border-color: #2a313b !important; }
-  .slick-row { background: #171b21 !important; }
-  .slick-row.odd { background: #1b2027 !important; }
-  .slick-cell { color: #e3e8ef; border-color: #242b34 !important;
-                font-variant-numeric: tabular-nums; }
-  .slick-row:hover { background: #243040 !important; }
-  .slick-viewport { background: #15191e; }
+  .ap-scroll { height: 330px; overflow: auto; background: #15191e; border: 1px solid #2a313b;
+               contain: strict; }
+  table.ap-grid { border-collapse: collapse; table-layout: fixed; font: 12px system-ui, sans-serif;
+                  contain: content; }
+  table.ap-grid th { position: sticky; top: 0; background: #1f252d; color: #8b96a5; font-weight: 600;
+                     text-align: left; padding: 3px 6px; border-bottom: 1px solid #2a313b; }
+  table.ap-grid td { padding: 0 6px; height: 23px; color: #e3e8ef; border-bottom: 1px solid #242b34;
+                     white-space: nowrap; overflow: hidden; text-overflow: ellipsis;
+                     font-variant-numeric: tabular-nums; }
+  table.ap-grid td.n { text-align: right; }
+  tr.ap-row:nth-child(odd) { background: #1b2027; }
 """
 SELECT_CSS = """
   select, .bk-input { background-color: #1f252d !important; color: #e3e8ef !important;
@@ -85,39 +96,87 @@ PAGE_TEMPLATE = """{% extends base %}
 {% block preamble %}<style>html, body { background: #15191e; margin: 0; }</style>{% endblock %}
 """
 
-#: Once the page is rendered: newest first, by sorting the table on the seq column
-#: (SlickGrid re-applies the sort in DataTableView.updateGrid). BokehJS calls
-#: updateGrid only when the view's indices change, which a stream into a full,
-#: rolling-over table does not do, so the grid is also refreshed on every stream and
-#: patch. A once-a-second re-render makes the ages tick without server pushes.
-TABLE_SETUP_JS = """
-const view = Bokeh.index.find_one(table)
-if (view != null && view.grid != null) {
-  const col = view.grid.getColumns().find((c) => c.field == "seq")
-  if (col != null) {
-    view.grid.setSortColumn(col.id, false)
-    view.updateGrid()
-  }
-  let queued = false      // at most one grid refresh per animation frame
-  const refresh = () => {
-    if (!queued) {
-      queued = true
-      requestAnimationFrame(() => { queued = false; if (view.grid != null) view.updateGrid() })
-    }
-  }
-  view.connect(table.source.streaming, refresh)
-  view.connect(table.source.patching, refresh)
-  setInterval(() => { if (view.grid != null) view.grid.invalidate() }, 1000)
-}
+#: y-axis labels of the charts that update while signals flow, all as wide as the widest: a
+#: label of another width resizes the axis, and BokehJS then lays out and repaints every plot
+#: of the page (the longest main-thread stalls under load).
+FIXED_WIDTH_TICK_JS = """
+const a = Math.abs(tick)
+const s = a >= 1e9 ? (tick / 1e9).toFixed(1) + 'G' : a >= 1e6 ? (tick / 1e6).toFixed(1) + 'M'
+  : a >= 1e3 ? (tick / 1e3).toFixed(1) + 'k' : a >= 10 || a == 0 ? tick.toFixed(0) : tick.toFixed(2)
+return s.padStart(7, '\u2007')
 """
 
-#: Age of a row from its frame timestamp (ms since the epoch), rendered by the browser.
-AGE_TEMPLATE = (
-    '<div style="text-align:right;background-color:<%= bg %>;font-weight:<%= fs %>">'
-    "<%= (function (s) { s = Math.max(0, Math.floor((Date.now() - value) / 1000));"
-    " return s < 60 ? s + 's' : s < 3600 ? Math.floor(s / 60) + 'm ' + String(s % 60).padStart(2, '0') + 's'"
-    " : Math.floor(s / 3600) + 'h ' + String(Math.floor(s % 3600 / 60)).padStart(2, '0') + 'm' })() %></div>")
+#: The signal table is plain HTML that the page patches: a fixed set of row elements (at most
+#: ``max_rows``, newest first) whose cells are rewritten only where their text changed, once
+#: per animation frame after a push, and once a second for the ages. A data grid re-rendering
+#: (and re-measuring) every row on each stream kept the main thread busy at high signal rates.
+TABLE_JS = """
+const state = window.__apTable = window.__apTable || {queued: false}
+const age = (ms) => {
+  const s = Math.max(0, Math.floor(ms / 1000))
+  return s < 60 ? s + 's' : s < 3600 ? Math.floor(s / 60) + 'm ' + String(s % 60).padStart(2, '0') + 's'
+    : Math.floor(s / 3600) + 'h ' + String(Math.floor(s % 3600 / 60)).padStart(2, '0') + 'm'
+}
+state.render = () => {
+  state.queued = false
+  if (state.body == null || !state.body.isConnected) {     // looked up once, again if re-rendered
+    const view = Bokeh.index.find_one(host)
+    if (view == null) return
+    const root = view.shadow_el ?? view.el.shadowRoot ?? view.el
+    state.body = root.querySelector('#ap-rows')
+  }
+  const body = state.body
+  if (body == null) return
+  const d = src.data, n = d.seq.length, now = Date.now()
+  while (body.rows.length < Math.min(n, max_rows)) {
+    const tr = body.insertRow()
+    tr.className = 'ap-row'
+    for (const c of numeric) tr.insertCell().className = c ? 'ap-cell n' : 'ap-cell'
+  }
+  for (let i = 0; i < body.rows.length; i++) {
+    const tr = body.rows[i], k = n - 1 - i
+    if (k < 0) { tr.hidden = true; continue }
+    tr.hidden = false
+    if (tr.__bg !== d.bg[k]) { tr.style.backgroundColor = d.bg[k]; tr.__bg = d.bg[k] }
+    if (tr.__fw !== d.fs[k]) { tr.style.fontWeight = d.fs[k]; tr.__fw = d.fs[k] }
+    for (let j = 0; j < fields.length; j++) {
+      const f = fields[j]
+      const v = f == 'ts_ms' ? age(now - d.ts_ms[k]) : String(d[f][k])
+      const td = tr.cells[j]
+      if (td.__v !== v) { td.textContent = v; td.__v = v }
+    }
+  }
+}
+state.schedule = () => {
+  if (!state.queued) { state.queued = true; requestAnimationFrame(state.render) }
+}
+if (!state.ticking) { state.ticking = true; setInterval(state.schedule, 1000) }
+state.schedule()
+"""
 
+#: Text that changes with every push (headline figures, health and price panels) is written
+#: into its element's innerHTML by the page itself: changing a Div's ``text`` makes BokehJS
+#: re-render it and lay the whole document out again (tens of ms with a DataTable), which at
+#: a few pushes per second kept the main thread busy for seconds. ``live`` (a data source no
+#: renderer draws) carries the newest HTML per slot; an element that was re-rendered since
+#: gets it again on the next change.
+LIVE_JS = """
+const d = live.data
+const found = window.__apSlots = window.__apSlots || {}   // slot -> element (looked up once)
+for (let i = 0; i < d.slot.length; i++) {
+  let el = found[d.slot[i]]
+  if (el == null || !el.isConnected) {
+    const view = Bokeh.index.find_one(hosts[d.host[i]])
+    if (view == null) continue
+    const root = view.shadow_el ?? view.el.shadowRoot ?? view.el
+    el = found[d.slot[i]] = root.querySelector('#' + d.slot[i])
+  }
+  if (el != null && el.__ap !== d.html[i]) {
+    el.innerHTML = d.html[i]
+    el.__ap = d.html[i]
+  }
+}
+"""
 
 def _fmt_rate(x: float) -> str:
     return f"{x:,.0f}" if x >= 10 else f"{x:,.1f}"
@@ -211,6 +270,9 @@ class SessionView:
         self.pool_cursor: dict[bytes, int] = {}
         self.health_version = -1
         self.trend_last = -1.0
+        self.capturable_cursor = 0
+        self.slow_at = -SLOW_PANEL_NS         # when the slow panels were last pushed (pusher clock)
+        self.live: dict[str, str] = {}        # slot -> newest HTML (see LIVE_JS)
         self._build()
         self.pusher.notify()
 
@@ -218,29 +280,19 @@ class SessionView:
     def _build(self) -> None:
         max_rows = self.agg.opportunities.rows.maxlen
         css = InlineStyleSheet(css=CSS)       # Divs render in shadow DOM: style each one
-        self.header = Div(text="", sizing_mode="stretch_width", stylesheets=[css])
+        self.header = Div(text="<div id='ap-live-header'></div>", sizing_mode="stretch_width",
+                          stylesheets=[css])
         self.table_src = ColumnDataSource({k: [] for k in TABLE_FIELDS}, name="opportunities")
-        # one formatter per style and one editor shared by all columns: every model
-        # is built, serialised and sent once per session, so fewer is faster
-        hl = dict(background_color={"field": "bg"}, font_style={"field": "fs"})
-        text, num = StringFormatter(**hl), StringFormatter(text_align="right", **hl)
-        age = HTMLTemplateFormatter(template=AGE_TEMPLATE)
-        editor = StringEditor()
-        cols = [TableColumn(field=f, title=t, width=w, formatter=fmt, editor=editor)
-                for f, t, w, fmt in (
-                    ("seq", "#", 45, num), ("time", "time (UTC)", 95, text),
-                    ("path", "path", 230, text), ("venues", "venues", 250, text),
-                    ("amount_in", "input", 190, num), ("gross_token", "gross (start token)", 200, num),
-                    ("gross_usd", "gross $", 85, num), ("net_usd", "net $", 85, num),
-                    ("gas_usd", "gas $", 70, num), ("gas_wei", "gas (wei)", 140, num),
-                    ("spread", "spread", 70, num), ("block", "block", 80, num),
-                    ("ts_ms", "age", 60, age), ("amount_in_units", "input (units)", 190, num))]
-        self.table = DataTable(source=self.table_src, columns=cols, index_position=None,
-                               stylesheets=[InlineStyleSheet(css=TABLE_CSS)],
-                               height=330, sizing_mode="stretch_width", row_height=24,
-                               name="opportunities_table", selectable=True)
-        self.doc.js_on_event("document_ready", CustomJS(args=dict(table=self.table),
-                                                        code=TABLE_SETUP_JS))
+        head = "".join(f"<th style='width:{w}px'>{t}</th>" for _, t, w, _ in TABLE_COLUMNS)
+        width = sum(w for _, _, w, _ in TABLE_COLUMNS)
+        self.table = Div(text=(f"<div class='ap-scroll'><table class='ap-grid' style='width:{width}px'><thead><tr>"
+                               f"{head}</tr></thead><tbody id='ap-rows'></tbody></table></div>"),
+                         sizing_mode="stretch_width", name="opportunities_table",
+                         stylesheets=[InlineStyleSheet(css=TABLE_CSS)])
+        table_js = CustomJS(args=dict(src=self.table_src, host=self.table, max_rows=max_rows,
+                                      fields=[f for f, _, _, _ in TABLE_COLUMNS],
+                                      numeric=[n for _, _, _, n in TABLE_COLUMNS]), code=TABLE_JS)
+        self.doc.js_on_event("document_ready", table_js)
         self.max_rows = max_rows
 
         # prices
@@ -266,10 +318,19 @@ class SessionView:
                                            formatters={"@t": "datetime"}))
         self.pool_slot: dict[bytes, int] = {}
         self.price_fig.yaxis.formatter = NumeralTickFormatter(format="0,0.[000000]")
-        self.price_now = Div(text="", sizing_mode="stretch_width", stylesheets=[css])
+        self.price_now = Div(text="<div id='ap-live-price'></div>", sizing_mode="stretch_width",
+                             stylesheets=[css])
 
         # health
-        self.health_div = Div(text="", sizing_mode="stretch_width", stylesheets=[css])
+        self.health_div = Div(text="<div id='ap-live-health'></div>", sizing_mode="stretch_width",
+                              stylesheets=[css])
+        self.cap_src = ColumnDataSource({"block": [], "usd": []})
+        self.cap_fig = figure(height=160, sizing_mode="stretch_width", toolbar_location=None, tools="",
+                              title="Capturable profit per block (USD)")
+        self.cap_fig.vbar(x="block", top="usd", width=0.9, source=self.cap_src, color="#3fb950")
+        self.cap_fig.y_range.start = 0
+        self.cap_fig.yaxis.formatter = CustomJSTickFormatter(code=FIXED_WIDTH_TICK_JS)
+        self.cap_fig.yaxis.major_label_text_font = "monospace"
         self.lat_src = ColumnDataSource({"bucket": [], "count": []})
         self.lat_fig = figure(height=200, sizing_mode="stretch_width", x_range=[], toolbar_location=None,
                               tools="",
@@ -277,11 +338,15 @@ class SessionView:
         self.lat_fig.vbar(x="bucket", top="count", width=0.8, source=self.lat_src, color="#3b6ea5")
         self.lat_fig.xaxis.major_label_orientation = 0.9
         self.lat_fig.y_range.start = 0
+        self.lat_fig.yaxis.formatter = CustomJSTickFormatter(code=FIXED_WIDTH_TICK_JS)
+        self.lat_fig.yaxis.major_label_text_font = "monospace"
         self.trend_keys = [f"ring:{r}" for r in self.hub.ring_labels]
         self.trend_src = ColumnDataSource({"t": [], **{k: [] for k in self.trend_keys}})
         self.trend_fig = figure(height=200, sizing_mode="stretch_width", x_axis_type="datetime",
                                 title="Frames/s per ring", toolbar_location=None, tools="")
         self.trend_fig.xaxis.ticker.desired_num_ticks = 3
+        self.trend_fig.yaxis.formatter = CustomJSTickFormatter(code=FIXED_WIDTH_TICK_JS)
+        self.trend_fig.yaxis.major_label_text_font = "monospace"
         items = []
         for i, k in enumerate(self.trend_keys):
             r = self.trend_fig.line(x="t", y=k, source=self.trend_src, line_width=2,
@@ -290,23 +355,33 @@ class SessionView:
         self.trend_fig.add_layout(Legend(items=items, location="top_left"), "right")
 
         # flow control: every push ends by setting push_clock.tags = [n, ns]; the page
-        # answers with push_ack.tags = [n] once it has applied it (see CoalescingPusher)
-        self.push_clock = Div(text="", visible=False, name="push_clock")
-        self.push_ack = Div(text="", visible=False, name="push_ack")
-        self.push_clock.js_on_change("tags", CustomJS(args=dict(ack=self.push_ack),
-                                                      code="ack.tags = [cb_obj.tags[0]]"))
+        # answers with push_ack.tags = [n] once it has applied it (see CoalescingPusher).
+        # Both are data sources no renderer draws: a change of any property of a layout
+        # model (a Div's tags included) makes BokehJS lay the whole page out again.
+        self.push_clock = ColumnDataSource({}, name="push_clock")
+        self.push_ack = ColumnDataSource({}, name="push_ack")
+        self.push_clock.js_on_change("tags", CustomJS(args=dict(ack=self.push_ack), code=(
+            "ack.tags = [cb_obj.tags[0]]; if (window.__apTable) window.__apTable.schedule()")))
         self.push_ack.on_change("tags", self._on_ack)
+        self.live_src = ColumnDataSource({"slot": [], "host": [], "html": []}, name="live")
+        hosts = {"header": self.header, "health": self.health_div, "price_now": self.price_now}
+        live_js = CustomJS(args=dict(live=self.live_src, hosts=hosts), code=LIVE_JS)
+        self.live_src.js_on_change("data", live_js)
+        self.doc.js_on_event("document_ready", live_js)
 
         left = column(row(self.pair_select, self.price_now, sizing_mode="stretch_width"),
                       self.price_fig, sizing_mode="stretch_width")
-        right = column(self.health_div, row(self.lat_fig, self.trend_fig, sizing_mode="stretch_width"),
+        right = column(self.cap_fig, self.health_div,
+                       row(self.lat_fig, self.trend_fig, sizing_mode="stretch_width"),
                        sizing_mode="stretch_width")
         root = column(self.header, self.table, row(left, right, sizing_mode="stretch_width"),
-                      self.push_clock, self.push_ack, sizing_mode="stretch_width")
+                      sizing_mode="stretch_width")
         root.styles = {"background-color": "#15191e", "padding": "4px 10px"}
         self.doc.theme = "dark_minimal"
         self.doc.template = Template(PAGE_TEMPLATE)
         self.doc.add_root(root)
+        for model in (self.push_clock, self.push_ack, self.live_src, self.table_src):
+            self.doc.add_root(model)
         self.doc.title = self.hub.title
 
     # ------------------------------------------------------------ scheduling
@@ -352,15 +427,20 @@ class SessionView:
             new_best = best.seq if best is not None else 0
             new_rows = new_rows[-self.max_rows:]
             rows_data = [r.display() for r in new_rows]
-            summary = (opp.count, opp.total_net_usd_e8, opp.unpriced_count, new_best,
+            book = agg.book
+            summary = (book.opportunities, book.capturable_usd_e8 + book.pending_capturable_usd_e8(),
+                       book.signals, book.opportunities_unpriced, new_best,
                        agg.health.last_block, self._rpc_state(agg),
                        (agg.gas.base_fee_wei + agg.gas.priority_fee_wei) if agg.gas else None)
+            slow = now_ns - self.slow_at >= SLOW_PANEL_NS
+            cap_points = agg.capturable_after(self.capturable_cursor) if slow else []
             best_text = (f"{format_usd_e8(best.net_usd_e8)} · {best.path}" if best else "–")
             pairs_version = agg.prices.pairs_version
             pair_options = agg.prices.pair_options() if pairs_version != self.pairs_version else None
             default_pair = agg.prices.default_pair()
             price_updates = self._collect_prices(agg) if self.pair else None
-            health = self._collect_health(agg) if agg.health.version != self.health_version else None
+            health = (self._collect_health(agg)
+                      if slow and agg.health.version != self.health_version else None)
 
         if rows_data:
             self.sig_cursor = new_rows[-1].seq
@@ -369,9 +449,15 @@ class SessionView:
         if new_best != self.best_seq:
             self._move_best(new_best)
             changed = True
-        if summary != self.summary_key:
+        live = dict(self.live)
+        if summary != self.summary_key or best_text != live.get("best"):
             self.summary_key = summary
-            self.header.text = self._header_html(summary, best_text, opp_unpriced=summary[2])
+            live["header"] = self._header_html(summary, best_text)
+            live["best"] = best_text
+        if cap_points:
+            self.capturable_cursor = cap_points[-1][0]
+            self.cap_src.stream({"block": [b for _, b, _ in cap_points],
+                                 "usd": [v / 1e8 for _, _, v in cap_points]}, rollover=agg.capturable.maxlen)
             changed = True
         if pair_options is not None:
             self.pairs_version = pairs_version
@@ -383,9 +469,17 @@ class SessionView:
                     price_updates = self._collect_prices(agg)
             changed = True
         if price_updates:
-            changed |= self._apply_prices(price_updates)
+            changed |= self._apply_prices(price_updates, live)
         if health is not None:
-            self._apply_health(health)
+            self._apply_health(health, live)
+            changed = True
+        if cap_points or health is not None:
+            self.slow_at = now_ns
+        if live != self.live:
+            self.live = live
+            slots = [(host, slot) for host, slot in LIVE_SLOTS if host in live]
+            self.live_src.data = {"slot": [slot for _, slot in slots], "host": [h for h, _ in slots],
+                                  "html": [live[h] for h, _ in slots]}
             changed = True
         if changed:
             self.push_seq += 1
@@ -434,14 +528,17 @@ class SessionView:
                 if d["counters"].get("rpc_reconnects", 0) or d["gauges"].get("rpc_connected", 0)]
         return (bool(conn) and all(conn)) if conn else None
 
-    def _header_html(self, summary: tuple, best_text: str, opp_unpriced: int) -> str:
-        count, total, unpriced, _, block, rpc, gas_wei = summary
+    def _header_html(self, summary: tuple, best_text: str) -> str:
+        """The headline: capturable profit (one trade per pool per block), opportunities (a
+        cycle while it stays profitable, republications included once) and signals."""
+        opps, total, signals, unpriced, _, block, rpc, gas_wei = summary
         rpc_html = ("<span class='ap-ok'>● connected</span>" if rpc else
                     "<span class='ap-bad'>● disconnected</span>" if rpc is False else "–")
-        unpriced_html = f" <span class='ap-kpi'>(+{unpriced:,} unpriced)</span>" if opp_unpriced else ""
+        unpriced_html = f" <span class='ap-kpi'>({unpriced:,} unpriced)</span>" if unpriced else ""
         return (f"<div class='ap-bar'><span class='ap-title'>{self.hub.title}</span>"
-                f"<span class='ap-kpi'>opportunities<b id='ap-count'>{count:,}</b>{unpriced_html}</span>"
-                f"<span class='ap-kpi'>net profit found<b id='ap-total'>{format_usd_e8(total)}</b></span>"
+                f"<span class='ap-kpi'>capturable profit<b id='ap-total'>{format_usd_e8(total)}</b></span>"
+                f"<span class='ap-kpi'>opportunities<b id='ap-opps'>{opps:,}</b>{unpriced_html}</span>"
+                f"<span class='ap-kpi'>signals<b id='ap-signals'>{signals:,}</b></span>"
                 f"<span class='ap-kpi'>best of the last hour<b id='ap-best'>{best_text}</b></span>"
                 f"<span class='ap-kpi'>last block<b id='ap-block'>{block:,}</b></span>"
                 f"<span class='ap-kpi'>gas<b id='ap-gas'>{'–' if gas_wei is None else f'{gas_wei / 1e9:,.1f} gwei'}</b></span>"
@@ -469,7 +566,7 @@ class SessionView:
             out.append((pool, ps.label, t, p, new_cur, ps.last_exact, ps.last_block))
         return [pair.label, out]
 
-    def _apply_prices(self, upd: list) -> bool:
+    def _apply_prices(self, upd: list, live: dict[str, str]) -> bool:
         label, pools = upd
         changed = False
         for pool, plabel, t, p, cur, exact, block in pools:
@@ -498,8 +595,8 @@ class SessionView:
                 hi = max(x for _, x in quotes)
                 bps = (hi / lo - 1) * 10_000
                 spread = f"<div class='ap-kpi'>spread now <b>{float(bps):.1f} bps</b></div>"
-            self.price_now.text = (f"<table class='ap'><tr><th>venue</th><th>{label}</th></tr>"
-                                   f"{html}</table>{spread}")
+            live["price_now"] = (f"<table class='ap'><tr><th>venue</th><th>{label}</th></tr>"
+                                 f"{html}</table>{spread}")
         return changed
 
     # -- health
@@ -514,9 +611,9 @@ class SessionView:
             cache["version"] = h.version
         return cache
 
-    def _apply_health(self, hd: dict) -> None:
+    def _apply_health(self, hd: dict, live: dict[str, str]) -> None:
         self.health_version = hd["version"]
-        self.health_div.text = hd["html"]
+        live["health"] = hd["html"]
         labels, counts = hd["lat_labels"], hd["lat_counts"]
         if list(self.lat_fig.x_range.factors) != labels:
             self.lat_fig.x_range.factors = labels

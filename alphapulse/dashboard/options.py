@@ -16,7 +16,7 @@ class DashboardOptions:
     """
     host: str = "127.0.0.1"
     port: int = 5006
-    rate_limit_hz: float = 100.0            # pushes per second per browser session
+    rate_limit_hz: float = 10.0             # renders per second per browser session (what a person sees)
     signal_ring: str | None = None
     market_ring: str | None = None
     metrics_block: str | None = None
@@ -24,7 +24,7 @@ class DashboardOptions:
     venue_names: dict[int, str] = field(default_factory=dict)
     allow_origins: tuple[str, ...] = ()     # extra websocket origins (host:port), e.g. behind a proxy
     title: str = "AlphaPulse"
-    max_rows: int = 500                     # opportunities kept and shown
+    max_rows: int = 30                      # signals kept and shown (the browser holds no more)
     price_history: int = 600                # points per pool
     price_interval_ms: int = 100            # at most one plotted point per pool per interval
     market_crc_every: int = 100             # verify every N-th market-data checksum (PROTOCOL.md 1)

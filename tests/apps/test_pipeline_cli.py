@@ -92,3 +92,15 @@ def test_backtest_of_the_bundled_recording_is_deterministic(tmp_path):
     big = [x for x in a["signals"] if isinstance(x["amount_in"], str)]
     assert all(int(x["amount_in"]) >= 2 ** 53 for x in big)
     assert all(int(x["amount_out"]) > int(x["amount_in"]) for x in a["signals"])
+
+
+def test_the_bundled_recording_named_explicitly_comes_with_its_market(tmp_path):
+    from alphapulse.apps import cli
+    from alphapulse.apps.pipeline import effective_config
+    bundled = effective_config(cli.build_parser().parse_args(["--replay", str(BUNDLED_RECORDING)]), environ={})
+    (tmp_path / "x.apj").write_bytes(BUNDLED_RECORDING.read_bytes()[:16])
+    other = effective_config(cli.build_parser().parse_args(["--replay", str(tmp_path / "x.apj")]), environ={})
+    from alphapulse.apps.config import load_config
+    market = load_config(BUNDLED_MARKET, environ={}).chain
+    assert bundled.chain.stable_token == market.stable_token and bundled.chain.tokens == market.tokens
+    assert other.chain.stable_token != market.stable_token

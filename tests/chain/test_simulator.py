@@ -4,7 +4,7 @@ from fractions import Fraction
 
 import pytest
 
-from alphapulse.chain.simulator import ACTION_KINDS, MarketSimulator, SimulatorConfig, price_gaps
+from alphapulse.chain.simulator import ACTION_KINDS, MarketSimulator, SimulatorConfig, fee_gaps, price_gaps
 
 STEPS = 15
 
@@ -174,3 +174,32 @@ def test_report_keeps_totals_and_only_recent_blocks():
     assert [b.block_number for b in report.blocks] == [12, 13, 14]
     assert (report.n_blocks, report.txs, report.reverted, report.first_block, report.last_block) == (5, 10, 2, 10, 14)
     assert report.count("swap") == report.count("arb") == 5 and report.count("shock") == 0
+
+
+def test_reference_prices_walk_by_token_volatility_and_the_pools_follow(market):
+    cfg = SimulatorConfig(seed=4, txs_per_block=2, weights=(("swap", 1.0),))
+    sim = MarketSimulator(market, cfg)
+    path = [dict(sim.reference)]
+    sim.run(30, on_block=lambda _b: path.append(dict(sim.reference)))
+    vol = dict(cfg.volatility_bps)
+    for sym, t in market.tokens.items():     # realised per-block volatility near the configured one
+        steps = [b[t.address] / a[t.address] - 1 for a, b in zip(path, path[1:])]
+        realised = (sum(x * x for x in steps) / len(steps)) ** 0.5 * 10_000
+        assert 0.6 * vol[sym] <= realised <= 1.4 * vol[sym], (sym, realised)
+    assert vol["USDT"] < vol["WBTC"] / 10 and vol["USDC"] == 0
+    for p in market.pools:            # arbitrageurs keep every pool near its reference
+        assert abs(market.price(p) / sim.reference_price(p) - 1) < Fraction(1, 100), p.label
+
+
+def test_arbitrageurs_close_a_shock_after_their_latency(market):
+    sim = MarketSimulator(market, SimulatorConfig(seed=6, txs_per_block=1, weights=(("shock", 1.0),),
+                                                  shock_bps_min=250, shock_bps_max=300, arb_latency_blocks=(2, 2)))
+    sim.step()                                  # one shock
+    assert max(fee_gaps(market).values()) > 0
+    quiet = MarketSimulator(market, SimulatorConfig(seed=6, txs_per_block=1, weights=(("add_v2", 1.0),),
+                                                    arb_latency_blocks=(2, 2)))
+    quiet.reference = sim.reference
+    quiet.step()                                # seen now, traded one block later
+    assert max(fee_gaps(market).values()) > 0
+    quiet.step()
+    assert max(fee_gaps(market).values()) <= 0

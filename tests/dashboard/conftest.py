@@ -89,23 +89,20 @@ def chrome():
         shutil.rmtree(profile, ignore_errors=True)
 
 
-#: Rows of the opportunities table as rendered (SlickGrid, inside Bokeh's shadow DOM),
-#: in display order: [[cell text, ...], ...] plus each row's first cell background.
+#: Rows of the signal table as rendered (inside Bokeh's shadow DOM), in display order:
+#: [{cells: [cell text, ...], bg: the row's background}, ...].
 TABLE_ROWS_JS = """
 const found = [];
 (function walk(root) {
   for (const el of root.querySelectorAll('*')) {
-    if (el.classList && el.classList.contains('slick-row')) found.push(el);
+    if (el.classList && el.classList.contains('ap-row') && !el.hidden) found.push(el);
     if (el.shadowRoot) walk(el.shadowRoot);
   }
 })(document);
-const rows = found.map((r) => ({
-  top: parseFloat(r.style.top || '0'),
-  cells: [...r.querySelectorAll('.slick-cell')].map((c) => c.textContent),
-  bg: (() => { const d = r.querySelector('.slick-cell div'); return d ? getComputedStyle(d).backgroundColor : ''; })(),
+return found.map((r) => ({
+  cells: [...r.querySelectorAll('.ap-cell')].map((c) => c.textContent),
+  bg: getComputedStyle(r).backgroundColor,
 }));
-rows.sort((a, b) => a.top - b.top);
-return rows;
 """
 
 #: Text of the whole page including shadow roots.
@@ -141,12 +138,11 @@ const rowsNow = () => {
   const found = [];
   (function walk(root) {
     for (const el of root.querySelectorAll('*')) {
-      if (el.classList && el.classList.contains('slick-row')) found.push(el);
+      if (el.classList && el.classList.contains('ap-row') && !el.hidden) found.push(el);
       if (el.shadowRoot) walk(el.shadowRoot);
     }
   })(document);
-  found.sort((a, b) => parseFloat(a.style.top || '0') - parseFloat(b.style.top || '0'));
-  return found.map((r) => [...r.querySelectorAll('.slick-cell')].map((c) => c.textContent));
+  return found.map((r) => [...r.querySelectorAll('.ap-cell')].map((c) => c.textContent));
 };
 const timer = setInterval(() => {
   const rows = rowsNow();

@@ -53,14 +53,19 @@ def test_rows_stream_in_order_best_highlighted_and_moved():
     now["wall"] = T0 + 3601 * NS_PER_S
     assert sv._push(6)
     assert BEST_BG not in sv.table_src.data["bg"]
-    assert "opportunities<b id='ap-count'>6</b>" in sv.header.text
-    assert "<b id='ap-gas'>–</b>" in sv.header.text
+    # six signals, one cycle (same pools and direction, no market data to close it), each in
+    # its own block: capturable 500 + 900 + 100 + 1000 + 10 for blocks 1-5, block 6 (20) provisional
+    header = sv.live["header"]
+    assert "signals<b id='ap-signals'>6</b>" in header and "opportunities<b id='ap-opps'>1</b>" in header
+    assert "capturable profit<b id='ap-total'>$0.00</b>" in header        # 2,530 e8 = $0.0000253
+    assert sv.agg.book.capturable_usd_e8 + sv.agg.book.pending_capturable_usd_e8() == 2530
+    assert "<b id='ap-gas'>–</b>" in header
     gas = codec.GasPrice(base_fee_wei=31_000_000_000, priority_fee_wei=2_500_000_000,
                          block_number=7, chain_id=137)
     agg.ingest("market", codec.build_frame(Domain.MARKET_DATA, Source.POLYGON_COLLECTOR, 1, [gas]),
                T0)
     assert sv._push(7)
-    assert "<b id='ap-gas'>33.5 gwei</b>" in sv.header.text
+    assert "<b id='ap-gas'>33.5 gwei</b>" in sv.live["header"]
 
 
 def test_a_session_opened_late_gets_the_newest_rows_only():
@@ -93,3 +98,17 @@ def test_prices_default_pair_slots_and_switching():
     visible = [it.label.value for _, it, r in sv.price_slots if it.visible]
     assert visible == ["QuickSwap"] and len(sv.price_slots) == PRICE_LINES
     assert sv.price_slots[1][0].data["price"] == []
+
+
+def test_capturable_profit_per_block_is_charted_at_most_once_a_second():
+    agg, sv, now, doc = session()
+    for sid, net in ((1, 500), (2, 900), (3, 100)):      # blocks 1, 2, 3: block 3 still open
+        add_signal(agg, sid, net)
+    s = 1_000_000_000
+    assert sv._push(5 * s)
+    assert sv.cap_src.data["block"] == [1, 2] and sv.cap_src.data["usd"] == [500 / 1e8, 900 / 1e8]
+    add_signal(agg, 4, 50)                                 # ends block 3
+    sv._push(5 * s + s // 2)
+    assert sv.cap_src.data["block"] == [1, 2]              # half a second later: not yet
+    sv._push(6 * s)
+    assert sv.cap_src.data["block"] == [1, 2, 3] and "ap-total'>$0.00" in sv.live["header"]

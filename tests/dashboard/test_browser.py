@@ -68,6 +68,11 @@ def test_table_shows_written_signals_exactly_within_a_second(rings, chrome):
                 seq += 1
                 md_p.publish(sync_frame(seq, pool, venue, usdc * 10 ** 6, 1000 * 10 ** 18,
                                         61_000_000 + k, now - (60 - k) * 200_000_000))
+        # the market is read before the signals come (two rings, two readers: no order between them)
+        deadline = time.monotonic() + 20
+        while dash.agg.book.current_block != 61_000_059:
+            assert time.monotonic() < deadline, dash.agg.book.current_block
+            time.sleep(0.05)
         # the browser itself notes when all three rows are on screen (polling every 5 ms
         # inside the page, so the WebDriver round trips do not count as latency)
         keys = [EXPECTED[sid][3] for sid in (9003, 9002, 9001)]     # each row's input (units)
@@ -111,9 +116,11 @@ def test_table_shows_written_signals_exactly_within_a_second(rings, chrome):
                 f"rollover rows: {[r['cells'] for r in chrome.execute_script(TABLE_ROWS_JS)]}"
             time.sleep(0.05)
         assert (seen_ms - t1_ms) / 1000 < 1.0, f"rolled rows took {seen_ms - t1_ms:.0f} ms"
-        # running count and exact total: 31.41592653 + 123456.78901234 + 1.5 + 2e-8
+        # five signals of two cycles (9001, 9002, 9004 and 9005 trade WETH -> USDC on pool 0,
+        # 9003 starts in USDC on the same pools), all while the chain is at block 61,000,059, where
+        # the market keeps the first cycle open: one trade per pool, the best is 9003's $1.50
         kpi = chrome.execute_script(KPI_JS)
-        assert kpi["ap-count"] == "5" and kpi["ap-total"] == "$123,489.70", kpi
+        assert kpi["ap-signals"] == "5" and kpi["ap-opps"] == "2" and kpi["ap-total"] == "$1.50", kpi
         assert kpi["ap-best"] == "$123,456.79 · WETH → USDC → WETH", kpi
         # health from the metrics block: RPC state, and the strategy's latency percentiles,
         # interpolated inside the 1-2-5 buckets: p50 = 10 + 10 * 500/600 us, p90 = 50 us,
