@@ -27,7 +27,7 @@ from alphapulse.jit.encode import seal_frame_with, write_header, write_tlv_heade
 from alphapulse.jit.frames import check_header, check_tlvs, tlv_header
 from alphapulse.jit.memory import ld_u32, ld_u64, prefetch, st_u16, st_u32, st_u64
 from alphapulse.jit.pool_state import (
-    C_FEE, C_KIND, C_LIQ, C_PAIR, C_R0, C_R1, C_SPACING, C_SQRT, C_STATE_BLOCK,
+    C_COV_HI, C_COV_LO, C_FEE, C_KIND, C_LIQ, C_PAIR, C_R0, C_R1, C_SPACING, C_SQRT, C_STATE_BLOCK,
     C_TICK, C_TOKEN0, C_TOKEN1, C_V3ROW, C_VENUE, C_ADDR, C_NEXT_PAIR, K_CANDIDATES, K_CYCLES,
     K_FRAMES, K_FRAMES_DUPLICATE, K_FRAMES_REJECTED, K_OUT_FULL, K_SEQ_GAPS, K_SIGNALS,
     K_SIGNALS_SUPPRESSED, K_SCREENED, K_SIGNAL_TABLE_FULL, K_SIM_FAILS, K_SIMULATIONS, K_STALE_SKIPS, K_TLVS, KIND_V2,
@@ -167,7 +167,7 @@ def hop_out(pools, tticks, tnets, tn, p, zero_for_one, amount_in):
     row = np.int64(pools[p, C_V3ROW])
     return v3_exact_input(amount_in, zero_for_one, _sqrt(pools, p), np.int64(pools[p, C_TICK]),
                           _u128(pools, p, C_LIQ), fee, np.int64(pools[p, C_SPACING]),
-                          tticks[row], tnets[row], tn[row])
+                          tticks[row], tnets[row], tn[row], np.int64(pools[p, C_COV_LO]), np.int64(pools[p, C_COV_HI]))
 
 
 @njit(cache=True)
@@ -254,6 +254,8 @@ def simulate_cycle_ck(pools, tticks, tnets, tn, cyc_p, cyc_z, hops, amount_in, c
             row = np.int64(pools[p, C_V3ROW])
             fee = np.int64(pools[p, C_FEE])
             spacing = np.int64(pools[p, C_SPACING])
+            cov_lo = np.int64(pools[p, C_COV_LO])
+            cov_hi = np.int64(pools[p, C_COV_HI])
             d = np.uint64(1) if cyc_z[k] else np.uint64(0)
             i = (p * 2 + np.int64(d)) & (ck.shape[0] - 1)
             mine = (ck[i, SW_POOL] == np.uint64(p + 1) and ck[i, SW_DIR] == d
@@ -264,12 +266,12 @@ def simulate_cycle_ck(pools, tticks, tnets, tn, cyc_p, cyc_z, hops, amount_in, c
                 amt, ok, _ = v3_exact_input_at(amt, cyc_z[k], _ck_u256(ck, i, CK_SQRT), np.int64(ck[i, CK_TICK]),
                                                _ck_u256(ck, i, CK_LIQ), _ck_u256(ck, i, CK_USED),
                                                _ck_u256(ck, i, CK_CALC), fee, spacing, tticks[row], tnets[row],
-                                               tn[row], hint)
+                                               tn[row], hint, cov_lo, cov_hi)
             else:
                 z = (U0, U0, U0, U0)
                 amt, ok, c = v3_exact_input_at(amt, cyc_z[k], _sqrt(pools, p), np.int64(pools[p, C_TICK]),
                                                _u128(pools, p, C_LIQ), z, z, fee, spacing, tticks[row],
-                                               tnets[row], tn[row], NO_HINT)
+                                               tnets[row], tn[row], NO_HINT, cov_lo, cov_hi)
                 if ok:
                     _ck_put(ck, i, CK_SQRT, c[0])
                     ck[i, CK_TICK] = np.uint64(c[1])
@@ -401,7 +403,8 @@ def hop_model(pools, tticks, tnets, tn, p, zero_for_one, x):
         return a * r_out / den, g * r_out * r_in / (den * den), True
     row = np.int64(pools[p, C_V3ROW])
     return v3_exact_input_f64(x, zero_for_one, u256_to_f64(_sqrt(pools, p)) / Q96F, np.int64(pools[p, C_TICK]),
-                              _u128(pools, p, C_LIQ), fee, tticks[row], tnets[row], tn[row])
+                              _u128(pools, p, C_LIQ), fee, tticks[row], tnets[row], tn[row],
+                              np.int64(pools[p, C_COV_LO]), np.int64(pools[p, C_COV_HI]))
 
 
 @njit(cache=True)
@@ -428,7 +431,8 @@ def hop_piece(pools, tticks, tnets, tn, p, zero_for_one, x):
         return g * r_out, 0.0, g, r_in, True
     row = np.int64(pools[p, C_V3ROW])
     return v3_piece_f64(x, zero_for_one, u256_to_f64(_sqrt(pools, p)) / Q96F, np.int64(pools[p, C_TICK]),
-                        _u128(pools, p, C_LIQ), fee, tticks[row], tnets[row], tn[row])
+                        _u128(pools, p, C_LIQ), fee, tticks[row], tnets[row], tn[row],
+                        np.int64(pools[p, C_COV_LO]), np.int64(pools[p, C_COV_HI]))
 
 
 @njit(cache=True)

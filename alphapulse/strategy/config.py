@@ -82,6 +82,10 @@ class EngineConfig:
     evaluate_each_frame: bool = True        # search after every frame: signals independent of batching
                                             # (live == replay); False: once per batch (fewer searches in bursts)
     neighbor_scan: int = 1024               # all-V2 integer refinement: widest band (each side) scanned exhaustively
+    # pool state: a pool whose tick set an event showed incomplete (or a V3 pool without tick
+    # data) waits on a fresh snapshot; its PoolRefresh request is sent again after this long
+    refresh_timeout_s: float = 2.0
+    token_symbols: Mapping[str, str] = field(default_factory=dict)   # address -> symbol, for names in logs
     # venues: constant-product fee in pips per venue (pools are created from PoolSync with it)
     v2_venue_fees: Mapping[int, int] = field(default_factory=lambda: dict(_DEFAULT_V2_FEES))
     # frames
@@ -113,6 +117,13 @@ class EngineConfig:
                      "search_iters_v3", "search_tolerance_ppb", "neighbor_scan", "market_checksum_every", "chain_id", "screen_pct"):
             if getattr(self, name) < 0:
                 raise EngineConfigError(f"{name}: must be >= 0, got {getattr(self, name)}")
+        if not self.refresh_timeout_s > 0:
+            raise EngineConfigError(f"refresh_timeout_s: must be > 0, got {self.refresh_timeout_s}")
+        for tok in self.token_symbols:
+            try:
+                address_words(tok)
+            except EngineConfigError as e:
+                raise EngineConfigError(f"token_symbols: {e}") from None
         if not 0 <= self.strategy_id < 65536:
             raise EngineConfigError(f"strategy_id: must be a u16, got {self.strategy_id}")
         for venue, fee in self.v2_venue_fees.items():
@@ -153,6 +164,7 @@ class EngineConfig:
             republish_min_blocks=s.republish_min_blocks,
             evaluate_each_frame=s.evaluate == "frame",
             v2_venue_fees=fees, market_checksum_every=cfg.protocol.market_checksum_every,
+            token_symbols={t.address: t.symbol for t in cfg.chain.tokens if t.symbol},
         )
         kw.update(overrides)
         return cls(**kw)
@@ -194,6 +206,10 @@ class EngineConfig:
         for venue, fee in self.v2_venue_fees.items():
             a[int(venue)] = int(fee)
         return a
+
+    def symbols_by_address(self) -> dict[bytes, str]:
+        """token_symbols keyed by the 20 address bytes."""
+        return {words_to_address(*address_words(a)): s for a, s in self.token_symbols.items()}
 
     def token_min_array(self) -> np.ndarray:
         rows = max(1, len(self.unpriced_min_profit))
