@@ -128,7 +128,8 @@ M_GAS_USD = M_GAS_TOKEN + 1      # 8 x (price epoch + 1, gas price, gas USD e8 o
 M_PRICE_EPOCH = M_GAS_USD + 24
 M_STATE_VER = M_PRICE_EPOCH + 1  # +1 per applied TLV: keys caches derived from pool state (arb.SWC_N)
 M_WANTS = M_STATE_VER + 1        # +1 each time a pool starts waiting on a refresh (C_WANT set)
-NMETA = M_WANTS + 1
+M_GAS_VIA = M_WANTS + 1          # the pool gas is valued through when the native token has no price pool, -1 none
+NMETA = M_GAS_VIA + 1
 
 # counters
 K_FRAMES = 0
@@ -280,6 +281,7 @@ def alloc_state(max_pools: int, max_tokens: int, max_v3_pools: int, max_ticks_pe
         "counters": np.zeros(NCOUNTERS, np.int64),
     }
     st["journal"][:, J_SEQ] = np.uint64(0xFFFFFFFFFFFFFFFF)
+    st["meta"][M_GAS_VIA] = -1
     return st
 
 
