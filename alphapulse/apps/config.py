@@ -151,8 +151,8 @@ class StrategyConfig:
     # > 0: run the strategy process under SCHED_FIFO at this priority (root or CAP_SYS_NICE),
     # so that no ordinary process preempts it; with wait = "spin" it then owns a core
     realtime_priority: int = 0
-    # a token is priced in USD through its deepest route to the stable coin (by the pools' stable-
-    # coin liquidity); routes whose pools hold less than this many USD leave it unpriced
+    # a token is priced in USD through its deepest route to the stable coin (by the pools'
+    # liquidity in the stable coin); routes whose pools hold less than this many USD leave it unpriced
     min_price_depth_usd: float = 10_000.0
 
     def validate(self, key: str) -> None:
