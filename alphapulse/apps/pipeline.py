@@ -217,7 +217,7 @@ class Pipeline:
             specs.append(ComponentSpec("dashboard", "alphapulse.dashboard.server:run_component", {
                 "host": c.dashboard.host, "port": c.dashboard.port,
                 "rate_limit_hz": c.dashboard.rate_limit_hz, "signal_ring": rn["signal"],
-                "market_ring": rn["market_data"], "metrics_block": mname,
+                "market_ring": rn["market_data"], "system_ring": rn["system"], "metrics_block": mname,
                 "tokens": tokens,
                 "venue_names": {int(f["venue"]): f["name"] for f in factories if f["name"]},
                 "market_crc_every": c.protocol.market_checksum_every}))

@@ -701,6 +701,11 @@ def render_health(h: Any, latency_component: str) -> dict:
                          f"<td class='n'>{c['signals']:,}</td></tr>")
         parts.append("</table>")
         parts.append(render_checks(snap))
+        if h.waiting:
+            names = sorted(h.waiting.values())
+            more = f" and {len(names) - 10:,} more" if len(names) > 10 else ""
+            parts.append(f"<div class='ap-h'>Pools waiting on a snapshot ({len(names):,})</div>"
+                         f"<div id='ap-waiting'>{', '.join(names[:10])}{more}</div>")
         if latency_component in snap["components"]:
             bounds = snap["bounds_ns"]
             window = h.latency_window(latency_component, LATENCY_WINDOW_S)
