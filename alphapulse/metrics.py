@@ -84,12 +84,14 @@ DEFAULT_COUNTERS: tuple[str, ...] = (
     "rpc_reconnects",
     "rpc_errors",
     "restarts",           # written by the supervisor for the component
+    "refresh_requests",   # PoolRefresh requests sent for pools waiting on a fresh snapshot
 )
 #: Gauges every component gets (i64; rendered as Prometheus gauges).
 DEFAULT_GAUGES: tuple[str, ...] = (
     "last_block",
     "pools",              # pools known / discovered
     "rpc_connected",      # 1 connected, 0 not
+    "pools_waiting",      # pools out of trading until a fresh snapshot (PoolRefresh asked)
     "consumer_lag_bytes",
     "heartbeat_ns",       # wall clock of the component's last sign of life
     "pid",

@@ -205,8 +205,12 @@ def read_pool_refreshes(stop: Any, system_ring: str, clients: list, m: Any = Non
 # ------------------------------------------------------------------ strategy
 def strategy(stop: Any, *, market_ring: str, signal_ring: str, engine: Any,
              metrics: str | None = None, poll_timeout_s: float = 0.05, wait: str = "sleep",
-             realtime_priority: int = 0) -> None:
+             realtime_priority: int = 0, system_ring: str | None = None) -> None:
     """Market-data ring -> :class:`StrategyEngine` -> signal ring, in batches.
+
+    With ``system_ring`` the strategy is that ring's producer: it sends there the PoolRefresh
+    requests for the pools that wait on a fresh snapshot (``StrategyEngine.refresh_requests``),
+    as soon as one starts waiting and every 0.5 s otherwise (re-sent after the engine's timeout).
 
     ``wait``: the ring consumer's waiting strategy ("sleep" or "spin");
     ``realtime_priority`` > 0 asks for SCHED_FIFO (if refused, a warning is
@@ -226,6 +230,8 @@ def strategy(stop: Any, *, market_ring: str, signal_ring: str, engine: Any,
             log.warning("realtime_priority %d refused (%s): normal scheduling", realtime_priority, e)
     cons = rin.consumer("strategy", wait=wait)
     prod = rout.producer()
+    rsys = Ring.attach(system_ring, timeout=10.0) if system_ring else None
+    psys = rsys.producer() if rsys is not None else None
     eng = StrategyEngine(engine)
     seen = eng.counters()
     last_beat = 0.0
@@ -259,8 +265,13 @@ def strategy(stop: Any, *, market_ring: str, signal_ring: str, engine: Any,
                     n_sig, _ = eng.process_raw(views, sink=prod, latency=latency)
                     lost = cons.release()
             now = time.monotonic()
-            if now - last_beat > 0.5:
+            beat = now - last_beat > 0.5
+            if beat or (busy and eng.refresh.changed):
+                _send_refresh(eng, psys, m)
+            if beat:
                 prod.heartbeat()
+                if psys is not None:
+                    psys.heartbeat()
                 _alive(m, "strategy")
                 last_beat = now
             if gcp is not None:
@@ -289,6 +300,23 @@ def strategy(stop: Any, *, market_ring: str, signal_ring: str, engine: Any,
         prod.close()
         rin.close()
         rout.close()
+        if rsys is not None:
+            psys.close()
+            rsys.close()
+
+
+def _send_refresh(eng: Any, psys: Any, m: Any) -> None:
+    """Publish the engine's due PoolRefresh requests on the system ring (when there is one) and
+    report how many pools wait on a snapshot."""
+    frames = eng.refresh_requests()
+    if psys is not None:
+        for f in frames:
+            psys.publish(f)
+    if m is not None:
+        waiting = eng.refresh.waiting
+        m.gauge("strategy", "pools_waiting").set(len(waiting))
+        if frames and psys is not None:
+            m.counter("strategy", "refresh_requests").add(len(frames))
 
 
 # ------------------------------------------------------------------ recorder

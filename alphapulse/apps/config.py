@@ -151,6 +151,9 @@ class StrategyConfig:
     # > 0: run the strategy process under SCHED_FIFO at this priority (root or CAP_SYS_NICE),
     # so that no ordinary process preempts it; with wait = "spin" it then owns a core
     realtime_priority: int = 0
+    # a token is priced in USD through its deepest route to the stable coin (by the pools'
+    # liquidity in the stable coin); routes whose pools hold less than this many USD leave it unpriced
+    min_price_depth_usd: float = 10_000.0
 
     def validate(self, key: str) -> None:
         if self.min_net_profit_usd < 0:
@@ -161,6 +164,8 @@ class StrategyConfig:
                      "republish_min_blocks"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{key}.{name}", f"must be >= 0, got {getattr(self, name)}")
+        if not 0 <= self.min_price_depth_usd < 1e15:
+            raise ConfigError(f"{key}.min_price_depth_usd", f"must be in 0..1e15, got {self.min_price_depth_usd}")
         if not 0 <= self.realtime_priority <= 99:
             raise ConfigError(f"{key}.realtime_priority", f"must be in 0..99 (0 = normal scheduling), got {self.realtime_priority}")
         if not 0 <= self.strategy_id < 65536:

@@ -208,12 +208,16 @@ class Pipeline:
         specs.append(ComponentSpec("strategy", "alphapulse.apps.components:strategy", {
             "market_ring": rn["market_data"], "signal_ring": rn["signal"], "engine": engine,
             "metrics": mname, "wait": c.strategy.wait,
-            "realtime_priority": c.strategy.realtime_priority}))
+            "realtime_priority": c.strategy.realtime_priority,
+            # the strategy asks the source for fresh pool snapshots there, unless a bridge
+            # brings the system domain in from another host (a ring has one producer)
+            "system_ring": None if any(b["domain"] == "system" and b["direction"] == "in" for b in c.bridges)
+            else rn["system"]}))
         if c.dashboard.enabled:
             specs.append(ComponentSpec("dashboard", "alphapulse.dashboard.server:run_component", {
                 "host": c.dashboard.host, "port": c.dashboard.port,
                 "rate_limit_hz": c.dashboard.rate_limit_hz, "signal_ring": rn["signal"],
-                "market_ring": rn["market_data"], "metrics_block": mname,
+                "market_ring": rn["market_data"], "system_ring": rn["system"], "metrics_block": mname,
                 "tokens": tokens,
                 "venue_names": {int(f["venue"]): f["name"] for f in factories if f["name"]},
                 "market_crc_every": c.protocol.market_checksum_every}))
@@ -348,7 +352,8 @@ class Pipeline:
         qs = {f"p{int(q * 100)}": histogram_quantile(q, snap["bounds_ns"], buckets) for q in (0.5, 0.99)}
         lat = " ".join(f"{k} {v / 1e3:.0f}us" for k, v in qs.items() if v is not None)
         return (f"frames {frames} ({rate:,.0f}/s)  signals {st.get('counters', {}).get('signals', 0)}"
-                f"  pools {st.get('gauges', {}).get('pools', 0)}  block {st.get('gauges', {}).get('last_block', 0)}"
+                f"  pools {st.get('gauges', {}).get('pools', 0)}"
+                f" (waiting {st.get('gauges', {}).get('pools_waiting', 0)})  block {st.get('gauges', {}).get('last_block', 0)}"
                 f"  {lat}")
 
     def tick(self) -> None:

@@ -455,6 +455,9 @@ class Health:
         self.version = 0
         self.last_block = 0
         self.errors: dict[str, str] = {}           # source -> last error text (attach failures...)
+        # pools the strategy asked the source to refresh (PoolRefresh on the system ring) and no
+        # snapshot has answered yet: pool -> name (token symbols where known)
+        self.waiting: dict[bytes, str] = {}
         self._lat_hist: deque[tuple[int, dict[str, list[int]]]] = deque(maxlen=128)
 
     def note_frames(self, ring: str, n: int) -> None:
@@ -579,6 +582,8 @@ class Aggregator:
                 self._swap(rec, ts)
             elif t == L.GAS_PRICE.type_id:
                 self.gas = rec
+            elif t == L.POOL_REFRESH.type_id:
+                self._refresh(rec)
             if t in (L.POOL_SYNC.type_id, L.POOL_STATE.type_id, L.POOL_SWAP.type_id):
                 self.health.last_block = max(self.health.last_block, rec.block_number)
         return True
@@ -607,7 +612,15 @@ class Aggregator:
                            price_v2(r.reserve0, r.reserve1, r.token0_decimals, r.token1_decimals),
                            ts, r.block_number)
 
+    def _refresh(self, r: Any) -> None:
+        pool = bytes(r.pool)
+        ps = self.prices.pools.get(pool)
+        info = self.prices.pairs.get(ps.pair) if ps is not None else None
+        pair = f" ({info.label})" if info is not None else ""
+        self.health.waiting[pool] = f"{short_hex(pool)}{pair}"
+
     def _state(self, r: Any, ts: int) -> None:
+        self.health.waiting.pop(bytes(r.pool), None)     # the snapshot that answers a refresh
         self.tokens.learn(r.token0, r.token0_decimals)
         self.tokens.learn(r.token1, r.token1_decimals)
         if r.pool_kind == L.PoolKind.CONCENTRATED:

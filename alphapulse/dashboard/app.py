@@ -178,6 +178,12 @@ for (let i = 0; i < d.slot.length; i++) {
 }
 """
 
+def _waiting(gauges: dict) -> str:
+    """' (N waiting)' when a component has pools out of trading until a fresh snapshot."""
+    n = gauges.get("pools_waiting", 0)
+    return f" <span class='ap-bad'>({n:,} waiting)</span>" if n else ""
+
+
 def _fmt_rate(x: float) -> str:
     return f"{x:,.0f}" if x >= 10 else f"{x:,.1f}"
 
@@ -689,11 +695,17 @@ def render_health(h: Any, latency_component: str) -> dict:
                          f"<td class='n'>{_fmt_rate(h.component_rate(name, 'frames_out'))}</td>"
                          f"<td class='n'>{c['frames_rejected']:,}</td>"
                          f"<td class='n'>{c['checksum_rejects']:,}</td>"
-                         f"<td class='n'>{c['frames_lost']:,}</td><td class='n'>{g['pools']:,}</td>"
+                         f"<td class='n'>{c['frames_lost']:,}</td><td class='n'>{g['pools']:,}"
+                         f"{_waiting(g)}</td>"
                          f"<td>{rpc_s}</td><td class='n'>{g['last_block']:,}</td>"
                          f"<td class='n'>{c['signals']:,}</td></tr>")
         parts.append("</table>")
         parts.append(render_checks(snap))
+        if h.waiting:
+            names = sorted(h.waiting.values())
+            more = f" and {len(names) - 10:,} more" if len(names) > 10 else ""
+            parts.append(f"<div class='ap-h'>Pools waiting on a snapshot ({len(names):,})</div>"
+                         f"<div id='ap-waiting'>{', '.join(names[:10])}{more}</div>")
         if latency_component in snap["components"]:
             bounds = snap["bounds_ns"]
             window = h.latency_window(latency_component, LATENCY_WINDOW_S)

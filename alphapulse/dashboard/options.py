@@ -19,6 +19,7 @@ class DashboardOptions:
     rate_limit_hz: float = 10.0             # renders per second per browser session (what a person sees)
     signal_ring: str | None = None
     market_ring: str | None = None
+    system_ring: str | None = None        # PoolRefresh requests: the pools waiting on a snapshot
     metrics_block: str | None = None
     tokens: tuple[Any, ...] = ()
     venue_names: dict[int, str] = field(default_factory=dict)

@@ -75,7 +75,8 @@ class Dashboard:
         # signals: every one, at once; market data: bounded CPU (see feed.py)
         for ring, label, budget, share in (
                 (o.signal_ring, "signal", None, 1.0),
-                (o.market_ring, "market", o.max_market_frames_per_batch, o.market_cpu_share)):
+                (o.market_ring, "market", o.max_market_frames_per_batch, o.market_cpu_share),
+                (o.system_ring, "system", None, 1.0)):
             if ring:
                 self.readers.append(RingReader(
                     ring, label, self.agg, self.hub.notify_all, self.stop_event,

@@ -76,6 +76,10 @@ SWAP_MATH_REVERT = 3       # a SqrtPriceMath / FullMath require
 SWAP_LIQUIDITY_REVERT = 4  # LiquidityMath 'LS' / 'LA'
 SWAP_PARTIAL_FILL = 5      # price limit reached before the whole amount was swapped
 SWAP_MISSING_TICK = 6      # the swap would leave the range of ticks the arrays know (known_range_only)
+# A covered tick range (TickCoverage) of (MIN_TICK, MAX_TICK) means none is known: the outermost
+# initialised ticks of the arrays then bound what is known (see swap_steps).
+NO_COVERAGE_LO = MIN_TICK
+NO_COVERAGE_HI = MAX_TICK
 
 
 # ---------------------------------------------------------------- TickMath
@@ -523,7 +527,8 @@ NO_HINT = (np.int64(0), False, np.int64(0), (U0, U0, U0, U0), (U0, U0, U0, U0), 
 
 @njit(cache=True)
 def swap_steps(sqrt_p, cur_tick, liq, remaining, calculated, crossed, fee_pips, tick_spacing, ticks, nets,
-               n_ticks, zero_for_one, exact_in, sqrt_limit, need_tick, known_range_only, hint):
+               n_ticks, zero_for_one, exact_in, sqrt_limit, need_tick, known_range_only, hint,
+               cov_lo=NO_COVERAGE_LO, cov_hi=NO_COVERAGE_HI):
     """The loop of UniswapV3Pool.swap from a state of it: price, tick, liquidity, the amount
     remaining, the amount calculated so far and the ticks crossed (see :func:`v3_swap_core`).
 
@@ -542,9 +547,16 @@ def swap_steps(sqrt_p, cur_tick, liq, remaining, calculated, crossed, fee_pips, 
     ``hint``, in the same form, gives them for the first step (a swap resumed at such a
     checkpoint with the same limit), which then skips the tick search, getSqrtRatioAtTick
     and that amount's computation; ``NO_HINT`` computes them.
+
+    ``cov_lo``, ``cov_hi``: the tick range over which ``ticks`` holds every initialised tick
+    (a TickCoverage record). With ``known_range_only`` a step whose price ends past the edge
+    of that range fails (SWAP_MISSING_TICK): the ticks beyond are unknown. Without a coverage
+    (the defaults, the full tick range) the outermost initialised ticks of the arrays are
+    taken as the edge of what is known, as :func:`v3_swap_core` describes.
     """
     z = (U0, U0, U0, U0)
     ck = (sqrt_p, cur_tick, liq, remaining, calculated, crossed, hint)
+    by_ticks = known_range_only and cov_lo <= NO_COVERAGE_LO and cov_hi >= NO_COVERAGE_HI
     first = hint[5]
     while (not u256_is_zero(remaining)) and (not u256_eq(sqrt_p, sqrt_limit)):
         start = sqrt_p
@@ -554,7 +566,7 @@ def swap_steps(sqrt_p, cur_tick, liq, remaining, calculated, crossed, fee_pips, 
         else:
             tick_next, initialized, idx = next_initialized_tick_within_one_word(
                 ticks, n_ticks, cur_tick, tick_spacing, zero_for_one)
-            if known_range_only and not initialized:
+            if by_ticks and not initialized:
                 if zero_for_one:
                     beyond = n_ticks == 0 or np.int64(ticks[0]) > tick_next
                 else:
@@ -579,6 +591,11 @@ def swap_steps(sqrt_p, cur_tick, liq, remaining, calculated, crossed, fee_pips, 
               (tick_next, initialized, idx, sqrt_next_tick, to_target, ok and exact_in))
         if not ok:
             return SWAP_MATH_REVERT, z, z, start, liq, cur_tick, crossed, ck
+        if known_range_only and ((zero_for_one and tick_next < cov_lo) or (not zero_for_one and tick_next > cov_hi)):
+            # the step aims past the covered range: it may end inside it, never beyond
+            edge, _ = get_sqrt_ratio_at_tick(cov_lo if zero_for_one else cov_hi)
+            if u256_lt(sqrt_p, edge) if zero_for_one else u256_lt(edge, sqrt_p):
+                return SWAP_MISSING_TICK, z, z, start, liq, cur_tick, crossed, ck
         if exact_in:
             used, c = u256_add(a_in, fee)
             remaining, b = u256_sub(remaining, used)
@@ -615,21 +632,22 @@ def default_limit(zero_for_one):
 
 @njit(cache=True)
 def v3_exact_input(amount_in, zero_for_one, sqrt_p, tick, liquidity, fee_pips, tick_spacing,
-                   ticks, nets, n_ticks):
+                   ticks, nets, n_ticks, cov_lo=NO_COVERAGE_LO, cov_hi=NO_COVERAGE_HI):
     """Output of an exact-input swap with the router's default limit; (amount_out, ok).
 
     ok is False on any revert, on a partial fill (input not fully taken) and
-    when the swap would leave the range of ticks the arrays know.
+    when the swap would leave the range of ticks the arrays know (the covered range
+    [``cov_lo``, ``cov_hi``] when given: see :func:`swap_steps`).
     """
     z = (U0, U0, U0, U0)
     out, ok, _ = v3_exact_input_at(amount_in, zero_for_one, sqrt_p, tick, liquidity, z, z, fee_pips,
-                                   tick_spacing, ticks, nets, n_ticks, NO_HINT)
+                                   tick_spacing, ticks, nets, n_ticks, NO_HINT, cov_lo, cov_hi)
     return out, ok
 
 
 @njit(cache=True)
 def v3_exact_input_from(amount_in, zero_for_one, sqrt_p, tick, liquidity, used, calculated, fee_pips,
-                        tick_spacing, ticks, nets, n_ticks):
+                        tick_spacing, ticks, nets, n_ticks, cov_lo=NO_COVERAGE_LO, cov_hi=NO_COVERAGE_HI):
     """:func:`v3_exact_input` from a state of the swap loop: the pool's (``used`` and
     ``calculated`` 0), or a checkpoint of an earlier exact-input swap on the same pool state
     (see :func:`swap_steps`) whose ``used`` (the amount the swap had used up there) is at most
@@ -639,12 +657,12 @@ def v3_exact_input_from(amount_in, zero_for_one, sqrt_p, tick, liquidity, used, 
     liquidity, used, calculated, its step's range: see :func:`swap_steps`), valid when ok.
     """
     return v3_exact_input_at(amount_in, zero_for_one, sqrt_p, tick, liquidity, used, calculated, fee_pips,
-                             tick_spacing, ticks, nets, n_ticks, NO_HINT)
+                             tick_spacing, ticks, nets, n_ticks, NO_HINT, cov_lo, cov_hi)
 
 
 @njit(cache=True)
 def v3_exact_input_at(amount_in, zero_for_one, sqrt_p, tick, liquidity, used, calculated, fee_pips,
-                      tick_spacing, ticks, nets, n_ticks, hint):
+                      tick_spacing, ticks, nets, n_ticks, hint, cov_lo=NO_COVERAGE_LO, cov_hi=NO_COVERAGE_HI):
     """:func:`v3_exact_input_from` with the first step's range given (``hint``: the range part
     of the checkpoint resumed, or ``NO_HINT``)."""
     z = (U0, U0, U0, U0)
@@ -660,7 +678,7 @@ def v3_exact_input_at(amount_in, zero_for_one, sqrt_p, tick, liquidity, used, ca
         return z, False, given
     st, remaining, out, _, _, _, _, ck = swap_steps(sqrt_p, np.int64(tick), liquidity, remaining, calculated, 0,
                                                     fee_pips, tick_spacing, ticks, nets, n_ticks, zero_for_one,
-                                                    True, limit, False, True, hint)
+                                                    True, limit, False, True, hint, cov_lo, cov_hi)
     ck_used, _ = u256_sub(amount_in, ck[3])
     ckpt = (ck[0], ck[1], ck[2], ck_used, ck[4], ck[6])
     # a partial fill (the limit reached with input left) does not run on chain
@@ -686,7 +704,7 @@ def _i128_f64(lo, hi):
 
 
 @njit(cache=True)
-def _v3_walk_f64(x, zero_for_one, s, tick, liquidity, fee_pips, ticks, nets, n_ticks):
+def _v3_walk_f64(x, zero_for_one, s, tick, liquidity, fee_pips, ticks, nets, n_ticks, cov_lo, cov_hi):
     """The float model's walk over the initialised ticks for input ``x`` (see
     :func:`v3_exact_input_f64`), up to the range where the input ends.
 
@@ -695,8 +713,10 @@ def _v3_walk_f64(x, zero_for_one, s, tick, liquidity, fee_pips, ticks, nets, n_t
     is left of the ``g x`` the swap takes in, ``need`` = g x - rem was used before it and
     ``out`` came out; 0 when the known ticks ran out with no input left (``out`` is the
     output), -1 when they ran out with input left or a liquidity net does not apply (the
-    exact swap fails).
+    exact swap fails). With a coverage [``cov_lo``, ``cov_hi``] (see :func:`swap_steps`) the
+    known ticks run out at its edge, not at the outermost initialised tick.
     """
+    covered = cov_lo > NO_COVERAGE_LO or cov_hi < NO_COVERAGE_HI
     g = (FEE_DENOMINATOR - fee_pips) / FEE_DENOMINATOR
     rem = x * g
     need_sum = 0.0
@@ -706,9 +726,10 @@ def _v3_walk_f64(x, zero_for_one, s, tick, liquidity, fee_pips, ticks, nets, n_t
     if zero_for_one:
         j = search_ticks(ticks, n_ticks, tick + 1) - 1      # largest initialised tick <= tick
         while True:
-            if j < 0:
+            edge = j < 0 or ticks[j] < cov_lo
+            if edge and not covered:
                 return (0 if rem <= 0.0 else -1), g, rem, need_sum, out, 0.0, s
-            st = sqrt_ratio_at_tick_f64(ticks[j])
+            st = sqrt_ratio_at_tick_f64(cov_lo if edge else ticks[j])
             if st > s:
                 st = s
             liq = u256_to_f64(liq_x)
@@ -721,6 +742,8 @@ def _v3_walk_f64(x, zero_for_one, s, tick, liquidity, fee_pips, ticks, nets, n_t
                 out += d
                 rem -= need
                 need_sum += need
+            if edge:
+                return (0 if rem <= 0.0 else -1), g, rem, need_sum, out, 0.0, st
             s = st
             neg, mag = i128_to_sign_mag(nets[j, 0], nets[j, 1])
             liq_x, ok = add_delta(liq_x, not neg, mag)
@@ -729,9 +752,10 @@ def _v3_walk_f64(x, zero_for_one, s, tick, liquidity, fee_pips, ticks, nets, n_t
             j -= 1
     j = search_ticks(ticks, n_ticks, tick + 1)                # smallest initialised tick > tick
     while True:
-        if j >= n_ticks:
+        edge = j >= n_ticks or ticks[j] > cov_hi
+        if edge and not covered:
             return (0 if rem <= 0.0 else -1), g, rem, need_sum, out, 0.0, s
-        st = sqrt_ratio_at_tick_f64(ticks[j])
+        st = sqrt_ratio_at_tick_f64(cov_hi if edge else ticks[j])
         if st < s:
             st = s
         liq = u256_to_f64(liq_x)
@@ -742,6 +766,8 @@ def _v3_walk_f64(x, zero_for_one, s, tick, liquidity, fee_pips, ticks, nets, n_t
             out += need / (s * st)
             rem -= need
             need_sum += need
+        if edge:
+            return (0 if rem <= 0.0 else -1), g, rem, need_sum, out, 0.0, st
         s = st
         neg, mag = i128_to_sign_mag(nets[j, 0], nets[j, 1])
         liq_x, ok = add_delta(liq_x, neg, mag)
@@ -751,7 +777,8 @@ def _v3_walk_f64(x, zero_for_one, s, tick, liquidity, fee_pips, ticks, nets, n_t
 
 
 @njit(cache=True)
-def v3_exact_input_f64(x, zero_for_one, s, tick, liquidity, fee_pips, ticks, nets, n_ticks):
+def v3_exact_input_f64(x, zero_for_one, s, tick, liquidity, fee_pips, ticks, nets, n_ticks,
+                       cov_lo=NO_COVERAGE_LO, cov_hi=NO_COVERAGE_HI):
     """Float model of :func:`v3_exact_input` and its derivative, for locating optimal sizes.
 
     The same walk over the initialised ticks as the swap loop (:func:`_v3_walk_f64`), each
@@ -760,10 +787,10 @@ def v3_exact_input_f64(x, zero_for_one, s, tick, liquidity, fee_pips, ticks, net
     exact across crossings, so that nets that nearly cancel leave the right remainder).
     Returns (out, d out / d x at x, ok); ok is False where the exact swap fails for leaving
     the known tick range. Rounding and the fee per step are not modelled: callers confirm
-    with the exact swap.
+    with the exact swap. ``cov_lo``, ``cov_hi``: the covered tick range (see :func:`swap_steps`).
     """
     status, g, rem, _, out, liq, s = _v3_walk_f64(x, zero_for_one, s, tick, liquidity, fee_pips, ticks, nets,
-                                                  n_ticks)
+                                                  n_ticks, cov_lo, cov_hi)
     if status != 1:
         return out, 0.0, status == 0
     if zero_for_one:
@@ -774,7 +801,8 @@ def v3_exact_input_f64(x, zero_for_one, s, tick, liquidity, fee_pips, ticks, net
 
 
 @njit(cache=True)
-def v3_piece_f64(x, zero_for_one, s, tick, liquidity, fee_pips, ticks, nets, n_ticks):
+def v3_piece_f64(x, zero_for_one, s, tick, liquidity, fee_pips, ticks, nets, n_ticks,
+                 cov_lo=NO_COVERAGE_LO, cov_hi=NO_COVERAGE_HI):
     """The float model of the swap (:func:`v3_exact_input_f64`) on the range where input
     ``x`` ends, as a Moebius map of the input: out(y) = (a y + b) / (c y + d) for every y
     that ends in the same range (the ranges before it taken whole, the fee on y).
@@ -786,7 +814,7 @@ def v3_piece_f64(x, zero_for_one, s, tick, liquidity, fee_pips, ticks, nets, n_t
     tick (no range to extend).
     """
     status, g, _, need, out, liq, s = _v3_walk_f64(x, zero_for_one, s, tick, liquidity, fee_pips, ticks, nets,
-                                                   n_ticks)
+                                                   n_ticks, cov_lo, cov_hi)
     if status != 1:
         return 0.0, 0.0, 0.0, 1.0, False
     if zero_for_one:

@@ -27,12 +27,12 @@ from alphapulse.jit.encode import seal_frame_with, write_header, write_tlv_heade
 from alphapulse.jit.frames import check_header, check_tlvs, tlv_header
 from alphapulse.jit.memory import ld_u32, ld_u64, prefetch, st_u16, st_u32, st_u64
 from alphapulse.jit.pool_state import (
-    C_FEE, C_KIND, C_LIQ, C_PAIR, C_R0, C_R1, C_SPACING, C_SQRT, C_STATE_BLOCK,
+    C_COV_HI, C_COV_LO, C_FEE, C_KIND, C_LIQ, C_PAIR, C_R0, C_R1, C_SPACING, C_SQRT, C_STATE_BLOCK,
     C_TICK, C_TOKEN0, C_TOKEN1, C_V3ROW, C_VENUE, C_ADDR, C_NEXT_PAIR, K_CANDIDATES, K_CYCLES,
     K_FRAMES, K_FRAMES_DUPLICATE, K_FRAMES_REJECTED, K_OUT_FULL, K_SEQ_GAPS, K_SIGNALS,
     K_SIGNALS_SUPPRESSED, K_SCREENED, K_SIGNAL_TABLE_FULL, K_SIM_FAILS, K_SIMULATIONS, K_STALE_SKIPS, K_TLVS, KIND_V2,
     M_CHAIN_ID, M_GAS_BASE, M_GAS_POOL, M_GAS_POOL_EPOCH, M_GAS_PRIO, M_GAS_TOKEN, M_GAS_USD, M_JSEQ, M_LAST_SEQ,
-    M_NPOOLS, M_PRICE_EPOCH, M_SIGNAL_ID, M_STATE_VER, P_COUNT, P_HEAD, P_MEMBERS, P_NMEMBERS, T_ADDR, T_DEC, T_HEAD,
+    M_NPOOLS, M_GAS_VIA, M_PRICE_EPOCH, M_SIGNAL_ID, M_STATE_VER, P_COUNT, P_HEAD, P_MEMBERS, P_NMEMBERS, T_ADDR, T_DEC, T_HEAD,
     T_NPOOLS, T_PRICE_EPOCH, T_PRICE_POOL,
     apply_tlv, find_pair, find_token, mark_all_stale, next_pool_of_token, pool_tradable,
 )
@@ -67,6 +67,7 @@ PR_SCREEN_PCT = 25          # float screen: skip when the modelled profit is bel
 PR_EVAL_EACH_FRAME = 26     # 1: search after every frame (output independent of how frames are batched)
 PR_REPUBLISH_BLOCKS = 27    # a live cycle is re-published at most once per this many blocks (0: no limit)
 PR_SEARCH_TOL_PPB = 28      # the exact search stops within this many parts per billion of the best profit
+PR_MIN_PRICE_DEPTH_USD = 29  # a price route whose pools hold less than this (USD, stable-coin side) prices nothing
 NPARAMS = 32
 
 # search phases; process_batch resume state (int64[RSCOL]) and its stop code
@@ -167,7 +168,7 @@ def hop_out(pools, tticks, tnets, tn, p, zero_for_one, amount_in):
     row = np.int64(pools[p, C_V3ROW])
     return v3_exact_input(amount_in, zero_for_one, _sqrt(pools, p), np.int64(pools[p, C_TICK]),
                           _u128(pools, p, C_LIQ), fee, np.int64(pools[p, C_SPACING]),
-                          tticks[row], tnets[row], tn[row])
+                          tticks[row], tnets[row], tn[row], np.int64(pools[p, C_COV_LO]), np.int64(pools[p, C_COV_HI]))
 
 
 @njit(cache=True)
@@ -254,6 +255,8 @@ def simulate_cycle_ck(pools, tticks, tnets, tn, cyc_p, cyc_z, hops, amount_in, c
             row = np.int64(pools[p, C_V3ROW])
             fee = np.int64(pools[p, C_FEE])
             spacing = np.int64(pools[p, C_SPACING])
+            cov_lo = np.int64(pools[p, C_COV_LO])
+            cov_hi = np.int64(pools[p, C_COV_HI])
             d = np.uint64(1) if cyc_z[k] else np.uint64(0)
             i = (p * 2 + np.int64(d)) & (ck.shape[0] - 1)
             mine = (ck[i, SW_POOL] == np.uint64(p + 1) and ck[i, SW_DIR] == d
@@ -264,12 +267,12 @@ def simulate_cycle_ck(pools, tticks, tnets, tn, cyc_p, cyc_z, hops, amount_in, c
                 amt, ok, _ = v3_exact_input_at(amt, cyc_z[k], _ck_u256(ck, i, CK_SQRT), np.int64(ck[i, CK_TICK]),
                                                _ck_u256(ck, i, CK_LIQ), _ck_u256(ck, i, CK_USED),
                                                _ck_u256(ck, i, CK_CALC), fee, spacing, tticks[row], tnets[row],
-                                               tn[row], hint)
+                                               tn[row], hint, cov_lo, cov_hi)
             else:
                 z = (U0, U0, U0, U0)
                 amt, ok, c = v3_exact_input_at(amt, cyc_z[k], _sqrt(pools, p), np.int64(pools[p, C_TICK]),
                                                _u128(pools, p, C_LIQ), z, z, fee, spacing, tticks[row],
-                                               tnets[row], tn[row], NO_HINT)
+                                               tnets[row], tn[row], NO_HINT, cov_lo, cov_hi)
                 if ok:
                     _ck_put(ck, i, CK_SQRT, c[0])
                     ck[i, CK_TICK] = np.uint64(c[1])
@@ -401,7 +404,8 @@ def hop_model(pools, tticks, tnets, tn, p, zero_for_one, x):
         return a * r_out / den, g * r_out * r_in / (den * den), True
     row = np.int64(pools[p, C_V3ROW])
     return v3_exact_input_f64(x, zero_for_one, u256_to_f64(_sqrt(pools, p)) / Q96F, np.int64(pools[p, C_TICK]),
-                              _u128(pools, p, C_LIQ), fee, tticks[row], tnets[row], tn[row])
+                              _u128(pools, p, C_LIQ), fee, tticks[row], tnets[row], tn[row],
+                              np.int64(pools[p, C_COV_LO]), np.int64(pools[p, C_COV_HI]))
 
 
 @njit(cache=True)
@@ -428,7 +432,8 @@ def hop_piece(pools, tticks, tnets, tn, p, zero_for_one, x):
         return g * r_out, 0.0, g, r_in, True
     row = np.int64(pools[p, C_V3ROW])
     return v3_piece_f64(x, zero_for_one, u256_to_f64(_sqrt(pools, p)) / Q96F, np.int64(pools[p, C_TICK]),
-                        _u128(pools, p, C_LIQ), fee, tticks[row], tnets[row], tn[row])
+                        _u128(pools, p, C_LIQ), fee, tticks[row], tnets[row], tn[row],
+                        np.int64(pools[p, C_COV_LO]), np.int64(pools[p, C_COV_HI]))
 
 
 @njit(cache=True)
@@ -810,19 +815,21 @@ def _clamp_i64(x):
 
 
 @njit(cache=True)
-def price_pool(pools, pairs, pair_ht, tn, token, stable):
-    """The deepest tradable pool between ``token`` and ``stable`` (by stable-side reserve), -1 if none."""
+def price_pool(pools, tokens, pairs, pair_ht, tn, token, stable, min_depth_usd):
+    """The deepest tradable pool between ``token`` and ``stable`` (by its stable-coin reserve,
+    virtual for concentrated liquidity), -1 if none holds at least ``min_depth_usd`` USD there."""
     pr = find_pair(pair_ht, token, stable)
     if pr < 0:
         return -1
     best = -1
     best_depth = 0.0
+    floor = min_depth_usd * 10.0 ** np.int64(tokens[stable, T_DEC])
     p = pairs[pr, P_HEAD]
     while p >= 0:
         if pool_tradable(pools, tn, p):
             stable_is_0 = np.int64(pools[p, C_TOKEN0]) == stable
             r_in, r_out = virtual_reserves(pools, p, stable_is_0)
-            if r_in > best_depth:
+            if r_in > best_depth and r_in >= floor:
                 best_depth = r_in
                 best = p
         p = np.int64(pools[p, C_NEXT_PAIR])
@@ -830,7 +837,7 @@ def price_pool(pools, pairs, pair_ht, tn, token, stable):
 
 
 @njit(cache=True, inline="always")
-def cached_price_pool(pools, tokens, pairs, pair_ht, tn, token, stable, price_epoch):
+def cached_price_pool(pools, tokens, pairs, pair_ht, tn, token, stable, price_epoch, min_depth_usd):
     """:func:`price_pool`, kept in the token's T_PRICE_EPOCH / T_PRICE_POOL columns: looked up
     again after a pool of the token and the stable coin changed (``process_batch`` zeroes the
     token's T_PRICE_EPOCH), after every pool turned stale (``price_epoch`` = meta[M_PRICE_EPOCH]
@@ -839,7 +846,8 @@ def cached_price_pool(pools, tokens, pairs, pair_ht, tn, token, stable, price_ep
     pp = np.int64(tokens[token, T_PRICE_POOL])
     # (a pool turns stale in a few ways that change no state, e.g. a reorg past the journal)
     if tokens[token, T_PRICE_EPOCH] != e or (pp >= 0 and not pool_tradable(pools, tn, pp)):
-        tokens[token, T_PRICE_POOL] = np.uint64(price_pool(pools, pairs, pair_ht, tn, token, stable))
+        tokens[token, T_PRICE_POOL] = np.uint64(price_pool(pools, tokens, pairs, pair_ht, tn, token, stable,
+                                                           min_depth_usd))
         tokens[token, T_PRICE_EPOCH] = e
     return np.int64(tokens[token, T_PRICE_POOL])
 
@@ -847,7 +855,9 @@ def cached_price_pool(pools, tokens, pairs, pair_ht, tn, token, stable, price_ep
 @njit(cache=True, inline="always")
 def _price_moved(pools, tokens, meta, changed, stable):
     """Pool ``changed`` changed: when it trades the stable coin, forget the cached price pool
-    of its other token (and the gas values, when that is the native token's)."""
+    of its other token (and the gas values, when that is the native token's or the token its
+    gas route goes through); when the gas is valued through another token (no pool of the
+    native token to the stable coin), a change of a pool of the native token forgets them too."""
     t0 = np.int64(pools[changed, C_TOKEN0])
     t1 = np.int64(pools[changed, C_TOKEN1])
     if t0 == stable or t1 == stable:
@@ -855,10 +865,59 @@ def _price_moved(pools, tokens, meta, changed, stable):
         tokens[other, T_PRICE_EPOCH] = U0
         if other == meta[M_GAS_TOKEN]:
             meta[M_GAS_POOL_EPOCH] = 0
+        via = meta[M_GAS_VIA]
+        if via >= 0 and (np.int64(pools[via, C_TOKEN0]) == other or np.int64(pools[via, C_TOKEN1]) == other):
+            meta[M_GAS_POOL_EPOCH] = 0
+    elif meta[M_GAS_VIA] >= 0 and (t0 == meta[M_GAS_TOKEN] or t1 == meta[M_GAS_TOKEN]):
+        meta[M_GAS_POOL_EPOCH] = 0
 
 
 @njit(cache=True)
-def usd_e8(pools, tokens, pairs, pair_ht, tn, amount, token, stable):
+def gas_via_pool(pools, tokens, pairs, pair_ht, tn, native, stable, price_epoch, min_depth_usd):
+    """The pool that values gas when the native token has no pool to the stable coin: of the
+    native token's tradable pools whose other token has a price pool (:func:`cached_price_pool`),
+    the deepest by the value of that token's reserve in it (virtual for concentrated
+    liquidity), in USD at that token's price; -1 if none holds ``min_depth_usd``."""
+    best = -1
+    best_depth = 0.0
+    floor = float(min_depth_usd) * 1e8
+    q = np.int64(tokens[native, T_HEAD])
+    while q >= 0:
+        if pool_tradable(pools, tn, q):
+            x_is_0 = np.int64(pools[q, C_TOKEN1]) == native
+            x = np.int64(pools[q, C_TOKEN0]) if x_is_0 else np.int64(pools[q, C_TOKEN1])
+            px = cached_price_pool(pools, tokens, pairs, pair_ht, tn, x, stable, price_epoch, min_depth_usd)
+            if px >= 0:
+                r_x, _ = virtual_reserves(pools, q, x_is_0)
+                depth, ok = usd_e8_f(pools, tokens, px, r_x, x, stable)
+                if ok and depth > best_depth and depth >= floor:
+                    best_depth = depth
+                    best = q
+        q = next_pool_of_token(pools, q, native)
+    return best
+
+
+@njit(cache=True)
+def gas_usd_e8(pools, tokens, meta, gas_wei, native, stable):
+    """USD value x 1e8 of ``gas_wei`` of the native token: at its price pool (meta[M_GAS_POOL]),
+    else through meta[M_GAS_VIA] (:func:`gas_via_pool`) to its other token, then that token's
+    price pool; integer fixed point, mid prices. (value, priced)."""
+    if native < 0 or stable < 0:
+        return 0, False
+    if native == stable or meta[M_GAS_POOL] >= 0:
+        return usd_e8_at(pools, tokens, meta[M_GAS_POOL], gas_wei, native, stable)
+    q = meta[M_GAS_VIA]
+    if q < 0:
+        return 0, False
+    x = np.int64(pools[q, C_TOKEN1]) if np.int64(pools[q, C_TOKEN0]) == native else np.int64(pools[q, C_TOKEN0])
+    amt, ok = mid_convert(pools, q, gas_wei, native)
+    if not ok:
+        return 0, False
+    return usd_e8_at(pools, tokens, np.int64(tokens[x, T_PRICE_POOL]), amt, x, stable)
+
+
+@njit(cache=True)
+def usd_e8(pools, tokens, pairs, pair_ht, tn, amount, token, stable, min_depth_usd=0):
     """USD value x 1e8 of ``amount`` of ``token`` at the mid price of its deepest pool to the stable coin.
 
     Integer fixed point throughout (the stable coin counts as 1 USD). Returns
@@ -866,7 +925,7 @@ def usd_e8(pools, tokens, pairs, pair_ht, tn, amount, token, stable):
     """
     if stable < 0 or token < 0:
         return 0, False
-    p = price_pool(pools, pairs, pair_ht, tn, token, stable) if token != stable else -1
+    p = price_pool(pools, tokens, pairs, pair_ht, tn, token, stable, min_depth_usd) if token != stable else -1
     return usd_e8_at(pools, tokens, p, amount, token, stable)
 
 
@@ -882,25 +941,32 @@ def usd_e8_at(pools, tokens, p, amount, token, stable):
         return _clamp_i64(v), ok
     if p < 0:
         return 0, False
-    token_is_0 = np.int64(pools[p, C_TOKEN0]) == token
-    if pools[p, C_KIND] == np.uint64(KIND_V2):
-        r_tok = _u128(pools, p, C_R0 if token_is_0 else C_R1)
-        r_st = _u128(pools, p, C_R1 if token_is_0 else C_R0)
-        v, ok = mul_div(amount, r_st, r_tok)            # stable units
-    else:
-        s = _sqrt(pools, p)
-        if token_is_0:   # stable = token1: price = sqrtP^2 / 2^192
-            v, ok = mul_div(amount, s, _Q96)
-            if ok:
-                v, ok = mul_div(v, s, _Q96)
-        else:            # stable = token0: price = 2^192 / sqrtP^2
-            v, ok = mul_div(amount, _Q96, s)
-            if ok:
-                v, ok = mul_div(v, _Q96, s)
+    v, ok = mid_convert(pools, p, amount, token)       # stable units
     if not ok:
         return 0, False
     v, ok = mul_div(v, _E8, _pow10(sdec))
     return _clamp_i64(v), ok
+
+
+@njit(cache=True, inline="always")
+def mid_convert(pools, p, amount, token):
+    """``amount`` (u256) of ``token`` in units of pool p's other token at p's mid price, floored
+    (integer throughout); (value u256, ok)."""
+    token_is_0 = np.int64(pools[p, C_TOKEN0]) == token
+    if pools[p, C_KIND] == np.uint64(KIND_V2):
+        r_tok = _u128(pools, p, C_R0 if token_is_0 else C_R1)
+        r_other = _u128(pools, p, C_R1 if token_is_0 else C_R0)
+        return mul_div(amount, r_other, r_tok)
+    s = _sqrt(pools, p)
+    if token_is_0:   # other = token1: price = sqrtP^2 / 2^192
+        v, ok = mul_div(amount, s, _Q96)
+        if ok:
+            v, ok = mul_div(v, s, _Q96)
+    else:            # other = token0: price = 2^192 / sqrtP^2
+        v, ok = mul_div(amount, _Q96, s)
+        if ok:
+            v, ok = mul_div(v, _Q96, s)
+    return v, ok
 
 
 @njit(cache=True)
@@ -1015,7 +1081,7 @@ def _token_in(pools, p, zero_for_one):
 
 
 @njit(cache=True)
-def _choose_start(pools, tokens, pairs, pair_ht, tn, cyc_p, cyc_z, hops, stable, price_epoch):
+def _choose_start(pools, tokens, pairs, pair_ht, tn, cyc_p, cyc_z, hops, stable, price_epoch, min_depth_usd):
     """Rotation that starts the cycle at the stable coin, else at a priced token, else at hop 0;
     (hop index, the start token's price pool: -1 when it is the stable coin or unpriced)."""
     for i in range(hops):
@@ -1024,7 +1090,7 @@ def _choose_start(pools, tokens, pairs, pair_ht, tn, cyc_p, cyc_z, hops, stable,
     if stable >= 0:
         for i in range(hops):
             pp = cached_price_pool(pools, tokens, pairs, pair_ht, tn, _token_in(pools, cyc_p[i], cyc_z[i]),
-                                   stable, price_epoch)
+                                   stable, price_epoch, min_depth_usd)
             if pp >= 0:
                 return i, pp
     return 0, -1
@@ -1099,7 +1165,8 @@ def evaluate_cycle(pools, tokens, pairs, pair_ht, tticks, tnets, tn, meta, param
         rp[i] = cp[(i + m) % hops]
         rz[i] = cz[(i + m) % hops]
     price_epoch = meta[M_PRICE_EPOCH] + 1
-    s, start_pp = _choose_start(pools, tokens, pairs, pair_ht, tn, rp, rz, hops, stable, price_epoch)
+    min_depth = params[PR_MIN_PRICE_DEPTH_USD]
+    s, start_pp = _choose_start(pools, tokens, pairs, pair_ht, tn, rp, rz, hops, stable, price_epoch, min_depth)
     if s != 0:
         for i in range(hops):
             cp[i] = rp[(i + s) % hops]
@@ -1124,17 +1191,24 @@ def evaluate_cycle(pools, tokens, pairs, pair_ht, tticks, tnets, tn, meta, param
     if (meta[M_GAS_POOL_EPOCH] != price_epoch or meta[M_GAS_TOKEN] != native
             or (gp >= 0 and not pool_tradable(pools, tn, gp))):
         # as cached_price_pool: look it up again, and every gas value made with it
-        meta[M_GAS_POOL] = price_pool(pools, pairs, pair_ht, tn, native, stable) if native != stable else -1
+        gp = -1
+        if native >= 0 and stable >= 0 and native != stable:
+            gp = price_pool(pools, tokens, pairs, pair_ht, tn, native, stable, min_depth)
+        meta[M_GAS_POOL] = gp
+        # no pool to the stable coin: through the deepest pool to a token that has one
+        meta[M_GAS_VIA] = (gas_via_pool(pools, tokens, pairs, pair_ht, tn, native, stable, price_epoch, min_depth)
+                           if gp < 0 and native >= 0 and stable >= 0 and native != stable else -1)
         meta[M_GAS_POOL_EPOCH] = price_epoch
         meta[M_GAS_TOKEN] = native
         for k in range(8):
             meta[M_GAS_USD + 3 * k] = 0
     if meta[gslot] != price_epoch or meta[gslot + 1] != gas_price:
-        v, ok = usd_e8_at(pools, tokens, meta[M_GAS_POOL], gas_wei, native, stable)
+        v, ok = gas_usd_e8(pools, tokens, meta, gas_wei, native, stable)
         meta[gslot + 2] = v if ok else -1
         meta[gslot + 1] = gas_price
         meta[gslot] = price_epoch
     gas_usd = meta[gslot + 2]
+    gas_priced = gas_usd >= 0 or gas_price == 0    # no gas price yet: the gas costs nothing known
     if gas_usd < 0:
         gas_usd = 0
     min_profit = (U0, U0, U0, U0)
@@ -1153,7 +1227,7 @@ def evaluate_cycle(pools, tokens, pairs, pair_ht, tticks, tnets, tn, meta, param
     pct = params[PR_SCREEN_PCT]
     if pct > 0:
         est_usd, est_priced = usd_e8_f(pools, tokens, start_pp, est, start_token, stable)
-        if est_priced:
+        if est_priced and gas_priced:
             bar = gas_usd + params[PR_MIN_NET_USD_E8]
             skip = bar > 0 and est_usd * 100.0 < bar * float(pct)
         else:
@@ -1177,7 +1251,7 @@ def evaluate_cycle(pools, tokens, pairs, pair_ht, tticks, tnets, tn, meta, param
     gross, _ = u256_sub(amount_out, amount_in)
     gross_usd, priced = usd_e8_at(pools, tokens, start_pp, gross, start_token, stable)
     flags = 0
-    if priced:
+    if priced and gas_priced:
         net_usd = gross_usd - gas_usd
         due = net_usd >= params[PR_MIN_NET_USD_E8]
     else:

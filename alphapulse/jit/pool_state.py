@@ -35,6 +35,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from alphapulse.jit.amm_v3 import NO_COVERAGE_HI, NO_COVERAGE_LO
 from alphapulse.jit.memory import ld_u32, ld_u64
 from alphapulse.jit.wideint import U0, U1, u256_add, u256_sub
 from alphapulse.protocol import layout as L
@@ -67,7 +68,10 @@ C_NEXT_T0 = 31    # next pool in token0's list
 C_NEXT_T1 = 32    # next pool in token1's list
 C_TICK_BLOCK = 33  # block of the PoolTick snapshot the tick arrays hold
 C_SNAP_BLOCK = 34  # block of the last PoolState snapshot (events up to it are inside it)
-NCOL = 35
+C_COV_LO = 35     # int64 bits: the tick range whose initialised ticks the arrays all hold (TickCoverage);
+C_COV_HI = 36     # (amm_v3.NO_COVERAGE_LO, NO_COVERAGE_HI) when none was sent
+C_WANT = 37       # RefreshReason the pool waits on a fresh snapshot for (0: none); it is stale meanwhile
+NCOL = 38
 
 LOG_SNAPSHOT = np.uint64(0xFFFFFFFFFFFFFFFF)  # a snapshot covers every log of its block
 
@@ -123,7 +127,9 @@ M_GAS_USD = M_GAS_TOKEN + 1      # 8 x (price epoch + 1, gas price, gas USD e8 o
 # (see arb.cached_price_pool) are then all looked up again.
 M_PRICE_EPOCH = M_GAS_USD + 24
 M_STATE_VER = M_PRICE_EPOCH + 1  # +1 per applied TLV: keys caches derived from pool state (arb.SWC_N)
-NMETA = M_STATE_VER + 1
+M_WANTS = M_STATE_VER + 1        # +1 each time a pool starts waiting on a refresh (C_WANT set)
+M_GAS_VIA = M_WANTS + 1          # the pool gas is valued through when the native token has no price pool, -1 none
+NMETA = M_GAS_VIA + 1
 
 # counters
 K_FRAMES = 0
@@ -135,7 +141,7 @@ K_APPLIED = 5
 K_DUPLICATE_EVENTS = 6
 K_UNKNOWN_POOL = 7
 K_TABLE_FULL = 8
-K_TICKS_FULL = 9
+K_TICK_SET_INCOMPLETE = 9   # events that showed a pool's tick set incomplete (its pool then waits on a refresh)
 K_JOURNAL_MISS = 10
 K_UNDONE = 11
 K_BAD_EVENT = 12
@@ -150,7 +156,9 @@ K_CANDIDATES = 20
 K_SIM_FAILS = 21
 K_SCREENED = 22
 K_SIMULATIONS = 23   # exact cycle simulations run by the sizing search
-NCOUNTERS = 24
+K_TICK_TABLE_FULL = 24      # ticks that did not fit in a pool's tick arrays (max_ticks_per_pool)
+K_REFRESH_WANTED = 25       # times a pool left trading to wait on a fresh snapshot
+NCOUNTERS = 26
 COUNTER_NAMES = {v: k[2:].lower() for k, v in globals().items()
                  if k.startswith("K_") and isinstance(v, int)}
 
@@ -172,6 +180,7 @@ T_TICK = L.POOL_TICK.type_id
 T_STATE = L.POOL_STATE.type_id
 T_SYNC = L.POOL_SYNC.type_id
 T_GAS = L.GAS_PRICE.type_id
+T_COVERAGE = L.TICK_COVERAGE.type_id
 
 SW_SQRT = L.POOL_SWAP.offset("sqrt_price_x96_after")
 SW_LIQ = L.POOL_SWAP.offset("liquidity_after")
@@ -226,6 +235,17 @@ SY_POOL = L.POOL_SYNC.offset("pool")
 SY_TOKEN0 = L.POOL_SYNC.offset("token0")
 SY_TOKEN1 = L.POOL_SYNC.offset("token1")
 
+TC_BLOCK = L.TICK_COVERAGE.offset("block_number")
+TC_LOWER = L.TICK_COVERAGE.offset("tick_lower")
+TC_UPPER = L.TICK_COVERAGE.offset("tick_upper")
+TC_POOL = L.TICK_COVERAGE.offset("pool")
+
+REFRESH_UNKNOWN_TICK = int(L.RefreshReason.UNKNOWN_TICK)
+REFRESH_NEGATIVE_LIQUIDITY = int(L.RefreshReason.NEGATIVE_LIQUIDITY)
+REFRESH_NO_TICKS = int(L.RefreshReason.NO_TICK_DATA)
+NO_COV_LO = np.uint64(np.int64(NO_COVERAGE_LO))
+NO_COV_HI = np.uint64(np.int64(NO_COVERAGE_HI))
+
 GP_BASE = L.GAS_PRICE.offset("base_fee_wei")
 GP_PRIO = L.GAS_PRICE.offset("priority_fee_wei")
 GP_BLOCK = L.GAS_PRICE.offset("block_number")
@@ -261,6 +281,7 @@ def alloc_state(max_pools: int, max_tokens: int, max_v3_pools: int, max_ticks_pe
         "counters": np.zeros(NCOUNTERS, np.int64),
     }
     st["journal"][:, J_SEQ] = np.uint64(0xFFFFFFFFFFFFFFFF)
+    st["meta"][M_GAS_VIA] = -1
     return st
 
 
@@ -447,6 +468,8 @@ def add_pool(pools, tokens, pairs, pool_ht, token_ht, pair_ht, meta, tn, a, b, c
     row[C_DEC1] = np.uint64(dec1)
     row[C_V3ROW] = np.uint64(np.int64(v3row))
     row[C_JR_LAST] = np.uint64(np.int64(-1))
+    row[C_COV_LO] = NO_COV_LO
+    row[C_COV_HI] = NO_COV_HI
     row[C_ADDR] = a
     row[C_ADDR + 1] = b
     row[C_ADDR + 2] = c
@@ -527,6 +550,19 @@ def _tick_index(tticks, row, n, tick):
 
 
 @njit(cache=True)
+def _clear_ticks(tticks, tnets, tgross, tn, row):
+    """Empty the tick set of V3 row ``row`` (rows past the count stay zeroed: equal states are
+    equal arrays)."""
+    for k in range(tn[row]):
+        tticks[row, k] = 0
+        tnets[row, k, 0] = U0
+        tnets[row, k, 1] = U0
+        tgross[row, k, 0] = U0
+        tgross[row, k, 1] = U0
+    tn[row] = 0
+
+
+@njit(cache=True)
 def _tick_add(tticks, tnets, tgross, tn, row, tick, neg, d_lo, d_hi):
     """Add (neg=False) or remove liquidity ``d`` at ``tick``: net += +/-d, gross += +/-d.
 
@@ -567,11 +603,20 @@ def _tick_add(tticks, tnets, tgross, tn, row, tick, neg, d_lo, d_hi):
 
 @njit(cache=True)
 def _tick_sub(tticks, tnets, tgross, tn, row, tick, neg, d_lo, d_hi):
-    """Inverse of _tick_add: gross -= d, net -= +/-d; the tick leaves when gross reaches 0."""
+    """Inverse of _tick_add: gross -= d, net -= +/-d; the tick leaves when gross reaches 0.
+
+    Returns 0, REFRESH_UNKNOWN_TICK when the tick is not in the arrays, or
+    REFRESH_NEGATIVE_LIQUIDITY when its known gross liquidity is less than d (nothing changed
+    in either case).
+    """
     n = tn[row]
     i = _tick_index(tticks, row, n, tick)
     if i >= n or tticks[row, i] != tick:
-        return False
+        return REFRESH_UNKNOWN_TICK
+    g, borrow = u256_sub((tgross[row, i, 0], tgross[row, i, 1], U0, U0), (d_lo, d_hi, U0, U0))
+    known = tgross[row, i, 0] != GROSS_UNKNOWN or tgross[row, i, 1] != GROSS_UNKNOWN
+    if known and borrow:
+        return REFRESH_NEGATIVE_LIQUIDITY
     d = (d_lo, d_hi, U0, U0)
     net = (tnets[row, i, 0], tnets[row, i, 1], U0, U0)
     if neg:
@@ -580,10 +625,9 @@ def _tick_sub(tticks, tnets, tgross, tn, row, tick, neg, d_lo, d_hi):
         net, _ = u256_sub(net, d)
     tnets[row, i, 0] = net[0]
     tnets[row, i, 1] = net[1]
-    if tgross[row, i, 0] == GROSS_UNKNOWN and tgross[row, i, 1] == GROSS_UNKNOWN:
-        return True  # snapshot tick: keep it initialised until the next snapshot says otherwise
-    g, borrow = u256_sub((tgross[row, i, 0], tgross[row, i, 1], U0, U0), d)
-    if borrow or (g[0] == U0 and g[1] == U0):
+    if not known:
+        return 0  # snapshot tick: keep it initialised until the next snapshot says otherwise
+    if g[0] == U0 and g[1] == U0:
         for k in range(i, n - 1):
             tticks[row, k] = tticks[row, k + 1]
             tnets[row, k, 0] = tnets[row, k + 1, 0]
@@ -600,19 +644,34 @@ def _tick_sub(tticks, tnets, tgross, tn, row, tick, neg, d_lo, d_hi):
     else:
         tgross[row, i, 0] = g[0]
         tgross[row, i, 1] = g[1]
-    return True
+    return 0
 
 
 @njit(cache=True)
 def _apply_position(pools, tticks, tnets, tgross, tn, p, lower, upper, d_lo, d_hi, add):
-    """Mint (add=True) or burn liquidity d on [lower, upper) of V3 pool p."""
+    """Mint (add=True) or burn liquidity d on [lower, upper) of V3 pool p.
+
+    A tick outside the pool's covered range (C_COV_LO..C_COV_HI) is not tracked: the tick
+    set there is unknown anyway and never priced. Returns 0, or why the tick set is now
+    incomplete: REFRESH_UNKNOWN_TICK (a burn at a tick the arrays do not hold, or a tick that
+    did not fit: K_TICK_TABLE_FULL is then counted by the caller via -1) or
+    REFRESH_NEGATIVE_LIQUIDITY (a burn of more than a tick or the active range holds).
+    """
     row = np.int64(pools[p, C_V3ROW])
-    if add:
-        ok = _tick_add(tticks, tnets, tgross, tn, row, lower, False, d_lo, d_hi)
-        ok = _tick_add(tticks, tnets, tgross, tn, row, upper, True, d_lo, d_hi) and ok
-    else:
-        ok = _tick_sub(tticks, tnets, tgross, tn, row, lower, False, d_lo, d_hi)
-        ok = _tick_sub(tticks, tnets, tgross, tn, row, upper, True, d_lo, d_hi) and ok
+    cov_lo = np.int64(pools[p, C_COV_LO])
+    cov_hi = np.int64(pools[p, C_COV_HI])
+    res = 0
+    for k in range(2):
+        t = lower if k == 0 else upper
+        if t < cov_lo or t > cov_hi:
+            continue
+        if add:
+            if not _tick_add(tticks, tnets, tgross, tn, row, t, k == 1, d_lo, d_hi):
+                res = -1
+        else:
+            r = _tick_sub(tticks, tnets, tgross, tn, row, t, k == 1, d_lo, d_hi)
+            if r != 0:
+                res = r
     tick = np.int64(pools[p, C_TICK])
     if lower <= tick < upper:
         liq = (pools[p, C_LIQ], pools[p, C_LIQ + 1], U0, U0)
@@ -620,10 +679,23 @@ def _apply_position(pools, tticks, tnets, tgross, tn, p, lower, upper, d_lo, d_h
         if add:
             liq, _ = u256_add(liq, d)
         else:
-            liq, _ = u256_sub(liq, d)
+            liq, borrow = u256_sub(liq, d)
+            if borrow:
+                return REFRESH_NEGATIVE_LIQUIDITY
         pools[p, C_LIQ] = liq[0]
         pools[p, C_LIQ + 1] = liq[1]
-    return ok
+    return res
+
+
+@njit(cache=True)
+def _want_refresh(pools, meta, counters, p, reason):
+    """Take pool p out of trading until a fresh snapshot (PoolState) replaces its state, and
+    say why (C_WANT: the RefreshReason the strategy sends in its PoolRefresh request)."""
+    pools[p, C_STALE] = U1
+    if pools[p, C_WANT] == U0:
+        pools[p, C_WANT] = np.uint64(reason)
+        meta[M_WANTS] += 1
+        counters[K_REFRESH_WANTED] += 1
 
 
 # ---------------------------------------------------------------- undo
@@ -784,7 +856,13 @@ def apply_tlv(buf, t, v, pools, tokens, pairs, pool_ht, token_ht, pair_ht, ttick
             pools[p, C_SQRT + k] = ld_u64(buf, v + SW_SQRT + 8 * k)
         pools[p, C_LIQ] = ld_u64(buf, v + SW_LIQ)
         pools[p, C_LIQ + 1] = ld_u64(buf, v + SW_LIQ + 8)
-        pools[p, C_TICK] = np.uint64(ld_i32(buf, v + SW_TICK))
+        tick = ld_i32(buf, v + SW_TICK)
+        pools[p, C_TICK] = np.uint64(tick)
+        if tick < np.int64(pools[p, C_COV_LO]) - 1 or tick > np.int64(pools[p, C_COV_HI]):
+            # the price left the covered tick range (a tick exactly at its lower edge reads
+            # as edge - 1 after a downward swap): the ticks around it are unknown
+            counters[K_TICK_SET_INCOMPLETE] += 1
+            _want_refresh(pools, meta, counters, p, REFRESH_UNKNOWN_TICK)
         _stamp_applied(pools, counters, p, block, log)
         return p
 
@@ -817,9 +895,13 @@ def apply_tlv(buf, t, v, pools, tokens, pairs, pool_ht, token_ht, pair_ht, ttick
             return -1
         ev = EV_MINT if t == T_MINT else EV_BURN
         _journal_push(pools, journal, meta, p, block, log, ev, lower, upper, d_lo, d_hi)
-        if not _apply_position(pools, tticks, tnets, tgross, tn, p, lower, upper, d_lo, d_hi, t == T_MINT):
-            counters[K_TICKS_FULL] += 1
-            pools[p, C_STALE] = U1
+        res = _apply_position(pools, tticks, tnets, tgross, tn, p, lower, upper, d_lo, d_hi, t == T_MINT)
+        if res != 0:
+            # the tick set is no longer the pool's: trade it again on a fresh snapshot
+            counters[K_TICK_SET_INCOMPLETE] += 1
+            if res < 0:
+                counters[K_TICK_TABLE_FULL] += 1
+            _want_refresh(pools, meta, counters, p, REFRESH_UNKNOWN_TICK if res < 0 else res)
         _stamp_applied(pools, counters, p, block, log)
         return p
 
@@ -857,6 +939,12 @@ def apply_tlv(buf, t, v, pools, tokens, pairs, pool_ht, token_ht, pair_ht, ttick
         pools[p, C_FEE] = ld_u32(buf, v + ST_FEE)
         if kind == KIND_V3:
             pools[p, C_SPACING] = np.uint64(ld_i16(buf, v + ST_SPACING))
+            # the snapshot replaces the tick set too: its PoolTicks (and TickCoverage) follow
+            _clear_ticks(tticks, tnets, tgross, tn, np.int64(pools[p, C_V3ROW]))
+            pools[p, C_TICK_BLOCK] = block
+            pools[p, C_COV_LO] = NO_COV_LO
+            pools[p, C_COV_HI] = NO_COV_HI
+        pools[p, C_WANT] = U0
         pools[p, C_LAST_BLOCK] = block
         pools[p, C_LAST_LOG] = LOG_SNAPSHOT
         pools[p, C_STATE_BLOCK] = block
@@ -882,20 +970,14 @@ def apply_tlv(buf, t, v, pools, tokens, pairs, pool_ht, token_ht, pair_ht, ttick
             counters[K_DUPLICATE_EVENTS] += 1
             return -1
         if block > pools[p, C_TICK_BLOCK] or tn[row] == 0:
-            for k in range(tn[row]):  # a newer snapshot replaces the whole tick set
-                tticks[row, k] = 0
-                tnets[row, k, 0] = U0
-                tnets[row, k, 1] = U0
-                tgross[row, k, 0] = U0
-                tgross[row, k, 1] = U0
-            tn[row] = 0
+            _clear_ticks(tticks, tnets, tgross, tn, row)  # a newer snapshot replaces the whole tick set
             pools[p, C_TICK_BLOCK] = block
         tick = ld_i32(buf, v + TK_TICK)
         n = tn[row]
         i = _tick_index(tticks, row, n, tick)
         if i >= n or tticks[row, i] != tick:
             if n >= tticks.shape[1]:
-                counters[K_TICKS_FULL] += 1
+                counters[K_TICK_TABLE_FULL] += 1
                 pools[p, C_STALE] = U1
                 return -1
             for k in range(n, i, -1):
@@ -910,6 +992,29 @@ def apply_tlv(buf, t, v, pools, tokens, pairs, pool_ht, token_ht, pair_ht, ttick
         tnets[row, i, 1] = ld_u64(buf, v + TK_NET + 8)
         tgross[row, i, 0] = GROSS_UNKNOWN
         tgross[row, i, 1] = GROSS_UNKNOWN
+        counters[K_APPLIED] += 1
+        return p
+
+    if t == T_COVERAGE:
+        a, b, c = ld_addr(buf, v + TC_POOL)
+        p = find_pool(pools, pool_ht, a, b, c)
+        if p < 0:
+            counters[K_UNKNOWN_POOL] += 1
+            return -1
+        lower = ld_i32(buf, v + TC_LOWER)
+        upper = ld_i32(buf, v + TC_UPPER)
+        if pools[p, C_KIND] != np.uint64(KIND_V3) or lower > upper:
+            counters[K_BAD_EVENT] += 1
+            return -1
+        if ld_u64(buf, v + TC_BLOCK) != pools[p, C_SNAP_BLOCK]:
+            counters[K_IGNORED_TLVS] += 1    # not the range of the snapshot the arrays hold
+            return -1
+        pools[p, C_COV_LO] = np.uint64(lower)
+        pools[p, C_COV_HI] = np.uint64(upper)
+        tick = np.int64(pools[p, C_TICK])
+        if tick < lower - 1 or tick > upper:
+            counters[K_TICK_SET_INCOMPLETE] += 1
+            _want_refresh(pools, meta, counters, p, REFRESH_UNKNOWN_TICK)
         counters[K_APPLIED] += 1
         return p
 
@@ -942,4 +1047,33 @@ def pool_tradable(pools, tn, p):
         return False
     if (pools[p, C_SQRT] | pools[p, C_SQRT + 1] | pools[p, C_SQRT + 2]) == U0:
         return False
-    return tn[np.int64(pools[p, C_V3ROW])] > 0  # active liquidity needs its ticks
+    # active liquidity needs its ticks, or a covered range that holds none
+    return tn[np.int64(pools[p, C_V3ROW])] > 0 or pools[p, C_COV_LO] != NO_COV_LO
+
+
+@njit(cache=True)
+def scan_waiting(pools, tn, meta, counters, out):
+    """Rows of the pools that wait on a fresh snapshot (C_WANT set) into ``out`` (int64, at
+    least M_NPOOLS long); returns how many.
+
+    A concentrated-liquidity pool with a state but neither ticks nor a covered range starts
+    waiting here (REFRESH_NO_TICKS: the kernels never trade it, see pool_tradable); one that
+    got either since stops waiting.
+    """
+    k = 0
+    for p in range(meta[M_NPOOLS]):
+        w = pools[p, C_WANT]
+        if pools[p, C_KIND] == np.uint64(KIND_V3) and pools[p, C_HAS_STATE] != U0:
+            empty = tn[np.int64(pools[p, C_V3ROW])] == 0 and pools[p, C_COV_LO] == NO_COV_LO
+            if w == U0 and empty and pools[p, C_STALE] == U0:
+                w = np.uint64(REFRESH_NO_TICKS)
+                pools[p, C_WANT] = w
+                meta[M_WANTS] += 1
+                counters[K_REFRESH_WANTED] += 1
+            elif w == np.uint64(REFRESH_NO_TICKS) and not empty:
+                w = U0
+                pools[p, C_WANT] = w
+        if w != U0:
+            out[k] = p
+            k += 1
+    return k

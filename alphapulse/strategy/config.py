@@ -54,6 +54,7 @@ _DEFAULT_V2_FEES = {int(L.Venue.UNISWAP_V2): 3000, int(L.Venue.SUSHISWAP): 3000,
 class EngineConfig:
     # pricing
     stable_token: str = ""                  # USD numeraire; "" = every signal unpriced
+    min_price_depth_usd: int = 10_000       # price routes to the stable coin thinner than this (USD) price nothing
     native_token: str = ""                  # wrapped native token: values gas in USD
     chain_id: int = 0                       # 0 = take it from the GasPrice frames
     strategy_id: int = 1
@@ -82,6 +83,10 @@ class EngineConfig:
     evaluate_each_frame: bool = True        # search after every frame: signals independent of batching
                                             # (live == replay); False: once per batch (fewer searches in bursts)
     neighbor_scan: int = 1024               # all-V2 integer refinement: widest band (each side) scanned exhaustively
+    # pool state: a pool whose tick set an event showed incomplete (or a V3 pool without tick
+    # data) waits on a fresh snapshot; its PoolRefresh request is sent again after this long
+    refresh_timeout_s: float = 2.0
+    token_symbols: Mapping[str, str] = field(default_factory=dict)   # address -> symbol, for names in logs
     # venues: constant-product fee in pips per venue (pools are created from PoolSync with it)
     v2_venue_fees: Mapping[int, int] = field(default_factory=lambda: dict(_DEFAULT_V2_FEES))
     # frames
@@ -110,9 +115,17 @@ class EngineConfig:
             raise EngineConfigError(f"max_input_share_bps: must be in 1..10000, got {self.max_input_share_bps}")
         for name in ("min_net_profit_usd_e8", "republish_change_bps", "republish_min_blocks", "min_spread_e9", "gas_units_base",
                      "gas_units_v2_hop", "gas_units_v3_hop", "max_triangles_per_pool", "search_iters_v2",
-                     "search_iters_v3", "search_tolerance_ppb", "neighbor_scan", "market_checksum_every", "chain_id", "screen_pct"):
+                     "search_iters_v3", "search_tolerance_ppb", "neighbor_scan", "market_checksum_every", "chain_id", "screen_pct",
+                     "min_price_depth_usd"):
             if getattr(self, name) < 0:
                 raise EngineConfigError(f"{name}: must be >= 0, got {getattr(self, name)}")
+        if not self.refresh_timeout_s > 0:
+            raise EngineConfigError(f"refresh_timeout_s: must be > 0, got {self.refresh_timeout_s}")
+        for tok in self.token_symbols:
+            try:
+                address_words(tok)
+            except EngineConfigError as e:
+                raise EngineConfigError(f"token_symbols: {e}") from None
         if not 0 <= self.strategy_id < 65536:
             raise EngineConfigError(f"strategy_id: must be a u16, got {self.strategy_id}")
         for venue, fee in self.v2_venue_fees.items():
@@ -153,6 +166,8 @@ class EngineConfig:
             republish_min_blocks=s.republish_min_blocks,
             evaluate_each_frame=s.evaluate == "frame",
             v2_venue_fees=fees, market_checksum_every=cfg.protocol.market_checksum_every,
+            token_symbols={t.address: t.symbol for t in cfg.chain.tokens if t.symbol},
+            min_price_depth_usd=int(s.min_price_depth_usd),
         )
         kw.update(overrides)
         return cls(**kw)
@@ -187,6 +202,7 @@ class EngineConfig:
         p[A.PR_SIGNAL_CRC] = 1 if self.signal_checksum else 0
         p[A.PR_SOURCE] = int(L.Source.ARBITRAGE_STRATEGY)
         p[A.PR_SCREEN_PCT] = self.screen_pct
+        p[A.PR_MIN_PRICE_DEPTH_USD] = self.min_price_depth_usd
         return p
 
     def venue_fee_array(self) -> np.ndarray:
@@ -194,6 +210,10 @@ class EngineConfig:
         for venue, fee in self.v2_venue_fees.items():
             a[int(venue)] = int(fee)
         return a
+
+    def symbols_by_address(self) -> dict[bytes, str]:
+        """token_symbols keyed by the 20 address bytes."""
+        return {words_to_address(*address_words(a)): s for a, s in self.token_symbols.items()}
 
     def token_min_array(self) -> np.ndarray:
         rows = max(1, len(self.unpriced_min_profit))

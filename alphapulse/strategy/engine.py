@@ -28,6 +28,7 @@ from alphapulse.jit.wideint import from_limbs, to_u256
 from alphapulse.protocol.layout import Reject
 from alphapulse.ring.sequencer import WAKE
 from alphapulse.strategy.config import EngineConfig
+from alphapulse.strategy.refresh import RefreshRequester
 from alphapulse.strategy.registry import PoolRegistry
 
 log = logging.getLogger(__name__)
@@ -99,6 +100,8 @@ class StrategyEngine:
         self._lat_seen = 0
         self._entry: dict[tuple[bool, bool], Callable] = {}
         self.registry = PoolRegistry(self.state)
+        self.refresh = RefreshRequester(self.state, self.registry, timeout_s=cfg.refresh_timeout_s,
+                                        symbols=cfg.symbols_by_address())
         prefault([self._arena, self._lat])
 
     # ---------------------------------------------------------------- hot path
@@ -292,6 +295,12 @@ class StrategyEngine:
     @property
     def out_offsets(self) -> np.ndarray:
         return self._out_offsets
+
+    # ---------------------------------------------------------------- pools waiting on a refresh
+    def refresh_requests(self, now_ns: int | None = None) -> list[bytes]:
+        """PoolRefresh frames (system domain) due now for the pools waiting on a fresh snapshot
+        (:class:`alphapulse.strategy.refresh.RefreshRequester`); send them to the source."""
+        return self.refresh.poll(now_ns)
 
     # ---------------------------------------------------------------- inspection
     def counters(self) -> dict[str, int]:

@@ -44,6 +44,8 @@ class PoolInfo:
     has_state: bool
     block_number: int
     ticks: tuple[tuple[int, int], ...]   # (tick, liquidity_net) of V3 pools, sorted
+    coverage: tuple[int, int] | None = None  # tick range the ticks are complete over (TickCoverage)
+    waiting: int = 0                     # RefreshReason it waits on a fresh snapshot for, 0 = none
 
 
 class PoolRegistry:
@@ -107,4 +109,10 @@ class PoolRegistry:
             tick_spacing=_i64(r[S.C_SPACING]), reserve0=_limbs(r, S.C_R0, 2), reserve1=_limbs(r, S.C_R1, 2),
             sqrt_price_x96=_limbs(r, S.C_SQRT, 4), liquidity=_limbs(r, S.C_LIQ, 2), tick=_i64(r[S.C_TICK]),
             stale=bool(r[S.C_STALE]), has_state=bool(r[S.C_HAS_STATE]), block_number=int(r[S.C_STATE_BLOCK]),
-            ticks=ticks)
+            ticks=ticks, coverage=self._coverage(r), waiting=int(r[S.C_WANT]))
+
+    @staticmethod
+    def _coverage(r: np.ndarray) -> tuple[int, int] | None:
+        if r[S.C_COV_LO] == S.NO_COV_LO and r[S.C_COV_HI] == S.NO_COV_HI:
+            return None
+        return _i64(r[S.C_COV_LO]), _i64(r[S.C_COV_HI])

@@ -65,3 +65,40 @@ def test_strategy_component_waits_and_schedules_as_configured(wait, priority):
         md.unlink()
         sig.unlink()
     assert not t.is_alive()
+
+
+def test_strategy_component_asks_the_system_ring_for_a_pool_without_tick_data():
+    from alphapulse.apps.components import strategy
+    from alphapulse.protocol import layout as L
+    tag = uuid.uuid4().hex[:8]
+    md = Ring.create(f"test_comp_{tag}_md", 1 << 20, "overwrite")
+    sig = Ring.create(f"test_comp_{tag}_sig", 1 << 20, "lossless")
+    sysr = Ring.create(f"test_comp_{tag}_sys", 1 << 16, "lossless")
+    stop = threading.Event()
+    engine = EngineConfig.from_app_config(Config())
+    t = threading.Thread(target=strategy, args=(stop,), daemon=True,
+                         kwargs=dict(market_ring=md.name, signal_ring=sig.name, engine=engine,
+                                     system_ring=sysr.name))
+    cons = sysr.consumer("test", wait="sleep")
+    pool = bytes([7]) * 20
+    try:
+        t.start()
+        _wait(lambda: [c for c in md.stats()["consumers"] if c["name"] == "strategy"], 30, "the strategy consumer")
+        state = codec.PoolState(sqrt_price_x96=1 << 96, liquidity=10**20, block_number=100, tick=0, fee_pips=3000,
+                                venue=405, pool_kind=2, token0_decimals=18, token1_decimals=18, tick_spacing=60,
+                                pool=pool, token0=bytes([1]) * 20, token1=bytes([2]) * 20)
+        md.producer().publish(codec.build_frame(int(L.Domain.MARKET_DATA), 4, 1, [state]))
+        views = _wait(lambda: cons.poll(timeout=0.05), 30, "a PoolRefresh frame")
+        recs = [r for v in views for f in codec.iter_frames(bytes(v)) for r in f.tlvs]
+        cons.release()
+        reqs = [r for r in recs if isinstance(r, codec.PoolRefresh)]
+        assert reqs and bytes(reqs[0].pool) == pool and reqs[0].reason == L.RefreshReason.NO_TICK_DATA
+        assert reqs[0].block_number == 100
+    finally:
+        stop.set()
+        t.join(10)
+        cons.close()
+        for r in (md, sig, sysr):
+            r.close()
+            r.unlink()
+    assert not t.is_alive()

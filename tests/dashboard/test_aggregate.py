@@ -247,3 +247,23 @@ def test_rate_meter_window_smooths_sparse_events():
     assert all(r > 0 for r in rates[2:])
     assert rates[-1] == pytest.approx(4 / 6, rel=0.25)
     assert m.sample(4, 12 * half + 20 * NS_PER_S) == 0.0          # idle for longer than the window
+
+
+def test_pools_waiting_on_a_snapshot_are_named_until_one_answers():
+    from alphapulse.dashboard.app import render_health
+    agg = Aggregator(TokenBook(TOKENS))
+    state = codec.PoolState(reserve0=10**21, reserve1=2 * 10**9, block_number=5, fee_pips=3000, venue=400,
+                            pool_kind=1, token0_decimals=18, token1_decimals=6, pool=P1, token0=WETH, token1=USDC)
+    md = codec.build_frame(int(Domain.MARKET_DATA), int(Source.POLYGON_COLLECTOR), 1, [state])
+    assert agg.ingest("market", md, 0)
+    ask = codec.build_frame(int(Domain.SYSTEM), int(Source.ARBITRAGE_STRATEGY), 1,
+                            [codec.PoolRefresh(pool=P1, reason=1, block_number=5)])
+    assert agg.ingest("system", ask, 0)
+    assert list(agg.health.waiting) == [P1] and "(WETH/USDC)" in agg.health.waiting[P1]
+    agg.health.set_metrics({"components": {}, "bounds_ns": [1000]}, 0)
+    html = render_health(agg.health, "strategy")["html"]
+    assert "Pools waiting on a snapshot (1)" in html and "WETH/USDC" in html
+    # the fresh snapshot answers: no longer waiting
+    md = codec.build_frame(int(Domain.MARKET_DATA), int(Source.POLYGON_COLLECTOR), 2, [state])
+    assert agg.ingest("market", md, 0)
+    assert agg.health.waiting == {}
