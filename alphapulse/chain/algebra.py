@@ -17,6 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Sequence
 
+import rlp
 from eth_abi import decode as abi_decode
 from eth_utils import keccak
 from web3 import Web3
@@ -26,7 +27,7 @@ from alphapulse.chain.artifacts import function_codec, load_artifact
 from alphapulse.chain.deploy import connect
 from alphapulse.chain.txs import TxSender, encode_deploy
 
-__all__ = ["ANVIL_ARGS", "ALGEBRA_GAS_LIMIT", "AlgebraMarket", "AlgebraPoolState", "AlgebraSwap",
+__all__ = ["IntegralMarket", "deploy_integral", "ANVIL_ARGS", "ALGEBRA_GAS_LIMIT", "AlgebraMarket", "AlgebraPoolState", "AlgebraSwap",
            "SWAP_TOPIC", "FEE_TOPIC", "QUICKSWAP_POOL_INIT_CODE_HASH", "deploy_algebra"]
 
 ANVIL_ARGS: tuple[str, ...] = ("--disable-code-size-limit",)
@@ -75,6 +76,7 @@ class AlgebraMarket:
     pool_deployer: str
     caller: str
     tokens: dict[str, str]
+    pool_contract = "AlgebraPool"
     pools: dict[tuple[str, str], str] = field(default_factory=dict)
     _ticks: dict[str, set[int]] = field(default_factory=dict)
 
@@ -95,7 +97,7 @@ class AlgebraMarket:
         pool = self.read("AlgebraFactory", self.factory, "poolByPair", [a, b])[0]
         pool = Web3.to_checksum_address(pool)
         self._repoint_data_storage(pool)
-        self.tx.transact(self._call_tx("AlgebraPool", pool, "initialize", [price]), "initialize")
+        self.tx.transact(self._call_tx(self.pool_contract, pool, "initialize", [price]), "initialize")
         self.pools[(token_a, token_b)] = pool
         self._ticks[pool] = set()
         return pool
@@ -180,11 +182,11 @@ class AlgebraMarket:
     def pool_state(self, pool: str, block: int | str = "latest") -> AlgebraPoolState:
         """globalState, liquidity and the ticks minted through this market (their liquidityDelta),
         read at ``block``; ticks whose liquidity went back to zero are left out."""
-        gs = self.read("AlgebraPool", pool, "globalState", (), block)
-        liq = self.read("AlgebraPool", pool, "liquidity", (), block)[0]
+        gs = self.read(self.pool_contract, pool, "globalState", (), block)
+        liq = self.read(self.pool_contract, pool, "liquidity", (), block)[0]
         ticks, nets = [], []
         for t in sorted(self._ticks.get(pool, ())):
-            info = self.read("AlgebraPool", pool, "ticks", [t], block)
+            info = self.read(self.pool_contract, pool, "ticks", [t], block)
             if info[0] != 0:           # liquidityTotal: the tick is initialised
                 ticks.append(t)
                 nets.append(info[1])
@@ -192,7 +194,67 @@ class AlgebraMarket:
                                 nets=tuple(nets))
 
     def tick_table_word(self, pool: str, word: int, block: int | str = "latest") -> int:
-        return self.read("AlgebraPool", pool, "tickTable", [word], block)[0]
+        return self.read(self.pool_contract, pool, "tickTable", [word], block)[0]
+
+
+@dataclass
+class IntegralMarket(AlgebraMarket):
+    """Algebra Integral 1.2 pools (no plugin: the fee in force is ``globalState.lastFee``)."""
+    pool_contract = "IntegralPool"
+
+    def create_pool(self, token_a: str, token_b: str, price: int) -> str:
+        a, b = self.tokens[token_a], self.tokens[token_b]
+        self.tx.transact(self._call_tx("IntegralFactory", self.factory, "createPool", [a, b, b""], gas=GAS_DEPLOY),
+                         "createPool")
+        pool = Web3.to_checksum_address(self.read("IntegralFactory", self.factory, "poolByPair", [a, b])[0])
+        self.tx.transact(self._call_tx("IntegralPool", pool, "initialize", [price]), "initialize")
+        self.pools[(token_a, token_b)] = pool
+        self._ticks[pool] = set()
+        return pool
+
+    def set_fee(self, pool: str, fee: int) -> None:
+        """``setFee`` by the pool's administrator (the factory owner; no dynamic-fee plugin)."""
+        self.tx.transact(self._call_tx("IntegralPool", pool, "setFee", [fee]), "setFee")
+
+    def set_tick_spacing(self, pool: str, spacing: int) -> None:
+        self.tx.transact(self._call_tx("IntegralPool", pool, "setTickSpacing", [spacing]), "setTickSpacing")
+
+    def tick_links(self, pool: str, tick: int, block: int | str = "latest") -> tuple[int, int]:
+        """(prevTick, nextTick) of an initialised tick: Integral's linked list."""
+        info = self.read("IntegralPool", pool, "ticks", [tick], block)
+        return info[2], info[3]
+
+
+def _create_address(sender: str, nonce: int) -> str:
+    return Web3.to_checksum_address(keccak(rlp.encode([bytes.fromhex(sender[2:]), nonce]))[12:])
+
+
+def deploy_integral(w3_or_url: "Web3 | str", token_symbols: Sequence[str] = ("TKA", "TKB"), *,
+                    deployer: str = DEV_ACCOUNTS[0]) -> IntegralMarket:
+    """Deploys Algebra Integral 1.2 (AlgebraFactory and AlgebraPoolDeployer, which name each other
+    in their constructors: the factory's address is predicted from the deployer's nonce; no vault
+    factory, no default plugin), AlgebraCaller and 18-decimal TestTokens, and funds the deployer."""
+    w3 = connect(w3_or_url) if isinstance(w3_or_url, str) else w3_or_url
+    tx = TxSender(w3, w3.eth.chain_id)
+    deployer = Web3.to_checksum_address(deployer)
+
+    def deploy(name: str, *args) -> str:
+        art = load_artifact(name)
+        rc = tx.transact(tx.tx(deployer, None, encode_deploy(w3, art.abi, art.bytecode, args), GAS_DEPLOY), name)
+        return Web3.to_checksum_address(rc["contractAddress"])
+
+    nonce = w3.eth.get_transaction_count(deployer)
+    factory_at = _create_address(deployer, nonce + 1)
+    pool_deployer = deploy("IntegralPoolDeployer", factory_at)
+    factory = deploy("IntegralFactory", pool_deployer)
+    if factory != factory_at:
+        raise RuntimeError(f"Integral factory at {factory}, expected {factory_at}")
+    caller = deploy("AlgebraCaller")
+    tokens = {s: deploy("TestToken", s, s, 18) for s in token_symbols}
+    market = IntegralMarket(w3=w3, tx=tx, deployer=deployer, factory=factory, pool_deployer=pool_deployer,
+                            caller=caller, tokens=tokens)
+    market.fund(deployer)
+    return market
 
 
 def deploy_algebra(w3_or_url: "Web3 | str", token_symbols: Sequence[str] = ("TKA", "TKB"), *,

@@ -44,6 +44,11 @@ UNISWAP_ARTIFACTS: dict[str, str] = {
     "AlgebraPoolDeployer": "@cryptoalgebra/core/artifacts/contracts/AlgebraPoolDeployer.sol/AlgebraPoolDeployer.json",
     "AlgebraPool": "@cryptoalgebra/core/artifacts/contracts/AlgebraPool.sol/AlgebraPool.json",
     "DataStorageOperator": "@cryptoalgebra/core/artifacts/contracts/DataStorageOperator.sol/DataStorageOperator.json",
+    # Algebra Integral 1.2 (QuickSwap's newer Polygon factory), @cryptoalgebra/integral-core 1.2.10
+    "IntegralFactory": "@cryptoalgebra/integral-core/artifacts/contracts/AlgebraFactory.sol/AlgebraFactory.json",
+    "IntegralPoolDeployer":
+        "@cryptoalgebra/integral-core/artifacts/contracts/AlgebraPoolDeployer.sol/AlgebraPoolDeployer.json",
+    "IntegralPool": "@cryptoalgebra/integral-core/artifacts/contracts/AlgebraPool.sol/AlgebraPool.json",
 }
 LOCAL_ARTIFACTS: tuple[str, ...] = ("TestToken", "RevertingDecimalsToken", "CycleExecutor", "ArbExecutor", "AlgebraCaller")
 

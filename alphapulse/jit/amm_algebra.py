@@ -68,11 +68,33 @@ Differences from Uniswap V3 (``alphapulse.jit.amm_v3``), from the Algebra v1.0 s
   ``Pool(address indexed token0, address indexed token1, address pool)`` and looks pools up with
   ``poolByPair(token0, token1)`` (one pool per pair, no fee tier).
 
-Algebra Integral (QuickSwap's newer Polygon factory ``0x96117a894c2c99aafeeacb972c3310e6ac83e810``,
-npm ``@cryptoalgebra/integral-core``) is a different pool: a per-pool tick spacing, a tick tree
-whose steps go from one initialised tick to the next (no word-boundary steps), the fee set by a
-plugin's ``beforeSwap`` hook (dynamic fee plugin, override fee, plugin fee). These kernels do not
-cover it.
+Algebra Integral (QuickSwap's newer Polygon factory ``0x96117a894c2c99aafeeacb972c3310e6ac83e810``;
+its pools are looked up per custom deployer, ``supportedDeployers`` in public integrations, a
+feature of Integral 1.2; npm ``@cryptoalgebra/integral-core@1.2.10``) differs from v1.0 in what
+the step sequence and the fee are, not in the step math (``movePriceTowardsTarget`` is the same
+but for an ``assert`` that an exact-input step ending short of its target did not land on it,
+a Panic where v1.0 and Uniswap charge the fee by formula): :func:`integral_swap`.
+
+* **Ticks.** Initialised ticks form a linked list (``ticks(t).prevTick/nextTick``, with
+  MIN_TICK and MAX_TICK as its ends) over a two-level tick tree, and the pool keeps
+  ``prevTickGlobal``/``nextTickGlobal`` around the price: every step goes straight to the next
+  initialised tick (or the limit), with no steps at empty word boundaries, so the rounding of a
+  long swap differs from v1.0's. The tick spacing is per pool (``tickSpacing()``, factory default
+  60) and only constrains positions.
+* **Fee.** ``uint16 lastFee`` in ``globalState`` (set by the factory's default fee at
+  initialisation, by the plugin or by the pool's administrator through ``setFee``); a plugin's
+  ``beforeSwap`` may return an ``overrideFee`` and a ``pluginFee``: the swap's fee per step is
+  ``(overrideFee or lastFee) + pluginFee`` (uint24, below 1e6), the plugin's part taken out of
+  each step's fee afterwards (like the community fee, it changes no trader amount). Without a
+  plugin, or with one that returns no override, the fee in force is ``lastFee`` (``Fee``
+  event on changes); Algebra's dynamic-fee plugin updates it in its hooks, from its own
+  timepoints, so the same rule as v1.0 applies: price at the fee in force, the ExecutionReport
+  check catches a recomputation. ``SwapFee(sender, overrideFee, pluginFee)`` reports a swap's
+  hook fees.
+* **Events.** ``Swap`` and ``Fee`` keep v1.0's signatures; ``globalState`` is ``(price, tick,
+  lastFee, pluginConfig, communityFee, unlocked)``; ``createPool(tokenA, tokenB, data)``;
+  ``ticks(t)`` returns ``(liquidityTotal, liquidityDelta, prevTick, nextTick, outerFeeGrowth0,
+  outerFeeGrowth1)``.
 
 Units: prices are Q64.96 (uint160) u256 limb tuples, liquidity uint128, amounts native units.
 Tick arrays as in amm_v3: ``ticks`` int32 sorted ascending (multiples of 60), ``nets``
@@ -84,18 +106,22 @@ import numpy as np
 from numba import njit
 
 from alphapulse.jit.amm_v3 import (MAX_SQRT_RATIO, MAX_TICK, MIN_SQRT_RATIO, MIN_TICK, SWAP_BAD_AMOUNT,
+                                   search_ticks,
                                    SWAP_BAD_LIMIT, SWAP_LIQUIDITY_REVERT, SWAP_MATH_REVERT, SWAP_MISSING_TICK,
                                    SWAP_OK, add_delta, compute_swap_step_to, default_limit,
                                    get_sqrt_ratio_at_tick, get_tick_at_sqrt_ratio, i128_to_sign_mag,
                                    next_initialized_tick_within_one_word)
-from alphapulse.jit.wideint import U0, u256_add, u256_bitlen, u256_eq, u256_is_zero, u256_lt, u256_sub
+from alphapulse.jit.wideint import (U0, mul_div_small, u256_add, u256_bitlen, u256_cmp, u256_eq, u256_is_zero,
+                                    u256_lt, u256_sub)
 
 ALGEBRA_V1_TICK_SPACING = 60
 ALGEBRA_MAX_FEE = 0xFFFF          # uint16 fee in pips
+INTEGRAL_MAX_FEE = 999_999        # Integral: (overrideFee or lastFee) + pluginFee < 1e6
 SWAP_BAD_FEE = 7                  # a fee that a uint16 cannot hold
 
-__all__ = ["ALGEBRA_V1_TICK_SPACING", "ALGEBRA_MAX_FEE", "SWAP_BAD_FEE", "move_price_towards_target",
-           "algebra_swap", "algebra_exact_input"]
+__all__ = ["ALGEBRA_V1_TICK_SPACING", "ALGEBRA_MAX_FEE", "INTEGRAL_MAX_FEE", "SWAP_BAD_FEE",
+           "move_price_towards_target", "algebra_swap", "algebra_exact_input", "integral_swap",
+           "integral_exact_input"]
 
 
 @njit(cache=True)
@@ -201,6 +227,112 @@ def algebra_exact_input(amount_in, zero_to_one, price, tick, liquidity, fee, tic
     z = (U0, U0, U0, U0)
     st, a_in, a_out, _, _, _, _ = algebra_swap(price, tick, liquidity, fee, ticks, nets, n_ticks, zero_to_one,
                                                True, amount_in, default_limit(zero_to_one), True)
+    if st != SWAP_OK or not u256_eq(a_in, amount_in):
+        return z, False
+    return a_out, not u256_is_zero(a_out)
+
+
+@njit(cache=True)
+def integral_swap(price, tick, liquidity, fee, ticks, nets, n_ticks, zero_to_one, exact_in, amount, limit,
+                  known_range_only):
+    """AlgebraPool.swap of Algebra Integral (1.2) on a snapshot, at the fee per step ``fee``
+    (pips: ``(overrideFee or lastFee) + pluginFee``).
+
+    ``ticks``/``nets`` as for :func:`algebra_swap`, any spacing; each step goes to the next
+    initialised tick of the arrays (MIN_TICK / MAX_TICK past the last one, Integral's list ends)
+    or to the limit. Returns and statuses as :func:`algebra_swap`; the ``assert`` of Integral's
+    ``movePriceTowardsTarget`` (an exact-input step short of its target computing the target
+    price) is SWAP_MATH_REVERT.
+    """
+    z = (U0, U0, U0, U0)
+    if fee < 0 or fee > INTEGRAL_MAX_FEE:
+        return SWAP_BAD_FEE, z, z, price, liquidity, tick, 0
+    if u256_is_zero(amount) or u256_bitlen(amount) > 255:
+        return SWAP_BAD_AMOUNT, z, z, price, liquidity, tick, 0
+    if zero_to_one:
+        if not (u256_lt(limit, price) and u256_lt(MIN_SQRT_RATIO, limit)):
+            return SWAP_BAD_LIMIT, z, z, price, liquidity, tick, 0
+    elif not (u256_lt(price, limit) and u256_lt(limit, MAX_SQRT_RATIO)):
+        return SWAP_BAD_LIMIT, z, z, price, liquidity, tick, 0
+    remaining = amount
+    calculated = z
+    cur_tick = np.int64(tick)
+    liq = liquidity
+    crossed = 0
+    # prevTickGlobal: the greatest initialised tick <= tick; nextTickGlobal: the least one above
+    i_next = search_ticks(ticks, n_ticks, cur_tick + 1)
+    while True:
+        step_price = price
+        if zero_to_one:
+            idx = i_next - 1
+            if idx >= 0:
+                next_tick = np.int64(ticks[idx])
+            else:
+                if known_range_only:
+                    return SWAP_MISSING_TICK, z, z, price, liq, cur_tick, crossed
+                next_tick = np.int64(MIN_TICK)
+        else:
+            idx = i_next
+            if idx < n_ticks:
+                next_tick = np.int64(ticks[idx])
+            else:
+                if known_range_only:
+                    return SWAP_MISSING_TICK, z, z, price, liq, cur_tick, crossed
+                next_tick = np.int64(MAX_TICK)
+                idx = -1
+        next_price, _ = get_sqrt_ratio_at_tick(next_tick)
+        target = limit if zero_to_one == u256_lt(next_price, limit) else next_price
+        price, a_in, a_out, fee_amount, ok = move_price_towards_target(zero_to_one, price, target, liq, remaining,
+                                                                       exact_in, fee)
+        if ok and exact_in and u256_eq(price, target):
+            # reached by amounts (input after the fee >= input to the target), or Integral's assert
+            less_fee, ok2 = mul_div_small(remaining, np.uint64(1_000_000 - fee), np.uint64(1_000_000), False)
+            if not ok2 or u256_cmp(less_fee, a_in) < 0:
+                ok = False
+        if not ok:
+            return SWAP_MATH_REVERT, z, z, step_price, liq, cur_tick, crossed
+        used, c = u256_add(a_in, fee_amount)
+        if exact_in:
+            remaining, b = u256_sub(remaining, used)
+            calculated, c2 = u256_add(calculated, a_out)
+        else:
+            remaining, b = u256_sub(remaining, a_out)
+            calculated, c2 = u256_add(calculated, used)
+        if c or b or c2 or u256_bitlen(calculated) > 255:
+            return SWAP_MATH_REVERT, z, z, step_price, liq, cur_tick, crossed
+        if u256_eq(price, next_price):
+            if idx >= 0:
+                neg, mag = i128_to_sign_mag(nets[idx, 0], nets[idx, 1])
+                if zero_to_one:
+                    neg = not neg
+                if not u256_is_zero(mag):
+                    liq, ok = add_delta(liq, neg, mag)
+                    if not ok:
+                        return SWAP_LIQUIDITY_REVERT, z, z, price, liq, cur_tick, crossed
+            crossed += 1
+            if zero_to_one:
+                cur_tick = next_tick - 1
+                i_next -= 1
+            else:
+                cur_tick = next_tick
+                i_next += 1
+        elif not u256_eq(price, step_price):
+            cur_tick, _ = get_tick_at_sqrt_ratio(price)
+            break
+        if u256_is_zero(remaining) or u256_eq(price, limit):
+            break
+    done, _ = u256_sub(amount, remaining)
+    if exact_in:
+        return SWAP_OK, done, calculated, price, liq, cur_tick, crossed
+    return SWAP_OK, calculated, done, price, liq, cur_tick, crossed
+
+
+@njit(cache=True)
+def integral_exact_input(amount_in, zero_to_one, price, tick, liquidity, fee, ticks, nets, n_ticks):
+    """:func:`algebra_exact_input` for an Integral pool (:func:`integral_swap`)."""
+    z = (U0, U0, U0, U0)
+    st, a_in, a_out, _, _, _, _ = integral_swap(price, tick, liquidity, fee, ticks, nets, n_ticks, zero_to_one,
+                                                True, amount_in, default_limit(zero_to_one), True)
     if st != SWAP_OK or not u256_eq(a_in, amount_in):
         return z, False
     return a_out, not u256_is_zero(a_out)

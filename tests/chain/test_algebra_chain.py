@@ -1,5 +1,6 @@
-"""Differential: the Algebra v1.0 kernel (alphapulse.jit.amm_algebra) pays exactly what a deployed
-AlgebraPool (npm @cryptoalgebra/core 2.0.0, QuickSwap V3's version) pays.
+"""Differential: the Algebra kernels (alphapulse.jit.amm_algebra) pay exactly what deployed pools
+pay: v1.0 (npm @cryptoalgebra/core 2.0.0, QuickSwap V3's version) and Integral 1.2 (npm
+@cryptoalgebra/integral-core 1.2.10, QuickSwap's newer factory; see the second test).
 
 One pool with positions across many ticks (spacing 60) and a wide position that keeps liquidity
 everywhere. Each round: maybe a new adaptive-fee configuration, then a block of random swaps
@@ -31,20 +32,32 @@ FULL = 887220
 
 
 @pytest.fixture(scope="module")
-def algebra(request):
-    from alphapulse.chain.algebra import ALGEBRA_GAS_LIMIT, ANVIL_ARGS, deploy_algebra
+def algebra_node(request):
+    from alphapulse.chain.algebra import ALGEBRA_GAS_LIMIT, ANVIL_ARGS
     from alphapulse.chain.anvil import Anvil, AnvilNotFound
     try:
         node = Anvil(extra_args=ANVIL_ARGS, gas_limit=ALGEBRA_GAS_LIMIT).start()
     except AnvilNotFound as exc:
         pytest.fail(str(exc))
     request.addfinalizer(node.stop)
-    return deploy_algebra(node.http_url)
+    return node
 
 
-def _kernel(state, zero_to_one, amount_required, limit, fee, ticks, nets):
+@pytest.fixture(scope="module")
+def algebra(algebra_node):
+    from alphapulse.chain.algebra import deploy_algebra
+    return deploy_algebra(algebra_node.http_url)
+
+
+@pytest.fixture(scope="module")
+def integral(algebra_node):
+    from alphapulse.chain.algebra import deploy_integral
+    return deploy_integral(algebra_node.http_url)
+
+
+def _kernel(state, zero_to_one, amount_required, limit, fee, ticks, nets, swap=A.algebra_swap):
     exact_in = amount_required > 0
-    return A.algebra_swap(to_u256(state[0]), state[1], to_u256(state[2]), fee, ticks, nets, len(ticks),
+    return swap(to_u256(state[0]), state[1], to_u256(state[2]), fee, ticks, nets, len(ticks),
                           zero_to_one, exact_in, to_u256(abs(amount_required)), to_u256(limit), False)
 
 
@@ -152,3 +165,65 @@ def test_kernel_equals_the_deployed_algebra_pool(algebra):
     assert swaps >= ROUNDS * SWAPS_PER_BLOCK * 0.7
     assert crossed_max >= 3, crossed_max
     assert partial >= 1 and len(fees_seen) >= 4 and fee_blocks >= ROUNDS - 1
+
+
+def test_integral_kernel_equals_the_deployed_integral_pool(integral):
+    """Algebra Integral 1.2: steps from one initialised tick to the next (a linked list, no word
+    boundaries), a per-pool tick spacing (10 here), the fee in force ``lastFee`` changed by the
+    administrator's ``setFee`` between blocks (no plugin: swaps never recompute it)."""
+    rng = random.Random(21)
+    pool = integral.create_pool("TKA", "TKB", (1 << 96) + rng.getrandbits(80))
+    integral.set_tick_spacing(pool, 10)
+    integral.mint(pool, -887270, 887270, 10**19)
+    for _ in range(30):
+        lo = rng.randrange(-600, 600) * 10
+        hi = lo + rng.randrange(1, 200) * 10
+        integral.mint(pool, lo, hi, int(10 ** rng.uniform(18, 21.5)))
+    st = integral.pool_state(pool)
+    assert len(st.ticks) >= 40 and st.fee == 500                    # the factory's default fee
+    ticks = np.array(st.ticks, dtype=np.int32)
+    nets = i128_rows(st.nets)
+    # the pool's linked list joins exactly these ticks, between MIN_TICK and MAX_TICK
+    chain = [-887272] + list(st.ticks) + [887272]
+    for prev, t, nxt in zip(chain, chain[1:], chain[2:]):
+        assert integral.tick_links(pool, t) == (prev, nxt)
+
+    swaps = crossed_max = partial = 0
+    fees_seen = set()
+    for rnd in range(ROUNDS):
+        if rnd % 2 == 1:
+            integral.set_fee(pool, rng.choice([1, 100, 500, 3000, 10000, 50000, 65535]))
+        before = integral.pool_state(pool)
+        txs, plan = [], []
+        for _ in range(SWAPS_PER_BLOCK):
+            zto = rng.random() < 0.5
+            amt = _amount(rng) * (-1 if rng.random() < 0.35 else 1)
+            limit = _limit(rng, before.price, zto)
+            plan.append((zto, amt, limit))
+            txs.append(integral.swap_tx(pool, zto, amt, limit))
+        rcs = integral.tx.batch(txs, check=False)
+        state = (before.price, before.tick, before.liquidity)
+        fee = before.fee
+        fees_seen.add(fee)
+        for (zto, amt, limit), rc in zip(plan, rcs):
+            res = _kernel(state, zto, amt, limit, fee, ticks, nets, A.integral_swap)
+            if rc["status"] != 1:
+                assert res[0] != SWAP_OK, (zto, amt, limit)
+                continue
+            ev = integral.swap_result(pool, rc)
+            assert ev.fee_event is None
+            status, a_in, a_out, p_after, l_after, t_after, crossed = res
+            assert status == SWAP_OK, (zto, amt, limit, status)
+            a_in, a_out = from_limbs(a_in), from_limbs(a_out)
+            want = (a_in, -a_out) if zto else (-a_out, a_in)
+            assert (ev.amount0, ev.amount1) == want, (rnd, zto, amt, limit, fee, want)
+            assert (ev.price, ev.liquidity, ev.tick) == (from_limbs(p_after), from_limbs(l_after), t_after)
+            if amt > 0 and a_in < amt or amt < 0 and a_out < -amt:
+                partial += 1
+            crossed_max = max(crossed_max, crossed)
+            state = (ev.price, ev.tick, ev.liquidity)
+            swaps += 1
+        after = integral.pool_state(pool)
+        assert (after.price, after.tick, after.liquidity, after.fee) == state + (fee,)
+    assert swaps >= ROUNDS * SWAPS_PER_BLOCK * 0.7
+    assert crossed_max >= 3 and partial >= 1 and len(fees_seen) >= 4, (crossed_max, partial, fees_seen)

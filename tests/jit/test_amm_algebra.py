@@ -88,3 +88,42 @@ def test_exact_input_and_the_known_tick_range():
     assert not ok
     st = _kernel(sp, 0, 10**20, 3000, ticks, nets, True, 10**19, MIN_P + 1, True)[0]
     assert st == SWAP_MISSING_TICK
+
+
+def test_integral_steps_from_tick_to_tick_and_refuses_what_the_pool_refuses():
+    ticks, nets = [-600, 600], [10**20, -10**20]
+    t = np.array(ticks, dtype=np.int32)
+
+    def both(sp, tick, zto, amount):
+        limit = MIN_P + 1 if zto else MAX_P - 1
+        args = (to_u256(sp), tick, to_u256(10**20), 3000, t, i128_rows(nets), 2, zto, amount > 0,
+                to_u256(abs(amount)), to_u256(limit), False)
+        return A.algebra_swap(*args), A.integral_swap(*args)
+
+    # inside one tick-table word (ticks -15360..-60 at spacing 60) both make the same single step
+    sp = R.get_sqrt_ratio_at_tick(-300) + 12345
+    for zto, amount in ((True, 10**16), (False, -10**15), (True, -3 * 10**15), (False, 10**15)):
+        a, b = both(sp, -300, zto, amount)
+        assert a[0] == SWAP_OK and a == b
+    # across tick 0, an empty word boundary: v1.0 (like Uniswap) makes a step there, Integral
+    # goes on to tick -600 in one step, and the rounding differs
+    sp = (1 << 96) + 12345
+    a, b = both(sp, 0, True, 10**16)
+    assert a[0] == b[0] == SWAP_OK and a[1] == b[1] and from_limbs(a[2]) != from_limbs(b[2])
+    # Integral crosses every initialised tick it reaches; past the last one the list ends at
+    # MIN_TICK / MAX_TICK (no liquidity), where the limit stops the swap: a partial fill
+    st, a_in, a_out, p, liq, tick, crossed = A.integral_swap(
+        to_u256(sp), 0, to_u256(10**20), 3000, t, i128_rows(nets), 2, True, True, to_u256(10**21),
+        to_u256(MIN_P + 1), False)
+    assert st == SWAP_OK and crossed == 1 and from_limbs(liq) == 0 and from_limbs(p) == MIN_P + 1
+    assert from_limbs(a_in) < 10**21
+    assert A.integral_exact_input(to_u256(10**21), True, to_u256(sp), 0, to_u256(10**20), 3000, t,
+                                  i128_rows(nets), 2)[1] is False
+    # uint24 total fee below 1e6 (a uint16 lastFee plus a plugin fee can pass 65535)
+    ok_fee = A.integral_swap(to_u256(sp), 0, to_u256(10**20), 100_000, t, i128_rows(nets), 2, True, True,
+                             to_u256(10**15), to_u256(MIN_P + 1), True)
+    assert ok_fee[0] == SWAP_OK
+    assert A.integral_swap(to_u256(sp), 0, to_u256(10**20), 1_000_000, t, i128_rows(nets), 2, True, True,
+                           to_u256(10**15), to_u256(MIN_P + 1), True)[0] == A.SWAP_BAD_FEE
+    assert A.integral_swap(to_u256(sp), 0, to_u256(10**20), 3000, t, i128_rows(nets), 2, True, True,
+                           to_u256(10**21), to_u256(MIN_P + 1), True)[0] == SWAP_MISSING_TICK
