@@ -55,6 +55,22 @@ def integral(algebra_node):
     return deploy_integral(algebra_node.http_url)
 
 
+def test_npm_algebra_builds_are_the_polygon_versions():
+    """The npm v1.0 factory hard-codes the pool init code hash of QuickSwap V3's Polygon
+    deployment (its periphery derives pool addresses from it), and the pools' ABIs have the
+    globalState layouts of the two Polygon factories' pools."""
+    from alphapulse.chain.algebra import QUICKSWAP_POOL_INIT_CODE_HASH
+    from alphapulse.chain.artifacts import load_artifact
+    assert QUICKSWAP_POOL_INIT_CODE_HASH[2:] in load_artifact("AlgebraFactory").deployed_bytecode
+
+    def state_names(name):
+        entry = next(e for e in load_artifact(name).abi if e.get("name") == "globalState")
+        return [o["name"] for o in entry["outputs"]]
+    assert state_names("AlgebraPool") == ["price", "tick", "fee", "timepointIndex", "communityFeeToken0",
+                                          "communityFeeToken1", "unlocked"]
+    assert state_names("IntegralPool") == ["price", "tick", "lastFee", "pluginConfig", "communityFee", "unlocked"]
+
+
 def _kernel(state, zero_to_one, amount_required, limit, fee, ticks, nets, swap=A.algebra_swap):
     exact_in = amount_required > 0
     return swap(to_u256(state[0]), state[1], to_u256(state[2]), fee, ticks, nets, len(ticks),
