@@ -59,14 +59,14 @@ Differences from Uniswap V3 (``alphapulse.jit.amm_v3``), from the Algebra v1.0 s
   ``ticks(t)`` returns ``liquidityDelta`` (Uniswap's ``liquidityNet``) second, after
   ``liquidityTotal``.
 * **Events.** ``Swap(address indexed sender, address indexed recipient, int256 amount0, int256
-  amount1, uint160 price, uint128 liquidity, int24 tick)`` (the same topic as Uniswap V3's Swap);
-  ``Mint(address sender, address indexed owner, int24 indexed bottomTick, int24 indexed topTick,
-  uint128 liquidityAmount, uint256 amount0, uint256 amount1)`` and ``Burn(address indexed owner,
-  int24 indexed bottomTick, int24 indexed topTick, uint128 liquidityAmount, uint256 amount0,
-  uint256 amount1)`` (other topics than Uniswap's: no ``sender`` in Burn, ``liquidityAmount``
-  names); ``Fee(uint16 fee)``; ``Initialize(uint160 price, int24 tick)``. The factory emits
-  ``Pool(address indexed token0, address indexed token1, address pool)`` and looks pools up with
-  ``poolByPair(token0, token1)`` (one pool per pair, no fee tier).
+  amount1, uint160 price, uint128 liquidity, int24 tick)``, ``Mint(address sender, address indexed
+  owner, int24 indexed bottomTick, int24 indexed topTick, uint128 liquidityAmount, uint256
+  amount0, uint256 amount1)`` and ``Burn(address indexed owner, int24 indexed bottomTick, int24
+  indexed topTick, uint128 liquidityAmount, uint256 amount0, uint256 amount1)`` have Uniswap V3's
+  types, hence its topics (only the emitting address, a pool of the Algebra factory, tells them
+  apart); Algebra adds ``Fee(uint16 fee)``. The factory emits ``Pool(address indexed token0,
+  address indexed token1, address pool)`` and looks pools up with ``poolByPair(token0, token1)``
+  (one pool per pair, no fee tier).
 
 Algebra Integral (QuickSwap's newer Polygon factory ``0x96117a894c2c99aafeeacb972c3310e6ac83e810``;
 its pools are looked up per custom deployer, ``supportedDeployers`` in public integrations, a
