@@ -20,6 +20,12 @@ price just above tick 0):
                      ``v3_resumed_with_step_range`` says which)
 * ``v3_usdc_0tick_ns``  ``v3_exact_input`` on a USDC/WETH-like pool (tick
                      about 200,000 below 0, spacing 10, L ~ 2e18 .. 2e19), no crossing
+* ``algebra_0tick_ns`` / ``algebra_12tick_ns`` / ``algebra_10tick_ns``  the Algebra v1.0
+                     (QuickSwap V3) swap, ``amm_algebra.algebra_exact_input`` at a fee of
+                     3000 pips, on the same pool and amounts as the three ``v3_*`` cases above
+                     (Algebra's spacing is 60); each with ``*_py_ratio``: the time of the
+                     pure-Python integer swap (``reference.v3_swap``, the same math) over the
+                     kernel's (skipped at a ``--root`` without amm_algebra)
 * ``mul_div_128_ns`` / ``mul_div_256_ns``  ``mul_div`` with all three operands
                      random full-width 128-bit (resp. 256-bit) values
 * ``mul_div_up_fee_ns``  ``mul_div_rounding_up(amount, fee, 1e6 - fee)``
@@ -165,6 +171,38 @@ def main(argv=None) -> int:
                     CK[i, 25 + k] = h[4][k]
                 CK[i, 29] = np.uint64(h[5])
 
+    try:
+        from alphapulse.jit import amm_algebra
+    except ImportError:
+        amm_algebra = None
+
+    @njit(cache=False)
+    def run_algebra(sp, tick, liq, fee, ta, na, AM, Z, out):
+        for i in range(AM.shape[0]):
+            a_out, ok = amm_algebra.algebra_exact_input((AM[i, 0], AM[i, 1], AM[i, 2], AM[i, 3]), Z[i], sp, tick,
+                                                        liq, fee, ta, na, ta.shape[0])
+            out[i, 0] = a_out[0]
+            out[i, 1] = a_out[1]
+            out[i, 2] = a_out[2]
+            out[i, 3] = np.uint64(ok)
+
+    def algebra_case(name, p, fee, amounts, zfos):
+        AM, Z = limbs(amounts), np.array(zfos, np.bool_)
+        out = np.zeros((len(amounts), 4), np.uint64)
+        args_ = (to_u256(p["sp"]), p["tick"], to_u256(p["liq"]), fee, p["ta"], p["na"], AM, Z, out)
+        run_algebra(*args_)
+
+        def python_swaps():
+            return [R.v3_swap(p["sp"], p["tick"], p["liq"], fee, 60, p["ticks"], p["nets"], z, a)
+                    for a, z in zip(amounts, zfos)]
+        for i, r in enumerate(python_swaps()):
+            got = int(out[i, 0]) | int(out[i, 1]) << 64 | int(out[i, 2]) << 128
+            assert out[i, 3] == 1 and got == -(r.amount1 if zfos[i] else r.amount0), (name, amounts[i], zfos[i])
+        t_kernel = timed(run_algebra, *args_)
+        t_py = timed(python_swaps)
+        res[name] = round(t_kernel / len(amounts) * 1e9, 1)
+        res[name.replace("_ns", "_py_ratio")] = round(t_py / t_kernel, 1)
+
     @njit(cache=False)
     def run_mul_div(A, B, D, out, up):
         for i in range(A.shape[0]):
@@ -249,6 +287,11 @@ def main(argv=None) -> int:
     if hasattr(amm_v3, "v3_exact_input_from"):      # --root at a checkout from before it: skipped
         swap_case("v3_10tick_resumed_ns", p, 3000, a10, z10, kind="resumed")
 
+    if amm_algebra is not None:
+        algebra_case("algebra_0tick_ns", p, 3000, a0, z0)
+        algebra_case("algebra_12tick_ns", p, 3000, a12, z12)
+        algebra_case("algebra_10tick_ns", p, 3000, a10, z10)
+
     # -- a USDC/WETH-like pool: token0 6 decimals, token1 18, ETH at ~3000 USD
     t_c = -196_250
     pu = pool(10, [(-887270, 887270, 2 * 10**18)] + [(t_c - 10 * k * 30, t_c + 10 * k * 30, 3 * 10**18)
@@ -290,6 +333,8 @@ def main(argv=None) -> int:
     for k, v in res.items():
         if k.endswith("_ns"):
             print(f"{k:24s} {v:10.1f} ns")
+        elif k.endswith("_py_ratio"):
+            print(f"{k:24s} {v:10.1f} x")
     if args.json:
         print(json.dumps(res))
     return 0

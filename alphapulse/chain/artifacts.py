@@ -38,8 +38,19 @@ UNISWAP_ARTIFACTS: dict[str, str] = {
     "SwapRouter": "@uniswap/v3-periphery/artifacts/contracts/SwapRouter.sol/SwapRouter.json",
     "QuoterV2": "@uniswap/v3-periphery/artifacts/contracts/lens/QuoterV2.sol/QuoterV2.json",
     "TickLens": "@uniswap/v3-periphery/artifacts/contracts/lens/TickLens.sol/TickLens.json",
+    # Algebra v1.0 (QuickSwap V3 on Polygon), @cryptoalgebra/core 2.0.0: an unoptimised build whose
+    # pool and deployer exceed EIP-170, so the node runs with its code-size limit lifted.
+    "AlgebraFactory": "@cryptoalgebra/core/artifacts/contracts/AlgebraFactory.sol/AlgebraFactory.json",
+    "AlgebraPoolDeployer": "@cryptoalgebra/core/artifacts/contracts/AlgebraPoolDeployer.sol/AlgebraPoolDeployer.json",
+    "AlgebraPool": "@cryptoalgebra/core/artifacts/contracts/AlgebraPool.sol/AlgebraPool.json",
+    "DataStorageOperator": "@cryptoalgebra/core/artifacts/contracts/DataStorageOperator.sol/DataStorageOperator.json",
+    # Algebra Integral 1.2 (QuickSwap's newer Polygon factory), @cryptoalgebra/integral-core 1.2.10
+    "IntegralFactory": "@cryptoalgebra/integral-core/artifacts/contracts/AlgebraFactory.sol/AlgebraFactory.json",
+    "IntegralPoolDeployer":
+        "@cryptoalgebra/integral-core/artifacts/contracts/AlgebraPoolDeployer.sol/AlgebraPoolDeployer.json",
+    "IntegralPool": "@cryptoalgebra/integral-core/artifacts/contracts/AlgebraPool.sol/AlgebraPool.json",
 }
-LOCAL_ARTIFACTS: tuple[str, ...] = ("TestToken", "RevertingDecimalsToken", "CycleExecutor", "ArbExecutor")
+LOCAL_ARTIFACTS: tuple[str, ...] = ("TestToken", "RevertingDecimalsToken", "CycleExecutor", "ArbExecutor", "AlgebraCaller")
 
 # keccak256 of the creation bytecode, as hard-coded in UniswapV2Library.pairFor and
 # PoolAddress.POOL_INIT_CODE_HASH; deployments derive pool addresses with CREATE2 from these.
