@@ -279,7 +279,10 @@ def run_import(opt: ImportOptions) -> ImportReport:
         w = _Writer(journal)
         first = min(blocks, default=state.block + 1)
         t0 = _block_ts(first, headers, times)
-        for address in state.pools:
+        # pools in the order the logs first name them, as a live adapter meets them (the engine
+        # lists a pair's pools in the order it first saw them), then the rest of the state
+        order = [a for a in families if a in state.pools] + [a for a in state.pools if a not in families]
+        for address in order:
             for batch in _pack(state.records[address]):
                 w.frame(batch, t0 * NS_PER_S)
         for b in sorted(blocks):
