@@ -112,7 +112,7 @@ else:
         return np.uint64(0)
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _pair():
     """(tsc, CLOCK_REALTIME ns) read as close together as this thread gets them: the tightest
     of three tries, the TSC taken at the middle of the clock_gettime call."""
@@ -130,7 +130,7 @@ def _pair():
     return tsc, ns
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def reanchor(cal):
     """Take a new anchor and re-measure the rate over the calibration baseline (see above).
     Returns the anchor's CLOCK_REALTIME ns."""
