@@ -165,23 +165,6 @@ def _drop_conflicting_hashes(events: list[EvmEvent], headers: dict[int, BlockHea
     return out
 
 
-def _pack(records: list[Any]) -> list[list[Any]]:
-    """Records split into frames of at most the payload limit."""
-    out: list[list[Any]] = []
-    batch: list[Any] = []
-    size = 0
-    for r in records:
-        n = r.LAYOUT.size + (L.TLV_STD_HEADER if r.LAYOUT.size <= L.TLV_STD_MAX else L.TLV_EXT_HEADER)
-        if batch and size + n > L.MAX_PAYLOAD:
-            out.append(batch)
-            batch, size = [], 0
-        batch.append(r)
-        size += n
-    if batch:
-        out.append(batch)
-    return out
-
-
 class _Writer:
     """Frames of the importer's stream (source 5, sequence from 1), stamped monotonically."""
 
@@ -282,9 +265,8 @@ def run_import(opt: ImportOptions) -> ImportReport:
         # pools in the order the logs first name them, as a live adapter meets them (the engine
         # lists a pair's pools in the order it first saw them), then the rest of the state
         order = [a for a in families if a in state.pools] + [a for a in state.pools if a not in families]
-        for address in order:
-            for batch in _pack(state.records[address]):
-                w.frame(batch, t0 * NS_PER_S)
+        for address in order:     # one frame per pool: its PoolState with its TickCoverage and ticks
+            w.frame(state.records[address], t0 * NS_PER_S)
         for b in sorted(blocks):
             h = headers.get(b)
             ts = _block_ts(b, headers, times)

@@ -91,13 +91,13 @@ def test_journal_holds_state_then_each_block_with_gas_and_block_end(tmp_path):
     types = [[r.TYPE for r in f.tlvs] for f in frames]
     S, T, C, G, E = (L.POOL_STATE.type_id, L.POOL_TICK.type_id, L.TICK_COVERAGE.type_id,
                      L.GAS_PRICE.type_id, L.BLOCK_END.type_id)
-    assert types == [[S], [S, T, T, C], [G], [L.POOL_SWAP.type_id], [L.POOL_SYNC.type_id], [E],
+    assert types == [[S], [S, C, T, T], [G], [L.POOL_SWAP.type_id], [L.POOL_SYNC.type_id], [E],
                      [G], [L.POOL_SWAP.type_id], [L.POOL_MINT.type_id], [E]]
     v2, v3 = frames[0].tlvs[0], frames[1].tlvs
     assert (v2.reserve0, v2.reserve1, v2.pool_kind, v2.venue, v2.token1_decimals) == (10**6, 10**6, 1, 400, 6)
     assert (v3[0].sqrt_price_x96, v3[0].liquidity, v3[0].tick_spacing, v3[0].fee_pips) == (SQRT, 10**9, 10, 500)
-    assert [(t.tick, t.liquidity_net) for t in v3[1:3]] == [(-600, 1000), (600, -1000)]
-    assert (v3[3].tick_lower, v3[3].tick_upper) == (-800, 800)
+    assert [(t.tick, t.liquidity_net) for t in v3[2:4]] == [(-600, 1000), (600, -1000)]
+    assert (v3[1].tick_lower, v3[1].tick_upper) == (-800, 800)
     gas = frames[2].tlvs[0]
     assert (gas.base_fee_wei, gas.priority_fee_wei, gas.block_number, gas.chain_id) == (30 * 10**9, 7, 101, 137)
     swap = frames[3].tlvs[0]
@@ -221,6 +221,8 @@ def test_bad_arguments_exit_2_with_one_line_naming_the_input(tmp_path, capsys):
     ({"ticks": [[-605, 1]]}, "pools[1].ticks[0]"),
     ({"ticks": [[-900, 1]]}, "pools[1].ticks[0]"),
     ({"liquidity": -1}, "pools[1].liquidity"),
+    ({"ticks": [[t * 10, 1] for t in range(2000)],
+      "tick_range": [0, 20000]}, "pools[1].ticks: 2000 ticks"),
     ({"token0": "0x12"}, "pools[1].token0"),
     ({"venue": None, "factory": "0x" + "f1" * 20}, "pools[1].factory"),
     ({"decimals0": None, "token0": "0x" + "05" * 20}, "pools[1].decimals0"),

@@ -17,7 +17,7 @@ from alphapulse.adapters.evm.config import EvmDataClientConfig
 from alphapulse.adapters.evm.data import run_adapter
 from alphapulse.apps import import_logs
 from alphapulse.apps.config import ChainConfig
-from alphapulse.apps.make_recording import POOL_EVENT_TYPES, canonical_order, market_toml, restamp
+from alphapulse.apps.make_recording import canonical_order, market_toml, restamp
 from alphapulse.apps.pipeline import market_chain_config
 from alphapulse.chain.simulator import MarketSimulator, SimulatorConfig
 from alphapulse.journal import JournalReader
@@ -29,6 +29,7 @@ from alphapulse.strategy.engine import StrategyEngine
 from tests.strategy.feed import signals
 
 BLOCKS = 24
+POOL_EVENT_TYPES = (L.POOL_SWAP.type_id, L.POOL_SYNC.type_id, L.POOL_MINT.type_id, L.POOL_BURN.type_id)
 BLOCK_KEYED = POOL_EVENT_TYPES + (L.GAS_PRICE.type_id,)
 
 

@@ -22,6 +22,8 @@ range, i.e. every initialised tick of the pool): it becomes the pool's TickCover
 
 From a node, each pool is discovered and snapshotted exactly as the live adapter
 does (:class:`~alphapulse.adapters.evm.providers.PoolProvider`), at the given block.
+Either way a pool's records fit one frame (PROTOCOL.md: a PoolState travels with its
+TickCoverage and PoolTick records).
 """
 from __future__ import annotations
 
@@ -35,10 +37,9 @@ from typing import Any, Mapping
 
 from alphapulse.adapters.evm import abi
 from alphapulse.adapters.evm.abi import AbiError
-from alphapulse.adapters.evm.providers import (KIND_OF_FAMILY, PoolInfo, PoolProvider, RetryLater, Rpc,
-                                               RpcError, SnapshotUnavailable)
+from alphapulse.adapters.evm.providers import (KIND_OF_FAMILY, MAX_TICKS_PER_FRAME, PoolInfo, PoolProvider,
+                                               RetryLater, Rpc, RpcError, SnapshotUnavailable)
 from alphapulse.protocol import codec
-from alphapulse.protocol import layout as L
 from alphapulse.protocol.layout import PoolKind
 
 log = logging.getLogger(__name__)
@@ -56,14 +57,6 @@ class StartState:
     records: dict[bytes, list[Any]] = field(default_factory=dict)
     ignored: dict[bytes, str] = field(default_factory=dict)   # address -> why it is not followed
     chain_id: int | None = None
-
-
-def coverage_window(tick: int, spacing: int, tick_range: int) -> tuple[int, int]:
-    """The ticks [lower, upper] whose initialised ticks a node snapshot lists: the window that
-    ``PoolProvider._ticks`` scans (``tick_range`` each side of ``tick``, whole spacings)."""
-    lo_c = max(tick - tick_range, abi.MIN_TICK) // spacing
-    hi_c = min(tick + tick_range, abi.MAX_TICK) // spacing
-    return lo_c * spacing, hi_c * spacing
 
 
 # ---------------------------------------------------------------- snapshot file
@@ -187,6 +180,9 @@ def _snapshot_pool(p: dict, where: str, block: int, venues: Mapping[bytes, int],
             ticks = list(ticks.items())
         if not isinstance(ticks, list):
             raise StartStateError(f"{where}.ticks: expected [[tick, liquidity_net], ...]")
+        if len(ticks) > MAX_TICKS_PER_FRAME:
+            raise StartStateError(f"{where}.ticks: {len(ticks)} ticks, one frame holds {MAX_TICKS_PER_FRAME} "
+                                  "beside the PoolState (narrow tick_range)")
         seen: set[int] = set()
         for j, tn in enumerate(ticks):
             w = f"{where}.ticks[{j}]"
@@ -201,7 +197,8 @@ def _snapshot_pool(p: dict, where: str, block: int, venues: Mapping[bytes, int],
             net = _int(tn[1], w, -(1 << 127), (1 << 127) - 1)
             extra.append(codec.PoolTick(liquidity_net=net, block_number=block, tick=t, venue=venue,
                                         flags=0, pool=address))
-        extra.append(codec.TickCoverage(block_number=block, tick_lower=lo, tick_upper=hi, pool=address))
+        # the provider's order: PoolState, TickCoverage, PoolTick...
+        extra.insert(0, codec.TickCoverage(block_number=block, tick_lower=lo, tick_upper=hi, pool=address))
     info = PoolInfo(address, kind, venue, factory, t0, t1, ds[0], ds[1], fee, spacing)
     state = codec.PoolState(reserve0=r0, reserve1=r1, sqrt_price_x96=sqrt_p, liquidity=liq,
                             block_number=block, block_ts_ns=0, tick=tick, fee_pips=fee, venue=venue,
@@ -286,13 +283,7 @@ async def _state(rpc: Rpc, provider: PoolProvider, config: Any, block: int,
         if info is None:
             st.ignored[address] = provider.ignored.get(address, ("", "not followed"))[1]
             return
-        recs = await provider.snapshot(rpc, info, block)
-        if info.kind != PoolKind.CONSTANT_PRODUCT and not any(r.TYPE == L.TICK_COVERAGE.type_id for r in recs):
-            state = recs[0]
-            if state.sqrt_price_x96:
-                lo, hi = coverage_window(state.tick, info.tick_spacing, config.tick_snapshot_range)
-                recs.append(codec.TickCoverage(block_number=block, tick_lower=lo, tick_upper=hi,
-                                               pool=address))
+        recs = await provider.snapshot(rpc, info, block)     # one frame's records, TickCoverage included
         st.pools[address] = info
         st.records[address] = recs
 
