@@ -191,6 +191,8 @@ class EvmDataClient:
         self._checkpoint: int | None = None  # logs of blocks <= this are all processed
         self._pending: dict[bytes, list[EvmEvent]] = {}     # pool -> held events (discovery running)
         self._barred: list[EvmEvent] = []   # events of blocks after one whose BlockEnd waits
+        self._bar: int | None = None        # lowest block of a held event (see _barrier)
+        self._bar_valid = True
         self._due: set[int] = set()         # blocks complete on the chain, BlockEnd not yet sent
         self._ended: dict[int, bytes] = {}  # block -> hash its BlockEnd was sent for
         self.completed_block = -1           # highest head whose logs are all handled
@@ -583,6 +585,7 @@ class EvmDataClient:
         if held:
             held[:] = [h for h in held if h.key != ev.key]
             self.counters["held_dropped_by_reorg"] += 1
+            self._bar_valid = False
         if self._barred:
             n = len(self._barred)
             self._barred = [h for h in self._barred if h.key != ev.key]
@@ -656,6 +659,8 @@ class EvmDataClient:
             if held is None:
                 held = self._pending[pool] = []
             held.append(ev)
+            if self._bar_valid and (self._bar is None or ev.block_number < self._bar):
+                self._bar = ev.block_number
             self._mark(ev, ev)
             self.counters["held"] += 1
             if pool not in self._discovering:
@@ -675,13 +680,17 @@ class EvmDataClient:
 
     # ================================================================ block ends
     def _barrier(self) -> int | None:
-        """The lowest block with a held event (its BlockEnd must wait), None when nothing is held."""
-        low = None
-        for held in self._pending.values():
-            for ev in held:
-                if low is None or ev.block_number < low:
-                    low = ev.block_number
-        return low
+        """The lowest block with a held event (its BlockEnd must wait), None when nothing is held.
+        Kept up to date as events are held, recomputed after events leave the held lists."""
+        if not self._bar_valid:
+            low = None
+            for held in self._pending.values():
+                for ev in held:
+                    if low is None or ev.block_number < low:
+                        low = ev.block_number
+            self._bar = low
+            self._bar_valid = True
+        return self._bar
 
     async def _complete_block(self, rpc: Rpc, number: int) -> None:
         """The block of a new head: fetch its logs (by hash), publish what the subscription has
@@ -863,6 +872,7 @@ class EvmDataClient:
         for pool, result in ready:
             self._discovering.pop(pool, None)
             held = sorted(self._pending.pop(pool, []), key=lambda e: e.key)
+            self._bar_valid = False
             if result is None:
                 for ev in held:
                     self._mark(ev, None)
