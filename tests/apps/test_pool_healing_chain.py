@@ -69,7 +69,7 @@ def test_a_pool_out_of_trading_is_refreshed_and_trades_again_within_two_blocks()
         pair = mk.pools_for("WMATIC", "USDC")
         for q in pair:                              # first sight: the source snapshots each pool
             mk.move_price(q, 1.0005)
-        p.wait_for(lambda: p.metric("alphapulse_pools", "strategy") >= len(pair), 30, "pools known")
+        p.wait_for(lambda: p.metric("alphapulse_pools", "strategy") >= len(pair), 120, "pools known")
         _, cov0 = pump_until(lambda: market.first(lambda r: isinstance(r, codec.TickCoverage) and r.pool == pool),
                              10, "the pool's first snapshot")
         tick0 = mk.slot0(v3)[1]
