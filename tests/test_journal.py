@@ -201,3 +201,28 @@ def test_property_frames_and_garbage_any_chunking(tmp_path_factory, plan, chunk)
     assert frames == expect
     assert stats.bytes_skipped == garbage and stats.truncated_tail_bytes == 0
     assert stats.frames_ok == len(expect)
+
+
+@pytest.mark.parametrize("grow", [1, 37, 200, 2000])
+def test_a_corrupt_payload_size_swallows_no_valid_frame_behind_it(tmp_path, grow):
+    """A bit flip in payload_size leaves a sane header over a span of invalid TLVs: the frames
+    inside that span are found again, the corrupt one alone is rejected."""
+    bad = bytearray(FRAMES[0])
+    struct.pack_into("<I", bad, 24, struct.unpack_from("<I", bad, 24)[0] + grow)
+    p = tmp_path / "a.jrnl"
+    write_raw(p, bytes(bad) + b"".join(FRAMES[1:]))
+    frames, _, stats = read_all(p)
+    assert frames == FRAMES[1:]
+    assert stats.rejected_total == 1 and stats.truncated_tail_bytes == 0
+
+
+def test_resynchronising_over_megabytes_of_magic_bytes_is_linear(tmp_path):
+    import time
+    p = tmp_path / "a.jrnl"
+    write_raw(p, FRAMES[0] + bytes.fromhex("efbeadde") * (1 << 20) + FRAMES[1])
+    read_all(p)                               # compiled once
+    t0 = time.perf_counter()
+    frames, _, stats = read_all(p)
+    dt = time.perf_counter() - t0
+    assert frames == FRAMES[:2] and stats.bytes_skipped == 4 << 20
+    assert dt < 1.0, dt
