@@ -56,6 +56,30 @@ def effective_config(args: Any, environ: dict[str, str] | None = None) -> Config
     return cfg
 
 
+def check_replay_source(path: str) -> None:
+    """Raise ConfigError naming ``source.replay_file`` unless ``path`` is a readable journal, or a
+    directory holding at least one (PROTOCOL.md section 6): checked before anything starts."""
+    from alphapulse.adapters.recorder import journal_files
+    from alphapulse.journal import JournalError, read_file_header
+    p = Path(path)
+    if p.is_dir():
+        files = journal_files(p)
+        if not files:
+            raise ConfigError("source.replay_file", f"{path}: a directory with no journal files (*-NNNNNN.apj)")
+    elif not p.exists():
+        raise ConfigError("source.replay_file", f"{path}: no such file or directory")
+    else:
+        files = [p]
+    for f in files:
+        try:
+            with open(f, "rb") as fh:
+                read_file_header(fh, f)
+        except JournalError as e:
+            raise ConfigError("source.replay_file", f"not a journal: {e}") from None
+        except OSError as e:
+            raise ConfigError("source.replay_file", f"{f}: {e.strerror or e}") from None
+
+
 def _check_port_free(what: str, host: str, port: int) -> None:
     if port == 0:
         return
@@ -409,9 +433,21 @@ def main(argv: list[str] | None = None) -> int:
         return cli.EXIT_OK
     logging.basicConfig(level=getattr(logging, cfg.logging.level),
                         format="%(asctime)s %(levelname)-7s [supervisor] %(name)s: %(message)s")
+    try:
+        if cfg.source.kind == "replay":
+            check_replay_source(cfg.source.replay_file)
+    except ConfigError as e:
+        print(f"alphapulse: {e}", file=sys.stderr)
+        return cli.EXIT_CONFIG
     if cfg.source.kind == "replay" and cfg.source.speed == "max":
-        from alphapulse.apps.backtest import run_backtest
-        return run_backtest(cfg, report=args.report)
+        from alphapulse.apps.backtest import check_report_path, run_backtest
+        if args.report:
+            try:
+                check_report_path(args.report)
+            except OSError as e:
+                print(f"alphapulse: {e}", file=sys.stderr)
+                return cli.EXIT_CONFIG
+        return run_backtest(cfg, report=args.report, timings=not args.no_timings)
     pipe = Pipeline(cfg, duration_s=args.duration)
     try:
         pipe.preflight()

@@ -32,6 +32,40 @@ def test_config_errors_exit_2_with_one_line_naming_the_key(args, env, key):
     assert len(lines) == 1 and f"config error: {key}: " in lines[0], r.stderr
 
 
+def _not_journals(tmp_path):
+    empty = tmp_path / "empty.apj"
+    empty.write_bytes(b"")
+    wrong = tmp_path / "wrong.apj"
+    wrong.write_bytes(b"NOTAJRNL" + bytes(8) + b"x" * 100)
+    version = tmp_path / "version.apj"
+    version.write_bytes(b"APJRNL01" + (7).to_bytes(4, "little") + bytes(4))
+    nodir = tmp_path / "nothing-here"
+    nodir.mkdir()
+    return {"empty": empty, "wrong magic": wrong, "wrong version": version, "empty directory": nodir}
+
+
+@pytest.mark.parametrize("what", ["empty", "wrong magic", "wrong version", "empty directory"])
+def test_a_replay_input_that_is_not_a_journal_exits_2_naming_it(tmp_path, what):
+    path = _not_journals(tmp_path)[what]
+    for speed in ("max", "recorded"):
+        r = run("--replay", str(path), "--speed", speed, "--no-dashboard", "--ops-port", "0", timeout=60)
+        assert r.returncode == 2, r.stderr
+        lines = r.stderr.strip().splitlines()
+        assert len(lines) == 1 and "config error: source.replay_file: " in lines[0] and str(path) in lines[0], lines
+
+
+@pytest.mark.parametrize("where", ["missing directory", "under a file", "a directory"])
+def test_an_unwritable_report_path_exits_2_before_the_run(tmp_path, where):
+    (tmp_path / "f").write_text("")
+    report = {"missing directory": tmp_path / "no" / "r.json", "under a file": tmp_path / "f" / "r.json",
+              "a directory": tmp_path}[where]
+    r = run("--replay", str(BUNDLED_RECORDING), "--speed", "max", "--report", str(report), timeout=60)
+    assert r.returncode == 2, r.stderr[-2000:]
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and f"--report {report}" in lines[0], lines
+    assert "backtest of" not in r.stdout
+
+
 def test_print_config_shows_effective_values():
     r = run("--print-config", "--dashboard-port", "5111", env={"ALPHAPULSE__LOGGING__LEVEL": '"DEBUG"'},
             timeout=60)
@@ -71,15 +105,19 @@ def test_port_in_use_exits_3():
 
 def test_backtest_of_the_bundled_recording_is_deterministic(tmp_path):
     reports = []
-    for i in range(2):
+    for i, flags in enumerate([(), ("--no-timings",), ("--no-timings",)]):
         path = tmp_path / f"r{i}.json"
         r = run("--config", str(BUNDLED_MARKET), "--replay", str(BUNDLED_RECORDING), "--speed", "max",
-                "--report", str(path))
+                "--report", str(path), *flags)
         assert r.returncode == 0, r.stderr[-3000:]
         assert "opportunities" in r.stdout
         assert "signals not checked against a node" in r.stdout
-        reports.append(json.loads(path.read_text()))
-    a, b = reports
+        reports.append(path.read_bytes())
+    assert reports[1] == reports[2]                   # results only: byte for byte
+    a, b, c = (json.loads(x) for x in reports)
+    assert set(a["timings"]) == {"latency_us", "wall_s", "frames_per_s"} and "timings" not in b
+    assert {k: v for k, v in a.items() if k != "timings"} == b
+    assert a["summary"]["stale_pools"] == 0
     assert a["frames"] > 10_000 and a["rejected"] == 0
     assert a["signals"] and a["signals"] == b["signals"]
     s = a["signals"][0]
