@@ -306,8 +306,13 @@ class SupervisorConfig:
     restart_backoff_s: float = 0.5       # first restart delay, doubled per crash, capped
     restart_backoff_max_s: float = 30.0
     shutdown_timeout_s: float = 10.0
+    # a component whose heartbeat is older than this is killed and restarted (0 = never)
+    liveness_timeout_s: float = 60.0
 
     def validate(self, key: str) -> None:
+        import math
+        if not (math.isfinite(self.liveness_timeout_s) and 0 <= self.liveness_timeout_s <= 86400):
+            raise ConfigError(f"{key}.liveness_timeout_s", "must be within 0 (off) and 86400 s")
         for i, c in enumerate(self.components):
             if c not in COMPONENT_NAMES:
                 raise ConfigError(f"{key}.components[{i}]", f"must be one of {', '.join(COMPONENT_NAMES)}, got {c!r}")

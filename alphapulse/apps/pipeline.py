@@ -307,7 +307,9 @@ class Pipeline:
         self.sup = Supervisor(self.component_specs(), backoff_s=c.supervisor.restart_backoff_s,
                               backoff_max_s=c.supervisor.restart_backoff_max_s,
                               shutdown_timeout_s=c.supervisor.shutdown_timeout_s,
-                              log_level=getattr(logging, c.logging.level))
+                              log_level=getattr(logging, c.logging.level),
+                              liveness_timeout_s=c.supervisor.liveness_timeout_s,
+                              heartbeat_ns=self._heartbeat_ns)
         self.sup.__enter__()
         try:
             self.ops = OpsServer(c.ops.host, c.ops.port, self.health, self.prometheus).start()
@@ -320,6 +322,15 @@ class Pipeline:
             log.info("dashboard: http://%s:%d/", c.dashboard.host, c.dashboard.port)
 
     # -------------------------------------------------------------- running
+    def _heartbeat_ns(self, name: str) -> int:
+        """Wall clock (ns) of ``name``'s last heartbeat in the metrics block, 0 when none."""
+        if self.metrics is None:
+            return 0
+        try:
+            return int(self.metrics.gauge(name, "heartbeat_ns").value)
+        except KeyError:
+            return 0
+
     def health(self) -> dict[str, Any]:
         status = self.sup.status() if self.sup else {}
         snap = self.metrics.snapshot() if self.metrics is not None else {}
@@ -465,17 +476,23 @@ def main(argv: list[str] | None = None) -> int:
             raise KeyboardInterrupt
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
+    rc = cli.EXIT_OK
     try:
         pipe.start()
-        return pipe.run()
+        rc = pipe.run()
     except StartupError as e:
         print(f"alphapulse: {e}", file=sys.stderr)
-        return e.code
+        rc = e.code
     except KeyboardInterrupt:
-        return cli.EXIT_OK
+        rc = cli.EXIT_OK
     finally:
         pipe.close()
         log.info("stopped; rings and metrics block unlinked")
+    problems = pipe.sup.failures() if pipe.sup is not None else ""
+    if rc == cli.EXIT_OK and problems:
+        print(f"alphapulse: {problems}", file=sys.stderr)
+        rc = cli.EXIT_FAILURE
+    return rc
 
 
 if __name__ == "__main__":

@@ -24,6 +24,8 @@ def run(*args, env=None, timeout=300):
     ([], {"ALPHAPULSE__RINGS__MARKET_DATA__CAPACITY": "12345"}, "rings.market_data.capacity"),
     ([], {"ALPHAPULSE__EXECUTION__MODE": '"check"'}, "execution.mode"),    # a replay has no node
     (["--source", "local-chain"], {"ALPHAPULSE__EXECUTION__MAX_BACKLOG": "0"}, "execution.max_backlog"),
+    ([], {"ALPHAPULSE__SUPERVISOR__LIVENESS_TIMEOUT_S": "nan"}, "supervisor.liveness_timeout_s"),
+    ([], {"ALPHAPULSE__SUPERVISOR__LIVENESS_TIMEOUT_S": "-1"}, "supervisor.liveness_timeout_s"),
 ])
 def test_config_errors_exit_2_with_one_line_naming_the_key(args, env, key):
     r = run(*args, env=env, timeout=60)
