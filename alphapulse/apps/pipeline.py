@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from alphapulse import redact
 from alphapulse.apps import cli
 from alphapulse.apps.config import Config, ConfigError, load_config, to_toml
 
@@ -105,7 +106,7 @@ def _check_rpc_reachable(urls: tuple[str, ...], timeout: float = 5.0) -> None:
                     await w3.eth.chain_id
             return None
         except Exception as e:  # any failure makes this endpoint unusable now
-            return f"{url}: {type(e).__name__}: {e}"
+            return redact.mask_urls(f"{url}: {type(e).__name__}: {e}")
 
     async def all_() -> list[str | None]:
         return await asyncio.gather(*(probe(u) for u in urls))
@@ -437,13 +438,15 @@ def main(argv: list[str] | None = None) -> int:
     try:
         cfg = effective_config(args)
     except ConfigError as e:
-        print(f"alphapulse: {e}", file=sys.stderr)
+        print(f"alphapulse: {redact.mask_urls(str(e))}", file=sys.stderr)
         return cli.EXIT_CONFIG
     if args.print_config:
-        print(to_toml(cfg))
+        print(redact.mask_urls(to_toml(cfg)))
         return cli.EXIT_OK
     logging.basicConfig(level=getattr(logging, cfg.logging.level),
                         format="%(asctime)s %(levelname)-7s [supervisor] %(name)s: %(message)s")
+    for h in logging.getLogger().handlers:
+        redact.install(h)
     try:
         if cfg.source.kind == "replay":
             check_replay_source(cfg.source.replay_file)

@@ -34,6 +34,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+from alphapulse import redact
+
 log = logging.getLogger("alphapulse.supervisor")
 
 _PR_SET_PDEATHSIG = 1
@@ -131,7 +133,7 @@ class Supervisor:
         handler.setFormatter(_ComponentFormatter(
             "%(asctime)s %(levelname)-7s [%(component)s] %(name)s: %(message)s"))
         self.log_level = log_level
-        self._handler = handler
+        self._handler = redact.install(handler)         # no URL secret reaches the stream
         self.listener = logging.handlers.QueueListener(self.log_queue, handler,
                                                        respect_handler_level=False)
         self.running: dict[str, _Running] = {}

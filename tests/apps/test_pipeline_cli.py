@@ -93,6 +93,19 @@ def test_unreachable_rpc_exits_4():
     assert "no RPC endpoint is reachable" in r.stderr
 
 
+def test_a_planted_rpc_key_is_never_printed():
+    from tests.apps.pipeline_helpers import free_port
+    key = "PLANTEDk3y0123456789"
+    url = f"wss://user:{key}@127.0.0.1:{free_port()}/v3/{key}"
+    r = run("--rpc", url, "--no-dashboard", "--ops-port", "0", timeout=120)
+    assert r.returncode == 4 and "no RPC endpoint is reachable" in r.stderr, r.stderr
+    assert "127.0.0.1" in r.stderr and key not in r.stderr + r.stdout
+    r = run("--rpc", url, "--print-config", timeout=60)
+    assert r.returncode == 0 and "wss://***@127.0.0.1" in r.stdout and key not in r.stdout
+    r = run("--rpc", f"http://u:{key}@host/{key}", timeout=60)
+    assert r.returncode == 2 and "source.rpc_urls[0]" in r.stderr and key not in r.stderr
+
+
 def test_port_in_use_exits_3():
     import socket
     s = socket.socket()
