@@ -42,6 +42,7 @@ loaders) changes.
 """
 from alphapulse.jit import cache_guard as _cache_guard
 
+_cache_guard.ensure_cache_dir()
 _cache_guard.check()
 from alphapulse.jit.columns import (  # noqa: E402,F401
     COLUMNS, ArbitrageSignalColumns, GasPriceColumns, HeartbeatColumns, PoolBurnColumns,
