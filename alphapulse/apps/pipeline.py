@@ -164,6 +164,13 @@ class Pipeline:
     # -------------------------------------------------------------- start-up
     def preflight(self) -> None:
         c = self.cfg
+        for key, host in (("dashboard.host", c.dashboard.host if c.dashboard.enabled else None),
+                          ("ops.host", c.ops.host)):
+            if host is not None:
+                try:
+                    socket.getaddrinfo(host, None)
+                except (socket.gaierror, UnicodeError) as e:
+                    raise StartupError(cli.EXIT_CONFIG, f"config error: {key}: cannot resolve {host!r} ({e})") from None
         if c.dashboard.enabled:
             _check_port_free("dashboard", c.dashboard.host, c.dashboard.port)
         _check_port_free("ops", c.ops.host, c.ops.port)

@@ -25,6 +25,12 @@ def run(*args, env=None, timeout=300):
     ([], {"ALPHAPULSE__EXECUTION__MODE": '"check"'}, "execution.mode"),    # a replay has no node
     (["--source", "local-chain"], {"ALPHAPULSE__EXECUTION__MAX_BACKLOG": "0"}, "execution.max_backlog"),
     ([], {"ALPHAPULSE__SUPERVISOR__LIVENESS_TIMEOUT_S": "nan"}, "supervisor.liveness_timeout_s"),
+    ([], {"ALPHAPULSE__STRATEGY__MIN_NET_PROFIT_USD": "inf"}, "strategy.min_net_profit_usd"),
+    ([], {"ALPHAPULSE__DASHBOARD__RATE_LIMIT_HZ": "1e300"}, "dashboard.rate_limit_hz"),
+    (["--speed", "inf"], {}, "source.speed"),
+    ([], {"ALPHAPULSE__RINGS__MARKET_DATA__CAPACITY": str(1 << 50)}, "rings.market_data.capacity"),
+    ([], {"ALPHAPULSE__RINGS__PREFIX": '"../x y"'}, "rings.prefix"),
+    ([], {"ALPHAPULSE__OPS__HOST": '"no-such-host.invalid"'}, "ops.host"),
     ([], {"ALPHAPULSE__SUPERVISOR__LIVENESS_TIMEOUT_S": "-1"}, "supervisor.liveness_timeout_s"),
 ])
 def test_config_errors_exit_2_with_one_line_naming_the_key(args, env, key):
