@@ -108,6 +108,7 @@ def run_backtest(cfg: Any, report: str | None = None, out: Any = None, timings: 
     wall = time.perf_counter() - t0
     book.finish()
     counters = dict(rp.counters)
+    engine.log_bad_events()
     ec = engine.counters()
     per_pair: dict[str, dict[str, int]] = defaultdict(lambda: {"count": 0, "net_profit_usd_e8": 0})
     for s in signals:
