@@ -11,10 +11,12 @@ frame off, so a crash loses at most that frame.
 :class:`JournalReader` reads any file in this format in chunks and validates
 every frame with :func:`alphapulse.jit.validate_frames` (checksums sampled
 every ``crc_every`` frames, default all). A frame whose header is sane but whose
-payload or checksum is wrong is reported with its reject reason and skipped by
-its length. After a corrupt header (bad magic, version, domain, oversized
-payload) the reader resynchronises on the next magic and counts the bytes it
-skipped. Bytes at the end of the file that start a frame but stop short of it
+payload or checksum is wrong is reported with its reject reason; the next frame
+is searched inside the span it declares (a corrupt length must not swallow the
+valid frames behind it), else after it. After a corrupt header (bad magic,
+version, domain, oversized payload) the reader resynchronises on the next
+plausible frame start (:func:`alphapulse.jit.find_frame`, one linear scan in
+compiled code) and counts the bytes it skipped. Bytes at the end of the file that start a frame but stop short of it
 are counted as a truncated tail when they start with the frame magic and no
 later magic follows; anything else there is garbage (skipped bytes). :class:`JournalStats` holds the counts.
 """
@@ -31,7 +33,7 @@ import numpy as np
 
 from alphapulse.jit import (
     STOP_CORRUPT, STOP_END, STOP_FULL, STOP_PARTIAL, FrameIndex, alloc_frame_index,
-    find_magic, new_crc_state, validate_frames,
+    find_frame, new_crc_state, validate_frames,
 )
 from alphapulse.protocol.layout import MAGIC, MAX_FRAME, Reject
 
@@ -43,7 +45,6 @@ FILE_HEADER = struct.Struct("<8sII")
 FILE_HEADER_SIZE = FILE_HEADER.size
 assert FILE_HEADER_SIZE == 16
 _FRAME_MAGIC = MAGIC.to_bytes(4, "little")
-_MAGIC_TAIL = len(_FRAME_MAGIC) - 1   # a magic cut by a chunk boundary leaves <= 3 bytes
 
 
 class JournalError(ValueError):
@@ -145,7 +146,7 @@ class JournalReader:
                         eof = True
                     end += got or 0
                 n, consumed, stop, reason = validate_frames(buf, pos, end, self.crc_every,
-                                                            self._crc_state, self._index)
+                                                            self._crc_state, self._index, True)
                 if n:
                     in_sync = True
                     self._count(n)
@@ -161,7 +162,7 @@ class JournalReader:
                 if stop == STOP_PARTIAL and not eof:
                     continue                               # read the rest of the frame
                 # A corrupt header, or bytes at end of file that do not make a frame.
-                m = find_magic(buf, pos + 1, end)
+                m = find_frame(buf, pos + 1, end, end)
                 head = buf[pos:min(end, pos + len(_FRAME_MAGIC))].tobytes()
                 if m < 0 and stop == STOP_PARTIAL and _FRAME_MAGIC.startswith(head):
                     # eof: the start of a frame that a crash cut short
@@ -184,9 +185,8 @@ class JournalReader:
                 if eof:
                     st.bytes_skipped += end - pos
                     break
-                keep = max(pos + 1, end - _MAGIC_TAIL)     # a magic may straddle chunks
-                st.bytes_skipped += keep - pos
-                pos = keep
+                st.bytes_skipped += end - pos              # find_frame keeps a magic cut by the chunk
+                pos = end
 
     def _count(self, n: int) -> None:
         st = self.stats

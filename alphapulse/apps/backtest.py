@@ -53,7 +53,28 @@ def _pct(sorted_vals: list[int], q: float) -> float | None:
     return sorted_vals[i] / 1e3
 
 
-def run_backtest(cfg: Any, report: str | None = None, out: Any = None) -> int:
+def check_report_path(report: str) -> None:
+    """Raise OSError naming ``report`` unless a report can be written there (checked before the
+    run, so that an hour of backtest is not lost to a typo); leaves no file behind."""
+    p = Path(report)
+    if p.is_dir():
+        raise IsADirectoryError(f"--report {report}: is a directory")
+    existed = p.exists()
+    try:
+        with open(p, "a"):
+            pass
+    except OSError as e:
+        raise OSError(f"--report {report}: {e.strerror or e}") from None
+    if not existed:
+        p.unlink()
+
+
+def run_backtest(cfg: Any, report: str | None = None, out: Any = None, timings: bool = True) -> int:
+    """Run the recording through the engine, print the summary, write ``report`` (JSON) if given.
+
+    The report keeps results (signals, counters: the same for the same recording and config)
+    apart from ``timings`` (wall-clock figures), which ``timings=False`` leaves out so that two
+    reports of one recording compare byte for byte."""
     from alphapulse.adapters.replayer import Replayer
     from alphapulse.strategy.config import EngineConfig
     from alphapulse.strategy.engine import StrategyEngine
@@ -87,6 +108,7 @@ def run_backtest(cfg: Any, report: str | None = None, out: Any = None) -> int:
     wall = time.perf_counter() - t0
     book.finish()
     counters = dict(rp.counters)
+    engine.log_bad_events()
     ec = engine.counters()
     per_pair: dict[str, dict[str, int]] = defaultdict(lambda: {"count": 0, "net_profit_usd_e8": 0})
     for s in signals:
@@ -94,22 +116,26 @@ def run_backtest(cfg: Any, report: str | None = None, out: Any = None) -> int:
         per_pair[key]["count"] += 1
         per_pair[key]["net_profit_usd_e8"] += s.net_profit_usd_e8
     lat = sorted(latencies_ns)
+    stale_pools = sum(1 for i in range(len(engine.registry)) if engine.registry.pool(i).stale)
     summary = {
         **book.summary(),
         "per_venue_path": dict(per_pair),
-        "latency_us": {"p50": _pct(lat, 0.5), "p99": _pct(lat, 0.99), "p999": _pct(lat, 0.999)},
-        "wall_s": round(wall, 3),
-        "frames_per_s": round(counters.get("frames", 0) / wall) if wall > 0 else None,
+        "stale_pools": stale_pools,
         "engine": ec,
         "replayer": counters,
         "execution": NOT_CHECKED,
+    }
+    timing = {
+        "latency_us": {"p50": _pct(lat, 0.5), "p99": _pct(lat, 0.99), "p999": _pct(lat, 0.999)},
+        "wall_s": round(wall, 3),
+        "frames_per_s": round(counters.get("frames", 0) / wall) if wall > 0 else None,
     }
     frames = int(counters.get("frames", 0))
     rejected = int(sum(v for k, v in counters.items() if k.startswith("rejected")))
     usd = lambda e8: f"${e8 / 1e8:,.2f}"  # noqa: E731 (display only)
     print(f"backtest of {cfg.source.replay_file}", file=out)
     print(f"  frames {frames:,} ({rejected} rejected) in {wall:.2f} s"
-          f" = {summary['frames_per_s'] or 0:,} frames/s", file=out)
+          f" = {timing['frames_per_s'] or 0:,} frames/s", file=out)
     life = summary["lifetime_blocks"]
     print(f"  capturable profit {usd(summary['capturable_profit_usd_e8'])} in "
           f"{summary['blocks_with_capturable_profit']:,} blocks (one trade per pool per block)", file=out)
@@ -122,7 +148,11 @@ def run_backtest(cfg: Any, report: str | None = None, out: Any = None) -> int:
           f"{usd(summary['signals_net_profit_usd_e8'])} (republications of one opportunity included)", file=out)
     for k, v in sorted(per_pair.items(), key=lambda kv: -kv[1]["net_profit_usd_e8"]):
         print(f"    venues {k:<16} {v['count']:>6} signals  net {usd(v['net_profit_usd_e8'])}", file=out)
-    lu = summary["latency_us"]
+    if ec.get("seq_gaps") or ec.get("bad_event") or stale_pools:
+        print(f"  sequence gaps {ec.get('seq_gaps', 0)}, bad events {ec.get('bad_event', 0)}; "
+              f"{stale_pools} pools stale at the end, {ec.get('stale_skips', 0):,} changes of stale pools "
+              f"not searched", file=out)
+    lu = timing["latency_us"]
     if lu["p50"] is not None:
         print(f"  batch-in to signal-out latency: p50 {lu['p50']:.1f} us, p99 {lu['p99']:.1f} us, "
               f"p99.9 {lu['p999']:.1f} us", file=out)
@@ -133,6 +163,8 @@ def run_backtest(cfg: Any, report: str | None = None, out: Any = None) -> int:
                "opportunities": [o.to_json(book.current_block) for o in book.all_opportunities()],
                "capturable_per_block": [[b, v] for b, v in sorted(book.capturable_by_block.items())],
                "summary": summary}
+        if timings:
+            doc["timings"] = timing
         Path(report).write_text(json.dumps(doc, indent=1, default=_jsonable))
         print(f"  report: {report}", file=out)
     return 0

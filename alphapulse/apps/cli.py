@@ -31,6 +31,9 @@ def build_parser() -> argparse.ArgumentParser:
     src.add_argument("--loop", action=argparse.BooleanOptionalAction, default=None,
                      help="replay: start over at the end")
     src.add_argument("--report", metavar="PATH", help="backtest: also write a JSON report")
+    src.add_argument("--no-timings", action="store_true",
+                     help="backtest: leave wall-clock figures out of the report (reports of one recording "
+                          "then compare byte for byte)")
     p.add_argument("--record", metavar="DIR", help="record the market-data ring to journals in DIR")
     p.add_argument("--no-dashboard", action="store_true", help="do not start the dashboard")
     p.add_argument("--dashboard-port", type=int, metavar="PORT")

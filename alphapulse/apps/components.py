@@ -273,6 +273,7 @@ def strategy(stop: Any, *, market_ring: str, signal_ring: str, engine: Any,
                 if psys is not None:
                     psys.heartbeat()
                 _alive(m, "strategy")
+                eng.log_bad_events()
                 last_beat = now
             if gcp is not None:
                 gcp.tick(idle=not busy)

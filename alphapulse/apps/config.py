@@ -9,7 +9,9 @@ Components never read the environment on their own: they get their section.
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
+import re
 import tomllib
 import typing
 from dataclasses import dataclass
@@ -18,6 +20,17 @@ from typing import Any, Literal, Mapping
 
 ENV_PREFIX = "ALPHAPULSE__"
 PACKAGE_CONFIG_DIR = Path(__file__).resolve().parent.parent / "config"
+
+
+MAX_CONFIG_NUMBER = 1e12    # no setting means anything beyond this (seconds, USD, Hz)
+
+
+def physical_memory() -> int:
+    """Bytes of RAM of this machine, 0 when unknown."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return 0
 
 
 class ConfigError(ValueError):
@@ -90,7 +103,7 @@ class SourceConfig:
                 mult = float(self.speed)
             except ValueError:
                 mult = -1.0
-            if not mult > 0:
+            if not (mult > 0 and math.isfinite(mult)):
                 raise ConfigError(f"{key}.speed", f"must be 'recorded', 'max' or a positive multiple, got {self.speed!r}")
         if self.replay_file:
             rp = Path(self.replay_file)
@@ -190,6 +203,9 @@ class RingConfig:
     def validate(self, key: str) -> None:
         if self.capacity < 1 << 16 or self.capacity & (self.capacity - 1):
             raise ConfigError(f"{key}.capacity", f"must be a power of two >= 65536 bytes, got {self.capacity}")
+        mem = physical_memory()
+        if mem and self.capacity > mem:
+            raise ConfigError(f"{key}.capacity", f"{self.capacity} bytes is more than this machine's memory ({mem})")
 
 
 @dataclass(frozen=True)
@@ -203,6 +219,14 @@ class RingsConfig:
     def validate(self, key: str) -> None:
         for name in ("market_data", "signal", "execution", "system"):
             getattr(self, name).validate(f"{key}.{name}")
+        mem = physical_memory()
+        total = sum(getattr(self, n).capacity for n in ("market_data", "signal", "execution", "system"))
+        if mem and total > mem:
+            raise ConfigError(f"{key}", f"the rings' capacities add up to {total} bytes, more than this "
+                                        f"machine's memory ({mem})")
+        if self.prefix and not re.fullmatch(r"[A-Za-z0-9_.-]{1,120}", self.prefix):
+            raise ConfigError(f"{key}.prefix", "must be 1-120 characters of A-Z a-z 0-9 _ . - (a shared-memory "
+                                               f"name), got {self.prefix!r}")
 
 
 @dataclass(frozen=True)
@@ -306,8 +330,13 @@ class SupervisorConfig:
     restart_backoff_s: float = 0.5       # first restart delay, doubled per crash, capped
     restart_backoff_max_s: float = 30.0
     shutdown_timeout_s: float = 10.0
+    # a component whose heartbeat is older than this is killed and restarted (0 = never)
+    liveness_timeout_s: float = 60.0
 
     def validate(self, key: str) -> None:
+        import math
+        if not (math.isfinite(self.liveness_timeout_s) and 0 <= self.liveness_timeout_s <= 86400):
+            raise ConfigError(f"{key}.liveness_timeout_s", "must be within 0 (off) and 86400 s")
         for i, c in enumerate(self.components):
             if c not in COMPONENT_NAMES:
                 raise ConfigError(f"{key}.components[{i}]", f"must be one of {', '.join(COMPONENT_NAMES)}, got {c!r}")
@@ -394,7 +423,10 @@ def coerce(key: str, tp: Any, value: Any) -> Any:
     if tp is float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ConfigError(key, f"must be a number, got {value!r}")
-        return float(value)
+        f = float(value)
+        if not math.isfinite(f) or abs(f) > MAX_CONFIG_NUMBER:
+            raise ConfigError(key, f"must be a finite number within +-{MAX_CONFIG_NUMBER:g}, got {value!r}")
+        return f
     if tp is str:
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             return str(value)

@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from alphapulse import redact
 from alphapulse.apps import cli
 from alphapulse.apps.config import Config, ConfigError, load_config, to_toml
 
@@ -56,6 +57,30 @@ def effective_config(args: Any, environ: dict[str, str] | None = None) -> Config
     return cfg
 
 
+def check_replay_source(path: str) -> None:
+    """Raise ConfigError naming ``source.replay_file`` unless ``path`` is a readable journal, or a
+    directory holding at least one (PROTOCOL.md section 6): checked before anything starts."""
+    from alphapulse.adapters.recorder import journal_files
+    from alphapulse.journal import JournalError, read_file_header
+    p = Path(path)
+    if p.is_dir():
+        files = journal_files(p)
+        if not files:
+            raise ConfigError("source.replay_file", f"{path}: a directory with no journal files (*-NNNNNN.apj)")
+    elif not p.exists():
+        raise ConfigError("source.replay_file", f"{path}: no such file or directory")
+    else:
+        files = [p]
+    for f in files:
+        try:
+            with open(f, "rb") as fh:
+                read_file_header(fh, f)
+        except JournalError as e:
+            raise ConfigError("source.replay_file", f"not a journal: {e}") from None
+        except OSError as e:
+            raise ConfigError("source.replay_file", f"{f}: {e.strerror or e}") from None
+
+
 def _check_port_free(what: str, host: str, port: int) -> None:
     if port == 0:
         return
@@ -81,7 +106,7 @@ def _check_rpc_reachable(urls: tuple[str, ...], timeout: float = 5.0) -> None:
                     await w3.eth.chain_id
             return None
         except Exception as e:  # any failure makes this endpoint unusable now
-            return f"{url}: {type(e).__name__}: {e}"
+            return redact.mask_urls(f"{url}: {type(e).__name__}: {e}")
 
     async def all_() -> list[str | None]:
         return await asyncio.gather(*(probe(u) for u in urls))
@@ -139,6 +164,13 @@ class Pipeline:
     # -------------------------------------------------------------- start-up
     def preflight(self) -> None:
         c = self.cfg
+        for key, host in (("dashboard.host", c.dashboard.host if c.dashboard.enabled else None),
+                          ("ops.host", c.ops.host)):
+            if host is not None:
+                try:
+                    socket.getaddrinfo(host, None)
+                except (socket.gaierror, UnicodeError) as e:
+                    raise StartupError(cli.EXIT_CONFIG, f"config error: {key}: cannot resolve {host!r} ({e})") from None
         if c.dashboard.enabled:
             _check_port_free("dashboard", c.dashboard.host, c.dashboard.port)
         _check_port_free("ops", c.ops.host, c.ops.port)
@@ -283,7 +315,9 @@ class Pipeline:
         self.sup = Supervisor(self.component_specs(), backoff_s=c.supervisor.restart_backoff_s,
                               backoff_max_s=c.supervisor.restart_backoff_max_s,
                               shutdown_timeout_s=c.supervisor.shutdown_timeout_s,
-                              log_level=getattr(logging, c.logging.level))
+                              log_level=getattr(logging, c.logging.level),
+                              liveness_timeout_s=c.supervisor.liveness_timeout_s,
+                              heartbeat_ns=self._heartbeat_ns)
         self.sup.__enter__()
         try:
             self.ops = OpsServer(c.ops.host, c.ops.port, self.health, self.prometheus).start()
@@ -296,6 +330,15 @@ class Pipeline:
             log.info("dashboard: http://%s:%d/", c.dashboard.host, c.dashboard.port)
 
     # -------------------------------------------------------------- running
+    def _heartbeat_ns(self, name: str) -> int:
+        """Wall clock (ns) of ``name``'s last heartbeat in the metrics block, 0 when none."""
+        if self.metrics is None:
+            return 0
+        try:
+            return int(self.metrics.gauge(name, "heartbeat_ns").value)
+        except KeyError:
+            return 0
+
     def health(self) -> dict[str, Any]:
         status = self.sup.status() if self.sup else {}
         snap = self.metrics.snapshot() if self.metrics is not None else {}
@@ -402,16 +445,30 @@ def main(argv: list[str] | None = None) -> int:
     try:
         cfg = effective_config(args)
     except ConfigError as e:
-        print(f"alphapulse: {e}", file=sys.stderr)
+        print(f"alphapulse: {redact.mask_urls(str(e))}", file=sys.stderr)
         return cli.EXIT_CONFIG
     if args.print_config:
-        print(to_toml(cfg))
+        print(redact.mask_urls(to_toml(cfg)))
         return cli.EXIT_OK
     logging.basicConfig(level=getattr(logging, cfg.logging.level),
                         format="%(asctime)s %(levelname)-7s [supervisor] %(name)s: %(message)s")
+    for h in logging.getLogger().handlers:
+        redact.install(h)
+    try:
+        if cfg.source.kind == "replay":
+            check_replay_source(cfg.source.replay_file)
+    except ConfigError as e:
+        print(f"alphapulse: {e}", file=sys.stderr)
+        return cli.EXIT_CONFIG
     if cfg.source.kind == "replay" and cfg.source.speed == "max":
-        from alphapulse.apps.backtest import run_backtest
-        return run_backtest(cfg, report=args.report)
+        from alphapulse.apps.backtest import check_report_path, run_backtest
+        if args.report:
+            try:
+                check_report_path(args.report)
+            except OSError as e:
+                print(f"alphapulse: {e}", file=sys.stderr)
+                return cli.EXIT_CONFIG
+        return run_backtest(cfg, report=args.report, timings=not args.no_timings)
     pipe = Pipeline(cfg, duration_s=args.duration)
     try:
         pipe.preflight()
@@ -429,17 +486,23 @@ def main(argv: list[str] | None = None) -> int:
             raise KeyboardInterrupt
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
+    rc = cli.EXIT_OK
     try:
         pipe.start()
-        return pipe.run()
+        rc = pipe.run()
     except StartupError as e:
         print(f"alphapulse: {e}", file=sys.stderr)
-        return e.code
+        rc = e.code
     except KeyboardInterrupt:
-        return cli.EXIT_OK
+        rc = cli.EXIT_OK
     finally:
         pipe.close()
         log.info("stopped; rings and metrics block unlinked")
+    problems = pipe.sup.failures() if pipe.sup is not None else ""
+    if rc == cli.EXIT_OK and problems:
+        print(f"alphapulse: {problems}", file=sys.stderr)
+        rc = cli.EXIT_FAILURE
+    return rc
 
 
 if __name__ == "__main__":

@@ -7,6 +7,13 @@ name (``"package.module:function"``); it runs in its own spawned process until
 "finished" (exit code 0); an exception or a signal is a crash, restarted with
 exponential backoff unless the component is ``oneshot``.
 
+A component that stopped making progress is restarted the same way: with
+``liveness_timeout_s`` and a ``heartbeat_ns(name)`` source (wall-clock ns of the
+component's last sign of life, 0 when none), a running component whose last
+heartbeat since it started is older than the timeout is killed (SIGKILL),
+counted as hung and restarted. A component is judged only once it has beaten
+(its first start may compile for minutes).
+
 Logs: every child sends its records through a ``QueueHandler`` to one
 ``QueueListener`` in the supervisor (the standard library's process-safe
 pattern, which works with the spawn start method), so all processes write one
@@ -26,6 +33,8 @@ import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
+
+from alphapulse import redact
 
 log = logging.getLogger("alphapulse.supervisor")
 
@@ -52,6 +61,9 @@ class _Running:
     next_start: float = 0.0              # when waiting for a restart
     exitcode: int | None = None
     finished: bool = False
+    started_ns: int = 0                  # wall clock of the start (heartbeats before it are stale)
+    hangs: int = 0                       # times killed for silence
+    killed_at_shutdown: bool = False
 
 
 def _set_parent_death_signal() -> None:
@@ -106,8 +118,12 @@ class Supervisor:
 
     def __init__(self, specs: list[ComponentSpec], *, backoff_s: float = 0.5,
                  backoff_max_s: float = 30.0, shutdown_timeout_s: float = 10.0,
-                 log_level: int = logging.INFO, log_stream: Any = None) -> None:
+                 log_level: int = logging.INFO, log_stream: Any = None,
+                 liveness_timeout_s: float = 0.0,
+                 heartbeat_ns: Callable[[str], int] | None = None) -> None:
         self.specs = specs
+        self.liveness_timeout_s = liveness_timeout_s
+        self.heartbeat_ns = heartbeat_ns
         self.backoff_s = backoff_s
         self.backoff_max_s = backoff_max_s
         self.shutdown_timeout_s = shutdown_timeout_s
@@ -117,7 +133,7 @@ class Supervisor:
         handler.setFormatter(_ComponentFormatter(
             "%(asctime)s %(levelname)-7s [%(component)s] %(name)s: %(message)s"))
         self.log_level = log_level
-        self._handler = handler
+        self._handler = redact.install(handler)         # no URL secret reaches the stream
         self.listener = logging.handlers.QueueListener(self.log_queue, handler,
                                                        respect_handler_level=False)
         self.running: dict[str, _Running] = {}
@@ -148,9 +164,9 @@ class Supervisor:
                                 args=(spec.name, spec.target, spec.kwargs, stop, self.log_queue,
                                       self.log_level, os.getpid()), daemon=False)
         proc.start()
-        r = _Running(spec, proc, stop, time.monotonic())
+        r = _Running(spec, proc, stop, time.monotonic(), started_ns=time.time_ns())
         if prev is not None:
-            r.restarts, r.crashes_in_row = prev.restarts + 1, prev.crashes_in_row
+            r.restarts, r.crashes_in_row, r.hangs = prev.restarts + 1, prev.crashes_in_row, prev.hangs
         self.running[spec.name] = r
         log.info("started %s (pid %d)%s", spec.name, proc.pid,
                  f", restart #{r.restarts}" if r.restarts else "")
@@ -166,9 +182,16 @@ class Supervisor:
                     self._start(r.spec, r)
                 continue
             if r.proc.is_alive():
-                if r.crashes_in_row and now - r.started > 30.0:
-                    r.crashes_in_row = 0              # stable again: reset the backoff
-                continue
+                silent = self._silent_for(r)
+                if silent is None:
+                    if r.crashes_in_row and now - r.started > 30.0:
+                        r.crashes_in_row = 0          # stable again: reset the backoff
+                    continue
+                r.hangs += 1
+                log.error("%s silent for %.1f s (liveness timeout %.1f s): killing pid %d", name, silent,
+                          self.liveness_timeout_s, r.proc.pid)
+                r.proc.kill()
+                r.proc.join(5.0)
             r.exitcode = r.proc.exitcode
             r.proc.join(0)
             if self.stopping.is_set():
@@ -186,6 +209,27 @@ class Supervisor:
             r.proc = None
             r.next_start = now + delay
         return not self.stopping.is_set()
+
+    def _silent_for(self, r: _Running) -> float | None:
+        """Seconds since ``r``'s last heartbeat when beyond the liveness timeout, else None."""
+        if self.liveness_timeout_s <= 0 or self.heartbeat_ns is None:
+            return None
+        hb = self.heartbeat_ns(r.spec.name)
+        if not hb or hb < r.started_ns:
+            return None                               # not beaten since this start
+        age = (time.time_ns() - hb) / 1e9
+        return age if age > self.liveness_timeout_s else None
+
+    def failures(self) -> str:
+        """What makes a run a failure, one line ('' when none): components whose last start
+        crashed or hung (restarting, not stable again) or that were killed at shutdown."""
+        bad = []
+        for name, r in self.running.items():
+            if r.killed_at_shutdown:
+                bad.append(f"{name} killed at shutdown")
+            elif r.crashes_in_row:
+                bad.append(f"{name} crash-looping ({r.restarts} restarts, {r.hangs} for silence)")
+        return "; ".join(bad)
 
     def run(self, tick: Callable[[], None] | None = None, interval: float = 0.1) -> None:
         """Supervise until a stop signal or a oneshot component finishes."""
@@ -210,6 +254,7 @@ class Supervisor:
         for r in self.running.values():
             if r.proc is not None and r.proc.is_alive():
                 log.warning("%s did not stop in %.0f s; killing it", r.spec.name, self.shutdown_timeout_s)
+                r.killed_at_shutdown = True
                 r.proc.kill()
                 r.proc.join(2.0)
         root = logging.getLogger()
@@ -228,7 +273,7 @@ class Supervisor:
         for name, r in self.running.items():
             alive = r.proc is not None and r.proc.is_alive()
             out[name] = {"alive": alive, "pid": r.proc.pid if r.proc is not None else None,
-                         "restarts": r.restarts, "finished": r.finished,
+                         "restarts": r.restarts, "hangs": r.hangs, "finished": r.finished,
                          "last_exitcode": r.exitcode,
                          "uptime_s": round(time.monotonic() - r.started, 3) if alive else 0.0}
         return out

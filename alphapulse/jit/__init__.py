@@ -13,7 +13,8 @@ Validate and index (``alphapulse.jit.frames``)
     STOP_CORRUPT, see the module doc for what each asks of the caller.
     ``index_tlvs(buf, frames, frame_start, n_frames, out) -> (n_tlv, next_frame)``
     fills a :class:`TlvIndex` (``alloc_tlv_index(cap)``) for OK frames.
-    ``find_magic(buf, start, end) -> offset or -1`` for resynchronising.
+    ``find_magic(buf, start, end) -> offset or -1`` for resynchronising;
+    ``find_frame(buf, start, stop, end) -> offset or -1`` the first plausible frame start.
     ``check_header(buf, pos, avail)`` and ``check_tlvs(buf, p, end)`` are the
     per-frame checks, reusable from other kernels.
 
@@ -41,6 +42,7 @@ loaders) changes.
 """
 from alphapulse.jit import cache_guard as _cache_guard
 
+_cache_guard.ensure_cache_dir()
 _cache_guard.check()
 from alphapulse.jit.columns import (  # noqa: E402,F401
     COLUMNS, ArbitrageSignalColumns, GasPriceColumns, HeartbeatColumns, PoolBurnColumns,
@@ -54,12 +56,12 @@ from alphapulse.jit.encode import (  # noqa: E402,F401
 )
 from alphapulse.jit.frames import (  # noqa: E402,F401
     STOP_CORRUPT, STOP_END, STOP_FULL, STOP_NAMES, STOP_PARTIAL, FrameIndex, TlvIndex,
-    alloc_frame_index, alloc_tlv_index, check_header, check_tlvs, find_magic, index_tlvs,
+    alloc_frame_index, alloc_tlv_index, check_header, check_tlvs, find_frame, find_magic, index_tlvs,
     new_crc_state, validate_frames,
 )
 
 __all__ = [
-    "validate_frames", "index_tlvs", "find_magic", "check_header", "check_tlvs",
+    "validate_frames", "index_tlvs", "find_frame", "find_magic", "check_header", "check_tlvs",
     "FrameIndex", "TlvIndex", "alloc_frame_index", "alloc_tlv_index", "new_crc_state",
     "STOP_END", "STOP_FULL", "STOP_PARTIAL", "STOP_CORRUPT", "STOP_NAMES",
     "crc32", "frame_crc",

@@ -80,6 +80,13 @@ SWAP_MISSING_TICK = 6      # the swap would leave the range of ticks the arrays 
 # initialised ticks of the arrays then bound what is known (see swap_steps).
 NO_COVERAGE_LO = MIN_TICK
 NO_COVERAGE_HI = MAX_TICK
+SWAP_STEP_LIMIT = 7        # more steps than any valid state needs (MAX_SWAP_WORDS + initialised ticks)
+SWAP_BAD_SPACING = 8       # tick spacing < 1 (the engine rejects such a pool state before it is applied)
+
+# A step ends at the next initialised tick, at the end of a 256-spacing word of the tick bitmap or
+# where the swap ends: with a spacing >= 1 no swap needs more than the words of the whole tick
+# range plus the initialised ticks plus one steps. The loop stops there whatever its input.
+MAX_SWAP_WORDS = (MAX_TICK - MIN_TICK) // 256 + 2
 
 
 # ---------------------------------------------------------------- TickMath
@@ -557,8 +564,14 @@ def swap_steps(sqrt_p, cur_tick, liq, remaining, calculated, crossed, fee_pips, 
     z = (U0, U0, U0, U0)
     ck = (sqrt_p, cur_tick, liq, remaining, calculated, crossed, hint)
     by_ticks = known_range_only and cov_lo <= NO_COVERAGE_LO and cov_hi >= NO_COVERAGE_HI
+    if tick_spacing < 1:
+        return SWAP_BAD_SPACING, z, z, sqrt_p, liq, cur_tick, crossed, ck
     first = hint[5]
+    steps_left = MAX_SWAP_WORDS + n_ticks + 1
     while (not u256_is_zero(remaining)) and (not u256_eq(sqrt_p, sqrt_limit)):
+        if steps_left == 0:
+            return SWAP_STEP_LIMIT, z, z, sqrt_p, liq, cur_tick, crossed, ck
+        steps_left -= 1
         start = sqrt_p
         if first:
             tick_next, initialized, idx, sqrt_next_tick, to_target, known = hint

@@ -1707,6 +1707,7 @@ def process_batch(buf, n_bytes, pools, tokens, pairs, pool_ht, token_ht, pair_ht
             counters[K_FRAMES_REJECTED] += 1
             continue
         ck = ld_u32(buf, fpos + 28)
+        verified = False
         if crc_every > 0 and ck != np.uint64(0):
             if crc_state[0] % crc_every == 0:
                 crc_state[1] += 1
@@ -1714,13 +1715,19 @@ def process_batch(buf, n_bytes, pools, tokens, pairs, pool_ht, token_ht, pair_ht
                     crc_state[0] += 1
                     counters[K_FRAMES_REJECTED] += 1
                     continue
+                verified = True
             crc_state[0] += 1
         if buf[fpos + OFF_DOMAIN] != MARKET:
             continue
         src = np.int64(buf[fpos + OFF_SOURCE])
         seq = np.int64(ld_u64(buf, fpos + OFF_SEQUENCE))
         last = meta[M_LAST_SEQ + src]
-        if last != 0:
+        if last != 0 and seq != last + 1:
+            # a gap or duplicate is decided on a frame whose checksum holds: a flipped bit in the
+            # sequence of a frame outside the sample must not drop the stream behind it
+            if not verified and ck != np.uint64(0) and frame_crc_with(buf, fpos, psize, crc_t) != ck:
+                counters[K_FRAMES_REJECTED] += 1
+                continue
             if seq <= last:
                 if seq == 1:
                     # the producer restarted: whatever it sent before may be incomplete
@@ -1729,7 +1736,7 @@ def process_batch(buf, n_bytes, pools, tokens, pairs, pool_ht, token_ht, pair_ht
                 else:
                     counters[K_FRAMES_DUPLICATE] += 1
                     continue
-            elif seq != last + 1:
+            else:
                 mark_all_stale(pools, meta)
                 counters[K_SEQ_GAPS] += 1
         meta[M_LAST_SEQ + src] = seq

@@ -10,11 +10,18 @@ before any kernel loads) hashes those files and, when the hash differs from the
 one stored beside the caches, deletes the cache files of the whole package so
 every kernel recompiles once. Caches placed elsewhere with ``NUMBA_CACHE_DIR``
 are not touched: clear that directory yourself after changing these files.
+
+Numba stores caches beside the sources, else under the user's cache directory;
+when neither is writable (a read-only install run without a writable HOME) it
+cannot cache at all and fails. :func:`ensure_cache_dir` then points it at a
+temporary directory (``NUMBA_CACHE_DIR``), with one warning.
 """
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
+import tempfile
 from pathlib import Path
 
 _PKG = Path(__file__).resolve().parents[1]          # .../alphapulse
@@ -23,6 +30,42 @@ _PKG = Path(__file__).resolve().parents[1]          # .../alphapulse
 SHARED_SOURCES = (_PKG / "protocol" / "layout.py",) + tuple(
     sorted((_PKG / "jit").glob("*.py")) + sorted((_PKG / "ring").glob("*.py")))
 STAMP = _PKG / "jit" / "__pycache__" / "shared_sources.sha256"
+
+
+KERNEL_DIRS = (_PKG / "jit", _PKG / "ring")
+
+
+def _writable(d: Path) -> bool:
+    try:
+        d.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=d):
+            return True
+    except OSError:
+        return False
+
+
+def _user_cache_dir() -> Path:
+    from numba.misc.appdirs import AppDirs
+    return Path(AppDirs(appname="numba", appauthor=False).user_cache_dir)
+
+
+def ensure_cache_dir(in_tree: tuple[Path, ...] | None = None, user: Path | None = None) -> str | None:
+    """Point Numba's cache at a new temporary directory when neither the kernels' ``__pycache__``
+    directories (``in_tree``) nor the user's cache directory (``user``) can be written and
+    ``NUMBA_CACHE_DIR`` is not set; returns that directory, else None."""
+    if os.environ.get("NUMBA_CACHE_DIR"):
+        return None
+    dirs = in_tree if in_tree is not None else tuple(d / "__pycache__" for d in KERNEL_DIRS)
+    if all(_writable(d) for d in dirs) or _writable(user if user is not None else _user_cache_dir()):
+        return None
+    tmp = tempfile.mkdtemp(prefix="alphapulse-numba-")
+    os.environ["NUMBA_CACHE_DIR"] = tmp
+    from numba.core import config
+    config.CACHE_DIR = tmp
+    logging.getLogger("alphapulse.jit").warning(
+        "neither the package directory nor the user's cache directory is writable: compiled "
+        "kernels are cached in %s for this run only (set NUMBA_CACHE_DIR to keep them)", tmp)
+    return tmp
 
 
 def fingerprint() -> str:

@@ -74,6 +74,7 @@ FIXED_SIZE = L.FIXED_SIZE
 MAGIC_BYTES = MAGIC.to_bytes(4, "little")
 _MAGIC_U64 = np.uint64(MAGIC)
 _MB0, _MB1, _MB2, _MB3 = MAGIC_BYTES
+_MAGIC_BYTES = np.frombuffer(MAGIC_BYTES, np.uint8).copy()
 # Header field offsets from the header struct (<IBBBBQQII).
 OFF_DOMAIN, OFF_VERSION, OFF_SOURCE, OFF_FLAGS = 4, 5, 6, 7
 OFF_SEQUENCE, OFF_TIMESTAMP, OFF_PAYLOAD_SIZE = 8, 16, 24
@@ -202,7 +203,43 @@ def check_header(buf, pos, avail):
 
 
 @njit(cache=True)
-def validate_frames(buf, start, end, crc_every, crc_state, out):
+def find_frame(buf, start, stop, end):
+    """Offset of the first plausible frame start in ``buf[start:stop]``, or -1.
+
+    Plausible: a header that passes :func:`check_header` with ``buf[:end]`` available and whose
+    TLVs fill its payload, or the start of one cut by ``end`` (a magic, or the first bytes of
+    one, too close to ``end`` to judge). Each offset costs O(1) header checks plus the TLV walk
+    of a sane header, so a scan is linear in the bytes for any garbage (a run of magic bytes
+    fails the version check at once).
+    """
+    if end > buf.shape[0]:
+        end = buf.shape[0]
+    if stop > end:
+        stop = end
+    q = max(start, 0)
+    while q < stop:
+        avail = end - q
+        if avail < 4:
+            ok = True
+            for k in range(avail):
+                if buf[q + k] != _MAGIC_BYTES[k]:
+                    ok = False
+                    break
+            if ok:
+                return q
+        else:
+            reason, psize = check_header(buf, q, avail)
+            if reason == TRUNCATED_HEADER or reason == TRUNCATED_PAYLOAD:
+                if ld_u32(buf, q) == _MAGIC_U64:
+                    return q
+            elif reason == OK and check_tlvs(buf, q + HEADER_SIZE, q + HEADER_SIZE + psize) == OK:
+                return q
+        q += 1
+    return -1
+
+
+@njit(cache=True)
+def validate_frames(buf, start, end, crc_every, crc_state, out, resync=False):
     """Validate consecutive frames in ``buf[start:end]`` into ``out`` (a FrameIndex).
 
     ``buf``: uint8 array; ``end`` is clamped to its length. ``crc_every``: verify
@@ -213,6 +250,11 @@ def validate_frames(buf, start, end, crc_every, crc_state, out):
     offset after the last complete frame, ``stop`` one of STOP_END, STOP_FULL,
     STOP_PARTIAL, STOP_CORRUPT and ``reason`` the Reject code of the partial or
     corrupt header at ``consumed`` (OK for END/FULL).
+
+    ``resync`` (readers of recordings): a frame whose payload is rejected ends at the first
+    plausible frame start inside its declared span (:func:`find_frame`), if any, instead of at
+    its declared length: a corrupt ``payload_size`` then swallows no valid frame behind it.
+    Its row's ``length`` is the bytes it was given.
     """
     cap = out.offset.shape[0]
     if end > buf.shape[0]:
@@ -249,6 +291,11 @@ def validate_frames(buf, start, end, crc_every, crc_state, out):
         out.timestamp_ns[n] = ld_u64(buf, pos + OFF_TIMESTAMP)
         out.status[n] = status
         n += 1
+        if resync and status != OK:
+            q = find_frame(buf, pos + 1, pend, end)
+            if q >= 0:
+                out.length[n - 1] = q - pos
+                pend = q
         pos = pend
 
 

@@ -28,16 +28,19 @@ so that a Numba call from Python costs little to dispatch):
 
 A pool is created by a PoolState snapshot (any kind) or a PoolSync
 (constant product; its fee comes from the venue table of the config). A
-sequence gap marks every pool stale; a PoolState clears it.
+sequence gap marks every pool stale; a PoolState clears it, and so does a
+PoolSync (both reserves: a constant-product pool's whole state). Records whose
+fields the contracts cannot produce (``valid_*``) are counted bad events.
 """
 from __future__ import annotations
 
 import numpy as np
 from numba import njit
 
-from alphapulse.jit.amm_v3 import NO_COVERAGE_HI, NO_COVERAGE_LO
+from alphapulse.jit.amm_v3 import (FEE_DENOMINATOR, MAX_SQRT_RATIO, MAX_TICK, MIN_SQRT_RATIO, MIN_TICK,
+                                   NO_COVERAGE_HI, NO_COVERAGE_LO)
 from alphapulse.jit.memory import ld_u32, ld_u64
-from alphapulse.jit.wideint import U0, U1, u256_add, u256_sub
+from alphapulse.jit.wideint import U0, U1, u256_add, u256_lt, u256_sub
 from alphapulse.protocol import layout as L
 
 # ---------------------------------------------------------------- pools columns
@@ -250,6 +253,13 @@ GP_BASE = L.GAS_PRICE.offset("base_fee_wei")
 GP_PRIO = L.GAS_PRICE.offset("priority_fee_wei")
 GP_BLOCK = L.GAS_PRICE.offset("block_number")
 GP_CHAIN = L.GAS_PRICE.offset("chain_id")
+
+# Field limits of the records applied here: what the contracts can produce. A record outside
+# them is a counted bad event (K_BAD_EVENT), never applied: the kernels' loops and float models
+# assume them (a non-positive spacing never leaves the tick search, a tick beyond the bounds
+# overflows the float price).
+MAX_DECIMALS = 77          # 10**77 < 2**256 <= 10**78
+MAX_TICK_SPACING = 16383   # UniswapV3Factory.enableFeeAmount: 0 < tickSpacing < 16384
 
 _HASH_MUL = np.uint64(0x9E3779B97F4A7C15)
 _U32 = np.uint64(32)
@@ -789,6 +799,72 @@ def _stamp_applied(pools, counters, p, block, log):
     counters[K_APPLIED] += 1
 
 
+# ---------------------------------------------------------------- field validation
+@njit(cache=True, inline="always")
+def _tick_in_bounds(tick):
+    return MIN_TICK <= tick <= MAX_TICK
+
+
+@njit(cache=True, inline="always")
+def _on_spacing(tick, spacing):
+    return tick % spacing == 0
+
+
+@njit(cache=True)
+def _sqrt_in_bounds(buf, p):
+    """The u256 at ``buf[p:]`` is a price TickMath accepts: MIN_SQRT_RATIO <= s < MAX_SQRT_RATIO."""
+    s = (ld_u64(buf, p), ld_u64(buf, p + 8), ld_u64(buf, p + 16), ld_u64(buf, p + 24))
+    return not u256_lt(s, MIN_SQRT_RATIO) and u256_lt(s, MAX_SQRT_RATIO)
+
+
+@njit(cache=True)
+def valid_pool_state(buf, v, kind):
+    """Whether a PoolState of ``kind`` (1 or 2) at ``buf[v:]`` holds fields the kernels can use:
+    decimals <= 77, fee < 100 % (pips), and for concentrated liquidity a tick spacing in
+    [1, 16383], a tick within [-887272, 887272] and a sqrt price within TickMath's range."""
+    if buf[v + ST_DEC0] > MAX_DECIMALS or buf[v + ST_DEC1] > MAX_DECIMALS:
+        return False
+    if ld_u32(buf, v + ST_FEE) >= np.uint64(FEE_DENOMINATOR):
+        return False
+    if kind != KIND_V3:
+        return True
+    spacing = ld_i16(buf, v + ST_SPACING)
+    if spacing < 1 or spacing > MAX_TICK_SPACING:
+        return False
+    return _tick_in_bounds(ld_i32(buf, v + ST_TICK)) and _sqrt_in_bounds(buf, v + ST_SQRT)
+
+
+@njit(cache=True)
+def valid_pool_sync(buf, v):
+    """Whether a PoolSync at ``buf[v:]`` has decimals <= 77 (reserves are any u128)."""
+    return buf[v + SY_DEC0] <= MAX_DECIMALS and buf[v + SY_DEC1] <= MAX_DECIMALS
+
+
+@njit(cache=True)
+def valid_pool_swap(buf, v):
+    """Whether a PoolSwap of a concentrated-liquidity pool at ``buf[v:]`` ends at a tick within
+    the bounds and a sqrt price within TickMath's range."""
+    return _tick_in_bounds(ld_i32(buf, v + SW_TICK)) and _sqrt_in_bounds(buf, v + SW_SQRT)
+
+
+@njit(cache=True)
+def valid_position(buf, v, spacing):
+    """Whether a PoolMint/PoolBurn at ``buf[v:]`` names a range lower < upper of ticks within the
+    bounds, both multiples of the pool's ``spacing`` (>= 1)."""
+    lower = ld_i32(buf, v + MB_LOWER)
+    upper = ld_i32(buf, v + MB_UPPER)
+    return (lower < upper and _tick_in_bounds(lower) and _tick_in_bounds(upper)
+            and _on_spacing(lower, spacing) and _on_spacing(upper, spacing))
+
+
+@njit(cache=True)
+def valid_pool_tick(buf, v, spacing):
+    """Whether a PoolTick at ``buf[v:]`` names a tick within the bounds, a multiple of the pool's
+    ``spacing`` (>= 1)."""
+    tick = ld_i32(buf, v + TK_TICK)
+    return _tick_in_bounds(tick) and _on_spacing(tick, spacing)
+
+
 # ---------------------------------------------------------------- apply one TLV
 @njit(cache=True)
 def apply_tlv(buf, t, v, pools, tokens, pairs, pool_ht, token_ht, pair_ht, tticks, tnets, tgross, tn,
@@ -800,6 +876,9 @@ def apply_tlv(buf, t, v, pools, tokens, pairs, pool_ht, token_ht, pair_ht, ttick
     ``venue_fee`` int64[65536]: constant-product fee in pips per venue (-1 = not configured).
     """
     if t == T_SYNC:
+        if not valid_pool_sync(buf, v):
+            counters[K_BAD_EVENT] += 1
+            return -1
         a, b, c = ld_addr(buf, v + SY_POOL)
         p = find_pool(pools, pool_ht, a, b, c)
         block = ld_u64(buf, v + SY_BLOCK)
@@ -833,6 +912,7 @@ def apply_tlv(buf, t, v, pools, tokens, pairs, pool_ht, token_ht, pair_ht, ttick
         pools[p, C_R1] = ld_u64(buf, v + SY_R1)
         pools[p, C_R1 + 1] = ld_u64(buf, v + SY_R1 + 8)
         pools[p, C_HAS_STATE] = U1
+        pools[p, C_STALE] = U0      # a PoolSync holds both reserves: the whole tradable state
         _stamp_applied(pools, counters, p, block, log)
         return p
 
@@ -844,6 +924,9 @@ def apply_tlv(buf, t, v, pools, tokens, pairs, pool_ht, token_ht, pair_ht, ttick
             return -1
         if pools[p, C_KIND] != np.uint64(KIND_V3):
             counters[K_IGNORED_TLVS] += 1  # constant-product state comes from PoolSync
+            return -1
+        if not valid_pool_swap(buf, v):
+            counters[K_BAD_EVENT] += 1
             return -1
         block = ld_u64(buf, v + SW_BLOCK)
         log = ld_u32(buf, v + SW_LOG)
@@ -875,6 +958,9 @@ def apply_tlv(buf, t, v, pools, tokens, pairs, pool_ht, token_ht, pair_ht, ttick
         if pools[p, C_KIND] != np.uint64(KIND_V3):
             counters[K_IGNORED_TLVS] += 1  # constant-product reserves come from PoolSync
             return -1
+        if not valid_position(buf, v, np.int64(pools[p, C_SPACING])):
+            counters[K_BAD_EVENT] += 1
+            return -1
         block = ld_u64(buf, v + MB_BLOCK)
         log = ld_u32(buf, v + MB_LOG)
         handled, res = _removed_or_duplicate(pools, journal, tticks, tnets, tgross, tn, counters, p, block, log,
@@ -885,9 +971,6 @@ def apply_tlv(buf, t, v, pools, tokens, pairs, pool_ht, token_ht, pair_ht, ttick
         upper = ld_i32(buf, v + MB_UPPER)
         d_lo = ld_u64(buf, v + MB_DELTA)
         d_hi = ld_u64(buf, v + MB_DELTA + 8)
-        if lower >= upper:
-            counters[K_BAD_EVENT] += 1
-            return -1
         if d_lo == U0 and d_hi == U0:
             # a zero-liquidity burn (fee collection poke) changes nothing tradable
             pools[p, C_LAST_BLOCK] = block
@@ -909,7 +992,7 @@ def apply_tlv(buf, t, v, pools, tokens, pairs, pool_ht, token_ht, pair_ht, ttick
         a, b, c = ld_addr(buf, v + ST_POOL)
         p = find_pool(pools, pool_ht, a, b, c)
         kind = np.int64(buf[v + ST_KIND])
-        if kind != KIND_V2 and kind != KIND_V3:
+        if (kind != KIND_V2 and kind != KIND_V3) or not valid_pool_state(buf, v, kind):
             counters[K_BAD_EVENT] += 1
             return -1
         if p < 0:
@@ -961,7 +1044,7 @@ def apply_tlv(buf, t, v, pools, tokens, pairs, pool_ht, token_ht, pair_ht, ttick
         if p < 0:
             counters[K_UNKNOWN_POOL] += 1
             return -1
-        if pools[p, C_KIND] != np.uint64(KIND_V3):
+        if pools[p, C_KIND] != np.uint64(KIND_V3) or not valid_pool_tick(buf, v, np.int64(pools[p, C_SPACING])):
             counters[K_BAD_EVENT] += 1
             return -1
         row = np.int64(pools[p, C_V3ROW])

@@ -88,6 +88,7 @@ class StrategyEngine:
         self._next_seq = 1
         self.last_count = 0              # signals written by the last kernel call
         self._rejected_logged = 0
+        self._bad_logged = 0
         self._no_sink = (np.zeros(0, np.uint64), np.zeros(0, np.int64), np.zeros(0, np.uint32),
                          np.zeros(0, np.uint8))
         self._sink = None                # the last sink and its kernel state
@@ -202,6 +203,18 @@ class StrategyEngine:
         if self._rejected_logged <= 10 or self._rejected_logged % 1000 < n:
             log.warning("strategy: corrupt frame header in batch%s; rest of the batch skipped",
                         f" ({reason})" if reason else "")
+
+    def log_bad_events(self) -> int:
+        """Log the records refused since the last call for fields the contracts cannot produce
+        (``pool_state.valid_*``; counted in ``bad_event``); returns how many. Called between
+        batches (heartbeat, end of a backtest), never per frame."""
+        n = int(self.state["counters"][S.K_BAD_EVENT])
+        new = n - self._bad_logged
+        if new > 0:
+            log.warning("strategy: %d market-data record(s) refused for fields outside the contracts' "
+                        "limits (tick spacing, tick, sqrt price, decimals, fee); %d in all", new, n)
+            self._bad_logged = n
+        return max(new, 0)
 
     def process_raw(self, frames_views: Sequence[np.ndarray | bytes],
                     publish: Callable[[np.ndarray, int], object] | None = None,

@@ -24,12 +24,54 @@ def run(*args, env=None, timeout=300):
     ([], {"ALPHAPULSE__RINGS__MARKET_DATA__CAPACITY": "12345"}, "rings.market_data.capacity"),
     ([], {"ALPHAPULSE__EXECUTION__MODE": '"check"'}, "execution.mode"),    # a replay has no node
     (["--source", "local-chain"], {"ALPHAPULSE__EXECUTION__MAX_BACKLOG": "0"}, "execution.max_backlog"),
+    ([], {"ALPHAPULSE__SUPERVISOR__LIVENESS_TIMEOUT_S": "nan"}, "supervisor.liveness_timeout_s"),
+    ([], {"ALPHAPULSE__STRATEGY__MIN_NET_PROFIT_USD": "inf"}, "strategy.min_net_profit_usd"),
+    ([], {"ALPHAPULSE__DASHBOARD__RATE_LIMIT_HZ": "1e300"}, "dashboard.rate_limit_hz"),
+    (["--speed", "inf"], {}, "source.speed"),
+    ([], {"ALPHAPULSE__RINGS__MARKET_DATA__CAPACITY": str(1 << 50)}, "rings.market_data.capacity"),
+    ([], {"ALPHAPULSE__RINGS__PREFIX": '"../x y"'}, "rings.prefix"),
+    ([], {"ALPHAPULSE__OPS__HOST": '"no-such-host.invalid"'}, "ops.host"),
+    ([], {"ALPHAPULSE__SUPERVISOR__LIVENESS_TIMEOUT_S": "-1"}, "supervisor.liveness_timeout_s"),
 ])
 def test_config_errors_exit_2_with_one_line_naming_the_key(args, env, key):
     r = run(*args, env=env, timeout=60)
     assert r.returncode == 2, r.stderr
     lines = r.stderr.strip().splitlines()
     assert len(lines) == 1 and f"config error: {key}: " in lines[0], r.stderr
+
+
+def _not_journals(tmp_path):
+    empty = tmp_path / "empty.apj"
+    empty.write_bytes(b"")
+    wrong = tmp_path / "wrong.apj"
+    wrong.write_bytes(b"NOTAJRNL" + bytes(8) + b"x" * 100)
+    version = tmp_path / "version.apj"
+    version.write_bytes(b"APJRNL01" + (7).to_bytes(4, "little") + bytes(4))
+    nodir = tmp_path / "nothing-here"
+    nodir.mkdir()
+    return {"empty": empty, "wrong magic": wrong, "wrong version": version, "empty directory": nodir}
+
+
+@pytest.mark.parametrize("what", ["empty", "wrong magic", "wrong version", "empty directory"])
+def test_a_replay_input_that_is_not_a_journal_exits_2_naming_it(tmp_path, what):
+    path = _not_journals(tmp_path)[what]
+    for speed in ("max", "recorded"):
+        r = run("--replay", str(path), "--speed", speed, "--no-dashboard", "--ops-port", "0", timeout=60)
+        assert r.returncode == 2, r.stderr
+        lines = r.stderr.strip().splitlines()
+        assert len(lines) == 1 and "config error: source.replay_file: " in lines[0] and str(path) in lines[0], lines
+
+
+@pytest.mark.parametrize("where", ["missing directory", "under a file", "a directory"])
+def test_an_unwritable_report_path_exits_2_before_the_run(tmp_path, where):
+    (tmp_path / "f").write_text("")
+    report = {"missing directory": tmp_path / "no" / "r.json", "under a file": tmp_path / "f" / "r.json",
+              "a directory": tmp_path}[where]
+    r = run("--replay", str(BUNDLED_RECORDING), "--speed", "max", "--report", str(report), timeout=60)
+    assert r.returncode == 2, r.stderr[-2000:]
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and f"--report {report}" in lines[0], lines
+    assert "backtest of" not in r.stdout
 
 
 def test_print_config_shows_effective_values():
@@ -57,6 +99,19 @@ def test_unreachable_rpc_exits_4():
     assert "no RPC endpoint is reachable" in r.stderr
 
 
+def test_a_planted_rpc_key_is_never_printed():
+    from tests.apps.pipeline_helpers import free_port
+    key = "PLANTEDk3y0123456789"
+    url = f"wss://user:{key}@127.0.0.1:{free_port()}/v3/{key}"
+    r = run("--rpc", url, "--no-dashboard", "--ops-port", "0", timeout=120)
+    assert r.returncode == 4 and "no RPC endpoint is reachable" in r.stderr, r.stderr
+    assert "127.0.0.1" in r.stderr and key not in r.stderr + r.stdout
+    r = run("--rpc", url, "--print-config", timeout=60)
+    assert r.returncode == 0 and "wss://***@127.0.0.1" in r.stdout and key not in r.stdout
+    r = run("--rpc", f"http://u:{key}@host/{key}", timeout=60)
+    assert r.returncode == 2 and "source.rpc_urls[0]" in r.stderr and key not in r.stderr
+
+
 def test_port_in_use_exits_3():
     import socket
     s = socket.socket()
@@ -71,15 +126,19 @@ def test_port_in_use_exits_3():
 
 def test_backtest_of_the_bundled_recording_is_deterministic(tmp_path):
     reports = []
-    for i in range(2):
+    for i, flags in enumerate([(), ("--no-timings",), ("--no-timings",)]):
         path = tmp_path / f"r{i}.json"
         r = run("--config", str(BUNDLED_MARKET), "--replay", str(BUNDLED_RECORDING), "--speed", "max",
-                "--report", str(path))
+                "--report", str(path), *flags)
         assert r.returncode == 0, r.stderr[-3000:]
         assert "opportunities" in r.stdout
         assert "signals not checked against a node" in r.stdout
-        reports.append(json.loads(path.read_text()))
-    a, b = reports
+        reports.append(path.read_bytes())
+    assert reports[1] == reports[2]                   # results only: byte for byte
+    a, b, c = (json.loads(x) for x in reports)
+    assert set(a["timings"]) == {"latency_us", "wall_s", "frames_per_s"} and "timings" not in b
+    assert {k: v for k, v in a.items() if k != "timings"} == b
+    assert a["summary"]["stale_pools"] == 0
     assert a["frames"] > 10_000 and a["rejected"] == 0
     assert a["signals"] and a["signals"] == b["signals"]
     s = a["signals"][0]

@@ -57,3 +57,45 @@ def test_crash_backoff_grows():
     out = stream.getvalue()
     assert "RuntimeError: boom" in out
     assert "restarting in 0.1 s" in out and "restarting in 0.2 s" in out
+
+
+def _beat_reader(p):
+    def heartbeat_ns(_name):
+        try:
+            return int(open(p + ".beat").read())
+        except (OSError, ValueError):
+            return 0
+    return heartbeat_ns
+
+
+def test_a_silent_component_is_killed_and_restarted_like_a_crashed_one(tmp_path):
+    p = str(tmp_path / "pids")
+    stream = io.StringIO()
+    sup = Supervisor([ComponentSpec("toy", "tests.apps.toy_components:beater", {"path": p})],
+                     backoff_s=0.05, log_stream=stream, liveness_timeout_s=0.5, heartbeat_ns=_beat_reader(p))
+    with sup:
+        assert _wait(lambda: (sup.poll() or True) and os.path.exists(p + ".beat"))
+        first = _pids(p)[0]
+        time.sleep(1.0)
+        sup.poll()
+        assert sup.status()["toy"]["restarts"] == 0          # beating: left alone
+        os.kill(first, signal.SIGSTOP)                       # hung: alive, silent
+        assert _wait(lambda: (sup.poll() or True) and len(_pids(p)) == 2)
+        st = sup.status()["toy"]
+        assert st["restarts"] == 1 and st["hangs"] == 1 and st["alive"]
+        assert _wait(lambda: (sup.poll() or True) and not os.path.exists(f"/proc/{first}"))
+    assert "toy silent for" in stream.getvalue() and f"killing pid {first}" in stream.getvalue()
+
+
+def test_a_component_killed_at_shutdown_or_crash_looping_is_a_failure():
+    sup = Supervisor([ComponentSpec("toy", "tests.apps.toy_components:stubborn")], shutdown_timeout_s=0.5,
+                     log_stream=io.StringIO())
+    with sup:
+        time.sleep(0.5)
+        assert sup.failures() == ""
+    assert sup.failures() == "toy killed at shutdown"
+    sup = Supervisor([ComponentSpec("toy", "tests.apps.toy_components:crasher")], backoff_s=0.05,
+                     log_stream=io.StringIO())
+    with sup:
+        assert _wait(lambda: (sup.poll() or True) and sup.status()["toy"]["restarts"] >= 2)
+    assert sup.failures().startswith("toy crash-looping")

@@ -290,3 +290,31 @@ def test_a_swap_resumed_from_a_checkpoint_is_the_swap_from_the_pool(s, zero_for_
     got2, ok3, _ = V.v3_exact_input_at(to_u256(other), zero_for_one, at[0], ck[1], at[1], at[2], at[3], s["fee"],
                                        s["tick_spacing"], ticks, nets, n, hint)
     assert ok3 == ok2 and (not ok3 or from_limbs(got2) == from_limbs(got)), (other, used)
+
+
+def test_the_swap_loop_is_bounded_whatever_the_tick_spacing():
+    """A spacing the engine would reject (< 1) fails at once; the loop's step bound holds for the
+    longest valid walk (spacing 1, no initialised tick, from one end of the price range to the
+    other) and stops a walk with more steps than a valid state can need."""
+    from numba import njit
+    sp, liq = to_u256(R.MAX_SQRT_RATIO - 1), to_u256(10**18)
+    no_ticks, no_nets = ticks_array([]), nets_array([])
+    lim = to_u256(R.MIN_SQRT_RATIO + 1)
+    for spacing in (0, -1, -60):
+        st = V.v3_swap(sp, R.MAX_TICK - 1, liq, 3000, spacing, no_ticks, no_nets, 0, True, True,
+                       to_u256(2**200), lim)[0]
+        assert st == V.SWAP_BAD_SPACING
+    st, a_in, _, s_after, _, _, _ = V.v3_swap(sp, R.MAX_TICK - 1, liq, 3000, 1, no_ticks, no_nets, 0, True, True,
+                                              to_u256(2**200), lim)
+    assert st == V.SWAP_OK and from_limbs(s_after) == R.MIN_SQRT_RATIO + 1
+
+    @njit
+    def steps_of_longest_walk(ticks):
+        n = 0
+        tick = np.int64(V.MAX_TICK - 1)
+        while tick > V.MIN_TICK:
+            nxt, _, _ = V.next_initialized_tick_within_one_word(ticks, 0, tick, 1, True)
+            tick = nxt - 1
+            n += 1
+        return n
+    assert steps_of_longest_walk(no_ticks) <= V.MAX_SWAP_WORDS

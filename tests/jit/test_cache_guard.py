@@ -33,3 +33,22 @@ def test_clears_package_caches_only_when_shared_sources_change(tmp_path, monkeyp
 def test_leaves_an_explicit_cache_dir_alone(monkeypatch):
     monkeypatch.setenv("NUMBA_CACHE_DIR", "/nonexistent")
     assert G.check() is False
+
+
+def test_no_writable_cache_directory_falls_back_to_a_temporary_one_with_one_warning(tmp_path, monkeypatch,
+                                                                                   caplog):
+    import os
+
+    from numba.core import config
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")                       # nothing can be created under a file, even by root
+    monkeypatch.delenv("NUMBA_CACHE_DIR", raising=False)
+    monkeypatch.setattr(config, "CACHE_DIR", config.CACHE_DIR)
+    assert G.ensure_cache_dir((tmp_path / "ok",), blocker / "home") is None        # in-tree writable
+    assert G.ensure_cache_dir((blocker / "pkg",), tmp_path / "home") is None       # user dir writable
+    with caplog.at_level("WARNING"):
+        d = G.ensure_cache_dir((blocker / "jit", blocker / "ring"), blocker / "home" / ".cache")
+    assert d and os.path.isdir(d) and os.environ["NUMBA_CACHE_DIR"] == d == config.CACHE_DIR
+    assert len([r for r in caplog.records if "for this run only" in r.message]) == 1
+    assert G.ensure_cache_dir((blocker / "jit",), blocker / "h") is None          # set now: once
+    os.rmdir(d)

@@ -246,8 +246,8 @@ def test_stale_pool_gives_no_signal_until_snapshot():
     out = e.process([f.frame(f.v2_sync(P2, WETH, USDC, 1000 * E18, 2_200_000 * E18, venue=302))])
     assert out == []
     c = e.counters()
-    assert c["seq_gaps"] == 1 and c["stale_skips"] >= 1 and c["duplicate_events"] == 0
-    assert e.registry.pool(P1).stale and e.registry.pool(P2).stale
+    assert c["seq_gaps"] == 1 and c["duplicate_events"] == 0
+    assert e.registry.pool(P1).stale and not e.registry.pool(P2).stale   # its PoolSync made it whole
     # a fresh snapshot of both clears it and the opportunity is published
     f.block += 1
     out = e.process([f.frame(f.v2_state(P1, WETH, USDC, 1000 * E18, 2_000_000 * E18),
