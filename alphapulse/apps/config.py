@@ -141,9 +141,12 @@ class StrategyConfig:
     max_triangles_per_pool: int = 64     # bound on triangular cycles evaluated through one pool
     material_change_bps: int = 50        # re-publish a live opportunity when profit moves this much
     republish_min_blocks: int = 1        # ... at most once per this many blocks (0 = no limit)
-    # "frame": search after every market frame, so the signals do not depend on how frames were
-    # batched (a replay gives the live run's signals); "batch": once per ring poll (less work in bursts)
-    evaluate: Literal["frame", "batch"] = "frame"
+    # "block": apply every event of a block, then search each touched pool once on the block-end
+    # state (a BlockEnd record, a change of block number, or the end of a recording ends a block);
+    # "frame": search after every market frame (research; signals priced on a state that a later
+    # event of its block may change carry the intra-block flag and never count as profit).
+    # Neither depends on how frames were batched: a replay gives the live run's signals.
+    evaluate: Literal["block", "frame"] = "block"
     strategy_id: int = 1
     # how the strategy waits on the market ring: "sleep" (spin briefly, then futex: low CPU,
     # tens of us to wake) or "spin" (busy-spin: lowest latency, one core taken for good)

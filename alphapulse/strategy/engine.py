@@ -275,6 +275,25 @@ class StrategyEngine:
             self._drain_latency(latency)
         return int(total_n), int(total_bytes if flush else wpos)
 
+    def end_input(self, publish: Callable[[np.ndarray, int], object] | None = None, sink=None,
+                  observe: Callable[[np.ndarray, int], object] | None = None) -> tuple[int, int]:
+        """The input ends here (the end of a recording): the block in progress is complete, so
+        search it now (``evaluate = "block"``). Same arguments and return value as
+        :meth:`process_raw`; a no-op when no block is in progress."""
+        self._resume[A.RS_CLOSE] = 1
+        return self.process_raw([np.zeros(0, np.uint8)], publish=publish, sink=sink, observe=observe)
+
+    def end_input_frames(self) -> list[bytes]:
+        """:meth:`end_input`, returning the signal frames (as :meth:`process`)."""
+        n, _ = self.end_input()
+        out, offs = self._out, self._out_offsets
+        return [out[o:o + A.SIG_FRAME].tobytes() for o in offs[:n]]
+
+    @property
+    def last_block(self) -> int:
+        """The last block the engine completed (searched on its end state, or ended empty)."""
+        return int(self._resume[A.RS_LAST_BLOCK])
+
     def _bind(self, args: tuple) -> Callable:
         """The compiled process_packed for these argument types, called without the dispatcher.
 
