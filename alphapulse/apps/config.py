@@ -107,7 +107,8 @@ class SourceConfig:
 
 @dataclass(frozen=True)
 class ChainConfig:
-    chain_id: int = 137
+    chain_id: int = 0                    # 0 = unset: the strategy takes it from the GasPrice frames (the
+                                         # live adapter and the local chain then use 137, Polygon PoS)
     stable_token: str = ""               # USD numeraire (e.g. USDC); "" = every signal unpriced
     native_token: str = ""               # wrapped native token, values gas in USD
     factories: tuple[FactoryConfig, ...] = ()
@@ -116,8 +117,8 @@ class ChainConfig:
     pool_cache: str = "~/.cache/alphapulse/pools.sqlite"
 
     def validate(self, key: str) -> None:
-        if self.chain_id <= 0:
-            raise ConfigError(f"{key}.chain_id", f"must be positive, got {self.chain_id}")
+        if not 0 <= self.chain_id < 1 << 32:
+            raise ConfigError(f"{key}.chain_id", f"must be a u32 (0 = from the frames), got {self.chain_id}")
         for name in ("stable_token", "native_token"):
             v = getattr(self, name)
             if v:
@@ -177,12 +178,17 @@ class StrategyConfig:
 
 @dataclass(frozen=True)
 class ProtocolConfig:
-    market_checksum_every: int = 100     # readers verify every N-th market-data frame (1 = all)
+    market_checksum_every: int = 100     # ring readers verify every N-th market-data frame (1 = all)
+    recording_checksum_every: int = 1    # readers of a recording (replay, backtest) verify every N-th
+                                         # frame: a file may come from any writer (PROTOCOL.md section 1)
     market_producer_checksum: bool = True
 
     def validate(self, key: str) -> None:
         if self.market_checksum_every < 1:
             raise ConfigError(f"{key}.market_checksum_every", f"must be >= 1, got {self.market_checksum_every}")
+        if self.recording_checksum_every < 1:
+            raise ConfigError(f"{key}.recording_checksum_every",
+                              f"must be >= 1, got {self.recording_checksum_every}")
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,7 @@ log = logging.getLogger("alphapulse.pipeline")
 DATA_DIR = Path(__file__).resolve().parent.parent / "data"
 BUNDLED_RECORDING = DATA_DIR / "default_recording.apj"
 BUNDLED_MARKET = DATA_DIR / "default_market.toml"
+DEFAULT_CHAIN_ID = 137          # the live adapter's and the local chain's when chain.chain_id is unset
 DOMAINS = ("market_data", "signal", "execution", "system")
 
 
@@ -156,7 +157,7 @@ class Pipeline:
         import dataclasses
         from alphapulse.chain.anvil import Anvil
         from alphapulse.chain.deploy import MarketSpec, deploy_market
-        self.anvil = Anvil(chain_id=self.cfg.chain.chain_id).start()
+        self.anvil = Anvil(chain_id=self.cfg.chain.chain_id or DEFAULT_CHAIN_ID).start()
         log.info("anvil on %s; deploying tokens, Uniswap V2 x2 and V3", self.anvil.ws_url)
         self.market = mk = deploy_market(self.anvil.http_url, MarketSpec())
         self.cfg = dataclasses.replace(self.cfg, chain=market_chain_config(self.cfg.chain, mk))
@@ -183,12 +184,12 @@ class Pipeline:
         if c.source.kind == "replay":
             specs.append(ComponentSpec("source", "alphapulse.apps.components:replay_source", {
                 "ring": rn["market_data"], "path": c.source.replay_file, "speed": c.source.speed,
-                "loop": c.source.loop, "crc_every": c.protocol.market_checksum_every,
+                "loop": c.source.loop, "crc_every": c.protocol.recording_checksum_every,
                 "metrics": mname}, oneshot=not c.source.loop))
         else:
             endpoints = ([self.anvil.ws_url] if self.anvil is not None else list(c.source.rpc_urls))
             adapter = {"endpoints": endpoints, "factories": factories,
-                       "chain_id": c.chain.chain_id,
+                       "chain_id": c.chain.chain_id or DEFAULT_CHAIN_ID,
                        "cache_path": ":memory:" if self.anvil is not None
                        else str(Path(c.chain.pool_cache).expanduser()),
                        "tokens": tuple(t[0] for t in tokens) if c.chain.follow_tokens_only else (),

@@ -27,6 +27,7 @@ from alphapulse.jit.encode import seal_frame_with, write_header, write_tlv_heade
 from alphapulse.jit.frames import check_header, check_tlvs, tlv_header
 from alphapulse.jit.memory import ld_u32, ld_u64, prefetch, st_u16, st_u32, st_u64
 from alphapulse.jit.pool_state import (
+    GP_CHAIN, K_CHAIN_MISMATCH, T_GAS,
     C_COV_HI, C_COV_LO, C_FEE, C_KIND, C_LIQ, C_PAIR, C_R0, C_R1, C_SPACING, C_SQRT, C_STATE_BLOCK,
     C_TICK, C_TOKEN0, C_TOKEN1, C_V3ROW, C_VENUE, C_ADDR, C_NEXT_PAIR, K_CANDIDATES, K_CYCLES,
     K_FRAMES, K_FRAMES_DUPLICATE, K_FRAMES_REJECTED, K_OUT_FULL, K_SEQ_GAPS, K_SIGNALS,
@@ -1338,7 +1339,7 @@ def evaluate_cycle(pools, tokens, pairs, pair_ht, tticks, tnets, tn, meta, param
     st_u64(out, v + S_TRIGGER, trigger_ts)
     meta[M_SIGNAL_ID] += 1
     st_u64(out, v + S_ID, meta[M_SIGNAL_ID])
-    chain = params[PR_CHAIN_ID] if params[PR_CHAIN_ID] != 0 else meta[M_CHAIN_ID]
+    chain = meta[M_CHAIN_ID] if meta[M_CHAIN_ID] != 0 else params[PR_CHAIN_ID]
     st_u32(out, v + S_CHAIN, chain)
     st_u16(out, v + S_STRATEGY, params[PR_STRATEGY_ID])
     out[v + S_HOPS] = np.uint8(hops)
@@ -1796,6 +1797,8 @@ def process_batch(buf, n_bytes, pools, tokens, pairs, pool_ht, token_ht, pair_ht
                 block_end = True
                 resume[RS_LAST_BLOCK] = np.int64(ld_u64(buf, v + BE_BLOCK))
                 continue
+            if t == T_GAS and params[PR_CHAIN_ID] != 0 and np.int64(ld_u32(buf, v + GP_CHAIN)) != params[PR_CHAIN_ID]:
+                counters[K_CHAIN_MISMATCH] += 1     # the signals carry the frames' chain id
             bn = _event_block(buf, t, v)
             if bn != 0:
                 resume[RS_BLK_NUMBER] = bn

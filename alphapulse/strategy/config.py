@@ -56,7 +56,9 @@ class EngineConfig:
     stable_token: str = ""                  # USD numeraire; "" = every signal unpriced
     min_price_depth_usd: int = 10_000       # price routes to the stable coin thinner than this (USD) price nothing
     native_token: str = ""                  # wrapped native token: values gas in USD
-    chain_id: int = 0                       # 0 = take it from the GasPrice frames
+    chain_id: int = 0                       # expected chain, 0 = any: signals carry the GasPrice frames' chain
+                                            # id (this one before the first); a GasPrice that disagrees with
+                                            # a configured value is counted (chain_mismatch) and logged
     strategy_id: int = 1
     # thresholds
     min_net_profit_usd_e8: int = 0

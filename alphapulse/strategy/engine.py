@@ -88,6 +88,7 @@ class StrategyEngine:
         self._next_seq = 1
         self.last_count = 0              # signals written by the last kernel call
         self._rejected_logged = 0
+        self._mismatch_logged = 0
         self._no_sink = (np.zeros(0, np.uint64), np.zeros(0, np.int64), np.zeros(0, np.uint32),
                          np.zeros(0, np.uint8))
         self._sink = None                # the last sink and its kernel state
@@ -288,6 +289,18 @@ class StrategyEngine:
         n, _ = self.end_input()
         out, offs = self._out, self._out_offsets
         return [out[o:o + A.SIG_FRAME].tobytes() for o in offs[:n]]
+
+    def report_chain_mismatch(self) -> int:
+        """Log the GasPrice records whose chain id disagreed with the configured one since the
+        last call (counted by the kernel as ``chain_mismatch``; the signals carry the frames'
+        chain id); returns the total."""
+        n = int(self.state["counters"][S.K_CHAIN_MISMATCH])
+        if n > self._mismatch_logged:
+            log.warning("strategy: %d GasPrice record(s) carry a chain id other than the configured %d; "
+                        "the signals carry the frames' chain id %d", n - self._mismatch_logged,
+                        self.config.chain_id, int(self.state["meta"][S.M_CHAIN_ID]))
+            self._mismatch_logged = n
+        return n
 
     @property
     def last_block(self) -> int:
