@@ -64,8 +64,8 @@ def run_backtest(cfg: Any, report: str | None = None, out: Any = None) -> int:
     book = OpportunityBook()
 
     def sink(batch: list[bytes]) -> None:
-        # one frame at a time: every market event is evaluated on the state it left,
-        # and the latency of each signal is that of the frame that triggered it
+        # one frame at a time: the latency of each signal is that of the frame that
+        # triggered its search (its block's end)
         for frame in batch:
             t0 = time.perf_counter_ns()
             produced = engine.process([frame])
