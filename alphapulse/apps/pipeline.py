@@ -27,7 +27,7 @@ log = logging.getLogger("alphapulse.pipeline")
 DATA_DIR = Path(__file__).resolve().parent.parent / "data"
 BUNDLED_RECORDING = DATA_DIR / "default_recording.apj"
 BUNDLED_MARKET = DATA_DIR / "default_market.toml"
-DEFAULT_CHAIN_ID = 137          # the live adapter's and the local chain's when chain.chain_id is unset
+DEFAULT_CHAIN_ID = 137          # the live adapter, local chain and executor when chain.chain_id is unset
 DOMAINS = ("market_data", "signal", "execution", "system")
 
 
@@ -170,7 +170,8 @@ class Pipeline:
                 key = read_key(ex.key_env, ex.key_file)
             except KeyUnavailable as e:
                 raise StartupError(cli.EXIT_CONFIG, f"config error: execution.key_env: {e}") from None
-            self.executor_address = deploy_executor(JsonRpc(self.anvil.http_url), key, self.cfg.chain.chain_id)
+            self.executor_address = deploy_executor(JsonRpc(self.anvil.http_url), key,
+                                                    self.cfg.chain.chain_id or DEFAULT_CHAIN_ID)
             log.info("ArbExecutor deployed at %s", self.executor_address)
 
     def component_specs(self) -> list[Any]:
@@ -255,7 +256,7 @@ class Pipeline:
                           "send_url": ex.send_url, "key_env": ex.key_env, "key_file": ex.key_file,
                           "min_profit_usd": ex.min_profit_usd, "max_gas_price_gwei": ex.max_gas_price_gwei,
                           "priority_fee": ex.priority_fee, "priority_fee_gwei": ex.priority_fee_gwei,
-                          "nonce_file": ex.nonce_file, "chain_id": c.chain.chain_id}
+                          "nonce_file": ex.nonce_file, "chain_id": c.chain.chain_id or DEFAULT_CHAIN_ID}
         return kw
 
     def start(self) -> None:
