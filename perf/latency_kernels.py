@@ -52,3 +52,39 @@ def _collect(view, now, lat, seen, trig, hops, k):
         k += 1
         p += size
     return k
+
+
+BLOCK_END = L.BLOCK_END.type_id
+BE_BLOCK = L.BLOCK_END.offset("block_number")
+SIG_BLOCK = L.ARBITRAGE_SIGNAL.offset("block_number")
+
+
+@njit(cache=True)
+def block_stamps(view, blocks, stamps, k):
+    """Per BlockEnd frame in ``view`` (market data, first TLV): its block number and header
+    stamp (the time its batch was published); returns the new count."""
+    p = 0
+    n = view.shape[0]
+    while p + HEADER <= n:
+        size = HEADER + np.int64(ld_u32(view, p + OFF_PAYLOAD))
+        if view[p + HEADER] == BLOCK_END and k < blocks.shape[0]:
+            blocks[k] = np.int64(ld_u64(view, p + HEADER + TLV_HDR + BE_BLOCK))
+            stamps[k] = np.int64(ld_u64(view, p + OFF_TIMESTAMP))
+            k += 1
+        p += size
+    return k
+
+
+@njit(cache=True)
+def signal_stamps(view, blocks, stamps, k):
+    """Per ArbitrageSignal frame in ``view``: its block number and header stamp (written just
+    before its publication); returns the new count."""
+    p = 0
+    n = view.shape[0]
+    while p + HEADER <= n and k < blocks.shape[0]:
+        size = HEADER + np.int64(ld_u32(view, p + OFF_PAYLOAD))
+        blocks[k] = np.int64(ld_u64(view, p + HEADER + TLV_HDR + SIG_BLOCK))
+        stamps[k] = np.int64(ld_u64(view, p + OFF_TIMESTAMP))
+        k += 1
+        p += size
+    return k

@@ -289,9 +289,11 @@ def strategy(stop: Any, *, market_ring: str, signal_ring: str, engine: Any,
                 if lost:
                     m.counter("strategy", "frames_lost").add(lost)
                 m.gauge("strategy", "pools").set(len(eng.registry))
+                m.gauge("strategy", "last_block").set(eng.last_block)
                 seen = c
             elif spin:
                 seen = eng.counters()
+            eng.report_chain_mismatch()
     finally:
         if gcp is not None:
             gcp.stop()

@@ -120,7 +120,8 @@ class SourceConfig:
 
 @dataclass(frozen=True)
 class ChainConfig:
-    chain_id: int = 137
+    chain_id: int = 0                    # 0 = unset: the strategy takes it from the GasPrice frames (the
+                                         # live adapter and the local chain then use 137, Polygon PoS)
     stable_token: str = ""               # USD numeraire (e.g. USDC); "" = every signal unpriced
     native_token: str = ""               # wrapped native token, values gas in USD
     factories: tuple[FactoryConfig, ...] = ()
@@ -129,8 +130,8 @@ class ChainConfig:
     pool_cache: str = "~/.cache/alphapulse/pools.sqlite"
 
     def validate(self, key: str) -> None:
-        if self.chain_id <= 0:
-            raise ConfigError(f"{key}.chain_id", f"must be positive, got {self.chain_id}")
+        if not 0 <= self.chain_id < 1 << 32:
+            raise ConfigError(f"{key}.chain_id", f"must be a u32 (0 = from the frames), got {self.chain_id}")
         for name in ("stable_token", "native_token"):
             v = getattr(self, name)
             if v:
@@ -154,9 +155,12 @@ class StrategyConfig:
     max_triangles_per_pool: int = 64     # bound on triangular cycles evaluated through one pool
     material_change_bps: int = 50        # re-publish a live opportunity when profit moves this much
     republish_min_blocks: int = 1        # ... at most once per this many blocks (0 = no limit)
-    # "frame": search after every market frame, so the signals do not depend on how frames were
-    # batched (a replay gives the live run's signals); "batch": once per ring poll (less work in bursts)
-    evaluate: Literal["frame", "batch"] = "frame"
+    # "block": apply every event of a block, then search each touched pool once on the block-end
+    # state (a BlockEnd record, a change of block number, or the end of a recording ends a block);
+    # "frame": search after every market frame (research; signals priced on a state that a later
+    # event of its block may change carry the intra-block flag and never count as profit).
+    # Neither depends on how frames were batched: a replay gives the live run's signals.
+    evaluate: Literal["block", "frame"] = "block"
     strategy_id: int = 1
     # how the strategy waits on the market ring: "sleep" (spin briefly, then futex: low CPU,
     # tens of us to wake) or "spin" (busy-spin: lowest latency, one core taken for good)
@@ -187,12 +191,17 @@ class StrategyConfig:
 
 @dataclass(frozen=True)
 class ProtocolConfig:
-    market_checksum_every: int = 100     # readers verify every N-th market-data frame (1 = all)
+    market_checksum_every: int = 100     # ring readers verify every N-th market-data frame (1 = all)
+    recording_checksum_every: int = 1    # readers of a recording (replay, backtest) verify every N-th
+                                         # frame: a file may come from any writer (PROTOCOL.md section 1)
     market_producer_checksum: bool = True
 
     def validate(self, key: str) -> None:
         if self.market_checksum_every < 1:
             raise ConfigError(f"{key}.market_checksum_every", f"must be >= 1, got {self.market_checksum_every}")
+        if self.recording_checksum_every < 1:
+            raise ConfigError(f"{key}.recording_checksum_every",
+                              f"must be >= 1, got {self.recording_checksum_every}")
 
 
 @dataclass(frozen=True)

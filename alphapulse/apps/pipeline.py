@@ -28,6 +28,7 @@ log = logging.getLogger("alphapulse.pipeline")
 DATA_DIR = Path(__file__).resolve().parent.parent / "data"
 BUNDLED_RECORDING = DATA_DIR / "default_recording.apj"
 BUNDLED_MARKET = DATA_DIR / "default_market.toml"
+DEFAULT_CHAIN_ID = 137          # the live adapter, local chain and executor when chain.chain_id is unset
 DOMAINS = ("market_data", "signal", "execution", "system")
 
 
@@ -188,7 +189,7 @@ class Pipeline:
         import dataclasses
         from alphapulse.chain.anvil import Anvil
         from alphapulse.chain.deploy import MarketSpec, deploy_market
-        self.anvil = Anvil(chain_id=self.cfg.chain.chain_id).start()
+        self.anvil = Anvil(chain_id=self.cfg.chain.chain_id or DEFAULT_CHAIN_ID).start()
         log.info("anvil on %s; deploying tokens, Uniswap V2 x2 and V3", self.anvil.ws_url)
         self.market = mk = deploy_market(self.anvil.http_url, MarketSpec())
         self.cfg = dataclasses.replace(self.cfg, chain=market_chain_config(self.cfg.chain, mk))
@@ -201,7 +202,8 @@ class Pipeline:
                 key = read_key(ex.key_env, ex.key_file)
             except KeyUnavailable as e:
                 raise StartupError(cli.EXIT_CONFIG, f"config error: execution.key_env: {e}") from None
-            self.executor_address = deploy_executor(JsonRpc(self.anvil.http_url), key, self.cfg.chain.chain_id)
+            self.executor_address = deploy_executor(JsonRpc(self.anvil.http_url), key,
+                                                    self.cfg.chain.chain_id or DEFAULT_CHAIN_ID)
             log.info("ArbExecutor deployed at %s", self.executor_address)
 
     def component_specs(self) -> list[Any]:
@@ -215,12 +217,12 @@ class Pipeline:
         if c.source.kind == "replay":
             specs.append(ComponentSpec("source", "alphapulse.apps.components:replay_source", {
                 "ring": rn["market_data"], "path": c.source.replay_file, "speed": c.source.speed,
-                "loop": c.source.loop, "crc_every": c.protocol.market_checksum_every,
+                "loop": c.source.loop, "crc_every": c.protocol.recording_checksum_every,
                 "metrics": mname}, oneshot=not c.source.loop))
         else:
             endpoints = ([self.anvil.ws_url] if self.anvil is not None else list(c.source.rpc_urls))
             adapter = {"endpoints": endpoints, "factories": factories,
-                       "chain_id": c.chain.chain_id,
+                       "chain_id": c.chain.chain_id or DEFAULT_CHAIN_ID,
                        "cache_path": ":memory:" if self.anvil is not None
                        else str(Path(c.chain.pool_cache).expanduser()),
                        "tokens": tuple(t[0] for t in tokens) if c.chain.follow_tokens_only else (),
@@ -286,7 +288,7 @@ class Pipeline:
                           "send_url": ex.send_url, "key_env": ex.key_env, "key_file": ex.key_file,
                           "min_profit_usd": ex.min_profit_usd, "max_gas_price_gwei": ex.max_gas_price_gwei,
                           "priority_fee": ex.priority_fee, "priority_fee_gwei": ex.priority_fee_gwei,
-                          "nonce_file": ex.nonce_file, "chain_id": c.chain.chain_id}
+                          "nonce_file": ex.nonce_file, "chain_id": c.chain.chain_id or DEFAULT_CHAIN_ID}
         return kw
 
     def start(self) -> None:

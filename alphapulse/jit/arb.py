@@ -27,6 +27,7 @@ from alphapulse.jit.encode import seal_frame_with, write_header, write_tlv_heade
 from alphapulse.jit.frames import check_header, check_tlvs, tlv_header
 from alphapulse.jit.memory import ld_u32, ld_u64, prefetch, st_u16, st_u32, st_u64
 from alphapulse.jit.pool_state import (
+    GP_CHAIN, K_CHAIN_MISMATCH, T_GAS,
     C_COV_HI, C_COV_LO, C_FEE, C_KIND, C_LIQ, C_PAIR, C_R0, C_R1, C_SPACING, C_SQRT, C_STATE_BLOCK,
     C_TICK, C_TOKEN0, C_TOKEN1, C_V3ROW, C_VENUE, C_ADDR, C_NEXT_PAIR, K_CANDIDATES, K_CYCLES,
     K_FRAMES, K_FRAMES_DUPLICATE, K_FRAMES_REJECTED, K_OUT_FULL, K_SEQ_GAPS, K_SIGNALS,
@@ -64,11 +65,15 @@ PR_MIN_SPREAD_E9 = 22
 PR_SIGNAL_CRC = 23
 PR_SOURCE = 24
 PR_SCREEN_PCT = 25          # float screen: skip when the modelled profit is below this % of the bar
-PR_EVAL_EACH_FRAME = 26     # 1: search after every frame (output independent of how frames are batched)
+PR_EVALUATE = 26            # EVAL_BLOCK: search the touched pools once per block, on its end state;
+                            # EVAL_FRAME: after every frame (research: intra-block signals are flagged)
 PR_REPUBLISH_BLOCKS = 27    # a live cycle is re-published at most once per this many blocks (0: no limit)
 PR_SEARCH_TOL_PPB = 28      # the exact search stops within this many parts per billion of the best profit
 PR_MIN_PRICE_DEPTH_USD = 29  # a price route whose pools hold less than this (USD, stable-coin side) prices nothing
+PR_SEARCH_FLAGS = 30        # set by process_batch: flags of every signal of the search in progress
 NPARAMS = 32
+EVAL_BLOCK = 0
+EVAL_FRAME = 1
 
 # search phases; process_batch resume state (int64[RSCOL]) and its stop code
 PHASE_PAIRS = 1
@@ -85,7 +90,14 @@ RS_Q = 8            # the pair-list pool to go on with (-1: the start of the lis
 RS_D = 9
 RS_PUB = 10         # bytes of ``out`` (from its start) the kernel published on the sink ring itself
 RS_SINK = 11        # 0, or the sink publication the caller must finish: + WAKE, partial (full ring), error
-RSCOL = 12
+# the block in progress (EVAL_BLOCK), kept across calls until its end: its changed pools (the
+# epoch's list, or every pool marked with the epoch after an overflow), its block number
+RS_BLK_N = 12
+RS_BLK_OVERFLOW = 13
+RS_BLK_NUMBER = 14
+RS_LAST_BLOCK = 15  # the last block completed (a BlockEnd, a change of block number, or the end of input)
+RS_CLOSE = 16       # set by the caller: the input ends here, search the block in progress
+RSCOL = 17
 STOP_FLUSH = -1
 TL_MAX = 4096           # changed pools listed per search (more: every pool is scanned for the epoch mark)
 
@@ -139,6 +151,17 @@ S_SPREAD = SIG.offset("spread_bps")
 S_POOLS = SIG.offset("pools")
 S_TOKENS = SIG.offset("tokens")
 UNPRICED = L.SIGNAL_UNPRICED
+INTRA_BLOCK = L.SIGNAL_INTRA_BLOCK
+BLOCK_END_TYPE = L.BLOCK_END.type_id
+BE_BLOCK = L.BLOCK_END.offset("block_number")
+# the pool events whose block_number starts a new block (snapshots and gas prices do not)
+EV_SWAP, EV_MINT, EV_BURN = L.POOL_SWAP.type_id, L.POOL_MINT.type_id, L.POOL_BURN.type_id
+EV_SYNC, EV_FEE = L.POOL_SYNC.type_id, L.POOL_FEE.type_id
+EV_SWAP_BLOCK = L.POOL_SWAP.offset("block_number")
+EV_MINT_BLOCK = L.POOL_MINT.offset("block_number")
+EV_BURN_BLOCK = L.POOL_BURN.offset("block_number")
+EV_SYNC_BLOCK = L.POOL_SYNC.offset("block_number")
+EV_FEE_BLOCK = L.POOL_FEE.offset("block_number")
 
 Q96F = 79228162514264337593543950336.0
 _E8 = (np.uint64(100_000_000), U0, U0, U0)
@@ -1250,7 +1273,7 @@ def evaluate_cycle(pools, tokens, pairs, pair_ht, tticks, tnets, tn, meta, param
         return pos
     gross, _ = u256_sub(amount_out, amount_in)
     gross_usd, priced = usd_e8_at(pools, tokens, start_pp, gross, start_token, stable)
-    flags = 0
+    flags = params[PR_SEARCH_FLAGS]
     if priced and gas_priced:
         net_usd = gross_usd - gas_usd
         due = net_usd >= params[PR_MIN_NET_USD_E8]
@@ -1258,7 +1281,7 @@ def evaluate_cycle(pools, tokens, pairs, pair_ht, tticks, tnets, tn, meta, param
         gross_usd = 0
         gas_usd = 0
         net_usd = 0
-        flags = UNPRICED
+        flags |= UNPRICED
         due = u256_cmp(gross, min_profit) > 0
     if not due:
         if slot >= 0:
@@ -1316,7 +1339,7 @@ def evaluate_cycle(pools, tokens, pairs, pair_ht, tticks, tnets, tn, meta, param
     st_u64(out, v + S_TRIGGER, trigger_ts)
     meta[M_SIGNAL_ID] += 1
     st_u64(out, v + S_ID, meta[M_SIGNAL_ID])
-    chain = params[PR_CHAIN_ID] if params[PR_CHAIN_ID] != 0 else meta[M_CHAIN_ID]
+    chain = meta[M_CHAIN_ID] if meta[M_CHAIN_ID] != 0 else params[PR_CHAIN_ID]
     st_u32(out, v + S_CHAIN, chain)
     st_u16(out, v + S_STRATEGY, params[PR_STRATEGY_ID])
     out[v + S_HOPS] = np.uint8(hops)
@@ -1656,7 +1679,7 @@ def process_batch(buf, n_bytes, pools, tokens, pairs, pool_ht, token_ht, pair_ht
     """
     resume[RS_PUB] = 0
     resume[RS_SINK] = 0
-    each_frame = params[PR_EVAL_EACH_FRAME] != 0
+    each_frame = params[PR_EVALUATE] == EVAL_FRAME
     split = params[PR_MAX_HOPS] >= 3
     wpos = 0
     n_sig = 0
@@ -1683,14 +1706,43 @@ def process_batch(buf, n_bytes, pools, tokens, pairs, pool_ht, token_ht, pair_ht
             return n_sig, wpos, 0, resume[RS_STOP]
     else:
         pos = 0
-    crc_state[2] += 1
-    epoch = crc_state[2]
-    n_touched = 0
-    overflow = False
+    if resume[RS_BLK_N] > 0 or resume[RS_BLK_OVERFLOW] != 0:
+        # the block in progress goes on: its changed pools are those of its epoch
+        epoch = crc_state[2]
+        n_touched = resume[RS_BLK_N]
+        overflow = resume[RS_BLK_OVERFLOW] != 0
+    else:
+        crc_state[2] += 1
+        epoch = crc_state[2]
+        n_touched = 0
+        overflow = False
     crc_every = params[PR_CRC_EVERY]
     stable = -1                     # the stable coin's token row, looked up when a pool changes
     jrow_b = journal.shape[1] * 8
     while pos < end:
+        if not each_frame and (n_touched > 0 or overflow):
+            # a pool event of another block ends the block in progress (input without BlockEnd):
+            # search it before this frame changes anything
+            bn = _frame_block(buf, pos, end)
+            if bn != 0 and bn != resume[RS_BLK_NUMBER]:
+                resume[RS_BLK_N] = 0
+                resume[RS_BLK_OVERFLOW] = 0
+                resume[RS_LAST_BLOCK] = resume[RS_BLK_NUMBER]
+                params[PR_SEARCH_FLAGS] = 0
+                wpos, n_sig, stopped, ci, cq, cd = _search_epoch(
+                    pools, tokens, pairs, pair_ht, token_ht, tticks, tnets, tn, meta, params, token_min, crc_t,
+                    swap_ck, sig_keys, sig_vals, counters, touched, tl, n_touched, overflow, epoch, out, wpos,
+                    out_offsets, n_sig, seq0, rate_cache, 0, -1, 0, flush_pairs, split,
+                    resume, sink_h, sink_ps, sink_sizes, sink_data)
+                crc_state[2] += 1
+                if stopped:
+                    # the frame at ``pos`` is not applied yet: the call that finishes the search
+                    # goes on with it
+                    _save_resume(resume, pos, epoch, n_touched, overflow, False, 0, ci, cq, cd)
+                    return n_sig, wpos, n_frames, STOP_FLUSH
+                epoch = crc_state[2]
+                n_touched = 0
+                overflow = False
         # the journal entry the next event fills (a ring far larger than the caches: always cold)
         _prefetch_span(journal, (meta[M_JSEQ] % journal.shape[0]) * jrow_b, jrow_b)
         reason, psize = check_header(buf, pos, end - pos)
@@ -1741,11 +1793,22 @@ def process_batch(buf, n_bytes, pools, tokens, pairs, pool_ht, token_ht, pair_ht
                 counters[K_SEQ_GAPS] += 1
         meta[M_LAST_SEQ + src] = seq
         ts = ld_u64(buf, fpos + OFF_TIMESTAMP)
+        block_end = False
         p = fpos + HEADER_SIZE
         while p < pend:
             t, length, v, _ = tlv_header(buf, p, pend)    # the structure was checked above
             p = v + length
             counters[K_TLVS] += 1
+            if t == BLOCK_END_TYPE:
+                # every event of this block has been sent: its end state is the one to search
+                block_end = True
+                resume[RS_LAST_BLOCK] = np.int64(ld_u64(buf, v + BE_BLOCK))
+                continue
+            if t == T_GAS and params[PR_CHAIN_ID] != 0 and np.int64(ld_u32(buf, v + GP_CHAIN)) != params[PR_CHAIN_ID]:
+                counters[K_CHAIN_MISMATCH] += 1     # the signals carry the frames' chain id
+            bn = _event_block(buf, t, v)
+            if bn != 0:
+                resume[RS_BLK_NUMBER] = bn
             meta[M_STATE_VER] += 1      # whatever it changes, caches of the old state are void
             if FIXED_SIZE[t] != 0:
                 changed = apply_tlv(buf, t, v, pools, tokens, pairs, pool_ht, token_ht, pair_ht, tticks,
@@ -1765,28 +1828,81 @@ def process_batch(buf, n_bytes, pools, tokens, pairs, pool_ht, token_ht, pair_ht
                         else:
                             overflow = True
                     touched[changed, 1] = np.int64(ts)
-        if each_frame and (n_touched > 0 or overflow):
+        if (each_frame or block_end) and (n_touched > 0 or overflow):
+            # frame mode prices every state; one that a later event of its block may still
+            # change (no BlockEnd yet) is flagged intra-block
+            params[PR_SEARCH_FLAGS] = 0 if block_end else INTRA_BLOCK
+            resume[RS_BLK_N] = 0
+            resume[RS_BLK_OVERFLOW] = 0
             wpos, n_sig, stopped, ci, cq, cd = _search_epoch(
                 pools, tokens, pairs, pair_ht, token_ht, tticks, tnets, tn, meta, params, token_min, crc_t, swap_ck,
                 sig_keys, sig_vals, counters, touched, tl, n_touched, overflow, epoch, out, wpos, out_offsets, n_sig,
                 seq0, rate_cache, 0, -1, 0, flush_pairs, split,
                 resume, sink_h, sink_ps, sink_sizes, sink_data)
+            crc_state[2] += 1           # a new epoch: the next frame's changes start a fresh list
             if stopped:
                 _save_resume(resume, pos, epoch, n_touched, overflow, False, 0, ci, cq, cd)
                 return n_sig, wpos, n_frames, STOP_FLUSH
-            crc_state[2] += 1           # a new epoch: the next frame's changes start a fresh list
             epoch = crc_state[2]
             n_touched = 0
             overflow = False
-    if n_touched > 0 or overflow:
+    if (n_touched > 0 or overflow) and resume[RS_CLOSE] != 0:
+        # the end of the input ends its last block
+        resume[RS_CLOSE] = 0
+        resume[RS_BLK_N] = 0
+        resume[RS_BLK_OVERFLOW] = 0
+        resume[RS_LAST_BLOCK] = resume[RS_BLK_NUMBER]
+        params[PR_SEARCH_FLAGS] = 0
         wpos, n_sig, stopped, ci, cq, cd = _search_epoch(
             pools, tokens, pairs, pair_ht, token_ht, tticks, tnets, tn, meta, params, token_min, crc_t, swap_ck,
             sig_keys, sig_vals, counters, touched, tl, n_touched, overflow, epoch, out, wpos, out_offsets, n_sig,
             seq0, rate_cache, 0, -1, 0, flush_pairs, split, resume, sink_h, sink_ps, sink_sizes, sink_data)
+        crc_state[2] += 1
         if stopped:
             _save_resume(resume, pos, epoch, n_touched, overflow, True, stop, ci, cq, cd)
             return n_sig, wpos, n_frames, STOP_FLUSH
+        return n_sig, wpos, n_frames, stop
+    resume[RS_CLOSE] = 0
+    # the block goes on in the next call
+    resume[RS_BLK_N] = n_touched
+    resume[RS_BLK_OVERFLOW] = 1 if overflow else 0
     return n_sig, wpos, n_frames, stop
+
+
+@njit(cache=True, inline="always")
+def _event_block(buf, t, v):
+    """block_number of a pool event TLV (type ``t``, value at ``buf[v]``); 0 for other types."""
+    if t == EV_SWAP:
+        return np.int64(ld_u64(buf, v + EV_SWAP_BLOCK))
+    if t == EV_SYNC:
+        return np.int64(ld_u64(buf, v + EV_SYNC_BLOCK))
+    if t == EV_MINT:
+        return np.int64(ld_u64(buf, v + EV_MINT_BLOCK))
+    if t == EV_BURN:
+        return np.int64(ld_u64(buf, v + EV_BURN_BLOCK))
+    if t == EV_FEE:
+        return np.int64(ld_u64(buf, v + EV_FEE_BLOCK))
+    return np.int64(0)
+
+
+@njit(cache=True)
+def _frame_block(buf, pos, end):
+    """block_number of the first pool event in the market-data frame at ``buf[pos]``; 0 when it
+    has none or is not a well-formed market-data frame (the caller rejects that one itself)."""
+    reason, psize = check_header(buf, pos, end - pos)
+    if reason != 0 or buf[pos + OFF_DOMAIN] != MARKET:
+        return np.int64(0)
+    pend = pos + HEADER_SIZE + psize
+    if check_tlvs(buf, pos + HEADER_SIZE, pend) != 0:
+        return np.int64(0)
+    p = pos + HEADER_SIZE
+    while p < pend:
+        t, length, v, _ = tlv_header(buf, p, pend)
+        p = v + length
+        bn = _event_block(buf, t, v)
+        if bn != 0:
+            return bn
+    return np.int64(0)
 
 
 # process_batch's arrays after (buf, n_bytes), in its order: (name, dtype, ndim). The engine

@@ -161,7 +161,8 @@ K_SCREENED = 22
 K_SIMULATIONS = 23   # exact cycle simulations run by the sizing search
 K_TICK_TABLE_FULL = 24      # ticks that did not fit in a pool's tick arrays (max_ticks_per_pool)
 K_REFRESH_WANTED = 25       # times a pool left trading to wait on a fresh snapshot
-NCOUNTERS = 26
+K_CHAIN_MISMATCH = 26       # GasPrice records whose chain id differs from the configured one
+NCOUNTERS = 27
 COUNTER_NAMES = {v: k[2:].lower() for k, v in globals().items()
                  if k.startswith("K_") and isinstance(v, int)}
 

@@ -56,7 +56,9 @@ class EngineConfig:
     stable_token: str = ""                  # USD numeraire; "" = every signal unpriced
     min_price_depth_usd: int = 10_000       # price routes to the stable coin thinner than this (USD) price nothing
     native_token: str = ""                  # wrapped native token: values gas in USD
-    chain_id: int = 0                       # 0 = take it from the GasPrice frames
+    chain_id: int = 0                       # expected chain, 0 = any: signals carry the GasPrice frames' chain
+                                            # id (this one before the first); a GasPrice that disagrees with
+                                            # a configured value is counted (chain_mismatch) and logged
     strategy_id: int = 1
     # thresholds
     min_net_profit_usd_e8: int = 0
@@ -80,8 +82,10 @@ class EngineConfig:
     search_iters_v3: int = 28               # exact ascent from the modelled optimum: most simulations
     search_tolerance_ppb: int = 1           # ... which stops within this many parts per billion of the
                                             # best profit (or the rounding staircase, if wider)
-    evaluate_each_frame: bool = True        # search after every frame: signals independent of batching
-                                            # (live == replay); False: once per batch (fewer searches in bursts)
+    evaluate: str = "block"                 # "block": apply a block's events, then search each touched pool
+                                            # once on the block-end state (the only states a searcher can
+                                            # trade); "frame": after every frame (research: a state a later
+                                            # event of its block may change gives flagged intra-block signals)
     neighbor_scan: int = 1024               # all-V2 integer refinement: widest band (each side) scanned exhaustively
     # pool state: a pool whose tick set an event showed incomplete (or a V3 pool without tick
     # data) waits on a fresh snapshot; its PoolRefresh request is sent again after this long
@@ -109,6 +113,8 @@ class EngineConfig:
                     address_words(v)
                 except EngineConfigError as e:
                     raise EngineConfigError(f"{name}: {e}") from None
+        if self.evaluate not in ("block", "frame"):
+            raise EngineConfigError(f"evaluate: must be 'block' or 'frame', got {self.evaluate!r}")
         if self.max_hops not in (2, 3):
             raise EngineConfigError(f"max_hops: must be 2 or 3, got {self.max_hops}")
         if not 0 < self.max_input_share_bps <= 10_000:
@@ -164,7 +170,7 @@ class EngineConfig:
             gas_units_v2_hop=s.gas_units_per_hop, gas_units_v3_hop=s.gas_units_per_hop,
             max_triangles_per_pool=s.max_triangles_per_pool, republish_change_bps=s.material_change_bps,
             republish_min_blocks=s.republish_min_blocks,
-            evaluate_each_frame=s.evaluate == "frame",
+            evaluate=s.evaluate,
             v2_venue_fees=fees, market_checksum_every=cfg.protocol.market_checksum_every,
             token_symbols={t.address: t.symbol for t in cfg.chain.tokens if t.symbol},
             min_price_depth_usd=int(s.min_price_depth_usd),
@@ -192,7 +198,7 @@ class EngineConfig:
         p[A.PR_STRATEGY_ID] = self.strategy_id
         p[A.PR_REPUBLISH_BPS] = self.republish_change_bps
         p[A.PR_REPUBLISH_BLOCKS] = self.republish_min_blocks
-        p[A.PR_EVAL_EACH_FRAME] = 1 if self.evaluate_each_frame else 0
+        p[A.PR_EVALUATE] = A.EVAL_FRAME if self.evaluate == "frame" else A.EVAL_BLOCK
         p[A.PR_CRC_EVERY] = self.market_checksum_every
         p[A.PR_ITERS_V2] = self.search_iters_v2
         p[A.PR_ITERS_V3] = self.search_iters_v3

@@ -89,6 +89,7 @@ class StrategyEngine:
         self.last_count = 0              # signals written by the last kernel call
         self._rejected_logged = 0
         self._bad_logged = 0
+        self._mismatch_logged = 0
         self._no_sink = (np.zeros(0, np.uint64), np.zeros(0, np.int64), np.zeros(0, np.uint32),
                          np.zeros(0, np.uint8))
         self._sink = None                # the last sink and its kernel state
@@ -287,6 +288,37 @@ class StrategyEngine:
         if latency is not None:
             self._drain_latency(latency)
         return int(total_n), int(total_bytes if flush else wpos)
+
+    def end_input(self, publish: Callable[[np.ndarray, int], object] | None = None, sink=None,
+                  observe: Callable[[np.ndarray, int], object] | None = None) -> tuple[int, int]:
+        """The input ends here (the end of a recording): the block in progress is complete, so
+        search it now (``evaluate = "block"``). Same arguments and return value as
+        :meth:`process_raw`; a no-op when no block is in progress."""
+        self._resume[A.RS_CLOSE] = 1
+        return self.process_raw([np.zeros(0, np.uint8)], publish=publish, sink=sink, observe=observe)
+
+    def end_input_frames(self) -> list[bytes]:
+        """:meth:`end_input`, returning the signal frames (as :meth:`process`)."""
+        n, _ = self.end_input()
+        out, offs = self._out, self._out_offsets
+        return [out[o:o + A.SIG_FRAME].tobytes() for o in offs[:n]]
+
+    def report_chain_mismatch(self) -> int:
+        """Log the GasPrice records whose chain id disagreed with the configured one since the
+        last call (counted by the kernel as ``chain_mismatch``; the signals carry the frames'
+        chain id); returns the total."""
+        n = int(self.state["counters"][S.K_CHAIN_MISMATCH])
+        if n > self._mismatch_logged:
+            log.warning("strategy: %d GasPrice record(s) carry a chain id other than the configured %d; "
+                        "the signals carry the frames' chain id %d", n - self._mismatch_logged,
+                        self.config.chain_id, int(self.state["meta"][S.M_CHAIN_ID]))
+            self._mismatch_logged = n
+        return n
+
+    @property
+    def last_block(self) -> int:
+        """The last block the engine completed (searched on its end state, or ended empty)."""
+        return int(self._resume[A.RS_LAST_BLOCK])
 
     def _bind(self, args: tuple) -> Callable:
         """The compiled process_packed for these argument types, called without the dispatcher.

@@ -9,6 +9,7 @@ import uuid
 import pytest
 
 from alphapulse.apps.config import Config
+from alphapulse.metrics import MetricsBlock, render_prometheus
 from alphapulse.protocol import codec
 from alphapulse.ring import Ring
 from alphapulse.strategy.config import EngineConfig
@@ -31,9 +32,10 @@ def test_strategy_component_waits_and_schedules_as_configured(wait, priority):
     sig = Ring.create(f"test_comp_{tag}_sig", 1 << 20, "lossless")
     stop = threading.Event()
     engine = EngineConfig.from_app_config(Config())
+    metrics = MetricsBlock.create(f"alphapulse_test_comp_{tag}", components=["strategy"])
     t = threading.Thread(target=strategy, args=(stop,), daemon=True,
                          kwargs=dict(market_ring=md.name, signal_ring=sig.name, engine=engine,
-                                     wait=wait, realtime_priority=priority))
+                                     wait=wait, realtime_priority=priority, metrics=metrics.name))
     cons = sig.consumer("test", wait="sleep")
     try:
         t.start()
@@ -47,15 +49,22 @@ def test_strategy_component_waits_and_schedules_as_configured(wait, priority):
             assert os.sched_getparam(t.native_id).sched_priority == priority
         elif not priority:
             assert policy == os.SCHED_OTHER
-        # and it still does its job: two venues 1 % apart on one pair give a signal
+        # and it still does its job: two venues 1 % apart on one pair give a signal at the end
+        # of their block, and the component reports that block as its last
         p = md.producer()
         now = time.time_ns()
         p.publish(sync_frame(1, POOLS[0], 400, 2_000_000 * 10 ** 6, 1000 * 10 ** 18, 100, now))
         p.publish(sync_frame(2, POOLS[1], 401, 2_020_000 * 10 ** 6, 1000 * 10 ** 18, 100, now))
+        time.sleep(0.2)
+        assert cons.poll(timeout=0.0) == []          # the block is not over
+        p.publish(codec.build_frame(1, 4, 3, [codec.BlockEnd(block_number=100, block_ts_ns=now, event_count=2,
+                                                              chain_id=137, block_hash=bytes(32))]))
         views = _wait(lambda: cons.poll(timeout=0.05), 30, "a signal frame")
         recs = [r for v in views for f in codec.iter_frames(bytes(v)) for r in f.tlvs]
         cons.release()
         assert any(isinstance(r, codec.ArbitrageSignal) for r in recs)
+        _wait(lambda: metrics.gauge("strategy", "last_block").value == 100, 30, "last_block = 100")
+        assert 'alphapulse_last_block{component="strategy"} 100' in render_prometheus(metrics.snapshot())
     finally:
         stop.set()
         t.join(10)
@@ -64,6 +73,7 @@ def test_strategy_component_waits_and_schedules_as_configured(wait, priority):
         sig.close()
         md.unlink()
         sig.unlink()
+        metrics.close()
     assert not t.is_alive()
 
 

@@ -60,12 +60,13 @@ def block_batches(frames: list[bytes]) -> list[list[bytes]]:
 def backtest(market, frames: list[bytes]) -> tuple[list, dict]:
     engine = StrategyEngine(EngineConfig(
         stable_token=market.tokens["USDC"].address, native_token=market.tokens["WMATIC"].address,
-        v2_venue_fees={v: 3000 for v in market.v2_factories}, evaluate_each_frame=False,
+        v2_venue_fees={v: 3000 for v in market.v2_factories},
         max_pools=256, max_tokens=64, max_v3_pools=64, max_ticks_per_pool=256, journal_size=1024,
         signal_table_size=1024, max_signals_per_batch=512))
     out = []
     for batch in block_batches(frames):
         out += signals(engine.process(batch))
+    out += signals(engine.end_input_frames())
     return out, engine.counters()
 
 

@@ -18,7 +18,8 @@ MOVES = ((("WETH", "USDC", "v2", 400), Fraction(103, 100)),
 def moved_market_signals(market) -> list:
     for (a, b, kind, x), factor in MOVES:
         market.move_price(market.v2_pool(a, b, x) if kind == "v2" else market.v3_pool(a, b, x), factor)
-    return signals(make_engine(market).process(chain_frames(market, Feed())))
+    engine = make_engine(market)
+    return signals(engine.process(chain_frames(market, Feed())) + engine.end_input_frames())
 
 
 def by_shape(market, sigs, per_shape: int) -> dict[str, list]:

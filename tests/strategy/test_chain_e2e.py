@@ -91,11 +91,11 @@ def test_engine_signal_executes_to_the_wei(market, anvil, case):
     feed = Feed()
     engine = make_engine(market)
     # before the move the market is at equal prices: nothing worth publishing
-    quiet = signals(engine.process(chain_frames(market, feed)))
+    quiet = signals(engine.process(chain_frames(market, feed)) + engine.end_input_frames())
     assert quiet == [], [shape(market, s) for s in quiet]
     market.move_price(pool, factor)
     engine = make_engine(market)
-    sigs = signals(engine.process(chain_frames(market, feed)))
+    sigs = signals(engine.process(chain_frames(market, feed)) + engine.end_input_frames())
     found = {}
     for s in sigs:
         found.setdefault(shape(market, s), []).append(s)

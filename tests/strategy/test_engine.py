@@ -21,7 +21,9 @@ E18 = 10**18
 
 
 def engine(**kw) -> StrategyEngine:
-    base = dict(max_pools=64, max_tokens=64, max_v3_pools=16, max_ticks_per_pool=64, journal_size=256,
+    """An engine that searches after every frame (these tests exercise the search on each state;
+    block-end evaluation: test_block_eval)."""
+    base = dict(evaluate="frame", max_pools=64, max_tokens=64, max_v3_pools=16, max_ticks_per_pool=64, journal_size=256,
                 signal_table_size=256, max_signals_per_batch=64)
     base.update(kw)
     return StrategyEngine(EngineConfig(**base))

@@ -139,10 +139,12 @@ class EvmDataClientConfig:
         import os
         ch = cfg.chain
         kw: dict[str, Any] = dict(
-            endpoints=tuple(cfg.source.rpc_urls), factories=ch.factories, chain_id=ch.chain_id,
+            endpoints=tuple(cfg.source.rpc_urls), factories=ch.factories,
             cache_path=os.path.expanduser(ch.pool_cache),
             tokens=tuple(t.address for t in ch.tokens) if ch.follow_tokens_only else (),
             known_decimals={t.address: t.decimals for t in ch.tokens},
         )
+        if ch.chain_id:                     # unset (0): this class's default
+            kw["chain_id"] = ch.chain_id
         kw.update(overrides)
         return cls(**kw)

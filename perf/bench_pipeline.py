@@ -1,0 +1,266 @@
+"""The pipeline end to end: a recording replayed through the real processes, block by block.
+
+The synthetic market of ``perf.bench_strategy`` (10,000 pools over 1,000 tokens, 60 %
+constant product, 40 % concentrated liquidity) is written to a recording: its PoolState /
+PoolTick snapshot, then Polygon-like blocks, each a burst of 50-500 swaps (PoolSync for V2,
+PoolSwap for V3; 5 % of them 1-4 % jumps that open real opportunities, closed a few events
+later, in the same block or the next) at the block's timestamp, then a BlockEnd. Three processes
+run on it, connected by shared-memory rings as in the pipeline:
+
+* the source: ``alphapulse.adapters.replayer.Replayer`` publishing the recording on the
+  market-data ring (overwrite), each batch stamped with the time it is published;
+* the strategy: ``alphapulse.apps.components.strategy`` (the pipeline's component: ring
+  consumer with the default sleeping wait, ``StrategyEngine``, signal ring, lossless);
+* a reader of the signal ring, and of the market ring (a second consumer), in this process.
+
+Figures, for ``evaluate = "block"`` (the default) and ``evaluate = "frame"`` side by side:
+
+* ``block_latency_p50_us``, ``block_latency_p99_us``: from the publication of a block's last
+  event on the market ring (its batch's stamp) to the publication of the block's last signal
+  (the signal header's stamp, written by the strategy's kernel just before it publishes it;
+  a signal's block is the newest state block of its pools), over the blocks that produced a
+  signal, replayed at the recorded pace (a block every ``BLOCK_INTERVAL_S`` of replay time).
+  ``block100_latency_p99_us``: the same over blocks of 80-120 swaps.
+* ``frames_per_s``: the recording at ``--speed max``, frames the strategy consumed per second
+  from the source's first publication to the strategy's last frame (metrics block counter).
+
+Usage: python perf/bench_pipeline.py [--quick] [--json]. Each figure is printed as one JSON
+line; the last line is one JSON object with all of them (``--quick``: fewer blocks).
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import multiprocessing as mp
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from alphapulse.protocol import codec as C  # noqa: E402
+from alphapulse.protocol import layout as L  # noqa: E402
+
+BLOCK_INTERVAL_S = 0.02       # replay time between blocks at the recorded pace
+TARGET_BLOCK_P99_US = 500.0
+TARGET_FRAMES_PER_S = 200_000
+
+
+def figure(key, value, unit):
+    print(json.dumps({"figure": key, "value": value, "unit": unit}), flush=True)
+
+
+def write_recording(path: Path, n_blocks: int, seed: int = 1) -> dict:
+    """The market's snapshot (a block of its own, in ``path`` with the suffix ``.state``: loaded
+    before the measurement), then in ``path`` ``n_blocks`` blocks of 50-500 swaps and a BlockEnd each."""
+    from alphapulse.journal import JournalWriter
+    from perf.bench_strategy import SyntheticMarket
+    market = SyntheticMarket(seed)
+    rng = np.random.default_rng(seed + 1)
+    sizes = rng.integers(50, 501, n_blocks)
+    state = market.state_frames()
+    ts0 = 1_700_000_000 * 10**9
+    swaps = market.updates(int(sizes.sum()), seq0=1, jump_share=0.05, close_after=8)
+    seq = 1
+    n = 0
+    with JournalWriter(path.with_suffix(".state")) as w:
+        for f in state + [C.build_frame(1, 4, 0, [C.GasPrice(base_fee_wei=30 * 10**9, priority_fee_wei=10**9,
+                                                               block_number=1, chain_id=137)]),
+                          C.build_frame(1, 4, 0, [C.BlockEnd(block_number=1, block_ts_ns=ts0, event_count=0,
+                                                             chain_id=137, block_hash=bytes(32))])]:
+            w.append(C.build_frame(1, 4, seq, list(C.parse_frame(f).tlvs), timestamp_ns=ts0))
+            seq += 1
+    with JournalWriter(path) as w:
+        for b, k in enumerate(sizes.tolist()):
+            block, ts = 10 + b, ts0 + (b + 1) * 2 * 10**9       # 2 s blocks (replayed faster)
+            for raw in swaps[n:n + k]:
+                rec = dataclasses.replace(C.parse_frame(raw).tlvs[0], block_number=block)
+                w.append(C.build_frame(1, 4, seq, [rec], timestamp_ns=ts))
+                seq += 1
+            n += k
+            w.append(C.build_frame(1, 4, seq, [C.BlockEnd(block_number=block, block_ts_ns=ts, event_count=k,
+                                                          chain_id=137, block_hash=bytes(32))], timestamp_ns=ts))
+            seq += 1
+    return {"blocks": n_blocks, "swaps": int(sizes.sum()), "sizes": sizes, "state_frames": len(state) + 2,
+            "stable": "0x" + market.tokens[0].hex(), "native": "0x" + market.tokens[1].hex()}
+
+
+def source_proc(ring: str, path: str, speed, start, loaded, go, res) -> None:
+    """The source process: the replayer on the market ring (frames stamped when published): the
+    market's snapshot, then, once the strategy has searched it (``go``), the blocks."""
+    from alphapulse.adapters.replayer import Replayer
+    from alphapulse.ring import Ring
+    r = Ring.attach(ring, timeout=10.0)
+    prod = r.producer()
+    start.wait(300)
+    Replayer(str(Path(path).with_suffix(".state")), producer=prod, speed="max", restamp=True, crc_every=1).run()
+    loaded.set()
+    rp = Replayer(path, producer=prod, speed=speed, restamp=True, crc_every=1)
+    go.wait(300)
+    t0 = time.time_ns()
+    rp.run()
+    res.put(("source", t0, dict(rp.counters)))
+    prod.close()
+    r.close()
+
+
+def strategy_proc(stop, market_ring: str, signal_ring: str, engine, metrics: str) -> None:
+    from alphapulse.apps.components import strategy
+    strategy(stop, market_ring=market_ring, signal_ring=signal_ring, engine=engine, metrics=metrics,
+             wait="sleep")
+
+
+def run_once(rec: Path, info: dict, evaluate: str, speed, tag: str) -> dict:
+    """One run of the three processes over the recording; per-block latencies or throughput."""
+    from alphapulse.metrics import MetricsBlock
+    from alphapulse.ring import Ring
+    from alphapulse.strategy.config import EngineConfig
+    from perf.latency_kernels import block_stamps, signal_stamps
+    ctx = mp.get_context("spawn")
+    cfg = EngineConfig(stable_token=info["stable"], native_token=info["native"], evaluate=evaluate,
+                       max_pools=16_384, max_tokens=2_048, max_v3_pools=8_192, max_ticks_per_pool=32,
+                       journal_size=1 << 16, signal_table_size=1 << 17, max_signals_per_batch=8192)
+    name = f"bp{os.getpid()}{tag}"
+    mring = Ring.create(f"{name}_m", capacity=1 << 26, policy="overwrite")
+    sring = Ring.create(f"{name}_s", capacity=1 << 24, policy="lossless")
+    mblock = MetricsBlock.create(f"alphapulse_{name}", components=["source", "strategy"])
+    stop, start, loaded, go = ctx.Event(), ctx.Event(), ctx.Event(), ctx.Event()
+    res = ctx.Queue()
+    mcons = mring.consumer("bench", wait="spin")
+    scons = sring.consumer("bench", wait="spin")
+    procs = [ctx.Process(target=strategy_proc, daemon=True,
+                         args=(stop, mring.name, sring.name, cfg, mblock.name)),
+             ctx.Process(target=source_proc, daemon=True, args=(mring.name, str(rec), speed, start, loaded, go, res))]
+    total = info["state_frames"] + info["swaps"] + info["blocks"]
+    cap = info["blocks"] + 1024
+    ev_block, ev_ts = np.zeros(cap, np.int64), np.zeros(cap, np.int64)
+    sig_block, sig_ts = np.zeros(1 << 20, np.int64), np.zeros(1 << 20, np.int64)
+    nb = ns = 0
+    frames_in = mblock.counter("strategy", "frames_in")
+    try:
+        for p in procs:
+            p.start()
+        t_limit = time.monotonic() + 120
+        last_block = mblock.gauge("strategy", "last_block")
+        while mblock.gauge("strategy", "heartbeat_ns").value == 0:      # its consumer is on the ring
+            if time.monotonic() > t_limit or not procs[0].is_alive():
+                raise RuntimeError("strategy process did not start")
+            time.sleep(0.05)
+        start.set()
+        while not (loaded.is_set() and last_block.value >= 1):     # the snapshot is searched
+            if time.monotonic() > t_limit or not procs[0].is_alive():
+                raise RuntimeError(f"strategy process did not load the market: loaded {loaded.is_set()}, "
+                                   f"frames {frames_in.value}, block {last_block.value}, {[p.exitcode for p in procs]}")
+            for c in (mcons, scons):
+                if c.poll(timeout=0.0):
+                    c.release()
+            time.sleep(0.05)
+        time.sleep(0.2)
+        for c in (mcons, scons):
+            if c.poll(timeout=0.0):
+                c.release()
+        go.set()
+        t_end = None
+        while time.monotonic() < t_limit:
+            views = mcons.poll(timeout=0.0)
+            for v in views:
+                nb = block_stamps(v, ev_block, ev_ts, nb)
+            if views:
+                mcons.release()
+            views = scons.poll(timeout=0.0)
+            for v in views:
+                ns = signal_stamps(v, sig_block, sig_ts, ns)
+            if views:
+                scons.release()
+            if frames_in.value >= total and last_block.value >= 9 + info["blocks"]:
+                if t_end is None:
+                    t_end = time.time_ns()
+                    t_quiet = time.monotonic() + 0.5       # the last block's signals
+                elif time.monotonic() > t_quiet:
+                    break
+            elif not views:
+                time.sleep(0.0002)
+        else:
+            raise RuntimeError(f"strategy consumed {frames_in.value} of {total} frames")
+        _, t0, src = res.get(timeout=60)
+        lost = mblock.counter("strategy", "frames_lost").value
+    finally:
+        stop.set()
+        for p in procs:
+            p.join(20)
+            if p.is_alive():
+                p.kill()
+        for c in (mcons, scons):
+            c.close()
+        for r in (mring, sring):
+            r.close()
+            r.unlink()
+        mblock.close()
+    # per block: its last event's stamp (the BlockEnd follows it in the same published batch)
+    last_sig: dict[int, int] = {}
+    for b, t in zip(sig_block[:ns].tolist(), sig_ts[:ns].tolist()):
+        if t > last_sig.get(b, 0):
+            last_sig[b] = t
+    sizes = info["sizes"]
+    lat, lat100 = [], []
+    for b, t in zip(ev_block[:nb].tolist(), ev_ts[:nb].tolist()):
+        if b in last_sig:
+            d = (last_sig[b] - t) / 1e3
+            lat.append(d)
+            if 80 <= sizes[b - 10] <= 120:
+                lat100.append(d)
+    return {"lat": np.asarray(lat), "lat100": np.asarray(lat100), "signals": ns, "frames": total,
+            "frames_per_s": total / ((t_end - t0) / 1e9), "lost": int(lost), "source": src}
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--json", action="store_true", help="last line: one JSON object")
+    ap.add_argument("--quick", action="store_true", help="fewer blocks")
+    ap.add_argument("--blocks", type=int, default=None)
+    args = ap.parse_args(argv)
+    n_blocks = args.blocks or (60 if args.quick else 400)
+    t0 = time.perf_counter()
+    res: dict = {"blocks": n_blocks}
+    with tempfile.TemporaryDirectory() as d:
+        rec = Path(d) / "market.apj"
+        info = write_recording(rec, n_blocks)
+        res["swaps"] = info["swaps"]
+        figure("setup_s", round(time.perf_counter() - t0, 2), "s")
+        speed = 2.0 / BLOCK_INTERVAL_S
+        for evaluate in ("block", "frame"):
+            sfx = "" if evaluate == "block" else "_frame"
+
+            def pct(a, q):
+                return round(float(np.percentile(a, q)), 1) if len(a) else None
+            paced = run_once(rec, info, evaluate, speed, f"p{evaluate[0]}")
+            res[f"block_latency_p50_us{sfx}"] = pct(paced["lat"], 50)
+            res[f"block_latency_p99_us{sfx}"] = pct(paced["lat"], 99)
+            res[f"block100_latency_p99_us{sfx}"] = pct(paced["lat100"], 99)
+            res[f"blocks_with_signals{sfx}"] = int(len(paced["lat"]))
+            res[f"signals{sfx}"] = paced["signals"]
+            res[f"frames_lost_paced{sfx}"] = paced["lost"]
+            fast = run_once(rec, info, evaluate, "max", f"m{evaluate[0]}")
+            res[f"frames_per_s{sfx}"] = round(fast["frames_per_s"])
+            res[f"frames_lost_max{sfx}"] = fast["lost"]
+            for k in ("block_latency_p50_us", "block_latency_p99_us", "block100_latency_p99_us"):
+                figure(k + sfx, res[k + sfx], "us")
+            figure("frames_per_s" + sfx, res["frames_per_s" + sfx], "frames/s")
+    res["targets"] = {
+        "block100_p99_under_500us": res["block100_latency_p99_us"] is not None
+        and res["block100_latency_p99_us"] < TARGET_BLOCK_P99_US,
+        "frames_per_s_over_200k": res["frames_per_s"] >= TARGET_FRAMES_PER_S,
+    }
+    res["quick"] = bool(args.quick)
+    res["elapsed_s"] = round(time.perf_counter() - t0, 1)
+    print(json.dumps(res))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
