@@ -13,16 +13,17 @@ import math
 import os
 import re
 import tomllib
-import typing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, Mapping
 
+from alphapulse.bridge.config import BridgeConfig
+from alphapulse.settings import (  # noqa: F401  (re-exported: the pipeline's configuration API)
+    MAX_CONFIG_NUMBER, ConfigError, FactoryConfig, TokenConfig, build, coerce, hex_address,
+)
+
 ENV_PREFIX = "ALPHAPULSE__"
 PACKAGE_CONFIG_DIR = Path(__file__).resolve().parent.parent / "config"
-
-
-MAX_CONFIG_NUMBER = 1e12    # no setting means anything beyond this (seconds, USD, Hz)
 
 
 def physical_memory() -> int:
@@ -31,51 +32,6 @@ def physical_memory() -> int:
         return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
     except (ValueError, OSError, AttributeError):
         return 0
-
-
-class ConfigError(ValueError):
-    """A bad configuration value; ``key`` is the dotted path of the culprit."""
-
-    def __init__(self, key: str, problem: str) -> None:
-        super().__init__(f"config error: {key}: {problem}")
-        self.key = key
-        self.problem = problem
-
-
-def _hex_address(key: str, value: str) -> str:
-    s = value.lower()
-    if not (s.startswith("0x") and len(s) == 42 and all(c in "0123456789abcdef" for c in s[2:])):
-        raise ConfigError(key, f"not a 0x-prefixed 20-byte hex address: {value!r}")
-    return s
-
-
-@dataclass(frozen=True)
-class FactoryConfig:
-    """A DEX factory: every pool it created belongs to ``venue`` (PROTOCOL.md table 5)."""
-    address: str
-    venue: int
-    kind: Literal["v2", "v3"]
-    name: str = ""
-    fee_pips: int = 3000          # constant-product fee of this fork (v2); v3 pools carry their own
-
-    def validate(self, key: str) -> None:
-        _hex_address(f"{key}.address", self.address)
-        if not 0 < self.venue < 65536:
-            raise ConfigError(f"{key}.venue", f"must be a u16 venue id, got {self.venue}")
-        if not 0 <= self.fee_pips < 1_000_000:
-            raise ConfigError(f"{key}.fee_pips", f"must be in 0..999999 pips, got {self.fee_pips}")
-
-
-@dataclass(frozen=True)
-class TokenConfig:
-    address: str
-    symbol: str
-    decimals: int
-
-    def validate(self, key: str) -> None:
-        _hex_address(f"{key}.address", self.address)
-        if not 0 <= self.decimals <= 77:
-            raise ConfigError(f"{key}.decimals", f"must be in 0..77, got {self.decimals}")
 
 
 @dataclass(frozen=True)
@@ -135,7 +91,7 @@ class ChainConfig:
         for name in ("stable_token", "native_token"):
             v = getattr(self, name)
             if v:
-                _hex_address(f"{key}.{name}", v)
+                hex_address(f"{key}.{name}", v)
         seen: set[str] = set()
         for i, f in enumerate(self.factories):
             f.validate(f"{key}.factories[{i}]")
@@ -307,7 +263,7 @@ class ExecutionConfig:
 
     def validate(self, key: str) -> None:
         if self.executor:
-            _hex_address(f"{key}.executor", self.executor)
+            hex_address(f"{key}.executor", self.executor)
         for name in ("rpc_url", "send_url"):
             v = getattr(self, name)
             if v and not v.startswith(("http://", "https://", "ws://", "wss://")):
@@ -380,7 +336,6 @@ class Config:
         if mode == "send" and self.source.kind != "local-chain" and not self.execution.executor:
             raise ConfigError("execution.executor", "send mode needs the address of a deployed ArbExecutor")
         if self.bridges:
-            from alphapulse.bridge.config import BridgeConfig   # imports this module: lazily
             for i, b in enumerate(self.bridges):
                 BridgeConfig.from_mapping({**b, "ring": b.get("ring") or "pipeline"}, key=f"bridges[{i}]")
                 if b.get("direction") not in ("in", "out"):
@@ -398,69 +353,6 @@ def _to_plain(obj: Any) -> Any:
     if isinstance(obj, (list, tuple)):
         return [_to_plain(x) for x in obj]
     return obj
-
-
-def coerce(key: str, tp: Any, value: Any) -> Any:
-    """``value`` checked and converted to the annotated type ``tp``; ConfigError names ``key``."""
-    origin = typing.get_origin(tp)
-    if dataclasses.is_dataclass(tp):
-        if not isinstance(value, Mapping):
-            raise ConfigError(key, f"must be a table, got {type(value).__name__}")
-        return _build(tp, value, key)
-    if origin is Literal:
-        allowed = typing.get_args(tp)
-        if value not in allowed:
-            raise ConfigError(key, f"must be one of {', '.join(map(repr, allowed))}, got {value!r}")
-        return value
-    if origin is tuple:
-        (elem, _ellipsis) = typing.get_args(tp)
-        if isinstance(value, (str, bytes)) or not isinstance(value, (list, tuple)):
-            raise ConfigError(key, f"must be a list, got {type(value).__name__}")
-        return tuple(coerce(f"{key}[{i}]", elem, v) for i, v in enumerate(value))
-    if tp is dict:
-        if not isinstance(value, Mapping):
-            raise ConfigError(key, f"must be a table, got {type(value).__name__}")
-        return dict(value)
-    if tp is bool:
-        if not isinstance(value, bool):
-            raise ConfigError(key, f"must be true or false, got {value!r}")
-        return value
-    if tp is int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ConfigError(key, f"must be an integer, got {value!r}")
-        return value
-    if tp is float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ConfigError(key, f"must be a number, got {value!r}")
-        f = float(value)
-        if not math.isfinite(f) or abs(f) > MAX_CONFIG_NUMBER:
-            raise ConfigError(key, f"must be a finite number within +-{MAX_CONFIG_NUMBER:g}, got {value!r}")
-        return f
-    if tp is str:
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return str(value)
-        if not isinstance(value, str):
-            raise ConfigError(key, f"must be a string, got {value!r}")
-        return value
-    raise ConfigError(key, f"unsupported type {tp!r}")  # a bug in this module, named anyway
-
-
-def _build(cls: type, data: Mapping[str, Any], prefix: str) -> Any:
-    hints = typing.get_type_hints(cls)
-    names = {f.name for f in dataclasses.fields(cls)}
-    for k in data:
-        if k not in names:
-            where = f"{prefix}.{k}" if prefix else k
-            raise ConfigError(where, f"unknown key (known: {', '.join(sorted(names))})")
-    kw = {}
-    for f in dataclasses.fields(cls):
-        if f.name in data:
-            where = f"{prefix}.{f.name}" if prefix else f.name
-            kw[f.name] = coerce(where, hints[f.name], data[f.name])
-    try:
-        return cls(**kw)
-    except TypeError as e:  # a required field is missing
-        raise ConfigError(prefix or "config", str(e)) from None
 
 
 def _deep_merge(base: dict, over: Mapping) -> dict:
@@ -530,7 +422,7 @@ def load_config(path: str | Path | None = None, environ: Mapping[str, str] | Non
     data = _deep_merge(data, env_overrides(os.environ if environ is None else environ))
     if overrides:
         data = _deep_merge(data, overrides)
-    return _build(Config, data, "").validate()
+    return build(Config, data, "").validate()
 
 
 def to_toml(cfg: Config) -> str:

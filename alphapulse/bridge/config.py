@@ -5,7 +5,7 @@ JetStream stream. The pipeline builds a :class:`BridgeConfig` (for example from
 a ``[[bridges]]`` table of its TOML file) and hands its fields to
 :func:`alphapulse.bridge.run_outbound` / :func:`alphapulse.bridge.run_inbound`
 as keyword arguments. Every error is a
-:class:`alphapulse.apps.config.ConfigError` naming the key.
+:class:`alphapulse.settings.ConfigError` naming the key.
 
 Names on the NATS side, derived from the configuration (one definition each,
 see :meth:`BridgeConfig.subject`, :meth:`BridgeConfig.stream_name`,
@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, Mapping
 
-from alphapulse.apps.config import ConfigError, coerce
+from alphapulse.settings import ConfigError, coerce
 from alphapulse.protocol.layout import Domain
 
 #: Domain names used in subjects and configuration: ``Domain.MARKET_DATA`` -> "market_data".

@@ -34,7 +34,7 @@ import numpy as np
 from alphapulse.bridge import jetstream as J
 from alphapulse.bridge import rings
 from alphapulse.bridge.batch import BATCH_HEADER_SIZE, BatchError, FrameWalker, batch_frames, parse_header
-from alphapulse.apps.config import ConfigError
+from alphapulse.settings import ConfigError
 from alphapulse.bridge.config import BridgeConfig
 from alphapulse.bridge.state import UNCONDITIONAL, InboundState, admit
 from alphapulse.bridge.stats import BridgeStats

@@ -1,7 +1,7 @@
 """Configuration of the EVM adapter: one typed, validated object.
 
-Errors name the offending key (:class:`alphapulse.apps.config.ConfigError`, the
-pipeline's one error type for configuration). :meth:`EvmDataClientConfig.from_pipeline`
+Errors name the offending key (:class:`alphapulse.settings.ConfigError`, the
+one error type for configuration). :meth:`EvmDataClientConfig.from_pipeline`
 builds it from the pipeline's :class:`alphapulse.apps.config.Config`.
 """
 from __future__ import annotations
@@ -10,7 +10,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, Literal, Mapping
 
-from alphapulse.apps.config import ConfigError, FactoryConfig
+from alphapulse.settings import ConfigError, FactoryConfig
 
 __all__ = ["ConfigError", "FactoryConfig", "EvmDataClientConfig"]
 
