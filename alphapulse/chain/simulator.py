@@ -150,32 +150,32 @@ class SimulationReport:
         return self._counts[kind]
 
 
-def fee_gaps(market: Market, block: int | str = "latest") -> dict[frozenset, Fraction]:
-    """For each token pair with 2+ pools: the best two-pool round trip at zero size after both
-    pools' fees, minus 1 (> 0: an arbitrage between two pools of the pair is open)."""
+def _shared_pairs(market: Market) -> dict[frozenset, list[Pool]]:
+    """Token pair -> its pools, for the pairs traded by two pools or more."""
     groups: dict[frozenset, list[Pool]] = {}
     for p in market.pools:
         groups.setdefault(frozenset((p.token0, p.token1)), []).append(p)
+    return {k: v for k, v in groups.items() if len(v) > 1}
+
+
+def fee_gaps(market: Market, block: int | str = "latest") -> dict[frozenset, Fraction]:
+    """For each token pair with 2+ pools: the best two-pool round trip at zero size after both
+    pools' fees, minus 1 (> 0: an arbitrage between two pools of the pair is open)."""
     out = {}
-    for key, pools in groups.items():
-        if len(pools) > 1:
-            prices = [market.price(p, block) for p in pools]
-            keep = [Fraction(1_000_000 - p.fee_pips, 1_000_000) for p in pools]
-            out[key] = max(prices[i] / prices[j] * keep[i] * keep[j]
-                           for i in range(len(pools)) for j in range(len(pools)) if i != j) - 1
+    for key, pools in _shared_pairs(market).items():
+        prices = [market.price(p, block) for p in pools]
+        keep = [Fraction(1_000_000 - p.fee_pips, 1_000_000) for p in pools]
+        out[key] = max(prices[i] / prices[j] * keep[i] * keep[j]
+                       for i in range(len(pools)) for j in range(len(pools)) if i != j) - 1
     return out
 
 
 def price_gaps(market: Market, block: int | str = "latest") -> dict[frozenset, Fraction]:
     """For each token pair with 2+ pools: max/min of the pools' marginal prices (1 = aligned)."""
-    groups: dict[frozenset, list[Pool]] = {}
-    for p in market.pools:
-        groups.setdefault(frozenset((p.token0, p.token1)), []).append(p)
     out = {}
-    for key, pools in groups.items():
-        if len(pools) > 1:
-            prices = [market.price(p, block) for p in pools]
-            out[key] = max(prices) / min(prices)
+    for key, pools in _shared_pairs(market).items():
+        prices = [market.price(p, block) for p in pools]
+        out[key] = max(prices) / min(prices)
     return out
 
 
