@@ -113,6 +113,9 @@ class _ComponentFormatter(logging.Formatter):
         return super().format(record)
 
 
+CRASH_LOOP = 2        # crashes in a row, without 30 s of stable running between them
+
+
 class Supervisor:
     """Runs components, restarts crashes, stops them all on request."""
 
@@ -221,13 +224,14 @@ class Supervisor:
         return age if age > self.liveness_timeout_s else None
 
     def failures(self) -> str:
-        """What makes a run a failure, one line ('' when none): components whose last start
-        crashed or hung (restarting, not stable again) or that were killed at shutdown."""
+        """What makes a run a failure, one line ('' when none): components that were killed at
+        shutdown, whose last start died (waiting out a restart), or that crashed twice or more
+        without running stably in between. One crash followed by a live restart is a recovery."""
         bad = []
         for name, r in self.running.items():
             if r.killed_at_shutdown:
                 bad.append(f"{name} killed at shutdown")
-            elif r.crashes_in_row:
+            elif not r.finished and (r.proc is None or r.crashes_in_row >= CRASH_LOOP):
                 bad.append(f"{name} crash-looping ({r.restarts} restarts, {r.hangs} for silence)")
         return "; ".join(bad)
 

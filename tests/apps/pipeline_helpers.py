@@ -36,7 +36,8 @@ class PipelineProcess:
         self.proc = subprocess.Popen(full, cwd=REPO, env=e, stdout=self.log, stderr=subprocess.STDOUT)
 
     def output(self) -> str:
-        self.log.flush()
+        if not self.log.closed:          # stop() closes it; the file stays readable
+            self.log.flush()
         return self.log_path.read_text()
 
     def get(self, path: str):

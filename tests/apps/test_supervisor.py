@@ -33,6 +33,7 @@ def test_sigkilled_component_is_restarted_and_all_stop_cleanly(tmp_path):
         second = _pids(p)[1]
     assert open(p + ".stopped").read() == str(second)      # stopped via its stop event
     assert not any(r.proc.is_alive() for r in sup.running.values())
+    assert sup.failures() == ""                              # one crash, then running: a recovery
     out = stream.getvalue()
     assert "[toy] toy: ticker up" in out                     # child log records reach one stream
     assert "toy died (exit code -9)" in out
@@ -99,3 +100,4 @@ def test_a_component_killed_at_shutdown_or_crash_looping_is_a_failure():
     with sup:
         assert _wait(lambda: (sup.poll() or True) and sup.status()["toy"]["restarts"] >= 2)
     assert sup.failures().startswith("toy crash-looping")
+
