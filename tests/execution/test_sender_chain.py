@@ -62,8 +62,11 @@ def test_included_transactions_grow_the_executor_by_the_confirmed_gross_profit(m
         assert done.status == ExecutionStatus.INCLUDED, (shape_, done)
         assert done.amount_out_checked == rep.amount_out_checked        # realised, from the receipt's log
         assert market.balance(executor, start) - before == rep.amount_out_checked - rep.amount_in
-        # the check's gas is before the transaction's refunds (storage reset to zero): an upper bound
-        assert done.gas_used <= rep.gas_used <= done.gas_used * 1.35, (shape_, rep.gas_used, done.gas_used)
+        # the check's gas is before the transaction's refunds (storage reset to zero, at most a fifth
+        # of the gas since EIP-3529) and is measured on the checked block's state, while the
+        # transaction runs on the next block's (a V3 hop may cross other ticks): an upper bound
+        # within a half of what the receipt charges
+        assert done.gas_used <= rep.gas_used <= done.gas_used * 1.5, (shape_, rep.gas_used, done.gas_used)
         included += 1
     assert included >= 2
     # nonces survive a restart: a new sender continues after the last one used
