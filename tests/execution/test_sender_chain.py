@@ -7,6 +7,8 @@ from __future__ import annotations
 import logging
 import time
 
+import pytest
+
 from alphapulse.chain.anvil import DEV_PRIVATE_KEYS
 from alphapulse.execution.checker import Checker, EthCallMethod
 from alphapulse.execution.cycle import revert_reason
@@ -15,6 +17,23 @@ from alphapulse.execution.sender import Sender, deploy_executor, read_key
 from alphapulse.protocol.layout import ExecutionMethod, ExecutionStatus
 
 from tests.execution.chain_signals import by_shape, kinds, moved_market_signals, path
+
+
+@pytest.fixture(scope="module")
+def anvil():
+    """A node of this module's own: the test reads state at past blocks and sends transactions
+    whose outcome depends on the chain's history, which the session node's snapshot reverts
+    (one per test of the whole suite) do not keep (``BlockOutOfRangeError`` for past blocks)."""
+    from tests.conftest import _start_node
+    node = _start_node()
+    yield node
+    node.stop()
+
+
+@pytest.fixture(scope="module")
+def _deployed_market(anvil):
+    from alphapulse.chain.deploy import deploy_market
+    return deploy_market(anvil.http_url)
 
 KEY = DEV_PRIVATE_KEYS[7]
 
@@ -62,11 +81,11 @@ def test_included_transactions_grow_the_executor_by_the_confirmed_gross_profit(m
         assert done.status == ExecutionStatus.INCLUDED, (shape_, done)
         assert done.amount_out_checked == rep.amount_out_checked        # realised, from the receipt's log
         assert market.balance(executor, start) - before == rep.amount_out_checked - rep.amount_in
-        # the check's gas is before the transaction's refunds (storage reset to zero, at most a fifth
-        # of the gas since EIP-3529) and is measured on the checked block's state, while the
-        # transaction runs on the next block's (a V3 hop may cross other ticks): an upper bound
-        # within a half of what the receipt charges
-        assert done.gas_used <= rep.gas_used <= done.gas_used * 1.5, (shape_, rep.gas_used, done.gas_used)
+        # the check's gas is an estimate, not the receipt's: it is taken before refunds (storage
+        # reset to zero, at most a fifth of the gas) on the checked block's state, at an address
+        # whose storage the transaction's executor does not share (first writes cost more there);
+        # it must stay within a half of what the receipt charges
+        assert done.gas_used / 1.5 <= rep.gas_used <= done.gas_used * 1.5, (shape_, rep.gas_used, done.gas_used)
         included += 1
     assert included >= 2
     # nonces survive a restart: a new sender continues after the last one used
