@@ -39,6 +39,26 @@ def market(anvil, _deployed_market):
     anvil.revert(snapshot)
 
 
+def own_node_fixtures():
+    """``anvil`` and ``_deployed_market`` fixtures for a module that needs a node of its own:
+    a test that reads state at past blocks, or whose transactions depend on the chain's history,
+    cannot share the session node, whose snapshot reverts (one per test of the whole suite) drop
+    past blocks' state (``BlockOutOfRangeError``). Use: ``anvil, _deployed_market =
+    own_node_fixtures()`` at module level; ``market`` then forks that node's deployment."""
+    @pytest.fixture(scope="module")
+    def anvil():
+        node = _start_node()
+        yield node
+        node.stop()
+
+    @pytest.fixture(scope="module")
+    def _deployed_market(anvil):
+        from alphapulse.chain.deploy import deploy_market
+        return deploy_market(anvil.http_url)
+
+    return anvil, _deployed_market
+
+
 @pytest.fixture
 def anvil_factory():
     nodes = []

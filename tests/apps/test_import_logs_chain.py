@@ -6,7 +6,6 @@ state a searcher can act on; signals are compared field for field, header timest
 """
 from __future__ import annotations
 
-import pytest
 
 import dataclasses
 import json
@@ -28,24 +27,11 @@ from alphapulse.protocol import layout as L
 from alphapulse.strategy.config import EngineConfig
 from alphapulse.strategy.engine import StrategyEngine
 
+from tests.conftest import own_node_fixtures
 from tests.strategy.feed import signals
 
 
-@pytest.fixture(scope="module")
-def anvil():
-    """A node of this module's own: the test reads state at past blocks and sends transactions
-    whose outcome depends on the chain's history, which the session node's snapshot reverts
-    (one per test of the whole suite) do not keep (``BlockOutOfRangeError`` for past blocks)."""
-    from tests.conftest import _start_node
-    node = _start_node()
-    yield node
-    node.stop()
-
-
-@pytest.fixture(scope="module")
-def _deployed_market(anvil):
-    from alphapulse.chain.deploy import deploy_market
-    return deploy_market(anvil.http_url)
+anvil, _deployed_market = own_node_fixtures()      # a node of its own: see tests/conftest.py
 
 BLOCKS = 24
 POOL_EVENT_TYPES = (L.POOL_SWAP.type_id, L.POOL_SYNC.type_id, L.POOL_MINT.type_id, L.POOL_BURN.type_id)
