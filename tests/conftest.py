@@ -18,25 +18,24 @@ def _start_node(**kwargs):
     return node.start()
 
 
-@pytest.fixture(scope="session")
-def anvil():
-    node = _start_node()
-    yield node
-    node.stop()
+def _node_fixtures(scope: str):
+    """``anvil`` (a node on a free 127.0.0.1 port) and ``_deployed_market`` (the default market
+    deployed on it) fixtures of the given scope."""
+    @pytest.fixture(scope=scope)
+    def anvil():
+        node = _start_node()
+        yield node
+        node.stop()
+
+    @pytest.fixture(scope=scope)
+    def _deployed_market(anvil):
+        from alphapulse.chain.deploy import deploy_market
+        return deploy_market(anvil.http_url)
+
+    return anvil, _deployed_market
 
 
-@pytest.fixture(scope="session")
-def _deployed_market(anvil):
-    from alphapulse.chain.deploy import deploy_market
-    return deploy_market(anvil.http_url)
-
-
-@pytest.fixture
-def market(anvil, _deployed_market):
-    snapshot = anvil.snapshot()
-    yield _deployed_market.fork()
-    anvil.set_automine(True)  # a test may have left it off
-    anvil.revert(snapshot)
+anvil, _deployed_market = _node_fixtures("session")
 
 
 def own_node_fixtures():
@@ -45,18 +44,15 @@ def own_node_fixtures():
     cannot share the session node, whose snapshot reverts (one per test of the whole suite) drop
     past blocks' state (``BlockOutOfRangeError``). Use: ``anvil, _deployed_market =
     own_node_fixtures()`` at module level; ``market`` then forks that node's deployment."""
-    @pytest.fixture(scope="module")
-    def anvil():
-        node = _start_node()
-        yield node
-        node.stop()
+    return _node_fixtures("module")
 
-    @pytest.fixture(scope="module")
-    def _deployed_market(anvil):
-        from alphapulse.chain.deploy import deploy_market
-        return deploy_market(anvil.http_url)
 
-    return anvil, _deployed_market
+@pytest.fixture
+def market(anvil, _deployed_market):
+    snapshot = anvil.snapshot()
+    yield _deployed_market.fork()
+    anvil.set_automine(True)  # a test may have left it off
+    anvil.revert(snapshot)
 
 
 @pytest.fixture
