@@ -252,6 +252,7 @@ class Pipeline:
                 "host": c.dashboard.host, "port": c.dashboard.port,
                 "rate_limit_hz": c.dashboard.rate_limit_hz, "signal_ring": rn["signal"],
                 "market_ring": rn["market_data"], "system_ring": rn["system"], "metrics_block": mname,
+                "execution_ring": rn["execution"],
                 "tokens": tokens,
                 "venue_names": {int(f["venue"]): f["name"] for f in factories if f["name"]},
                 "market_crc_every": c.protocol.market_checksum_every}))
