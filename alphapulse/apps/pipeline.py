@@ -363,8 +363,10 @@ class Pipeline:
         return out
 
     def prometheus(self) -> str:
+        from alphapulse.execution.component import render_prometheus as execution_prometheus
         from alphapulse.metrics import render_prometheus
-        text = render_prometheus(self.metrics.snapshot())
+        snap = self.metrics.snapshot()
+        text = render_prometheus(snap) + execution_prometheus(snap)
         lines = [text.rstrip("\n"), "# TYPE alphapulse_component_up gauge",
                  "# TYPE alphapulse_component_restarts counter"]
         for name, st in self.sup.status().items():
