@@ -27,6 +27,8 @@ from tests.execution.chain_signals import by_shape, kinds, moved_market_signals,
 anvil, _deployed_market = own_node_fixtures()      # a node of its own: see tests/conftest.py
 
 KEY = DEV_PRIVATE_KEYS[7]
+QUOTE_OVERHEAD_MAX = 2_500   # ArbExecutor.quote's call of this.execute, measured 1,787 on 2-hop cycles
+FIRST_WRITE = 22_100 - 5_000   # a token balance written from zero (cold) versus from non-zero (cold)
 
 
 def _sender(anvil, executor, nonce_file="", **kw):
@@ -72,11 +74,13 @@ def test_included_transactions_grow_the_executor_by_the_confirmed_gross_profit(m
         assert done.status == ExecutionStatus.INCLUDED, (shape_, done)
         assert done.amount_out_checked == rep.amount_out_checked        # realised, from the receipt's log
         assert market.balance(executor, start) - before == rep.amount_out_checked - rep.amount_in
-        # the check's gas is an estimate, not the receipt's: it is taken before refunds (storage
-        # reset to zero, at most a fifth of the gas) on the checked block's state, at an address
-        # whose storage the transaction's executor does not share (first writes cost more there);
-        # it must stay within a half of what the receipt charges
-        assert done.gas_used / 1.5 <= rep.gas_used <= done.gas_used * 1.5, (shape_, rep.gas_used, done.gas_used)
+        # the check's gas is the execution's gas before the transaction's refund, plus quote's own
+        # call of execute (1,787 gas on these cycles), at an address that holds no tokens: replayed
+        # in an in-process EVM, each receipt here is exactly that figure less the refund (capped
+        # at a fifth: every cycle resets at least three slots, 19,900 each) less 17,100 once the
+        # executor already holds the start token (its balance write is not a first write there)
+        head = rep.gas_used - QUOTE_OVERHEAD_MAX - FIRST_WRITE
+        assert done.gas_used <= rep.gas_used and head <= done.gas_used * 5 // 4, (shape_, rep.gas_used, done.gas_used)
         included += 1
     assert included >= 2
     # nonces survive a restart: a new sender continues after the last one used
