@@ -463,13 +463,22 @@ def render_prometheus(snapshot: dict, prefix: str = "alphapulse") -> str:
     out.append(f"# TYPE {m} histogram")
     bounds = snapshot["bounds_ns"]
     for c, d in comps.items():
-        lat, lab = d["latency"], _esc(c)
-        cum = 0
-        for b, n in zip(bounds, lat["buckets"]):
-            cum += n
-            out.append(f'{m}_bucket{{component="{lab}",le="{b / 1e9:.9g}"}} {cum}')
-        cum += lat["buckets"][-1]
-        out.append(f'{m}_bucket{{component="{lab}",le="+Inf"}} {cum}')
-        out.append(f'{m}_sum{{component="{lab}"}} {lat["sum_ns"] / 1e9:.9f}')
-        out.append(f'{m}_count{{component="{lab}"}} {cum}')
+        out += prometheus_histogram(m, f'component="{_esc(c)}"', bounds, d["latency"])
     return "\n".join(out) + "\n"
+
+
+def prometheus_histogram(metric: str, labels: str, bounds_ns: Sequence[int], latency: dict) -> list[str]:
+    """The sample lines of one latency histogram (a snapshot's ``latency`` entry) as the
+    Prometheus histogram ``metric`` in seconds: cumulative ``_bucket`` lines, ``_sum``, ``_count``.
+    ``labels`` is the rendered label set without braces (e.g. ``component="strategy"``)."""
+    sep = "," if labels else ""
+    out, cum = [], 0
+    buckets = latency["buckets"]
+    for b, n in zip(bounds_ns, buckets):
+        cum += n
+        out.append(f'{metric}_bucket{{{labels}{sep}le="{b / 1e9:.9g}"}} {cum}')
+    cum += buckets[-1]
+    out.append(f'{metric}_bucket{{{labels}{sep}le="+Inf"}} {cum}')
+    out.append(f"{metric}_sum{{{labels}}} {latency['sum_ns'] / 1e9:.9f}")
+    out.append(f"{metric}_count{{{labels}}} {cum}")
+    return out

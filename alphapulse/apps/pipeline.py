@@ -252,6 +252,7 @@ class Pipeline:
                 "host": c.dashboard.host, "port": c.dashboard.port,
                 "rate_limit_hz": c.dashboard.rate_limit_hz, "signal_ring": rn["signal"],
                 "market_ring": rn["market_data"], "system_ring": rn["system"], "metrics_block": mname,
+                "execution_ring": rn["execution"],
                 "tokens": tokens,
                 "venue_names": {int(f["venue"]): f["name"] for f in factories if f["name"]},
                 "market_crc_every": c.protocol.market_checksum_every}))
@@ -362,8 +363,10 @@ class Pipeline:
         return out
 
     def prometheus(self) -> str:
+        from alphapulse.execution.component import render_prometheus as execution_prometheus
         from alphapulse.metrics import render_prometheus
-        text = render_prometheus(self.metrics.snapshot())
+        snap = self.metrics.snapshot()
+        text = render_prometheus(snap) + execution_prometheus(snap)
         lines = [text.rstrip("\n"), "# TYPE alphapulse_component_up gauge",
                  "# TYPE alphapulse_component_restarts counter"]
         for name, st in self.sup.status().items():

@@ -53,6 +53,7 @@ def main(argv: list[str] | None = None) -> int:
                     help="max pushes per second per browser session (default %(default)s)")
     ap.add_argument("--signal-ring", help="ring name of the signal domain")
     ap.add_argument("--market-ring", help="ring name of the market-data domain")
+    ap.add_argument("--execution-ring", help="ring name of the execution domain (signal checks, transactions)")
     ap.add_argument("--metrics", dest="metrics_block", help="metrics block name (alphapulse_...)")
     ap.add_argument("--tokens", help="token metadata file (TOML or JSON)")
     ap.add_argument("--allow-origin", action="append", default=[], dest="allow_origins",
@@ -65,6 +66,7 @@ def main(argv: list[str] | None = None) -> int:
         tokens = load_tokens(a.tokens) if a.tokens else ()
         opts = DashboardOptions(host=a.host, port=a.port, rate_limit_hz=a.rate_limit_hz,
                                 signal_ring=a.signal_ring, market_ring=a.market_ring,
+                                execution_ring=a.execution_ring,
                                 metrics_block=a.metrics_block, tokens=tokens,
                                 allow_origins=tuple(a.allow_origins)).validate()
         dash = Dashboard(opts)

@@ -164,6 +164,12 @@ class OpportunityRow:
     gas_wei: int
     spread_bps: int
     unpriced: bool
+    strategy_id: int = 0
+    # what the execution component made of it (ExecutionReport records, PROTOCOL.md type 40)
+    check: str = ""               # confirmed | changed | unprofitable | reverted ("" until checked)
+    checked_out: int | None = None   # the cycle's output when executed by contract code (start-token units)
+    check_ns: int | None = None   # from the signal's trigger to the check's result
+    tx: str = ""                  # send mode: sent | included | failed
 
     _cells: dict[str, Any] | None = field(default=None, repr=False, compare=False)
 
@@ -184,8 +190,20 @@ class OpportunityRow:
                 "gross_usd": usd(self.gross_usd_e8), "net_usd": usd(self.net_usd_e8),
                 "gas_usd": usd(self.gas_usd_e8), "gas_wei": str(self.gas_wei),
                 "spread": f"{self.spread_bps} bps",
+                "check": self.check or "–",
+                "checked_out": ("–" if self.checked_out is None else
+                                f"{format_units(self.checked_out, self.start_decimals)} {self.start_symbol}"),
+                "check_ms": "–" if self.check_ns is None else f"{self.check_ns / 1e6:,.1f} ms",
+                "tx": self.tx or "–",
             }
         return self._cells
+
+
+#: ExecutionReport.status -> the word shown (checks: 1-4; send mode's transaction states: 5-7)
+CHECK_STATES = {int(L.ExecutionStatus.CONFIRMED): "confirmed", int(L.ExecutionStatus.CHANGED): "changed",
+                int(L.ExecutionStatus.UNPROFITABLE): "unprofitable", int(L.ExecutionStatus.REVERTED): "reverted"}
+TX_STATES = {int(L.ExecutionStatus.SENT): "sent", int(L.ExecutionStatus.INCLUDED): "included",
+             int(L.ExecutionStatus.FAILED): "failed"}
 
 
 class Opportunities:
@@ -210,6 +228,14 @@ class Opportunities:
         self.unpriced_count = 0
         self.total_net_usd_e8 = 0
         self.skipped = 0                               # malformed signals (counted, not shown)
+        # execution reports: the row of each shown signal, rows changed by a report (update
+        # number, row seq) for sessions to patch, reports per state, reports of no shown row
+        self._by_signal: dict[tuple[int, int], OpportunityRow] = {}
+        self.updates: deque[tuple[int, int]] = deque(maxlen=4 * max_rows)
+        self.update_seq = 0
+        self.reports: dict[str, int] = {}
+        self.reports_unmatched = 0
+        self.reports_skipped = 0                       # unknown status (counted, not shown)
 
     def venue(self, v: int) -> str:
         return self.venue_names.get(v, f"venue {v}")
@@ -231,9 +257,14 @@ class Opportunities:
             gross_token=sig.amount_out - sig.amount_in, start_symbol=self.tokens.symbol(start),
             start_decimals=self.tokens.decimals(start), net_usd_e8=sig.net_profit_usd_e8,
             gross_usd_e8=sig.gross_profit_usd_e8, gas_usd_e8=sig.gas_cost_usd_e8,
-            gas_wei=sig.gas_cost_wei, spread_bps=sig.spread_bps, unpriced=unpriced)
+            gas_wei=sig.gas_cost_wei, spread_bps=sig.spread_bps, unpriced=unpriced, strategy_id=sig.strategy_id)
         self.next_seq += 1
+        if len(self.rows) == self.rows.maxlen:
+            old = self.rows[0]
+            if self._by_signal.get((old.strategy_id, old.signal_id)) is old:
+                del self._by_signal[(old.strategy_id, old.signal_id)]
         self.rows.append(row)
+        self._by_signal[(row.strategy_id, row.signal_id)] = row
         self.count += 1
         if unpriced:
             self.unpriced_count += 1
@@ -244,6 +275,45 @@ class Opportunities:
                 self._best.pop()
             self._best.append(row)
         return row
+
+    def report(self, rep: Any) -> OpportunityRow | None:
+        """Apply one decoded ExecutionReport to its signal's row: the check's result, checked
+        output and latency (trigger -> result), or the transaction's state. A report of a signal
+        no longer shown is counted (``reports_unmatched``); the state counts include it."""
+        status = int(rep.status)
+        name = CHECK_STATES.get(status) or TX_STATES.get(status)
+        if name is None:
+            self.reports_skipped += 1
+            return None
+        self.reports[name] = self.reports.get(name, 0) + 1
+        row = self._by_signal.get((int(rep.strategy_id), int(rep.signal_id)))
+        if row is None:
+            self.reports_unmatched += 1
+            return None
+        if status in CHECK_STATES:
+            row.check, row.checked_out = name, int(rep.amount_out_checked)
+            row.check_ns = max(0, int(rep.done_ts_ns) - int(rep.trigger_ts_ns)) if rep.trigger_ts_ns else None
+        else:
+            row.tx = name
+        row._cells = None
+        self.update_seq += 1
+        self.updates.append((self.update_seq, row.seq))
+        return row
+
+    def updated_after(self, n: int) -> tuple[list[OpportunityRow], int]:
+        """Rows still shown that reports changed after update number ``n`` (each once), and the
+        newest update number."""
+        seqs = []
+        for u, seq in reversed(self.updates):
+            if u <= n:
+                break
+            seqs.append(seq)
+        first = self.rows[0].seq if self.rows else 0
+        by_seq = {}
+        for seq in seqs:
+            if seq >= first and seq not in by_seq:
+                by_seq[seq] = self.rows[seq - first]
+        return [by_seq[k] for k in sorted(by_seq)], self.update_seq
 
     def best(self, now_ns: int) -> OpportunityRow | None:
         """Highest net USD profit among priced signals of the last window (ties: newest)."""
@@ -574,6 +644,8 @@ class Aggregator:
                 self.book.feed(rec)
             if t == L.ARBITRAGE_SIGNAL.type_id:
                 self.opportunities.add(rec, ts)
+            elif t == L.EXECUTION_REPORT.type_id:
+                self.opportunities.report(rec)
             elif t == L.POOL_SYNC.type_id:
                 self._sync(rec, ts)
             elif t == L.POOL_STATE.type_id:

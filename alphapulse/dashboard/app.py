@@ -47,10 +47,14 @@ TABLE_COLUMNS = (
     ("gross_token", "gross (start token)", 200, True), ("gross_usd", "gross $", 85, True),
     ("net_usd", "net $", 85, True), ("gas_usd", "gas $", 70, True), ("gas_wei", "gas (wei)", 140, True),
     ("spread", "spread", 70, True), ("block", "block", 80, True), ("ts_ms", "age", 60, True),
+    ("check", "check", 95, False), ("checked_out", "checked output", 190, True),
+    ("check_ms", "checked in", 80, True), ("tx", "tx", 70, False),
     ("amount_in_units", "input (units)", 190, True))
+#: the cells an ExecutionReport changes (patched into rows already shown)
+CHECK_FIELDS = ("check", "checked_out", "check_ms", "tx")
 TABLE_FIELDS = ("seq", "time", "path", "venues", "amount_in", "amount_in_units", "gross_token",
                 "gross_usd", "net_usd", "gas_usd", "gas_wei", "spread", "block", "ts_ms",
-                "signal_id", "bg", "fs")
+                *CHECK_FIELDS, "signal_id", "bg", "fs")
 LATENCY_WINDOW_S = 10
 TREND_POINTS = 600
 PRICE_LINES = 6                 # pools drawn per pair (all are listed beside the plot)
@@ -267,6 +271,7 @@ class SessionView:
         self.push_seq = 0
         # cursors: what this session already shows
         self.sig_cursor = 0
+        self.upd_cursor = 0                   # the newest execution-report update applied
         self.table_seqs: list[int] = []
         self.best_seq = 0
         self.summary_key: tuple | None = None
@@ -346,6 +351,16 @@ class SessionView:
         self.lat_fig.y_range.start = 0
         self.lat_fig.yaxis.formatter = CustomJSTickFormatter(code=FIXED_WIDTH_TICK_JS)
         self.lat_fig.yaxis.major_label_text_font = "monospace"
+        # the execution component's check latency (re-execution by contract code), since start
+        self.chk_src = ColumnDataSource({"bucket": [], "count": []}, name="check_latency")
+        self.chk_fig = figure(height=200, sizing_mode="stretch_width", x_range=[], toolbar_location=None,
+                              tools="", title="Check latency histogram", name="check_latency_chart",
+                              visible=False)
+        self.chk_fig.vbar(x="bucket", top="count", width=0.8, source=self.chk_src, color="#a371f7")
+        self.chk_fig.xaxis.major_label_orientation = 0.9
+        self.chk_fig.y_range.start = 0
+        self.chk_fig.yaxis.formatter = CustomJSTickFormatter(code=FIXED_WIDTH_TICK_JS)
+        self.chk_fig.yaxis.major_label_text_font = "monospace"
         self.trend_keys = [f"ring:{r}" for r in self.hub.ring_labels]
         self.trend_src = ColumnDataSource({"t": [], **{k: [] for k in self.trend_keys}})
         self.trend_fig = figure(height=200, sizing_mode="stretch_width", x_axis_type="datetime",
@@ -379,7 +394,7 @@ class SessionView:
                       self.price_fig, sizing_mode="stretch_width")
         right = column(self.cap_fig, self.health_div,
                        row(self.lat_fig, self.trend_fig, sizing_mode="stretch_width"),
-                       sizing_mode="stretch_width")
+                       self.chk_fig, sizing_mode="stretch_width")
         root = column(self.header, self.table, row(left, right, sizing_mode="stretch_width"),
                       sizing_mode="stretch_width")
         root.styles = {"background-color": "#15191e", "padding": "4px 10px"}
@@ -433,6 +448,8 @@ class SessionView:
             new_best = best.seq if best is not None else 0
             new_rows = new_rows[-self.max_rows:]
             rows_data = [r.display() for r in new_rows]
+            upd_rows, upd_n = opp.updated_after(self.upd_cursor)
+            upd_data = [(r.seq, r.display()) for r in upd_rows]
             book = agg.book
             summary = (book.opportunities, book.capturable_usd_e8 + book.pending_capturable_usd_e8(),
                        book.signals, book.opportunities_unpriced, new_best,
@@ -452,6 +469,9 @@ class SessionView:
             self.sig_cursor = new_rows[-1].seq
             self._stream_rows(new_rows, rows_data, new_best)
             changed = True
+        if upd_n != self.upd_cursor:
+            self.upd_cursor = upd_n
+            changed |= self._patch_checks(upd_data)
         if new_best != self.best_seq:
             self._move_best(new_best)
             changed = True
@@ -504,6 +524,21 @@ class SessionView:
             del self.table_seqs[:extra]
         if best_seq and any(r.seq == best_seq for r in rows):
             self._move_best(best_seq, already_marked=True)
+
+    def _patch_checks(self, upd: list[tuple[int, dict]]) -> bool:
+        """Write the check / transaction cells of rows this session already shows."""
+        patches: dict[str, list] = {k: [] for k in CHECK_FIELDS}
+        for seq, cells in upd:
+            i = self._row_index(seq)
+            if i is None:
+                continue
+            for k in CHECK_FIELDS:
+                if self.table_src.data[k][i] != cells[k]:
+                    patches[k].append((i, cells[k]))
+        patches = {k: v for k, v in patches.items() if v}
+        if patches:
+            self.table_src.patch(patches)
+        return bool(patches)
 
     def _row_index(self, seq: int) -> int | None:
         i = bisect.bisect_left(self.table_seqs, seq)
@@ -620,11 +655,15 @@ class SessionView:
     def _apply_health(self, hd: dict, live: dict[str, str]) -> None:
         self.health_version = hd["version"]
         live["health"] = hd["html"]
-        labels, counts = hd["lat_labels"], hd["lat_counts"]
-        if list(self.lat_fig.x_range.factors) != labels:
-            self.lat_fig.x_range.factors = labels
-        if self.lat_src.data["count"] != counts or self.lat_src.data["bucket"] != labels:
-            self.lat_src.data = {"bucket": labels, "count": counts}
+        for fig, src, lk, ck in ((self.lat_fig, self.lat_src, "lat_labels", "lat_counts"),
+                                 (self.chk_fig, self.chk_src, "chk_labels", "chk_counts")):
+            labels, counts = hd[lk], hd[ck]
+            if list(fig.x_range.factors) != labels:
+                fig.x_range.factors = labels
+            if src.data["count"] != counts or src.data["bucket"] != labels:
+                src.data = {"bucket": labels, "count": counts}
+        if hd["chk_counts"] and not self.chk_fig.visible:
+            self.chk_fig.visible = True
         new = [(t, p) for t, p in hd["trend"] if t > self.trend_last]
         if new:
             data: dict[str, list] = {"t": [t for t, _ in new]}
@@ -681,6 +720,8 @@ def render_health(h: Any, latency_component: str) -> dict:
     snap = h.metrics
     lat_labels: list[str] = []
     lat_counts: list[int] = []
+    chk_labels: list[str] = []
+    chk_counts: list[int] = []
     if snap:
         parts.append("<div class='ap-h'>Components</div><table class='ap'><tr><th>component</th>"
                      "<th>in/s</th><th>out/s</th><th>rejects</th><th>crc rejects</th><th>lost</th>"
@@ -715,11 +756,10 @@ def render_health(h: Any, latency_component: str) -> dict:
                             for q in (0.5, 0.9, 0.99, 0.999))
             parts.insert(0, f"<div class='ap-kpi' id='ap-latency'>frame-in → signal-out ({latency_component}, "
                             f"{span}): {qs} · n={sum(counts):,}</div>")
-            labels = [_bucket_label(b) for b in bounds] + [">" + _fmt_ns(bounds[-1]).replace(" ", "")]
-            nz = [i for i, c in enumerate(counts) if c]
-            if nz:
-                lo, hi = max(0, nz[0] - 1), min(len(counts), nz[-1] + 2)
-                lat_labels, lat_counts = labels[lo:hi], list(counts[lo:hi])
+            lat_labels, lat_counts = histogram_bars(bounds, counts)
+        chk = snap["components"].get("execution")
+        if chk is not None:
+            chk_labels, chk_counts = histogram_bars(snap["bounds_ns"], chk["latency"]["buckets"])
     rej = ", ".join(f"{k} {v:,}" for k, v in sorted(h.rejects.items())) or "none"
     read = ", ".join(f"{k} {v:,}" for k, v in sorted(h.frames_read.items())) or "none"
     lost = sum(h.lost.values())
@@ -730,4 +770,15 @@ def render_health(h: Any, latency_component: str) -> dict:
     for src, err in sorted(h.errors.items()):
         parts.append(f"<div class='ap-bad'>{src}: {err}</div>")
     return {"html": "".join(parts), "lat_labels": lat_labels, "lat_counts": lat_counts,
-            "trend": list(h.trend)}
+            "chk_labels": chk_labels, "chk_counts": chk_counts, "trend": list(h.trend)}
+
+
+def histogram_bars(bounds: list[int], counts: list[int]) -> tuple[list[str], list[int]]:
+    """(bucket labels, counts) of a latency histogram's occupied range with one empty bucket
+    either side; ([], []) when it counted nothing."""
+    labels = [_bucket_label(b) for b in bounds] + [">" + _fmt_ns(bounds[-1]).replace(" ", "")]
+    nz = [i for i, c in enumerate(counts) if c]
+    if not nz:
+        return [], []
+    lo, hi = max(0, nz[0] - 1), min(len(counts), nz[-1] + 2)
+    return labels[lo:hi], list(counts[lo:hi])

@@ -20,6 +20,7 @@ class DashboardOptions:
     signal_ring: str | None = None
     market_ring: str | None = None
     system_ring: str | None = None        # PoolRefresh requests: the pools waiting on a snapshot
+    execution_ring: str | None = None     # ExecutionReports: each signal's check and transaction state
     metrics_block: str | None = None
     tokens: tuple[Any, ...] = ()
     venue_names: dict[int, str] = field(default_factory=dict)

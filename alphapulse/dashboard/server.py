@@ -76,7 +76,8 @@ class Dashboard:
         for ring, label, budget, share in (
                 (o.signal_ring, "signal", None, 1.0),
                 (o.market_ring, "market", o.max_market_frames_per_batch, o.market_cpu_share),
-                (o.system_ring, "system", None, 1.0)):
+                (o.system_ring, "system", None, 1.0),
+                (o.execution_ring, "execution", None, 1.0)):
             if ring:
                 self.readers.append(RingReader(
                     ring, label, self.agg, self.hub.notify_all, self.stop_event,

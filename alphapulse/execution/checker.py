@@ -35,9 +35,10 @@ class Execution:
     """One run of a cycle by real contract code."""
     block: int
     amount_out: int        # start-token units the cycle returned (0 when reverted)
-    gas_used: int          # the execution frame's gas plus the transaction's intrinsic gas, before the
-                           # transaction's refunds (storage set back to zero): an upper bound of the
-                           # receipt's, 17-25 % above it on the local chain's cycles
+    gas_used: int          # the execution frame's gas plus the transaction's intrinsic gas, at an address
+                           # holding no tokens, before the transaction's refund (storage set back to
+                           # zero, capped at a fifth): an upper bound of the receipt's (see
+                           # docs/architecture.md, "The gas a check reports")
     gas_price_wei: int     # the node's gas price at that block
     reverted: str = ""     # the reason, when the cycle failed other than by not repaying its input
 

@@ -30,6 +30,32 @@ STATUS_COUNTER = {int(L.ExecutionStatus.CONFIRMED): "confirmed", int(L.Execution
                   int(L.ExecutionStatus.SENT): "tx_sent", int(L.ExecutionStatus.INCLUDED): "tx_included",
                   int(L.ExecutionStatus.FAILED): "tx_failed"}
 LOG_EVERY_S = 5.0
+#: /metrics: the checks by outcome and the transactions by state, from the component's counters
+CHECK_OUTCOMES = (("confirmed", "confirmed"), ("changed", "changed"), ("unprofitable", "unprofitable"),
+                  ("reverted", "reverted"), ("timeout", "check_timeouts"), ("error", "checks_failed"))
+TX_STATES = (("sent", "tx_sent"), ("included", "tx_included"), ("failed", "tx_failed"))
+
+
+def render_prometheus(snapshot: dict, prefix: str = "alphapulse") -> str:
+    """The execution domain's Prometheus families from a metrics snapshot ("" without the
+    execution component): ``<prefix>_check_results_total{outcome=..}``, ``<prefix>_execution_transactions_total
+    {state=..}`` and the check latency histogram ``<prefix>_check_latency_seconds`` (one check:
+    the cycle re-executed by contract code on the newest state, node round trip included)."""
+    from alphapulse.metrics import prometheus_histogram
+    d = snapshot["components"].get(COMPONENT)
+    if d is None:
+        return ""
+    c = d["counters"]
+    out = [f"# HELP {prefix}_check_results_total Signals checked by contract code, by outcome.",
+           f"# TYPE {prefix}_check_results_total counter"]
+    out += [f'{prefix}_check_results_total{{outcome="{o}"}} {c.get(k, 0)}' for o, k in CHECK_OUTCOMES]
+    out += [f"# HELP {prefix}_execution_transactions_total Transactions of send mode, by state.",
+            f"# TYPE {prefix}_execution_transactions_total counter"]
+    out += [f'{prefix}_execution_transactions_total{{state="{st}"}} {c.get(k, 0)}' for st, k in TX_STATES]
+    m = f"{prefix}_check_latency_seconds"
+    out += [f"# HELP {m} Time of one check of a signal by contract code.", f"# TYPE {m} histogram"]
+    out += prometheus_histogram(m, "", snapshot["bounds_ns"], d["latency"])
+    return "\n".join(out) + "\n"
 
 
 class ExecutionLoop:

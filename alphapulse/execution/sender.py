@@ -10,7 +10,7 @@
   (``nonce_file``, written before each send), so a restart neither reuses nor skips one.
 * Tracking: each sent transaction is followed until its receipt (included: the realised output
   from its CycleExecuted log; reverted: failed) or until its nonce is used by another
-  transaction (dropped: failed).
+  transaction and no receipt appears within ``drop_after_s`` (dropped: failed).
 """
 from __future__ import annotations
 
@@ -85,13 +85,14 @@ class Pending:
     nonce: int
     report: Any
     sent_at: float = field(default_factory=time.monotonic)
+    nonce_taken_at: float | None = None   # when its nonce was first seen taken without a receipt
 
 
 class Sender:
     def __init__(self, rpc: JsonRpc, send_rpc: JsonRpc, key: str, executor: str, chain_id: int, *,
                  kinds: dict[int, int], min_profit_usd: float = 0.0, max_gas_price_gwei: float = 1000.0,
                  priority_fee: str = "node", priority_fee_gwei: float = 30.0, nonce_file: str = "",
-                 gas_margin: float = 1.3) -> None:
+                 gas_margin: float = 1.3, drop_after_s: float = 2.0) -> None:
         from eth_account import Account
         self._account = Account.from_key(key)
         self.address = self._account.address
@@ -104,6 +105,7 @@ class Sender:
         self.priority_fee, self.priority_fee_wei = priority_fee, int(priority_fee_gwei * GWEI)
         self.nonces = NonceStore(nonce_file)
         self.gas_margin = gas_margin
+        self.drop_after_s = drop_after_s
         self.pending: dict[str, Pending] = {}
         self.sent_keys: set[tuple] = set()
         self.skipped: dict[str, int] = {}
@@ -207,27 +209,40 @@ class Sender:
 
     # ------------------------------------------------------------------ tracking
     def poll(self) -> list:
-        """INCLUDED / FAILED reports of the pending transactions that reached an outcome."""
+        """INCLUDED / FAILED reports of the pending transactions that reached an outcome.
+
+        The account's mined transaction count is read first and the receipts after it, in a
+        second request: a node answers the calls of one batch in any order, and it counts a new
+        block's nonces before its receipts are readable, so a receipt missing beside a count that
+        already includes its nonce does not mean the transaction was dropped. A transaction is
+        reported dropped only when its nonce is taken and it still has no receipt ``drop_after_s``
+        seconds after that was first seen."""
         if not self.pending:
             return []
         hashes = list(self.pending)
         try:
-            res = self.rpc.batch([("eth_getTransactionReceipt", [h]) for h in hashes]
-                                 + [("eth_getTransactionCount", [self.address, "latest"])])
-        except RpcUnavailable as e:
+            count = self.rpc.call("eth_getTransactionCount", [self.address, "latest"])
+            res = self.rpc.batch([("eth_getTransactionReceipt", [h]) for h in hashes])
+        except (RpcUnavailable, RpcError) as e:
             log.warning("receipts not read: %s", e)
             return []
-        mined_nonce = int(res[-1], 16) if isinstance(res[-1], str) else -1
+        mined_nonce = int(count, 16) if isinstance(count, str) else -1
+        now = time.monotonic()
         out = []
-        for h, rc in zip(hashes, res[:-1]):
+        for h, rc in zip(hashes, res):
             p = self.pending[h]
             if isinstance(rc, dict) and rc.get("blockNumber"):
                 out.append(self._outcome(p, rc))
                 del self.pending[h]
-            elif p.nonce < mined_nonce:   # its nonce went to another transaction: dropped
-                out.append(replace(p.report, status=int(ExecutionStatus.FAILED), gas_used=0, amount_out_checked=0,
-                                   done_ts_ns=time.time_ns()))
-                del self.pending[h]
+            elif p.nonce < mined_nonce:   # its nonce is taken and no receipt yet: dropped, or not yet readable
+                if p.nonce_taken_at is None:
+                    p.nonce_taken_at = now
+                elif now - p.nonce_taken_at >= self.drop_after_s:
+                    log.info("transaction %s dropped: nonce %d taken, no receipt after %.1f s", h, p.nonce,
+                             now - p.nonce_taken_at)
+                    out.append(replace(p.report, status=int(ExecutionStatus.FAILED), gas_used=0,
+                                       amount_out_checked=0, done_ts_ns=time.time_ns()))
+                    del self.pending[h]
         return out
 
     def _outcome(self, p: Pending, rc: dict) -> Any:

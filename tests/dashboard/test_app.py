@@ -112,3 +112,71 @@ def test_capturable_profit_per_block_is_charted_at_most_once_a_second():
     assert sv.cap_src.data["block"] == [1, 2]              # half a second later: not yet
     sv._push(6 * s)
     assert sv.cap_src.data["block"] == [1, 2, 3] and "ap-total'>$0.00" in sv.live["header"]
+
+
+def report_frame(seq, sid, status, out, *, trigger=T0, done=T0 + 3_500_000):
+    rep = codec.ExecutionReport(signal_id=sid, checked_block=sid, signal_block=sid, trigger_ts_ns=trigger,
+                                done_ts_ns=done, amount_in=10 ** 18, amount_out_signal=10 ** 18 + sid,
+                                amount_out_checked=out, status=status, method=1, strategy_id=1)
+    return codec.build_frame(Domain.EXECUTION, Source.EXECUTION_ENGINE, seq, [rep])
+
+
+def test_execution_reports_fill_the_check_cells_of_rows_shown_and_the_latency_chart():
+    from alphapulse.execution.component import COUNTERS
+    from alphapulse.metrics import DEFAULT_COUNTERS, MetricsBlock
+    agg, sv, now, doc = session(max_rows=3)
+    for sid in (1, 2):
+        add_signal(agg, sid, 100)
+    sv._push(1)
+    d = sv.table_src.data
+    assert d["check"] == ["–", "–"] and d["tx"] == ["–", "–"]
+    assert agg.ingest("execution", report_frame(1, 2, 1, 10 ** 18 + 2), T0)           # confirmed
+    assert agg.ingest("execution", report_frame(2, 1, 2, 10 ** 18 + 7, done=T0 + 12_250_000), T0)  # changed
+    assert sv._push(2)
+    d = sv.table_src.data
+    assert d["check"] == ["changed", "confirmed"]
+    assert d["checked_out"] == ["1.000000000000000007 WETH", "1.000000000000000002 WETH"]
+    assert d["check_ms"] == ["12.2 ms", "3.5 ms"]
+    assert not sv._push(3)                                  # nothing new: no patch, no push
+    # send mode: the transaction's state follows in the same row
+    agg.ingest("execution", report_frame(3, 2, 5, 10 ** 18 + 2), T0)
+    sv._push(4)
+    assert sv.table_src.data["tx"] == ["–", "sent"]
+    agg.ingest("execution", report_frame(4, 2, 6, 10 ** 18 + 2), T0)
+    sv._push(5)
+    assert sv.table_src.data["tx"] == ["–", "included"] and sv.table_src.data["check"][1] == "confirmed"
+    # a report of a signal no longer shown is counted, never applied to another row
+    for sid in (3, 4, 5):
+        add_signal(agg, sid, 100)
+    agg.ingest("execution", report_frame(5, 1, 4, 0), T0)
+    sv._push(6)
+    assert sv.table_src.data["signal_id"] == ["3", "4", "5"] and "reverted" not in sv.table_src.data["check"]
+    assert agg.opportunities.reports_unmatched == 1
+    assert agg.opportunities.reports == {"confirmed": 1, "changed": 1, "sent": 1, "included": 1, "reverted": 1}
+    # a late session shows the rows with their check cells
+    doc2 = Document()
+    sv.hub.make_document(doc2)
+    (sv2,) = sv.hub.sessions - {sv}
+    agg.ingest("execution", report_frame(6, 4, 3, 10 ** 17), T0)
+    sv2._push(1)
+    assert sv2.table_src.data["check"] == ["–", "unprofitable", "–"]
+    # the check latency histogram: the execution component's histogram from the metrics block
+    m = MetricsBlock.create("alphapulse_test_chk_hist", ("strategy", "execution"), counters=DEFAULT_COUNTERS + COUNTERS)
+    try:
+        for ns in (800_000, 900_000, 1_500_000, 4_000_000):
+            m.observe_latency_ns("execution", ns)
+        m.counter("execution", "checks").add(4)
+        m.counter("execution", "confirmed").add(3)
+        m.counter("execution", "reverted").add(1)
+        with agg.lock:
+            agg.health.set_metrics(m.snapshot(), T0)
+            agg.health.sample(T0)
+    finally:
+        m.close()
+    assert not sv.chk_fig.visible
+    sv._push(10 * NS_PER_S)
+    assert sv.chk_fig.visible
+    assert sv.chk_src.data["bucket"] == ["≤500µs", "≤1ms", "≤2ms", "≤5ms", "≤10ms"]
+    assert sv.chk_src.data["count"] == [0, 2, 1, 1, 0]
+    assert list(sv.chk_fig.x_range.factors) == sv.chk_src.data["bucket"]
+    assert "confirmed <b>75.0 %</b> (3)" in sv.live["health"]

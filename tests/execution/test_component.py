@@ -75,3 +75,35 @@ def test_a_dead_node_is_counted_and_the_loop_runs_on(rings):
         pass
     assert loop.counts["checks_failed"] == 1
     reader.close()
+
+
+def test_metrics_export_the_checks_by_outcome_and_the_check_latency_histogram():
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from alphapulse.execution.component import COUNTERS, render_prometheus as execution_prometheus
+    from alphapulse.metrics import DEFAULT_COUNTERS, MetricsBlock, render_prometheus
+    m = MetricsBlock.create(f"alphapulse_test_{uuid.uuid4().hex[:8]}", ("strategy", "execution"),
+                            counters=DEFAULT_COUNTERS + COUNTERS)
+    try:
+        assert execution_prometheus({"components": {}, "bounds_ns": []}) == ""
+        for key, n in (("checks", 9), ("confirmed", 5), ("changed", 1), ("unprofitable", 1), ("reverted", 1),
+                       ("check_timeouts", 1), ("tx_sent", 2), ("tx_included", 1), ("tx_failed", 1)):
+            m.counter("execution", key).add(n)
+        for ns in (700_000, 1_200_000, 1_900_000, 30_000_000):
+            m.observe_latency_ns("execution", ns)
+        snap = m.snapshot()
+    finally:
+        m.close()
+    # the whole /metrics text parses (no family declared twice) and carries the new families
+    fams = {f.name: f for f in text_string_to_metric_families(render_prometheus(snap) + execution_prometheus(snap))}
+    outcomes = {s.labels["outcome"]: s.value for s in fams["alphapulse_check_results"].samples}
+    assert outcomes == {"confirmed": 5, "changed": 1, "unprofitable": 1, "reverted": 1, "timeout": 1, "error": 0}
+    states = {s.labels["state"]: s.value for s in fams["alphapulse_execution_transactions"].samples}
+    assert states == {"sent": 2, "included": 1, "failed": 1}
+    h = fams["alphapulse_check_latency_seconds"]
+    assert h.type == "histogram"
+    buckets = {s.labels["le"]: s.value for s in h.samples if s.name.endswith("_bucket")}
+    assert buckets["0.001"] == 1 and buckets["0.002"] == 3 and buckets["0.05"] == 4 and buckets["+Inf"] == 4
+    (count,) = [s.value for s in h.samples if s.name.endswith("_count")]
+    (total,) = [s.value for s in h.samples if s.name.endswith("_sum")]
+    assert count == 4 and abs(total - 0.0338) < 1e-9

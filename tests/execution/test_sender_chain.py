@@ -4,8 +4,12 @@ guard and costs only gas; an opportunity is sent once per block; nonces survive 
 never appears in logs or representations."""
 from __future__ import annotations
 
+import json
 import logging
+import threading
 import time
+import urllib.request
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
@@ -23,6 +27,8 @@ from tests.execution.chain_signals import by_shape, kinds, moved_market_signals,
 anvil, _deployed_market = own_node_fixtures()      # a node of its own: see tests/conftest.py
 
 KEY = DEV_PRIVATE_KEYS[7]
+QUOTE_OVERHEAD_MAX = 2_500   # ArbExecutor.quote's call of this.execute, measured 1,787 on 2-hop cycles
+FIRST_WRITE = 22_100 - 5_000   # a token balance written from zero (cold) versus from non-zero (cold)
 
 
 def _sender(anvil, executor, nonce_file="", **kw):
@@ -41,9 +47,6 @@ def _until_outcome(sender, timeout=20.0):
     raise AssertionError(f"no receipt within {timeout} s: {sender}")
 
 
-@pytest.mark.xfail(strict=False, reason="known defect, issue 19: now and then the first V2-V2 "
-                   "transaction fails on chain (status 7) though its check confirmed it; to be fixed, "
-                   "not hidden: this mark goes with the fix")
 def test_included_transactions_grow_the_executor_by_the_confirmed_gross_profit(market, anvil, caplog, tmp_path):
     caplog.set_level(logging.DEBUG, logger="alphapulse")
     rpc = JsonRpc(anvil.http_url, 5.0)
@@ -71,11 +74,13 @@ def test_included_transactions_grow_the_executor_by_the_confirmed_gross_profit(m
         assert done.status == ExecutionStatus.INCLUDED, (shape_, done)
         assert done.amount_out_checked == rep.amount_out_checked        # realised, from the receipt's log
         assert market.balance(executor, start) - before == rep.amount_out_checked - rep.amount_in
-        # the check's gas is an estimate, not the receipt's: it is taken before refunds (storage
-        # reset to zero, at most a fifth of the gas) on the checked block's state, at an address
-        # whose storage the transaction's executor does not share (first writes cost more there);
-        # it must stay within a half of what the receipt charges
-        assert done.gas_used / 1.5 <= rep.gas_used <= done.gas_used * 1.5, (shape_, rep.gas_used, done.gas_used)
+        # the check's gas is the execution's gas before the transaction's refund, plus quote's own
+        # call of execute (1,787 gas on these cycles), at an address that holds no tokens: replayed
+        # in an in-process EVM, each receipt here is exactly that figure less the refund (capped
+        # at a fifth: every cycle resets at least three slots, 19,900 each) less 17,100 once the
+        # executor already holds the start token (its balance write is not a first write there)
+        head = rep.gas_used - QUOTE_OVERHEAD_MAX - FIRST_WRITE
+        assert done.gas_used <= rep.gas_used and head <= done.gas_used * 5 // 4, (shape_, rep.gas_used, done.gas_used)
         included += 1
     assert included >= 2
     # nonces survive a restart: a new sender continues after the last one used
@@ -145,3 +150,100 @@ def test_signals_priced_between_two_events_of_a_block_are_never_sent():
     sig = C.ArbitrageSignal(amount_in=10, amount_out=12, hops=2, venues=(400, 400, 0), flags=SIGNAL_INTRA_BLOCK)
     rep = C.ExecutionReport(status=int(ExecutionStatus.CONFIRMED), amount_in=10, amount_out_checked=12)
     assert sender.consider(sig, rep) == [] and sender.skipped == {"intra_block": 1}
+
+
+class _LaggingReceipts:
+    """A JSON-RPC server in front of the node that answers everything from it, except that the
+    first ``lag`` reads of ``hash``'s receipt answer null: the window in which a node already
+    counts a new block's nonces but does not yet serve its receipts (anvil answers a batch's calls
+    concurrently, so one batch can hold the new count beside the old receipt)."""
+
+    def __init__(self, upstream: str, lag: int = 1) -> None:
+        self.upstream, self.lag, self.hash, self.withheld = upstream, lag, None, 0
+        outer = self
+
+        class H(BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                req = urllib.request.Request(outer.upstream, body, {"Content-Type": "application/json"})
+                ans = json.loads(urllib.request.urlopen(req, timeout=10).read())
+                calls, answers = json.loads(body), ans
+                if isinstance(calls, dict):
+                    calls, answers = [calls], [ans]
+                for c, a in zip(calls, answers):
+                    if c["method"] == "eth_getTransactionReceipt" and c["params"][0] == outer.hash \
+                            and outer.withheld < outer.lag:
+                        outer.withheld += 1
+                        a["result"] = None
+                out = json.dumps(ans).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(out)))
+                self.end_headers()
+                self.wfile.write(out)
+
+            def log_message(self, *a):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), H)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_an_included_transaction_whose_receipt_lags_its_nonce_is_not_reported_dropped(market, anvil):
+    rpc = JsonRpc(anvil.http_url, 5.0)
+    chain_id = int(anvil.rpc("eth_chainId"), 16)
+    executor = deploy_executor(rpc, KEY, chain_id)
+    sig = by_shape(market, moved_market_signals(market), 1)["V2-V2"][0]
+    checker = Checker(EthCallMethod(anvil.http_url), kinds(market))
+    rep, _, _ = checker.check(sig)
+    assert rep.status == ExecutionStatus.CONFIRMED
+    proxy = _LaggingReceipts(anvil.http_url, lag=1)
+    try:
+        prpc = JsonRpc(proxy.url, 5.0)
+        sender = Sender(prpc, prpc, KEY, executor, chain_id, kinds=kinds(market), drop_after_s=0.5)
+        (sent,) = sender.consider(sig, rep)
+        proxy.hash = "0x" + sent.tx_hash.hex()
+        end = time.monotonic() + 20
+        while anvil.rpc("eth_getTransactionReceipt", [proxy.hash]) is None:   # mined (automine)
+            assert time.monotonic() < end, "not mined"
+            time.sleep(0.02)
+        nonce = sender.pending[proxy.hash].nonce
+        assert int(anvil.rpc("eth_getTransactionCount", [sender.address, "latest"]), 16) > nonce
+        assert sender.poll() == [] and proxy.withheld == 1     # nonce taken, receipt not served yet
+        (done,) = _until_outcome(sender)
+        assert done.status == ExecutionStatus.INCLUDED and done.amount_out_checked == rep.amount_out_checked
+    finally:
+        proxy.close()
+        checker.close()
+
+
+def test_a_transaction_replaced_before_inclusion_is_reported_dropped(market, anvil):
+    from eth_account import Account
+    rpc = JsonRpc(anvil.http_url, 5.0)
+    chain_id = int(anvil.rpc("eth_chainId"), 16)
+    executor = deploy_executor(rpc, KEY, chain_id)
+    sig = by_shape(market, moved_market_signals(market), 1)["V2-V2"][0]
+    checker = Checker(EthCallMethod(anvil.http_url), kinds(market))
+    rep, _, _ = checker.check(sig)
+    sender = _sender(anvil, executor, kinds=kinds(market), drop_after_s=0.3)
+    anvil.set_automine(False)
+    (sent,) = sender.consider(sig, rep)
+    tx = anvil.rpc("eth_getTransactionByHash", ["0x" + sent.tx_hash.hex()])
+    # the same nonce, a higher fee: the node replaces the sent transaction with this one
+    acct = Account.from_key(KEY)
+    other = acct.sign_transaction({"type": 2, "chainId": chain_id, "nonce": int(tx["nonce"], 16), "to": acct.address,
+                                   "value": 0, "gas": 21_000, "maxFeePerGas": int(tx["maxFeePerGas"], 16) * 3,
+                                   "maxPriorityFeePerGas": int(tx["maxPriorityFeePerGas"], 16) * 3})
+    anvil.rpc("eth_sendRawTransaction", ["0x" + bytes(other.raw_transaction).hex()])
+    anvil.mine()
+    assert anvil.rpc("eth_getTransactionReceipt", ["0x" + sent.tx_hash.hex()]) is None
+    assert sender.poll() == []          # nonce taken without a receipt: dropped only after drop_after_s
+    (done,) = _until_outcome(sender)
+    assert done.status == ExecutionStatus.FAILED and done.gas_used == 0 and done.amount_out_checked == 0
+    assert not sender.pending
+    checker.close()
