@@ -47,6 +47,8 @@ def replay_source(stop: Any, *, ring: str, path: str, speed: str = "recorded", l
     from alphapulse.adapters.replayer import Replayer
     from alphapulse.ring import Ring
     m = _metrics(metrics)
+    if m is not None:
+        m.declare("source", "frames_out", "frames_rejected", "heartbeat_ns", "pid")
     r = Ring.attach(ring, timeout=10.0)
     prod = r.producer()
     rp = Replayer(path, producer=prod, speed=speed, restamp=True, crc_every=crc_every)
@@ -106,6 +108,9 @@ def chain_source(stop: Any, *, ring: str, adapter: dict, metrics: str | None = N
     from alphapulse.adapters.evm.data import ring_sink, run_adapter_async
     from alphapulse.ring import Ring
     m = _metrics(metrics)
+    if m is not None:
+        m.declare("source", "frames_out", "rpc_reconnects", "rpc_errors", "rpc_connected", "last_block",
+                  "pools", "heartbeat_ns", "pid", *(("frames_in",) if system_ring is not None else ()))
     r = Ring.attach(ring, timeout=10.0)
     prod = r.producer()
     publish = ring_sink(prod)
@@ -220,6 +225,10 @@ def strategy(stop: Any, *, market_ring: str, signal_ring: str, engine: Any,
     from alphapulse.strategy.engine import StrategyEngine
     import numpy as np
     m = _metrics(metrics)
+    if m is not None:
+        m.declare("strategy", "frames_in", "frames_rejected", "frames_lost", "signals", "frames_out",
+                  "pools", "last_block", "pools_waiting", "heartbeat_ns", "pid",
+                  *(("refresh_requests",) if system_ring else ()), latency=True)
     rin = Ring.attach(market_ring, timeout=10.0)
     rout = Ring.attach(signal_ring, timeout=10.0)
     if realtime_priority:

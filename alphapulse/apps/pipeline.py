@@ -362,23 +362,36 @@ class Pipeline:
         return out
 
     def prometheus(self) -> str:
+        """``/metrics``: the metrics block's figures, the supervisor's view of each component
+        and every ring's position, lag and losses (Prometheus text format 0.0.4)."""
+        from alphapulse.bridge import METRIC_HELP as BRIDGE_HELP
+        from alphapulse.execution.component import METRIC_HELP as EXECUTION_HELP
         from alphapulse.metrics import render_prometheus
-        text = render_prometheus(self.metrics.snapshot())
-        lines = [text.rstrip("\n"), "# TYPE alphapulse_component_up gauge",
-                 "# TYPE alphapulse_component_restarts counter"]
-        for name, st in self.sup.status().items():
-            lines.append(f'alphapulse_component_up{{component="{name}"}} {1 if st["alive"] else 0}')
-            lines.append(f'alphapulse_component_restarts{{component="{name}"}} {st["restarts"]}')
-        lines.append("# TYPE alphapulse_ring_lag_bytes gauge")
-        lines.append("# TYPE alphapulse_ring_lost_frames counter")
-        lines.append("# TYPE alphapulse_ring_position_bytes counter")
+        text = render_prometheus(self.metrics.snapshot(), help={**BRIDGE_HELP, **EXECUTION_HELP})
+        lines = [text.rstrip("\n")] if text.strip() else []
+        status = self.sup.status()
+        lines += ["# HELP alphapulse_component_up 1 when the component's process is alive, else 0.",
+                  "# TYPE alphapulse_component_up gauge"]
+        lines += [f'alphapulse_component_up{{component="{n}"}} {1 if st["alive"] else 0}' for n, st in status.items()]
+        lines += ["# HELP alphapulse_component_restarts_total Restarts of the component by the supervisor.",
+                  "# TYPE alphapulse_component_restarts_total counter"]
+        lines += [f'alphapulse_component_restarts_total{{component="{n}"}} {st["restarts"]}'
+                  for n, st in status.items()]
+        pos, lag, lost = [], [], []
         for r in self.rings:
             s = r.stats()
-            lines.append(f'alphapulse_ring_position_bytes{{ring="{r.name}"}} {s.get("position", 0)}')
+            pos.append(f'alphapulse_ring_written_bytes_total{{ring="{r.name}"}} {s.get("position", 0)}')
             for cs in s.get("consumers", []):
                 lab = f'ring="{r.name}",consumer="{cs["name"]}"'
-                lines.append(f"alphapulse_ring_lag_bytes{{{lab}}} {cs['lag_bytes']}")
-                lines.append(f"alphapulse_ring_lost_frames{{{lab}}} {cs['lost_frames']}")
+                lag.append(f"alphapulse_ring_lag_bytes{{{lab}}} {cs['lag_bytes']}")
+                lost.append(f"alphapulse_ring_lost_frames_total{{{lab}}} {cs['lost_frames']}")
+        for name, kind, text, samples in (
+                ("alphapulse_ring_written_bytes_total", "counter", "Bytes the ring's producer has written.", pos),
+                ("alphapulse_ring_lag_bytes", "gauge", "Bytes of the ring a consumer has not read yet.", lag),
+                ("alphapulse_ring_lost_frames_total", "counter",
+                 "Frames a consumer of an overwrite ring was lapped by.", lost)):
+            if samples:
+                lines += [f"# HELP {name} {text}", f"# TYPE {name} {kind}", *samples]
         return "\n".join(lines) + "\n"
 
     def status_line(self) -> str:
@@ -410,10 +423,6 @@ class Pipeline:
             except Exception as e:  # a status line must never stop the pipeline
                 line = f"status unavailable: {e}"
             log.info("status: %s", line)
-            for name, st in self.sup.status().items():
-                self.metrics.counter("supervisor", "restarts").set(0)  # keep the slot visible
-                if st["restarts"]:
-                    self.metrics.counter(name, "restarts").set(st["restarts"])
 
     def run(self) -> int:
         deadline = None if self.duration_s is None else time.monotonic() + self.duration_s

@@ -22,9 +22,22 @@ from alphapulse.protocol import layout as L
 log = logging.getLogger("alphapulse.execution")
 
 COMPONENT = "execution"
-#: Counters of the execution component (added to the metrics block's schema by the pipeline).
-COUNTERS: tuple[str, ...] = ("checks", "confirmed", "changed", "unprofitable", "reverted", "check_timeouts",
-                             "checks_failed", "signals_skipped", "tx_sent", "tx_included", "tx_failed")
+#: Counters of the execution component (added to the metrics block's schema by the pipeline),
+#: each with its meaning (the ``# HELP`` line of ``/metrics``).
+METRIC_HELP: dict[str, str] = {
+    "checks": "Signals checked against the newest chain state.",
+    "confirmed": "Checks that confirmed the signal's profit.",
+    "changed": "Checks whose profit changed but stayed positive.",
+    "unprofitable": "Checks that found the signal no longer profitable.",
+    "reverted": "Checks whose execution reverted.",
+    "check_timeouts": "Checks that timed out.",
+    "checks_failed": "Checks that failed (RPC error or bad signal).",
+    "signals_skipped": "Signals skipped because the check backlog was full.",
+    "tx_sent": "Transactions sent (send mode).",
+    "tx_included": "Sent transactions included on chain.",
+    "tx_failed": "Sent transactions that failed or reverted on chain.",
+}
+COUNTERS: tuple[str, ...] = tuple(METRIC_HELP)
 STATUS_COUNTER = {int(L.ExecutionStatus.CONFIRMED): "confirmed", int(L.ExecutionStatus.CHANGED): "changed",
                   int(L.ExecutionStatus.UNPROFITABLE): "unprofitable", int(L.ExecutionStatus.REVERTED): "reverted",
                   int(L.ExecutionStatus.SENT): "tx_sent", int(L.ExecutionStatus.INCLUDED): "tx_included",
@@ -138,6 +151,9 @@ def run(stop: Any, *, signal_ring: str, execution_ring: str, rpc_url: str, metho
     if send is not None:
         from alphapulse.execution.sender import Sender
         sender = Sender.from_settings(send, rpc_url, timeout_s, checker.kinds)
+    if m is not None:
+        m.declare(COMPONENT, "last_block", "heartbeat_ns", "pid",
+                  *(k for k in COUNTERS if sender is not None or not k.startswith("tx_")), latency=True)
     loop = ExecutionLoop(cons, prod, checker, max_backlog=max_backlog, metrics=m, sender=sender)
     log.info("execution: %s checks by %s on %s%s", "send" if sender else "check", method, rpc_url,
              f", executor {sender.executor}" if sender else "")
