@@ -104,7 +104,7 @@ class ChainConfig:
 
 @dataclass(frozen=True)
 class StrategyConfig:
-    min_net_profit_usd: float = 0.0      # publish threshold, USD (converted to integer e8 at start)
+    min_net_profit_usd: float = 0.0      # publish threshold, USD (converted to integer e8; reloadable)
     max_input_share_bps: int = 3000      # never size above this share of the input pool's reserve
     gas_units_base: int = 60_000         # per transaction
     gas_units_per_hop: int = 110_000     # per swap in the cycle
@@ -233,6 +233,7 @@ class RecorderConfig:
 class LoggingConfig:
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     status_line: bool = True             # progress line on the terminal
+    format: Literal["text", "json"] = "text"   # json: one JSON object per line (time, level, component, pid, logger, message, extra fields)
 
     def validate(self, key: str) -> None:
         pass
