@@ -210,8 +210,11 @@ def read_pool_refreshes(stop: Any, system_ring: str, clients: list, m: Any = Non
 # ------------------------------------------------------------------ strategy
 def strategy(stop: Any, *, market_ring: str, signal_ring: str, engine: Any,
              metrics: str | None = None, poll_timeout_s: float = 0.05, wait: str = "sleep",
-             realtime_priority: int = 0, system_ring: str | None = None) -> None:
+             realtime_priority: int = 0, system_ring: str | None = None, control: str | None = None) -> None:
     """Market-data ring -> :class:`StrategyEngine` -> signal ring, in batches.
+
+    With ``control`` (the pipeline's control block, ``alphapulse.apps.control``) a hot reload's
+    ``[strategy]`` settings are taken over between batches, at the 0.5 s heartbeat.
 
     With ``system_ring`` the strategy is that ring's producer: it sends there the PoolRefresh
     requests for the pools that wait on a fresh snapshot (``StrategyEngine.refresh_requests``),
@@ -244,6 +247,11 @@ def strategy(stop: Any, *, market_ring: str, signal_ring: str, engine: Any,
     eng = StrategyEngine(engine)
     seen = eng.counters()
     last_beat = 0.0
+    ctl = None
+    if control:
+        from alphapulse.apps.control import ControlBlock
+        ctl = ControlBlock.attach(control)         # first poll: the settings in force (reloaded
+        #                                           ones too, after a restart)
 
     spin = wait == "spin"
 
@@ -284,6 +292,13 @@ def strategy(stop: Any, *, market_ring: str, signal_ring: str, engine: Any,
                 _alive(m, "strategy")
                 eng.log_bad_events()
                 last_beat = now
+                s = ctl.poll() if ctl is not None else None
+                if s is not None:
+                    try:
+                        eng.reconfigure(eng.config.reloaded(s["strategy"]))
+                        log.info("strategy settings reloaded: %s", s["strategy"])
+                    except (KeyError, TypeError, ValueError) as e:
+                        log.error("reload refused, strategy settings left as they were: %s", e)
             if gcp is not None:
                 gcp.tick(idle=not busy)
             if not busy:
@@ -315,6 +330,8 @@ def strategy(stop: Any, *, market_ring: str, signal_ring: str, engine: Any,
         if rsys is not None:
             psys.close()
             rsys.close()
+        if ctl is not None:
+            ctl.close()
 
 
 def _send_refresh(eng: Any, psys: Any, m: Any) -> None:

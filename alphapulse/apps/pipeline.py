@@ -153,6 +153,10 @@ class Pipeline:
         self.prefix = cfg.rings.prefix or f"ap{os.getpid()}"
         self.ring_names = {d: f"{self.prefix}_{d}" for d in DOMAINS}
         self.metrics_name = f"alphapulse_{self.prefix}_metrics"
+        self.control_name = f"alphapulse_{self.prefix}_control"
+        self.control: Any = None
+        self.args: Any = None            # the command line, for re-reading the configuration on reload
+        self.reload_requested = False
         self.rings: list[Any] = []
         self.metrics: Any = None
         self.anvil: Any = None
@@ -241,7 +245,7 @@ class Pipeline:
         engine = EngineConfig.from_app_config(c)
         specs.append(ComponentSpec("strategy", "alphapulse.apps.components:strategy", {
             "market_ring": rn["market_data"], "signal_ring": rn["signal"], "engine": engine,
-            "metrics": mname, "wait": c.strategy.wait,
+            "metrics": mname, "wait": c.strategy.wait, "control": self.control_name,
             "realtime_priority": c.strategy.realtime_priority,
             # the strategy asks the source for fresh pool snapshots there, unless a bridge
             # brings the system domain in from another host (a ring has one producer)
@@ -282,7 +286,7 @@ class Pipeline:
         kw: dict[str, Any] = {"signal_ring": self.ring_names["signal"], "execution_ring": self.ring_names["execution"],
                               "rpc_url": url, "method": ex.method, "venue_kinds": venue_kinds(factories),
                               "timeout_s": ex.check_timeout_s, "max_backlog": ex.max_backlog,
-                              "metrics": self.metrics_name}
+                              "metrics": self.metrics_name, "control": self.control_name}
         if mode == "send":
             kw["send"] = {"executor": ex.executor or getattr(self, "executor_address", ""),
                           "send_url": ex.send_url, "key_env": ex.key_env, "key_file": ex.key_file,
@@ -314,12 +318,14 @@ class Pipeline:
         else:
             self.metrics = MetricsBlock.create(self.metrics_name, COMPONENTS,
                                                counters=DEFAULT_COUNTERS + EXECUTION_COUNTERS)
+        from alphapulse.apps.control import ControlBlock, reloadable_settings
+        self.control = ControlBlock.create(self.control_name, reloadable_settings(c))
         self.sup = Supervisor(self.component_specs(), backoff_s=c.supervisor.restart_backoff_s,
                               backoff_max_s=c.supervisor.restart_backoff_max_s,
                               shutdown_timeout_s=c.supervisor.shutdown_timeout_s,
-                              log_level=getattr(logging, c.logging.level),
+                              log_level=getattr(logging, c.logging.level), log_format=c.logging.format,
                               liveness_timeout_s=c.supervisor.liveness_timeout_s,
-                              heartbeat_ns=self._heartbeat_ns)
+                              heartbeat_ns=self._heartbeat_ns, control=self.control_name)
         self.sup.__enter__()
         try:
             self.ops = OpsServer(c.ops.host, c.ops.port, self.health, self.prometheus).start()
@@ -355,7 +361,8 @@ class Pipeline:
             comps[name] = {**st, "heartbeat_age_s": age, "ready": ready}
         out = {"live": self.sup is not None and not self.sup.stopping.is_set(),
                "ready": bool(comps) and all(v["ready"] for v in comps.values()),
-               "components": comps, "rings": dict(self.ring_names), "metrics_block": self.metrics_name}
+               "components": comps, "rings": dict(self.ring_names), "metrics_block": self.metrics_name,
+               "pid": os.getpid()}
         if self.anvil is not None:
             out["local_chain"] = {"http_url": self.anvil.http_url, "ws_url": self.anvil.ws_url,
                                   "market": self.market.to_dict()}
@@ -414,7 +421,42 @@ class Pipeline:
                 f" (waiting {st.get('gauges', {}).get('pools_waiting', 0)})  block {st.get('gauges', {}).get('last_block', 0)}"
                 f"  {lat}")
 
+    def reload(self) -> None:
+        """Re-read the configuration (same command line) and apply what changes without a
+        restart (``alphapulse.apps.control.RELOADABLE``) through the control block; changed keys
+        that need a restart are named in one line and left as they were."""
+        import dataclasses
+        from alphapulse.apps.control import config_changes, reloadable_settings
+        try:
+            new = effective_config(self.args)
+        except ConfigError as e:
+            log.error("reload refused, nothing changed: %s", redact.mask_urls(str(e)))
+            return
+        if self.market is not None:          # local chain: the deployed market stays
+            new = dataclasses.replace(new, chain=market_chain_config(new.chain, self.market))
+        live, restart = config_changes(self.cfg, new)
+        if restart:
+            log.warning("reload: these keys need a restart and were left as they were: %s", ", ".join(restart))
+        if not live:
+            log.info("reload: no setting that can change while running has changed")
+            return
+        cfg = self.cfg
+        for key in live:
+            sec, k = key.split(".")
+            cfg = dataclasses.replace(cfg, **{sec: dataclasses.replace(getattr(cfg, sec), **{k: getattr(getattr(new, sec), k)})})
+        self.cfg = cfg
+        logging.getLogger().setLevel(cfg.logging.level)
+        self.sup.log_level = getattr(logging, cfg.logging.level)
+        gen = self.control.publish(reloadable_settings(cfg))
+        log.info("reload: applied %s (generation %d)", ", ".join(f"{k} = {getattr(getattr(cfg, k.split('.')[0]), k.split('.')[1])!r}" for k in live), gen)
+
     def tick(self) -> None:
+        if self.reload_requested:
+            self.reload_requested = False
+            try:
+                self.reload()
+            except Exception:                 # a failed reload must not stop the pipeline
+                log.exception("reload failed; settings left as they were")
         now = time.monotonic()
         if self.cfg.logging.status_line and now - self._last_status >= 5.0:
             self._last_status = now
@@ -446,12 +488,50 @@ class Pipeline:
         if self.metrics is not None:
             self.metrics.close()
             self.metrics = None
+        if self.control is not None:
+            self.control.close()
+            self.control = None
         if self.anvil is not None:
             self.anvil.stop()
             self.anvil = None
 
 
+def signal_reload(argv: list[str]) -> int:
+    """``pipeline reload [--config ...] [--ops-port ...]``: find the running supervisor through
+    its ops endpoint (the same configuration and flags name it) and send it SIGHUP."""
+    import json
+    import urllib.error
+    import urllib.request
+    args = cli.build_parser().parse_args(argv)
+    try:
+        cfg = effective_config(args)
+    except ConfigError as e:
+        print(f"alphapulse: {redact.mask_urls(str(e))}", file=sys.stderr)
+        return cli.EXIT_CONFIG
+    host = cfg.ops.host if ":" not in cfg.ops.host else f"[{cfg.ops.host}]"
+    url = f"http://{host}:{cfg.ops.port}/health"
+    try:
+        with urllib.request.urlopen(url, timeout=5) as r:
+            body = r.read()
+    except urllib.error.HTTPError as e:      # 503: running but not ready; still the supervisor
+        body = e.read()
+    except OSError as e:
+        print(f"alphapulse: no pipeline answers on {url} ({e})", file=sys.stderr)
+        return cli.EXIT_FAILURE
+    try:
+        pid = int(json.loads(body)["pid"])
+        os.kill(pid, signal.SIGHUP)
+    except (ValueError, KeyError, TypeError, OSError) as e:
+        print(f"alphapulse: cannot signal the pipeline behind {url}: {e}", file=sys.stderr)
+        return cli.EXIT_FAILURE
+    print(f"reload requested from the supervisor (pid {pid})")
+    return cli.EXIT_OK
+
+
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["reload"]:
+        return signal_reload(argv[1:])
     args = cli.build_parser().parse_args(argv)
     try:
         cfg = effective_config(args)
@@ -461,8 +541,17 @@ def main(argv: list[str] | None = None) -> int:
     if args.print_config:
         print(redact.mask_urls(to_toml(cfg)))
         return cli.EXIT_OK
-    logging.basicConfig(level=getattr(logging, cfg.logging.level),
-                        format="%(asctime)s %(levelname)-7s [supervisor] %(name)s: %(message)s")
+    from alphapulse.apps.supervisor import log_formatter
+    logging.basicConfig(level=getattr(logging, cfg.logging.level))
+    for h in logging.getLogger().handlers:
+        h.setFormatter(log_formatter(cfg.logging.format))
+
+    def fail(message: str) -> None:
+        """A run's last word: on stderr, or in JSON mode as a log record (JSON lines to the end)."""
+        if cfg.logging.format == "json":
+            log.error("alphapulse: %s", message)
+        else:
+            print(f"alphapulse: {message}", file=sys.stderr)
     for h in logging.getLogger().handlers:
         redact.install(h)
     try:
@@ -481,10 +570,11 @@ def main(argv: list[str] | None = None) -> int:
                 return cli.EXIT_CONFIG
         return run_backtest(cfg, report=args.report, timings=not args.no_timings)
     pipe = Pipeline(cfg, duration_s=args.duration)
+    pipe.args = args
     try:
         pipe.preflight()
     except StartupError as e:
-        print(f"alphapulse: {e}", file=sys.stderr)
+        fail(str(e))
         return e.code
     stopping = {"n": 0}
 
@@ -497,12 +587,16 @@ def main(argv: list[str] | None = None) -> int:
             raise KeyboardInterrupt
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
+
+    def on_hangup(_signum: int, _frame: Any) -> None:
+        pipe.reload_requested = True         # applied by the supervisor loop's next tick
+    signal.signal(signal.SIGHUP, on_hangup)
     rc = cli.EXIT_OK
     try:
         pipe.start()
         rc = pipe.run()
     except StartupError as e:
-        print(f"alphapulse: {e}", file=sys.stderr)
+        fail(str(e))
         rc = e.code
     except KeyboardInterrupt:
         rc = cli.EXIT_OK
@@ -511,7 +605,7 @@ def main(argv: list[str] | None = None) -> int:
         log.info("stopped; rings and metrics block unlinked")
     problems = pipe.sup.failures() if pipe.sup is not None else ""
     if rc == cli.EXIT_OK and problems:
-        print(f"alphapulse: {problems}", file=sys.stderr)
+        fail(problems)
         rc = cli.EXIT_FAILURE
     return rc
 

@@ -227,6 +227,15 @@ class Hub:
         self.health_cache: dict[str, Any] = {}
         self.sessions_opened = 0
 
+    def set_rate_limit(self, max_updates_per_s: float) -> None:
+        """A hot reload's ``dashboard.rate_limit_hz``: new sessions and open ones alike."""
+        RateLimiter(max_updates_per_s)                  # validated before anything changes
+        self.max_updates_per_s = max_updates_per_s
+        with self._lock:
+            sessions = list(self.sessions)
+        for s in sessions:
+            s.pusher.limiter = RateLimiter(max_updates_per_s)
+
     def make_document(self, doc: Document) -> None:
         """The Bokeh application handler: one call per new browser session."""
         sv = SessionView(self, doc)

@@ -135,10 +135,22 @@ class ExecutionLoop:
         return True
 
 
+def apply_limits(loop: "ExecutionLoop", ex: dict) -> None:
+    """A hot reload's ``[execution]`` limits, applied to a running loop and its sender."""
+    loop.max_backlog = int(ex["max_backlog"])
+    if loop.sender is not None:
+        loop.sender.min_profit_usd_e8 = int(round(float(ex["min_profit_usd"]) * 1e8))
+        from alphapulse.execution.sender import GWEI
+        loop.sender.max_fee_wei = int(float(ex["max_gas_price_gwei"]) * GWEI)
+    log.info("execution limits reloaded: %s", ex)
+
+
 def run(stop: Any, *, signal_ring: str, execution_ring: str, rpc_url: str, method: str, venue_kinds: dict,
         timeout_s: float = 2.0, max_backlog: int = 64, metrics: str | None = None,
-        send: dict | None = None) -> None:
-    """Pipeline component (``[execution] mode = "check" | "send"``)."""
+        send: dict | None = None, control: str | None = None) -> None:
+    """Pipeline component (``[execution] mode = "check" | "send"``). With ``control`` a hot
+    reload's ``[execution]`` limits (backlog, send-mode profit and gas-price limits) are taken
+    over at the 0.5 s heartbeat."""
     from alphapulse.metrics import MetricsBlock
     from alphapulse.ring import Ring
     m = MetricsBlock.attach(metrics) if metrics else None
@@ -158,12 +170,19 @@ def run(stop: Any, *, signal_ring: str, execution_ring: str, rpc_url: str, metho
     log.info("execution: %s checks by %s on %s%s", "send" if sender else "check", method, rpc_url,
              f", executor {sender.executor}" if sender else "")
     last_beat = 0.0
+    ctl = None
+    if control:
+        from alphapulse.apps.control import ControlBlock
+        ctl = ControlBlock.attach(control)         # first poll: the settings in force
     try:
         while not stop.is_set():
             loop.step(0.05)
             now = time.monotonic()
             if now - last_beat > 0.5:
                 last_beat = now
+                s = ctl.poll() if ctl is not None else None
+                if s is not None:
+                    apply_limits(loop, s["execution"])
                 prod.heartbeat()
                 if m is not None:
                     m.gauge(COMPONENT, "heartbeat_ns").set(time.time_ns())
@@ -175,3 +194,5 @@ def run(stop: Any, *, signal_ring: str, execution_ring: str, rpc_url: str, metho
         prod.close()
         rin.close()
         rout.close()
+        if ctl is not None:
+            ctl.close()
