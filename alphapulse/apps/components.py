@@ -17,7 +17,7 @@ from alphapulse.apps.gcpolicy import IdleCollector
 log = logging.getLogger("alphapulse.components")
 
 # Metrics-block component names (one slot group each).
-COMPONENTS = ("source", "strategy", "dashboard", "recorder", "supervisor", "execution")
+COMPONENTS = ("source", "strategy", "dashboard", "recorder", "supervisor", "execution", "tracing")
 
 
 def _metrics(name: str | None):

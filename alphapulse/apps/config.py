@@ -240,6 +240,20 @@ class LoggingConfig:
 
 
 @dataclass(frozen=True)
+class TracingConfig:
+    """[tracing]: OpenTelemetry traces of sampled signals, built from the stamps the frames carry."""
+    enabled: bool = False                # off by default; on: a tracing component reads the signal and execution rings
+    sample_every: int = 100              # trace every Nth signal
+    otlp_endpoint: str = "http://127.0.0.1:4318/v1/traces"   # OTLP/HTTP (protobuf) traces endpoint
+
+    def validate(self, key: str) -> None:
+        if not 1 <= self.sample_every <= 1 << 32:
+            raise ConfigError(f"{key}.sample_every", f"must be in 1..2**32, got {self.sample_every}")
+        if not self.otlp_endpoint.startswith(("http://", "https://")):
+            raise ConfigError(f"{key}.otlp_endpoint", f"must be an http(s) URL, got {self.otlp_endpoint!r}")
+
+
+@dataclass(frozen=True)
 class ExecutionConfig:
     """[execution]: each signal checked by real contract code on the newest state, or also sent.
 
@@ -323,6 +337,7 @@ class Config:
     logging: LoggingConfig = LoggingConfig()
     supervisor: SupervisorConfig = SupervisorConfig()
     execution: ExecutionConfig = ExecutionConfig()
+    tracing: TracingConfig = TracingConfig()
     # [[bridges]]: NATS JetStream bridges of rings to other hosts; each table holds the fields of
     # alphapulse.bridge.BridgeConfig (domain, direction, servers, host, ...), validated there.
     bridges: tuple[dict, ...] = ()

@@ -268,6 +268,11 @@ class Pipeline:
                 "ring": rn["market_data"], "directory": c.recorder.directory,
                 "rotate_bytes": c.recorder.rotate_bytes, "metrics": mname}))
         specs = [s for s in specs if s.name in c.supervisor.components]
+        if c.tracing.enabled:
+            specs.append(ComponentSpec("tracing", "alphapulse.apps.tracing:run", {
+                "signal_ring": rn["signal"], "metrics": mname,
+                "execution_ring": rn["execution"] if any(s.name == "execution" for s in specs) else None,
+                "otlp_endpoint": c.tracing.otlp_endpoint, "sample_every": c.tracing.sample_every}))
         for b in c.bridges:
             name = bridge_component(b)
             specs.append(ComponentSpec(name, "alphapulse.bridge:run_bridge", {
