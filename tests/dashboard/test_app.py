@@ -112,3 +112,15 @@ def test_capturable_profit_per_block_is_charted_at_most_once_a_second():
     assert sv.cap_src.data["block"] == [1, 2]              # half a second later: not yet
     sv._push(6 * s)
     assert sv.cap_src.data["block"] == [1, 2, 3] and "ap-total'>$0.00" in sv.live["header"]
+
+
+def test_hot_reload_of_the_rate_limit_reaches_open_sessions():
+    import pytest
+    agg, sv, now, doc = session()
+    hub = sv.hub
+    assert sv.pusher.limiter.max_per_s == 50
+    hub.set_rate_limit(2.5)
+    assert hub.max_updates_per_s == 2.5 and sv.pusher.limiter.max_per_s == 2.5
+    with pytest.raises(ValueError):
+        hub.set_rate_limit(0)                              # refused whole: nothing changed
+    assert hub.max_updates_per_s == 2.5 and sv.pusher.limiter.max_per_s == 2.5

@@ -75,3 +75,16 @@ def test_a_dead_node_is_counted_and_the_loop_runs_on(rings):
         pass
     assert loop.counts["checks_failed"] == 1
     reader.close()
+
+
+def test_hot_reload_applies_the_execution_limits(rings):
+    from alphapulse.execution.component import apply_limits
+    from alphapulse.execution.sender import GWEI, Sender
+    sig_ring, ex_ring = rings
+    loop = ExecutionLoop(sig_ring.consumer("execution"), ex_ring.producer(),
+                         Checker(EthCallMethod("http://127.0.0.1:9"), {}), max_backlog=4)
+    loop.sender = Sender.__new__(Sender)         # the limits only: no node, key or executor here
+    apply_limits(loop, {"max_backlog": 9, "min_profit_usd": 1.25, "max_gas_price_gwei": 300.0})
+    assert loop.max_backlog == 9
+    assert loop.sender.min_profit_usd_e8 == 125_000_000 and loop.sender.max_fee_wei == 300 * GWEI
+    loop.checker.close()

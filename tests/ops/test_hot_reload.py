@@ -90,3 +90,33 @@ def test_reloadable_settings_cover_the_declared_keys():
     s = reloadable_settings(load_config(None, environ={}))
     assert s["strategy"]["min_net_profit_usd"] == 0.0 and s["logging"]["level"] == "INFO"
     assert set(s) == {"logging", "strategy", "dashboard", "execution"}
+
+
+def test_component_watcher_applies_logging_level_and_handlers():
+    import logging
+    import threading
+    from alphapulse.apps import control
+    name = f"alphapulse_test_ctlw_{os.getpid()}"
+    owner = ControlBlock.create(name, {"logging": {"level": "INFO"}})
+    root = logging.getLogger()
+    old = root.level
+    seen = []
+    control.on_reload(seen.append)
+    stop = threading.Event()
+    t = threading.Thread(target=control.watch, args=(name, stop, 0.02), daemon=True)
+    t.start()
+    try:
+        deadline = time.monotonic() + 10
+        while len(seen) < 1 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert root.level == logging.INFO
+        owner.publish({"logging": {"level": "DEBUG"}, "x": 1})
+        while len(seen) < 2 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert root.level == logging.DEBUG and seen[-1]["x"] == 1
+    finally:
+        stop.set()
+        t.join(5)
+        control._handlers.remove(seen.append)
+        root.setLevel(old)
+        owner.close()
