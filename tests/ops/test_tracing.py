@@ -107,3 +107,46 @@ def test_one_export_over_otlp_http_decodes_with_opentelemetry_proto():
 def test_tracing_is_off_by_default():
     c = load_config(None, environ={})
     assert c.tracing.enabled is False and c.tracing.sample_every >= 1
+
+
+def test_a_running_pipeline_exports_traces_of_its_signals():
+    """The tracing component of a real pipeline (bundled replay) sends OTLP/HTTP exports whose
+    spans carry the signals' stamps."""
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+        ExportTraceServiceRequest, ExportTraceServiceResponse)
+    from tests.apps.pipeline_helpers import PipelineProcess
+    spans = []
+
+    class Receiver(BaseHTTPRequestHandler):
+        def do_POST(self):  # noqa: N802
+            req = ExportTraceServiceRequest()
+            req.ParseFromString(self.rfile.read(int(self.headers["Content-Length"])))
+            spans.extend(s for rs in req.resource_spans for ss in rs.scope_spans for s in ss.spans)
+            out = ExportTraceServiceResponse().SerializeToString()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/x-protobuf")
+            self.send_header("Content-Length", str(len(out)))
+            self.end_headers()
+            self.wfile.write(out)
+
+        def log_message(self, *a):
+            pass
+    srv = ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    p = PipelineProcess("--speed", "20", dashboard=False, env={
+        "ALPHAPULSE__TRACING__ENABLED": "true", "ALPHAPULSE__TRACING__SAMPLE_EVERY": "5",
+        "ALPHAPULSE__TRACING__OTLP_ENDPOINT": f"http://127.0.0.1:{srv.server_address[1]}/v1/traces"})
+    try:
+        p.wait_for(lambda: p.metric("alphapulse_signals_total", "strategy") > 0, 300, "first signals")
+        p.wait_for(lambda: p.metric("alphapulse_frames_in_total", "tracing") > 0, 60, "the tracer reading")
+        assert p.wait_for(lambda: (p.health() or {}).get("ready"), 60, "ready")
+    finally:
+        code = p.stop()
+        srv.shutdown()
+        srv.server_close()
+    assert code == 0, p.output()[-3000:]
+    names = [s.name for s in spans]
+    assert names.count("arbitrage signal") >= 1 and names.count("strategy.detect") == names.count("arbitrage signal")
+    det = next(s for s in spans if s.name == "strategy.detect")
+    assert 0 < det.start_time_unix_nano <= det.end_time_unix_nano
+    assert "traced" in p.output()
