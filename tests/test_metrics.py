@@ -220,10 +220,19 @@ def test_prometheus_declared_and_help(name):
 @pytest.mark.skipif(shutil.which("promtool") is None,
                     reason="promtool missing (Debian package prometheus; scripts/install.sh --test installs it)")
 def test_promtool_accepts_rendered_block(name):
-    with MetricsBlock.create(name, ["source", "strategy"]) as m:
+    """Every figure the pipeline can have (defaults, bridge, execution), declared: promtool's
+    lint accepts names, units, HELP and TYPE."""
+    from alphapulse.bridge import METRIC_COUNTERS, METRIC_GAUGES, METRIC_HELP
+    from alphapulse.execution.component import COUNTERS, METRIC_HELP as EX_HELP
+    from alphapulse.metrics import DEFAULT_COUNTERS, DEFAULT_GAUGES
+    with MetricsBlock.create(name, ["source", "strategy"], counters=DEFAULT_COUNTERS + METRIC_COUNTERS + COUNTERS,
+                             gauges=DEFAULT_GAUGES + METRIC_GAUGES) as m:
         m.declare("strategy", *m.schema.counters, *m.schema.gauges, latency=True)
         m.observe_latency_ns("strategy", 12_345)
-        text = render_prometheus(m.snapshot())
+        m.gauge("strategy", "bridge_lag_ns").set(1_500_000_000)
+        text = render_prometheus(m.snapshot(), help={**METRIC_HELP, **EX_HELP})
+    assert "AlphaPulse figure" not in text                  # every figure has its own HELP
+    assert 'alphapulse_bridge_lag_seconds{component="strategy"} 1.5' in text
     r = subprocess.run(["promtool", "check", "metrics"], input=text, capture_output=True, text=True, timeout=60)
     assert r.returncode == 0, r.stdout + r.stderr
 
