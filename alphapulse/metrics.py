@@ -32,6 +32,12 @@ Layout (all little-endian, the segment is page aligned)::
     D   per component, a region padded to a multiple of 64 bytes (a cache line,
         so two components' writers never share a line):
         counters (u64) | gauges (i64) | latency buckets (u64, len(bounds)+1) | latency sum ns (u64)
+        | declared (u64 bitmap words: bit i = counter/gauge i, bit n_counters+n_gauges = latency)
+
+Declared slots: a component marks the figures it emits (:meth:`MetricsBlock.declare`, once at
+start, never on the hot path); ``/metrics`` renders a component's figure when it is declared or
+non-zero, so a component never shows families of zeros for figures it does not produce, and a
+counter it does produce is exported from 0 (a rate or an alert sees its first increase).
 
 Concurrency contract: **one writer per slot** (each component's slots are
 written by the one process that runs it). ``add`` is a read-modify-write that
@@ -69,7 +75,7 @@ from numba import njit
 
 NAME_PREFIX = "alphapulse_"
 MAGIC = b"APMETRC1"
-LAYOUT_VERSION = 1
+LAYOUT_VERSION = 2
 _PREFIX = struct.Struct("<8sII")
 _LINE = 64
 
@@ -83,7 +89,6 @@ DEFAULT_COUNTERS: tuple[str, ...] = (
     "signals",            # ArbitrageSignals published
     "rpc_reconnects",
     "rpc_errors",
-    "restarts",           # written by the supervisor for the component
     "refresh_requests",   # PoolRefresh requests sent for pools waiting on a fresh snapshot
 )
 #: Gauges every component gets (i64; rendered as Prometheus gauges).
@@ -96,6 +101,30 @@ DEFAULT_GAUGES: tuple[str, ...] = (
     "heartbeat_ns",       # wall clock of the component's last sign of life
     "pid",
 )
+#: One line of meaning per figure (the ``# HELP`` of its Prometheus family). Other packages
+#: add theirs next to their names (``bridge.METRIC_HELP``, ``execution.component.METRIC_HELP``).
+HELP: dict[str, str] = {
+    "frames_in": "Frames read from rings or received from the chain.",
+    "frames_out": "Frames published.",
+    "frames_rejected": "Invalid frames rejected, all reasons.",
+    "checksum_rejects": "Frames rejected for a checksum mismatch (also counted in frames_rejected).",
+    "frames_lost": "Frames an overwrite-ring consumer was lapped by and never read.",
+    "signals": "ArbitrageSignal frames published.",
+    "rpc_reconnects": "Connections to the RPC endpoint (or NATS server) lost and re-opened.",
+    "rpc_errors": "Failed attempts to connect to an RPC endpoint.",
+    "refresh_requests": "PoolRefresh requests sent for pools waiting on a fresh snapshot.",
+    "last_block": "Newest block number the component has completed.",
+    "pools": "Pools known to the component.",
+    "rpc_connected": "1 when the component is connected to its RPC endpoint (or NATS server), else 0.",
+    "pools_waiting": "Pools out of trading until a fresh snapshot arrives.",
+    "consumer_lag_bytes": "Bytes of the ring the component has not read yet.",
+    "heartbeat_ns": "Unix time of the component's last sign of life.",
+    "pid": "Process id of the component.",
+}
+#: Prometheus names of figures whose block name does not follow the base-unit convention
+#: (a ``*_ns`` figure is exported in seconds; the heartbeat is a timestamp).
+PROM_NAMES: dict[str, str] = {"heartbeat_ns": "heartbeat_timestamp_seconds", "pid": "process_id"}
+
 #: Histogram bucket upper bounds in ns: 1-2-5 steps from 1 us to 10 s, plus +Inf.
 DEFAULT_BOUNDS_NS: tuple[int, ...] = tuple(
     m * 10 ** e for e in range(3, 10) for m in (1, 2, 5)) + (10 ** 10,)
@@ -135,8 +164,13 @@ class Schema:
         return len(self.bounds_ns) + 1          # the last one is +Inf
 
     @property
+    def n_declared_words(self) -> int:
+        """u64 words of the declared bitmap (one bit per counter and gauge, one for latency)."""
+        return -(-(len(self.counters) + len(self.gauges) + 1) // 64)
+
+    @property
     def slots_per_component(self) -> int:
-        used = len(self.counters) + len(self.gauges) + self.n_buckets + 1
+        used = len(self.counters) + len(self.gauges) + self.n_buckets + 1 + self.n_declared_words
         per_line = _LINE // 8
         return -(-used // per_line) * per_line
 
@@ -238,6 +272,7 @@ class MetricsBlock:
         self._counter = {k: i for i, k in enumerate(schema.counters)}
         self._gauge = {k: len(schema.counters) + i for i, k in enumerate(schema.gauges)}
         self._hist = len(schema.counters) + len(schema.gauges)
+        self._declared = self._hist + schema.n_buckets + 1
 
     # ------------------------------------------------------------ life cycle
     @classmethod
@@ -364,6 +399,25 @@ class MetricsBlock:
         """The bucket upper bounds (ns) as int64, for :func:`observe_ns`."""
         return np.asarray(self.schema.bounds_ns, dtype=np.int64)
 
+    def declare(self, component: str, *keys: str, latency: bool = False) -> None:
+        """Mark the counters and gauges ``component`` emits (and with ``latency`` its
+        histogram), so ``/metrics`` exports them even while they are zero. Called once by the
+        process that writes ``component``'s slots (it is the single writer of the bitmap too)."""
+        base = self._base(component)
+        bits = []
+        for k in keys:
+            if k in self._counter:
+                bits.append(self._counter[k])
+            elif k in self._gauge:
+                bits.append(self._gauge[k])
+            else:
+                raise KeyError(f"metrics block {self.name!r} has no counter or gauge {k!r}")
+        if latency:
+            bits.append(self._hist)
+        for b in bits:
+            i = base + self._declared + b // 64
+            self._u64[i] = self._u64[i] | (1 << (b % 64))
+
     def observe_latency_ns(self, component: str, ns: int) -> None:
         """Count one latency (ns) in ``component``'s histogram."""
         self.histogram(component).observe(ns)
@@ -373,8 +427,9 @@ class MetricsBlock:
         """Every slot as plain Python ints (lock-free; see the module docstring)::
 
             {"name": str, "ts_ns": int, "bounds_ns": [..],
-             "components": {comp: {"counters": {k: int}, "gauges": {k: int},
-                                   "latency": {"buckets": [..], "count": int, "sum_ns": int}}}}
+             "components": {comp: {"counters": {k: int}, "gauges": {k: int}, "declared": [k, ..],
+                                   "latency": {"buckets": [..], "count": int, "sum_ns": int,
+                                               "declared": bool}}}}
         """
         u = self._u64.tolist()          # one aligned 8-byte load per slot
         s = self.schema
@@ -386,9 +441,12 @@ class MetricsBlock:
                       for k, v in zip(s.gauges, u[base + nc:base + nc + ng])}
             hb = base + nc + ng
             buckets = u[hb:hb + nb]
-            comps[c] = {"counters": counters, "gauges": gauges,
+            dw = hb + nb + 1
+            mask = sum(w << (64 * j) for j, w in enumerate(u[dw:dw + s.n_declared_words]))
+            declared = [k for i, k in enumerate(s.counters + s.gauges) if mask >> i & 1]
+            comps[c] = {"counters": counters, "gauges": gauges, "declared": declared,
                         "latency": {"buckets": buckets, "count": sum(buckets),
-                                    "sum_ns": u[hb + nb]}}
+                                    "sum_ns": u[hb + nb], "declared": bool(mask >> (nc + ng) & 1)}}
         return {"name": self.name, "ts_ns": time.time_ns(), "bounds_ns": list(s.bounds_ns),
                 "components": comps}
 
@@ -435,35 +493,59 @@ def _esc(v: str) -> str:
     return v.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
 
 
-def render_prometheus(snapshot: dict, prefix: str = "alphapulse") -> str:
+def _fmt(v: float | int) -> str:
+    return repr(v) if isinstance(v, float) else str(v)
+
+
+def render_prometheus(snapshot: dict, prefix: str = "alphapulse",
+                      help: dict[str, str] | None = None, skip: Iterable[str] = ()) -> str:
     """Prometheus text exposition (format 0.0.4) of a :meth:`MetricsBlock.snapshot`.
 
-    Counters become ``<prefix>_<key>_total{component=..}``, gauges
-    ``<prefix>_<key>{component=..}``, the latency histogram
-    ``<prefix>_latency_seconds_bucket{component=..,le=..}`` (cumulative) with
-    ``_sum`` and ``_count``.
+    Counters become ``<prefix>_<key>_total{component=..}``, gauges ``<prefix>_<key>{..}``
+    (``*_ns`` gauges in seconds as ``*_seconds``, names of :data:`PROM_NAMES` renamed), the
+    latency histogram ``<prefix>_latency_seconds_bucket{component=..,le=..}`` (cumulative)
+    with ``_sum`` and ``_count``. Every family has ``# HELP`` (from ``help`` over
+    :data:`HELP`) and ``# TYPE``. A component's figure appears when the component declared
+    it or it is non-zero; a family with no such figure is left out. Keys in ``skip`` are not
+    rendered (exported elsewhere).
     """
     comps = snapshot["components"]
     if not comps:
         return ""
+    helps = {**HELP, **(help or {})}
     first = next(iter(comps.values()))
     out: list[str] = []
-    for key in first["counters"]:
-        m = f"{prefix}_{key}_total"
-        out.append(f"# TYPE {m} counter")
-        for c, d in comps.items():
-            out.append(f'{m}{{component="{_esc(c)}"}} {d["counters"][key]}')
-    for key in first["gauges"]:
-        m = f"{prefix}_{key}"
-        out.append(f"# TYPE {m} gauge")
-        for c, d in comps.items():
-            out.append(f'{m}{{component="{_esc(c)}"}} {d["gauges"][key]}')
+
+    def family(name: str, kind: str, text: str, samples: list[str]) -> None:
+        if samples:
+            out.append(f"# HELP {name} {text}")
+            out.append(f"# TYPE {name} {kind}")
+            out.extend(samples)
+    skip = set(skip)
+    for kind in ("counters", "gauges"):
+        for key in first[kind]:
+            if key in skip:
+                continue
+            samples = []
+            ns = key.endswith("_ns")
+            pname = PROM_NAMES.get(key, key[:-3] + "_seconds" if ns else key)
+            m = f"{prefix}_{pname}_total" if kind == "counters" else f"{prefix}_{pname}"
+            for c, d in comps.items():
+                v = d[kind][key]
+                if v or key in d.get("declared", ()):
+                    samples.append(f'{m}{{component="{_esc(c)}"}} {_fmt(v / 1e9 if ns else v)}')
+            family(m, "counter" if kind == "counters" else "gauge",
+                   helps.get(key, f"AlphaPulse figure {key}."), samples)
     m = f"{prefix}_latency_seconds"
-    out.append(f"# HELP {m} Frame-in to frame-out latency per component.")
-    out.append(f"# TYPE {m} histogram")
     bounds = snapshot["bounds_ns"]
+    samples = []
     for c, d in comps.items():
-        out += prometheus_histogram(m, f'component="{_esc(c)}"', bounds, d["latency"])
+        lat = d["latency"]
+        if not (lat["count"] or lat.get("declared")):
+            continue
+        samples += prometheus_histogram(m, f'component="{_esc(c)}"', bounds, lat)
+    family(m, "histogram", "Latency per component: strategy, a signal's trigger to its publication; "
+           "execution, a signal's check; inbound bridge, frame age on arrival.", samples)
     return "\n".join(out) + "\n"
 
 

@@ -19,7 +19,7 @@ if [ "$with_test" = 1 ]; then
     npm ci --prefix evm --no-audit --no-fund --loglevel=error
   fi
   need_apt=()
-  for pkg_cmd in ${APT_TEST_PACKAGES:-nats-server:nats-server chromium:chromium chromium-driver:chromedriver}; do
+  for pkg_cmd in ${APT_TEST_PACKAGES:-nats-server:nats-server chromium:chromium chromium-driver:chromedriver prometheus:promtool systemd:systemd-analyze}; do
     pkg=${pkg_cmd%%:*}; cmd=${pkg_cmd##*:}
     command -v "$cmd" >/dev/null 2>&1 || need_apt+=("$pkg")
   done

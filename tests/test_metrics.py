@@ -4,6 +4,8 @@ from __future__ import annotations
 import multiprocessing as mp
 import os
 import re
+import shutil
+import subprocess
 import uuid
 from multiprocessing import shared_memory
 
@@ -179,13 +181,60 @@ def test_prometheus_text(name):
     assert types["alphapulse_latency_seconds"] == "histogram"
     assert samples[("alphapulse_frames_out_total", 'component="source"')] == 12
     assert samples[("alphapulse_rpc_connected", 'component="source"')] == 1
-    assert ("alphapulse_frames_out_total", 'component="strategy_2"') in samples
+    # a component that declared nothing and wrote nothing shows no zeros
+    assert not [k for k in samples if 'component="strategy_2"' in k[1]]
     cum = [v for (metric, lab), v in samples.items()
            if metric == "alphapulse_latency_seconds_bucket" and 'component="source"' in lab]
     assert cum == sorted(cum) and cum[-1] == 4                         # cumulative, +Inf = count
     assert samples[("alphapulse_latency_seconds_bucket", 'component="source",le="2e-06"')] == 2
     assert samples[("alphapulse_latency_seconds_count", 'component="source"')] == 4
     assert samples[("alphapulse_latency_seconds_sum", 'component="source"')] == pytest.approx(20.000033)
+
+
+def test_prometheus_declared_and_help(name):
+    """Declared figures are exported from zero, undeclared zeros are not; every family has
+    HELP and TYPE; ``*_ns`` gauges come out in seconds under a base-unit name."""
+    from prometheus_client.parser import text_string_to_metric_families
+    with MetricsBlock.create(name, ["a", "b"]) as m:
+        m.declare("a", "frames_lost", "heartbeat_ns", latency=True)
+        m.gauge("a", "heartbeat_ns").set(1_700_000_000_500_000_000)
+        m.counter("b", "signals").add(3)                  # undeclared but non-zero: shown
+        with pytest.raises(KeyError):
+            m.declare("a", "no_such_figure")
+        text = render_prometheus(m.snapshot())
+    fams = {f.name: f for f in text_string_to_metric_families(text)}
+    assert set(fams) == {"alphapulse_frames_lost", "alphapulse_signals",
+                         "alphapulse_heartbeat_timestamp_seconds", "alphapulse_latency_seconds"}
+    assert [(s.labels, s.value) for s in fams["alphapulse_frames_lost"].samples] == [({"component": "a"}, 0)]
+    assert [s.labels["component"] for s in fams["alphapulse_signals"].samples] == ["b"]
+    assert fams["alphapulse_heartbeat_timestamp_seconds"].samples[0].value == pytest.approx(1_700_000_000.5)
+    lat = fams["alphapulse_latency_seconds"]
+    assert lat.type == "histogram" and {s.labels["component"] for s in lat.samples} == {"a"}
+    for f in fams.values():
+        assert f.documentation, f.name
+    helps = [ln.split()[2] for ln in text.splitlines() if ln.startswith("# HELP")]
+    types = [ln.split()[2] for ln in text.splitlines() if ln.startswith("# TYPE")]
+    assert helps == types and len(helps) == 4
+
+
+@pytest.mark.skipif(shutil.which("promtool") is None,
+                    reason="promtool missing (Debian package prometheus; scripts/install.sh --test installs it)")
+def test_promtool_accepts_rendered_block(name):
+    """Every figure the pipeline can have (defaults, bridge, execution), declared: promtool's
+    lint accepts names, units, HELP and TYPE."""
+    from alphapulse.bridge import METRIC_COUNTERS, METRIC_GAUGES, METRIC_HELP
+    from alphapulse.execution.component import COUNTERS, METRIC_HELP as EX_HELP
+    from alphapulse.metrics import DEFAULT_COUNTERS, DEFAULT_GAUGES
+    with MetricsBlock.create(name, ["source", "strategy"], counters=DEFAULT_COUNTERS + METRIC_COUNTERS + COUNTERS,
+                             gauges=DEFAULT_GAUGES + METRIC_GAUGES) as m:
+        m.declare("strategy", *m.schema.counters, *m.schema.gauges, latency=True)
+        m.observe_latency_ns("strategy", 12_345)
+        m.gauge("strategy", "bridge_lag_ns").set(1_500_000_000)
+        text = render_prometheus(m.snapshot(), help={**METRIC_HELP, **EX_HELP})
+    assert "AlphaPulse figure" not in text                  # every figure has its own HELP
+    assert 'alphapulse_bridge_lag_seconds{component="strategy"} 1.5' in text
+    r = subprocess.run(["promtool", "check", "metrics"], input=text, capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stdout + r.stderr
 
 
 def test_numba_observe_matches_python(name):

@@ -17,7 +17,7 @@ from alphapulse.apps.gcpolicy import IdleCollector
 log = logging.getLogger("alphapulse.components")
 
 # Metrics-block component names (one slot group each).
-COMPONENTS = ("source", "strategy", "dashboard", "recorder", "supervisor", "execution")
+COMPONENTS = ("source", "strategy", "dashboard", "recorder", "supervisor", "execution", "tracing")
 
 
 def _metrics(name: str | None):
@@ -47,6 +47,8 @@ def replay_source(stop: Any, *, ring: str, path: str, speed: str = "recorded", l
     from alphapulse.adapters.replayer import Replayer
     from alphapulse.ring import Ring
     m = _metrics(metrics)
+    if m is not None:
+        m.declare("source", "frames_out", "frames_rejected", "heartbeat_ns", "pid")
     r = Ring.attach(ring, timeout=10.0)
     prod = r.producer()
     rp = Replayer(path, producer=prod, speed=speed, restamp=True, crc_every=crc_every)
@@ -106,6 +108,9 @@ def chain_source(stop: Any, *, ring: str, adapter: dict, metrics: str | None = N
     from alphapulse.adapters.evm.data import ring_sink, run_adapter_async
     from alphapulse.ring import Ring
     m = _metrics(metrics)
+    if m is not None:
+        m.declare("source", "frames_out", "rpc_reconnects", "rpc_errors", "rpc_connected", "last_block",
+                  "pools", "heartbeat_ns", "pid", *(("frames_in",) if system_ring is not None else ()))
     r = Ring.attach(ring, timeout=10.0)
     prod = r.producer()
     publish = ring_sink(prod)
@@ -205,8 +210,11 @@ def read_pool_refreshes(stop: Any, system_ring: str, clients: list, m: Any = Non
 # ------------------------------------------------------------------ strategy
 def strategy(stop: Any, *, market_ring: str, signal_ring: str, engine: Any,
              metrics: str | None = None, poll_timeout_s: float = 0.05, wait: str = "sleep",
-             realtime_priority: int = 0, system_ring: str | None = None) -> None:
+             realtime_priority: int = 0, system_ring: str | None = None, control: str | None = None) -> None:
     """Market-data ring -> :class:`StrategyEngine` -> signal ring, in batches.
+
+    With ``control`` (the pipeline's control block, ``alphapulse.apps.control``) a hot reload's
+    ``[strategy]`` settings are taken over between batches, at the 0.5 s heartbeat.
 
     With ``system_ring`` the strategy is that ring's producer: it sends there the PoolRefresh
     requests for the pools that wait on a fresh snapshot (``StrategyEngine.refresh_requests``),
@@ -220,6 +228,10 @@ def strategy(stop: Any, *, market_ring: str, signal_ring: str, engine: Any,
     from alphapulse.strategy.engine import StrategyEngine
     import numpy as np
     m = _metrics(metrics)
+    if m is not None:
+        m.declare("strategy", "frames_in", "frames_rejected", "frames_lost", "signals", "frames_out",
+                  "pools", "last_block", "pools_waiting", "heartbeat_ns", "pid",
+                  *(("refresh_requests",) if system_ring else ()), latency=True)
     rin = Ring.attach(market_ring, timeout=10.0)
     rout = Ring.attach(signal_ring, timeout=10.0)
     if realtime_priority:
@@ -235,6 +247,11 @@ def strategy(stop: Any, *, market_ring: str, signal_ring: str, engine: Any,
     eng = StrategyEngine(engine)
     seen = eng.counters()
     last_beat = 0.0
+    ctl = None
+    if control:
+        from alphapulse.apps.control import ControlBlock
+        ctl = ControlBlock.attach(control)         # first poll: the settings in force (reloaded
+        #                                           ones too, after a restart)
 
     spin = wait == "spin"
 
@@ -275,6 +292,13 @@ def strategy(stop: Any, *, market_ring: str, signal_ring: str, engine: Any,
                 _alive(m, "strategy")
                 eng.log_bad_events()
                 last_beat = now
+                s = ctl.poll() if ctl is not None else None
+                if s is not None:
+                    try:
+                        eng.reconfigure(eng.config.reloaded(s["strategy"]))
+                        log.info("strategy settings reloaded: %s", s["strategy"])
+                    except (KeyError, TypeError, ValueError) as e:
+                        log.error("reload refused, strategy settings left as they were: %s", e)
             if gcp is not None:
                 gcp.tick(idle=not busy)
             if not busy:
@@ -306,6 +330,8 @@ def strategy(stop: Any, *, market_ring: str, signal_ring: str, engine: Any,
         if rsys is not None:
             psys.close()
             rsys.close()
+        if ctl is not None:
+            ctl.close()
 
 
 def _send_refresh(eng: Any, psys: Any, m: Any) -> None:

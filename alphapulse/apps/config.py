@@ -104,7 +104,7 @@ class ChainConfig:
 
 @dataclass(frozen=True)
 class StrategyConfig:
-    min_net_profit_usd: float = 0.0      # publish threshold, USD (converted to integer e8 at start)
+    min_net_profit_usd: float = 0.0      # publish threshold, USD (converted to integer e8; reloadable)
     max_input_share_bps: int = 3000      # never size above this share of the input pool's reserve
     gas_units_base: int = 60_000         # per transaction
     gas_units_per_hop: int = 110_000     # per swap in the cycle
@@ -233,9 +233,24 @@ class RecorderConfig:
 class LoggingConfig:
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     status_line: bool = True             # progress line on the terminal
+    format: Literal["text", "json"] = "text"   # json: one JSON object per line (time, level, component, pid, logger, message, extra fields)
 
     def validate(self, key: str) -> None:
         pass
+
+
+@dataclass(frozen=True)
+class TracingConfig:
+    """[tracing]: OpenTelemetry traces of sampled signals, built from the stamps the frames carry."""
+    enabled: bool = False                # off by default; on: a tracing component reads the signal and execution rings
+    sample_every: int = 100              # trace every Nth signal
+    otlp_endpoint: str = "http://127.0.0.1:4318/v1/traces"   # OTLP/HTTP (protobuf) traces endpoint
+
+    def validate(self, key: str) -> None:
+        if not 1 <= self.sample_every <= 1 << 32:
+            raise ConfigError(f"{key}.sample_every", f"must be in 1..2**32, got {self.sample_every}")
+        if not self.otlp_endpoint.startswith(("http://", "https://")):
+            raise ConfigError(f"{key}.otlp_endpoint", f"must be an http(s) URL, got {self.otlp_endpoint!r}")
 
 
 @dataclass(frozen=True)
@@ -322,6 +337,7 @@ class Config:
     logging: LoggingConfig = LoggingConfig()
     supervisor: SupervisorConfig = SupervisorConfig()
     execution: ExecutionConfig = ExecutionConfig()
+    tracing: TracingConfig = TracingConfig()
     # [[bridges]]: NATS JetStream bridges of rings to other hosts; each table holds the fields of
     # alphapulse.bridge.BridgeConfig (domain, direction, servers, host, ...), validated there.
     bridges: tuple[dict, ...] = ()

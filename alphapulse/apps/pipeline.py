@@ -153,6 +153,10 @@ class Pipeline:
         self.prefix = cfg.rings.prefix or f"ap{os.getpid()}"
         self.ring_names = {d: f"{self.prefix}_{d}" for d in DOMAINS}
         self.metrics_name = f"alphapulse_{self.prefix}_metrics"
+        self.control_name = f"alphapulse_{self.prefix}_control"
+        self.control: Any = None
+        self.args: Any = None            # the command line, for re-reading the configuration on reload
+        self.reload_requested = False
         self.rings: list[Any] = []
         self.metrics: Any = None
         self.anvil: Any = None
@@ -241,7 +245,7 @@ class Pipeline:
         engine = EngineConfig.from_app_config(c)
         specs.append(ComponentSpec("strategy", "alphapulse.apps.components:strategy", {
             "market_ring": rn["market_data"], "signal_ring": rn["signal"], "engine": engine,
-            "metrics": mname, "wait": c.strategy.wait,
+            "metrics": mname, "wait": c.strategy.wait, "control": self.control_name,
             "realtime_priority": c.strategy.realtime_priority,
             # the strategy asks the source for fresh pool snapshots there, unless a bridge
             # brings the system domain in from another host (a ring has one producer)
@@ -265,6 +269,11 @@ class Pipeline:
                 "ring": rn["market_data"], "directory": c.recorder.directory,
                 "rotate_bytes": c.recorder.rotate_bytes, "metrics": mname}))
         specs = [s for s in specs if s.name in c.supervisor.components]
+        if c.tracing.enabled:
+            specs.append(ComponentSpec("tracing", "alphapulse.apps.tracing:run", {
+                "signal_ring": rn["signal"], "metrics": mname,
+                "execution_ring": rn["execution"] if any(s.name == "execution" for s in specs) else None,
+                "otlp_endpoint": c.tracing.otlp_endpoint, "sample_every": c.tracing.sample_every}))
         for b in c.bridges:
             name = bridge_component(b)
             specs.append(ComponentSpec(name, "alphapulse.bridge:run_bridge", {
@@ -283,7 +292,7 @@ class Pipeline:
         kw: dict[str, Any] = {"signal_ring": self.ring_names["signal"], "execution_ring": self.ring_names["execution"],
                               "rpc_url": url, "method": ex.method, "venue_kinds": venue_kinds(factories),
                               "timeout_s": ex.check_timeout_s, "max_backlog": ex.max_backlog,
-                              "metrics": self.metrics_name}
+                              "metrics": self.metrics_name, "control": self.control_name}
         if mode == "send":
             kw["send"] = {"executor": ex.executor or getattr(self, "executor_address", ""),
                           "send_url": ex.send_url, "key_env": ex.key_env, "key_file": ex.key_file,
@@ -315,12 +324,14 @@ class Pipeline:
         else:
             self.metrics = MetricsBlock.create(self.metrics_name, COMPONENTS,
                                                counters=DEFAULT_COUNTERS + EXECUTION_COUNTERS)
+        from alphapulse.apps.control import ControlBlock, reloadable_settings
+        self.control = ControlBlock.create(self.control_name, reloadable_settings(c))
         self.sup = Supervisor(self.component_specs(), backoff_s=c.supervisor.restart_backoff_s,
                               backoff_max_s=c.supervisor.restart_backoff_max_s,
                               shutdown_timeout_s=c.supervisor.shutdown_timeout_s,
-                              log_level=getattr(logging, c.logging.level),
+                              log_level=getattr(logging, c.logging.level), log_format=c.logging.format,
                               liveness_timeout_s=c.supervisor.liveness_timeout_s,
-                              heartbeat_ns=self._heartbeat_ns)
+                              heartbeat_ns=self._heartbeat_ns, control=self.control_name)
         self.sup.__enter__()
         try:
             self.ops = OpsServer(c.ops.host, c.ops.port, self.health, self.prometheus).start()
@@ -356,32 +367,47 @@ class Pipeline:
             comps[name] = {**st, "heartbeat_age_s": age, "ready": ready}
         out = {"live": self.sup is not None and not self.sup.stopping.is_set(),
                "ready": bool(comps) and all(v["ready"] for v in comps.values()),
-               "components": comps, "rings": dict(self.ring_names), "metrics_block": self.metrics_name}
+               "components": comps, "rings": dict(self.ring_names), "metrics_block": self.metrics_name,
+               "pid": os.getpid()}
         if self.anvil is not None:
             out["local_chain"] = {"http_url": self.anvil.http_url, "ws_url": self.anvil.ws_url,
                                   "market": self.market.to_dict()}
         return out
 
     def prometheus(self) -> str:
+        """``/metrics``: the metrics block's figures, the supervisor's view of each component
+        and every ring's position, lag and losses (Prometheus text format 0.0.4)."""
+        from alphapulse.bridge import METRIC_HELP as BRIDGE_HELP
+        from alphapulse.execution.component import METRIC_HELP as EXECUTION_HELP
         from alphapulse.execution.component import render_prometheus as execution_prometheus
         from alphapulse.metrics import render_prometheus
         snap = self.metrics.snapshot()
-        text = render_prometheus(snap) + execution_prometheus(snap)
-        lines = [text.rstrip("\n"), "# TYPE alphapulse_component_up gauge",
-                 "# TYPE alphapulse_component_restarts counter"]
-        for name, st in self.sup.status().items():
-            lines.append(f'alphapulse_component_up{{component="{name}"}} {1 if st["alive"] else 0}')
-            lines.append(f'alphapulse_component_restarts{{component="{name}"}} {st["restarts"]}')
-        lines.append("# TYPE alphapulse_ring_lag_bytes gauge")
-        lines.append("# TYPE alphapulse_ring_lost_frames counter")
-        lines.append("# TYPE alphapulse_ring_position_bytes counter")
+        text = (render_prometheus(snap, help={**BRIDGE_HELP, **EXECUTION_HELP})
+                + execution_prometheus(snap))
+        lines = [text.rstrip("\n")] if text.strip() else []
+        status = self.sup.status()
+        lines += ["# HELP alphapulse_component_up 1 when the component's process is alive, else 0.",
+                  "# TYPE alphapulse_component_up gauge"]
+        lines += [f'alphapulse_component_up{{component="{n}"}} {1 if st["alive"] else 0}' for n, st in status.items()]
+        lines += ["# HELP alphapulse_component_restarts_total Restarts of the component by the supervisor.",
+                  "# TYPE alphapulse_component_restarts_total counter"]
+        lines += [f'alphapulse_component_restarts_total{{component="{n}"}} {st["restarts"]}'
+                  for n, st in status.items()]
+        pos, lag, lost = [], [], []
         for r in self.rings:
             s = r.stats()
-            lines.append(f'alphapulse_ring_position_bytes{{ring="{r.name}"}} {s.get("position", 0)}')
+            pos.append(f'alphapulse_ring_written_bytes_total{{ring="{r.name}"}} {s.get("position", 0)}')
             for cs in s.get("consumers", []):
                 lab = f'ring="{r.name}",consumer="{cs["name"]}"'
-                lines.append(f"alphapulse_ring_lag_bytes{{{lab}}} {cs['lag_bytes']}")
-                lines.append(f"alphapulse_ring_lost_frames{{{lab}}} {cs['lost_frames']}")
+                lag.append(f"alphapulse_ring_lag_bytes{{{lab}}} {cs['lag_bytes']}")
+                lost.append(f"alphapulse_ring_lost_frames_total{{{lab}}} {cs['lost_frames']}")
+        for name, kind, text, samples in (
+                ("alphapulse_ring_written_bytes_total", "counter", "Bytes the ring's producer has written.", pos),
+                ("alphapulse_ring_lag_bytes", "gauge", "Bytes of the ring a consumer has not read yet.", lag),
+                ("alphapulse_ring_lost_frames_total", "counter",
+                 "Frames a consumer of an overwrite ring was lapped by.", lost)):
+            if samples:
+                lines += [f"# HELP {name} {text}", f"# TYPE {name} {kind}", *samples]
         return "\n".join(lines) + "\n"
 
     def status_line(self) -> str:
@@ -404,7 +430,42 @@ class Pipeline:
                 f" (waiting {st.get('gauges', {}).get('pools_waiting', 0)})  block {st.get('gauges', {}).get('last_block', 0)}"
                 f"  {lat}")
 
+    def reload(self) -> None:
+        """Re-read the configuration (same command line) and apply what changes without a
+        restart (``alphapulse.apps.control.RELOADABLE``) through the control block; changed keys
+        that need a restart are named in one line and left as they were."""
+        import dataclasses
+        from alphapulse.apps.control import config_changes, reloadable_settings
+        try:
+            new = effective_config(self.args)
+        except ConfigError as e:
+            log.error("reload refused, nothing changed: %s", redact.mask_urls(str(e)))
+            return
+        if self.market is not None:          # local chain: the deployed market stays
+            new = dataclasses.replace(new, chain=market_chain_config(new.chain, self.market))
+        live, restart = config_changes(self.cfg, new)
+        if restart:
+            log.warning("reload: these keys need a restart and were left as they were: %s", ", ".join(restart))
+        if not live:
+            log.info("reload: no setting that can change while running has changed")
+            return
+        cfg = self.cfg
+        for key in live:
+            sec, k = key.split(".")
+            cfg = dataclasses.replace(cfg, **{sec: dataclasses.replace(getattr(cfg, sec), **{k: getattr(getattr(new, sec), k)})})
+        self.cfg = cfg
+        logging.getLogger().setLevel(cfg.logging.level)
+        self.sup.log_level = getattr(logging, cfg.logging.level)
+        gen = self.control.publish(reloadable_settings(cfg))
+        log.info("reload: applied %s (generation %d)", ", ".join(f"{k} = {getattr(getattr(cfg, k.split('.')[0]), k.split('.')[1])!r}" for k in live), gen)
+
     def tick(self) -> None:
+        if self.reload_requested:
+            self.reload_requested = False
+            try:
+                self.reload()
+            except Exception:                 # a failed reload must not stop the pipeline
+                log.exception("reload failed; settings left as they were")
         now = time.monotonic()
         if self.cfg.logging.status_line and now - self._last_status >= 5.0:
             self._last_status = now
@@ -413,10 +474,6 @@ class Pipeline:
             except Exception as e:  # a status line must never stop the pipeline
                 line = f"status unavailable: {e}"
             log.info("status: %s", line)
-            for name, st in self.sup.status().items():
-                self.metrics.counter("supervisor", "restarts").set(0)  # keep the slot visible
-                if st["restarts"]:
-                    self.metrics.counter(name, "restarts").set(st["restarts"])
 
     def run(self) -> int:
         deadline = None if self.duration_s is None else time.monotonic() + self.duration_s
@@ -440,12 +497,50 @@ class Pipeline:
         if self.metrics is not None:
             self.metrics.close()
             self.metrics = None
+        if self.control is not None:
+            self.control.close()
+            self.control = None
         if self.anvil is not None:
             self.anvil.stop()
             self.anvil = None
 
 
+def signal_reload(argv: list[str]) -> int:
+    """``pipeline reload [--config ...] [--ops-port ...]``: find the running supervisor through
+    its ops endpoint (the same configuration and flags name it) and send it SIGHUP."""
+    import json
+    import urllib.error
+    import urllib.request
+    args = cli.build_parser().parse_args(argv)
+    try:
+        cfg = effective_config(args)
+    except ConfigError as e:
+        print(f"alphapulse: {redact.mask_urls(str(e))}", file=sys.stderr)
+        return cli.EXIT_CONFIG
+    host = cfg.ops.host if ":" not in cfg.ops.host else f"[{cfg.ops.host}]"
+    url = f"http://{host}:{cfg.ops.port}/health"
+    try:
+        with urllib.request.urlopen(url, timeout=5) as r:
+            body = r.read()
+    except urllib.error.HTTPError as e:      # 503: running but not ready; still the supervisor
+        body = e.read()
+    except OSError as e:
+        print(f"alphapulse: no pipeline answers on {url} ({e})", file=sys.stderr)
+        return cli.EXIT_FAILURE
+    try:
+        pid = int(json.loads(body)["pid"])
+        os.kill(pid, signal.SIGHUP)
+    except (ValueError, KeyError, TypeError, OSError) as e:
+        print(f"alphapulse: cannot signal the pipeline behind {url}: {e}", file=sys.stderr)
+        return cli.EXIT_FAILURE
+    print(f"reload requested from the supervisor (pid {pid})")
+    return cli.EXIT_OK
+
+
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["reload"]:
+        return signal_reload(argv[1:])
     args = cli.build_parser().parse_args(argv)
     try:
         cfg = effective_config(args)
@@ -455,8 +550,17 @@ def main(argv: list[str] | None = None) -> int:
     if args.print_config:
         print(redact.mask_urls(to_toml(cfg)))
         return cli.EXIT_OK
-    logging.basicConfig(level=getattr(logging, cfg.logging.level),
-                        format="%(asctime)s %(levelname)-7s [supervisor] %(name)s: %(message)s")
+    from alphapulse.apps.supervisor import log_formatter
+    logging.basicConfig(level=getattr(logging, cfg.logging.level))
+    for h in logging.getLogger().handlers:
+        h.setFormatter(log_formatter(cfg.logging.format))
+
+    def fail(message: str) -> None:
+        """A run's last word: on stderr, or in JSON mode as a log record (JSON lines to the end)."""
+        if cfg.logging.format == "json":
+            log.error("alphapulse: %s", message)
+        else:
+            print(f"alphapulse: {message}", file=sys.stderr)
     for h in logging.getLogger().handlers:
         redact.install(h)
     try:
@@ -475,10 +579,11 @@ def main(argv: list[str] | None = None) -> int:
                 return cli.EXIT_CONFIG
         return run_backtest(cfg, report=args.report, timings=not args.no_timings)
     pipe = Pipeline(cfg, duration_s=args.duration)
+    pipe.args = args
     try:
         pipe.preflight()
     except StartupError as e:
-        print(f"alphapulse: {e}", file=sys.stderr)
+        fail(str(e))
         return e.code
     stopping = {"n": 0}
 
@@ -491,12 +596,16 @@ def main(argv: list[str] | None = None) -> int:
             raise KeyboardInterrupt
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
+
+    def on_hangup(_signum: int, _frame: Any) -> None:
+        pipe.reload_requested = True         # applied by the supervisor loop's next tick
+    signal.signal(signal.SIGHUP, on_hangup)
     rc = cli.EXIT_OK
     try:
         pipe.start()
         rc = pipe.run()
     except StartupError as e:
-        print(f"alphapulse: {e}", file=sys.stderr)
+        fail(str(e))
         rc = e.code
     except KeyboardInterrupt:
         rc = cli.EXIT_OK
@@ -505,7 +614,7 @@ def main(argv: list[str] | None = None) -> int:
         log.info("stopped; rings and metrics block unlinked")
     problems = pipe.sup.failures() if pipe.sup is not None else ""
     if rc == cli.EXIT_OK and problems:
-        print(f"alphapulse: {problems}", file=sys.stderr)
+        fail(problems)
         rc = cli.EXIT_FAILURE
     return rc
 

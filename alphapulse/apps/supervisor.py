@@ -81,7 +81,7 @@ def resolve(target: str) -> Callable[..., Any]:
 
 
 def _child_main(name: str, target: str, kwargs: dict, stop: Any, log_queue: Any,
-                level: int, parent_pid: int) -> None:
+                level: int, parent_pid: int, control: str | None = None) -> None:
     _set_parent_death_signal()
     if os.getppid() != parent_pid:       # parent died before prctl took effect
         os._exit(1)
@@ -97,6 +97,9 @@ def _child_main(name: str, target: str, kwargs: dict, stop: Any, log_queue: Any,
     logging.setLogRecordFactory(factory)
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, signal.SIG_IGN)   # the supervisor decides
+    if control:
+        from alphapulse.apps.control import watch
+        threading.Thread(target=watch, args=(control, stop), name="control", daemon=True).start()
     try:
         resolve(target)(stop, **kwargs)
     except SystemExit:
@@ -113,6 +116,46 @@ class _ComponentFormatter(logging.Formatter):
         return super().format(record)
 
 
+TEXT_FORMAT = "%(asctime)s %(levelname)-7s [%(component)s] %(name)s: %(message)s"
+#: Attributes every LogRecord has; whatever else a record carries is an extra field.
+_RECORD_ATTRS = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime"}
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per record, on one line: ``time`` (UTC, ISO 8601 with microseconds),
+    ``level``, ``component``, ``pid``, ``logger``, ``message`` (with the traceback, when there
+    is one, under ``exc``) and every extra field of the record (``log.info(..., extra={..})``);
+    values JSON cannot hold are written as their ``str``. Ready for Loki/promtail or any log
+    shipper that reads JSON lines."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        import datetime
+        import json
+        out = {"time": datetime.datetime.fromtimestamp(record.created, datetime.timezone.utc)
+               .isoformat(timespec="microseconds").replace("+00:00", "Z"),
+               "level": record.levelname, "component": getattr(record, "component", "supervisor"),
+               "pid": record.process, "logger": record.name, "message": record.getMessage()}
+        if record.exc_info and not record.exc_text:
+            record.exc_text = self.formatException(record.exc_info)
+        if record.exc_text:
+            out["exc"] = record.exc_text
+        if record.stack_info:
+            out["stack"] = record.stack_info
+        for k, v in vars(record).items():
+            if k not in _RECORD_ATTRS and k != "component" and k not in out:
+                out[k] = v
+        return json.dumps(out, default=str, ensure_ascii=False)
+
+
+def log_formatter(kind: str) -> logging.Formatter:
+    """The formatter of the log stream: ``text`` (one readable line) or ``json`` (JSON lines)."""
+    if kind == "json":
+        return JsonFormatter()
+    if kind == "text":
+        return _ComponentFormatter(TEXT_FORMAT)
+    raise ValueError(f"log format {kind!r}: expected 'text' or 'json'")
+
+
 CRASH_LOOP = 2        # crashes in a row, without 30 s of stable running between them
 
 
@@ -121,10 +164,11 @@ class Supervisor:
 
     def __init__(self, specs: list[ComponentSpec], *, backoff_s: float = 0.5,
                  backoff_max_s: float = 30.0, shutdown_timeout_s: float = 10.0,
-                 log_level: int = logging.INFO, log_stream: Any = None,
+                 log_level: int = logging.INFO, log_stream: Any = None, log_format: str = "text",
                  liveness_timeout_s: float = 0.0,
-                 heartbeat_ns: Callable[[str], int] | None = None) -> None:
+                 heartbeat_ns: Callable[[str], int] | None = None, control: str | None = None) -> None:
         self.specs = specs
+        self.control = control
         self.liveness_timeout_s = liveness_timeout_s
         self.heartbeat_ns = heartbeat_ns
         self.backoff_s = backoff_s
@@ -133,8 +177,7 @@ class Supervisor:
         self.ctx = mp.get_context("spawn")
         self.log_queue = self.ctx.Queue()
         handler = logging.StreamHandler(log_stream or sys.stderr)
-        handler.setFormatter(_ComponentFormatter(
-            "%(asctime)s %(levelname)-7s [%(component)s] %(name)s: %(message)s"))
+        handler.setFormatter(log_formatter(log_format))
         self.log_level = log_level
         self._handler = redact.install(handler)         # no URL secret reaches the stream
         self.listener = logging.handlers.QueueListener(self.log_queue, handler,
@@ -165,7 +208,7 @@ class Supervisor:
         stop = self.ctx.Event()
         proc = self.ctx.Process(target=_child_main, name=f"alphapulse-{spec.name}",
                                 args=(spec.name, spec.target, spec.kwargs, stop, self.log_queue,
-                                      self.log_level, os.getpid()), daemon=False)
+                                      self.log_level, os.getpid(), self.control), daemon=False)
         proc.start()
         r = _Running(spec, proc, stop, time.monotonic(), started_ns=time.time_ns())
         if prev is not None:

@@ -28,8 +28,8 @@ from alphapulse.bridge.inbound import InboundBridge, run_bridge, run_inbound
 from alphapulse.bridge.jetstream import jetstream_lag
 from alphapulse.bridge.natsserver import NatsServer
 from alphapulse.bridge.outbound import OutboundBridge, run_outbound
-from alphapulse.bridge.stats import METRIC_COUNTERS, METRIC_GAUGES, BridgeStats, lag
+from alphapulse.bridge.stats import METRIC_COUNTERS, METRIC_GAUGES, METRIC_HELP, BridgeStats, lag
 
 __all__ = ["BridgeConfig", "DOMAIN_NAMES", "run_outbound", "run_inbound", "run_bridge", "OutboundBridge",
-           "InboundBridge", "jetstream_lag", "lag", "METRIC_COUNTERS", "METRIC_GAUGES", "BridgeStats",
+           "InboundBridge", "jetstream_lag", "lag", "METRIC_COUNTERS", "METRIC_GAUGES", "METRIC_HELP", "BridgeStats",
            "NatsServer", "BatchError", "BatchHeader", "pack_batch", "parse_header"]

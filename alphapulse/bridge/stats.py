@@ -30,18 +30,20 @@ import time
 
 log = logging.getLogger("alphapulse.bridge")
 
-METRIC_COUNTERS: tuple[str, ...] = (
-    "bridge_batches",        # NATS messages published (out) / received (in)
-    "bridge_bytes",          # frame bytes published / written
-    "bridge_retries",        # publish attempts repeated (same message id)
-    "bridge_duplicates",     # frames dropped as already written (redelivery)
-    "bridge_gap_frames",     # frames never received (stream limits, lost outbound state)
-    "bridge_bad_batches",    # NATS messages that were not valid batches
-)
-METRIC_GAUGES: tuple[str, ...] = (
-    "bridge_pending_msgs",   # inbound: stream messages not yet delivered to this bridge
-    "bridge_lag_ns",         # inbound: now - header timestamp of the last frame written
-)
+#: Each bridge figure with its meaning (the ``# HELP`` line of ``/metrics``).
+METRIC_HELP: dict[str, str] = {
+    "bridge_batches": "NATS messages published (outbound) or received (inbound).",
+    "bridge_bytes": "Frame bytes published (outbound) or written to the ring (inbound).",
+    "bridge_retries": "Publish attempts repeated with the same message id.",
+    "bridge_duplicates": "Frames dropped as already written (redelivery).",
+    "bridge_gap_frames": "Frames never received (stream limits, lost outbound state).",
+    "bridge_bad_batches": "NATS messages that were not valid batches.",
+    "bridge_pending_msgs": "Inbound: stream messages not yet delivered to this bridge.",
+    "bridge_lag_ns": "Inbound: age of the last frame written (now minus its header timestamp).",
+}
+METRIC_COUNTERS: tuple[str, ...] = ("bridge_batches", "bridge_bytes", "bridge_retries", "bridge_duplicates",
+                                    "bridge_gap_frames", "bridge_bad_batches")
+METRIC_GAUGES: tuple[str, ...] = ("bridge_pending_msgs", "bridge_lag_ns")
 
 _STD_COUNTERS = ("frames_in", "frames_out", "frames_rejected", "frames_lost", "rpc_reconnects")
 _STD_GAUGES = ("rpc_connected", "consumer_lag_bytes", "heartbeat_ns", "pid")
@@ -74,6 +76,7 @@ class BridgeStats:
                             self._slots[k] = self._block.gauge(component, k)
                     except KeyError:
                         pass
+                self._block.declare(component, *self._slots)
                 try:
                     self._hist = self._block.histogram(component)
                 except KeyError:

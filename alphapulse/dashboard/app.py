@@ -231,6 +231,15 @@ class Hub:
         self.health_cache: dict[str, Any] = {}
         self.sessions_opened = 0
 
+    def set_rate_limit(self, max_updates_per_s: float) -> None:
+        """A hot reload's ``dashboard.rate_limit_hz``: new sessions and open ones alike."""
+        RateLimiter(max_updates_per_s)                  # validated before anything changes
+        self.max_updates_per_s = max_updates_per_s
+        with self._lock:
+            sessions = list(self.sessions)
+        for s in sessions:
+            s.pusher.limiter = RateLimiter(max_updates_per_s)
+
     def make_document(self, doc: Document) -> None:
         """The Bokeh application handler: one call per new browser session."""
         sv = SessionView(self, doc)
@@ -730,8 +739,7 @@ def render_health(h: Any, latency_component: str) -> dict:
             c, g = d["counters"], d["gauges"]
             rpc_s = ("<span class='ap-ok'>up</span>" if g["rpc_connected"] else
                      "<span class='ap-bad'>down</span>" if c["rpc_reconnects"] else "–")
-            restarts = f" (restarts {c['restarts']})" if c["restarts"] else ""
-            parts.append(f"<tr><td>{name}{restarts}</td>"
+            parts.append(f"<tr><td>{name}</td>"
                          f"<td class='n'>{_fmt_rate(h.component_rate(name, 'frames_in'))}</td>"
                          f"<td class='n'>{_fmt_rate(h.component_rate(name, 'frames_out'))}</td>"
                          f"<td class='n'>{c['frames_rejected']:,}</td>"

@@ -237,6 +237,7 @@ class StatsPoller(threading.Thread):
             self._own = {k: m.counter(self.component, k) for k in
                          ("frames_in", "frames_rejected", "checksum_rejects", "frames_lost")}
             self._own.update({k: m.gauge(self.component, k) for k in ("heartbeat_ns", "pid")})
+            m.declare(self.component, *self._own)
             self._own["pid"].set(os.getpid())
         h = self.agg.health
         with self.agg.lock:

@@ -190,7 +190,10 @@ class Dashboard:
 
 def run_component(stop: Any, **kwargs: Any) -> None:
     """Supervisor entry point (``fn(stop, **kwargs)``): serve until ``stop`` is set."""
-    Dashboard(DashboardOptions(**kwargs)).serve_forever(stop)
+    from alphapulse.apps.control import on_reload
+    dash = Dashboard(DashboardOptions(**kwargs))
+    on_reload(lambda s: dash.hub.set_rate_limit(float(s["dashboard"]["rate_limit_hz"])))
+    dash.serve_forever(stop)
 
 
 def wait_listening(host: str, port: int, timeout: float = 10.0) -> None:

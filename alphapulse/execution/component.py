@@ -22,9 +22,22 @@ from alphapulse.protocol import layout as L
 log = logging.getLogger("alphapulse.execution")
 
 COMPONENT = "execution"
-#: Counters of the execution component (added to the metrics block's schema by the pipeline).
-COUNTERS: tuple[str, ...] = ("checks", "confirmed", "changed", "unprofitable", "reverted", "check_timeouts",
-                             "checks_failed", "signals_skipped", "tx_sent", "tx_included", "tx_failed")
+#: Counters of the execution component (added to the metrics block's schema by the pipeline),
+#: each with its meaning (the ``# HELP`` line of ``/metrics``).
+METRIC_HELP: dict[str, str] = {
+    "checks": "Signals checked against the newest chain state.",
+    "confirmed": "Checks that confirmed the signal's profit.",
+    "changed": "Checks whose profit changed but stayed positive.",
+    "unprofitable": "Checks that found the signal no longer profitable.",
+    "reverted": "Checks whose execution reverted.",
+    "check_timeouts": "Checks that timed out.",
+    "checks_failed": "Checks that failed (RPC error or bad signal).",
+    "signals_skipped": "Signals skipped because the check backlog was full.",
+    "tx_sent": "Transactions sent (send mode).",
+    "tx_included": "Sent transactions included on chain.",
+    "tx_failed": "Sent transactions that failed or reverted on chain.",
+}
+COUNTERS: tuple[str, ...] = tuple(METRIC_HELP)
 STATUS_COUNTER = {int(L.ExecutionStatus.CONFIRMED): "confirmed", int(L.ExecutionStatus.CHANGED): "changed",
                   int(L.ExecutionStatus.UNPROFITABLE): "unprofitable", int(L.ExecutionStatus.REVERTED): "reverted",
                   int(L.ExecutionStatus.SENT): "tx_sent", int(L.ExecutionStatus.INCLUDED): "tx_included",
@@ -148,10 +161,22 @@ class ExecutionLoop:
         return True
 
 
+def apply_limits(loop: "ExecutionLoop", ex: dict) -> None:
+    """A hot reload's ``[execution]`` limits, applied to a running loop and its sender."""
+    loop.max_backlog = int(ex["max_backlog"])
+    if loop.sender is not None:
+        loop.sender.min_profit_usd_e8 = int(round(float(ex["min_profit_usd"]) * 1e8))
+        from alphapulse.execution.sender import GWEI
+        loop.sender.max_fee_wei = int(float(ex["max_gas_price_gwei"]) * GWEI)
+    log.info("execution limits reloaded: %s", ex)
+
+
 def run(stop: Any, *, signal_ring: str, execution_ring: str, rpc_url: str, method: str, venue_kinds: dict,
         timeout_s: float = 2.0, max_backlog: int = 64, metrics: str | None = None,
-        send: dict | None = None) -> None:
-    """Pipeline component (``[execution] mode = "check" | "send"``)."""
+        send: dict | None = None, control: str | None = None) -> None:
+    """Pipeline component (``[execution] mode = "check" | "send"``). With ``control`` a hot
+    reload's ``[execution]`` limits (backlog, send-mode profit and gas-price limits) are taken
+    over at the 0.5 s heartbeat."""
     from alphapulse.metrics import MetricsBlock
     from alphapulse.ring import Ring
     m = MetricsBlock.attach(metrics) if metrics else None
@@ -164,16 +189,26 @@ def run(stop: Any, *, signal_ring: str, execution_ring: str, rpc_url: str, metho
     if send is not None:
         from alphapulse.execution.sender import Sender
         sender = Sender.from_settings(send, rpc_url, timeout_s, checker.kinds)
+    if m is not None:
+        m.declare(COMPONENT, "last_block", "heartbeat_ns", "pid",
+                  *(k for k in COUNTERS if sender is not None or not k.startswith("tx_")), latency=True)
     loop = ExecutionLoop(cons, prod, checker, max_backlog=max_backlog, metrics=m, sender=sender)
     log.info("execution: %s checks by %s on %s%s", "send" if sender else "check", method, rpc_url,
              f", executor {sender.executor}" if sender else "")
     last_beat = 0.0
+    ctl = None
+    if control:
+        from alphapulse.apps.control import ControlBlock
+        ctl = ControlBlock.attach(control)         # first poll: the settings in force
     try:
         while not stop.is_set():
             loop.step(0.05)
             now = time.monotonic()
             if now - last_beat > 0.5:
                 last_beat = now
+                s = ctl.poll() if ctl is not None else None
+                if s is not None:
+                    apply_limits(loop, s["execution"])
                 prod.heartbeat()
                 if m is not None:
                     m.gauge(COMPONENT, "heartbeat_ns").set(time.time_ns())
@@ -185,3 +220,5 @@ def run(stop: Any, *, signal_ring: str, execution_ring: str, rpc_url: str, metho
         prod.close()
         rin.close()
         rout.close()
+        if ctl is not None:
+            ctl.close()

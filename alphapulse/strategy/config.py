@@ -50,6 +50,16 @@ _DEFAULT_V2_FEES = {int(L.Venue.UNISWAP_V2): 3000, int(L.Venue.SUSHISWAP): 3000,
                     int(L.Venue.TEST): 3000}
 
 
+def _reloadable_kw(s: Any) -> dict[str, Any]:
+    """Engine settings from the pipeline's ``[strategy]`` keys that a hot reload may change
+    (``alphapulse.apps.control.RELOADABLE["strategy"]``): one mapping for start and reload."""
+    return dict(min_net_profit_usd_e8=int(round(s.min_net_profit_usd * 100_000_000)),
+                max_input_share_bps=s.max_input_share_bps, gas_units_base=s.gas_units_base,
+                gas_units_v2_hop=s.gas_units_per_hop, gas_units_v3_hop=s.gas_units_per_hop,
+                republish_change_bps=s.material_change_bps, republish_min_blocks=s.republish_min_blocks,
+                min_price_depth_usd=int(s.min_price_depth_usd))
+
+
 @dataclass(frozen=True)
 class EngineConfig:
     # pricing
@@ -165,20 +175,26 @@ class EngineConfig:
         kw: dict[str, Any] = dict(
             stable_token=cfg.chain.stable_token, native_token=cfg.chain.native_token,
             chain_id=cfg.chain.chain_id, strategy_id=s.strategy_id,
-            min_net_profit_usd_e8=int(round(s.min_net_profit_usd * 100_000_000)),
-            max_input_share_bps=s.max_input_share_bps, gas_units_base=s.gas_units_base,
-            gas_units_v2_hop=s.gas_units_per_hop, gas_units_v3_hop=s.gas_units_per_hop,
-            max_triangles_per_pool=s.max_triangles_per_pool, republish_change_bps=s.material_change_bps,
-            republish_min_blocks=s.republish_min_blocks,
+            max_triangles_per_pool=s.max_triangles_per_pool,
             evaluate=s.evaluate,
             v2_venue_fees=fees, market_checksum_every=cfg.protocol.market_checksum_every,
             token_symbols={t.address: t.symbol for t in cfg.chain.tokens if t.symbol},
-            min_price_depth_usd=int(s.min_price_depth_usd),
+            **_reloadable_kw(s),
         )
         kw.update(overrides)
         return cls(**kw)
 
+    def reloaded(self, strategy: Mapping[str, Any]) -> "EngineConfig":
+        """This configuration with the reloadable ``[strategy]`` settings of a hot reload
+        (``alphapulse.apps.control``, section ``strategy``); validated like any other."""
+        import types
+        return self.replace(**_reloadable_kw(types.SimpleNamespace(**strategy)))
+
     # ---------------------------------------------------------------- kernel arrays
+    #: Entries of :meth:`params_array` a running engine takes over on a hot reload.
+    RELOADABLE_PARAMS = (A.PR_MIN_NET_USD_E8, A.PR_MAX_INPUT_BPS, A.PR_GAS_BASE_UNITS, A.PR_GAS_V2_UNITS,
+                         A.PR_GAS_V3_UNITS, A.PR_REPUBLISH_BPS, A.PR_REPUBLISH_BLOCKS, A.PR_MIN_PRICE_DEPTH_USD)
+
     def params_array(self) -> np.ndarray:
         p = np.zeros(A.NPARAMS, np.int64)
         p[A.PR_MIN_NET_USD_E8] = self.min_net_profit_usd_e8

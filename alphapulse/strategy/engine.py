@@ -348,6 +348,15 @@ class StrategyEngine:
         return self.refresh.poll(now_ns)
 
     # ---------------------------------------------------------------- inspection
+    def reconfigure(self, config: EngineConfig) -> None:
+        """Take over the hot-reloadable settings of ``config`` (``EngineConfig.RELOADABLE_PARAMS``)
+        into the running engine's parameter array, in place; call between batches (the kernels
+        read the array on their next call). Nothing else of the engine changes."""
+        new = config.params_array()
+        for i in EngineConfig.RELOADABLE_PARAMS:
+            self._params[i] = new[i]
+        self.config = config
+
     def counters(self) -> dict[str, int]:
         c = self.state["counters"]
         return {name: int(c[k]) for k, name in S.COUNTER_NAMES.items()}

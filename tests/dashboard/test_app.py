@@ -180,3 +180,15 @@ def test_execution_reports_fill_the_check_cells_of_rows_shown_and_the_latency_ch
     assert sv.chk_src.data["count"] == [0, 2, 1, 1, 0]
     assert list(sv.chk_fig.x_range.factors) == sv.chk_src.data["bucket"]
     assert "confirmed <b>75.0 %</b> (3)" in sv.live["health"]
+
+
+def test_hot_reload_of_the_rate_limit_reaches_open_sessions():
+    import pytest
+    agg, sv, now, doc = session()
+    hub = sv.hub
+    assert sv.pusher.limiter.max_per_s == 50
+    hub.set_rate_limit(2.5)
+    assert hub.max_updates_per_s == 2.5 and sv.pusher.limiter.max_per_s == 2.5
+    with pytest.raises(ValueError):
+        hub.set_rate_limit(0)                              # refused whole: nothing changed
+    assert hub.max_updates_per_s == 2.5 and sv.pusher.limiter.max_per_s == 2.5

@@ -107,3 +107,16 @@ def test_metrics_export_the_checks_by_outcome_and_the_check_latency_histogram():
     (count,) = [s.value for s in h.samples if s.name.endswith("_count")]
     (total,) = [s.value for s in h.samples if s.name.endswith("_sum")]
     assert count == 4 and abs(total - 0.0338) < 1e-9
+
+
+def test_hot_reload_applies_the_execution_limits(rings):
+    from alphapulse.execution.component import apply_limits
+    from alphapulse.execution.sender import GWEI, Sender
+    sig_ring, ex_ring = rings
+    loop = ExecutionLoop(sig_ring.consumer("execution"), ex_ring.producer(),
+                         Checker(EthCallMethod("http://127.0.0.1:9"), {}), max_backlog=4)
+    loop.sender = Sender.__new__(Sender)         # the limits only: no node, key or executor here
+    apply_limits(loop, {"max_backlog": 9, "min_profit_usd": 1.25, "max_gas_price_gwei": 300.0})
+    assert loop.max_backlog == 9
+    assert loop.sender.min_profit_usd_e8 == 125_000_000 and loop.sender.max_fee_wei == 300 * GWEI
+    loop.checker.close()
