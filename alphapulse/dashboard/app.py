@@ -55,6 +55,9 @@ LATENCY_WINDOW_S = 10
 TREND_POINTS = 600
 PRICE_LINES = 6                 # pools drawn per pair (all are listed beside the plot)
 SLOW_PANEL_NS = 1_000_000_000   # charts and panels that need no 10 Hz: at most once a second
+#: The slow parts, each on its own 1 s clock and at most one of them per push: together in one
+#: push (a panel's HTML and two charts redrawn) they made one long main-thread task a second.
+SLOW_PARTS = ("capturable", "health", "charts")
 
 # A dark trading-desk look. Divs and widgets render in shadow DOM, so each gets the sheet.
 CSS = """
@@ -155,14 +158,33 @@ state.schedule()
 """
 
 #: Text that changes with every push (headline figures, health and price panels) is written
-#: into its element's innerHTML by the page itself: changing a Div's ``text`` makes BokehJS
-#: re-render it and lay the whole document out again (tens of ms with a DataTable), which at
-#: a few pushes per second kept the main thread busy for seconds. ``live`` (a data source no
-#: renderer draws) carries the newest HTML per slot; an element that was re-rendered since
-#: gets it again on the next change.
+#: into its element by the page itself: changing a Div's ``text`` makes BokehJS re-render it
+#: and lay the whole document out again (tens of ms with a DataTable), which at a few pushes
+#: per second kept the main thread busy for seconds. ``live`` (a data source no renderer
+#: draws) carries the newest HTML per slot; an element that was re-rendered since gets it again
+#: on the next change. The new HTML is merged into the element's DOM (``morph``): of a panel
+#: whose structure stays the same only the changed text nodes and attributes are written, so
+#: the browser restyles and lays out those, not a freshly parsed subtree.
 LIVE_JS = """
 const d = live.data
 const found = window.__apSlots = window.__apSlots || {}   // slot -> element (looked up once)
+const sync = (a, b) => {           // make a's children equal to b's, touching only what differs
+  const an = a.childNodes, bn = b.childNodes
+  let same = an.length === bn.length
+  for (let i = 0; same && i < bn.length; i++)
+    same = an[i].nodeType === bn[i].nodeType && an[i].nodeName === bn[i].nodeName
+  if (!same) { a.replaceChildren(...Array.from(bn)); return }
+  for (let i = 0; i < bn.length; i++) {
+    const x = an[i], y = bn[i]
+    if (x.nodeType !== 1) {
+      if (x.nodeValue !== y.nodeValue) x.nodeValue = y.nodeValue
+      continue
+    }
+    for (const at of Array.from(x.attributes)) if (!y.hasAttribute(at.name)) x.removeAttribute(at.name)
+    for (const at of Array.from(y.attributes)) if (x.getAttribute(at.name) !== at.value) x.setAttribute(at.name, at.value)
+    sync(x, y)
+  }
+}
 for (let i = 0; i < d.slot.length; i++) {
   let el = found[d.slot[i]]
   if (el == null || !el.isConnected) {
@@ -172,7 +194,9 @@ for (let i = 0; i < d.slot.length; i++) {
     el = found[d.slot[i]] = root.querySelector('#' + d.slot[i])
   }
   if (el != null && el.__ap !== d.html[i]) {
-    el.innerHTML = d.html[i]
+    const t = document.createElement('template')
+    t.innerHTML = d.html[i]
+    sync(el, t.content)
     el.__ap = d.html[i]
   }
 }
@@ -274,10 +298,12 @@ class SessionView:
         self.pair: tuple[bytes, bytes] | None = None
         self.pair_user = False
         self.pool_cursor: dict[bytes, int] = {}
-        self.health_version = -1
+        self.health_version = -1             # of the health panel's HTML
+        self.charts_version = -1             # of the latency and frames/s charts
         self.trend_last = -1.0
         self.capturable_cursor = 0
-        self.slow_at = -SLOW_PANEL_NS         # when the slow panels were last pushed (pusher clock)
+        # when each slow part was last pushed (pusher clock)
+        self.slow_at = {part: -SLOW_PANEL_NS for part in SLOW_PARTS}
         self.live: dict[str, str] = {}        # slot -> newest HTML (see LIVE_JS)
         self._build()
         self.pusher.notify()
@@ -438,15 +464,25 @@ class SessionView:
                        book.signals, book.opportunities_unpriced, new_best,
                        agg.health.last_block, self._rpc_state(agg),
                        (agg.gas.base_fee_wei + agg.gas.priority_fee_wei) if agg.gas else None)
-            slow = now_ns - self.slow_at >= SLOW_PANEL_NS
-            cap_points = agg.capturable_after(self.capturable_cursor) if slow else []
+            cap_points, health, charts = [], None, None
+            due = sorted((at, i) for i, at in enumerate(self.slow_at.values()) if now_ns - at >= SLOW_PANEL_NS)
+            for _, i in due:
+                part = SLOW_PARTS[i]
+                # the most overdue slow part with news, one per push (all in the session's first)
+                if part == "capturable":
+                    cap_points = agg.capturable_after(self.capturable_cursor)
+                elif agg.health.version != (self.health_version if part == "health" else self.charts_version):
+                    if part == "health":
+                        health = self._collect_health(agg)
+                    else:
+                        charts = self._collect_health(agg)
+                if (cap_points or health or charts) and self.push_seq:
+                    break
             best_text = (f"{format_usd_e8(best.net_usd_e8)} · {best.path}" if best else "–")
             pairs_version = agg.prices.pairs_version
             pair_options = agg.prices.pair_options() if pairs_version != self.pairs_version else None
             default_pair = agg.prices.default_pair()
             price_updates = self._collect_prices(agg) if self.pair else None
-            health = (self._collect_health(agg)
-                      if slow and agg.health.version != self.health_version else None)
 
         if rows_data:
             self.sig_cursor = new_rows[-1].seq
@@ -477,10 +513,16 @@ class SessionView:
         if price_updates:
             changed |= self._apply_prices(price_updates, live)
         if health is not None:
-            self._apply_health(health, live)
+            self.health_version = health["version"]
+            live["health"] = health["html"]
+            self.slow_at["health"] = now_ns
             changed = True
-        if cap_points or health is not None:
-            self.slow_at = now_ns
+        if charts is not None:
+            self._apply_charts(charts)
+            self.slow_at["charts"] = now_ns
+            changed = True
+        if cap_points:
+            self.slow_at["capturable"] = now_ns
         if live != self.live:
             self.live = live
             slots = [(host, slot) for host, slot in LIVE_SLOTS if host in live]
@@ -617,9 +659,9 @@ class SessionView:
             cache["version"] = h.version
         return cache
 
-    def _apply_health(self, hd: dict, live: dict[str, str]) -> None:
-        self.health_version = hd["version"]
-        live["health"] = hd["html"]
+    def _apply_charts(self, hd: dict) -> None:
+        """The latency histogram and the frames/s trend of a health version."""
+        self.charts_version = hd["version"]
         labels, counts = hd["lat_labels"], hd["lat_counts"]
         if list(self.lat_fig.x_range.factors) != labels:
             self.lat_fig.x_range.factors = labels

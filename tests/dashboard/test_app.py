@@ -112,3 +112,30 @@ def test_capturable_profit_per_block_is_charted_at_most_once_a_second():
     assert sv.cap_src.data["block"] == [1, 2]              # half a second later: not yet
     sv._push(6 * s)
     assert sv.cap_src.data["block"] == [1, 2, 3] and "ap-total'>$0.00" in sv.live["header"]
+
+
+def test_slow_parts_go_one_per_push_each_at_most_once_a_second():
+    """The capturable chart, the health panel and the health charts each update at most once a
+    second, and never two of them in one push (together they made one long browser task)."""
+    agg, sv, now, doc = session()
+    s = 1_000_000_000
+    assert sv._push(4 * s) and sv.health_version == sv.charts_version == 0   # the first push: all
+    for sid, net in ((1, 500), (2, 900), (3, 100)):      # blocks 1, 2 closed: capturable points
+        add_signal(agg, sid, net)
+    agg.health.note_frames("signal", 3)
+    agg.health.sample(5 * s)                             # a new health version
+    done = []
+    for i in range(4):                                   # pushes 100 ms apart
+        before = (len(sv.cap_src.data["block"]), sv.health_version, sv.charts_version)
+        sv._push(5 * s + i * s // 10)
+        after = (len(sv.cap_src.data["block"]), sv.health_version, sv.charts_version)
+        done.append([name for name, a, b in zip(("capturable", "health", "charts"), before, after) if a != b])
+    assert done == [["capturable"], ["health"], ["charts"], []], done
+    assert "ap-live-health" not in sv.live["health"] and "Rings" in sv.live["health"]
+    agg.health.sample(5 * s + s // 2)                     # news for the health parts, half a second on
+    sv._push(5 * s + 6 * s // 10)
+    assert sv.health_version != agg.health.version       # not yet: the panel waits out its second
+    sv._push(6 * s + s // 10)
+    assert sv.health_version == agg.health.version and sv.charts_version != agg.health.version
+    sv._push(6 * s + 2 * s // 10)
+    assert sv.charts_version == agg.health.version
