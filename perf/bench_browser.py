@@ -75,6 +75,18 @@ let out = null;
 return out;
 """
 
+#: True once the page shows its header figures and the table's body (both in shadow roots).
+READY_JS = """
+let ids = 0;
+(function walk(root) {
+  for (const el of root.querySelectorAll('*')) {
+    if (el.id === 'ap-signals' || el.id === 'ap-rows') ids++;
+    if (el.shadowRoot) walk(el.shadowRoot);
+  }
+})(document);
+return ids == 2;
+"""
+
 #: Records the page's long tasks (over 50 ms) from now on into window.__apLong.
 LONG_TASKS_JS = """
 window.__apLong = [];
@@ -153,7 +165,7 @@ def measure_page(driver: Any, url: str, producer: Any, *, rate: float = 1_000.0,
     docstring); returns the figures plus ``calls_ms`` and ``ages_s`` (every sample)."""
     driver.get(url)
     deadline = time.monotonic() + 60
-    while driver.execute_script(SIGNALS_SHOWN_JS) is None:      # the header is on the page
+    while not driver.execute_script(READY_JS):
         if time.monotonic() > deadline:
             raise RuntimeError("the dashboard page did not render within 60 s")
         time.sleep(0.05)
