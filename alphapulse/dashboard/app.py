@@ -14,7 +14,9 @@ on the loop and nothing queues per session beyond one scheduled push.
 from __future__ import annotations
 
 import bisect
+import collections
 import logging
+import math
 import threading
 import time
 from typing import Any, Callable
@@ -24,7 +26,7 @@ from bokeh.document import Document
 from jinja2 import Template
 from bokeh.layouts import column, row
 from bokeh.models import (
-    ColumnDataSource, CustomJS, CustomJSTickFormatter, Div, HoverTool, InlineStyleSheet, Legend, LegendItem, NumeralTickFormatter,
+    ColumnDataSource, CustomJS, Range1d, CustomJSTickFormatter, Div, HoverTool, InlineStyleSheet, Legend, LegendItem, NumeralTickFormatter,
     Select,
 )
 from bokeh.palettes import Category10_10
@@ -202,6 +204,24 @@ for (let i = 0; i < d.slot.length; i++) {
 }
 """
 
+def _headroom(top: float) -> float:
+    """A chart's upper bound for values up to ``top``: 10 % above it, stepped (1, 2, 5 x 10^n) so
+    that it moves only when the data outgrows it or falls far below; 1 for an empty or flat chart."""
+    if not top > 0:
+        return 1.0
+    want = top * 1.1
+    step = 10.0 ** math.floor(math.log10(want))
+    return next(m * step for m in (1, 2, 5, 10) if m * step >= want)
+
+
+def _set_range(r: Range1d, start: float, end: float) -> None:
+    """Change a range's bounds only where they differ (each change is a message to the page)."""
+    if r.start != start:
+        r.start = start
+    if r.end != end:
+        r.end = end
+
+
 def _waiting(gauges: dict) -> str:
     """' (N waiting)' when a component has pools out of trading until a fresh snapshot."""
     n = gauges.get("pools_waiting", 0)
@@ -357,10 +377,14 @@ class SessionView:
         self.health_div = Div(text="<div id='ap-live-health'></div>", sizing_mode="stretch_width",
                               stylesheets=[css])
         self.cap_src = ColumnDataSource({"block": [], "usd": []})
+        # Ranges of the streaming charts are set by the server in the push that streams their data:
+        # an auto-ranged (DataRange1d) chart is painted once for the data and again for the range
+        # it computes from it. The session keeps the window it drew to compute them.
+        self.cap_window: collections.deque = collections.deque(maxlen=self.agg.capturable.maxlen)
         self.cap_fig = figure(height=160, sizing_mode="stretch_width", toolbar_location=None, tools="",
+                              x_range=Range1d(0, 1), y_range=Range1d(0, 1),
                               title="Capturable profit per block (USD)")
         self.cap_fig.vbar(x="block", top="usd", width=0.9, source=self.cap_src, color="#3fb950")
-        self.cap_fig.y_range.start = 0
         self.cap_fig.yaxis.formatter = CustomJSTickFormatter(code=FIXED_WIDTH_TICK_JS)
         self.cap_fig.yaxis.major_label_text_font = "monospace"
         self.lat_src = ColumnDataSource({"bucket": [], "count": []})
@@ -374,7 +398,9 @@ class SessionView:
         self.lat_fig.yaxis.major_label_text_font = "monospace"
         self.trend_keys = [f"ring:{r}" for r in self.hub.ring_labels]
         self.trend_src = ColumnDataSource({"t": [], **{k: [] for k in self.trend_keys}})
+        self.trend_window: collections.deque = collections.deque(maxlen=TREND_POINTS)
         self.trend_fig = figure(height=200, sizing_mode="stretch_width", x_axis_type="datetime",
+                                x_range=Range1d(0, 1), y_range=Range1d(0, 1),
                                 title="Frames/s per ring", toolbar_location=None, tools="")
         self.trend_fig.xaxis.ticker.desired_num_ticks = 3
         self.trend_fig.yaxis.formatter = CustomJSTickFormatter(code=FIXED_WIDTH_TICK_JS)
@@ -500,6 +526,9 @@ class SessionView:
             self.capturable_cursor = cap_points[-1][0]
             self.cap_src.stream({"block": [b for _, b, _ in cap_points],
                                  "usd": [v / 1e8 for _, _, v in cap_points]}, rollover=agg.capturable.maxlen)
+            self.cap_window.extend((b, v / 1e8) for _, b, v in cap_points)
+            _set_range(self.cap_fig.x_range, self.cap_window[0][0] - 0.5, self.cap_window[-1][0] + 0.5)
+            _set_range(self.cap_fig.y_range, 0, _headroom(max(v for _, v in self.cap_window)))
             changed = True
         if pair_options is not None:
             self.pairs_version = pairs_version
@@ -673,6 +702,10 @@ class SessionView:
             for k in self.trend_keys:
                 data[k] = [p.get(k, 0.0) for _, p in new]
             self.trend_src.stream(data, rollover=TREND_POINTS)
+            self.trend_window.extend((t, max((p.get(k, 0.0) for k in self.trend_keys), default=0.0)) for t, p in new)
+            _set_range(self.trend_fig.x_range, self.trend_window[0][0], max(self.trend_window[-1][0],
+                                                                          self.trend_window[0][0] + 1))
+            _set_range(self.trend_fig.y_range, 0, _headroom(max(v for _, v in self.trend_window)))
             self.trend_last = new[-1][0]
 
 

@@ -139,3 +139,29 @@ def test_slow_parts_go_one_per_push_each_at_most_once_a_second():
     assert sv.health_version == agg.health.version and sv.charts_version != agg.health.version
     sv._push(6 * s + 2 * s // 10)
     assert sv.charts_version == agg.health.version
+
+
+def test_streaming_charts_get_their_ranges_with_their_data():
+    """The capturable and frames/s charts have fixed ranges set in the push that streams their
+    data (an auto range made the page paint each chart twice per update)."""
+    from bokeh.models import Range1d
+
+    from alphapulse.dashboard.app import _headroom
+    agg, sv, now, doc = session()
+    s = 1_000_000_000
+    for sid, net in ((1, 500_000_000), (2, 900_000_000), (3, 100)):     # blocks 1, 2 closed: $5, $9
+        add_signal(agg, sid, net)
+    agg.health.note_frames("signal", 3)
+    agg.health.sample(5 * s)
+    agg.health.note_frames("signal", 30)
+    agg.health.sample(6 * s)
+    sv._push(6 * s)                                                       # the first push: every part
+    for fig in (sv.cap_fig, sv.trend_fig):
+        assert isinstance(fig.x_range, Range1d) and isinstance(fig.y_range, Range1d)
+    assert (sv.cap_fig.x_range.start, sv.cap_fig.x_range.end) == (0.5, 2.5)
+    assert (sv.cap_fig.y_range.start, sv.cap_fig.y_range.end) == (0, 10.0)          # $9 + 10 %, stepped
+    t = sv.trend_src.data["t"]
+    assert t and (sv.trend_fig.x_range.start, sv.trend_fig.x_range.end) == (t[0], max(t[-1], t[0] + 1))
+    top = max(max(sv.trend_src.data[k]) for k in sv.trend_keys)
+    assert sv.trend_fig.y_range.start == 0 and top <= sv.trend_fig.y_range.end == _headroom(top)
+    assert [_headroom(x) for x in (0, 0.5, 0.95, 9, 10, 44, 1e6)] == [1.0, 1.0, 2.0, 10.0, 20.0, 50.0, 2e6]
