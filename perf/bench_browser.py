@@ -177,6 +177,9 @@ def measure_page(driver: Any, url: str, producer: Any, *, rate: float = 1_000.0,
     pub.start()
     try:
         time.sleep(warmup_s)                          # the flood is on
+        shown_by = time.monotonic() + 30
+        while driver.execute_script(TABLE_ROWS_JS) == [] and time.monotonic() < shown_by:
+            time.sleep(0.05)                          # and the table shows it (a loaded host is slow)
         driver.execute_script(LONG_TASKS_JS)
         if profile:
             driver.execute_cdp_cmd("Profiler.enable", {})
