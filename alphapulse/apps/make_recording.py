@@ -37,6 +37,7 @@ from alphapulse.protocol import layout as L
 log = logging.getLogger("alphapulse.make_recording")
 
 GENESIS_TS = 1_767_225_600          # 2026-01-01T00:00:00Z
+BLOCK_GAS_LIMIT = 300_000_000
 
 
 def _block_of(frame: bytes) -> int:
@@ -136,7 +137,9 @@ def record(blocks: int, seed: int, out_dir: Path, block_interval_s: int = 2,
                     if rec.TYPE == L.BLOCK_END.type_id:
                         ended[rec.block_number] = rec.event_count
 
-    with Anvil(chain_id=137, genesis_timestamp=GENESIS_TS) as node:
+    # a simulated block is one chain block: its declared gas (V3 arbitrage swaps declare room for
+    # many tick crossings) must fit the block gas limit, or the sender splits it in two
+    with Anvil(chain_id=137, genesis_timestamp=GENESIS_TS, gas_limit=BLOCK_GAS_LIMIT) as node:
         node.set_block_timestamp_interval(block_interval_s)
         mk = deploy_market(node.http_url, MarketSpec())
         chain = market_chain_config(ChainConfig(), mk)
@@ -150,8 +153,13 @@ def record(blocks: int, seed: int, out_dir: Path, block_interval_s: int = 2,
         time.sleep(1.0)                               # subscriptions up before the first block
         sim = MarketSimulator(mk, SimulatorConfig(seed=seed, txs_per_block=txs_per_block))
         pools = [p.address for p in mk.pools]
+        last = None
         for i in range(blocks):
             rep = sim.step()
+            if last is not None and rep.block_number != last + 1:
+                raise RuntimeError(f"simulated block {i} took chain blocks {last + 1}..{rep.block_number}: "
+                                   f"its transactions did not fit one block")
+            last = rep.block_number
             logs = node.rpc("eth_getLogs", [{"fromBlock": hex(rep.block_number),
                                              "toBlock": hex(rep.block_number), "address": pools,
                                              "topics": [ALL_TOPIC0_HEX]}])
@@ -190,6 +198,28 @@ def record(blocks: int, seed: int, out_dir: Path, block_interval_s: int = 2,
     return journal, toml_path, len(frames)
 
 
+def measure_market(journal: Path, toml_path: Path, probe: Any, work_dir: Path) -> dict[str, Any]:
+    """Backtest ``journal`` and combine its opportunities with ``probe`` (a
+    :class:`~alphapulse.chain.market_stats.MarketProbe` passed as ``on_block`` to :func:`record`):
+    the figures of :func:`~alphapulse.chain.market_stats.market_figures`."""
+    import io
+    import json
+
+    from alphapulse.apps.backtest import run_backtest
+    from alphapulse.apps.config import load_config
+    from alphapulse.chain.market_stats import market_figures
+
+    cfg = load_config(None, environ={}, base=toml_path,
+                      overrides={"source": {"kind": "replay", "replay_file": str(journal)}})
+    report = work_dir / "measure_report.json"
+    out = io.StringIO()
+    if run_backtest(cfg, report=str(report), out=out, timings=False) != 0:
+        raise RuntimeError(f"backtest of {journal} failed:\n{out.getvalue()}")
+    figures = market_figures(probe, json.loads(report.read_text()))
+    report.unlink()
+    return figures
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m alphapulse.apps.make_recording", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -198,10 +228,27 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--txs-per-block", type=int, default=6)
     ap.add_argument("--block-interval", type=int, default=2, help="recorded seconds per block")
     ap.add_argument("--out", default=str(Path(__file__).resolve().parent.parent / "data"))
+    ap.add_argument("--measure", action="store_true",
+                    help="also measure the market (pool values and fee gaps per block, then a backtest) and "
+                         "print its figures: largest net profit / smallest pool, median open opportunities "
+                         "per block, longest cross-pool gap after fees")
     a = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    journal, toml_path, n = record(a.blocks, a.seed, Path(a.out), a.block_interval, a.txs_per_block)
+    probe = None
+    if a.measure:
+        from alphapulse.chain.market_stats import MarketProbe
+        probe = MarketProbe()
+    journal, toml_path, n = record(a.blocks, a.seed, Path(a.out), a.block_interval, a.txs_per_block, on_block=probe)
     print(f"wrote {journal} ({journal.stat().st_size} bytes, {n} frames) and {toml_path}")
+    if probe is not None:
+        f = measure_market(journal, toml_path, probe, Path(a.out))
+        print(f"market: {f['blocks']} blocks, {f['opportunities']} opportunities, {f['arbs']} arbitrageur trades; "
+              f"largest net profit {100 * f['max_net_share']:.3f} % of its smallest pool (bound 2 %); "
+              f"median block {f['median_open']} open opportunities ({f['blocks_with_open']} blocks with any); "
+              f"{f['gaps']} cross-pool gaps after fees, longest {f['longest_gap_blocks']} blocks (bound 5), "
+              f"lifetimes {f['gap_blocks_histogram']}")
+        if f["worst_gap"] is not None:
+            print(f"longest gap: {f['worst_gap']}")
     return 0
 
 

@@ -16,10 +16,12 @@ coins barely move, WBTC/WETH/WMATIC like crypto). Actions, drawn with ``random.R
   V3 positions are narrow ranges around the current tick, so they create initialised ticks).
 
 Besides them, arbitrageurs watch every pool: when a pool's price is more than
-``arb_edge_bps`` away from the ratio of its tokens' reference prices, one of them moves it
-back to that ratio ``arb_latency_blocks`` (drawn per pool, 1-3 by default) blocks later. Every
-pool of every pair is pulled toward one consistent set of prices, so triangles close as well
-as pairs, and an opportunity lives a few blocks.
+``arb_edge_bps`` away from the ratio of its tokens' reference prices, its token pair is
+disturbed, and ``arb_latency_blocks`` (drawn per disturbance, 1-3 by default) blocks later they
+move every pool of the pair that is off back to that ratio, and again at each following block
+until the pair starts a block calm (a shock during a disturbance does not restart the wait).
+Every pool of every pair is pulled toward one consistent set of prices, so triangles close as
+well as pairs, and a cross-pool gap closes within a few blocks.
 
 Shocks and arbs go first in their block, one per pool, so they execute on the state they were
 computed from; a well-formed run has no reverted transactions (BlockReport.reverted counts any).
@@ -197,7 +199,7 @@ class MarketSimulator:
                                             for sym, t in market.tokens.items()}
         self._vol = {t.address: vol.get(sym, config.default_volatility_bps) / 10_000
                      for sym, t in market.tokens.items()}
-        self._arb_due: dict[str, int] = {}                 # pool address -> block index of its arb
+        self._arb_due: dict[frozenset, int] = {}           # disturbed token pair -> block index of its arbs
         self._v2_lp: list[tuple[str, str]] = []            # (pool address, owner) with LP tokens
         self._v3_positions: list[tuple[int, str, str, int]] = []  # (token_id, owner, pool, liquidity)
         self._blocks_done = 0
@@ -301,25 +303,37 @@ class MarketSimulator:
         return Fraction(self.reference[pool.token0]) / Fraction(self.reference[pool.token1]) * 10**d1 / 10**d0
 
     def _arbitrage(self) -> list:
-        """Arbitrage transactions of this block: pools whose deviation from the reference was
-        seen get an arb after their latency; the due ones are moved back to the reference."""
+        """Arbitrage transactions of this block.
+
+        At each block start every pool is compared with its reference price. A token pair whose
+        pools are all within ``arb_edge_bps`` of it is calm; when one of them is off, the pair's
+        disturbance opens and an arbitrageur is due ``arb_latency_blocks`` (drawn once per
+        disturbance) later. From then on, every block, every pool of the pair still off its
+        reference is moved back to it, until a block starts with the whole pair calm. The
+        latency runs from the disturbance's first block: a shock or a large trade on the pair
+        while it is open (or a noise trade that pushes a just-arbitraged pool out again) is
+        taken back at the next block, it does not start a new wait. Every pair is pulled to one
+        consistent set of prices, so triangles close with the pairs.
+        """
         lat = self.config.arb_latency_blocks
         if lat is None:
             return []
         m = self.market
         edge = Fraction(round(self.config.arb_edge_bps * 100), 1_000_000)
         now = self._blocks_done
+        factors = {pool.address: self.reference_price(pool) / m.price(pool) for pool in m.pools}
+        off_pairs = {frozenset((p.token0, p.token1)) for p in m.pools if abs(factors[p.address] - 1) > edge}
+        for key in [k for k in self._arb_due if k not in off_pairs]:
+            del self._arb_due[key]                         # the pair is calm again
+        for pool in m.pools:                               # new disturbances, in pool order
+            key = frozenset((pool.token0, pool.token1))
+            if key in off_pairs and key not in self._arb_due:
+                self._arb_due[key] = now + self.rng.randint(lat[0], lat[1]) - 1
         out = []
         for pool in m.pools:
-            factor = self.reference_price(pool) / m.price(pool)
-            if pool.address not in self._arb_due:
-                if abs(factor - 1) <= edge:
-                    continue
-                self._arb_due[pool.address] = now + self.rng.randint(lat[0], lat[1]) - 1
-            if self._arb_due[pool.address] > now:
-                continue
-            del self._arb_due[pool.address]
-            if abs(factor - 1) <= edge / 4 or pool.address in self._moved_this_block:
+            factor = factors[pool.address]
+            due = self._arb_due.get(frozenset((pool.token0, pool.token1)))
+            if due is None or due > now or abs(factor - 1) <= edge / 4 or pool.address in self._moved_this_block:
                 continue
             sender = self._trader()
             tx = self._move_tx(pool, factor, sender)

@@ -14,7 +14,9 @@ on the loop and nothing queues per session beyond one scheduled push.
 from __future__ import annotations
 
 import bisect
+import collections
 import logging
+import math
 import threading
 import time
 from typing import Any, Callable
@@ -24,7 +26,7 @@ from bokeh.document import Document
 from jinja2 import Template
 from bokeh.layouts import column, row
 from bokeh.models import (
-    ColumnDataSource, CustomJS, CustomJSTickFormatter, Div, HoverTool, InlineStyleSheet, Legend, LegendItem, NumeralTickFormatter,
+    ColumnDataSource, CustomJS, Range1d, CustomJSTickFormatter, Div, HoverTool, InlineStyleSheet, Legend, LegendItem, NumeralTickFormatter,
     Select,
 )
 from bokeh.palettes import Category10_10
@@ -59,6 +61,9 @@ LATENCY_WINDOW_S = 10
 TREND_POINTS = 600
 PRICE_LINES = 6                 # pools drawn per pair (all are listed beside the plot)
 SLOW_PANEL_NS = 1_000_000_000   # charts and panels that need no 10 Hz: at most once a second
+#: The slow parts, each on its own 1 s clock and at most one of them per push: together in one
+#: push (a panel's HTML and two charts redrawn) they made one long main-thread task a second.
+SLOW_PARTS = ("capturable", "health", "charts")
 
 # A dark trading-desk look. Divs and widgets render in shadow DOM, so each gets the sheet.
 CSS = """
@@ -159,14 +164,33 @@ state.schedule()
 """
 
 #: Text that changes with every push (headline figures, health and price panels) is written
-#: into its element's innerHTML by the page itself: changing a Div's ``text`` makes BokehJS
-#: re-render it and lay the whole document out again (tens of ms with a DataTable), which at
-#: a few pushes per second kept the main thread busy for seconds. ``live`` (a data source no
-#: renderer draws) carries the newest HTML per slot; an element that was re-rendered since
-#: gets it again on the next change.
+#: into its element by the page itself: changing a Div's ``text`` makes BokehJS re-render it
+#: and lay the whole document out again (tens of ms with a DataTable), which at a few pushes
+#: per second kept the main thread busy for seconds. ``live`` (a data source no renderer
+#: draws) carries the newest HTML per slot; an element that was re-rendered since gets it again
+#: on the next change. The new HTML is merged into the element's DOM (``morph``): of a panel
+#: whose structure stays the same only the changed text nodes and attributes are written, so
+#: the browser restyles and lays out those, not a freshly parsed subtree.
 LIVE_JS = """
 const d = live.data
 const found = window.__apSlots = window.__apSlots || {}   // slot -> element (looked up once)
+const sync = (a, b) => {           // make a's children equal to b's, touching only what differs
+  const an = a.childNodes, bn = b.childNodes
+  let same = an.length === bn.length
+  for (let i = 0; same && i < bn.length; i++)
+    same = an[i].nodeType === bn[i].nodeType && an[i].nodeName === bn[i].nodeName
+  if (!same) { a.replaceChildren(...Array.from(bn)); return }
+  for (let i = 0; i < bn.length; i++) {
+    const x = an[i], y = bn[i]
+    if (x.nodeType !== 1) {
+      if (x.nodeValue !== y.nodeValue) x.nodeValue = y.nodeValue
+      continue
+    }
+    for (const at of Array.from(x.attributes)) if (!y.hasAttribute(at.name)) x.removeAttribute(at.name)
+    for (const at of Array.from(y.attributes)) if (x.getAttribute(at.name) !== at.value) x.setAttribute(at.name, at.value)
+    sync(x, y)
+  }
+}
 for (let i = 0; i < d.slot.length; i++) {
   let el = found[d.slot[i]]
   if (el == null || !el.isConnected) {
@@ -176,11 +200,31 @@ for (let i = 0; i < d.slot.length; i++) {
     el = found[d.slot[i]] = root.querySelector('#' + d.slot[i])
   }
   if (el != null && el.__ap !== d.html[i]) {
-    el.innerHTML = d.html[i]
+    const t = document.createElement('template')
+    t.innerHTML = d.html[i]
+    sync(el, t.content)
     el.__ap = d.html[i]
   }
 }
 """
+
+def _headroom(top: float) -> float:
+    """A chart's upper bound for values up to ``top``: 10 % above it, stepped (1, 2, 5 x 10^n) so
+    that it moves only when the data outgrows it or falls far below; 1 for an empty or flat chart."""
+    if not top > 0:
+        return 1.0
+    want = top * 1.1
+    step = 10.0 ** math.floor(math.log10(want))
+    return next(m * step for m in (1, 2, 5, 10) if m * step >= want)
+
+
+def _set_range(r: Range1d, start: float, end: float) -> None:
+    """Change a range's bounds only where they differ (each change is a message to the page)."""
+    if r.start != start:
+        r.start = start
+    if r.end != end:
+        r.end = end
+
 
 def _waiting(gauges: dict) -> str:
     """' (N waiting)' when a component has pools out of trading until a fresh snapshot."""
@@ -288,10 +332,12 @@ class SessionView:
         self.pair: tuple[bytes, bytes] | None = None
         self.pair_user = False
         self.pool_cursor: dict[bytes, int] = {}
-        self.health_version = -1
+        self.health_version = -1             # of the health panel's HTML
+        self.charts_version = -1             # of the latency and frames/s charts
         self.trend_last = -1.0
         self.capturable_cursor = 0
-        self.slow_at = -SLOW_PANEL_NS         # when the slow panels were last pushed (pusher clock)
+        # when each slow part was last pushed (pusher clock)
+        self.slow_at = {part: -SLOW_PANEL_NS for part in SLOW_PARTS}
         self.live: dict[str, str] = {}        # slot -> newest HTML (see LIVE_JS)
         self._build()
         self.pusher.notify()
@@ -345,10 +391,14 @@ class SessionView:
         self.health_div = Div(text="<div id='ap-live-health'></div>", sizing_mode="stretch_width",
                               stylesheets=[css])
         self.cap_src = ColumnDataSource({"block": [], "usd": []})
+        # Ranges of the streaming charts are set by the server in the push that streams their data:
+        # an auto-ranged (DataRange1d) chart is painted once for the data and again for the range
+        # it computes from it. The session keeps the window it drew to compute them.
+        self.cap_window: collections.deque = collections.deque(maxlen=self.agg.capturable.maxlen)
         self.cap_fig = figure(height=160, sizing_mode="stretch_width", toolbar_location=None, tools="",
+                              x_range=Range1d(0, 1), y_range=Range1d(0, 1),
                               title="Capturable profit per block (USD)")
         self.cap_fig.vbar(x="block", top="usd", width=0.9, source=self.cap_src, color="#3fb950")
-        self.cap_fig.y_range.start = 0
         self.cap_fig.yaxis.formatter = CustomJSTickFormatter(code=FIXED_WIDTH_TICK_JS)
         self.cap_fig.yaxis.major_label_text_font = "monospace"
         self.lat_src = ColumnDataSource({"bucket": [], "count": []})
@@ -372,7 +422,9 @@ class SessionView:
         self.chk_fig.yaxis.major_label_text_font = "monospace"
         self.trend_keys = [f"ring:{r}" for r in self.hub.ring_labels]
         self.trend_src = ColumnDataSource({"t": [], **{k: [] for k in self.trend_keys}})
+        self.trend_window: collections.deque = collections.deque(maxlen=TREND_POINTS)
         self.trend_fig = figure(height=200, sizing_mode="stretch_width", x_axis_type="datetime",
+                                x_range=Range1d(0, 1), y_range=Range1d(0, 1),
                                 title="Frames/s per ring", toolbar_location=None, tools="")
         self.trend_fig.xaxis.ticker.desired_num_ticks = 3
         self.trend_fig.yaxis.formatter = CustomJSTickFormatter(code=FIXED_WIDTH_TICK_JS)
@@ -464,15 +516,25 @@ class SessionView:
                        book.signals, book.opportunities_unpriced, new_best,
                        agg.health.last_block, self._rpc_state(agg),
                        (agg.gas.base_fee_wei + agg.gas.priority_fee_wei) if agg.gas else None)
-            slow = now_ns - self.slow_at >= SLOW_PANEL_NS
-            cap_points = agg.capturable_after(self.capturable_cursor) if slow else []
+            cap_points, health, charts = [], None, None
+            due = sorted((at, i) for i, at in enumerate(self.slow_at.values()) if now_ns - at >= SLOW_PANEL_NS)
+            for _, i in due:
+                part = SLOW_PARTS[i]
+                # the most overdue slow part with news, one per push (all in the session's first)
+                if part == "capturable":
+                    cap_points = agg.capturable_after(self.capturable_cursor)
+                elif agg.health.version != (self.health_version if part == "health" else self.charts_version):
+                    if part == "health":
+                        health = self._collect_health(agg)
+                    else:
+                        charts = self._collect_health(agg)
+                if (cap_points or health or charts) and self.push_seq:
+                    break
             best_text = (f"{format_usd_e8(best.net_usd_e8)} · {best.path}" if best else "–")
             pairs_version = agg.prices.pairs_version
             pair_options = agg.prices.pair_options() if pairs_version != self.pairs_version else None
             default_pair = agg.prices.default_pair()
             price_updates = self._collect_prices(agg) if self.pair else None
-            health = (self._collect_health(agg)
-                      if slow and agg.health.version != self.health_version else None)
 
         if rows_data:
             self.sig_cursor = new_rows[-1].seq
@@ -493,6 +555,9 @@ class SessionView:
             self.capturable_cursor = cap_points[-1][0]
             self.cap_src.stream({"block": [b for _, b, _ in cap_points],
                                  "usd": [v / 1e8 for _, _, v in cap_points]}, rollover=agg.capturable.maxlen)
+            self.cap_window.extend((b, v / 1e8) for _, b, v in cap_points)
+            _set_range(self.cap_fig.x_range, self.cap_window[0][0] - 0.5, self.cap_window[-1][0] + 0.5)
+            _set_range(self.cap_fig.y_range, 0, _headroom(max(v for _, v in self.cap_window)))
             changed = True
         if pair_options is not None:
             self.pairs_version = pairs_version
@@ -506,10 +571,16 @@ class SessionView:
         if price_updates:
             changed |= self._apply_prices(price_updates, live)
         if health is not None:
-            self._apply_health(health, live)
+            self.health_version = health["version"]
+            live["health"] = health["html"]
+            self.slow_at["health"] = now_ns
             changed = True
-        if cap_points or health is not None:
-            self.slow_at = now_ns
+        if charts is not None:
+            self._apply_charts(charts)
+            self.slow_at["charts"] = now_ns
+            changed = True
+        if cap_points:
+            self.slow_at["capturable"] = now_ns
         if live != self.live:
             self.live = live
             slots = [(host, slot) for host, slot in LIVE_SLOTS if host in live]
@@ -661,9 +732,9 @@ class SessionView:
             cache["version"] = h.version
         return cache
 
-    def _apply_health(self, hd: dict, live: dict[str, str]) -> None:
-        self.health_version = hd["version"]
-        live["health"] = hd["html"]
+    def _apply_charts(self, hd: dict) -> None:
+        """The latency histograms (components', checks') and the frames/s trend of a health version."""
+        self.charts_version = hd["version"]
         for fig, src, lk, ck in ((self.lat_fig, self.lat_src, "lat_labels", "lat_counts"),
                                  (self.chk_fig, self.chk_src, "chk_labels", "chk_counts")):
             labels, counts = hd[lk], hd[ck]
@@ -679,6 +750,10 @@ class SessionView:
             for k in self.trend_keys:
                 data[k] = [p.get(k, 0.0) for _, p in new]
             self.trend_src.stream(data, rollover=TREND_POINTS)
+            self.trend_window.extend((t, max((p.get(k, 0.0) for k in self.trend_keys), default=0.0)) for t, p in new)
+            _set_range(self.trend_fig.x_range, self.trend_window[0][0], max(self.trend_window[-1][0],
+                                                                          self.trend_window[0][0] + 1))
+            _set_range(self.trend_fig.y_range, 0, _headroom(max(v for _, v in self.trend_window)))
             self.trend_last = new[-1][0]
 
 

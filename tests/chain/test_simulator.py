@@ -4,7 +4,8 @@ from fractions import Fraction
 
 import pytest
 
-from alphapulse.chain.simulator import ACTION_KINDS, MarketSimulator, SimulatorConfig, fee_gaps, price_gaps
+from alphapulse.chain.simulator import (ACTION_KINDS, MarketSimulator, SimulatorConfig, _shared_pairs, fee_gaps,
+                                        price_gaps)
 
 STEPS = 15
 
@@ -203,3 +204,22 @@ def test_arbitrageurs_close_a_shock_after_their_latency(market):
     assert max(fee_gaps(market).values()) > 0
     quiet.step()
     assert max(fee_gaps(market).values()) <= 0
+
+
+def test_a_shock_while_a_pair_is_disturbed_does_not_extend_its_gap(market):
+    """The arbitrageurs' latency runs from the pair's first disturbance: a second shock on the
+    pair while it is open is taken back with the first, not after a latency of its own."""
+    quiet = MarketSimulator(market, SimulatorConfig(seed=6, txs_per_block=1, weights=(("add_v2", 1.0),),
+                                                    arb_latency_blocks=(3, 3)))
+    key, (a, b) = next((k, ps[:2]) for k, ps in _shared_pairs(market).items())
+
+    def shock(pool):
+        market.sender.batch([quiet._move_tx(pool, Fraction(10_300, 10_000), market.traders[0])])
+    shock(a)                                    # the pair is disturbed
+    assert fee_gaps(market)[key] > 0
+    quiet.step()                                # seen: the arbitrageurs trade in the third step
+    shock(b)                                    # a second shock on the open pair
+    quiet.step()
+    assert fee_gaps(market)[key] > 0
+    quiet.step()                                # both pools back at once: the gap is closed
+    assert fee_gaps(market)[key] <= 0, [float(market.price(p) / quiet.reference_price(p)) for p in (a, b)]

@@ -174,7 +174,8 @@ def test_execution_reports_fill_the_check_cells_of_rows_shown_and_the_latency_ch
     finally:
         m.close()
     assert not sv.chk_fig.visible
-    sv._push(10 * NS_PER_S)
+    for dt in range(3):                     # one slow part (capturable, health, charts) per push
+        sv._push(10 * NS_PER_S + dt)
     assert sv.chk_fig.visible
     assert sv.chk_src.data["bucket"] == ["≤500µs", "≤1ms", "≤2ms", "≤5ms", "≤10ms"]
     assert sv.chk_src.data["count"] == [0, 2, 1, 1, 0]
@@ -192,3 +193,56 @@ def test_hot_reload_of_the_rate_limit_reaches_open_sessions():
     with pytest.raises(ValueError):
         hub.set_rate_limit(0)                              # refused whole: nothing changed
     assert hub.max_updates_per_s == 2.5 and sv.pusher.limiter.max_per_s == 2.5
+
+
+def test_slow_parts_go_one_per_push_each_at_most_once_a_second():
+    """The capturable chart, the health panel and the health charts each update at most once a
+    second, and never two of them in one push (together they made one long browser task)."""
+    agg, sv, now, doc = session()
+    s = 1_000_000_000
+    assert sv._push(4 * s) and sv.health_version == sv.charts_version == 0   # the first push: all
+    for sid, net in ((1, 500), (2, 900), (3, 100)):      # blocks 1, 2 closed: capturable points
+        add_signal(agg, sid, net)
+    agg.health.note_frames("signal", 3)
+    agg.health.sample(5 * s)                             # a new health version
+    done = []
+    for i in range(4):                                   # pushes 100 ms apart
+        before = (len(sv.cap_src.data["block"]), sv.health_version, sv.charts_version)
+        sv._push(5 * s + i * s // 10)
+        after = (len(sv.cap_src.data["block"]), sv.health_version, sv.charts_version)
+        done.append([name for name, a, b in zip(("capturable", "health", "charts"), before, after) if a != b])
+    assert done == [["capturable"], ["health"], ["charts"], []], done
+    assert "ap-live-health" not in sv.live["health"] and "Rings" in sv.live["health"]
+    agg.health.sample(5 * s + s // 2)                     # news for the health parts, half a second on
+    sv._push(5 * s + 6 * s // 10)
+    assert sv.health_version != agg.health.version       # not yet: the panel waits out its second
+    sv._push(6 * s + s // 10)
+    assert sv.health_version == agg.health.version and sv.charts_version != agg.health.version
+    sv._push(6 * s + 2 * s // 10)
+    assert sv.charts_version == agg.health.version
+
+
+def test_streaming_charts_get_their_ranges_with_their_data():
+    """The capturable and frames/s charts have fixed ranges set in the push that streams their
+    data (an auto range made the page paint each chart twice per update)."""
+    from bokeh.models import Range1d
+
+    from alphapulse.dashboard.app import _headroom
+    agg, sv, now, doc = session()
+    s = 1_000_000_000
+    for sid, net in ((1, 500_000_000), (2, 900_000_000), (3, 100)):     # blocks 1, 2 closed: $5, $9
+        add_signal(agg, sid, net)
+    agg.health.note_frames("signal", 3)
+    agg.health.sample(5 * s)
+    agg.health.note_frames("signal", 30)
+    agg.health.sample(6 * s)
+    sv._push(6 * s)                                                       # the first push: every part
+    for fig in (sv.cap_fig, sv.trend_fig):
+        assert isinstance(fig.x_range, Range1d) and isinstance(fig.y_range, Range1d)
+    assert (sv.cap_fig.x_range.start, sv.cap_fig.x_range.end) == (0.5, 2.5)
+    assert (sv.cap_fig.y_range.start, sv.cap_fig.y_range.end) == (0, 10.0)          # $9 + 10 %, stepped
+    t = sv.trend_src.data["t"]
+    assert t and (sv.trend_fig.x_range.start, sv.trend_fig.x_range.end) == (t[0], max(t[-1], t[0] + 1))
+    top = max(max(sv.trend_src.data[k]) for k in sv.trend_keys)
+    assert sv.trend_fig.y_range.start == 0 and top <= sv.trend_fig.y_range.end == _headroom(top)
+    assert [_headroom(x) for x in (0, 0.5, 0.95, 9, 10, 44, 1e6)] == [1.0, 1.0, 2.0, 10.0, 20.0, 50.0, 2e6]
