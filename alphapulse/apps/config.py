@@ -204,8 +204,10 @@ class DashboardConfig:
     def validate(self, key: str) -> None:
         if not 0 <= self.port < 65536:
             raise ConfigError(f"{key}.port", f"must be in 0..65535, got {self.port}")
-        if not self.rate_limit_hz > 0:
-            raise ConfigError(f"{key}.rate_limit_hz", f"must be > 0, got {self.rate_limit_hz}")
+        from alphapulse.dashboard.options import RATE_LIMIT_RANGE_HZ
+        lo, hi = RATE_LIMIT_RANGE_HZ
+        if not lo <= self.rate_limit_hz <= hi:
+            raise ConfigError(f"{key}.rate_limit_hz", f"must be within {lo:g}..{hi:g} renders/s, got {self.rate_limit_hz}")
 
 
 @dataclass(frozen=True)
@@ -330,6 +332,9 @@ class Config:
         for f in dataclasses.fields(self):
             if f.name != "bridges":
                 getattr(self, f.name).validate(f.name)
+        if self.source.kind == "rpc" and not self.chain.factories:
+            raise ConfigError("chain.factories", "source kind 'rpc' needs at least one [[chain.factories]] entry "
+                                                 "(e.g. --config alphapulse/config/polygon.toml)")
         mode = self.execution.effective_mode(self.source.kind)
         if mode != "off" and self.source.kind == "replay" and not self.execution.rpc_url:
             raise ConfigError("execution.mode", f"{mode!r} needs a node: a local-chain or rpc source, or execution.rpc_url")

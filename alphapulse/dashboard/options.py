@@ -4,6 +4,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+# renders per second per browser session: beyond a screen's refresh rate nobody sees more, and
+# below one render per 100 s the page is not live (the limiter's delays stay within the event loop's range)
+RATE_LIMIT_RANGE_HZ = (0.01, 1000.0)
+
 
 @dataclass(frozen=True)
 class DashboardOptions:
@@ -42,8 +46,9 @@ class DashboardOptions:
             raise ValueError(f"dashboard.{name}: {why}")
         if not 0 <= self.port < 65536:
             bad("port", f"must be in 0..65535, got {self.port}")
-        if not (isinstance(self.rate_limit_hz, (int, float)) and 0 < self.rate_limit_hz < float("inf")):
-            bad("rate_limit_hz", f"must be a positive number, got {self.rate_limit_hz}")
+        lo, hi = RATE_LIMIT_RANGE_HZ
+        if not (isinstance(self.rate_limit_hz, (int, float)) and lo <= self.rate_limit_hz <= hi):
+            bad("rate_limit_hz", f"must be within {lo:g}..{hi:g} renders/s, got {self.rate_limit_hz}")
         for name in ("max_rows", "price_history", "price_interval_ms", "market_crc_every",
                      "poll_timeout_ms", "stats_interval_ms", "max_market_frames_per_batch"):
             if getattr(self, name) < 1:
