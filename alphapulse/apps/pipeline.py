@@ -298,7 +298,8 @@ class Pipeline:
                 "market_ring": rn["market_data"], "system_ring": rn["system"], "metrics_block": mname,
                 "tokens": tokens,
                 "venue_names": {int(f["venue"]): f["name"] for f in factories if f["name"]},
-                "market_crc_every": c.protocol.market_checksum_every}))
+                "market_crc_every": c.protocol.market_checksum_every,
+                "secret_key": c.dashboard.secret_key}))
         ex_mode = c.execution.effective_mode(c.source.kind)
         if ex_mode != "off":
             specs.append(ComponentSpec("execution", "alphapulse.execution.component:run",

@@ -224,3 +224,13 @@ def test_send_mode_without_a_key_is_a_config_error_at_start(tmp_path):
                         env={"ALPHAPULSE__EXECUTION__MODE": '"send"', "ALPHAPULSE_EXECUTION_KEY": "",
                              "ALPHAPULSE__EXECUTION__KEY_FILE": f'"{tmp_path}/missing.key"'})
     assert "config error: execution.key_file: " in line, line
+
+
+def test_the_dashboard_key_is_never_printed():
+    key = "PLANTEDdashboardKEY-0123456789abcdef"
+    r = run("--print-config", env={"ALPHAPULSE__DASHBOARD__SECRET_KEY": f'"{key}"'}, timeout=60)
+    assert r.returncode == 0 and 'secret_key = "***"' in r.stdout and key not in r.stdout, r.stdout
+    r = run("--print-config", timeout=60)
+    assert r.returncode == 0 and 'secret_key = ""' in r.stdout
+    r = run("--print-config", env={"ALPHAPULSE__DASHBOARD__SECRET_KEY": '"short"'}, timeout=60)
+    assert r.returncode == 2 and "config error: dashboard.secret_key: " in r.stderr and "short" not in r.stderr

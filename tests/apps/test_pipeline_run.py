@@ -8,7 +8,9 @@ from tests.apps.pipeline_helpers import PipelineProcess
 
 
 def test_default_run_serves_dashboard_and_signals_then_survives_a_killed_component():
-    p = PipelineProcess("--speed", "20")          # the bundled recording, 20x its recorded pace
+    key = "PLANTEDdashKEY-0123456789abcdefghijkl"
+    p = PipelineProcess("--speed", "20",          # the bundled recording, 20x its recorded pace
+                        env={"ALPHAPULSE__DASHBOARD__SECRET_KEY": f'"{key}"'})
     try:
         p.wait_for(lambda: p.metric("alphapulse_signals_total", "strategy") > 0, 30, "first signals")
         def page():
@@ -30,9 +32,11 @@ def test_default_run_serves_dashboard_and_signals_then_survives_a_killed_compone
         p.wait_for(lambda: p.metric("alphapulse_signals_total", "strategy") > before, 30,
                    "signals after the restart")
         assert "strategy died (exit code -9)" in p.output()
+        assert key not in p.get("/health")[1] + p.get("/metrics")[1]
     finally:
         code = p.stop()
     assert code == 0, p.output()[-3000:]
+    assert key not in p.output()
     assert p.segments() == []
 
 
