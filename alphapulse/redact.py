@@ -1,6 +1,7 @@
 """Secrets out of everything printed or logged: the credentials and path of URLs.
 
-RPC providers put API keys in a URL's user info (``wss://user:key@host``) or path
+Secrets held in the configuration (fields declared with ``metadata={"secret": True}``, such as
+the dashboard's session-signing key) print as :data:`MASK`. RPC providers put API keys in a URL's user info (``wss://user:key@host``) or path
 (``wss://host/v3/KEY``); :func:`mask_urls` keeps a URL's scheme, host and port and
 replaces the rest with ``***``. :class:`RedactFilter` applies it to every record
 that reaches a handler, third-party loggers (web3, websockets) included, since
@@ -10,6 +11,8 @@ from __future__ import annotations
 
 import logging
 import re
+
+MASK = "***"        # what a secret reads wherever it would be printed
 
 _URL = re.compile(r"\b([a-zA-Z][a-zA-Z0-9+.-]*://)([^\s/@'\"<>]*@)?([^\s/?#'\"<>@]+)([/?#][^\s'\"<>]*)?")
 _TRAILING = ".,;:)]}"

@@ -158,15 +158,21 @@ class Recorder:
 
 def record_ring(ring_name: str, directory: str | os.PathLike, stop_event: Any, *,
                 name: str = "market", rotate_bytes: int = 256 << 20, fsync_s: float | None = 1.0,
-                consumer_name: str = "recorder", poll_timeout_s: float = 0.1) -> dict:
+                consumer_name: str = "recorder", poll_timeout_s: float = 0.1,
+                beat: Any = None, beat_s: float = 0.5) -> dict:
     """Process entry point: copy every frame of ring ``ring_name`` into journal files until
-    ``stop_event.is_set()``; returns counts. Frames lost by an overwrite ring are counted."""
+    ``stop_event.is_set()``; returns counts. Frames lost by an overwrite ring are counted.
+    ``beat()`` (the component's heartbeat) is called every ``beat_s`` while it runs."""
     from alphapulse.ring import Ring
     ring = Ring.attach(ring_name, timeout=10.0)
     consumer = ring.consumer(consumer_name, wait="sleep", copy=True)  # never write bytes being overwritten
     rec = Recorder(directory, name, rotate_bytes=rotate_bytes, fsync_s=fsync_s)
     try:
+        next_beat = 0.0
         while not stop_event.is_set():
+            if beat is not None and time.monotonic() >= next_beat:
+                beat()
+                next_beat = time.monotonic() + beat_s
             views = consumer.poll(timeout=poll_timeout_s)
             for v in views:
                 rec.write_buffer(v)

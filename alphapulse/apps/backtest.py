@@ -46,6 +46,13 @@ def signal_to_json(sig: Any) -> dict[str, Any]:
     return d
 
 
+STALE_NAMED = 10          # stale pools named in the printed summary (the report lists them all)
+
+
+def _hex_address(a: bytes) -> str:
+    return "0x" + bytes(a).hex()
+
+
 def _pct(sorted_vals: list[int], q: float) -> float | None:
     if not sorted_vals:
         return None
@@ -126,13 +133,16 @@ def run_backtest(cfg: Any, report: str | None = None, out: Any = None, timings: 
         per_pair[key]["count"] += 1
         per_pair[key]["net_profit_usd_e8"] += s.net_profit_usd_e8
     lat = sorted(latencies_ns)
-    stale_pools = sum(1 for i in range(len(engine.registry)) if engine.registry.pool(i).stale)
+    stale = [engine.registry.pool(i) for i in range(len(engine.registry))]
+    stale_addresses = [_hex_address(p.address) for p in stale if p.stale]
+    stale_pools = len(stale_addresses)
     summary = {
         **book.summary(),
         "evaluate": engine.config.evaluate,
         "last_block": engine.last_block,
         "per_venue_path": dict(per_pair),
         "stale_pools": stale_pools,
+        "stale_pool_addresses": stale_addresses,
         "engine": ec,
         "replayer": counters,
         "execution": NOT_CHECKED,
@@ -161,9 +171,11 @@ def run_backtest(cfg: Any, report: str | None = None, out: Any = None, timings: 
     for k, v in sorted(per_pair.items(), key=lambda kv: -kv[1]["net_profit_usd_e8"]):
         print(f"    venues {k:<16} {v['count']:>6} signals  net {usd(v['net_profit_usd_e8'])}", file=out)
     if ec.get("seq_gaps") or ec.get("bad_event") or stale_pools:
+        named = ", ".join(stale_addresses[:STALE_NAMED]) + (", ..." if stale_pools > STALE_NAMED else "")
         print(f"  sequence gaps {ec.get('seq_gaps', 0)}, bad events {ec.get('bad_event', 0)}; "
-              f"{stale_pools} pools stale at the end, {ec.get('stale_skips', 0):,} changes of stale pools "
-              f"not searched", file=out)
+              f"{ec.get('gap_stale_pools', 0)} turned stale by sequence gaps (the pools of the source that "
+              f"lost frames); {stale_pools} pools stale at the end{' (' + named + ')' if named else ''}, "
+              f"{ec.get('stale_skips', 0):,} changes of stale pools not searched", file=out)
     lu = timing["latency_us"]
     if lu["p50"] is not None:
         print(f"  batch-in to signal-out latency: p50 {lu['p50']:.1f} us, p99 {lu['p99']:.1f} us, "

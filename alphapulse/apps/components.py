@@ -353,5 +353,6 @@ def recorder(stop: Any, *, ring: str, directory: str, rotate_bytes: int,
              metrics: str | None = None) -> None:
     """Copy every market-data frame into journal files (PROTOCOL.md section 6)."""
     from alphapulse.adapters.recorder import record_ring
-    out = record_ring(ring, directory, stop, rotate_bytes=rotate_bytes)
+    m = _metrics(metrics)
+    out = record_ring(ring, directory, stop, rotate_bytes=rotate_bytes, beat=lambda: _alive(m, "recorder"))
     log.info("recorder: %s", out)

@@ -13,10 +13,11 @@ import math
 import os
 import re
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Mapping
 
+from alphapulse import redact
 from alphapulse.bridge.config import BridgeConfig
 from alphapulse.settings import (  # noqa: F401  (re-exported: the pipeline's configuration API)
     MAX_CONFIG_NUMBER, ConfigError, FactoryConfig, TokenConfig, build, coerce, hex_address,
@@ -200,12 +201,20 @@ class DashboardConfig:
     host: str = "127.0.0.1"
     port: int = 5006
     rate_limit_hz: float = 10.0          # dashboard renders per second per browser session
+    # signs the Bokeh session ids (>= 32 bytes; shown as *** wherever the configuration is printed);
+    # "" = a random key made when the dashboard starts
+    secret_key: str = field(default="", repr=False, metadata={"secret": True})
 
     def validate(self, key: str) -> None:
         if not 0 <= self.port < 65536:
             raise ConfigError(f"{key}.port", f"must be in 0..65535, got {self.port}")
-        if not self.rate_limit_hz > 0:
-            raise ConfigError(f"{key}.rate_limit_hz", f"must be > 0, got {self.rate_limit_hz}")
+        from alphapulse.dashboard.options import RATE_LIMIT_RANGE_HZ
+        lo, hi = RATE_LIMIT_RANGE_HZ
+        if not lo <= self.rate_limit_hz <= hi:
+            raise ConfigError(f"{key}.rate_limit_hz", f"must be within {lo:g}..{hi:g} renders/s, got {self.rate_limit_hz}")
+        from alphapulse.dashboard.options import MIN_SECRET_KEY_BYTES
+        if self.secret_key and len(self.secret_key.encode()) < MIN_SECRET_KEY_BYTES:
+            raise ConfigError(f"{key}.secret_key", f"must be at least {MIN_SECRET_KEY_BYTES} bytes (it is never shown)")
 
 
 @dataclass(frozen=True)
@@ -346,6 +355,9 @@ class Config:
         for f in dataclasses.fields(self):
             if f.name != "bridges":
                 getattr(self, f.name).validate(f.name)
+        if self.source.kind == "rpc" and not self.chain.factories:
+            raise ConfigError("chain.factories", "source kind 'rpc' needs at least one [[chain.factories]] entry "
+                                                 "(e.g. --config alphapulse/config/polygon.toml)")
         mode = self.execution.effective_mode(self.source.kind)
         if mode != "off" and self.source.kind == "replay" and not self.execution.rpc_url:
             raise ConfigError("execution.mode", f"{mode!r} needs a node: a local-chain or rpc source, or execution.rpc_url")
@@ -363,11 +375,15 @@ class Config:
 
 
 # ---------------------------------------------------------------- building
-def _to_plain(obj: Any) -> Any:
+def _to_plain(obj: Any, masked: bool = False) -> Any:
+    """Plain dicts and lists; with ``masked``, a set field declared secret (``metadata={"secret":
+    True}``) reads ``redact.MASK``."""
     if dataclasses.is_dataclass(obj):
-        return {f.name: _to_plain(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+        return {f.name: (redact.MASK if masked and f.metadata.get("secret") and getattr(obj, f.name)
+                         else _to_plain(getattr(obj, f.name), masked))
+                for f in dataclasses.fields(obj)}
     if isinstance(obj, (list, tuple)):
-        return [_to_plain(x) for x in obj]
+        return [_to_plain(x, masked) for x in obj]
     return obj
 
 
@@ -442,7 +458,7 @@ def load_config(path: str | Path | None = None, environ: Mapping[str, str] | Non
 
 
 def to_toml(cfg: Config) -> str:
-    """The configuration as TOML text (``--print-config``)."""
+    """The configuration as TOML text (``--print-config``), secrets masked."""
     lines: list[str] = []
 
     def lit(v: Any) -> str:
@@ -471,7 +487,7 @@ def to_toml(cfg: Config) -> str:
                     lines.extend(f"{ik} = {lit(iv)}" for ik, iv in item.items())
                     lines.append("")
 
-    for section, table in cfg.to_dict().items():
+    for section, table in _to_plain(cfg, masked=True).items():
         if isinstance(table, list):            # top-level array of tables ([[bridges]])
             for item in table:
                 lines.append(f"[[{section}]]")

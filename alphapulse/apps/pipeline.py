@@ -82,6 +82,46 @@ def check_replay_source(path: str) -> None:
             raise ConfigError("source.replay_file", f"{f}: {e.strerror or e}") from None
 
 
+def check_writable_dir(key: str, path: str | Path) -> Path:
+    """Create directory ``path`` (and its parents) or raise ConfigError naming ``key``: a component
+    that would write there must not crash-loop on it once started."""
+    p = Path(path).expanduser()
+    for parent in (p, *p.parents):
+        if parent.exists() and not parent.is_dir():
+            raise ConfigError(key, f"{p}: {parent} is not a directory")
+    try:
+        p.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise ConfigError(key, f"{p}: cannot create the directory ({e.strerror or e})") from None
+    if not os.access(p, os.W_OK | os.X_OK):
+        raise ConfigError(key, f"{p}: the directory is not writable")
+    return p
+
+
+def check_component_inputs(cfg: Config) -> None:
+    """What a component would otherwise fail on at start, every restart again: the directories it
+    writes (recorder journals, the pool cache, the nonce file) and, in send mode, the signing key
+    (read here to check it exists and parses, then dropped). Raises ConfigError naming the key."""
+    comps = cfg.supervisor.components
+    if cfg.recorder.enabled and "recorder" in comps:
+        check_writable_dir("recorder.directory", cfg.recorder.directory)
+    if cfg.source.kind == "rpc" and "source" in comps:
+        check_writable_dir("chain.pool_cache", Path(cfg.chain.pool_cache).expanduser().parent)
+        if Path(cfg.chain.pool_cache).expanduser().is_dir():
+            raise ConfigError("chain.pool_cache", f"{cfg.chain.pool_cache} is a directory, not a file")
+    ex = cfg.execution
+    if ex.effective_mode(cfg.source.kind) == "send" and "execution" in comps:
+        from alphapulse.execution.sender import KeyUnavailable, read_key
+        try:
+            read_key(ex.key_env, ex.key_file)
+        except KeyUnavailable as e:
+            raise ConfigError("execution.key_file" if ex.key_file else "execution.key_env", str(e)) from None
+        except OSError as e:
+            raise ConfigError("execution.key_file", f"{ex.key_file}: {e.strerror or e}") from None
+        if ex.nonce_file:
+            check_writable_dir("execution.nonce_file", Path(ex.nonce_file).expanduser().parent)
+
+
 def _check_port_free(what: str, host: str, port: int) -> None:
     if port == 0:
         return
@@ -169,6 +209,10 @@ class Pipeline:
     # -------------------------------------------------------------- start-up
     def preflight(self) -> None:
         c = self.cfg
+        try:
+            check_component_inputs(c)
+        except ConfigError as e:
+            raise StartupError(cli.EXIT_CONFIG, redact.mask_urls(str(e))) from None
         for key, host in (("dashboard.host", c.dashboard.host if c.dashboard.enabled else None),
                           ("ops.host", c.ops.host)):
             if host is not None:
@@ -259,7 +303,8 @@ class Pipeline:
                 "execution_ring": rn["execution"],
                 "tokens": tokens,
                 "venue_names": {int(f["venue"]): f["name"] for f in factories if f["name"]},
-                "market_crc_every": c.protocol.market_checksum_every}))
+                "market_crc_every": c.protocol.market_checksum_every,
+                "secret_key": c.dashboard.secret_key}))
         ex_mode = c.execution.effective_mode(c.source.kind)
         if ex_mode != "off":
             specs.append(ComponentSpec("execution", "alphapulse.execution.component:run",

@@ -159,6 +159,24 @@ def log_formatter(kind: str) -> logging.Formatter:
 CRASH_LOOP = 2        # crashes in a row, without 30 s of stable running between them
 
 
+STOP_SET_TIMEOUT_S = 1.0
+LISTENER_STOP_TIMEOUT_S = 5.0
+
+
+def _within(fn: Callable[[], Any], timeout_s: float) -> bool:
+    """Call ``fn`` on a daemon thread; False if it has not returned within ``timeout_s`` (it may
+    block for good on a lock a stopped or killed process holds: the thread is then left behind)."""
+    def run() -> None:
+        try:
+            fn()
+        except Exception:  # e.g. a listener already stopped
+            pass
+    t = threading.Thread(target=run, name="supervisor-bounded-call", daemon=True)
+    t.start()
+    t.join(timeout_s)
+    return not t.is_alive()
+
+
 class Supervisor:
     """Runs components, restarts crashes, stops them all on request."""
 
@@ -292,8 +310,10 @@ class Supervisor:
         """Ask every component to stop, wait, then terminate/kill stragglers."""
         self.stopping.set()
         for r in self.running.values():
-            if r.proc is not None and r.proc.is_alive():
-                r.stop.set()
+            if r.proc is not None and r.proc.is_alive() and not _within(r.stop.set, STOP_SET_TIMEOUT_S):
+                # the stop flag's lock is held by the process itself (stopped, or killed while it
+                # held it): it cannot be told to stop and is killed at the deadline
+                log.warning("%s cannot be told to stop (its stop flag is locked)", r.spec.name)
         deadline = time.monotonic() + self.shutdown_timeout_s
         for r in self.running.values():
             if r.proc is not None:
@@ -309,10 +329,9 @@ class Supervisor:
             root.removeHandler(self._handler)
             for h in self._displaced:
                 root.addHandler(h)
-        try:
-            self.listener.stop()
-        except Exception:  # listener already stopped
-            pass
+        # a child killed while writing to the log queue leaves its write lock taken: the
+        # listener's end-of-stream marker may then never arrive, and the run must still end
+        _within(self.listener.stop, LISTENER_STOP_TIMEOUT_S)
 
     # ------------------------------------------------------------ status
     def status(self) -> dict[str, dict[str, Any]]:

@@ -6,6 +6,9 @@ Example (rings created by a running pipeline with prefix ``alphapulse_1234``)::
         --market-ring alphapulse_1234_market_data --metrics alphapulse_1234_metrics \\
         --tokens alphapulse/config/polygon.toml
 
+Session ids are signed with the key in the environment variable BOKEH_SECRET_KEY (Bokeh's
+own convention; at least 32 bytes), or with a random key made at start when it is unset.
+
 Exit codes: 0 clean stop (SIGTERM, Ctrl-C), 2 bad arguments or token file, 3 port in use.
 """
 from __future__ import annotations
@@ -13,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import signal
 import sys
 import threading
@@ -68,7 +72,8 @@ def main(argv: list[str] | None = None) -> int:
                                 signal_ring=a.signal_ring, market_ring=a.market_ring,
                                 execution_ring=a.execution_ring,
                                 metrics_block=a.metrics_block, tokens=tokens,
-                                allow_origins=tuple(a.allow_origins)).validate()
+                                allow_origins=tuple(a.allow_origins),
+                                secret_key=os.environ.get("BOKEH_SECRET_KEY", "")).validate()
         dash = Dashboard(opts)
     except (OSError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)

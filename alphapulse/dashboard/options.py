@@ -4,6 +4,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+# renders per second per browser session: beyond a screen's refresh rate nobody sees more, and
+# below one render per 100 s the page is not live (the limiter's delays stay within the event loop's range)
+RATE_LIMIT_RANGE_HZ = (0.01, 1000.0)
+MIN_SECRET_KEY_BYTES = 32           # what Bokeh asks of BOKEH_SECRET_KEY
+
 
 @dataclass(frozen=True)
 class DashboardOptions:
@@ -36,6 +41,9 @@ class DashboardOptions:
     stats_interval_ms: int = 500
     max_market_frames_per_batch: int = 4096  # newest kept, older ones of a burst skipped (counted)
     market_cpu_share: float = 0.25          # at most this share of one core on market data
+    # signs the Bokeh session ids (HMAC): a session id this server did not sign is refused;
+    # "" = a random key made at start (then only pages this server handed out connect)
+    secret_key: str = field(default="", repr=False)
 
     def validate(self) -> "DashboardOptions":
         """Raise ValueError naming the field of the first bad value; returns self."""
@@ -43,14 +51,17 @@ class DashboardOptions:
             raise ValueError(f"dashboard.{name}: {why}")
         if not 0 <= self.port < 65536:
             bad("port", f"must be in 0..65535, got {self.port}")
-        if not (isinstance(self.rate_limit_hz, (int, float)) and 0 < self.rate_limit_hz < float("inf")):
-            bad("rate_limit_hz", f"must be a positive number, got {self.rate_limit_hz}")
+        lo, hi = RATE_LIMIT_RANGE_HZ
+        if not (isinstance(self.rate_limit_hz, (int, float)) and lo <= self.rate_limit_hz <= hi):
+            bad("rate_limit_hz", f"must be within {lo:g}..{hi:g} renders/s, got {self.rate_limit_hz}")
         for name in ("max_rows", "price_history", "price_interval_ms", "market_crc_every",
                      "poll_timeout_ms", "stats_interval_ms", "max_market_frames_per_batch"):
             if getattr(self, name) < 1:
                 bad(name, f"must be >= 1, got {getattr(self, name)}")
         if not 0 < self.market_cpu_share <= 1:
             bad("market_cpu_share", f"must be in (0, 1], got {self.market_cpu_share}")
+        if self.secret_key and len(self.secret_key.encode()) < MIN_SECRET_KEY_BYTES:
+            bad("secret_key", f"must be at least {MIN_SECRET_KEY_BYTES} bytes (it is never shown)")
         if not self.consumer_name or len(self.consumer_name) > 31:
             bad("consumer_name", "must be 1..31 characters")
         return self

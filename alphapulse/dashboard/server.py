@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import errno
 import logging
+import secrets
 import socket
 import threading
 import time
@@ -27,7 +28,7 @@ from tornado.ioloop import IOLoop
 from alphapulse.dashboard.aggregate import Aggregator, TokenBook
 from alphapulse.dashboard.app import Hub
 from alphapulse.dashboard.feed import RingReader, StatsPoller
-from alphapulse.dashboard.options import DashboardOptions
+from alphapulse.dashboard.options import MIN_SECRET_KEY_BYTES, DashboardOptions
 
 log = logging.getLogger("alphapulse.dashboard")
 
@@ -85,6 +86,8 @@ class Dashboard:
                     max_frames_per_batch=budget, max_cpu_share=share))
         self.stats = StatsPoller(self.agg, self.hub.notify_all, self.stop_event, self.readers,
                                  o.metrics_block, interval_s=o.stats_interval_ms / 1000)
+        # the key that signs session ids: configured, or made here and known to this process only
+        self._secret_key = (o.secret_key or secrets.token_urlsafe(MIN_SECRET_KEY_BYTES)).encode()
         self.server: Server | None = None
         self.port: int | None = None
         self._thread: threading.Thread | None = None
@@ -102,6 +105,7 @@ class Dashboard:
         try:
             server = Server({"/": app}, io_loop=io_loop, address=o.host, port=port,
                             allow_websocket_origin=websocket_origins(o.host, port, o.allow_origins),
+                            sign_sessions=True, secret_key=self._secret_key,
                             keep_alive_milliseconds=10_000, check_unused_sessions_milliseconds=5_000,
                             unused_session_lifetime_milliseconds=15_000)
         except OSError as e:

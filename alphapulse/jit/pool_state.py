@@ -28,8 +28,10 @@ so that a Numba call from Python costs little to dispatch):
 
 A pool is created by a PoolState snapshot (any kind) or a PoolSync
 (constant product; its fee comes from the venue table of the config). A
-sequence gap marks every pool stale; a PoolState clears it, and so does a
-PoolSync (both reserves: a constant-product pool's whole state). Records whose
+sequence gap in one source's stream marks stale the pools that source's records
+changed (``C_SOURCES``; the lost frames could have touched no other); a
+PoolState clears it, and so does a PoolSync (both reserves: a constant-product
+pool's whole state). Records whose
 fields the contracts cannot produce (``valid_*``) are counted bad events.
 """
 from __future__ import annotations
@@ -74,7 +76,8 @@ C_SNAP_BLOCK = 34  # block of the last PoolState snapshot (events up to it are i
 C_COV_LO = 35     # int64 bits: the tick range whose initialised ticks the arrays all hold (TickCoverage);
 C_COV_HI = 36     # (amm_v3.NO_COVERAGE_LO, NO_COVERAGE_HI) when none was sent
 C_WANT = 37       # RefreshReason the pool waits on a fresh snapshot for (0: none); it is stale meanwhile
-NCOL = 38
+C_SOURCES = 38    # bit (source & 63) of every market-data source whose records changed this pool
+NCOL = 39
 
 LOG_SNAPSHOT = np.uint64(0xFFFFFFFFFFFFFFFF)  # a snapshot covers every log of its block
 
@@ -126,7 +129,7 @@ M_GAS_POOL_EPOCH = M_LAST_SEQ + 256   # search epoch of the cached price pool of
 M_GAS_POOL = M_GAS_POOL_EPOCH + 1
 M_GAS_TOKEN = M_GAS_POOL + 1     # the native token's row when M_GAS_POOL was looked up
 M_GAS_USD = M_GAS_TOKEN + 1      # 8 x (price epoch + 1, gas price, gas USD e8 or -1) by (hops - 2) * 4 + V2 hops
-# Advanced when every pool turns stale: the strategy's cached price pools and gas values
+# Advanced when a sequence gap turns pools stale: the strategy's cached price pools and gas values
 # (see arb.cached_price_pool) are then all looked up again.
 M_PRICE_EPOCH = M_GAS_USD + 24
 M_STATE_VER = M_PRICE_EPOCH + 1  # +1 per applied TLV: keys caches derived from pool state (arb.SWC_N)
@@ -162,7 +165,8 @@ K_SIMULATIONS = 23   # exact cycle simulations run by the sizing search
 K_TICK_TABLE_FULL = 24      # ticks that did not fit in a pool's tick arrays (max_ticks_per_pool)
 K_REFRESH_WANTED = 25       # times a pool left trading to wait on a fresh snapshot
 K_CHAIN_MISMATCH = 26       # GasPrice records whose chain id differs from the configured one
-NCOUNTERS = 27
+K_GAP_STALE_POOLS = 27      # pools a sequence gap of a source they are fed by turned stale
+NCOUNTERS = 28
 COUNTER_NAMES = {v: k[2:].lower() for k, v in globals().items()
                  if k.startswith("K_") and isinstance(v, int)}
 
@@ -185,6 +189,7 @@ T_STATE = L.POOL_STATE.type_id
 T_SYNC = L.POOL_SYNC.type_id
 T_GAS = L.GAS_PRICE.type_id
 T_COVERAGE = L.TICK_COVERAGE.type_id
+T_FEE = L.POOL_FEE.type_id
 
 SW_SQRT = L.POOL_SWAP.offset("sqrt_price_x96_after")
 SW_LIQ = L.POOL_SWAP.offset("liquidity_after")
@@ -243,6 +248,7 @@ TC_BLOCK = L.TICK_COVERAGE.offset("block_number")
 TC_LOWER = L.TICK_COVERAGE.offset("tick_lower")
 TC_UPPER = L.TICK_COVERAGE.offset("tick_upper")
 TC_POOL = L.TICK_COVERAGE.offset("pool")
+FE_FEE = L.POOL_FEE.offset("fee_pips")
 
 REFRESH_UNKNOWN_TICK = int(L.RefreshReason.UNKNOWN_TICK)
 REFRESH_NEGATIVE_LIQUIDITY = int(L.RefreshReason.NEGATIVE_LIQUIDITY)
@@ -866,6 +872,21 @@ def valid_pool_tick(buf, v, spacing):
     return _tick_in_bounds(tick) and _on_spacing(tick, spacing)
 
 
+@njit(cache=True)
+def valid_tick_coverage(buf, v):
+    """Whether a TickCoverage at ``buf[v:]`` names a range lower <= upper of ticks within
+    [-887272, 887272]."""
+    lower = ld_i32(buf, v + TC_LOWER)
+    upper = ld_i32(buf, v + TC_UPPER)
+    return lower <= upper and _tick_in_bounds(lower) and _tick_in_bounds(upper)
+
+
+@njit(cache=True)
+def valid_pool_fee(buf, v):
+    """Whether a PoolFee at ``buf[v:]`` holds a fee below 100 % (1,000,000 pips)."""
+    return ld_u32(buf, v + FE_FEE) < np.uint64(FEE_DENOMINATOR)
+
+
 # ---------------------------------------------------------------- apply one TLV
 @njit(cache=True)
 def apply_tlv(buf, t, v, pools, tokens, pairs, pool_ht, token_ht, pair_ht, tticks, tnets, tgross, tn,
@@ -1085,11 +1106,11 @@ def apply_tlv(buf, t, v, pools, tokens, pairs, pool_ht, token_ht, pair_ht, ttick
         if p < 0:
             counters[K_UNKNOWN_POOL] += 1
             return -1
-        lower = ld_i32(buf, v + TC_LOWER)
-        upper = ld_i32(buf, v + TC_UPPER)
-        if pools[p, C_KIND] != np.uint64(KIND_V3) or lower > upper:
+        if pools[p, C_KIND] != np.uint64(KIND_V3) or not valid_tick_coverage(buf, v):
             counters[K_BAD_EVENT] += 1
             return -1
+        lower = ld_i32(buf, v + TC_LOWER)
+        upper = ld_i32(buf, v + TC_UPPER)
         if ld_u64(buf, v + TC_BLOCK) != pools[p, C_SNAP_BLOCK]:
             counters[K_IGNORED_TLVS] += 1    # not the range of the snapshot the arrays hold
             return -1
@@ -1102,6 +1123,15 @@ def apply_tlv(buf, t, v, pools, tokens, pairs, pool_ht, token_ht, pair_ht, ttick
         counters[K_APPLIED] += 1
         return p
 
+    if t == T_FEE:
+        # no pool held here has a dynamic fee (PoolState kinds 1 and 2 only): a PoolFee changes
+        # nothing, but one whose fee no contract can hold is a bad event like any other
+        if not valid_pool_fee(buf, v):
+            counters[K_BAD_EVENT] += 1
+            return -1
+        counters[K_IGNORED_TLVS] += 1
+        return -1
+
     if t == T_GAS:
         meta[M_GAS_BASE] = np.int64(ld_u64(buf, v + GP_BASE))
         meta[M_GAS_PRIO] = np.int64(ld_u64(buf, v + GP_PRIO))
@@ -1113,11 +1143,27 @@ def apply_tlv(buf, t, v, pools, tokens, pairs, pool_ht, token_ht, pair_ht, ttick
     return -1
 
 
+@njit(cache=True, inline="always")
+def source_bit(src):
+    """The bit of market-data source ``src`` (0..255) in ``C_SOURCES`` (sources 64 apart share one:
+    a gap of either then marks both's pools, never fewer)."""
+    return np.uint64(1) << np.uint64(src & 63)
+
+
 @njit(cache=True)
-def mark_all_stale(pools, meta):
+def mark_source_stale(pools, meta, src):
+    """A gap in source ``src``'s stream: its lost frames could have changed only pools that source
+    feeds, and those turn stale (each heals at its next PoolState, a constant-product one at its
+    next PoolSync). Returns how many pools it marked."""
+    bit = source_bit(src)
+    n = 0
     for p in range(meta[M_NPOOLS]):
-        pools[p, C_STALE] = U1
+        if pools[p, C_SOURCES] & bit:
+            if pools[p, C_STALE] == U0:
+                n += 1
+            pools[p, C_STALE] = U1
     meta[M_PRICE_EPOCH] += 1
+    return n
 
 
 @njit(cache=True)

@@ -101,3 +101,62 @@ def test_intra_block_signals_are_not_counted_as_profit(tmp_path):
     assert len(intra) >= N_BLOCKS and doc["summary"]["signals_intra_block"] == len(intra)
     counted = [s for s in doc["signals"] if not s["flags"] & 0x03]
     assert doc["summary"]["signals_net_profit_usd_e8"] == sum(s["net_profit_usd_e8"] for s in counted)
+
+
+# ---------------------------------------------------------------- a gap costs only what it could touch
+Q1, Q2 = addr(0x2001), addr(0x2002)       # the second source's pools (another pair)
+DAI = addr(0xC0)
+GAP_BLOCKS = 40
+
+
+def write_two_source_recording(path, drop: int | None) -> tuple[int, bytes]:
+    """Two sources, as with one adapter per venue: source A feeds a V3 pool (snapshot at the start
+    only) and a V2 pool of its pair, whose price leaves and rejoins the V3 price block after block
+    (a signal every other block); source B feeds two V2 pools of another pair. ``drop``: the index
+    among B's frames of the one left out of the file. Returns (frames written, B's first pool)."""
+    from alphapulse.protocol import layout as L
+    from tests.strategy.test_engine import _v3_setup
+    a, b = Feed(), Feed(source=int(L.Source.IMPORTER))
+    v3_frames, _ = _v3_setup(a)                         # P3 = addr(0x1003) in the engine tests
+    frames = [a.frame(a.v2_state(P1, WETH, USDC, 10**24, 10**24), *v3_frames, a.gas(chain_id=CHAIN)),
+              b.frame(b.v2_state(Q1, WETH, DAI, 10**24, 10**24), b.v2_state(Q2, WETH, DAI, 10**24, 10**24,
+                                                                             venue=302))]
+    b_frames = []
+    for k in range(GAP_BLOCKS):
+        a.block += 1
+        b.block = a.block
+        frames.append(a.frame(a.v2_sync(P1, WETH, USDC, 10**24, (103 if k % 2 == 0 else 100) * 10**22)))
+        fb = b.frame(b.v2_sync(Q1, WETH, DAI, 10**24, (10**24 + k * 10**18)))
+        b_frames.append(fb)
+        if drop is None or len(b_frames) - 1 != drop:
+            frames.append(fb)
+        frames.append(a.frame(block_end(a)))
+    with JournalWriter(path) as w:
+        for fr in frames:
+            w.append(fr)
+    return len(frames), Q1
+
+
+def gap_backtest(tmp_path, drop):
+    rec = tmp_path / f"rec-{drop}.apj"
+    write_two_source_recording(rec, drop)
+    cfg = load_config(environ={}, overrides={"source": {"kind": "replay", "replay_file": str(rec), "speed": "max"}})
+    report = tmp_path / f"report-{drop}.json"
+    out = io.StringIO()
+    assert run_backtest(cfg, report=str(report), out=out) == 0
+    return json.loads(report.read_text()), out.getvalue()
+
+
+def test_a_lost_frame_marks_stale_only_the_pools_its_source_feeds(tmp_path):
+    intact, _ = gap_backtest(tmp_path, None)
+    n = len(intact["signals"])
+    assert n >= GAP_BLOCKS // 2 - 1 and intact["summary"]["stale_pools"] == 0
+    damaged, text = gap_backtest(tmp_path, GAP_BLOCKS // 4)        # B loses one frame early on
+    s = damaged["summary"]
+    assert s["engine"]["seq_gaps"] == 1
+    # source A's pools kept trading: the V3 pool, with no snapshot after the start, was never touched
+    assert len(damaged["signals"]) >= n - 1, (len(damaged["signals"]), n)
+    # B's pools turned stale (2), Q1 healed at its next PoolSync, Q2 (never synced again) stays
+    assert s["engine"]["gap_stale_pools"] == 2
+    assert s["stale_pools"] == 1 and s["stale_pool_addresses"] == ["0x" + Q2.hex()]
+    assert "0x" + Q2.hex() in text and "1 pools stale at the end" in text and "2 turned stale by" in text

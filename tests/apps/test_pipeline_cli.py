@@ -8,6 +8,8 @@ import pytest
 from alphapulse.apps.pipeline import BUNDLED_MARKET, BUNDLED_RECORDING
 from tests.apps.pipeline_helpers import REPO
 
+POLYGON = str(REPO / "alphapulse" / "config" / "polygon.toml")
+
 
 def run(*args, env=None, timeout=300):
     import os
@@ -94,7 +96,7 @@ def test_print_config_names_where_the_key_is_never_the_key(tmp_path):
 
 def test_unreachable_rpc_exits_4():
     from tests.apps.pipeline_helpers import free_port
-    r = run("--rpc", f"ws://127.0.0.1:{free_port()}", "--no-dashboard", "--ops-port", "0", timeout=120)
+    r = run("--config", POLYGON, "--rpc", f"ws://127.0.0.1:{free_port()}", "--no-dashboard", "--ops-port", "0", timeout=120)
     assert r.returncode == 4, r.stderr
     assert "no RPC endpoint is reachable" in r.stderr
 
@@ -103,10 +105,10 @@ def test_a_planted_rpc_key_is_never_printed():
     from tests.apps.pipeline_helpers import free_port
     key = "PLANTEDk3y0123456789"
     url = f"wss://user:{key}@127.0.0.1:{free_port()}/v3/{key}"
-    r = run("--rpc", url, "--no-dashboard", "--ops-port", "0", timeout=120)
+    r = run("--config", POLYGON, "--rpc", url, "--no-dashboard", "--ops-port", "0", timeout=120)
     assert r.returncode == 4 and "no RPC endpoint is reachable" in r.stderr, r.stderr
     assert "127.0.0.1" in r.stderr and key not in r.stderr + r.stdout
-    r = run("--rpc", url, "--print-config", timeout=60)
+    r = run("--config", POLYGON, "--rpc", url, "--print-config", timeout=60)
     assert r.returncode == 0 and "wss://***@127.0.0.1" in r.stdout and key not in r.stdout
     r = run("--rpc", f"http://u:{key}@host/{key}", timeout=60)
     assert r.returncode == 2 and "source.rpc_urls[0]" in r.stderr and key not in r.stderr
@@ -163,3 +165,72 @@ def test_the_bundled_recording_named_explicitly_comes_with_its_market(tmp_path):
     market = load_config(BUNDLED_MARKET, environ={}).chain
     assert bundled.chain.stable_token == market.stable_token and bundled.chain.tokens == market.tokens
     assert other.chain.stable_token != market.stable_token
+
+
+def _no_pipeline_left(prefix: str) -> None:
+    import os
+    assert not [n for n in os.listdir("/dev/shm") if prefix in n], "a pipeline started: rings were created"
+    out = subprocess.run(["pgrep", "-f", prefix], capture_output=True, text=True).stdout.split()
+    assert not out, f"processes left running: {out}"
+
+
+def _start_error(tmp_path, *args, env=None):
+    """Run the pipeline that must refuse to start; returns its one stderr line."""
+    import uuid
+    prefix = f"apcfg{uuid.uuid4().hex[:10]}"
+    r = run(*args, "--no-dashboard", "--ops-port", "0", "--duration", "30",
+            env={"ALPHAPULSE__RINGS__PREFIX": f'"{prefix}"', **(env or {})}, timeout=120)
+    assert r.returncode == 2, r.stderr[-3000:]
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in r.stderr, r.stderr[-3000:]
+    _no_pipeline_left(prefix)
+    return lines[0]
+
+
+def test_a_recorder_directory_under_a_regular_file_is_a_config_error_at_start(tmp_path):
+    blocker = tmp_path / "afile"
+    blocker.write_text("not a directory")
+    line = _start_error(tmp_path, "--record", str(blocker / "journals"))
+    assert line.startswith("alphapulse: config error: recorder.directory: ") and str(blocker) in line, line
+    line = _start_error(tmp_path, "--record", str(blocker))
+    assert "recorder.directory" in line and "not a directory" in line, line
+
+
+def test_rpc_mode_with_no_factories_is_a_config_error_at_start(tmp_path):
+    from tests.apps.pipeline_helpers import free_port
+    line = _start_error(tmp_path, "--rpc", f"ws://127.0.0.1:{free_port()}")
+    assert "config error: chain.factories: " in line, line
+
+
+def test_a_pool_cache_under_a_regular_file_is_a_config_error_at_start(tmp_path):
+    from tests.apps.pipeline_helpers import free_port
+    blocker = tmp_path / "afile"
+    blocker.write_text("")
+    line = _start_error(tmp_path, "--config", POLYGON, "--rpc", f"ws://127.0.0.1:{free_port()}",
+                        env={"ALPHAPULSE__CHAIN__POOL_CACHE": f'"{blocker}/pools.sqlite"'})
+    assert "config error: chain.pool_cache: " in line, line
+
+
+@pytest.mark.parametrize("rate", ["nan", "inf", "-inf", "0", "-1", "1e-300", "1e9", "1e300"])
+def test_an_absurd_dashboard_rate_limit_is_a_config_error_at_start(tmp_path, rate):
+    r = run("--ops-port", "0", "--duration", "30", env={"ALPHAPULSE__DASHBOARD__RATE_LIMIT_HZ": rate}, timeout=60)
+    assert r.returncode == 2, r.stderr[-3000:]
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and "config error: dashboard.rate_limit_hz: " in lines[0], r.stderr[-3000:]
+
+
+def test_send_mode_without_a_key_is_a_config_error_at_start(tmp_path):
+    line = _start_error(tmp_path, "--source", "local-chain",
+                        env={"ALPHAPULSE__EXECUTION__MODE": '"send"', "ALPHAPULSE_EXECUTION_KEY": "",
+                             "ALPHAPULSE__EXECUTION__KEY_FILE": f'"{tmp_path}/missing.key"'})
+    assert "config error: execution.key_file: " in line, line
+
+
+def test_the_dashboard_key_is_never_printed():
+    key = "PLANTEDdashboardKEY-0123456789abcdef"
+    r = run("--print-config", env={"ALPHAPULSE__DASHBOARD__SECRET_KEY": f'"{key}"'}, timeout=60)
+    assert r.returncode == 0 and 'secret_key = "***"' in r.stdout and key not in r.stdout, r.stdout
+    r = run("--print-config", timeout=60)
+    assert r.returncode == 0 and 'secret_key = ""' in r.stdout
+    r = run("--print-config", env={"ALPHAPULSE__DASHBOARD__SECRET_KEY": '"short"'}, timeout=60)
+    assert r.returncode == 2 and "config error: dashboard.secret_key: " in r.stderr and "short" not in r.stderr

@@ -8,7 +8,9 @@ from tests.apps.pipeline_helpers import PipelineProcess
 
 
 def test_default_run_serves_dashboard_and_signals_then_survives_a_killed_component():
-    p = PipelineProcess("--speed", "20")          # the bundled recording, 20x its recorded pace
+    key = "PLANTEDdashKEY-0123456789abcdefghijkl"
+    p = PipelineProcess("--speed", "20",          # the bundled recording, 20x its recorded pace
+                        env={"ALPHAPULSE__DASHBOARD__SECRET_KEY": f'"{key}"'})
     try:
         p.wait_for(lambda: p.metric("alphapulse_signals_total", "strategy") > 0, 30, "first signals")
         def page():
@@ -30,9 +32,11 @@ def test_default_run_serves_dashboard_and_signals_then_survives_a_killed_compone
         p.wait_for(lambda: p.metric("alphapulse_signals_total", "strategy") > before, 30,
                    "signals after the restart")
         assert "strategy died (exit code -9)" in p.output()
+        assert key not in p.get("/health")[1] + p.get("/metrics")[1]
     finally:
         code = p.stop()
     assert code == 0, p.output()[-3000:]
+    assert key not in p.output()
     assert p.segments() == []
 
 
@@ -146,3 +150,42 @@ def test_replay_of_a_live_recording_gives_the_live_signals(tmp_path):
     by_id = {s["signal_id"]: s for s in replayed}
     for sig in live:
         assert signal_to_json(sig) == by_id.get(sig.signal_id), sig.signal_id
+
+
+def _ready(p, timeout=480):
+    """Health ready (a cold strategy compiles first: minutes on a loaded host)."""
+    return p.wait_for(lambda: (lambda h: h if h and h["ready"] else None)(p.health()), timeout, "ready")
+
+
+def test_a_component_crash_looping_at_the_end_makes_the_run_fail(tmp_path):
+    import shutil
+    rec = tmp_path / "journals"
+    p = PipelineProcess("--speed", "1", "--record", str(rec), dashboard=False)
+    try:
+        h = _ready(p)
+        # the recorder's directory turns into a file under it: every restart fails
+        shutil.rmtree(rec)
+        rec.write_text("not a directory any more")
+        os.kill(h["components"]["recorder"]["pid"], signal.SIGKILL)
+        p.wait_for(lambda: (p.health() or {}).get("components", {}).get("recorder", {}).get("restarts", 0) >= 3,
+                   60, "recorder restarts")
+    finally:
+        code = p.stop()
+    assert code == 1, p.output()[-3000:]
+    # restarting when the stop came (a start takes seconds on a loaded host), or dead
+    last = p.output().strip().splitlines()[-1]
+    assert last in ("alphapulse: recorder killed at shutdown", ) or last.startswith("alphapulse: recorder crash-looping"), last
+    assert p.segments() == []
+
+
+def test_a_component_killed_at_shutdown_makes_the_run_fail():
+    p = PipelineProcess("--speed", "1", dashboard=False, env={"ALPHAPULSE__SUPERVISOR__SHUTDOWN_TIMEOUT_S": "2"})
+    try:
+        h = _ready(p)
+        os.kill(h["components"]["source"]["pid"], signal.SIGSTOP)      # it can no longer stop by itself
+    finally:
+        code = p.stop()
+    assert code == 1, p.output()[-3000:]
+    assert "source did not stop in 2 s; killing it" in p.output()
+    assert "alphapulse: source killed at shutdown" in p.output()
+    assert p.segments() == []

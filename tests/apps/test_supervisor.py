@@ -101,3 +101,18 @@ def test_a_component_killed_at_shutdown_or_crash_looping_is_a_failure():
         assert _wait(lambda: (sup.poll() or True) and sup.status()["toy"]["restarts"] >= 2)
     assert sup.failures().startswith("toy crash-looping")
 
+
+
+def test_shutdown_ends_when_a_component_holds_its_stop_flag_locked(tmp_path):
+    """A component SIGSTOPped (or killed) inside ``stop.is_set()`` keeps the lock of its stop
+    flag: telling it to stop must not block the supervisor for good."""
+    sup = Supervisor([ComponentSpec("toy", "tests.apps.toy_components:ticker", {"path": str(tmp_path / "t")})],
+                     shutdown_timeout_s=1.0, log_stream=io.StringIO())
+    with sup:
+        assert _wait(lambda: (tmp_path / "t").exists())
+        held = sup.running["toy"].stop._cond.acquire(timeout=5)   # what the stopped process holds
+        assert held
+        os.kill(sup.running["toy"].proc.pid, signal.SIGSTOP)
+        t0 = time.monotonic()
+    assert time.monotonic() - t0 < 10
+    assert sup.failures() == "toy killed at shutdown"

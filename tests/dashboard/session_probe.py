@@ -17,6 +17,9 @@ session lives: past about 300 messages the default recursion limit of 1000 is
 hit and the session dies with ``RecursionError``. Measured here: ~6 frames per
 push. The probe therefore raises the recursion limit and gives its threads a
 stack large enough for it. (The page's BokehJS client has no such chain.)
+
+The dashboard refuses session ids it did not sign: the probe signs its own with the dashboard's
+key, given as Bokeh reads it, in the environment (BOKEH_SECRET_KEY, BOKEH_SIGN_SESSIONS=true).
 """
 from __future__ import annotations
 

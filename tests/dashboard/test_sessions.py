@@ -12,6 +12,7 @@ import json
 import os
 import socket
 import subprocess
+import uuid
 import sys
 import time
 
@@ -52,10 +53,12 @@ def _stop(proc: subprocess.Popen, what: str) -> int:
 def test_many_sessions_rate_capped_newest_wins_producer_never_waits(rings):
     sig_ring, md_ring, sig_p, md_p = rings
     port = _free_port()
+    # the dashboard signs session ids with this key, and the probe's clients sign theirs with it
+    key = {"BOKEH_SECRET_KEY": uuid.uuid4().hex + uuid.uuid4().hex}
     dash = subprocess.Popen(
         [sys.executable, "-m", "alphapulse.dashboard", "--port", str(port),
          "--signal-ring", sig_ring.name, "--market-ring", md_ring.name,
-         "--rate-limit", str(RATE), "--log-level", "WARNING"], cwd=REPO)
+         "--rate-limit", str(RATE), "--log-level", "WARNING"], cwd=REPO, env={**os.environ, **key})
     probe = None
     try:
         wait_listening("127.0.0.1", port, 60)
@@ -67,7 +70,8 @@ def test_many_sessions_rate_capped_newest_wins_producer_never_waits(rings):
             time.sleep(0.05)
         probe = subprocess.Popen(
             [sys.executable, "-m", "tests.dashboard.session_probe", f"http://127.0.0.1:{port}/",
-             str(SESSIONS)], cwd=REPO, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+             str(SESSIONS)], cwd=REPO, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+            env={**os.environ, **key, "BOKEH_SIGN_SESSIONS": "true"})
         assert probe.stdout.readline().strip() == "ready"
         rss_start = _rss_kb(dash.pid)
 
@@ -84,7 +88,10 @@ def test_many_sessions_rate_capped_newest_wins_producer_never_waits(rings):
                                            gas_e8=0, gas_wei=1, block=seq, spread_bps=1, ts_ns=now))
                 md_p.publish(sync_frame(seq, POOLS[seq % 2], 400 + seq % 2,
                                         (2_000_000 + seq) * 10 ** 6, 1000 * 10 ** 18, seq, now))
-            if rss_mid is None and el > FLOOD_S / 2:
+                # measured inside the burst too: on a loaded host one burst can outlast the flood
+                if rss_mid is None and time.monotonic() - t_start > FLOOD_S / 2:
+                    rss_mid = _rss_kb(dash.pid)
+            if rss_mid is None and time.monotonic() - t_start > FLOOD_S / 2:
                 rss_mid = _rss_kb(dash.pid)
             time.sleep(0.003)
         t_end = time.monotonic()

@@ -91,7 +91,10 @@ def _base_records(f: Feed) -> list:
     return [f.gas(), f.v2_state(P1, WETH, USDC, 10**24, 103 * 10**22),
             f.v2_sync(P2, WETH, USDC, 10**24, 101 * 10**22, venue=302), *v3_frames,
             f.v3_mint(P3, WETH, USDC, -180, 240, 7 * 10**19),
-            f.v3_swap(P3, WETH, USDC, v3_frames[0].sqrt_price_x96 - 10**21, v3_frames[0].liquidity, -1)]
+            f.v3_swap(P3, WETH, USDC, v3_frames[0].sqrt_price_x96 - 10**21, v3_frames[0].liquidity, -1),
+            C.TickCoverage(block_number=f.block, tick_lower=-887220, tick_upper=887220, pool=P3),
+            C.PoolFee(block_number=f.block, block_ts_ns=0, log_index=1, fee_pips=3000, venue=406, flags=0,
+                      pool=P3)]
 
 
 def _check_state(e) -> None:
@@ -106,6 +109,8 @@ def _check_state(e) -> None:
             ticks = tticks[r, :tn[r]]
             assert np.all(np.diff(ticks) > 0)
             assert ticks.size == 0 or (V3.MIN_TICK <= ticks[0] and ticks[-1] <= V3.MAX_TICK)
+            lo, hi = np.int64(row[S.C_COV_LO]), np.int64(row[S.C_COV_HI])
+            assert V3.MIN_TICK <= lo <= hi <= V3.MAX_TICK     # (MIN_TICK, MAX_TICK): none sent
         if row[S.C_HAS_STATE]:
             assert row[S.C_FEE] < 1_000_000
 

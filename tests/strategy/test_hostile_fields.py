@@ -109,3 +109,43 @@ def test_a_sync_with_impossible_decimals_is_a_bad_event_and_logged(caplog):
     with caplog.at_level("WARNING"):
         assert e.log_bad_events() == 1 and e.log_bad_events() == 0
     assert [r.message for r in caplog.records if "outside the contracts' limits" in r.message]
+
+
+@pytest.mark.parametrize("lower,upper", [(V3.MIN_TICK - 1, 0), (0, V3.MAX_TICK + 1), (-2**31, 2**31 - 1),
+                                         (-2**31, 0), (600, -600)])
+def test_a_tick_coverage_outside_the_bounds_or_inverted_is_a_bad_event(lower, upper):
+    from alphapulse.jit import pool_state as S
+    from alphapulse.protocol import codec as C
+    e, f = engine(), Feed()
+    e.process([f.frame(*_cycle(f))])                    # the snapshot of block f.block: its range applies
+    before = e.snapshot()
+    e.process([f.frame(C.TickCoverage(block_number=f.block, tick_lower=lower, tick_upper=upper, pool=P3))])
+    assert e.counters()["bad_event"] == 1
+    assert np.array_equal(before["pools"], e.snapshot()["pools"])
+    # the widest valid range of the same snapshot is applied
+    e.process([f.frame(C.TickCoverage(block_number=f.block, tick_lower=V3.MIN_TICK, tick_upper=V3.MAX_TICK,
+                                      pool=P3))])
+    row = e.state["pools"][e.registry.index(P3)]
+    assert e.counters()["bad_event"] == 1
+    assert np.int64(row[S.C_COV_LO]) == V3.MIN_TICK and np.int64(row[S.C_COV_HI]) == V3.MAX_TICK
+
+
+@pytest.mark.parametrize("fee", [1_000_000, 2**32 - 1])
+def test_a_pool_fee_of_100_percent_or_more_is_a_bad_event_and_logged(fee, caplog):
+    from alphapulse.protocol import codec as C
+    e, f = engine(), Feed()
+    e.process([f.frame(*_cycle(f))])
+    before = e.snapshot()
+
+    def pool_fee(fee_pips):
+        return C.PoolFee(block_number=f.block, block_ts_ns=0, log_index=7, fee_pips=fee_pips, venue=406,
+                         flags=0, pool=P3)
+    e.process([f.frame(pool_fee(fee))])
+    assert e.counters()["bad_event"] == 1
+    with caplog.at_level("WARNING"):
+        assert e.log_bad_events() == 1
+    assert [r.message for r in caplog.records if "outside the contracts' limits" in r.message]
+    e.process([f.frame(pool_fee(999_999))])               # a possible fee: no pool here has a dynamic one
+    assert e.counters()["bad_event"] == 1
+    for k in ("pools", "tticks", "tnets", "tn"):
+        assert np.array_equal(before[k], e.snapshot()[k]), k

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from tests.strategy.feed import Feed, signals
-from tests.strategy.test_engine import E18, P1, P2, USDC, WETH, engine
+from tests.strategy.test_engine import E18, P1, P2, P3, USDC, WETH, engine
 
 
 def _flip_sequence_bit(frame: np.ndarray, bit: int) -> np.ndarray:
@@ -53,3 +53,29 @@ def test_a_gap_heals_each_constant_product_pool_at_its_next_sync():
     f.block += 1
     out = e.process([f.frame(f.v2_sync(P1, WETH, USDC, 1000 * E18, 2_000_000 * E18))])
     assert len(signals(out)) == 1 and not e.registry.pool(P1).stale
+
+
+def test_a_gap_marks_stale_only_the_pools_fed_by_the_source_that_lost_frames():
+    from alphapulse.protocol import layout as L
+    from tests.strategy.test_engine import _v3_setup
+    e, a, b = engine(), Feed(), Feed(source=int(L.Source.IMPORTER))
+    v3_frames, _ = _v3_setup(a)
+    e.process([a.frame(a.v2_state(P1, WETH, USDC, 10**24, 10**24), *v3_frames)])
+    e.process([b.frame(b.v2_state(P2, WETH, USDC, 10**24, 10**24, venue=302))])
+    next(b.seq)                                        # source B loses a frame
+    a.block = b.block = a.block + 1
+    e.process([b.frame(b.gas())])
+    c = e.counters()
+    assert c["seq_gaps"] == 1 and c["gap_stale_pools"] == 1, c
+    assert e.registry.pool(P2).stale
+    assert not e.registry.pool(P1).stale and not e.registry.pool(P3).stale
+    # source A's V3 pool (no snapshot since) still trades against A's V2 pool
+    a.block += 1
+    out = e.process([a.frame(a.v2_sync(P1, WETH, USDC, 10**24, 103 * 10**22))])
+    assert len(signals(out)) == 1
+    # a gap of source A now reaches A's pools, and only them
+    next(a.seq)
+    a.block += 1
+    e.process([a.frame(a.gas())])
+    assert e.registry.pool(P1).stale and e.registry.pool(P3).stale
+    assert e.counters()["gap_stale_pools"] == 3

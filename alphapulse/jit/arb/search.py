@@ -21,10 +21,10 @@ from alphapulse.jit.crc import frame_crc_with
 from alphapulse.jit.frames import check_header, check_tlvs, tlv_header
 from alphapulse.jit.memory import ld_u32, ld_u64
 from alphapulse.jit.pool_state import (
-    C_NEXT_PAIR, C_PAIR, C_TOKEN0, C_TOKEN1, GP_CHAIN, K_CHAIN_MISMATCH, K_CYCLES, K_FRAMES,
-    K_FRAMES_DUPLICATE, K_FRAMES_REJECTED, K_SEQ_GAPS, K_STALE_SKIPS, K_TLVS, M_JSEQ, M_LAST_SEQ, M_NPOOLS,
-    M_STATE_VER, P_HEAD, T_GAS, T_HEAD, T_NPOOLS, apply_tlv, find_pair, find_token, mark_all_stale,
-    next_pool_of_token, pool_tradable,
+    C_NEXT_PAIR, C_PAIR, C_SOURCES, C_TOKEN0, C_TOKEN1, GP_CHAIN, K_CHAIN_MISMATCH, K_CYCLES, K_FRAMES,
+    K_FRAMES_DUPLICATE, K_FRAMES_REJECTED, K_GAP_STALE_POOLS, K_SEQ_GAPS, K_STALE_SKIPS, K_TLVS, M_JSEQ,
+    M_LAST_SEQ, M_NPOOLS, M_STATE_VER, P_HEAD, T_GAS, T_HEAD, T_NPOOLS, apply_tlv, find_pair, find_token,
+    mark_source_stale, next_pool_of_token, pool_tradable, source_bit,
 )
 from alphapulse.ring.sequencer import PS_CAP, PS_POS, WAKE, publish_span
 
@@ -416,13 +416,14 @@ def process_batch(buf, n_bytes, pools, tokens, pairs, pool_ht, token_ht, pair_ht
             if seq <= last:
                 if seq == 1:
                     # the producer restarted: whatever it sent before may be incomplete
-                    mark_all_stale(pools, meta)
+                    counters[K_GAP_STALE_POOLS] += mark_source_stale(pools, meta, src)
                     counters[K_SEQ_GAPS] += 1
                 else:
                     counters[K_FRAMES_DUPLICATE] += 1
                     continue
             else:
-                mark_all_stale(pools, meta)
+                # the lost frames were this source's: only the pools it feeds could have changed
+                counters[K_GAP_STALE_POOLS] += mark_source_stale(pools, meta, src)
                 counters[K_SEQ_GAPS] += 1
         meta[M_LAST_SEQ + src] = seq
         ts = ld_u64(buf, fpos + OFF_TIMESTAMP)
@@ -447,6 +448,7 @@ def process_batch(buf, n_bytes, pools, tokens, pairs, pool_ht, token_ht, pair_ht
                 changed = apply_tlv(buf, t, v, pools, tokens, pairs, pool_ht, token_ht, pair_ht, tticks,
                                     tnets, tgross, tn, journal, meta, counters, venue_fee)
                 if changed >= 0:
+                    pools[changed, C_SOURCES] |= source_bit(src)
                     rate_cache[changed, RC_VALID] = 0.0     # its marginal rates are recomputed on use
                     if stable < 0 and params[PR_HAS_STABLE] != 0:
                         stable = find_token(tokens, token_ht, np.uint64(params[PR_STABLE]),
