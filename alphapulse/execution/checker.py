@@ -187,11 +187,11 @@ class RevmMethod:
         self.evm = None
 
 
-def make_method(name: str, url: str, timeout_s: float) -> Any:
+def make_method(name: str, url: str, timeout_s: float, warm_cycles: int = 8) -> Any:
     if name == "eth_call":
         return EthCallMethod(url, timeout_s)
     if name == "revm":
-        return RevmMethod(url, timeout_s)
+        return RevmMethod(url, timeout_s, warm_cycles=warm_cycles)
     raise ValueError(f"unknown check method {name!r} (eth_call or revm)")
 
 
