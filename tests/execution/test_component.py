@@ -116,15 +116,16 @@ def test_an_idle_loop_prepares_the_new_block_for_the_in_process_evm(market, anvi
     method = RevmMethod(anvil.http_url)
     loop = ExecutionLoop(sig_ring.consumer("execution"), ex_ring.producer(), Checker(method, kinds(market)))
     reader = ex_ring.consumer("test")
+    prod = sig_ring.producer()
     try:
-        _publish(sig_ring.producer(), sigs[:1])
+        _publish(prod, sigs[:1])
         assert loop.step(0.01) and method.forks_on_check == 1          # the first check forks
         assert not loop.step(0.01) and loop.counts["state_updates"] == 0   # same block: nothing to do
         pool = market.pools[0]
         market.swap(pool, pool.token0, 10 ** market.decimals[pool.token0])  # a new block
         assert not loop.step(0.01)                                      # idle: the block is prepared
         assert loop.counts["state_updates"] == 1 and method.block == anvil.block_number()
-        _publish(sig_ring.producer(), sigs[1:], seq0=2)
+        _publish(prod, sigs[1:], seq0=2)
         assert loop.step(0.01) and method.forks_on_check == 1           # the check forked nothing
         (rep,) = _reports(reader)[-1:]
         assert rep.checked_block == anvil.block_number() and loop.counts["checks"] == 2
