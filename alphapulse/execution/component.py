@@ -129,10 +129,10 @@ class ExecutionLoop:
         try:
             if update():
                 self._count("state_updates")
-        except RpcUnavailable as e:
+        except RuntimeError as e:   # RpcUnavailable, a node's JSON-RPC error, pyrevm's fork errors
             self._count("state_update_failures")
             self._update_after = time.monotonic() + UPDATE_RETRY_S
-            self._warn("newest block not prepared: %s", e)
+            self._warn("newest block not prepared: %s: %s", type(e).__name__, e)
 
     def step(self, timeout: float = 0.05) -> bool:
         """Take new signals, check the newest (and in send mode follow the sent transactions);
