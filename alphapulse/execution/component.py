@@ -182,7 +182,8 @@ def run(stop: Any, *, signal_ring: str, execution_ring: str, rpc_url: str, metho
     rout = Ring.attach(execution_ring, timeout=10.0)
     cons = rin.consumer(COMPONENT)
     prod = rout.producer()
-    checker = Checker(make_method(method, rpc_url, timeout_s, warm_cycles), {int(k): int(v) for k, v in venue_kinds.items()})
+    checker = Checker(make_method(method, rpc_url, timeout_s, warm_cycles),
+                      {int(k): int(v) for k, v in venue_kinds.items()})
     sender = None
     if send is not None:
         from alphapulse.execution.sender import Sender
