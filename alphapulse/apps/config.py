@@ -283,6 +283,9 @@ class ExecutionConfig:
     priority_fee_gwei: float = 30.0
     check_timeout_s: float = 2.0         # a node slower than this counts a check timeout
     max_backlog: int = 64                # unchecked signals kept; older ones are skipped (counted)
+    # method "revm": the recently checked cycles re-executed on each new block's fork when the block
+    # arrives, so their accounts are read before a check asks (0 = the first check of a block forks)
+    revm_warm_cycles: int = 8
     nonce_file: str = ""                 # last nonce used, kept across restarts ("" = node's pending count)
 
     def validate(self, key: str) -> None:
@@ -302,6 +305,8 @@ class ExecutionConfig:
             raise ConfigError(f"{key}.check_timeout_s", "must be > 0")
         if self.max_backlog < 1:
             raise ConfigError(f"{key}.max_backlog", "must be >= 1")
+        if self.revm_warm_cycles < 0:
+            raise ConfigError(f"{key}.revm_warm_cycles", "must be >= 0")
 
     def effective_mode(self, source_kind: str) -> str:
         if self.mode != "auto":

@@ -337,6 +337,7 @@ class Pipeline:
         kw: dict[str, Any] = {"signal_ring": self.ring_names["signal"], "execution_ring": self.ring_names["execution"],
                               "rpc_url": url, "method": ex.method, "venue_kinds": venue_kinds(factories),
                               "timeout_s": ex.check_timeout_s, "max_backlog": ex.max_backlog,
+                              "warm_cycles": ex.revm_warm_cycles,
                               "metrics": self.metrics_name, "control": self.control_name}
         if mode == "send":
             kw["send"] = {"executor": ex.executor or getattr(self, "executor_address", ""),

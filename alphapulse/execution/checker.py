@@ -6,9 +6,11 @@ Two methods, same contract code (ArbExecutor.quote) and the same classification:
   the executor's runtime code at an unused address, bracketed by ``eth_blockNumber`` so the state's
   block is exact (a block mined in between re-runs the call at the newer block).
 * ``RevmMethod``: an in-process EVM (pyrevm) forked from the node at the newest block; the pools'
-  accounts and slots it touches stay cached until the next block, so only the first check of a
-  block pays the node round trips; a check in a known block costs one request for the newest
-  block's header (its hash, so a reorganised block of the same number is not mistaken for it).
+  accounts and slots it touches stay cached until the next block; a check costs one request for
+  the newest block's header (its hash, so a reorganised block of the same number is not mistaken
+  for it) plus the execution. A new block is forked and warmed by ``update()`` when it arrives
+  (re-executing the recently checked cycles), so the node round trips of the re-read are not on a
+  check's path.
 
 The result is an ExecutionReport: confirmed (the checked output equals the signal's to the wei),
 changed (still profitable, another output), unprofitable (the output does not repay the input, or
@@ -16,6 +18,7 @@ the profit does not pay the gas at the node's gas price), or reverted (any other
 """
 from __future__ import annotations
 
+import collections
 import time
 from dataclasses import dataclass
 from typing import Any, Mapping
@@ -86,11 +89,24 @@ class EthCallMethod:
 
 
 class RevmMethod:
-    """An in-process EVM (pyrevm) forked from the node's newest block, cached per block."""
+    """An in-process EVM (pyrevm) forked from the node at its newest block, cached per block.
+
+    A fork reads each account and slot a check touches from the node once, at the fork's block;
+    a check in a known block runs on that cache. ``update()`` brings the EVM to a new block ahead
+    of the checks (the component calls it while no signal waits): it forks at the new block and
+    re-executes there the ``warm_cycles`` cycles checked most recently, so the accounts and slots
+    they touch are read before a signal asks, and the first check of the new block costs what a
+    check in a known block costs. A check finding a block no ``update()`` prepared forks itself
+    (``forks_on_check``). Each fork is fresh at the block's hash: nothing of an older block is
+    carried over, so a check is exact by construction (an EVM kept across blocks by writing each
+    block's state diff into it is not: pyrevm 0.3.7 writes slots through its journal, where they
+    stay warm and dirty for later executions, so their gas is too low; docs/performance.md)."""
     method = ExecutionMethod.IN_PROCESS_EVM
 
-    def __init__(self, url: str, timeout_s: float = 2.0, spec_id: str = "CANCUN") -> None:
+    def __init__(self, url: str, timeout_s: float = 2.0, spec_id: str = "CANCUN", *, warm_cycles: int = 8) -> None:
         from pyrevm import EVM, AccountInfo   # optional dependency (the "execution" extra)
+        if warm_cycles < 0:
+            raise ValueError(f"warm_cycles must be >= 0, got {warm_cycles}")
         self._EVM, self._AccountInfo = EVM, AccountInfo
         self.rpc = JsonRpc(url, timeout_s)
         self.url = self.rpc.url.replace("ws://", "http://").replace("wss://", "https://")
@@ -100,23 +116,43 @@ class RevmMethod:
         self.block_hash = ""
         self.gas_price = 0
         self.forks = 0
+        self.forks_on_check = 0        # forks a check had to make itself (no update() before it)
         self.spec_id = spec_id
+        self.warm_cycles = warm_cycles
+        self._recent: collections.OrderedDict[tuple[Hop, ...], int] = collections.OrderedDict()
 
-    def _at_newest(self) -> None:
+    def _head(self) -> dict:
         # keyed by the block's hash, not its number: a reorganised chain reuses the number
         blk = self.rpc.call("eth_getBlockByNumber", ["latest", False])
-        if not isinstance(blk, dict) or "hash" not in blk:
+        if not isinstance(blk, dict) or "hash" not in blk or "number" not in blk:
             raise RpcUnavailable(f"node answered eth_getBlockByNumber with {type(blk).__name__}")
-        if blk["hash"] == self.block_hash and self.evm is not None:
-            return
+        return blk
+
+    def _fork(self, blk: dict) -> None:
         gp = int(self.rpc.call("eth_gasPrice"), 16)
         evm = self._EVM(fork_url=self.url, fork_block=blk["hash"], spec_id=self.spec_id)
         evm.insert_account_info(CHECK_EXECUTOR, self._AccountInfo(code=self._code))
         self.evm, self.block, self.block_hash, self.gas_price = evm, int(blk["number"], 16), blk["hash"], gp
         self.forks += 1
 
-    def run(self, hops: list[Hop], amount_in: int) -> Execution:
-        self._at_newest()
+    def _at_newest(self) -> None:
+        blk = self._head()
+        if blk["hash"] != self.block_hash or self.evm is None:
+            self._fork(blk)
+            self.forks_on_check += 1
+
+    def update(self) -> bool:
+        """Forks at the node's newest block when it is new and executes the recent cycles there
+        (their reverts are of no interest: only the reads); True when the block was new."""
+        blk = self._head()
+        if blk["hash"] == self.block_hash and self.evm is not None:
+            return False
+        self._fork(blk)
+        for hops, amount_in in list(self._recent.items()):
+            self._execute(list(hops), amount_in)
+        return True
+
+    def _execute(self, hops: list[Hop], amount_in: int) -> Execution:
         data = quote_calldata(hops, amount_in)
         mark = self.evm.snapshot()   # the block's state stays as forked: each check starts from it
         try:
@@ -135,16 +171,27 @@ class RevmMethod:
         out, gas, _ok = decode_quote(bytes(raw))
         return Execution(self.block, out, _gas_total(hops, amount_in, gas), self.gas_price)
 
+    def run(self, hops: list[Hop], amount_in: int) -> Execution:
+        self._at_newest()
+        ex = self._execute(hops, amount_in)
+        if self.warm_cycles:
+            key = tuple(hops)
+            self._recent[key] = amount_in
+            self._recent.move_to_end(key)
+            while len(self._recent) > self.warm_cycles:
+                self._recent.popitem(last=False)
+        return ex
+
     def close(self) -> None:
         self.rpc.close()
         self.evm = None
 
 
-def make_method(name: str, url: str, timeout_s: float) -> Any:
+def make_method(name: str, url: str, timeout_s: float, warm_cycles: int = 8) -> Any:
     if name == "eth_call":
         return EthCallMethod(url, timeout_s)
     if name == "revm":
-        return RevmMethod(url, timeout_s)
+        return RevmMethod(url, timeout_s, warm_cycles=warm_cycles)
     raise ValueError(f"unknown check method {name!r} (eth_call or revm)")
 
 

@@ -5,6 +5,11 @@ frame, releases the ring at once and keeps the signals in a small backlog. Check
 signal first (a stale signal is worth less than a fresh one); a backlog over ``max_backlog`` drops
 its oldest signals, counted as ``signals_skipped``. A dead or slow node makes a check time out: it
 is counted (``check_timeouts``), logged at most every few seconds, and the loop goes on.
+
+While no signal waits, the loop lets the check method prepare the newest block (the in-process
+EVM forks it and reads what the recent cycles touch, ``RevmMethod.update``), so that work is not on
+the next check's path; a failed preparation is counted (``state_update_failures``), logged and not
+retried for ``UPDATE_RETRY_S``.
 """
 from __future__ import annotations
 
@@ -36,6 +41,8 @@ METRIC_HELP: dict[str, str] = {
     "tx_sent": "Transactions sent (send mode).",
     "tx_included": "Sent transactions included on chain.",
     "tx_failed": "Sent transactions that failed or reverted on chain.",
+    "state_updates": "New blocks the in-process EVM prepared before a check needed them.",
+    "state_update_failures": "Preparations of a new block that failed (retried after 1 s).",
 }
 COUNTERS: tuple[str, ...] = tuple(METRIC_HELP)
 STATUS_COUNTER = {int(L.ExecutionStatus.CONFIRMED): "confirmed", int(L.ExecutionStatus.CHANGED): "changed",
@@ -43,6 +50,7 @@ STATUS_COUNTER = {int(L.ExecutionStatus.CONFIRMED): "confirmed", int(L.Execution
                   int(L.ExecutionStatus.SENT): "tx_sent", int(L.ExecutionStatus.INCLUDED): "tx_included",
                   int(L.ExecutionStatus.FAILED): "tx_failed"}
 LOG_EVERY_S = 5.0
+UPDATE_RETRY_S = 1.0   # a node that failed a block's preparation is not asked again before this
 #: /metrics: the checks by outcome and the transactions by state, from the component's counters
 CHECK_OUTCOMES = (("confirmed", "confirmed"), ("changed", "changed"), ("unprofitable", "unprofitable"),
                   ("reverted", "reverted"), ("timeout", "check_timeouts"), ("error", "checks_failed"))
@@ -85,6 +93,7 @@ class ExecutionLoop:
         self.counts: collections.Counter = collections.Counter()
         self.seq = 0
         self._last_log = 0.0
+        self._update_after = 0.0
 
     def _count(self, key: str, n: int = 1) -> None:
         self.counts[key] += n
@@ -125,6 +134,20 @@ class ExecutionLoop:
             self._last_log = now
             log.warning(msg + " (%d check timeouts so far)", *args, self.counts["check_timeouts"])
 
+    def _prepare(self) -> None:
+        """Brings the check method to the node's newest block while no signal waits (a method
+        without ``update``, such as eth_call, has nothing to prepare)."""
+        update = getattr(self.checker.method, "update", None)
+        if update is None or time.monotonic() < self._update_after:
+            return
+        try:
+            if update():
+                self._count("state_updates")
+        except RuntimeError as e:   # RpcUnavailable, a node's JSON-RPC error, pyrevm's fork errors
+            self._count("state_update_failures")
+            self._update_after = time.monotonic() + UPDATE_RETRY_S
+            self._warn("newest block not prepared: %s: %s", type(e).__name__, e)
+
     def step(self, timeout: float = 0.05) -> bool:
         """Take new signals, check the newest (and in send mode follow the sent transactions);
         True when a check ran."""
@@ -134,6 +157,7 @@ class ExecutionLoop:
             timeout = min(timeout, 0.02)
         self._take(0.0 if self.backlog else timeout)
         if not self.backlog:
+            self._prepare()
             return False
         sig = self.backlog.pop()
         self._count("checks")
@@ -173,10 +197,11 @@ def apply_limits(loop: "ExecutionLoop", ex: dict) -> None:
 
 def run(stop: Any, *, signal_ring: str, execution_ring: str, rpc_url: str, method: str, venue_kinds: dict,
         timeout_s: float = 2.0, max_backlog: int = 64, metrics: str | None = None,
-        send: dict | None = None, control: str | None = None) -> None:
+        send: dict | None = None, control: str | None = None, warm_cycles: int = 8) -> None:
     """Pipeline component (``[execution] mode = "check" | "send"``). With ``control`` a hot
     reload's ``[execution]`` limits (backlog, send-mode profit and gas-price limits) are taken
-    over at the 0.5 s heartbeat."""
+    over at the 0.5 s heartbeat; ``warm_cycles``: the recent cycles the in-process EVM re-runs
+    on each new block before a check needs it."""
     from alphapulse.metrics import MetricsBlock
     from alphapulse.ring import Ring
     m = MetricsBlock.attach(metrics) if metrics else None
@@ -184,14 +209,16 @@ def run(stop: Any, *, signal_ring: str, execution_ring: str, rpc_url: str, metho
     rout = Ring.attach(execution_ring, timeout=10.0)
     cons = rin.consumer(COMPONENT)
     prod = rout.producer()
-    checker = Checker(make_method(method, rpc_url, timeout_s), {int(k): int(v) for k, v in venue_kinds.items()})
+    checker = Checker(make_method(method, rpc_url, timeout_s, warm_cycles),
+                      {int(k): int(v) for k, v in venue_kinds.items()})
     sender = None
     if send is not None:
         from alphapulse.execution.sender import Sender
         sender = Sender.from_settings(send, rpc_url, timeout_s, checker.kinds)
     if m is not None:
         m.declare(COMPONENT, "last_block", "heartbeat_ns", "pid",
-                  *(k for k in COUNTERS if sender is not None or not k.startswith("tx_")), latency=True)
+                  *(k for k in COUNTERS if (sender is not None or not k.startswith("tx_"))
+                    and (method == "revm" or not k.startswith("state_update"))), latency=True)
     loop = ExecutionLoop(cons, prod, checker, max_backlog=max_backlog, metrics=m, sender=sender)
     log.info("execution: %s checks by %s on %s%s", "send" if sender else "check", method, rpc_url,
              f", executor {sender.executor}" if sender else "")

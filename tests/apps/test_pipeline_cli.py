@@ -26,6 +26,7 @@ def run(*args, env=None, timeout=300):
     ([], {"ALPHAPULSE__RINGS__MARKET_DATA__CAPACITY": "12345"}, "rings.market_data.capacity"),
     ([], {"ALPHAPULSE__EXECUTION__MODE": '"check"'}, "execution.mode"),    # a replay has no node
     (["--source", "local-chain"], {"ALPHAPULSE__EXECUTION__MAX_BACKLOG": "0"}, "execution.max_backlog"),
+    (["--source", "local-chain"], {"ALPHAPULSE__EXECUTION__REVM_WARM_CYCLES": "-1"}, "execution.revm_warm_cycles"),
     ([], {"ALPHAPULSE__SUPERVISOR__LIVENESS_TIMEOUT_S": "nan"}, "supervisor.liveness_timeout_s"),
     ([], {"ALPHAPULSE__STRATEGY__MIN_NET_PROFIT_USD": "inf"}, "strategy.min_net_profit_usd"),
     ([], {"ALPHAPULSE__DASHBOARD__RATE_LIMIT_HZ": "1e300"}, "dashboard.rate_limit_hz"),

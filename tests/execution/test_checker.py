@@ -95,3 +95,9 @@ def test_a_silent_node_times_out(method):
         for c in held:
             c.close()
         srv.close()
+
+
+def test_the_in_process_evm_refuses_a_negative_number_of_cycles_to_warm():
+    from alphapulse.execution.checker import RevmMethod
+    with pytest.raises(ValueError, match="warm_cycles"):
+        RevmMethod("http://127.0.0.1:1", warm_cycles=-1)

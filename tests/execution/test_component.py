@@ -120,3 +120,46 @@ def test_hot_reload_applies_the_execution_limits(rings):
     assert loop.max_backlog == 9
     assert loop.sender.min_profit_usd_e8 == 125_000_000 and loop.sender.max_fee_wei == 300 * GWEI
     loop.checker.close()
+
+
+def test_an_idle_loop_prepares_the_new_block_for_the_in_process_evm(market, anvil, rings):
+    from alphapulse.execution.checker import RevmMethod
+    sig_ring, ex_ring = rings
+    sigs = moved_market_signals(market)[:2]
+    method = RevmMethod(anvil.http_url)
+    loop = ExecutionLoop(sig_ring.consumer("execution"), ex_ring.producer(), Checker(method, kinds(market)))
+    reader = ex_ring.consumer("test")
+    prod = sig_ring.producer()
+    try:
+        _publish(prod, sigs[:1])
+        assert loop.step(0.01) and method.forks_on_check == 1          # the first check forks
+        assert not loop.step(0.01) and loop.counts["state_updates"] == 0   # same block: nothing to do
+        pool = market.pools[0]
+        market.swap(pool, pool.token0, 10 ** market.decimals[pool.token0])  # a new block
+        assert not loop.step(0.01)                                      # idle: the block is prepared
+        assert loop.counts["state_updates"] == 1 and method.block == anvil.block_number()
+        _publish(prod, sigs[1:], seq0=2)
+        assert loop.step(0.01) and method.forks_on_check == 1           # the check forked nothing
+        (rep,) = _reports(reader)[-1:]
+        assert rep.checked_block == anvil.block_number() and loop.counts["checks"] == 2
+    finally:
+        reader.close()
+        loop.checker.close()
+
+
+def test_a_dead_node_fails_the_preparation_counted_and_not_retried_at_once(rings):
+    from alphapulse.execution import component
+    from alphapulse.execution.checker import RevmMethod
+    sig_ring, ex_ring = rings
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    loop = ExecutionLoop(sig_ring.consumer("execution"), ex_ring.producer(),
+                         Checker(RevmMethod(f"http://127.0.0.1:{port}", 0.2), {400: 1}))
+    try:
+        assert not loop.step(0.01) and not loop.step(0.01)
+        assert loop.counts["state_update_failures"] == 1        # the second idle step did not ask
+        loop._update_after -= component.UPDATE_RETRY_S
+        assert not loop.step(0.01) and loop.counts["state_update_failures"] == 2
+    finally:
+        loop.checker.close()
