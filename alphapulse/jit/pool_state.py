@@ -279,6 +279,7 @@ GP_CHAIN = L.GAS_PRICE.offset("chain_id")
 # overflows the float price).
 MAX_DECIMALS = 77          # 10**77 < 2**256 <= 10**78
 MAX_TICK_SPACING = 16383   # UniswapV3Factory.enableFeeAmount: 0 < tickSpacing < 16384
+MAX_ALGEBRA_FEE = 0xFFFF   # Algebra v1.0: globalState.fee and the Fee event are uint16
 
 _HASH_MUL = np.uint64(0x9E3779B97F4A7C15)
 _U32 = np.uint64(32)
@@ -841,11 +842,13 @@ def _sqrt_in_bounds(buf, p):
 @njit(cache=True)
 def valid_pool_state(buf, v, kind):
     """Whether a PoolState of ``kind`` (1, 2 or 3) at ``buf[v:]`` holds fields the kernels can use:
-    decimals <= 77, fee < 100 % (pips), and for concentrated liquidity a tick spacing in
+    decimals <= 77, fee < 100 % (pips; an Algebra pool's a uint16), and for concentrated liquidity a tick spacing in
     [1, 16383], a tick within [-887272, 887272] and a sqrt price within TickMath's range."""
     if buf[v + ST_DEC0] > MAX_DECIMALS or buf[v + ST_DEC1] > MAX_DECIMALS:
         return False
     if ld_u32(buf, v + ST_FEE) >= np.uint64(FEE_DENOMINATOR):
+        return False
+    if kind == KIND_ALGEBRA and ld_u32(buf, v + ST_FEE) > np.uint64(MAX_ALGEBRA_FEE):
         return False
     if kind == KIND_V2:
         return True
@@ -1129,8 +1132,8 @@ def apply_tlv(buf, t, v, pools, tokens, pairs, pool_ht, token_ht, pair_ht, ttick
             counters[K_UNKNOWN_POOL] += 1
             return -1
         fee = ld_u32(buf, v + PF_FEE)
-        if pools[p, C_KIND] != np.uint64(KIND_ALGEBRA) or fee >= np.uint64(FEE_DENOMINATOR):
-            counters[K_BAD_EVENT] += 1     # only a dynamic-fee pool has a fee that changes
+        if pools[p, C_KIND] != np.uint64(KIND_ALGEBRA) or fee > np.uint64(MAX_ALGEBRA_FEE):
+            counters[K_BAD_EVENT] += 1     # only a dynamic-fee pool has a fee that changes, a uint16
             return -1
         block = ld_u64(buf, v + PF_BLOCK)
         log = ld_u32(buf, v + PF_LOG)

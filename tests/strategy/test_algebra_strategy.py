@@ -153,13 +153,19 @@ def test_pool_fee_reorg_restores_the_fee_and_state_reads_do_not_advance_the_even
     assert e.registry.pool(P_ALG).fee_pips == 2500 and e.counters()["duplicate_events"] == 1
 
 
-def test_pool_fee_for_a_fixed_fee_pool_or_beyond_100_percent_is_a_counted_bad_event():
+def test_pool_fee_for_a_fixed_fee_pool_or_beyond_a_uint16_is_a_counted_bad_event():
     e, f = engine(), Feed()
     recs, (sp, tick, liq, ticks, nets) = _algebra_frames(f, 500)
     e.process([f.frame(*recs, f.v3_state(P_V3, WETH, USDC, sp, liq, tick), *f.v3_ticks(P_V3, ticks, nets))])
     e.process([f.frame(f.pool_fee(P_V3, 100, venue=int(L.Venue.UNISWAP_V3)))])
     e.process([f.frame(f.pool_fee(P_ALG, 1_000_000))])
+    e.process([f.frame(f.pool_fee(P_ALG, 0x10000))])          # an Algebra v1.0 fee is a uint16
     e.process([f.frame(f.pool_fee(addr(0x9999), 100))])
+    f.block += 1
+    e.process([f.frame(f.algebra_state(addr(0x2004), WETH, USDC, sp, liq, tick, fee=0x10000))])
     c = e.counters()
-    assert c["bad_event"] == 2 and c["unknown_pool"] == 1
-    assert e.registry.pool(P_V3).fee_pips == 3000 and e.registry.pool(P_ALG).fee_pips == 500
+    assert c["bad_event"] == 4 and c["unknown_pool"] == 1
+    assert e.registry.pool(P_ALG).fee_pips == 500 and len(e.registry) == 2
+    e.process([f.frame(f.pool_fee(P_ALG, 0xFFFF))])
+    assert e.registry.pool(P_ALG).fee_pips == 0xFFFF
+    assert e.registry.pool(P_V3).fee_pips == 3000
