@@ -36,10 +36,13 @@ def hex_address(key: str, value: str) -> str:
 
 @dataclass(frozen=True)
 class FactoryConfig:
-    """A DEX factory: every pool it created belongs to ``venue`` (PROTOCOL.md table 5)."""
+    """A DEX factory: every pool it created belongs to ``venue`` (PROTOCOL.md table 5).
+
+    ``kind``: "v2" (Uniswap V2 family), "v3" (Uniswap V3 family) or "algebra" (Algebra v1.0,
+    QuickSwap V3: pools found with ``poolByPair``, fee from ``globalState``)."""
     address: str
     venue: int
-    kind: Literal["v2", "v3"]
+    kind: Literal["v2", "v3", "algebra"]
     name: str = ""
     fee_pips: int = 3000          # constant-product fee of this fork (v2); v3 pools carry their own
 

@@ -18,19 +18,24 @@ def _start_node(**kwargs):
     return node.start()
 
 
-def _node_fixtures(scope: str):
+def _node_fixtures(scope: str, algebra: bool = False):
     """``anvil`` (a node on a free 127.0.0.1 port) and ``_deployed_market`` (the default market
-    deployed on it) fixtures of the given scope."""
+    deployed on it; with ``algebra`` the live demo's market, with its Algebra pools, on a node
+    that runs their oversized code) fixtures of the given scope."""
     @pytest.fixture(scope=scope)
     def anvil():
-        node = _start_node()
+        if algebra:
+            from alphapulse.chain.algebra import ALGEBRA_GAS_LIMIT, ANVIL_ARGS
+            node = _start_node(extra_args=ANVIL_ARGS, gas_limit=ALGEBRA_GAS_LIMIT)
+        else:
+            node = _start_node()
         yield node
         node.stop()
 
     @pytest.fixture(scope=scope)
     def _deployed_market(anvil):
-        from alphapulse.chain.deploy import deploy_market
-        return deploy_market(anvil.http_url)
+        from alphapulse.chain.deploy import DEMO_PAIRS, MarketSpec, deploy_market
+        return deploy_market(anvil.http_url, MarketSpec(pairs=DEMO_PAIRS) if algebra else MarketSpec())
 
     return anvil, _deployed_market
 
@@ -38,13 +43,14 @@ def _node_fixtures(scope: str):
 anvil, _deployed_market = _node_fixtures("session")
 
 
-def own_node_fixtures():
+def own_node_fixtures(algebra: bool = False):
     """``anvil`` and ``_deployed_market`` fixtures for a module that needs a node of its own:
     a test that reads state at past blocks, or whose transactions depend on the chain's history,
     cannot share the session node, whose snapshot reverts (one per test of the whole suite) drop
     past blocks' state (``BlockOutOfRangeError``). Use: ``anvil, _deployed_market =
-    own_node_fixtures()`` at module level; ``market`` then forks that node's deployment."""
-    return _node_fixtures("module")
+    own_node_fixtures()`` at module level; ``market`` then forks that node's deployment.
+    ``algebra``: the live demo's market with its Algebra (QuickSwap V3) pools."""
+    return _node_fixtures("module", algebra)
 
 
 @pytest.fixture

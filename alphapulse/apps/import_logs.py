@@ -37,7 +37,7 @@ from typing import Any
 from alphapulse.adapters.evm.decode import DecodeError, EvmEvent, decode_log, to_record
 from alphapulse.adapters.evm.frames import EncodeError, build_frame
 from alphapulse.adapters.evm.logfiles import BASE_FEE_KEY, CsvColumns, LogFileError, read_logs
-from alphapulse.adapters.evm.providers import KIND_OF_FAMILY
+from alphapulse.adapters.evm.providers import event_fits
 from alphapulse.adapters.evm.startstate import (BlockHeader, StartState, StartStateError, load_snapshot,
                                                 read_from_node)
 from alphapulse.protocol import codec
@@ -244,7 +244,7 @@ def run_import(opt: ImportOptions) -> ImportReport:
             reason = "unfollowed_pool" if ev.pool in state.ignored else "unknown_pool"
             rep.skipped[reason] += 1
             continue
-        if KIND_OF_FAMILY[ev.spec.family] != info.kind:
+        if not event_fits(ev.spec.family, info.kind):
             rep.skipped["kind_mismatch"] += 1
             continue
         h = headers.get(b)

@@ -172,7 +172,9 @@ def market_chain_config(chain: Any, mk: Any) -> Any:
     v3 = int(mk.v3_venue)
     names = {400: "QuickSwap", 401: "SushiSwap", 405: "Uniswap V3", 406: "QuickSwap V3",
              300: "Uniswap V2", 301: "Uniswap V3", 302: "SushiSwap"}   # PROTOCOL.md venue table
-    factories = tuple(FactoryConfig(address=hx(a), venue=int(v), kind="v3" if int(v) == v3 else "v2",
+    kinds = getattr(mk, "factory_kinds", None) or {a: "v3" if int(v) == v3 else "v2"
+                                                  for a, v in mk.factory_venues.items()}
+    factories = tuple(FactoryConfig(address=hx(a), venue=int(v), kind=kinds[a],
                                     name=f"{names.get(int(v), f'venue {v}')} (local)")
                       for a, v in mk.factory_venues.items())
     tokens = tuple(TokenConfig(address=hx(t.address), symbol=t.symbol, decimals=int(t.decimals))
@@ -235,11 +237,14 @@ class Pipeline:
     def _start_local_chain(self) -> None:
         """Start anvil, deploy the market, and describe it in the config (factories, tokens)."""
         import dataclasses
+        from alphapulse.chain.algebra import ALGEBRA_GAS_LIMIT, ANVIL_ARGS
         from alphapulse.chain.anvil import Anvil
-        from alphapulse.chain.deploy import MarketSpec, deploy_market
-        self.anvil = Anvil(chain_id=self.cfg.chain.chain_id or DEFAULT_CHAIN_ID).start()
-        log.info("anvil on %s; deploying tokens, Uniswap V2 x2 and V3", self.anvil.ws_url)
-        self.market = mk = deploy_market(self.anvil.http_url, MarketSpec())
+        from alphapulse.chain.deploy import DEMO_PAIRS, MarketSpec, deploy_market
+        # the Algebra venue's npm pool code exceeds EIP-170: the node lifts the code-size limit
+        self.anvil = Anvil(chain_id=self.cfg.chain.chain_id or DEFAULT_CHAIN_ID, extra_args=ANVIL_ARGS,
+                           gas_limit=ALGEBRA_GAS_LIMIT).start()
+        log.info("anvil on %s; deploying tokens, Uniswap V2 x2, V3 and Algebra (QuickSwap V3)", self.anvil.ws_url)
+        self.market = mk = deploy_market(self.anvil.http_url, MarketSpec(pairs=DEMO_PAIRS))
         self.cfg = dataclasses.replace(self.cfg, chain=market_chain_config(self.cfg.chain, mk))
         ex = self.cfg.execution
         if ex.effective_mode("local-chain") == "send" and not ex.executor:

@@ -258,9 +258,11 @@ def deploy_integral(w3_or_url: "Web3 | str", token_symbols: Sequence[str] = ("TK
 
 
 def deploy_algebra(w3_or_url: "Web3 | str", token_symbols: Sequence[str] = ("TKA", "TKB"), *,
-                   deployer: str = DEV_ACCOUNTS[0]) -> AlgebraMarket:
+                   deployer: str = DEV_ACCOUNTS[0], tokens: "dict[str, str] | None" = None) -> AlgebraMarket:
     """Deploys AlgebraPoolDeployer, AlgebraFactory (vault = the deployer), AlgebraCaller and 18-decimal
-    TestTokens onto a node started with ``ANVIL_ARGS``, and funds the deployer."""
+    TestTokens onto a node started with ``ANVIL_ARGS``, and funds the deployer. With ``tokens``
+    (symbol -> address of tokens already deployed, e.g. a :class:`~alphapulse.chain.deploy.Market`'s)
+    no token is deployed nor funded: the caller funds the deployer and approves ``caller``."""
     w3 = connect(w3_or_url) if isinstance(w3_or_url, str) else w3_or_url
     tx = TxSender(w3, w3.eth.chain_id)
     deployer = Web3.to_checksum_address(deployer)
@@ -275,8 +277,11 @@ def deploy_algebra(w3_or_url: "Web3 | str", token_symbols: Sequence[str] = ("TKA
     tx.transact(tx.tx(deployer, pool_deployer, function_codec("AlgebraPoolDeployer", "setFactory").encode([factory]),
                       GAS_CALL), "setFactory")
     caller = deploy("AlgebraCaller")
-    tokens = {s: deploy("TestToken", s, s, 18) for s in token_symbols}
+    own = tokens is None
+    if own:
+        tokens = {s: deploy("TestToken", s, s, 18) for s in token_symbols}
     market = AlgebraMarket(w3=w3, tx=tx, deployer=deployer, factory=factory, pool_deployer=pool_deployer,
-                           caller=caller, tokens=tokens)
-    market.fund(deployer)
+                           caller=caller, tokens=dict(tokens))
+    if own:
+        market.fund(deployer)
     return market

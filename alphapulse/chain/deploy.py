@@ -50,6 +50,7 @@ GAS_CALL = 300_000
 GAS_SWAP = 1_500_000      # a V3 swap crossing many ticks stays far below
 GAS_V3_MINT = 800_000
 GAS_TOKEN = 120_000        # mint/approve/transfer of a TestToken
+GAS_ALGEBRA_SWAP = 3_000_000   # the unoptimised npm Algebra pool (its fee recomputation included)
 GAS_CYCLE_HOP = 5_000_000  # per CycleExecutor hop: a V3 swap that runs to the price limit scans
                            # hundreds of bitmap words (~2M gas)
 
@@ -73,6 +74,7 @@ class PairSpec:
     usd_depth: int = 2_000_000                      # USD value per side of each pool's main liquidity
     v2_venues: tuple[int, ...] = (Venue.QUICKSWAP, Venue.SUSHISWAP_POLYGON)
     v3_fees: tuple[int, ...] = (3000,)
+    algebra: bool = False                            # an Algebra v1.0 pool too (MarketSpec.algebra_venue)
 
 
 DEFAULT_TOKENS: tuple[TokenSpec, ...] = (
@@ -94,11 +96,23 @@ DEFAULT_PAIRS: tuple[PairSpec, ...] = (
 )
 
 
+# The live demo's market (``--source local-chain``): the default pairs, and an Algebra v1.0 pool
+# (QuickSwap V3, venue 406) on the two deepest, beside their Uniswap V2 and V3 pools.
+DEMO_PAIRS: tuple[PairSpec, ...] = tuple(
+    PairSpec(p.token_a, p.token_b, p.usd_depth, p.v2_venues, p.v3_fees,
+             algebra=(p.token_a, p.token_b) in (("WMATIC", "USDC"), ("WETH", "USDC")))
+    for p in DEFAULT_PAIRS)
+
+
 @dataclass(frozen=True)
 class MarketSpec:
     tokens: tuple[TokenSpec, ...] = DEFAULT_TOKENS
     pairs: tuple[PairSpec, ...] = DEFAULT_PAIRS
     v3_venue: int = Venue.UNISWAP_V3_POLYGON
+    algebra_venue: int = Venue.QUICKSWAP_V3
+    # the Algebra pools' adaptive-fee base fee (pips); the sigmoids' alphas are set to 0, so the
+    # fee a pool recomputes at a block's first swap is this one (the differential tests vary it)
+    algebra_base_fee: int = 2500
     # V3 positions besides full range, as (lower, upper) offsets in tick spacings from the
     # current tick and the share of usd_depth they get: narrow ones make swaps cross ticks.
     v3_ranges: tuple[tuple[int, int, Fraction], ...] = (
@@ -125,7 +139,7 @@ class Token:
 @dataclass(frozen=True)
 class Pool:
     address: str
-    kind: PoolKind           # CONSTANT_PRODUCT (Uniswap V2) or CONCENTRATED (Uniswap V3)
+    kind: PoolKind           # CONSTANT_PRODUCT (Uniswap V2), CONCENTRATED (Uniswap V3), CONCENTRATED_DYNAMIC_FEE (Algebra)
     venue: int               # Venue of the pool's factory
     factory: str
     token0: str              # sorted by address, as in the contract
@@ -245,6 +259,9 @@ class Market:
     pools: list[Pool]
     traders: tuple[str, ...]
     v3_positions: dict[str, list[int]] = field(default_factory=dict)  # pool -> NPM token ids
+    algebra_factory: str = ""                # Algebra v1.0 (QuickSwap V3) factory; "" when not deployed
+    algebra_venue: int = int(Venue.QUICKSWAP_V3)
+    algebra_caller: str = ""                 # AlgebraCaller: pays an Algebra pool's callbacks from its caller
     usd_prices: dict[str, Fraction] = field(default_factory=dict)     # symbol -> USD per whole token (spec)
     sender: TxSender = field(default=None, repr=False)  # type: ignore[assignment]
 
@@ -259,6 +276,17 @@ class Market:
         """factory address -> venue id (configuration the ingestion adapter needs)."""
         out = {addr: int(venue) for venue, addr in self.v2_factories.items()}
         out[self.v3_factory] = int(self.v3_venue)
+        if self.algebra_factory:
+            out[self.algebra_factory] = int(self.algebra_venue)
+        return out
+
+    @property
+    def factory_kinds(self) -> dict[str, str]:
+        """factory address -> configuration kind ("v2", "v3", "algebra")."""
+        out = {addr: "v2" for addr in self.v2_factories.values()}
+        out[self.v3_factory] = "v3"
+        if self.algebra_factory:
+            out[self.algebra_factory] = "algebra"
         return out
 
     @property
@@ -344,10 +372,17 @@ class Market:
         return r0, r1
 
     def slot0(self, pool: "Pool | str", block: int | str = "latest") -> tuple[int, int, int]:
-        """(sqrtPriceX96, tick, liquidity) of a V3 pool."""
-        addr = self.pool(pool).address
-        s = self.read("UniswapV3Pool", addr, "slot0", (), block)
-        return s[0], s[1], self.read("UniswapV3Pool", addr, "liquidity", (), block)[0]
+        """(sqrtPriceX96, tick, liquidity) of a V3 pool (of an Algebra pool: from globalState)."""
+        p = self.pool(pool)
+        if p.kind == PoolKind.CONCENTRATED_DYNAMIC_FEE:
+            s = self.read("AlgebraPool", p.address, "globalState", (), block)
+            return s[0], s[1], self.read("AlgebraPool", p.address, "liquidity", (), block)[0]
+        s = self.read("UniswapV3Pool", p.address, "slot0", (), block)
+        return s[0], s[1], self.read("UniswapV3Pool", p.address, "liquidity", (), block)[0]
+
+    def algebra_fee(self, pool: "Pool | str", block: int | str = "latest") -> int:
+        """The fee in force of an Algebra pool (globalState.fee, pips)."""
+        return self.read("AlgebraPool", self.pool(pool).address, "globalState", (), block)[2]
 
     def read_many(self, calls: Sequence[tuple[str, str, str, Sequence]], block: int | str = "latest",
                   *, allow_errors: bool = False) -> list:
@@ -376,24 +411,29 @@ class Market:
     def v3_state(self, pool: "Pool | str", block: int | str = "latest") -> V3PoolState:
         """Exact state of a V3 pool at ``block`` as the contract sees it: slot0, liquidity and
         every initialised tick (tickBitmap scanned over the whole tick range, then ticks(t)) with
-        its liquidityNet. Ground truth for the V3 swap simulation."""
+        its liquidityNet. Ground truth for the V3 swap simulation. An Algebra pool's the same way
+        (globalState, its tickTable words at spacing 60, ``ticks(t)``' liquidityDelta), with
+        ``fee_pips`` its fee in force (globalState.fee)."""
         p = self.pool(pool)
-        if p.kind != PoolKind.CONCENTRATED:
+        if p.kind not in (PoolKind.CONCENTRATED, PoolKind.CONCENTRATED_DYNAMIC_FEE):
             raise ValueError(f"{p.label} is not a V3 pool")
         if not isinstance(block, int):
             block = self.w3.eth.get_block(block)["number"]
         sqrt_p, tick, liquidity = self.slot0(p, block)
+        algebra = p.kind == PoolKind.CONCENTRATED_DYNAMIC_FEE
+        name, bitmap_fn = ("AlgebraPool", "tickTable") if algebra else ("UniswapV3Pool", "tickBitmap")
+        fee = self.algebra_fee(p, block) if algebra else p.fee_pips
         s = p.tick_spacing
         words = range((MIN_TICK // s) >> 8, ((MAX_TICK // s) >> 8) + 1)
-        bitmaps = self.read_many([("UniswapV3Pool", p.address, "tickBitmap", [w]) for w in words], block)
+        bitmaps = self.read_many([(name, p.address, bitmap_fn, [w]) for w in words], block)
         ticks = []
         for w, (bits,) in zip(words, bitmaps):
             while bits:
                 low = bits & -bits
                 ticks.append(((w << 8) + low.bit_length() - 1) * s)
                 bits ^= low
-        infos = self.read_many([("UniswapV3Pool", p.address, "ticks", [t]) for t in ticks], block)
-        return V3PoolState(p.address, sqrt_p, tick, liquidity, p.fee_pips, s,
+        infos = self.read_many([(name, p.address, "ticks", [t]) for t in ticks], block)
+        return V3PoolState(p.address, sqrt_p, tick, liquidity, fee, s,
                            tuple((t, info[1]) for t, info in zip(ticks, infos)), block)
 
     def pool_state(self, pool: "Pool | str", block: int | str = "latest") -> "V2PoolState | V3PoolState":
@@ -401,7 +441,7 @@ class Market:
         p = self.pool(pool)
         if not isinstance(block, int):
             block = self.w3.eth.get_block(block)["number"]
-        if p.kind == PoolKind.CONCENTRATED:
+        if p.kind != PoolKind.CONSTANT_PRODUCT:
             return self.v3_state(p, block)
         r0, r1 = self.reserves(p, block)
         return V2PoolState(p.address, r0, r1, p.fee_pips, block)
@@ -484,7 +524,8 @@ class Market:
 
     @property
     def spenders(self) -> list[str]:
-        return list(self.v2_routers.values()) + [self.v3_swap_router, self.v3_position_manager, self.executor]
+        out = list(self.v2_routers.values()) + [self.v3_swap_router, self.v3_position_manager, self.executor]
+        return out + [self.algebra_caller] if self.algebra_caller else out
 
     def _default_trader(self, sender: str | None) -> str:
         return Web3.to_checksum_address(sender) if sender else self.traders[0]
@@ -515,9 +556,22 @@ class Market:
         rc = self._transact("SwapRouter", self.v3_swap_router, "exactInputSingle", [params], s, GAS_SWAP)
         return self._swap_result(p, t_in, rc)
 
-    def swap(self, pool: "Pool | str", token_in: str, amount_in: int, **kw) -> SwapResult:
-        """v2_swap or v3_swap by the pool's kind."""
+    def algebra_swap(self, pool: "Pool | str", token_in: str, amount_in: int, *, sender: str | None = None,
+                     sqrt_price_limit_x96: int = 0) -> SwapResult:
+        """An exact-input swap of an Algebra pool through AlgebraCaller (the sender pays, receives)."""
         p = self.pool(pool)
+        if p.kind != PoolKind.CONCENTRATED_DYNAMIC_FEE:
+            raise ValueError(f"{p.label} is not an Algebra pool")
+        s = self._default_trader(sender)
+        t_in = self.token(token_in).address
+        rc = self.sender.transact(self.swap_tx(p, t_in, amount_in, s, sqrt_price_limit_x96), "AlgebraCaller.swap")
+        return self._swap_result(p, t_in, rc)
+
+    def swap(self, pool: "Pool | str", token_in: str, amount_in: int, **kw) -> SwapResult:
+        """v2_swap, v3_swap or algebra_swap by the pool's kind."""
+        p = self.pool(pool)
+        if p.kind == PoolKind.CONCENTRATED_DYNAMIC_FEE:
+            return self.algebra_swap(p, token_in, amount_in, **kw)
         return (self.v2_swap if p.kind == PoolKind.CONSTANT_PRODUCT else self.v3_swap)(p, token_in, amount_in, **kw)
 
     def swap_tx(self, pool: "Pool | str", token_in: str, amount_in: int, sender: str,
@@ -528,11 +582,17 @@ class Market:
         if p.kind == PoolKind.CONSTANT_PRODUCT:
             return self._call_tx("UniswapV2Router02", self.v2_routers[p.venue], "swapExactTokensForTokens",
                                  [amount_in, 0, [t_in, p.other(t_in)], sender, DEADLINE], sender, GAS_SWAP)
+        if p.kind == PoolKind.CONCENTRATED_DYNAMIC_FEE:
+            zero_to_one = t_in == p.token0
+            limit = sqrt_price_limit_x96 or (MIN_SQRT_RATIO + 1 if zero_to_one else MAX_SQRT_RATIO - 1)
+            return self._call_tx("AlgebraCaller", self.algebra_caller, "swap", [p.address, zero_to_one, amount_in, limit],
+                                 sender, GAS_ALGEBRA_SWAP)
         params = (t_in, p.other(t_in), p.fee_pips, sender, DEADLINE, amount_in, 0, sqrt_price_limit_x96)
         return self._call_tx("SwapRouter", self.v3_swap_router, "exactInputSingle", [params], sender, GAS_SWAP)
 
     def _swap_result(self, p: Pool, t_in: str, rc) -> SwapResult:
-        name = "UniswapV2Pair" if p.kind == PoolKind.CONSTANT_PRODUCT else "UniswapV3Pool"
+        name = {PoolKind.CONSTANT_PRODUCT: "UniswapV2Pair", PoolKind.CONCENTRATED: "UniswapV3Pool",
+                PoolKind.CONCENTRATED_DYNAMIC_FEE: "AlgebraPool"}[p.kind]
         events = [e for e in self.contract(name, p.address).events.Swap().process_receipt(rc, errors=DISCARD)
                   if e["address"] == p.address]
         if len(events) != 1:
@@ -545,8 +605,9 @@ class Market:
             return SwapResult(p.address, t_in, p.other(t_in), amount_in, amount_out, rc["blockNumber"],
                               rc["transactionHash"].to_0x_hex())
         d_in, d_out = (a["amount0"], a["amount1"]) if zero_for_one else (a["amount1"], a["amount0"])
+        price = a["price"] if p.kind == PoolKind.CONCENTRATED_DYNAMIC_FEE else a["sqrtPriceX96"]
         return SwapResult(p.address, t_in, p.other(t_in), d_in, -d_out, rc["blockNumber"],
-                          rc["transactionHash"].to_0x_hex(), a["sqrtPriceX96"], a["liquidity"], a["tick"])
+                          rc["transactionHash"].to_0x_hex(), price, a["liquidity"], a["tick"])
 
     def add_liquidity_v2(self, pool: "Pool | str", amount0: int, amount1: int, *, sender: str | None = None) -> int:
         """Transfer both tokens to the pair and mint LP tokens to the sender; returns LP minted."""
@@ -627,6 +688,8 @@ class Market:
         budget = self.balance(s, token_in)
         if budget == 0:
             raise ValueError(f"{s} holds no {self.token(token_in).symbol} to move {p.label}")
+        if p.kind == PoolKind.CONCENTRATED_DYNAMIC_FEE:
+            return self.algebra_swap(p, token_in, budget, sender=s, sqrt_price_limit_x96=limit)
         return self.v3_swap(p, token_in, budget, sender=s, sqrt_price_limit_x96=limit)
 
     # ---------------------------------------------------------------- new tokens and pools
@@ -717,6 +780,8 @@ class Market:
                       for p in self.pools],
             "traders": list(self.traders),
             "v3_positions": self.v3_positions,
+            "algebra_factory": self.algebra_factory, "algebra_venue": self.algebra_venue,
+            "algebra_caller": self.algebra_caller,
         }
 
     @classmethod
@@ -733,6 +798,8 @@ class Market:
             pools=[Pool(p[0], PoolKind(p[1]), p[2], p[3], p[4], p[5], p[6], p[7], p[8]) for p in d["pools"]],
             traders=tuple(d["traders"]),
             v3_positions={k: list(v) for k, v in d["v3_positions"].items()},
+            algebra_factory=d.get("algebra_factory", ""), algebra_venue=d.get("algebra_venue", int(Venue.QUICKSWAP_V3)),
+            algebra_caller=d.get("algebra_caller", ""),
         )
 
     # ---------------------------------------------------------------- cycles
@@ -924,8 +991,83 @@ def deploy_market(w3_or_url: "Web3 | str", spec: MarketSpec = MarketSpec(), *, d
                         and p.token1 == pos[3] and p.fee_pips == pos[4])
             market.v3_positions.setdefault(pool.address, []).append(e["args"]["tokenId"])
 
+    if any(pair.algebra for pair in spec.pairs):
+        _deploy_algebra_venue(market, spec)
+
     # Block 5: fund and approve the traders.
     amounts = {t.symbol: int(Fraction(spec.trader_usd) / t.usd_price * 10**t.decimals) for t in spec.tokens}
     tx.batch([t for trader in market.traders for t in market._fund_txs(trader, amounts, True)])
     return market
 
+
+
+def _deploy_algebra_venue(market: Market, spec: MarketSpec) -> None:
+    """Algebra v1.0 (QuickSwap V3) beside the market's venues: its factory, and for each pair with
+    ``algebra`` a pool at the pair's price with a full-range position and the spec's ``v3_ranges``
+    (spacing 60), paid by the deployer through AlgebraCaller. Needs a node started with
+    ``alphapulse.chain.algebra.ANVIL_ARGS`` (the npm pool code exceeds EIP-170)."""
+    from alphapulse.chain.algebra import deploy_algebra
+    alg = deploy_algebra(market.w3, deployer=market.deployer,
+                         tokens={s: t.address for s, t in market.tokens.items()})
+    alg.tx = market.sender
+    market.algebra_factory = alg.factory
+    market.algebra_venue = int(spec.algebra_venue)
+    market.algebra_caller = alg.caller
+    need: dict[str, int] = {}
+    plans = []
+    for pair in spec.pairs:
+        if not pair.algebra:
+            continue
+        ta, tb = spec.token(pair.token_a), spec.token(pair.token_b)
+        a_addr, b_addr = market.tokens[ta.symbol].address, market.tokens[tb.symbol].address
+        t0, t1 = (ta, tb) if int(a_addr, 16) < int(b_addr, 16) else (tb, ta)
+        amt0 = int(Fraction(pair.usd_depth) / t0.usd_price * 10**t0.decimals)
+        amt1 = int(Fraction(pair.usd_depth) / t1.usd_price * 10**t1.decimals)
+        plans.append((t0, t1, amt0, amt1))
+        share = 2 + sum(r[2] for r in spec.v3_ranges)
+        need[t0.symbol] = need.get(t0.symbol, 0) + int(amt0 * share) + 1
+        need[t1.symbol] = need.get(t1.symbol, 0) + int(amt1 * share) + 1
+    market.sender.batch(market._fund_txs(market.deployer, need, False) +
+                        [market._call_tx("TestToken", market.tokens[s].address, "approve", [alg.caller, MAX_UINT],
+                                         market.deployer, GAS_TOKEN) for s in need])
+    for t0, t1, amt0, amt1 in plans:
+        price_raw = Fraction(amt1, amt0)
+        pool = alg.create_pool(t0.symbol, t1.symbol, price_to_sqrt_price_x96(price_raw))
+        # adaptive fee with both alphas 0: the fee recomputed at a block's first swap is the base fee
+        alg.set_fee_configuration(pool, 0, 0, 1, 1, 1, 1, 0, 1, int(spec.algebra_base_fee))
+        for tl, tu, x0, x1 in _v3_positions(ALGEBRA_TICK_SPACING, price_raw, amt0, amt1, spec.v3_ranges):
+            alg.mint(pool, tl, tu, _liquidity_for(price_raw, tl, tu, x0, x1))
+        market.pools.append(Pool(pool, PoolKind.CONCENTRATED_DYNAMIC_FEE, market.algebra_venue, alg.factory,
+                                 market.tokens[t0.symbol].address, market.tokens[t1.symbol].address,
+                                 int(spec.algebra_base_fee), ALGEBRA_TICK_SPACING,
+                                 f"{t0.symbol}/{t1.symbol}@{market.algebra_venue}"))
+    # A pool starts at Algebra's initial fee; its first swap of a new block timestamp recomputes it
+    # from the configuration: one small swap per pool, in a block with a new timestamp, makes the
+    # fee in force the configured one from the start.
+    now = market.w3.eth.get_block("latest")["timestamp"]
+    market.w3.provider.make_request("evm_setNextBlockTimestamp", [now + 1])
+    algebra = [p for p in market.pools if p.kind == PoolKind.CONCENTRATED_DYNAMIC_FEE]
+    market.sender.batch([market.swap_tx(p, p.token0, 10 ** (market.token(p.token0).decimals // 2), market.deployer)
+                         for p in algebra])
+    for p in algebra:
+        fee = market.algebra_fee(p)
+        if fee != int(spec.algebra_base_fee):
+            raise ChainTxError(f"{p.label}: fee in force {fee}, configured {spec.algebra_base_fee}")
+
+
+ALGEBRA_TICK_SPACING = 60
+
+
+def _liquidity_for(price_raw: Fraction, tick_lower: int, tick_upper: int, amount0: int, amount1: int) -> int:
+    """The liquidity a position on [tick_lower, tick_upper] holds with at most ``amount0`` and
+    ``amount1`` at the price ``price_raw`` (LiquidityAmounts.getLiquidityForAmounts, in floats:
+    only the size of the position, which the pool then prices exactly)."""
+    sp = math.sqrt(price_raw)
+    sa, sb = 1.0001 ** (tick_lower / 2), 1.0001 ** (tick_upper / 2)
+    if sp <= sa:
+        liq = amount0 * sa * sb / (sb - sa)
+    elif sp >= sb:
+        liq = amount1 / (sb - sa)
+    else:
+        liq = min(amount0 * sp * sb / (sb - sp), amount1 / (sp - sa))
+    return max(int(liq * 0.999), 1)

@@ -37,7 +37,7 @@ VENUE_NAMES: dict[int, str] = {
     Venue.UNISWAP_V2: "Uniswap V2", Venue.UNISWAP_V3: "Uniswap V3", Venue.SUSHISWAP: "SushiSwap",
     Venue.QUICKSWAP: "QuickSwap", Venue.SUSHISWAP_POLYGON: "SushiSwap",
     Venue.UNISWAP_V3_POLYGON: "Uniswap V3", Venue.QUICKSWAP_V3: "QuickSwap V3",
-    Venue.TEST: "Test",
+    Venue.SUSHISWAP_V3_POLYGON: "SushiSwap V3", Venue.TEST: "Test",
 }
 
 
@@ -695,7 +695,7 @@ class Aggregator:
         self.health.waiting.pop(bytes(r.pool), None)     # the snapshot that answers a refresh
         self.tokens.learn(r.token0, r.token0_decimals)
         self.tokens.learn(r.token1, r.token1_decimals)
-        if r.pool_kind == L.PoolKind.CONCENTRATED:
+        if r.pool_kind != L.PoolKind.CONSTANT_PRODUCT:     # Uniswap V3 and Algebra (QuickSwap V3)
             p = price_v3(r.sqrt_price_x96, r.token0_decimals, r.token1_decimals)
             fee = r.fee_pips
         else:

@@ -1,7 +1,10 @@
 """A signal's cycle as calls of the ArbExecutor contract (alphapulse/chain/contracts/ArbExecutor.sol).
 
 The signal names each hop's pool, tokens, venue and fee but not the pool's kind: the kind comes
-from the configured factories (venue -> "v2" | "v3"), never from guessing.
+from the configured factories (venue -> "v2" | "v3" | "algebra"), never from guessing. An
+Algebra hop (QuickSwap V3) swaps like a V3 one and is paid in ``algebraSwapCallback``; the fee
+the signal priced it at (``fees_pips``, the pool's fee in force) is what the check compares: a
+fee recomputed at the block's first swap shows as a changed output (ExecutionReport CHANGED).
 """
 from __future__ import annotations
 
@@ -19,7 +22,8 @@ CHECK_EXECUTOR = "0x00000000000000000000000000000000a1fa9e11"
 CHECK_CALLER = "0x00000000000000000000000000000000a1fa9e12"
 CHECK_GAS_LIMIT = 3_000_000
 
-_KINDS = {"v2": int(PoolKind.CONSTANT_PRODUCT), "v3": int(PoolKind.CONCENTRATED)}
+_KINDS = {"v2": int(PoolKind.CONSTANT_PRODUCT), "v3": int(PoolKind.CONCENTRATED),
+          "algebra": int(PoolKind.CONCENTRATED_DYNAMIC_FEE)}
 
 
 class UnknownVenue(ValueError):

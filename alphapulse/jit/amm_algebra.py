@@ -105,8 +105,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from alphapulse.jit.amm_v3 import (MAX_SQRT_RATIO, MAX_TICK, MIN_SQRT_RATIO, MIN_TICK, SWAP_BAD_AMOUNT,
-                                   search_ticks,
+from alphapulse.jit.amm_v3 import (MAX_SQRT_RATIO, MAX_TICK, MIN_SQRT_RATIO, MIN_TICK, NO_COVERAGE_HI,
+                                   NO_COVERAGE_LO, SWAP_BAD_AMOUNT, search_ticks,
                                    SWAP_BAD_LIMIT, SWAP_LIQUIDITY_REVERT, SWAP_MATH_REVERT, SWAP_MISSING_TICK,
                                    SWAP_OK, add_delta, compute_swap_step_to, default_limit,
                                    get_sqrt_ratio_at_tick, get_tick_at_sqrt_ratio, i128_to_sign_mag,
@@ -141,14 +141,17 @@ def move_price_towards_target(zero_to_one, price, target, liquidity, amount, exa
 
 @njit(cache=True)
 def algebra_swap(price, tick, liquidity, fee, ticks, nets, n_ticks, zero_to_one, exact_in, amount,
-                 limit, known_range_only):
+                 limit, known_range_only, cov_lo=NO_COVERAGE_LO, cov_hi=NO_COVERAGE_HI):
     """AlgebraPool.swap (v1.0) on a snapshot, at the fee in force ``fee`` (pips, uint16).
 
     Returns (status, amount_in, amount_out, price_after, liquidity_after, tick_after,
     ticks_crossed) with amounts as magnitudes; status 0 = ok (SWAP_* codes of amm_v3, and
     SWAP_BAD_FEE). A swap stopped by the price limit reports the partial amounts with SWAP_OK,
     as the pool executes it. ``known_range_only`` True fails a swap that would step past the
-    outermost tick of the arrays (SWAP_MISSING_TICK): beyond them the liquidity is unknown.
+    outermost tick of the arrays (SWAP_MISSING_TICK): beyond them the liquidity is unknown;
+    when a covered range [``cov_lo``, ``cov_hi``] is given (a TickCoverage record: the arrays
+    hold every initialised tick in it) a step whose price ends past its edge fails instead,
+    as in ``amm_v3.swap_steps``.
     """
     z = (U0, U0, U0, U0)
     if fee < 0 or fee > ALGEBRA_MAX_FEE:
@@ -165,11 +168,12 @@ def algebra_swap(price, tick, liquidity, fee, ticks, nets, n_ticks, zero_to_one,
     cur_tick = np.int64(tick)
     liq = liquidity
     crossed = 0
+    by_ticks = known_range_only and cov_lo <= NO_COVERAGE_LO and cov_hi >= NO_COVERAGE_HI
     while True:
         step_price = price
         next_tick, initialized, idx = next_initialized_tick_within_one_word(
             ticks, n_ticks, cur_tick, ALGEBRA_V1_TICK_SPACING, zero_to_one)
-        if known_range_only and not initialized:
+        if by_ticks and not initialized:
             if zero_to_one:
                 beyond = n_ticks == 0 or np.int64(ticks[0]) > next_tick
             else:
@@ -187,6 +191,11 @@ def algebra_swap(price, tick, liquidity, fee, ticks, nets, n_ticks, zero_to_one,
                                                                        exact_in, fee)
         if not ok:
             return SWAP_MATH_REVERT, z, z, step_price, liq, cur_tick, crossed
+        if known_range_only and ((zero_to_one and next_tick < cov_lo) or (not zero_to_one and next_tick > cov_hi)):
+            # the step aims past the covered range: it may end inside it, never beyond
+            edge, _ = get_sqrt_ratio_at_tick(cov_lo if zero_to_one else cov_hi)
+            if u256_lt(price, edge) if zero_to_one else u256_lt(edge, price):
+                return SWAP_MISSING_TICK, z, z, step_price, liq, cur_tick, crossed
         used, c = u256_add(a_in, fee_amount)
         if exact_in:
             remaining, b = u256_sub(remaining, used)
@@ -219,14 +228,15 @@ def algebra_swap(price, tick, liquidity, fee, ticks, nets, n_ticks, zero_to_one,
 
 
 @njit(cache=True)
-def algebra_exact_input(amount_in, zero_to_one, price, tick, liquidity, fee, ticks, nets, n_ticks):
+def algebra_exact_input(amount_in, zero_to_one, price, tick, liquidity, fee, ticks, nets, n_ticks,
+                        cov_lo=NO_COVERAGE_LO, cov_hi=NO_COVERAGE_HI):
     """Output of an exact-input swap at the fee in force with the widest limit
     (MIN_SQRT_RATIO + 1 / MAX_SQRT_RATIO - 1, what QuickSwap's router passes for 0);
     (amount_out, ok). ok is False on any revert, on a partial fill and when the swap would
-    leave the range of ticks the arrays know."""
+    leave the range of ticks the arrays know (the covered range when given)."""
     z = (U0, U0, U0, U0)
     st, a_in, a_out, _, _, _, _ = algebra_swap(price, tick, liquidity, fee, ticks, nets, n_ticks, zero_to_one,
-                                               True, amount_in, default_limit(zero_to_one), True)
+                                               True, amount_in, default_limit(zero_to_one), True, cov_lo, cov_hi)
     if st != SWAP_OK or not u256_eq(a_in, amount_in):
         return z, False
     return a_out, not u256_is_zero(a_out)

@@ -27,7 +27,14 @@ so that a Numba call from Python costs little to dispatch):
     (``K_*``).
 
 A pool is created by a PoolState snapshot (any kind) or a PoolSync
-(constant product; its fee comes from the venue table of the config). A
+(constant product; its fee comes from the venue table of the config).
+Concentrated-liquidity pools are of two kinds that share every column and the
+tick arrays: Uniswap V3 (``KIND_V3``, a fixed fee tier) and Algebra
+(``KIND_ALGEBRA``, QuickSwap V3: a dynamic fee). An Algebra pool's fee in force
+is ``C_FEE``, set by its PoolState and by every PoolFee (the pool's ``Fee``
+event, journaled like any event so a reorg restores the fee before it; a
+PoolFee read from state, ``log_index`` 0xFFFFFFFF, replaces the fee without
+advancing the pool's event position). A
 sequence gap in one source's stream marks stale the pools that source's records
 changed (``C_SOURCES``; the lost frames could have touched no other); a
 PoolState clears it, and so does a PoolSync (both reserves: a constant-product
@@ -111,7 +118,8 @@ J_NSTATE = 14
 J_LOWER = 20
 J_UPPER = 21
 J_DELTA = 22      # 2 limbs
-JCOL = 24
+J_FEE = 24        # the fee in force before the event (a PoolFee changes it)
+JCOL = 25
 
 # meta
 M_NPOOLS = 0
@@ -175,9 +183,11 @@ EV_SYNC = 1
 EV_SWAP = 2
 EV_MINT = 3
 EV_BURN = 4
+EV_FEE = 5
 
 KIND_V2 = int(L.PoolKind.CONSTANT_PRODUCT)
 KIND_V3 = int(L.PoolKind.CONCENTRATED)
+KIND_ALGEBRA = int(L.PoolKind.CONCENTRATED_DYNAMIC_FEE)
 EVENT_REMOVED = L.EVENT_REMOVED
 
 # ---------------------------------------------------------------- TLV offsets (from layout.py)
@@ -248,13 +258,19 @@ TC_BLOCK = L.TICK_COVERAGE.offset("block_number")
 TC_LOWER = L.TICK_COVERAGE.offset("tick_lower")
 TC_UPPER = L.TICK_COVERAGE.offset("tick_upper")
 TC_POOL = L.TICK_COVERAGE.offset("pool")
-FE_FEE = L.POOL_FEE.offset("fee_pips")
 
 REFRESH_UNKNOWN_TICK = int(L.RefreshReason.UNKNOWN_TICK)
 REFRESH_NEGATIVE_LIQUIDITY = int(L.RefreshReason.NEGATIVE_LIQUIDITY)
 REFRESH_NO_TICKS = int(L.RefreshReason.NO_TICK_DATA)
 NO_COV_LO = np.uint64(np.int64(NO_COVERAGE_LO))
 NO_COV_HI = np.uint64(np.int64(NO_COVERAGE_HI))
+
+PF_BLOCK = L.POOL_FEE.offset("block_number")
+PF_LOG = L.POOL_FEE.offset("log_index")
+PF_FEE = L.POOL_FEE.offset("fee_pips")
+PF_FLAGS = L.POOL_FEE.offset("flags")
+PF_POOL = L.POOL_FEE.offset("pool")
+LOG_FROM_STATE = np.uint64(L.LOG_INDEX_FROM_STATE)
 
 GP_BASE = L.GAS_PRICE.offset("base_fee_wei")
 GP_PRIO = L.GAS_PRICE.offset("priority_fee_wei")
@@ -267,6 +283,7 @@ GP_CHAIN = L.GAS_PRICE.offset("chain_id")
 # overflows the float price).
 MAX_DECIMALS = 77          # 10**77 < 2**256 <= 10**78
 MAX_TICK_SPACING = 16383   # UniswapV3Factory.enableFeeAmount: 0 < tickSpacing < 16384
+MAX_ALGEBRA_FEE = 0xFFFF   # Algebra v1.0: globalState.fee and the Fee event are uint16
 
 _HASH_MUL = np.uint64(0x9E3779B97F4A7C15)
 _U32 = np.uint64(32)
@@ -459,7 +476,7 @@ def add_pool(pools, tokens, pairs, pool_ht, token_ht, pair_ht, meta, tn, a, b, c
     if n >= pools.shape[0] or 2 * (n + 1) > pool_ht.shape[0]:
         return -1
     v3row = -1
-    if kind == KIND_V3:
+    if kind != KIND_V2:
         if meta[M_NV3] >= tn.shape[0]:
             return -1
     t0 = get_or_add_token(tokens, token_ht, meta, t0a, t0b, t0c, dec0)
@@ -469,7 +486,7 @@ def add_pool(pools, tokens, pairs, pool_ht, token_ht, pair_ht, meta, tn, a, b, c
     pr = _get_or_add_pair(pairs, pair_ht, meta, t0, t1)
     if pr < 0:
         return -1
-    if kind == KIND_V3:
+    if kind != KIND_V2:
         v3row = meta[M_NV3]
         meta[M_NV3] = v3row + 1
         tn[v3row] = 0
@@ -538,6 +555,7 @@ def _journal_push(pools, journal, meta, p, block, log, ev_type, lower, upper, d_
     e[J_UPPER] = np.uint64(np.int64(upper))
     e[J_DELTA] = d_lo
     e[J_DELTA + 1] = d_hi
+    e[J_FEE] = pools[p, C_FEE]
     pools[p, C_JR_LAST] = np.uint64(seq)
 
 
@@ -766,6 +784,7 @@ def undo_event(pools, journal, tticks, tnets, tgross, tn, counters, p, block, lo
         pools[p, C_LAST_BLOCK] = e[J_STATE + 11]
         pools[p, C_LAST_LOG] = e[J_STATE + 12]
         pools[p, C_STATE_BLOCK] = e[J_STATE + 13]
+        pools[p, C_FEE] = e[J_FEE]
         pools[p, C_JR_LAST] = e[J_PREV]
         e[J_SEQ] = np.uint64(0xFFFFFFFFFFFFFFFF)  # consumed
         counters[K_UNDONE] += 1
@@ -826,14 +845,16 @@ def _sqrt_in_bounds(buf, p):
 
 @njit(cache=True)
 def valid_pool_state(buf, v, kind):
-    """Whether a PoolState of ``kind`` (1 or 2) at ``buf[v:]`` holds fields the kernels can use:
-    decimals <= 77, fee < 100 % (pips), and for concentrated liquidity a tick spacing in
+    """Whether a PoolState of ``kind`` (1, 2 or 3) at ``buf[v:]`` holds fields the kernels can use:
+    decimals <= 77, fee < 100 % (pips; an Algebra pool's a uint16), and for concentrated liquidity a tick spacing in
     [1, 16383], a tick within [-887272, 887272] and a sqrt price within TickMath's range."""
     if buf[v + ST_DEC0] > MAX_DECIMALS or buf[v + ST_DEC1] > MAX_DECIMALS:
         return False
     if ld_u32(buf, v + ST_FEE) >= np.uint64(FEE_DENOMINATOR):
         return False
-    if kind != KIND_V3:
+    if kind == KIND_ALGEBRA and ld_u32(buf, v + ST_FEE) > np.uint64(MAX_ALGEBRA_FEE):
+        return False
+    if kind == KIND_V2:
         return True
     spacing = ld_i16(buf, v + ST_SPACING)
     if spacing < 1 or spacing > MAX_TICK_SPACING:
@@ -884,7 +905,7 @@ def valid_tick_coverage(buf, v):
 @njit(cache=True)
 def valid_pool_fee(buf, v):
     """Whether a PoolFee at ``buf[v:]`` holds a fee below 100 % (1,000,000 pips)."""
-    return ld_u32(buf, v + FE_FEE) < np.uint64(FEE_DENOMINATOR)
+    return ld_u32(buf, v + PF_FEE) < np.uint64(FEE_DENOMINATOR)
 
 
 # ---------------------------------------------------------------- apply one TLV
@@ -944,7 +965,7 @@ def apply_tlv(buf, t, v, pools, tokens, pairs, pool_ht, token_ht, pair_ht, ttick
         if p < 0:
             counters[K_UNKNOWN_POOL] += 1
             return -1
-        if pools[p, C_KIND] != np.uint64(KIND_V3):
+        if pools[p, C_KIND] == np.uint64(KIND_V2):
             counters[K_IGNORED_TLVS] += 1  # constant-product state comes from PoolSync
             return -1
         if not valid_pool_swap(buf, v):
@@ -977,7 +998,7 @@ def apply_tlv(buf, t, v, pools, tokens, pairs, pool_ht, token_ht, pair_ht, ttick
         if p < 0:
             counters[K_UNKNOWN_POOL] += 1
             return -1
-        if pools[p, C_KIND] != np.uint64(KIND_V3):
+        if pools[p, C_KIND] == np.uint64(KIND_V2):
             counters[K_IGNORED_TLVS] += 1  # constant-product reserves come from PoolSync
             return -1
         if not valid_position(buf, v, np.int64(pools[p, C_SPACING])):
@@ -1014,7 +1035,7 @@ def apply_tlv(buf, t, v, pools, tokens, pairs, pool_ht, token_ht, pair_ht, ttick
         a, b, c = ld_addr(buf, v + ST_POOL)
         p = find_pool(pools, pool_ht, a, b, c)
         kind = np.int64(buf[v + ST_KIND])
-        if (kind != KIND_V2 and kind != KIND_V3) or not valid_pool_state(buf, v, kind):
+        if (kind != KIND_V2 and kind != KIND_V3 and kind != KIND_ALGEBRA) or not valid_pool_state(buf, v, kind):
             counters[K_BAD_EVENT] += 1
             return -1
         if p < 0:
@@ -1042,7 +1063,7 @@ def apply_tlv(buf, t, v, pools, tokens, pairs, pool_ht, token_ht, pair_ht, ttick
             pools[p, C_SQRT + k] = ld_u64(buf, v + ST_SQRT + 8 * k)
         pools[p, C_TICK] = np.uint64(ld_i32(buf, v + ST_TICK))
         pools[p, C_FEE] = ld_u32(buf, v + ST_FEE)
-        if kind == KIND_V3:
+        if kind != KIND_V2:
             pools[p, C_SPACING] = np.uint64(ld_i16(buf, v + ST_SPACING))
             # the snapshot replaces the tick set too: its PoolTicks (and TickCoverage) follow
             _clear_ticks(tticks, tnets, tgross, tn, np.int64(pools[p, C_V3ROW]))
@@ -1066,7 +1087,7 @@ def apply_tlv(buf, t, v, pools, tokens, pairs, pool_ht, token_ht, pair_ht, ttick
         if p < 0:
             counters[K_UNKNOWN_POOL] += 1
             return -1
-        if pools[p, C_KIND] != np.uint64(KIND_V3) or not valid_pool_tick(buf, v, np.int64(pools[p, C_SPACING])):
+        if pools[p, C_KIND] == np.uint64(KIND_V2) or not valid_pool_tick(buf, v, np.int64(pools[p, C_SPACING])):
             counters[K_BAD_EVENT] += 1
             return -1
         row = np.int64(pools[p, C_V3ROW])
@@ -1106,7 +1127,7 @@ def apply_tlv(buf, t, v, pools, tokens, pairs, pool_ht, token_ht, pair_ht, ttick
         if p < 0:
             counters[K_UNKNOWN_POOL] += 1
             return -1
-        if pools[p, C_KIND] != np.uint64(KIND_V3) or not valid_tick_coverage(buf, v):
+        if pools[p, C_KIND] == np.uint64(KIND_V2) or not valid_tick_coverage(buf, v):
             counters[K_BAD_EVENT] += 1
             return -1
         lower = ld_i32(buf, v + TC_LOWER)
@@ -1124,13 +1145,36 @@ def apply_tlv(buf, t, v, pools, tokens, pairs, pool_ht, token_ht, pair_ht, ttick
         return p
 
     if t == T_FEE:
-        # no pool held here has a dynamic fee (PoolState kinds 1 and 2 only): a PoolFee changes
-        # nothing, but one whose fee no contract can hold is a bad event like any other
-        if not valid_pool_fee(buf, v):
+        if not valid_pool_fee(buf, v):         # no contract holds a fee of 100 % or more
             counters[K_BAD_EVENT] += 1
             return -1
-        counters[K_IGNORED_TLVS] += 1
-        return -1
+        a, b, c = ld_addr(buf, v + PF_POOL)
+        p = find_pool(pools, pool_ht, a, b, c)
+        if p < 0:
+            counters[K_UNKNOWN_POOL] += 1
+            return -1
+        fee = ld_u32(buf, v + PF_FEE)
+        if pools[p, C_KIND] != np.uint64(KIND_ALGEBRA) or fee > np.uint64(MAX_ALGEBRA_FEE):
+            counters[K_BAD_EVENT] += 1     # only a dynamic-fee pool has a fee that changes, a uint16
+            return -1
+        block = ld_u64(buf, v + PF_BLOCK)
+        log = ld_u32(buf, v + PF_LOG)
+        if log == LOG_FROM_STATE:
+            # read from globalState at ``block``: the fee in force after every event up to it
+            if pools[p, C_HAS_STATE] != U0 and block < pools[p, C_STATE_BLOCK]:
+                counters[K_DUPLICATE_EVENTS] += 1
+                return -1
+            pools[p, C_FEE] = fee
+            counters[K_APPLIED] += 1
+            return p
+        handled, res = _removed_or_duplicate(pools, journal, tticks, tnets, tgross, tn, counters, p, block, log,
+                                             buf[v + PF_FLAGS] & EVENT_REMOVED)
+        if handled:
+            return res
+        _journal_push(pools, journal, meta, p, block, log, EV_FEE, 0, 0, U0, U0)
+        pools[p, C_FEE] = fee
+        _stamp_applied(pools, counters, p, block, log)
+        return p
 
     if t == T_GAS:
         meta[M_GAS_BASE] = np.int64(ld_u64(buf, v + GP_BASE))
@@ -1193,7 +1237,7 @@ def scan_waiting(pools, tn, meta, counters, out):
     k = 0
     for p in range(meta[M_NPOOLS]):
         w = pools[p, C_WANT]
-        if pools[p, C_KIND] == np.uint64(KIND_V3) and pools[p, C_HAS_STATE] != U0:
+        if pools[p, C_KIND] != np.uint64(KIND_V2) and pools[p, C_HAS_STATE] != U0:
             empty = tn[np.int64(pools[p, C_V3ROW])] == 0 and pools[p, C_COV_LO] == NO_COV_LO
             if w == U0 and empty and pools[p, C_STALE] == U0:
                 w = np.uint64(REFRESH_NO_TICKS)

@@ -27,7 +27,7 @@ def _i64(u: int) -> int:
 class PoolInfo:
     row: int
     address: bytes
-    kind: int                 # 1 constant product, 2 concentrated liquidity
+    kind: int                 # 1 constant product, 2 concentrated liquidity, 3 the same with a dynamic fee (Algebra)
     token0: bytes
     token1: bytes
     decimals0: int

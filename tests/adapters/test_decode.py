@@ -40,7 +40,8 @@ def test_topic0_constants_are_keccak_of_signatures():
     assert abi.V2_SWAP.topic0.hex() == "d78ad95fa46c994b6551d0da85fc275fe613ce37657fb8d5e3d130840159d822"
     assert abi.V2_SYNC.topic0.hex() == "1c411e9a96e071241c2f21f7726b17ae89e3cab4c78be50e062b03a9fffbbad1"
     assert abi.V3_SWAP.topic0.hex() == "c42079f94a6350d7e6235f29174924f928cc2ac818eb64fed8004e115fbcca67"
-    assert len(abi.EVENT_BY_TOPIC0) == 7
+    assert abi.ALGEBRA_FEE.topic0.hex() == "598b9f043c813aa6be3426ca60d1c65d17256312890be5118dab55b0775ebe2a"
+    assert len(abi.EVENT_BY_TOPIC0) == 8
     assert abi.DECIMALS.hex() == "313ce567" and abi.TOKEN0.hex() == "0dfe1681"
 
 

@@ -43,6 +43,20 @@ class Feed:
                            pool_kind=2, token0_decimals=d0, token1_decimals=d1, tick_spacing=spacing,
                            pool=pool, token0=t0, token1=t1)
 
+    def algebra_state(self, pool, t0, t1, sqrt_price, liquidity, tick, *, fee=500, venue=int(L.Venue.QUICKSWAP_V3),
+                      d0=18, d1=18, block=None):
+        """PoolState of an Algebra pool (pool_kind 3, QuickSwap V3): its fee in force, spacing 60."""
+        return C.PoolState(sqrt_price_x96=sqrt_price, liquidity=liquidity, tick=tick,
+                           block_number=self.block if block is None else block, fee_pips=fee, venue=venue,
+                           pool_kind=int(L.PoolKind.CONCENTRATED_DYNAMIC_FEE), token0_decimals=d0,
+                           token1_decimals=d1, tick_spacing=60, pool=pool, token0=t0, token1=t1)
+
+    def pool_fee(self, pool, fee, *, flags=0, block=None, log=None, venue=int(L.Venue.QUICKSWAP_V3)):
+        """PoolFee (an Algebra ``Fee`` event; ``log`` L.LOG_INDEX_FROM_STATE for a fee read from state)."""
+        return C.PoolFee(block_number=self.block if block is None else block,
+                         log_index=next(self.log) if log is None else log, fee_pips=fee, venue=venue,
+                         flags=flags, pool=pool)
+
     def v3_ticks(self, pool, ticks, nets, *, block=None, venue=int(L.Venue.UNISWAP_V3)):
         return [C.PoolTick(liquidity_net=n, block_number=self.block if block is None else block,
                            tick=t, venue=venue, pool=pool) for t, n in zip(ticks, nets)]

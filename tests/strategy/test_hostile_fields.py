@@ -145,7 +145,7 @@ def test_a_pool_fee_of_100_percent_or_more_is_a_bad_event_and_logged(fee, caplog
     with caplog.at_level("WARNING"):
         assert e.log_bad_events() == 1
     assert [r.message for r in caplog.records if "outside the contracts' limits" in r.message]
-    e.process([f.frame(pool_fee(999_999))])               # a possible fee: no pool here has a dynamic one
-    assert e.counters()["bad_event"] == 1
+    e.process([f.frame(pool_fee(3_000))])                 # a possible fee, but P3 has a fixed fee tier
+    assert e.counters()["bad_event"] == 2
     for k in ("pools", "tticks", "tnets", "tn"):
         assert np.array_equal(before[k], e.snapshot()[k]), k

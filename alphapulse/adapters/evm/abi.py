@@ -53,8 +53,13 @@ V2_BURN = EventSpec("v2_burn", "v2", "Burn(address,uint256,uint256,address)", 3,
 V3_SWAP = EventSpec("v3_swap", "v3", "Swap(address,address,int256,int256,uint160,uint128,int24)", 3, 5)
 V3_MINT = EventSpec("v3_mint", "v3", "Mint(address,address,int24,int24,uint128,uint256,uint256)", 4, 4)
 V3_BURN = EventSpec("v3_burn", "v3", "Burn(address,int24,int24,uint128,uint256,uint256)", 4, 3)
+# Algebra v1.0 (QuickSwap V3) pools emit Swap, Mint and Burn with Uniswap V3's types, hence its
+# topics (decoded by the V3 specs above; the pool's factory tells the two apart), and this one:
+ALGEBRA_FEE = EventSpec("algebra_fee", "algebra", "Fee(uint16)", 1, 1)
+# the Algebra factory's pool creation: Pool(address indexed token0, address indexed token1, address pool)
+ALGEBRA_POOL_CREATED = keccak(text="Pool(address,address,address)")
 
-EVENTS: tuple[EventSpec, ...] = (V2_SWAP, V2_SYNC, V2_MINT, V2_BURN, V3_SWAP, V3_MINT, V3_BURN)
+EVENTS: tuple[EventSpec, ...] = (V2_SWAP, V2_SYNC, V2_MINT, V2_BURN, V3_SWAP, V3_MINT, V3_BURN, ALGEBRA_FEE)
 EVENT_BY_TOPIC0: dict[bytes, EventSpec] = {e.topic0: e for e in EVENTS}
 EVENT_BY_TOPIC0_HEX: dict[str, EventSpec] = {e.topic0_hex: e for e in EVENTS}   # lower-case 0x-hex
 ALL_TOPIC0_HEX: list[str] = [e.topic0_hex for e in EVENTS]
@@ -78,6 +83,12 @@ TICK_BITMAP = selector("tickBitmap(int16)")
 TICKS = selector("ticks(int24)")
 GET_PAIR = selector("getPair(address,address)")
 GET_POOL = selector("getPool(address,address,uint24)")
+# Algebra v1.0: globalState() = (price, tick, fee, timepointIndex, communityFeeToken0,
+# communityFeeToken1, unlocked); tickTable(int16) is tickBitmap's layout at spacing 60;
+# ticks(int24) returns liquidityDelta second (word 1, as Uniswap's liquidityNet)
+GLOBAL_STATE = selector("globalState()")
+TICK_TABLE = selector("tickTable(int16)")
+POOL_BY_PAIR = selector("poolByPair(address,address)")
 
 
 def enc_int(v: int) -> bytes:

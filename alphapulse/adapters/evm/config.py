@@ -28,7 +28,7 @@ def _address(key: str, value: Any) -> bytes:
 class EvmDataClientConfig:
     """Everything the adapter needs; times in seconds, ticks in Uniswap V3 tick units."""
     endpoints: tuple[str, ...]                         # ws:// or wss://, tried in order, failover
-    factories: tuple[FactoryConfig, ...]               # factory -> venue and kind (v2/v3)
+    factories: tuple[FactoryConfig, ...]               # factory -> venue and kind (v2/v3/algebra)
     chain_id: int = 137
     cache_path: str = ":memory:"                       # SQLite pool cache; ":memory:" = no persistence
     tokens: tuple[str, ...] = ()                       # optional token filter (addresses)
@@ -75,8 +75,9 @@ class EvmDataClientConfig:
         seen: set[bytes] = set()
         for i, f in enumerate(self.factories):
             f.validate(f"{key}.factories[{i}]")
-            if f.kind not in ("v2", "v3"):
-                raise ConfigError(f"{key}.factories[{i}].kind", f"must be 'v2' or 'v3', got {f.kind!r}")
+            if f.kind not in ("v2", "v3", "algebra"):
+                raise ConfigError(f"{key}.factories[{i}].kind",
+                                  f"must be 'v2', 'v3' or 'algebra', got {f.kind!r}")
             a = _address(f"{key}.factories[{i}].address", f.address)
             if a in seen:
                 raise ConfigError(f"{key}.factories[{i}].address", f"duplicate factory {f.address}")

@@ -66,7 +66,7 @@ from alphapulse.adapters.evm.config import EvmDataClientConfig
 from alphapulse.adapters.evm.frames import EncodeError, build_frame
 from alphapulse.adapters.evm.decode import (DecodeError, EvmEvent, as_removed, decode_log,
                                             to_record)
-from alphapulse.adapters.evm.providers import (KIND_OF_FAMILY, PoolInfo, PoolProvider, RetryLater,
+from alphapulse.adapters.evm.providers import (PoolInfo, event_fits, PoolProvider, RetryLater,
                                                Rpc, RpcError, SnapshotUnavailable)
 from alphapulse.protocol import codec
 from alphapulse.protocol import layout as L
@@ -764,7 +764,7 @@ class EvmDataClient:
         self.counters["block_ends"] += 1
 
     def _publish(self, ev: EvmEvent, info: PoolInfo) -> None:
-        if KIND_OF_FAMILY[ev.spec.family] != info.kind:
+        if not event_fits(ev.spec.family, info.kind):
             self.counters["skipped_kind_mismatch"] += 1
             self._mark(ev, None)
             return

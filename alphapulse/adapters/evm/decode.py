@@ -103,6 +103,12 @@ class V3Burn(EvmEvent):
     amount1: int
 
 
+@dataclass(frozen=True, slots=True)
+class AlgebraFee(EvmEvent):
+    """Algebra's ``Fee(uint16 fee)``: the fee in force from this log on (pips)."""
+    fee: int
+
+
 # ---------------------------------------------------------------- decoding
 def _int(v: Any, what: str) -> int:
     if isinstance(v, int):
@@ -266,6 +272,8 @@ def decode_log(log: Mapping[str, Any]) -> EvmEvent:
         return V3Burn(*common, _topic_address(tp[1], "owner"),
                       _topic_int24(tp[2], "tickLower"), _topic_int24(tp[3], "tickUpper"),
                       _u(w, 0, 128, "amount"), w[1], w[2])
+    if spec is abi.ALGEBRA_FEE:
+        return AlgebraFee(*common, _u(w, 0, 16, "fee"))
     raise AssertionError(f"event {spec.name} has no decoder")  # EVENTS and this function disagree
 
 
@@ -343,6 +351,9 @@ def to_record(ev: EvmEvent, pool: PoolLike, block_ts: int = 0) -> Any:
                    tick_upper=ev.tick_upper, venue=pool.venue, token0_decimals=pool.decimals0,
                    token1_decimals=pool.decimals1, flags=flags, pool=ev.pool, owner=ev.owner,
                    token0=pool.token0, token1=pool.token1)
+    if t is AlgebraFee:
+        return codec.PoolFee(block_number=ev.block_number, block_ts_ns=ts_ns, log_index=ev.log_index,
+                             fee_pips=ev.fee, venue=pool.venue, flags=flags, pool=ev.pool)
     raise AssertionError(f"no record for {t.__name__}")
 
 

@@ -2,7 +2,13 @@
 
 An event from an unknown pool triggers :meth:`PoolProvider.discover`: token0,
 token1, factory (and for V3 fee, tickSpacing) in one JSON-RPC batch; then the
-tokens' decimals and the factory's own ``getPair``/``getPool`` in a second one.
+tokens' decimals and the factory's own ``getPair``/``getPool`` (Algebra:
+``poolByPair``, one pool per pair) in a second one. Algebra v1.0 pools
+(QuickSwap V3, pool_kind 3) emit Uniswap V3's Swap/Mint/Burn topics: the
+configured kind of the pool's factory decides which of the two a pool is. Their
+snapshot reads ``globalState()`` (price, tick and the fee in force), ``liquidity()``
+and the tick table (``tickTable(int16)``, Uniswap's bitmap layout at spacing 60),
+then ``ticks(t)`` (liquidityDelta is its second word, as Uniswap's liquidityNet).
 The factory must be configured (it gives the venue) and must name the pool back
 (a contract that merely *claims* a factory is not followed). Tokens whose
 ``decimals()`` does not answer like an ERC-20 are blacklisted with the reason.
@@ -26,7 +32,18 @@ from alphapulse.protocol.layout import PoolKind
 
 log = logging.getLogger(__name__)
 
-KIND_OF_FAMILY = {"v2": int(PoolKind.CONSTANT_PRODUCT), "v3": int(PoolKind.CONCENTRATED)}
+# factory kind (configuration) -> pool kind
+KIND_OF_FAMILY = {"v2": int(PoolKind.CONSTANT_PRODUCT), "v3": int(PoolKind.CONCENTRATED),
+                  "algebra": int(PoolKind.CONCENTRATED_DYNAMIC_FEE)}
+# event family (abi.EventSpec.family) -> the pool kinds that emit its logs
+_EVENT_KINDS = {"v2": frozenset({int(PoolKind.CONSTANT_PRODUCT)}),
+                "v3": frozenset({int(PoolKind.CONCENTRATED), int(PoolKind.CONCENTRATED_DYNAMIC_FEE)}),
+                "algebra": frozenset({int(PoolKind.CONCENTRATED_DYNAMIC_FEE)})}
+
+
+def event_fits(family: str, kind: int) -> bool:
+    """Whether a pool of ``kind`` emits logs of event ``family`` (Algebra pools emit V3's)."""
+    return kind in _EVENT_KINDS[family]
 
 # PoolTicks that fit one frame beside their PoolState and TickCoverage (the three travel together)
 MAX_TICKS_PER_FRAME = (L.MAX_PAYLOAD - (L.POOL_STATE.size + L.TLV_STD_HEADER)
@@ -226,12 +243,13 @@ class PoolProvider:
         calls = [_eth_call(pool, call_data(abi.TOKEN0), latest),
                  _eth_call(pool, call_data(abi.TOKEN1), latest),
                  _eth_call(pool, call_data(abi.FACTORY), latest)]
-        if family == "v3":
-            calls += [_eth_call(pool, call_data(abi.FEE), latest),
-                      _eth_call(pool, call_data(abi.TICK_SPACING), latest)]
+        if family != "v2":
+            # an Algebra pool has no fee(): its answer is read only for a Uniswap V3 factory
+            calls += [_eth_call(pool, call_data(abi.TICK_SPACING), latest),
+                      _eth_call(pool, call_data(abi.FEE), latest)]
         res = await rpc.batch(calls)
         words = []
-        for r, what in zip(res, ("token0()", "token1()", "factory()", "fee()", "tickSpacing()")):
+        for r, what in zip(res[:4], ("token0()", "token1()", "factory()", "tickSpacing()")):
             b = _ret(r, what)
             abi.need_words(b, 1, what)
             words.append(b)
@@ -242,7 +260,7 @@ class PoolProvider:
         if fc is None:
             self._ignore(pool, "unfollowed", f"factory 0x{factory.hex()} is not configured")
             return None
-        if fc.kind != family:
+        if not event_fits(family, KIND_OF_FAMILY[fc.kind]):
             self._ignore(pool, "unfollowed", f"{family} event but factory 0x{factory.hex()} is {fc.kind}")
             return None
         if not self._followed_tokens(token0, token1):
@@ -252,13 +270,20 @@ class PoolProvider:
             if self.ignored.get(t, ("", ""))[0] == "token":
                 self._ignore(pool, "pool_bad_token", f"token 0x{t.hex()} is blacklisted: {self.ignored[t][1]}")
                 return None
-        if family == "v3":
-            fee = abi.word_uint(words[3], 0, 24, "fee()")
-            spacing = abi.word_int(words[4], 0, 24, "tickSpacing()")
+        if fc.kind != "v2":
+            spacing = abi.word_int(words[3], 0, 24, "tickSpacing()")
             if spacing <= 0:
                 raise AbiError("value_out_of_range", f"tickSpacing() = {spacing}")
+        if fc.kind == "v3":
+            b = _ret(res[4], "fee()")
+            abi.need_words(b, 1, "fee()")
+            fee = abi.word_uint(b, 0, 24, "fee()")
             verify = _eth_call(factory, call_data(abi.GET_POOL, enc_address(token0), enc_address(token1),
                                                   enc_int(fee)), latest)
+        elif fc.kind == "algebra":
+            fee = 0   # dynamic: every snapshot reads the fee in force from globalState()
+            verify = _eth_call(factory, call_data(abi.POOL_BY_PAIR, enc_address(token0), enc_address(token1)),
+                               latest)
         else:
             fee, spacing = fc.fee_pips, 0
             verify = _eth_call(factory, call_data(abi.GET_PAIR, enc_address(token0), enc_address(token1)),
@@ -283,7 +308,7 @@ class PoolProvider:
                 return None
             self.decimals[t] = d
             self.cache.upsert_token(t, d)
-        info = PoolInfo(pool, KIND_OF_FAMILY[family], fc.venue, factory, token0, token1,
+        info = PoolInfo(pool, KIND_OF_FAMILY[fc.kind], fc.venue, factory, token0, token1,
                         self.decimals[token0], self.decimals[token1], fee, spacing)
         return info
 
@@ -309,6 +334,7 @@ class PoolProvider:
         tag = hex(block)
         blk = ("eth_getBlockByNumber", [tag, False])
         r0 = r1 = sqrt_p = liq = tick = 0
+        fee = info.fee_pips
         ticks: list[Any] = []
         # no price yet (or no code yet): no position can exist, no tick is initialised anywhere
         cover = (abi.MIN_TICK, abi.MAX_TICK)
@@ -321,22 +347,26 @@ class PoolProvider:
                 r0 = abi.word_uint(b, 0, 112, "reserve0")
                 r1 = abi.word_uint(b, 1, 112, "reserve1")
         else:
-            res = await rpc.batch([blk, _eth_call(info.address, call_data(abi.SLOT0), tag),
+            algebra = info.kind == PoolKind.CONCENTRATED_DYNAMIC_FEE
+            head, what = (abi.GLOBAL_STATE, "globalState()") if algebra else (abi.SLOT0, "slot0()")
+            res = await rpc.batch([blk, _eth_call(info.address, call_data(head), tag),
                                    _eth_call(info.address, call_data(abi.LIQUIDITY), tag)])
             header = self._header(res[0], block)
-            b0 = self._state_ret(res[1], "slot0()")
+            b0 = self._state_ret(res[1], what)
             b1 = self._state_ret(res[2], "liquidity()")
             if b0:
-                abi.need_words(b0, 2, "slot0()")
+                abi.need_words(b0, 3 if algebra else 2, what)
                 abi.need_words(b1, 1, "liquidity()")
                 sqrt_p = abi.word_uint(b0, 0, 160, "sqrtPriceX96")
                 tick = abi.word_int(b0, 1, 24, "tick")
                 liq = abi.word_uint(b1, 0, 128, "liquidity")
+                if algebra:
+                    fee = abi.word_uint(b0, 2, 16, "globalState().fee")
                 if sqrt_p:
                     ticks, cover = await self._ticks(rpc, info, tick, tag, block)
         ts_ns = int(header["timestamp"], 16) * 1_000_000_000
         state = codec.PoolState(reserve0=r0, reserve1=r1, sqrt_price_x96=sqrt_p, liquidity=liq,
-                                block_number=block, block_ts_ns=ts_ns, tick=tick, fee_pips=info.fee_pips,
+                                block_number=block, block_ts_ns=ts_ns, tick=tick, fee_pips=fee,
                                 venue=info.venue, pool_kind=info.kind, token0_decimals=info.decimals0,
                                 token1_decimals=info.decimals1, flags=0, tick_spacing=info.tick_spacing,
                                 pool=info.address, token0=info.token0, token1=info.token1)
@@ -371,6 +401,8 @@ class PoolProvider:
         one frame holds (MAX_TICKS_PER_FRAME), the range narrows to the ones nearest the price.
         """
         sp = info.tick_spacing
+        bitmap, bm_what = ((abi.TICK_TABLE, "tickTable()") if info.kind == PoolKind.CONCENTRATED_DYNAMIC_FEE
+                           else (abi.TICK_BITMAP, "tickBitmap()"))
         rng = self.config.tick_snapshot_range
         lo_c = max(tick - rng, abi.MIN_TICK) // sp
         hi_c = min(tick + rng, abi.MAX_TICK) // sp
@@ -380,11 +412,11 @@ class PoolProvider:
         set_ticks: list[int] = []
         for i in range(0, len(words), bs):
             chunk = words[i:i + bs]
-            res = await rpc.batch([_eth_call(info.address, call_data(abi.TICK_BITMAP, enc_int(w)), tag)
+            res = await rpc.batch([_eth_call(info.address, call_data(bitmap, enc_int(w)), tag)
                                    for w in chunk])
             for w, r in zip(chunk, res):
-                b = self._state_ret(r, "tickBitmap()")
-                abi.need_words(b, 1, "tickBitmap()")
+                b = self._state_ret(r, bm_what)
+                abi.need_words(b, 1, bm_what)
                 bits = int.from_bytes(b[:32], "big")
                 while bits:
                     low = bits & -bits

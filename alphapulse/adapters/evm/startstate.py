@@ -134,7 +134,7 @@ def _snapshot_pool(p: dict, where: str, block: int, venues: Mapping[bytes, int],
     address = _addr(_get(p, "address", where), f"{where}.address")
     kind_s = _get(p, "kind", where)
     if kind_s not in KIND_OF_FAMILY:
-        raise StartStateError(f"{where}.kind: {kind_s!r} is neither 'v2' nor 'v3'")
+        raise StartStateError(f"{where}.kind: {kind_s!r} is not 'v2', 'v3' or 'algebra'")
     kind = KIND_OF_FAMILY[kind_s]
     factory = _addr(p["factory"], f"{where}.factory") if "factory" in p else bytes(20)
     if "venue" in p:

@@ -1,5 +1,7 @@
 // SPDX-License-Identifier: MIT
-// Executes one arbitrage cycle of Uniswap V2 pair / V3 pool hops as a flash swap: the first pool
+// Executes one arbitrage cycle of Uniswap V2 pair / V3 pool / Algebra (QuickSwap V3) pool hops as
+// a flash swap (an Algebra pool's swap has Uniswap V3's signature and calls back
+// algebraSwapCallback with the same arguments): the first pool
 // sends its output before it is paid, the other hops run inside its callback, and the first pool
 // is paid from the last hop's output. No funds are needed, so the checker runs this code with
 // eth_call at an unused address (state override) or in an in-process EVM, and the sender calls a
@@ -26,6 +28,7 @@ interface IArbV3Pool {
 contract ArbExecutor {
     uint8 internal constant KIND_V2 = 1;   // PoolKind.CONSTANT_PRODUCT
     uint8 internal constant KIND_V3 = 2;   // PoolKind.CONCENTRATED
+    uint8 internal constant KIND_ALGEBRA = 3;   // PoolKind.CONCENTRATED_DYNAMIC_FEE (Algebra v1.0)
     uint160 internal constant MIN_SQRT_RATIO_PLUS_1 = 4295128740;
     uint160 internal constant MAX_SQRT_RATIO_MINUS_1 = 1461446703485210103287273052203988822378723970341;
 
@@ -70,7 +73,7 @@ contract ArbExecutor {
             uint256 out0 = _v2AmountOut(first, amountIn);
             bool zeroForOne = IArbV2Pair(first.pool).token0() == first.tokenIn;
             IArbV2Pair(first.pool).swap(zeroForOne ? 0 : out0, zeroForOne ? out0 : 0, address(this), data);
-        } else if (first.kind == KIND_V3) {
+        } else if (first.kind == KIND_V3 || first.kind == KIND_ALGEBRA) {
             bool zeroForOne = IArbV3Pool(first.pool).token0() == first.tokenIn;
             (int256 a0, int256 a1) = IArbV3Pool(first.pool).swap(
                 address(this), zeroForOne, int256(amountIn), zeroForOne ? MIN_SQRT_RATIO_PLUS_1 : MAX_SQRT_RATIO_MINUS_1, data);
@@ -117,6 +120,16 @@ contract ArbExecutor {
     }
 
     function uniswapV3SwapCallback(int256 amount0Delta, int256 amount1Delta, bytes calldata data) external {
+        _swapCallback(amount0Delta, amount1Delta, data);
+    }
+
+    function algebraSwapCallback(int256 amount0Delta, int256 amount1Delta, bytes calldata data) external {
+        _swapCallback(amount0Delta, amount1Delta, data);
+    }
+
+    /// A concentrated-liquidity pool's swap callback: the first pool's (run the cycle) or the
+    /// current middle hop's (pay it); any other caller is refused.
+    function _swapCallback(int256 amount0Delta, int256 amount1Delta, bytes calldata data) internal {
         if (msg.sender == _flashPool && msg.sender != address(0)) {
             _flashPool = address(0);
             (Hop[] memory hops,) = abi.decode(data, (Hop[], uint256));
@@ -157,7 +170,7 @@ contract ArbExecutor {
             bool zeroForOne = IArbV2Pair(hop.pool).token0() == hop.tokenIn;
             require(IArbERC20(hop.tokenIn).transfer(hop.pool, amountIn), "ArbExecutor: pay pair");
             IArbV2Pair(hop.pool).swap(zeroForOne ? 0 : amountOut, zeroForOne ? amountOut : 0, address(this), new bytes(0));
-        } else if (hop.kind == KIND_V3) {
+        } else if (hop.kind == KIND_V3 || hop.kind == KIND_ALGEBRA) {
             bool zeroForOne = IArbV3Pool(hop.pool).token0() == hop.tokenIn;
             _activePool = hop.pool;
             (int256 a0, int256 a1) = IArbV3Pool(hop.pool).swap(

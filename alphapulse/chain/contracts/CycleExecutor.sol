@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
-// Test helper: executes a cycle of Uniswap V2 pair / V3 pool swaps by calling the pools directly
+// Test helper: executes a cycle of Uniswap V2 pair / V3 pool / Algebra pool (QuickSwap V3: V3's
+// swap signature, paid in algebraSwapCallback) swaps by calling the pools directly
 // (no router), either atomically in one transaction (execute) or one hop per transaction
 // (executeHop, for several transactions mined in the same block). Amounts are exactly what the
 // pools pay: V2 output is the UniswapV2Library formula with the hop's fee in pips (3000 = 0.3%),
@@ -28,6 +29,7 @@ interface IUniswapV3PoolMin {
 contract CycleExecutor {
     uint8 internal constant KIND_V2 = 1;   // PoolKind.CONSTANT_PRODUCT
     uint8 internal constant KIND_V3 = 2;   // PoolKind.CONCENTRATED
+    uint8 internal constant KIND_ALGEBRA = 3;   // PoolKind.CONCENTRATED_DYNAMIC_FEE
     uint160 internal constant MIN_SQRT_RATIO_PLUS_1 = 4295128740;
     uint160 internal constant MAX_SQRT_RATIO_MINUS_1 = 1461446703485210103287273052203988822378723970341;
 
@@ -87,7 +89,7 @@ contract CycleExecutor {
             amountOut = (inWithFee * rOut) / (rIn * 1_000_000 + inWithFee);
             (uint256 out0, uint256 out1) = zeroForOne ? (uint256(0), amountOut) : (amountOut, uint256(0));
             pair.swap(out0, out1, address(this), new bytes(0));
-        } else if (hop.kind == KIND_V3) {
+        } else if (hop.kind == KIND_V3 || hop.kind == KIND_ALGEBRA) {
             IUniswapV3PoolMin pool = IUniswapV3PoolMin(hop.pool);
             bool zeroForOne = pool.token0() == hop.tokenIn;
             require(amountIn <= uint256(type(int256).max), "CycleExecutor: amount");
@@ -107,6 +109,14 @@ contract CycleExecutor {
     }
 
     function uniswapV3SwapCallback(int256 amount0Delta, int256 amount1Delta, bytes calldata data) external {
+        _pay(amount0Delta, amount1Delta, data);
+    }
+
+    function algebraSwapCallback(int256 amount0Delta, int256 amount1Delta, bytes calldata data) external {
+        _pay(amount0Delta, amount1Delta, data);
+    }
+
+    function _pay(int256 amount0Delta, int256 amount1Delta, bytes calldata data) internal {
         require(msg.sender == _activePool && msg.sender != address(0), "CycleExecutor: callback");
         address tokenIn = abi.decode(data, (address));
         uint256 owed = uint256(amount0Delta > 0 ? amount0Delta : amount1Delta);

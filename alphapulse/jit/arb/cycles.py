@@ -1,7 +1,8 @@
 """Pool access and exact cycle simulation.
 
 ``hop_out`` swaps an integer amount through one pool (``amm_v2`` constant
-product or ``amm_v3`` concentrated liquidity, in the pool's token base units,
+product, ``amm_v3`` concentrated liquidity or ``amm_algebra`` for an Algebra
+pool at its fee in force ``C_FEE``, in the pool's token base units,
 up to 2**256 - 1 as four uint64 limbs); ``simulate_cycle`` chains it over the
 2 or 3 pools of a cycle and returns the exact output. ``simulate_cycle_ck``
 does the same with a cache of concentrated-liquidity swap checkpoints
@@ -17,10 +18,12 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from alphapulse.jit.amm_algebra import algebra_exact_input
 from alphapulse.jit.amm_v2 import v2_get_amount_out
 from alphapulse.jit.amm_v3 import NO_HINT, v3_exact_input, v3_exact_input_at
 from alphapulse.jit.pool_state import (
-    C_COV_HI, C_COV_LO, C_FEE, C_KIND, C_LIQ, C_R0, C_R1, C_SPACING, C_SQRT, C_TICK, C_V3ROW, KIND_V2,
+    C_COV_HI, C_COV_LO, C_FEE, C_KIND, C_LIQ, C_R0, C_R1, C_SPACING, C_SQRT, C_TICK, C_V3ROW, KIND_ALGEBRA,
+    KIND_V2,
 )
 from alphapulse.jit.wideint import U0, u256_cmp, u256_to_f64
 
@@ -47,6 +50,10 @@ def hop_out(pools, tticks, tnets, tn, p, zero_for_one, amount_in):
             return v2_get_amount_out(amount_in, _u128(pools, p, C_R0), _u128(pools, p, C_R1), fee)
         return v2_get_amount_out(amount_in, _u128(pools, p, C_R1), _u128(pools, p, C_R0), fee)
     row = np.int64(pools[p, C_V3ROW])
+    if pools[p, C_KIND] == np.uint64(KIND_ALGEBRA):
+        return algebra_exact_input(amount_in, zero_for_one, _sqrt(pools, p), np.int64(pools[p, C_TICK]),
+                                   _u128(pools, p, C_LIQ), fee, tticks[row], tnets[row], tn[row],
+                                   np.int64(pools[p, C_COV_LO]), np.int64(pools[p, C_COV_HI]))
     return v3_exact_input(amount_in, zero_for_one, _sqrt(pools, p), np.int64(pools[p, C_TICK]),
                           _u128(pools, p, C_LIQ), fee, np.int64(pools[p, C_SPACING]),
                           tticks[row], tnets[row], tn[row], np.int64(pools[p, C_COV_LO]), np.int64(pools[p, C_COV_HI]))
@@ -126,11 +133,12 @@ def simulate_cycle_ck(pools, tticks, tnets, tn, cyc_p, cyc_z, hops, amount_in, c
     = meta[M_STATE_VER]) when its input is at least the checkpoint's ``used`` (then the swap
     runs through the same steps to it; see amm_v3.swap_steps), else run from the pool's state
     and its checkpoint kept there. The simulations of an exact search probe inputs close
-    together, which cross the same ticks: each then costs about one swap step per hop."""
+    together, which cross the same ticks: each then costs about one swap step per hop.
+    An Algebra hop runs its own kernel from the pool's state (no checkpoint)."""
     amt = amount_in
     for k in range(hops):
         p = cyc_p[k]
-        if pools[p, C_KIND] == np.uint64(KIND_V2):
+        if pools[p, C_KIND] == np.uint64(KIND_V2) or pools[p, C_KIND] == np.uint64(KIND_ALGEBRA):
             amt, ok = hop_out(pools, tticks, tnets, tn, p, cyc_z[k], amt)
         else:
             row = np.int64(pools[p, C_V3ROW])
