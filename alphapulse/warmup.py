@@ -152,6 +152,7 @@ def warm_paths(frames: int = 400) -> dict[str, float]:
                 # writable ring views, the kernel publishing on a ring (the strategy process)
                 engine_rw.process_raw(views, sink=sink, latency=lat.extend)
                 cons.release()
+        engine_rw.refresh_requests()                 # its heartbeat: pools waiting on a snapshot
         buf = np.frombuffer(b"".join(collected[:256]), np.uint8).copy()
         prod.publish_batch(buf, buf.shape[0])
         list(cons.frames(timeout=0))

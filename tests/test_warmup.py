@@ -61,6 +61,7 @@ with Ring.create(name, 1 << 22, "overwrite") as md, Ring.create(name + "_sig", 1
                 if views:
                     signals += eng.process_raw(views, sink=sprod, latency=lat.extend)[0]
                     cons.release()
+        eng.refresh_requests()                       # on each heartbeat
         for x in (cons, prod, sprod):
             x.close()
 print(json.dumps({"compiled": compiled, "signals": signals}))
