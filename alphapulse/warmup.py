@@ -32,7 +32,7 @@ def serialise_cache_writes() -> None:
 
     Numba saves a kernel by reading its index file, adding the new version and writing it back:
     two processes adding different versions of one kernel (the CRC's with a read-only table in
-    the rings, with the engine's in the batch kernel) at once can pair one version's entry with
+    the replayer, with the engine's in the batch kernel) at once can pair one version's entry with
     the other's data file. An exclusive ``flock`` on one file around every save and load of
     this process's cache rules that out between the processes that take it.
     """
