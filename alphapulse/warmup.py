@@ -17,10 +17,12 @@ take seconds. ``--serial`` runs everything in this process.
 """
 from __future__ import annotations
 
+import hashlib
 import itertools
 import logging
 import os
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -41,9 +43,9 @@ def serialise_cache_writes() -> None:
     from numba.core import caching
     if getattr(caching.IndexDataCacheFile, "_alphapulse_locked", False):
         return
-    path = Path(__file__).resolve().parent / "jit" / "__pycache__" / "warmup.lock"
-    path.parent.mkdir(exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    # one lock per installed package, wherever its cache is (see cache_guard.ensure_cache_dir)
+    pkg = hashlib.sha256(str(Path(__file__).resolve().parent).encode()).hexdigest()[:16]
+    fd = os.open(Path(tempfile.gettempdir()) / f"alphapulse-warmup-{pkg}.lock", os.O_RDWR | os.O_CREAT, 0o600)
 
     def locked(method):
         def run(self, *args, **kwargs):
