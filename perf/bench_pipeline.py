@@ -145,7 +145,7 @@ def run_once(rec: Path, info: dict, evaluate: str, speed, tag: str) -> dict:
     try:
         for p in procs:
             p.start()
-        t_limit = time.monotonic() + 120
+        t_limit = time.monotonic() + 480      # a cold Numba cache compiles the engine first (minutes on a busy host)
         last_block = mblock.gauge("strategy", "last_block")
         while mblock.gauge("strategy", "heartbeat_ns").value == 0:      # its consumer is on the ring
             if time.monotonic() > t_limit or not procs[0].is_alive():

@@ -18,17 +18,33 @@ def _start_node(**kwargs):
     return node.start()
 
 
-@pytest.fixture(scope="session")
-def anvil():
-    node = _start_node()
-    yield node
-    node.stop()
+def _node_fixtures(scope: str):
+    """``anvil`` (a node on a free 127.0.0.1 port) and ``_deployed_market`` (the default market
+    deployed on it) fixtures of the given scope."""
+    @pytest.fixture(scope=scope)
+    def anvil():
+        node = _start_node()
+        yield node
+        node.stop()
+
+    @pytest.fixture(scope=scope)
+    def _deployed_market(anvil):
+        from alphapulse.chain.deploy import deploy_market
+        return deploy_market(anvil.http_url)
+
+    return anvil, _deployed_market
 
 
-@pytest.fixture(scope="session")
-def _deployed_market(anvil):
-    from alphapulse.chain.deploy import deploy_market
-    return deploy_market(anvil.http_url)
+anvil, _deployed_market = _node_fixtures("session")
+
+
+def own_node_fixtures():
+    """``anvil`` and ``_deployed_market`` fixtures for a module that needs a node of its own:
+    a test that reads state at past blocks, or whose transactions depend on the chain's history,
+    cannot share the session node, whose snapshot reverts (one per test of the whole suite) drop
+    past blocks' state (``BlockOutOfRangeError``). Use: ``anvil, _deployed_market =
+    own_node_fixtures()`` at module level; ``market`` then forks that node's deployment."""
+    return _node_fixtures("module")
 
 
 @pytest.fixture

@@ -76,7 +76,7 @@ CSS = """
 """
 TABLE_CSS = """
   .ap-scroll { height: 330px; overflow: auto; background: #15191e; border: 1px solid #2a313b;
-               contain: strict; }
+               contain: content; }
   table.ap-grid { border-collapse: collapse; table-layout: fixed; font: 12px system-ui, sans-serif;
                   contain: content; }
   table.ap-grid th { position: sticky; top: 0; background: #1f252d; color: #8b96a5; font-weight: 600;

@@ -26,13 +26,14 @@ from pathlib import Path
 
 _PKG = Path(__file__).resolve().parents[1]          # .../alphapulse
 # Every file a cached kernel can inline from: the layout and all kernel modules (a kernel in
-# arb.py inlines pool_state.py, amm_v3.py, wideint.py ...; ring kernels inline jit and atomics).
+# jit/arb/ inlines pool_state.py, amm_v3.py, wideint.py and the package's other modules; ring
+# kernels inline jit and atomics).
 SHARED_SOURCES = (_PKG / "protocol" / "layout.py",) + tuple(
-    sorted((_PKG / "jit").glob("*.py")) + sorted((_PKG / "ring").glob("*.py")))
+    sorted((_PKG / "jit").rglob("*.py")) + sorted((_PKG / "ring").glob("*.py")))
 STAMP = _PKG / "jit" / "__pycache__" / "shared_sources.sha256"
 
 
-KERNEL_DIRS = (_PKG / "jit", _PKG / "ring")
+KERNEL_DIRS = (_PKG / "jit", _PKG / "jit" / "arb", _PKG / "ring")
 
 
 def _writable(d: Path) -> bool:

@@ -6,6 +6,7 @@ state a searcher can act on; signals are compared field for field, header timest
 """
 from __future__ import annotations
 
+
 import dataclasses
 import json
 import threading
@@ -26,7 +27,11 @@ from alphapulse.protocol import layout as L
 from alphapulse.strategy.config import EngineConfig
 from alphapulse.strategy.engine import StrategyEngine
 
+from tests.conftest import own_node_fixtures
 from tests.strategy.feed import signals
+
+
+anvil, _deployed_market = own_node_fixtures()      # a node of its own: see tests/conftest.py
 
 BLOCKS = 24
 POOL_EVENT_TYPES = (L.POOL_SWAP.type_id, L.POOL_SYNC.type_id, L.POOL_MINT.type_id, L.POOL_BURN.type_id)
@@ -108,6 +113,7 @@ def test_imported_logs_backtest_like_the_live_run(market, anvil, tmp_path):
     toml.write_text(market_toml(chain))
     frames: list[bytes] = []
     events_seen: dict[int, int] = {}
+    ended: set[int] = set()                                 # blocks whose BlockEnd went out
     lock = threading.Lock()
 
     def sink(batch: list[bytes]) -> None:
@@ -117,6 +123,18 @@ def test_imported_logs_backtest_like_the_live_run(market, anvil, tmp_path):
                 for rec in codec.parse_frame(f).tlvs:
                     if rec.TYPE in POOL_EVENT_TYPES:
                         events_seen[rec.block_number] = events_seen.get(rec.block_number, 0) + 1
+                    elif rec.TYPE == L.BLOCK_END.type_id:
+                        ended.add(rec.block_number)
+
+    def wait_block_end(block: int) -> None:
+        """The adapter has sent ``block``'s BlockEnd, so that block's GasPrice and events too."""
+        deadline = time.monotonic() + 60
+        while True:
+            with lock:
+                if block in ended:
+                    return
+            assert time.monotonic() < deadline, f"no BlockEnd for block {block}: {sorted(ended)[-5:]}"
+            time.sleep(0.01)
 
     cfg = EvmDataClientConfig(endpoints=(anvil.ws_url,), factories=chain.factories, chain_id=anvil.chain_id,
                               fetch_priority_fee=False, heartbeat_s=None)
@@ -124,7 +142,11 @@ def test_imported_logs_backtest_like_the_live_run(market, anvil, tmp_path):
     t = threading.Thread(target=run_adapter, args=(cfg, sink, stop), name="adapter", daemon=True)
     t.start()
     try:
-        time.sleep(1.0)                                     # subscribed before the first block
+        deadline = time.monotonic() + 60                    # empty blocks until one's BlockEnd shows
+        while not ended:                                    # that the adapter is subscribed
+            assert time.monotonic() < deadline, "the adapter never reported a block"
+            anvil.mine()
+            time.sleep(0.2)
         start = anvil.block_number()
         touched = touch_every_pool(market, lock, events_seen, anvil)
         pools = [p.address for p in market.pools]
@@ -133,7 +155,7 @@ def test_imported_logs_backtest_like_the_live_run(market, anvil, tmp_path):
         want = wait_published(events_seen, lock, anvil, pools, touched, last)
         logs = anvil.rpc("eth_getLogs", [{"fromBlock": hex(start + 1), "toBlock": hex(last),
                                           "address": pools, "topics": [ALL_TOPIC0_HEX]}])
-        time.sleep(0.3)                                     # the last heads' GasPrice frames
+        wait_block_end(last)                                # the last heads' GasPrice frames
     finally:
         stop.set()
         t.join(10)

@@ -102,6 +102,9 @@ const found = [];
 return found.map((r) => ({
   cells: [...r.querySelectorAll('.ap-cell')].map((c) => c.textContent),
   bg: getComputedStyle(r).backgroundColor,
+  // the row's width as shown: clipped by its scrolling container (0 when that collapsed)
+  width: Math.min(r.getBoundingClientRect().width,
+                  (r.closest('.ap-scroll') || r).getBoundingClientRect().width),
 }));
 """
 

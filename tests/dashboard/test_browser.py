@@ -94,6 +94,7 @@ def test_table_shows_written_signals_exactly_within_a_second(rings, chrome):
         rows = chrome.execute_script(TABLE_ROWS_JS)
         got = [r["cells"] for r in rows]
         assert len(rows) == 3, f"table rows: {got}"
+        assert all(r["width"] > 300 for r in rows), f"rows not visible: widths {[r['width'] for r in rows]}"
         for r, sid in zip(rows, (9003, 9002, 9001)):      # newest first
             missing = [c for c in EXPECTED[sid] if c not in r["cells"]]
             assert not missing, f"signal {sid}: missing {missing} in {r['cells']}"
