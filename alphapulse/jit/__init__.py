@@ -38,12 +38,15 @@ Columns, decode and encode (``columns``, ``decode``, ``encode``)
 
 Numba caches kernels per source file; :mod:`alphapulse.jit.cache_guard` clears
 the package's caches when a definition they inline (layout, byte loads, column
-loaders) changes.
+loaders) changes. :mod:`alphapulse.jit.specialise` compiles a kernel called with a constant
+argument once per argument type, not once per constant value.
 """
 from alphapulse.jit import cache_guard as _cache_guard
+from alphapulse.jit import specialise as _specialise
 
 _cache_guard.ensure_cache_dir()
 _cache_guard.check()
+_specialise.install()
 from alphapulse.jit.columns import (  # noqa: E402,F401
     COLUMNS, ArbitrageSignalColumns, GasPriceColumns, HeartbeatColumns, PoolBurnColumns,
     PoolMintColumns, PoolStateColumns, PoolSwapColumns, PoolSyncColumns, PoolTickColumns,

@@ -252,6 +252,10 @@ class StrategyEngine:
                                   for v in frames_views])
         if buf.dtype != np.uint8:
             buf = buf.view(np.uint8)
+        if not buf.flags.writeable:
+            # one compiled kernel for every input: ring views are writable; a read-only batch
+            # (bytes, as the backtest feeds it) is copied, which costs less than its dispatch
+            buf = buf.copy()
         total_n = total_bytes = 0
         if not resume:
             self._resume[A.RS_PENDING] = 0

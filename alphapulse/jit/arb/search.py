@@ -12,6 +12,8 @@ arena.
 """
 from __future__ import annotations
 
+from collections import namedtuple
+
 import numpy as np
 from numba import njit
 
@@ -42,16 +44,25 @@ from alphapulse.jit.arb.prefetch import _prefetch_span, prefetch_pair_pools
 from alphapulse.jit.arb.signals import _cached_rate, _is_candidate, _set_dead, _sig_slot, cycle_key, evaluate_cycle
 
 
+# The arrays every search kernel reads, as one argument (a kernel's tuple argument is passed as
+# its members: grouping costs no call overhead), and the sink ring producer's state.
+SearchState = namedtuple("SearchState", (
+    "pools tokens pairs pair_ht token_ht tticks tnets tn meta params token_min crc_t swap_ck sig_keys sig_vals "
+    "counters rate_cache"))
+Sink = namedtuple("Sink", "h ps sizes data")
+
+
 @njit(cache=True)
-def search_pool(pools, tokens, pairs, pair_ht, tticks, tnets, tn, meta, params, token_min, crc_t, swap_ck,
-                sig_keys, sig_vals, counters, p, stable, native, trigger_ts, out, pos, out_offsets,
-                n_sig, seq0, rate_cache, epoch, phase, q0, d0, stop_each):
+def search_pool(st, p, stable, native, trigger_ts, out, pos, out_offsets, n_sig, seq0, epoch, phase, q0, d0,
+                stop_each):
     """The 2-pool (phase & PHASE_PAIRS) and bounded 3-pool (phase & PHASE_TRIANGLES) cycles
     through pool p; returns (pos, n_sig, stopped, q, d).
 
     The 2-pool scan starts at pool ``q0`` of p's pair list, direction ``d0`` (``q0 < 0``: the
     head). With ``stop_each`` it stops after each signal it writes (stopped True) and returns
     where to go on: (q, d), q = -1 when p's pair list is done."""
+    (pools, tokens, pairs, pair_ht, _, tticks, tnets, tn, meta, params, token_min, crc_t, swap_ck, sig_keys,
+     sig_vals, counters, rate_cache) = st
     cp = np.empty(3, np.int64)
     cz = np.empty(3, np.bool_)
     a = np.int64(pools[p, C_TOKEN0])
@@ -174,14 +185,14 @@ def search_pool(pools, tokens, pairs, pair_ht, tticks, tnets, tn, meta, params, 
 
 # ---------------------------------------------------------------- batch entry point
 @njit(cache=True)
-def _search_touched(pools, tokens, pairs, pair_ht, token_ht, tticks, tnets, tn, meta, params, token_min, crc_t, swap_ck,
-                    sig_keys, sig_vals, counters, touched, tl, n_touched, overflow, epoch, out, wpos,
-                    out_offsets, n_sig, seq0, rate_cache, phase, i0, q0, d0, stop_each):
+def _search_touched(st, touched, tl, n_touched, overflow, epoch, out, wpos, out_offsets, n_sig, seq0, phase, i0, q0,
+                    d0, stop_each):
     """Search the cycles through every pool changed in ``epoch``, from cursor (i0, q0, d0)
     (see search_pool; (0, -1, 0) from the start); returns (bytes written, signals, stopped,
     cursor i, q, d): with ``stop_each`` it stops after each 2-pool signal, the cursor says
     where to go on."""
-    # search
+    pools, tokens, token_ht, tn, meta, params = st.pools, st.tokens, st.token_ht, st.tn, st.meta, st.params
+    counters = st.counters
     stable = -1
     if params[PR_HAS_STABLE] != 0:
         stable = find_token(tokens, token_ht, np.uint64(params[PR_STABLE]), np.uint64(params[PR_STABLE + 1]),
@@ -199,11 +210,9 @@ def _search_touched(pools, tokens, pairs, pair_ht, token_ht, tticks, tnets, tn, 
         if overflow and touched[p, 0] != epoch:
             continue
         if pool_tradable(pools, tn, p):
-            wpos, n_sig, stopped, rq, rd = search_pool(pools, tokens, pairs, pair_ht, tticks, tnets, tn, meta,
-                                                       params, token_min, crc_t, swap_ck, sig_keys, sig_vals,
-                                                       counters, p, stable, native, np.uint64(touched[p, 1]), out,
-                                                       wpos, out_offsets, n_sig, seq0, rate_cache,
-                                                       float(epoch), phase, q_start, d_start, stop_each)
+            wpos, n_sig, stopped, rq, rd = search_pool(st, p, stable, native, np.uint64(touched[p, 1]), out, wpos,
+                                                       out_offsets, n_sig, seq0, float(epoch), phase, q_start,
+                                                       d_start, stop_each)
             if stopped:
                 if rq < 0:
                     return wpos, n_sig, True, i + 1, -1, 0
@@ -216,7 +225,7 @@ def _search_touched(pools, tokens, pairs, pair_ht, token_ht, tticks, tnets, tn, 
 
 
 @njit(cache=True)
-def _sink_publish(out, wpos, resume, sink_h, sink_ps, sink_sizes, sink_data):
+def _sink_publish(out, wpos, resume, sink):
     """Publish ``out[resume[RS_PUB]:wpos]`` on the sink ring (the caller's ring producer state).
 
     True when all of it is on the ring and no consumer needs waking; otherwise the
@@ -224,9 +233,9 @@ def _sink_publish(out, wpos, resume, sink_h, sink_ps, sink_sizes, sink_data):
     is left in resume[RS_SINK] for the caller, and what did go out in resume[RS_PUB].
     """
     pub = resume[RS_PUB]
-    if sink_ps.shape[0] == 0 or wpos <= pub:
+    if sink.ps.shape[0] == 0 or wpos <= pub:
         return True
-    r = publish_span(sink_h, sink_ps, sink_sizes, sink_data, out, pub, wpos - pub, mono_ns())
+    r = publish_span(sink.h, sink.ps, sink.sizes, sink.data, out, pub, wpos - pub, mono_ns())
     if r < 0:
         resume[RS_SINK] = r
         return False
@@ -239,10 +248,8 @@ def _sink_publish(out, wpos, resume, sink_h, sink_ps, sink_sizes, sink_data):
 
 
 @njit(cache=True)
-def _search_epoch(pools, tokens, pairs, pair_ht, token_ht, tticks, tnets, tn, meta, params, token_min, crc_t, swap_ck,
-                  sig_keys, sig_vals, counters, touched, tl, n_touched, overflow, epoch, out, wpos,
-                  out_offsets, n_sig, seq0, rate_cache, i0, q0, d0, flush_pairs, split,
-                  resume, sink_h, sink_ps, sink_sizes, sink_data):
+def _search_epoch(st, touched, tl, n_touched, overflow, epoch, out, wpos, out_offsets, n_sig, seq0, i0, q0, d0,
+                  flush_pairs, split, resume, sink):
     """One search: the 2-pool cycles from cursor (i0, q0, d0), then, unless that stopped on a
     flush, the triangles (when ``split``). Returns what _search_touched returns for the pairs.
 
@@ -251,40 +258,38 @@ def _search_epoch(pools, tokens, pairs, pair_ht, token_ht, tticks, tnets, tn, me
     the ring needs a futex wake, is full, or refuses. The triangle signals go out after
     their search.
     """
-    if sink_ps.shape[0] != 0:
+    if sink.ps.shape[0] != 0:
         # where the sink ring's next frames go (their lines last written a lap ago: cold); the
         # position moves only with a publication, so a frame without signals finds them cached
-        off = sink_ps[PS_POS] % sink_ps[PS_CAP]
-        if off + 2 * SIG_FRAME <= sink_data.shape[0]:
-            _prefetch_span(sink_data, off, 2 * SIG_FRAME)
+        off = sink.ps[PS_POS] % sink.ps[PS_CAP]
+        if off + 2 * SIG_FRAME <= sink.data.shape[0]:
+            _prefetch_span(sink.data, off, 2 * SIG_FRAME)
     while True:
         wpos, n_sig, stopped, ci, cq, cd = _search_touched(
-            pools, tokens, pairs, pair_ht, token_ht, tticks, tnets, tn, meta, params, token_min, crc_t, swap_ck,
-            sig_keys, sig_vals, counters, touched, tl, n_touched, overflow, epoch, out, wpos, out_offsets, n_sig,
-            seq0, rate_cache, PHASE_PAIRS, i0, q0, d0, flush_pairs)
-        if not stopped or sink_ps.shape[0] == 0:
+            st, touched, tl, n_touched, overflow, epoch, out, wpos, out_offsets, n_sig, seq0, PHASE_PAIRS, i0, q0,
+            d0, flush_pairs)
+        if not stopped or sink.ps.shape[0] == 0:
             break
-        if not _sink_publish(out, wpos, resume, sink_h, sink_ps, sink_sizes, sink_data):
+        if not _sink_publish(out, wpos, resume, sink):
             return wpos, n_sig, True, ci, cq, cd
         i0 = ci
         q0 = cq
         d0 = cd
     if split and not stopped:
         wpos, n_sig, _, _, _, _ = _search_touched(
-            pools, tokens, pairs, pair_ht, token_ht, tticks, tnets, tn, meta, params, token_min, crc_t, swap_ck,
-            sig_keys, sig_vals, counters, touched, tl, n_touched, overflow, epoch, out, wpos, out_offsets, n_sig,
-            seq0, rate_cache, PHASE_TRIANGLES, 0, -1, 0, False)
-    if not stopped and sink_ps.shape[0] != 0 and resume[RS_SINK] == 0:
-        _sink_publish(out, wpos, resume, sink_h, sink_ps, sink_sizes, sink_data)
+            st, touched, tl, n_touched, overflow, epoch, out, wpos, out_offsets, n_sig, seq0, PHASE_TRIANGLES, 0, -1,
+            0, False)
+    if not stopped and sink.ps.shape[0] != 0 and resume[RS_SINK] == 0:
+        _sink_publish(out, wpos, resume, sink)
     return wpos, n_sig, stopped, ci, cq, cd
 
 
 @njit(cache=True)
-def process_batch(buf, n_bytes, pools, tokens, pairs, pool_ht, token_ht, pair_ht, tticks, tnets, tgross,
-                  tn, journal, meta, counters, venue_fee, params, token_min, sig_keys, sig_vals,
-                  touched, crc_state, out, out_offsets, seq0, rate_cache, tl, resume, crc_t, swap_ck,
-                  sink_h, sink_ps, sink_sizes, sink_data, flush_pairs):
+def process_batch(buf, n_bytes, arrays, seq0, sink, flush_pairs):
     """Apply the market-data frames in ``buf[:n_bytes]``, then search cycles through changed pools.
+
+    ``arrays`` a :data:`BatchArrays` (the strategy's state and scratch, see BATCH_ARRAYS), ``sink``
+    a :data:`Sink`; of the arrays:
 
     ``touched`` int64[P, 2] scratch (epoch mark, trigger timestamp); ``tl`` int64[T] scratch
     (the changed pools of the search in progress);
@@ -299,7 +304,7 @@ def process_batch(buf, n_bytes, pools, tokens, pairs, pool_ht, token_ht, pair_ht
     reason STOP_FLUSH), so that the caller publishes every one as soon as it is sized, before
     the other cycles of the search and its triangles; calling again with the same ``buf`` and
     ``resume`` (int64[RSCOL], zeroed by the owner) carries on where it stopped.
-    ``sink_h, sink_ps, sink_sizes, sink_data``: a ring producer's header, private state,
+    ``sink`` (h, ps, sizes, data): a ring producer's header, private state,
     size index and data area (:meth:`alphapulse.ring.Producer.kernel_state`; empty arrays:
     none). With a sink the kernel publishes the signals on that ring itself, each 2-pool
     signal as soon as it is sized, and returns early only for what it cannot finish there
@@ -310,6 +315,11 @@ def process_batch(buf, n_bytes, pools, tokens, pairs, pool_ht, token_ht, pair_ht
     signal frame. Returns (n_signals, bytes written, frames consumed, stop
     reason: 0 all consumed, STOP_FLUSH, else the Reject code of a corrupt header).
     """
+    (pools, tokens, pairs, pool_ht, token_ht, pair_ht, tticks, tnets, tgross, tn, journal, meta, counters, venue_fee,
+     params, token_min, sig_keys, sig_vals, touched, crc_state, out, out_offsets, rate_cache, tl, resume, crc_t,
+     swap_ck) = arrays
+    st = SearchState(pools, tokens, pairs, pair_ht, token_ht, tticks, tnets, tn, meta, params, token_min, crc_t,
+                     swap_ck, sig_keys, sig_vals, counters, rate_cache)
     resume[RS_PUB] = 0
     resume[RS_SINK] = 0
     each_frame = params[PR_EVALUATE] == EVAL_FRAME
@@ -328,10 +338,8 @@ def process_batch(buf, n_bytes, pools, tokens, pairs, pool_ht, token_ht, pair_ht
         pos = resume[RS_POS]
         final = resume[RS_FINAL] != 0
         wpos, n_sig, stopped, ci, cq, cd = _search_epoch(
-            pools, tokens, pairs, pair_ht, token_ht, tticks, tnets, tn, meta, params, token_min, crc_t, swap_ck,
-            sig_keys, sig_vals, counters, touched, tl, n_touched, overflow, epoch, out, wpos, out_offsets, n_sig,
-            seq0, rate_cache, resume[RS_I], resume[RS_Q], resume[RS_D], flush_pairs, split,
-            resume, sink_h, sink_ps, sink_sizes, sink_data)
+            st, touched, tl, n_touched, overflow, epoch, out, wpos, out_offsets, n_sig, seq0, resume[RS_I],
+            resume[RS_Q], resume[RS_D], flush_pairs, split, resume, sink)
         if stopped:
             _save_resume(resume, pos, epoch, n_touched, overflow, final, resume[RS_STOP], ci, cq, cd)
             return n_sig, wpos, 0, STOP_FLUSH
@@ -363,10 +371,8 @@ def process_batch(buf, n_bytes, pools, tokens, pairs, pool_ht, token_ht, pair_ht
                 resume[RS_LAST_BLOCK] = resume[RS_BLK_NUMBER]
                 params[PR_SEARCH_FLAGS] = 0
                 wpos, n_sig, stopped, ci, cq, cd = _search_epoch(
-                    pools, tokens, pairs, pair_ht, token_ht, tticks, tnets, tn, meta, params, token_min, crc_t,
-                    swap_ck, sig_keys, sig_vals, counters, touched, tl, n_touched, overflow, epoch, out, wpos,
-                    out_offsets, n_sig, seq0, rate_cache, 0, -1, 0, flush_pairs, split,
-                    resume, sink_h, sink_ps, sink_sizes, sink_data)
+                    st, touched, tl, n_touched, overflow, epoch, out, wpos, out_offsets, n_sig, seq0, 0, -1, 0,
+                    flush_pairs, split, resume, sink)
                 crc_state[2] += 1
                 if stopped:
                     # the frame at ``pos`` is not applied yet: the call that finishes the search
@@ -470,10 +476,8 @@ def process_batch(buf, n_bytes, pools, tokens, pairs, pool_ht, token_ht, pair_ht
             resume[RS_BLK_N] = 0
             resume[RS_BLK_OVERFLOW] = 0
             wpos, n_sig, stopped, ci, cq, cd = _search_epoch(
-                pools, tokens, pairs, pair_ht, token_ht, tticks, tnets, tn, meta, params, token_min, crc_t, swap_ck,
-                sig_keys, sig_vals, counters, touched, tl, n_touched, overflow, epoch, out, wpos, out_offsets, n_sig,
-                seq0, rate_cache, 0, -1, 0, flush_pairs, split,
-                resume, sink_h, sink_ps, sink_sizes, sink_data)
+                st, touched, tl, n_touched, overflow, epoch, out, wpos, out_offsets, n_sig, seq0, 0, -1, 0,
+                flush_pairs, split, resume, sink)
             crc_state[2] += 1           # a new epoch: the next frame's changes start a fresh list
             if stopped:
                 _save_resume(resume, pos, epoch, n_touched, overflow, False, 0, ci, cq, cd)
@@ -489,9 +493,8 @@ def process_batch(buf, n_bytes, pools, tokens, pairs, pool_ht, token_ht, pair_ht
         resume[RS_LAST_BLOCK] = resume[RS_BLK_NUMBER]
         params[PR_SEARCH_FLAGS] = 0
         wpos, n_sig, stopped, ci, cq, cd = _search_epoch(
-            pools, tokens, pairs, pair_ht, token_ht, tticks, tnets, tn, meta, params, token_min, crc_t, swap_ck,
-            sig_keys, sig_vals, counters, touched, tl, n_touched, overflow, epoch, out, wpos, out_offsets, n_sig,
-            seq0, rate_cache, 0, -1, 0, flush_pairs, split, resume, sink_h, sink_ps, sink_sizes, sink_data)
+            st, touched, tl, n_touched, overflow, epoch, out, wpos, out_offsets, n_sig, seq0, 0, -1, 0,
+            flush_pairs, split, resume, sink)
         crc_state[2] += 1
         if stopped:
             _save_resume(resume, pos, epoch, n_touched, overflow, True, stop, ci, cq, cd)
@@ -540,7 +543,7 @@ def _frame_block(buf, pos, end):
     return np.int64(0)
 
 
-# process_batch's arrays after (buf, n_bytes), in its order: (name, dtype, ndim). The engine
+# process_batch's arrays (the fields of BatchArrays), in order: (name, dtype, ndim). The engine
 # packs them into one arena (alphapulse.jit.arena) in this order; process_packed unpacks them.
 BATCH_ARRAYS = (
     ("pools", np.uint64, 2), ("tokens", np.uint64, 2), ("pairs", np.int64, 2), ("pool_ht", np.int64, 1),
@@ -551,16 +554,16 @@ BATCH_ARRAYS = (
     ("out", np.uint8, 1), ("out_offsets", np.int64, 1), ("rate_cache", np.float64, 2), ("tl", np.int64, 1),
     ("resume", np.int64, 1), ("crc_t", np.uint32, 1), ("swap_ck", np.uint64, 2),
 )
+BatchArrays = namedtuple("BatchArrays", [name for name, _, _ in BATCH_ARRAYS])
 
 
 @njit(cache=True)
 def process_packed(buf, n_bytes, arena, lay, seq0, sink_h, sink_ps, sink_sizes, sink_data, flush_pairs):
-    """:func:`process_batch` with its arrays (BATCH_ARRAYS, before ``seq0`` and after it) packed in
-    one ``arena`` (:func:`alphapulse.jit.arena.pack`): the per-frame call from Python unboxes 7
-    arrays instead of 32, and the kernel's arrays carry no reference count (see that module)."""
+    """:func:`process_batch` with its arrays (BATCH_ARRAYS) packed in one ``arena``
+    (:func:`alphapulse.jit.arena.pack`): the per-frame call from Python unboxes 7 arrays instead
+    of 32, and the kernel's arrays carry no reference count (see that module)."""
     u64, i64 = np.uint64, np.int64
-    return process_batch(
-        buf, n_bytes,
+    arrays = BatchArrays(
         view2(arena, lay, 0, u64), view2(arena, lay, 1, u64), view2(arena, lay, 2, i64),      # pools tokens pairs
         view1(arena, lay, 3, i64), view1(arena, lay, 4, i64), view2(arena, lay, 5, i64),      # the hash tables
         view2(arena, lay, 6, np.int32), view3(arena, lay, 7, u64), view3(arena, lay, 8, u64),  # ticks
@@ -568,9 +571,9 @@ def process_packed(buf, n_bytes, arena, lay, seq0, sink_h, sink_ps, sink_sizes, 
         view1(arena, lay, 12, i64), view1(arena, lay, 13, i64), view1(arena, lay, 14, i64),   # counters .. params
         view2(arena, lay, 15, u64), view2(arena, lay, 16, i64), view2(arena, lay, 17, np.float64),
         view2(arena, lay, 18, i64), view1(arena, lay, 19, i64), view1(arena, lay, 20, np.uint8),
-        view1(arena, lay, 21, i64), seq0, view2(arena, lay, 22, np.float64), view1(arena, lay, 23, i64),
-        view1(arena, lay, 24, i64), view1(arena, lay, 25, np.uint32), view2(arena, lay, 26, u64),
-        sink_h, sink_ps, sink_sizes, sink_data, flush_pairs)
+        view1(arena, lay, 21, i64), view2(arena, lay, 22, np.float64), view1(arena, lay, 23, i64),
+        view1(arena, lay, 24, i64), view1(arena, lay, 25, np.uint32), view2(arena, lay, 26, u64))
+    return process_batch(buf, n_bytes, arrays, seq0, Sink(sink_h, sink_ps, sink_sizes, sink_data), flush_pairs)
 
 
 @njit(cache=True)
