@@ -273,7 +273,7 @@ def run_once(rec: Path, info: dict, evaluate: str, speed, tag: str) -> dict:
             r.close()
             r.unlink()
         mblock.close()
-    # per block: its last event's stamp (the BlockEnd follows it in the same published batch)
+    # per block: its BlockEnd's stamp (written right after the block's last event, same published batch)
     last_sig: dict[int, int] = {}
     for b, t in zip(sig_block[:ns].tolist(), sig_ts[:ns].tolist()):
         if t > last_sig.get(b, 0):
