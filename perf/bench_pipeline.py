@@ -179,10 +179,13 @@ def ring_wake_latency(n: int, gap_s: float = 0.005) -> np.ndarray:
 
 
 def cpu_s(pid: int) -> float:
-    """CPU time (user + system, s) process ``pid`` has used so far (/proc/<pid>/stat)."""
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    """CPU time (s) process ``pid``'s threads have run so far: /proc/<pid>/schedstat (ns; the
+    clock-tick counts of /proc/<pid>/stat are too coarse for a run of a fraction of a second)."""
+    total = 0
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        with open(f"/proc/{pid}/task/{tid}/schedstat") as f:
+            total += int(f.read().split()[0])
+    return total / 1e9
 
 
 def run_once(rec: Path, info: dict, evaluate: str, speed, tag: str) -> dict:
