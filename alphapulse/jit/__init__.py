@@ -31,7 +31,8 @@ Columns, decode and encode (``columns``, ``decode``, ``encode``)
     decode the TLVs of ``cols``' type. ``encode_frames(buf, offset, cols,
     row_start, n, seq_start, ts_ns, source, flags, with_crc) -> (new_offset, n_written)``
     writes one frame per row with the given timestamp; ``encode_frames_now`` (same
-    arguments, ``cal`` of a TSC clock instead of ``ts_ns``) stamps each as it is written. ``write_header``, ``write_tlv_header``,
+    arguments, ``cal`` of a TSC clock instead of ``ts_ns``) stamps each as it is written.
+    ``write_header``, ``write_tlv_header``,
     ``seal_frame`` build custom frames; ``frame_size_of(cols)`` sizes buffers.
     Inside kernels, ``load_row``/``store_row`` move one value between bytes and
     a row. Python helpers: ``row_to_record``, ``set_row``, ``limbs_to_int``,
