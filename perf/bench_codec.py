@@ -31,10 +31,18 @@ Figures (frames/s unless noted), all measured in one run on one core:
                              code, against ``clock_gettime_ns`` (``wall_ns``, the
                              vDSO call): the fastest of many chunks of 1,000 reads; ``fast_timestamp_tsc`` = 1
                              when the TSC is used (invariant TSC), 0 = clock_gettime
-* ``fast_timestamp_drift_ns``  largest |fast_ns - CLOCK_REALTIME| over a minute (3 s
-                             quick) of reads 1 ms apart, each between two
+                             ``rdtsc_ns``: the bare ``rdtsc`` instruction timed the
+                             same way (the floor of any TSC read on this CPU)
+* ``fast_timestamp_drift_ns``  largest |fast_ns - CLOCK_REALTIME| over
+                             ``fast_timestamp_drift_window_s`` (60 s; 5 s with
+                             ``--quick``) of reads 1 ms apart, each between two
                              clock_gettime reads (pairs pre-empted in between, more
-                             than 2 us apart, are not judged)
+                             than 2 us apart, are not judged); the clock re-anchors
+                             itself every 50 ms meanwhile (``fast_timestamp_reanchors``)
+* ``encode_stamp_ns_per_frame``  encode_frames_now (each frame stamped by the TSC
+                             clock as it is written, no checksum) per frame;
+                             ``encode_stamp_cost_ns`` = what the per-frame stamp adds
+                             to ``encode_frames`` with one stamp per batch (same run)
 
 Ratios: ``validate_decode_speedup``, ``validate_crc_speedup``,
 ``encode_speedup``, ``crc_vs_zlib_ratio``. Frames flow in batches of 4,096
@@ -66,11 +74,13 @@ from numba import njit
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from alphapulse import jit as J  # noqa: E402
-from alphapulse.jit.clock import TscClock, fast_ns, wall_ns  # noqa: E402
+from alphapulse.jit.clock import CAL_REANCHORS, TscClock, fast_ns, rdtsc, wall_ns  # noqa: E402
 from alphapulse.protocol import codec as C  # noqa: E402
 from alphapulse.protocol import layout as L  # noqa: E402
 
 BATCH = 4096
+DRIFT_WINDOW_S = 60.0         # the TSC clock's drift against CLOCK_REALTIME: over a minute
+DRIFT_WINDOW_QUICK_S = 5.0    # --quick
 MIX = ((L.POOL_SYNC, 0.55), (L.POOL_SWAP, 0.30), (L.POOL_STATE, 0.05), (L.GAS_PRICE, 0.04),
        (L.POOL_MINT, 0.025), (L.POOL_BURN, 0.025), (L.POOL_TICK, 0.01))
 CRC_SAMPLE = 100
@@ -289,6 +299,21 @@ def _per_read_ns(cal, chunks, per_chunk, tsc):
 
 
 @njit(cache=True)
+def _rdtsc_ns(chunks, per_chunk):
+    """As :func:`_per_read_ns` for the bare ``rdtsc`` instruction: the floor of any TSC read."""
+    best = np.int64(1) << 62
+    acc = np.uint64(0)
+    for _ in range(chunks):
+        t0 = wall_ns()
+        for _ in range(per_chunk):
+            acc += rdtsc()
+        t = wall_ns() - t0
+        if t < best:
+            best = t
+    return best / per_chunk, acc
+
+
+@njit(cache=True)
 def _drift(cal, seconds, gap_ns):
     """(largest |fast_ns - CLOCK_REALTIME|, pairs judged) over ``seconds``, one pair per gap_ns."""
     end = wall_ns() + np.int64(seconds * 1e9)
@@ -393,13 +418,22 @@ def main(argv=None) -> int:
     sync = random_columns(L.POOL_SYNC, n_enc, rng)
     enc_buf = np.zeros(int(J.frame_size_of(sync)) * n_enc, np.uint8)
     J.encode_frames(enc_buf, 0, sync, 0, 10, 1, 1, 4, 0, True)
+    clk = TscClock()
+    J.encode_frames_now(enc_buf, 0, sync, 0, 10, 1, clk.cal, 4, 0, True)
 
     def enc(with_crc):
-        # batches of BATCH rows, one clock read per batch, as a producer does
+        # batches of BATCH rows, one clock read per batch
         off = 0
         for r0 in range(0, n_enc, BATCH):
             off, _ = J.encode_frames(enc_buf, off, sync, r0, BATCH, r0 + 1, time.time_ns(), 4, 0,
                                      with_crc)
+        return off
+
+    def enc_now():
+        # each frame stamped by the TSC clock as it is written (what the producers do)
+        off = 0
+        for r0 in range(0, n_enc, BATCH):
+            off, _ = J.encode_frames_now(enc_buf, off, sync, r0, BATCH, r0 + 1, clk.cal, 4, 0, False)
         return off
     assert enc(True) == len(enc_buf)
     n_py_enc = 5_000 if q else 20_000
@@ -409,6 +443,9 @@ def main(argv=None) -> int:
                                  for i, r in enumerate(recs)]], max(2, repeats // 2))
     emit(out, "encode_fps", n_enc / t, "frames/s")
     emit(out, "encode_ns_per_frame", t / n_enc * 1e9, "ns")
+    t, ts = best_times([lambda: enc(False), enc_now], repeats)
+    emit(out, "encode_stamp_ns_per_frame", ts / n_enc * 1e9, "ns")
+    emit(out, "encode_stamp_cost_ns", (ts - t) / n_enc * 1e9, "ns")
     emit(out, "python_encode_fps", n_py_enc / tp, "frames/s")
     t = best_time(lambda: enc(True), repeats)
     emit(out, "encode_crc_fps", n_enc / t, "frames/s")
@@ -420,17 +457,22 @@ def main(argv=None) -> int:
          out["clock_read_ns"] / out["encode_ns_per_frame"], "x")
 
     # the kernels' clocks
-    clk = TscClock()
     chunks = 2_000 if q else 10_000
     _per_read_ns(clk.cal, 2, 10, True)
     _per_read_ns(clk.cal, 2, 10, False)
+    _rdtsc_ns(2, 10)
     emit(out, "fast_timestamp_tsc", int(clk.uses_tsc))
     emit(out, "fast_timestamp_ns", _per_read_ns(clk.cal, chunks, 1_000, True)[0], "ns")
+    emit(out, "rdtsc_ns", _rdtsc_ns(chunks, 1_000)[0], "ns")
     emit(out, "clock_gettime_ns", _per_read_ns(clk.cal, chunks, 1_000, False)[0], "ns")
+    window = DRIFT_WINDOW_QUICK_S if q else DRIFT_WINDOW_S
     _drift(clk.cal, 0.01, 1_000_000)
-    worst, judged = _drift(clk.cal, 3.0 if q else 60.0, 1_000_000)
+    r0 = int(clk.cal[CAL_REANCHORS])
+    worst, judged = _drift(clk.cal, window, 1_000_000)
     emit(out, "fast_timestamp_drift_ns", int(worst), "ns")
+    emit(out, "fast_timestamp_drift_window_s", window, "s")
     emit(out, "fast_timestamp_drift_pairs", int(judged))
+    emit(out, "fast_timestamp_reanchors", int(clk.cal[CAL_REANCHORS]) - r0)
 
     emit(out, "validate_decode_speedup", out["validate_decode_fps"] / out["python_baseline_fps"], "x")
     emit(out, "validate_crc_speedup", out["validate_crc_fps"] / out["python_validate_crc_fps"], "x")

@@ -8,7 +8,8 @@ later, in the same block or the next) at the block's timestamp, then a BlockEnd.
 run on it, connected by shared-memory rings as in the pipeline:
 
 * the source: ``alphapulse.adapters.replayer.Replayer`` publishing the recording on the
-  market-data ring (overwrite), each batch stamped with the time it is published;
+  market-data ring (overwrite), each frame stamped by the TSC clock as it is copied into the
+  batch it is published in;
 * the strategy: ``alphapulse.apps.components.strategy`` (the pipeline's component: ring
   consumer with the default sleeping wait, ``StrategyEngine``, signal ring, lossless);
 * a reader of the signal ring, and of the market ring (a second consumer), in this process.
@@ -16,13 +17,21 @@ run on it, connected by shared-memory rings as in the pipeline:
 Figures, for ``evaluate = "block"`` (the default) and ``evaluate = "frame"`` side by side:
 
 * ``block_latency_p50_us``, ``block_latency_p99_us``: from the publication of a block's last
-  event on the market ring (its batch's stamp) to the publication of the block's last signal
+  event on the market ring (its stamp) to the publication of the block's last signal
   (the signal header's stamp, written by the strategy's kernel just before it publishes it;
   a signal's block is the newest state block of its pools), over the blocks that produced a
   signal, replayed at the recorded pace (a block every ``BLOCK_INTERVAL_S`` of replay time).
   ``block100_latency_p99_us``: the same over blocks of 80-120 swaps.
 * ``frames_per_s``: the recording at ``--speed max``, frames the strategy consumed per second
   from the source's first publication to the strategy's last frame (metrics block counter).
+  ``strategy_cpu_share_max``: the share of one core the strategy process got meanwhile (its
+  user + system time over the wall time; a loaded machine gives it less than 1), and
+  ``frames_per_strategy_cpu_s`` the frames it consumed per second of its own CPU time: the
+  throughput it reaches with a core of its own.
+* ``ring_wake_p50_us``, ``ring_wake_p99_us``: the floor under the block latency on this machine,
+  measured in the same run: one frame's hop on a ring to a consumer in another process with the
+  same sleeping wait as the strategy's (asleep on its futex when the frame arrives), from the
+  frame's stamp to its poll's return. ``load_avg_1m``: the machine's load at the end.
 
 Usage: python perf/bench_pipeline.py [--quick] [--json]. Each figure is printed as one JSON
 line; the last line is one JSON object with all of them (``--quick``: fewer blocks).
@@ -91,7 +100,7 @@ def write_recording(path: Path, n_blocks: int, seed: int = 1) -> dict:
 
 
 def source_proc(ring: str, path: str, speed, start, loaded, go, res) -> None:
-    """The source process: the replayer on the market ring (frames stamped when published): the
+    """The source process: the replayer on the market ring (each frame stamped as written): the
     market's snapshot, then, once the strategy has searched it (``go``), the blocks."""
     from alphapulse.adapters.replayer import Replayer
     from alphapulse.ring import Ring
@@ -113,6 +122,70 @@ def strategy_proc(stop, market_ring: str, signal_ring: str, engine, metrics: str
     from alphapulse.apps.components import strategy
     strategy(stop, market_ring=market_ring, signal_ring=signal_ring, engine=engine, metrics=metrics,
              wait="sleep")
+
+
+def wake_consumer_proc(ring: str, n: int, ready, res) -> None:
+    """The floor of the block latency: a consumer of ``ring`` with the default sleeping wait (as the
+    strategy's), timing each frame from its header stamp (written just before it was published)
+    to the moment its poll returned it."""
+    from alphapulse.ring import Ring
+    r = Ring.attach(ring, timeout=10.0)
+    cons = r.consumer("wake", wait="sleep")
+    cons.poll(timeout=0.001)            # compiled / loaded before the first frame
+    ready.set()
+    lat = []
+    while len(lat) < n:
+        views = cons.poll(timeout=0.05)
+        now = time.time_ns()
+        for v in views:                 # a view holds every frame published since the last poll
+            pos = 0
+            while pos < v.shape[0]:
+                lat.append((now - int(v[pos + 16:pos + 24].view(np.uint64)[0])) / 1e3)
+                pos += L.HEADER_SIZE + int(v[pos + 24:pos + 28].view(np.uint32)[0])
+        if views:
+            cons.release()
+    res.put(lat)
+    cons.close()
+    r.close()
+
+
+def ring_wake_latency(n: int, gap_s: float = 0.005) -> np.ndarray:
+    """One-way latency (us) of single frames on a ring to a sleeping consumer in another process,
+    one frame every ``gap_s`` (the consumer is asleep on its futex when each arrives)."""
+    from alphapulse.ring import Ring
+    ctx = mp.get_context("spawn")
+    ring = Ring.create(f"bw{os.getpid()}", capacity=1 << 20, policy="lossless")
+    ready, res = ctx.Event(), ctx.Queue()
+    p = ctx.Process(target=wake_consumer_proc, daemon=True, args=(ring.name, n, ready, res))
+    prod = ring.producer()
+    try:
+        p.start()
+        if not ready.wait(480):
+            raise RuntimeError("wake-up consumer did not start")
+        time.sleep(0.1)
+        gas = C.GasPrice(base_fee_wei=30 * 10**9, priority_fee_wei=10**9, block_number=1, chain_id=137)
+        for i in range(n):
+            time.sleep(gap_s)
+            prod.publish(C.build_frame(1, 4, i + 1, [gas], timestamp_ns=time.time_ns()))
+        lat = res.get(timeout=120)
+    finally:
+        p.join(10)
+        if p.is_alive():
+            p.kill()
+        prod.close()
+        ring.close()
+        ring.unlink()
+    return np.asarray(lat)
+
+
+def cpu_s(pid: int) -> float:
+    """CPU time (s) process ``pid``'s threads have run so far: /proc/<pid>/schedstat (ns; the
+    clock-tick counts of /proc/<pid>/stat are too coarse for a run of a fraction of a second)."""
+    total = 0
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        with open(f"/proc/{pid}/task/{tid}/schedstat") as f:
+            total += int(f.read().split()[0])
+    return total / 1e9
 
 
 def run_once(rec: Path, info: dict, evaluate: str, speed, tag: str) -> dict:
@@ -164,6 +237,7 @@ def run_once(rec: Path, info: dict, evaluate: str, speed, tag: str) -> dict:
         for c in (mcons, scons):
             if c.poll(timeout=0.0):
                 c.release()
+        cpu0 = cpu_s(procs[0].pid)
         go.set()
         t_end = None
         while time.monotonic() < t_limit:
@@ -180,6 +254,7 @@ def run_once(rec: Path, info: dict, evaluate: str, speed, tag: str) -> dict:
             if frames_in.value >= total and last_block.value >= 9 + info["blocks"]:
                 if t_end is None:
                     t_end = time.time_ns()
+                    cpu1 = cpu_s(procs[0].pid)
                     t_quiet = time.monotonic() + 0.5       # the last block's signals
                 elif time.monotonic() > t_quiet:
                     break
@@ -201,7 +276,7 @@ def run_once(rec: Path, info: dict, evaluate: str, speed, tag: str) -> dict:
             r.close()
             r.unlink()
         mblock.close()
-    # per block: its last event's stamp (the BlockEnd follows it in the same published batch)
+    # per block: its BlockEnd's stamp (written right after the block's last event, same published batch)
     last_sig: dict[int, int] = {}
     for b, t in zip(sig_block[:ns].tolist(), sig_ts[:ns].tolist()):
         if t > last_sig.get(b, 0):
@@ -215,7 +290,9 @@ def run_once(rec: Path, info: dict, evaluate: str, speed, tag: str) -> dict:
             if 80 <= sizes[b - 10] <= 120:
                 lat100.append(d)
     return {"lat": np.asarray(lat), "lat100": np.asarray(lat100), "signals": ns, "frames": total,
-            "frames_per_s": total / ((t_end - t0) / 1e9), "lost": int(lost), "source": src}
+            "frames_per_s": total / ((t_end - t0) / 1e9), "lost": int(lost), "source": src,
+            "cpu_share": (cpu1 - cpu0) / ((t_end - t0) / 1e9),
+            "frames_per_cpu_s": total / max(cpu1 - cpu0, 1e-3)}
 
 
 def main(argv=None) -> int:
@@ -247,10 +324,19 @@ def main(argv=None) -> int:
             res[f"frames_lost_paced{sfx}"] = paced["lost"]
             fast = run_once(rec, info, evaluate, "max", f"m{evaluate[0]}")
             res[f"frames_per_s{sfx}"] = round(fast["frames_per_s"])
+            res[f"strategy_cpu_share_max{sfx}"] = round(fast["cpu_share"], 3)
+            res[f"frames_per_strategy_cpu_s{sfx}"] = round(fast["frames_per_cpu_s"])
             res[f"frames_lost_max{sfx}"] = fast["lost"]
             for k in ("block_latency_p50_us", "block_latency_p99_us", "block100_latency_p99_us"):
                 figure(k + sfx, res[k + sfx], "us")
             figure("frames_per_s" + sfx, res["frames_per_s" + sfx], "frames/s")
+    # the floor under the block latency on this machine: one frame's hop to a sleeping consumer
+    wake = ring_wake_latency(300 if args.quick else 1000)
+    res["ring_wake_p50_us"] = round(float(np.percentile(wake, 50)), 1)
+    res["ring_wake_p99_us"] = round(float(np.percentile(wake, 99)), 1)
+    figure("ring_wake_p50_us", res["ring_wake_p50_us"], "us")
+    figure("ring_wake_p99_us", res["ring_wake_p99_us"], "us")
+    res["load_avg_1m"] = round(os.getloadavg()[0], 2)
     res["targets"] = {
         "block100_p99_under_500us": res["block100_latency_p99_us"] is not None
         and res["block100_latency_p99_us"] < TARGET_BLOCK_P99_US,

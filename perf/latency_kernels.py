@@ -62,7 +62,8 @@ SIG_BLOCK = L.ARBITRAGE_SIGNAL.offset("block_number")
 @njit(cache=True)
 def block_stamps(view, blocks, stamps, k):
     """Per BlockEnd frame in ``view`` (market data, first TLV): its block number and header
-    stamp (the time its batch was published); returns the new count."""
+    stamp (written by the source's TSC clock as it copied the frame into the batch it published,
+    right after the block's last event); returns the new count."""
     p = 0
     n = view.shape[0]
     while p + HEADER <= n:

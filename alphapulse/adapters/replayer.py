@@ -11,7 +11,8 @@ Pace: ``speed="recorded"`` keeps the recorded gaps between header timestamps,
 a number ``k`` plays ``k`` times faster, ``"max"`` as fast as the ring takes it.
 Output is deterministic: a frame is republished byte for byte except the
 replay flag (and its checksum, recomputed when the original had one); header
-timestamps are kept unless ``restamp=True`` (then: the time of publishing).
+timestamps are kept unless ``restamp=True`` (then: each frame's own time of copying into
+the batch it is published in, read from the process's TSC clock as it is written).
 """
 from __future__ import annotations
 
@@ -26,6 +27,7 @@ import numpy as np
 from numba import njit
 
 from alphapulse.adapters.recorder import journal_files
+from alphapulse.jit.clock import fast_ns, process_clock
 from alphapulse.jit.crc import frame_crc
 from alphapulse.jit.frames import OFF_FLAGS, OFF_TIMESTAMP
 from alphapulse.jit.memory import ld_u32, st_u32, st_u64
@@ -40,12 +42,13 @@ _OK = 0   # Reject.OK
 
 
 @njit(cache=True)
-def copy_replayed(buf, offsets, lengths, statuses, lo, hi, out, out_pos, flags, ts_ns, out_offsets,
+def copy_replayed(buf, offsets, lengths, statuses, lo, hi, out, out_pos, flags, restamp, cal, out_offsets,
                   delta_tab, delta_have, scratch):
     """Copy OK frames ``lo..hi-1`` of a FrameIndex from ``buf`` to ``out`` at ``out_pos``.
 
-    Sets ``flags`` in each header, stores ``ts_ns`` as its timestamp when >= 0,
-    and fixes a non-zero checksum. Stops early when ``out`` is full.
+    Sets ``flags`` in each header, with ``restamp`` stores as its timestamp the time it is
+    written (``fast_ns(cal)``, one read per frame), and fixes a non-zero checksum.
+    Stops early when ``out`` is full.
     Returns ``(new_out_pos, frames_copied, next_row)``; ``out_offsets[k]`` is the
     k-th copied frame's offset in ``out``.
 
@@ -69,8 +72,8 @@ def copy_replayed(buf, offsets, lengths, statuses, lo, hi, out, out_pos, flags, 
         old = out[out_pos + OFF_FLAGS]
         out[out_pos + OFF_FLAGS] = old | flags
         ck = ld_u32(out, out_pos + _CHECKSUM_OFFSET)
-        if ts_ns >= 0:
-            st_u64(out, out_pos + OFF_TIMESTAMP, ts_ns)
+        if restamp:
+            st_u64(out, out_pos + OFF_TIMESTAMP, fast_ns(cal))
             if ck != 0:
                 st_u32(out, out_pos + _CHECKSUM_OFFSET, frame_crc(out, out_pos, n - _HEADER_SIZE))
         elif ck != 0 and (old & flags) != flags:
@@ -136,6 +139,7 @@ class Replayer:
         self.producer = producer
         self.speed = parse_speed(speed)
         self.restamp = restamp
+        self._cal = process_clock().cal if restamp else np.zeros(1, np.int64)
         self.crc_every = crc_every
         self.chunk_bytes = chunk_bytes
         self.out = np.zeros(max(batch_bytes, L.MAX_FRAME), np.uint8)
@@ -187,9 +191,8 @@ class Replayer:
                 stop = lo + ready
             else:
                 stop = hi
-            ts_ns = time.time_ns() if self.restamp else -1
             pos, k, nxt = copy_replayed(buf, ix.offset, ix.length, ix.status, lo, stop, self.out, 0,
-                                        flags, ts_ns, self.out_offsets, self._delta_tab,
+                                        flags, self.restamp, self._cal, self.out_offsets, self._delta_tab,
                                         self._delta_have, self._scratch)
             self._emit(pos, k)
             lo = nxt

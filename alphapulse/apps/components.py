@@ -225,6 +225,7 @@ def strategy(stop: Any, *, market_ring: str, signal_ring: str, engine: Any,
     logged and the process runs on at normal priority).
     """
     from alphapulse.ring import Ring
+    from alphapulse.jit.pool_state import K_FRAMES, K_FRAMES_REJECTED
     from alphapulse.strategy.engine import StrategyEngine
     import numpy as np
     m = _metrics(metrics)
@@ -245,7 +246,9 @@ def strategy(stop: Any, *, market_ring: str, signal_ring: str, engine: Any,
     rsys = Ring.attach(system_ring, timeout=10.0) if system_ring else None
     psys = rsys.producer() if rsys is not None else None
     eng = StrategyEngine(engine)
-    seen = eng.counters()
+    counters = eng.state["counters"]          # the kernel's counters (read in place, per batch)
+    seen_frames = int(counters[K_FRAMES])
+    seen_rejected = int(counters[K_FRAMES_REJECTED])
     last_beat = 0.0
     ctl = None
     if control:
@@ -255,23 +258,36 @@ def strategy(stop: Any, *, market_ring: str, signal_ring: str, engine: Any,
 
     spin = wait == "spin"
 
-    def observe_ns(lat_ns: np.ndarray) -> None:
-        """Trigger-to-publication latency of the signals the engine just published."""
-        for v in lat_ns.tolist():
-            m.observe_latency_ns("strategy", v)
-    latency = observe_ns if m is not None else None
+    # metrics handles resolved once (each lookup builds a handle: microseconds a batch otherwise)
+    if m is not None:
+        c_frames_in = m.counter("strategy", "frames_in")
+        c_rejected = m.counter("strategy", "frames_rejected")
+        c_signals = m.counter("strategy", "signals")
+        c_frames_out = m.counter("strategy", "frames_out")
+        c_lost = m.counter("strategy", "frames_lost")
+        g_pools = m.gauge("strategy", "pools")
+        g_last_block = m.gauge("strategy", "last_block")
+        hist = m.histogram("strategy")
+
+        def observe_ns(lat_ns: np.ndarray) -> None:
+            """Trigger-to-publication latency of the signals the engine just published."""
+            for v in lat_ns.tolist():
+                hist.observe(v)
+        latency = observe_ns
+    else:
+        latency = None
 
     # cyclic GC passes only when the ring is idle (see gcpolicy); process-wide, so only
     # when this is its own process's main thread (the supervisor's case), not in a thread
     gcp = IdleCollector().start() if threading.current_thread() is threading.main_thread() else None
     try:
         while not stop.is_set():
+            lost = 0
             if spin:
                 # poll, process and release in compiled code for one slice, back here between
                 # slices (heartbeat, metrics, GC) and for futex wakes of sleeping signal readers
                 n_sig = eng.run(cons, prod, poll_timeout_s, latency=latency)
-                lost = 0
-                busy = eng.counters().get("frames", 0) != seen.get("frames", 0)
+                busy = int(counters[K_FRAMES]) != seen_frames
             else:
                 views = cons.poll(timeout=poll_timeout_s)
                 busy = bool(views)
@@ -303,20 +319,17 @@ def strategy(stop: Any, *, market_ring: str, signal_ring: str, engine: Any,
                 gcp.tick(idle=not busy)
             if not busy:
                 continue
+            frames, rejected = int(counters[K_FRAMES]), int(counters[K_FRAMES_REJECTED])
             if m is not None:
-                c = eng.counters()
-                m.counter("strategy", "frames_in").add(c.get("frames", 0) - seen.get("frames", 0))
-                m.counter("strategy", "frames_rejected").add(
-                    c.get("frames_rejected", 0) - seen.get("frames_rejected", 0))
-                m.counter("strategy", "signals").add(n_sig)
-                m.counter("strategy", "frames_out").add(n_sig)
+                c_frames_in.add(frames - seen_frames)
+                c_rejected.add(rejected - seen_rejected)
+                c_signals.add(n_sig)
+                c_frames_out.add(n_sig)
                 if lost:
-                    m.counter("strategy", "frames_lost").add(lost)
-                m.gauge("strategy", "pools").set(len(eng.registry))
-                m.gauge("strategy", "last_block").set(eng.last_block)
-                seen = c
-            elif spin:
-                seen = eng.counters()
+                    c_lost.add(lost)
+                g_pools.set(len(eng.registry))
+                g_last_block.set(eng.last_block)
+            seen_frames, seen_rejected = frames, rejected
             eng.report_chain_mismatch()
     finally:
         if gcp is not None:

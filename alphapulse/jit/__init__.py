@@ -30,7 +30,9 @@ Columns, decode and encode (``columns``, ``decode``, ``encode``)
     and ``decode_frames(buf, frames, frame_start, n_frames, cols, row_frame) -> (rows, next_frame)``
     decode the TLVs of ``cols``' type. ``encode_frames(buf, offset, cols,
     row_start, n, seq_start, ts_ns, source, flags, with_crc) -> (new_offset, n_written)``
-    writes one frame per row. ``write_header``, ``write_tlv_header``,
+    writes one frame per row with the given timestamp; ``encode_frames_now`` (same
+    arguments, ``cal`` of a TSC clock instead of ``ts_ns``) stamps each as it is written.
+    ``write_header``, ``write_tlv_header``,
     ``seal_frame`` build custom frames; ``frame_size_of(cols)`` sizes buffers.
     Inside kernels, ``load_row``/``store_row`` move one value between bytes and
     a row. Python helpers: ``row_to_record``, ``set_row``, ``limbs_to_int``,
@@ -55,7 +57,7 @@ from alphapulse.jit.columns import (  # noqa: E402,F401
 from alphapulse.jit.crc import crc32, frame_crc  # noqa: F401
 from alphapulse.jit.decode import decode_frames, decode_tlvs  # noqa: F401
 from alphapulse.jit.encode import (  # noqa: E402,F401
-    encode_frames, frame_size_of, seal_frame, write_header, write_tlv_header,
+    encode_frames, encode_frames_now, frame_size_of, seal_frame, write_header, write_tlv_header,
 )
 from alphapulse.jit.frames import (  # noqa: E402,F401
     STOP_CORRUPT, STOP_END, STOP_FULL, STOP_NAMES, STOP_PARTIAL, FrameIndex, TlvIndex,
@@ -69,7 +71,7 @@ __all__ = [
     "STOP_END", "STOP_FULL", "STOP_PARTIAL", "STOP_CORRUPT", "STOP_NAMES",
     "crc32", "frame_crc",
     "alloc_columns", "COLUMNS", "decode_tlvs", "decode_frames", "load_row", "store_row",
-    "encode_frames", "frame_size_of", "write_header", "write_tlv_header", "seal_frame",
+    "encode_frames", "encode_frames_now", "frame_size_of", "write_header", "write_tlv_header", "seal_frame",
     "row_to_record", "set_row", "limbs_to_int", "int_to_limbs",
     "PoolSwapColumns", "PoolSyncColumns", "PoolStateColumns", "PoolMintColumns",
     "PoolBurnColumns", "PoolTickColumns", "GasPriceColumns", "ArbitrageSignalColumns",

@@ -12,6 +12,7 @@ the time their batch started.
 """
 from __future__ import annotations
 
+import os
 import platform
 import time
 from pathlib import Path
@@ -217,3 +218,17 @@ class TscClock:
 @njit(cache=True)
 def _read_once(cal):
     return fast_ns(cal)
+
+
+_PROCESS_CLOCK: tuple[int, TscClock] | None = None
+
+
+def process_clock() -> TscClock:
+    """This process's TscClock (calibrated on first use, again in a forked child): the writers
+    that stamp each frame as they write it (:func:`alphapulse.jit.encode.encode_frames_now`, the
+    replayer, the strategy's signals) copy or share its ``cal``."""
+    global _PROCESS_CLOCK
+    pid = os.getpid()
+    if _PROCESS_CLOCK is None or _PROCESS_CLOCK[0] != pid:
+        _PROCESS_CLOCK = (pid, TscClock())
+    return _PROCESS_CLOCK[1]

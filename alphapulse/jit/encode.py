@@ -1,15 +1,16 @@
 """Encoders: frames written into a preallocated buffer, zero allocation per frame.
 
-Each frame written by :func:`encode_frames` holds one TLV (the row of ``cols``)
-after a 32-byte header; the TLV type and relay domain come from ``cols``' class
-(its layout). A batch shares one timestamp: the producer reads the clock once
-per batch and passes ``ts_ns``. ``perf/bench_codec.py`` measures both costs
-(``encode_ns_per_frame`` against ``clock_read_ns``): on the 2-core test machine
-encoding a PoolSync frame (no checksum) took 20-32 ns while one
-``time.time_ns()`` read from Python took 110-330 ns, so a clock read per frame
-would make the encoder about 4-16x slower (``clock_read_per_encode_x``);
-per batch of 4,096 frames it adds well under 0.1 ns a frame. The price is that
-the frames of a batch carry the same timestamp_ns.
+Each frame written by :func:`encode_frames` / :func:`encode_frames_now` holds one TLV
+(the row of ``cols``) after a 32-byte header; the TLV type and relay domain come from
+``cols``' class (its layout).
+
+Timestamps: :func:`encode_frames_now` stamps each frame with the time it is written,
+read from the process's TSC clock (``alphapulse.jit.clock.fast_ns`` with a
+:class:`~alphapulse.jit.clock.TscClock`'s ``cal``: one ``rdtsc``, a multiply and a
+shift, no call). :func:`encode_frames` writes a timestamp given by the caller (a
+recorded or fixed one: golden frames, recordings). ``perf/bench_codec.py`` measures
+what the per-frame read costs the encoder (``encode_stamp_ns_per_frame`` against
+``encode_ns_per_frame``).
 
 Lower-level pieces for frames with several TLVs or custom payloads:
 :func:`write_header`, :func:`write_tlv_header` and :func:`seal_frame`.
@@ -19,6 +20,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from alphapulse.jit.clock import fast_ns
 from alphapulse.jit.columns import domain_of, rows_of, store_row, tlv_type_of, value_size_of
 from alphapulse.jit.crc import TABLE, frame_crc_with
 from alphapulse.jit.frames import (
@@ -81,16 +83,10 @@ def seal_frame_with(buf, pos, with_crc, crc_t):
     st_u32(buf, pos + CHECKSUM_OFFSET, c)
 
 
-@njit(cache=True)
-def encode_frames(buf, offset, cols, row_start, n, seq_start, ts_ns, source, flags, with_crc):
-    """Write rows ``row_start .. row_start+n-1`` of ``cols`` as frames at ``buf[offset:]``.
-
-    One frame per row: header (domain from the layout, ``source``, ``flags``,
-    sequence ``seq_start + i``, timestamp ``ts_ns`` shared by the batch), one
-    TLV, checksum when ``with_crc``. Pad bytes are written as zeros. Stops
-    before a frame that would not fit in ``buf`` or past the columns' rows.
-    Returns ``(new_offset, n_written)``.
-    """
+@njit(cache=True, inline="always")
+def _encode_rows(buf, offset, cols, row_start, n, seq_start, ts_ns, now, cal, source, flags, with_crc):
+    """encode_frames' body: each frame stamped ``ts_ns``, or ``fast_ns(cal)`` as it is written
+    when ``now``."""
     t = tlv_type_of(cols)
     size = value_size_of(cols)
     dom = domain_of(cols)
@@ -109,13 +105,39 @@ def encode_frames(buf, offset, cols, row_start, n, seq_start, ts_ns, source, fla
     for i in range(n):
         if pos + flen > n_buf:
             return pos, i
-        write_header(buf, pos, dom, source, flags, seq_start + i, ts_ns, psize)
+        ts = fast_ns(cal) if now else ts_ns
+        write_header(buf, pos, dom, source, flags, seq_start + i, ts, psize)
         vp = write_tlv_header(buf, pos + HEADER_SIZE, t, size)
         store_row(buf, vp, cols, row_start + i)
         if with_crc:
             seal_frame(buf, pos, True)
         pos += flen
     return pos, n
+
+
+_NO_CAL = np.zeros(1, np.int64)
+
+
+@njit(cache=True)
+def encode_frames(buf, offset, cols, row_start, n, seq_start, ts_ns, source, flags, with_crc):
+    """Write rows ``row_start .. row_start+n-1`` of ``cols`` as frames at ``buf[offset:]``.
+
+    One frame per row: header (domain from the layout, ``source``, ``flags``,
+    sequence ``seq_start + i``, timestamp ``ts_ns`` as given: for frames whose time is
+    known, e.g. recorded; see :func:`encode_frames_now`), one TLV, checksum when
+    ``with_crc``. Pad bytes are written as zeros. Stops before a frame that would
+    not fit in ``buf`` or past the columns' rows. Returns ``(new_offset, n_written)``.
+    """
+    return _encode_rows(buf, offset, cols, row_start, n, seq_start, ts_ns, False, _NO_CAL, source, flags,
+                        with_crc)
+
+
+@njit(cache=True)
+def encode_frames_now(buf, offset, cols, row_start, n, seq_start, cal, source, flags, with_crc):
+    """:func:`encode_frames` with each frame's timestamp read as it is written: ``fast_ns(cal)``
+    (``cal`` of a :class:`alphapulse.jit.clock.TscClock`, e.g. ``process_clock().cal``)."""
+    return _encode_rows(buf, offset, cols, row_start, n, seq_start, np.int64(0), True, cal, source, flags,
+                        with_crc)
 
 
 @njit(cache=True)

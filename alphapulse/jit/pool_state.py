@@ -48,6 +48,7 @@ from numba import njit
 
 from alphapulse.jit.amm_v3 import (FEE_DENOMINATOR, MAX_SQRT_RATIO, MAX_TICK, MIN_SQRT_RATIO, MIN_TICK,
                                    NO_COVERAGE_HI, NO_COVERAGE_LO)
+from alphapulse.jit.clock import CAL_SIZE
 from alphapulse.jit.memory import ld_u32, ld_u64
 from alphapulse.jit.wideint import U0, U1, u256_add, u256_lt, u256_sub
 from alphapulse.protocol import layout as L
@@ -143,7 +144,11 @@ M_PRICE_EPOCH = M_GAS_USD + 24
 M_STATE_VER = M_PRICE_EPOCH + 1  # +1 per applied TLV: keys caches derived from pool state (arb.SWC_N)
 M_WANTS = M_STATE_VER + 1        # +1 each time a pool starts waiting on a refresh (C_WANT set)
 M_GAS_VIA = M_WANTS + 1          # the pool gas is valued through when the native token has no price pool, -1 none
-NMETA = M_GAS_VIA + 1
+# The writer's TSC clock (alphapulse.jit.clock: CAL_SIZE slots, a TscClock's cal copied in by the
+# engine; all 0 = clock_gettime): signals are stamped with fast_ns(meta[M_CLOCK:M_CLOCK + CAL_SIZE])
+# as they are written. Re-anchored in place.
+M_CLOCK = M_GAS_VIA + 1
+NMETA = M_CLOCK + CAL_SIZE
 
 # counters
 K_FRAMES = 0

@@ -16,7 +16,8 @@ from numba import njit
 
 from alphapulse.jit.arb import BATCH_ARRAYS, RS_PENDING, RS_PUB, RS_SINK, STOP_FLUSH, process_packed
 from alphapulse.jit.arena import at1, view1
-from alphapulse.jit.clock import mono_ns, wall_ns
+from alphapulse.jit.clock import mono_ns
+from alphapulse.jit.frames import OFF_TIMESTAMP
 from alphapulse.jit.memory import ld_u64
 from alphapulse.protocol import layout as L
 from alphapulse.ring.barrier import CS_SEEN_PSEQ, EVICTED, poll, poll_copy, release_owned, wait_published
@@ -37,13 +38,18 @@ IO_ARRAYS = (("h", np.uint64, 1), ("cs", np.int64, 1), ("data", np.uint8, 1), ("
 (IO_H, IO_CS, IO_DATA, IO_PRIV, IO_OUT4, IO_SINK_H, IO_SINK_PS, IO_SINK_SIZES, IO_SINK_DATA, IO_LAT,
  IO_LAT_N) = range(len(IO_ARRAYS))
 TRIGGER = L.HEADER_SIZE + L.TLV_STD_HEADER + L.ARBITRAGE_SIGNAL.offset("trigger_ts_ns")
+STAMP = OFF_TIMESTAMP
 
 
 @njit(cache=True)
-def record_latency(out, out_offsets, n_sig, now, lat, lat_n):
-    """Trigger-to-publication time of each signal just published into the ``lat`` ring."""
+def record_latency(out, out_offsets, n_sig, lat, lat_n):
+    """Trigger-to-publication time of each signal just published, into the ``lat`` ring: from its
+    trigger to its header's stamp (the TSC clock's time when the kernel wrote it, just before it
+    went on the ring)."""
     for i in range(n_sig):
-        t = np.int64(ld_u64(out, out_offsets[i] + TRIGGER))
+        o = out_offsets[i]
+        t = np.int64(ld_u64(out, o + TRIGGER))
+        now = np.int64(ld_u64(out, o + STAMP))
         if 0 < t <= now:
             lat[lat_n[0] % lat.shape[0]] = now - t
             lat_n[0] += 1
@@ -100,7 +106,7 @@ def run_until(deadline_ns, io, copy, arena, lay, seq):
             n_total += n_sig
             batches += 1
             if n_sig:
-                record_latency(out, out_offsets, n_sig, wall_ns(), lat, lat_n)
+                record_latency(out, out_offsets, n_sig, lat, lat_n)
             if stop == STOP_FLUSH:
                 return RUN_PENDING, n_total, batches, seq, wpos, rejects, k, n
             if stop != 0:

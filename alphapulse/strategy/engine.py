@@ -22,6 +22,7 @@ from alphapulse.jit import pool_state as S
 from alphapulse.jit import spin as SP
 from alphapulse.jit.spin import RUN_DEADLINE
 from alphapulse.jit.arena import pack, places
+from alphapulse.jit.clock import CAL_SIZE, process_clock
 from alphapulse.jit.crc import TABLE as CRC_TABLE
 from alphapulse.jit.entry import compiled_entry
 from alphapulse.jit.wideint import from_limbs, to_u256
@@ -85,6 +86,8 @@ class StrategyEngine:
                 self.state[name] = v
             else:
                 setattr(self, "_" + name, v)
+        # the signals' clock: a copy of this process's TSC calibration, re-anchored by the kernel
+        self.state["meta"][S.M_CLOCK:S.M_CLOCK + CAL_SIZE] = process_clock().cal
         self._next_seq = 1
         self.last_count = 0              # signals written by the last kernel call
         self._rejected_logged = 0
@@ -279,8 +282,7 @@ class StrategyEngine:
             if sink is not None:
                 self._finish_sink(sink, wpos)
                 if n_sig and latency is not None:
-                    SP.record_latency(self._out, self._out_offsets, n_sig, time.time_ns(), self._lat,
-                                      self._lat_n)
+                    SP.record_latency(self._out, self._out_offsets, n_sig, self._lat, self._lat_n)
                 if observe is not None and n_sig:
                     observe(self._out, wpos)
             elif publish is not None and n_sig:

@@ -93,3 +93,33 @@ def test_without_an_invariant_tsc_it_is_clock_gettime():
     out = _within_wall(clk.cal)
     assert np.all(np.diff(out) >= 0)
     assert clk.cal[K.CAL_REANCHORS] == 0
+
+
+def test_encode_frames_now_stamps_each_frame_as_it_is_written():
+    """encode_frames_now reads the TSC clock per frame: stamps within the call, in order, distinct
+    for most frames of one batch; encode_frames writes the stamp it is given."""
+    from alphapulse import jit as J
+    from alphapulse.jit.clock import process_clock
+    from alphapulse.protocol import layout as L
+    n = 4096
+    cols = J.alloc_columns(L.POOL_SYNC, n)
+    cols.block_number[:] = np.arange(n)
+    fsz = int(J.frame_size_of(cols))
+    buf = np.zeros(fsz * n, np.uint8)
+    cal = process_clock().cal
+    J.encode_frames_now(buf, 0, cols, 0, 1, 1, cal, 4, 0, False)        # compile / load
+    before = time.time_ns()
+    assert J.encode_frames_now(buf, 0, cols, 0, n, 1, cal, 4, 0, True) == (len(buf), n)
+    after = time.time_ns()
+    ts = buf.reshape(n, fsz)[:, 16:24].copy().view(np.uint64).ravel().astype(np.int64)
+    assert before <= ts[0] and ts[-1] <= after
+    assert np.all(np.diff(ts) >= 0)
+    assert len(np.unique(ts)) > n // 2
+    assert J.encode_frames(buf, 0, cols, 0, n, 1, 12345, 4, 0, False) == (len(buf), n)
+    assert np.all(buf.reshape(n, fsz)[:, 16:24].copy().view(np.uint64) == 12345)
+
+
+def test_process_clock_is_one_per_process_and_uses_the_tsc_here():
+    from alphapulse.jit.clock import process_clock
+    assert process_clock() is process_clock()
+    assert process_clock().uses_tsc == invariant_tsc()

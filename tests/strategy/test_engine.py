@@ -867,3 +867,28 @@ def test_run_on_a_full_signal_ring_raises_and_an_evicted_consumer_is_reported():
         assert [c["name"] for c in md.evict_dead_consumers(stale=True)] == ["strategy"]
         with pytest.raises(ConsumerEvicted):
             e.run(mc, sp, 0.05)
+
+
+def test_signals_are_stamped_by_the_tsc_clock_as_they_are_written():
+    """The engine's signals carry the time the kernel wrote them, read from the process's TSC clock
+    (copied into the engine's state), and the latency record is trigger to that stamp."""
+    import time
+    from alphapulse.jit import pool_state as S
+    from alphapulse.jit.clock import CAL_REANCHORS, CAL_SIZE, CAL_TSC, invariant_tsc
+    e, f = engine(), Feed()
+    clk = e.state["meta"][S.M_CLOCK:S.M_CLOCK + CAL_SIZE]
+    assert clk[CAL_TSC] == int(invariant_tsc())
+    before = time.time_ns()
+    n, _ = e.process_raw([f.frame(f.v2_state(P1, WETH, USDC, 1000 * E18, 2_000_000 * E18),
+                                  f.v2_state(P2, WETH, USDC, 1000 * E18, 2_100_000 * E18, venue=302))])
+    after = time.time_ns()
+    assert n == 1
+    o = int(e.out_offsets[0])
+    stamp = int(e.out_buffer[o + 16:o + 24].view(np.uint64)[0])
+    assert before <= stamp <= after
+    if clk[CAL_TSC]:
+        reanchors = int(clk[CAL_REANCHORS])
+        time.sleep(0.06)                   # past the re-anchor period: the next stamp re-anchors
+        f.block += 1
+        e.process_raw([f.frame(f.v2_sync(P2, WETH, USDC, 1000 * E18, 2_300_000 * E18, venue=302))])
+        assert int(clk[CAL_REANCHORS]) == reanchors + 1

@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from alphapulse.jit.clock import wall_ns
+from alphapulse.jit.clock import CAL_SIZE, fast_ns
 from alphapulse.jit.crc import CLMUL
 from alphapulse.jit.encode import seal_frame_with, write_header, write_tlv_header
 from alphapulse.jit.memory import prefetch, st_u16, st_u32, st_u64
@@ -22,7 +22,7 @@ from alphapulse.jit.pool_state import (
     C_ADDR, C_FEE, C_KIND, C_STATE_BLOCK, C_TOKEN0, C_TOKEN1, C_VENUE, KIND_V2, K_CANDIDATES, K_CYCLES,
     K_OUT_FULL, K_SCREENED, K_SIGNALS, K_SIGNALS_SUPPRESSED, K_SIGNAL_TABLE_FULL, K_SIM_FAILS, M_CHAIN_ID,
     M_GAS_BASE, M_GAS_POOL, M_GAS_POOL_EPOCH, M_GAS_PRIO, M_GAS_TOKEN, M_GAS_USD, M_GAS_VIA, M_PRICE_EPOCH,
-    M_SIGNAL_ID, M_STATE_VER, T_ADDR, pool_tradable,
+    M_CLOCK, M_SIGNAL_ID, M_STATE_VER, T_ADDR, pool_tradable,
 )
 from alphapulse.jit.wideint import U0, u256_cmp, u256_mul, u256_sub, u256_to_f64
 from alphapulse.protocol import layout as L
@@ -343,7 +343,9 @@ def evaluate_cycle(pools, tokens, pairs, pair_ht, tticks, tnets, tn, meta, param
         rate_r *= _cached_rate(pools, rate_cache, epoch, rp[i], rz[i])
     spread = (rate_r - 1.0) * 10_000.0
     spread_i = np.int64(spread) if abs(spread) < 2e9 else (np.int64(2147483647) if spread > 0 else np.int64(-2147483647))
-    write_header(out, pos, SIGNAL_DOMAIN, params[PR_SOURCE], 0, seq, wall_ns(), L.TLV_STD_HEADER + SIG_SIZE)
+    # stamped now, as written (the TSC clock of meta; see pool_state.M_CLOCK)
+    write_header(out, pos, SIGNAL_DOMAIN, params[PR_SOURCE], 0, seq, fast_ns(meta[M_CLOCK:M_CLOCK + CAL_SIZE]),
+                 L.TLV_STD_HEADER + SIG_SIZE)
     v = write_tlv_header(out, pos + HEADER_SIZE, SIG_TYPE, SIG_SIZE)
     for k in range(SIG_SIZE):
         out[v + k] = 0
