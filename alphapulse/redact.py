@@ -6,7 +6,8 @@ the dashboard's session-signing key) print as :data:`MASK`. RPC providers put AP
 replaces the rest with ``***``. The same secrets travel in a request without a scheme: HTTP
 clients' debug logs print the request line (``GET /v3/KEY HTTP/1.1``, urllib3's
 ``"POST /?apikey=KEY HTTP/1.1"``) and the headers (``Authorization: Basic <user:key in
-base64>``); :func:`redact` also masks a request line's target (``/***``) and the value of an
+base64>``), and urllib3's connection errors name the path and query alone (``Max retries
+exceeded with url: /v3/KEY``); :func:`redact` also masks these (``/***``) and the value of an
 authentication header. :class:`RedactFilter` applies :func:`redact` to every record that
 reaches a handler, third-party loggers (web3, websockets, urllib3) included, since what they
 print is out of our hands.
@@ -48,6 +49,9 @@ _AUTH_HEADER = re.compile(r"(?im)\b((?:proxy-)?authorization|x-api-key|api-key|c
                           r"(?!\*\*\*)[^\r\n'\"]+")
 
 
+_URL_FIELD = re.compile(r"\b(with url: )(/[^\s'\"]*)")     # urllib3's MaxRetryError: "... with url: /v3/KEY"
+
+
 def _mask_target(m: re.Match) -> str:
     target = m.group(2)
     if "://" in target:
@@ -59,10 +63,13 @@ def _mask_target(m: re.Match) -> str:
 
 def redact(text: str) -> str:
     """``text`` with URLs masked (:func:`mask_urls`), a request line's target masked
-    (``GET /*** HTTP/1.1``; ``/`` stays) and authentication headers' values masked."""
+    (``GET /*** HTTP/1.1``; ``/`` stays), the path urllib3's errors name (``with url: /***``) and
+    authentication headers' values masked."""
     text = mask_urls(text)
     if "HTTP/" in text:
         text = _REQUEST_LINE.sub(_mask_target, text)
+    if "with url: " in text:
+        text = _URL_FIELD.sub(lambda m: m.group(1) + ("/" if m.group(2) == "/" else "/" + MASK), text)
     return _AUTH_HEADER.sub(lambda m: m.group(1) + m.group(2) + MASK, text)
 
 
