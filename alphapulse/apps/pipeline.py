@@ -601,8 +601,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.print_config:
         print(redact.mask_urls(to_toml(cfg)))
         return cli.EXIT_OK
-    from alphapulse.apps.supervisor import log_formatter
+    from alphapulse.apps.supervisor import log_formatter, set_log_level
     logging.basicConfig(level=getattr(logging, cfg.logging.level))
+    set_log_level(getattr(logging, cfg.logging.level))
     for h in logging.getLogger().handlers:
         h.setFormatter(log_formatter(cfg.logging.format))
 

@@ -127,7 +127,7 @@ def test_planted_rpc_credentials_never_leave_a_running_live_pipeline(tmp_path, a
     gateway = Gateway(anvil.port)
     cfg, ws, http = _config(tmp_path, anvil, market, gateway)
     key = uuid.uuid4().hex + uuid.uuid4().hex
-    p = PipelineProcess("--config", str(cfg),
+    p = PipelineProcess("--config", str(cfg), "--log-level", "DEBUG",   # third-party clients' records too
                         env={"ALPHAPULSE__DASHBOARD__SECRET_KEY": f'"{key}"'})
     texts: dict[str, str] = {}
     try:
@@ -169,3 +169,6 @@ def test_planted_rpc_credentials_never_leave_a_running_live_pipeline(tmp_path, a
     assert f"ws://***@{ws_host}/***" in texts["--print-config"]
     assert f"http://{http_host}/***" in texts["--print-config"]
     assert f"ws://***@{ws_host}/***" in texts["pipeline output"], texts["pipeline output"][-3000:]
+    # websockets' DEBUG records of the handshake (path and basic auth) were printed, masked
+    assert "> GET /*** HTTP/1.1" in texts["pipeline output"]
+    assert "> Authorization: ***" in texts["pipeline output"]
