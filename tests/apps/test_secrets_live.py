@@ -144,6 +144,8 @@ def test_planted_rpc_credentials_never_leave_a_running_live_pipeline(tmp_path, a
         p.wait_for(lambda: p.metric("alphapulse_frames_out_total", "source") > frames, 20,
                    "market frames after the swap")
         p.wait_for(lambda: p.metric("alphapulse_signals_total", "strategy") > 0, 30, "a signal")
+        p.wait_for(lambda: p.metric("alphapulse_checks_total", "execution") > 0, 30,
+                   "a check by eth_call through the query-key HTTP endpoint")
         texts["/health"] = p.get("/health")[1]
         texts["/metrics"] = p.get("/metrics")[1]
         with urllib.request.urlopen(f"http://127.0.0.1:{p.dash_port}/", timeout=10) as r:
@@ -169,6 +171,7 @@ def test_planted_rpc_credentials_never_leave_a_running_live_pipeline(tmp_path, a
     assert f"ws://***@{ws_host}/***" in texts["--print-config"]
     assert f"http://{http_host}/***" in texts["--print-config"]
     assert f"ws://***@{ws_host}/***" in texts["pipeline output"], texts["pipeline output"][-3000:]
+    assert f"http://{http_host}/***" in texts["pipeline output"]
     # websockets' DEBUG records of the handshake (path and basic auth) were printed, masked
     assert "> GET /*** HTTP/1.1" in texts["pipeline output"]
     assert "> Authorization: ***" in texts["pipeline output"]
