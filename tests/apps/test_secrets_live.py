@@ -5,19 +5,18 @@ A real anvil with the Uniswap market; the pipeline in ``rpc`` mode reaches it th
 ``http://127.0.0.1:PORT/?apikey=PLANTED_QUERY`` (the execution component's checks). anvil
 ignores user info and query but answers only on ``/``; the WebSocket URL goes through
 :class:`Gateway`, which does what a provider's gateway does with a key in the path and basic
-auth: refuses a request without them (401) and passes it on to the node. Once market frames flow
-after a swap, every place that prints the URLs is collected (every process's output, ``/health``,
+auth: refuses a request without them (401) and passes it on to the node. The run logs at DEBUG
+(third-party clients' records included). Once a swap has given market frames, a signal and an
+execution check through the HTTP endpoint, every place that prints the URLs is collected (every process's output, ``/health``,
 ``/metrics``, the dashboard's page and its Bokeh document, ``--print-config``) and searched for the
 planted strings; the host and port, which the mask keeps, must be there (so the search does look
 at text that names the endpoints)."""
 import base64
-import json
 import os
 import socket
 import subprocess
 import sys
 import threading
-import time
 import urllib.request
 import uuid
 
