@@ -392,12 +392,15 @@ def options(argv: list[str] | None) -> tuple[ImportOptions, str | None]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from alphapulse import redact
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for h in logging.getLogger().handlers:          # --rpc's credentials never reach the stream
+        redact.install(h)
     try:
         opt, report_path = options(argv)
         rep = run_import(opt)
     except UsageError as e:
-        print(f"import_logs: error: {e}", file=sys.stderr)
+        print(f"import_logs: error: {redact.redact(str(e))}", file=sys.stderr)
         return 2
     written = sum(rep.events_written.values())
     print(f"wrote {opt.out}: {rep.frames} frames; state of {rep.pools} pools at block {rep.state_block}; "

@@ -147,7 +147,7 @@ def _check_rpc_reachable(urls: tuple[str, ...], timeout: float = 5.0) -> None:
                     await w3.eth.chain_id
             return None
         except Exception as e:  # any failure makes this endpoint unusable now
-            return redact.mask_urls(f"{url}: {type(e).__name__}: {e}")
+            return redact.redact(f"{url}: {type(e).__name__}: {e}")
 
     async def all_() -> list[str | None]:
         return await asyncio.gather(*(probe(u) for u in urls))
@@ -214,7 +214,7 @@ class Pipeline:
         try:
             check_component_inputs(c)
         except ConfigError as e:
-            raise StartupError(cli.EXIT_CONFIG, redact.mask_urls(str(e))) from None
+            raise StartupError(cli.EXIT_CONFIG, redact.redact(str(e))) from None
         for key, host in (("dashboard.host", c.dashboard.host if c.dashboard.enabled else None),
                           ("ops.host", c.ops.host)):
             if host is not None:
@@ -490,7 +490,7 @@ class Pipeline:
         try:
             new = effective_config(self.args)
         except ConfigError as e:
-            log.error("reload refused, nothing changed: %s", redact.mask_urls(str(e)))
+            log.error("reload refused, nothing changed: %s", redact.redact(str(e)))
             return
         if self.market is not None:          # local chain: the deployed market stays
             new = dataclasses.replace(new, chain=market_chain_config(new.chain, self.market))
@@ -566,7 +566,7 @@ def signal_reload(argv: list[str]) -> int:
     try:
         cfg = effective_config(args)
     except ConfigError as e:
-        print(f"alphapulse: {redact.mask_urls(str(e))}", file=sys.stderr)
+        print(f"alphapulse: {redact.redact(str(e))}", file=sys.stderr)
         return cli.EXIT_CONFIG
     host = cfg.ops.host if ":" not in cfg.ops.host else f"[{cfg.ops.host}]"
     url = f"http://{host}:{cfg.ops.port}/health"
@@ -596,13 +596,14 @@ def main(argv: list[str] | None = None) -> int:
     try:
         cfg = effective_config(args)
     except ConfigError as e:
-        print(f"alphapulse: {redact.mask_urls(str(e))}", file=sys.stderr)
+        print(f"alphapulse: {redact.redact(str(e))}", file=sys.stderr)
         return cli.EXIT_CONFIG
     if args.print_config:
         print(redact.mask_urls(to_toml(cfg)))
         return cli.EXIT_OK
-    from alphapulse.apps.supervisor import log_formatter
+    from alphapulse.apps.supervisor import log_formatter, set_log_level
     logging.basicConfig(level=getattr(logging, cfg.logging.level))
+    set_log_level(getattr(logging, cfg.logging.level))
     for h in logging.getLogger().handlers:
         h.setFormatter(log_formatter(cfg.logging.format))
 

@@ -80,6 +80,18 @@ def resolve(target: str) -> Callable[..., Any]:
     return getattr(importlib.import_module(mod), fn)
 
 
+#: Numba's compiler logs its intermediate representation at DEBUG (megabytes per kernel, which
+#: slows a cold compile many times over): below INFO it stays out of ``--log-level DEBUG``.
+COMPILER_LOGGERS = ("numba",)
+
+
+def set_log_level(level: int) -> None:
+    """The root logger's level; the compiler's loggers (:data:`COMPILER_LOGGERS`) stay at INFO or above."""
+    logging.getLogger().setLevel(level)
+    for name in COMPILER_LOGGERS:
+        logging.getLogger(name).setLevel(max(level, logging.INFO))
+
+
 def _child_main(name: str, target: str, kwargs: dict, stop: Any, log_queue: Any,
                 level: int, parent_pid: int, control: str | None = None) -> None:
     _set_parent_death_signal()
@@ -87,7 +99,7 @@ def _child_main(name: str, target: str, kwargs: dict, stop: Any, log_queue: Any,
         os._exit(1)
     root = logging.getLogger()
     root.handlers[:] = [logging.handlers.QueueHandler(log_queue)]
-    root.setLevel(level)
+    set_log_level(level)
     old_factory = logging.getLogRecordFactory()
 
     def factory(*a: Any, **kw: Any) -> logging.LogRecord:

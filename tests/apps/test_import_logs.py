@@ -213,6 +213,12 @@ def test_bad_arguments_exit_2_with_one_line_naming_the_input(tmp_path, capsys):
     port = free_port()
     line = bad(tmp_path, capsys, [logs, "--rpc", f"ws://127.0.0.1:{port}", "--snapshot", snap] + out)
     assert line.startswith(f"import_logs: error: --rpc: ws://127.0.0.1:{port}: cannot connect")
+    key = "PLANTEDimportKEY9"
+    line = bad(tmp_path, capsys, [logs, "--rpc", f"ws://u:{key}@127.0.0.1:{port}/v3/{key}", "--snapshot", snap] + out)
+    assert line.startswith(f"import_logs: error: --rpc: ws://***@127.0.0.1:{port}/***: cannot connect"), line
+    assert key not in line
+    line = bad(tmp_path, capsys, [logs, "--rpc", f"http://u:{key}@x/{key}", "--state-block", "1"] + out)
+    assert "--rpc: 'http://***@x/***'" in line and key not in line, line
 
 
 @pytest.mark.parametrize("pool_edit, where", [

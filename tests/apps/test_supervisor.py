@@ -1,5 +1,6 @@
 """Supervisor: real spawned processes, crash restarts, clean stop, one log stream."""
 import io
+import logging
 import os
 import signal
 import time
@@ -116,3 +117,25 @@ def test_shutdown_ends_when_a_component_holds_its_stop_flag_locked(tmp_path):
         t0 = time.monotonic()
     assert time.monotonic() - t0 < 10
     assert sup.failures() == "toy killed at shutdown"
+
+
+def test_debug_level_keeps_the_compilers_ir_dumps_out():
+    """--log-level DEBUG: Numba's DEBUG records (its IR, megabytes per kernel) stay out; ours pass."""
+    import numba
+
+    from alphapulse.apps.supervisor import set_log_level
+    root = logging.getLogger()
+    old = root.level, logging.getLogger("numba").level
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    root.addHandler(handler)
+    try:
+        set_log_level(logging.DEBUG)
+        numba.njit(lambda x: x + 1)(1)          # a fresh compile
+        logging.getLogger("alphapulse.test").debug("ours")
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(old[0])
+        logging.getLogger("numba").setLevel(old[1])
+    assert "ours" in stream.getvalue()
+    assert "numba" not in stream.getvalue(), stream.getvalue()[:2000]
