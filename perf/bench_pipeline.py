@@ -111,9 +111,12 @@ def source_proc(ring: str, path: str, speed, start, loaded, go, res) -> None:
     loaded.set()
     rp = Replayer(path, producer=prod, speed=speed, restamp=True, crc_every=1)
     go.wait(300)
+    s0 = sched(os.getpid())
     t0 = time.time_ns()
     rp.run()
-    res.put(("source", t0, dict(rp.counters)))
+    t1 = time.time_ns()
+    s1 = sched(os.getpid())
+    res.put(("source", t0, dict(rp.counters), t1, {k: s1[k] - s0[k] for k in s0}))
     prod.close()
     r.close()
 
@@ -188,6 +191,22 @@ def cpu_s(pid: int) -> float:
     return total / 1e9
 
 
+def sched(pid: int) -> dict:
+    """Scheduler accounting of process ``pid``'s main thread: ``cpu_ns`` run, ``wait_ns`` runnable
+    but waiting for a CPU (/proc/<pid>/schedstat), ``sleeps`` (voluntary context switches: a
+    futex sleep, a blocking read) and ``preempted`` (involuntary ones) from /proc/<pid>/status."""
+    with open(f"/proc/{pid}/schedstat") as f:
+        run_ns, wait_ns, _ = (int(x) for x in f.read().split())
+    out = {"cpu_ns": run_ns, "wait_ns": wait_ns}
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("voluntary_ctxt_switches"):
+                out["sleeps"] = int(line.split()[1])
+            elif line.startswith("nonvoluntary_ctxt_switches"):
+                out["preempted"] = int(line.split()[1])
+    return out
+
+
 def run_once(rec: Path, info: dict, evaluate: str, speed, tag: str) -> dict:
     """One run of the three processes over the recording; per-block latencies or throughput."""
     from alphapulse.metrics import MetricsBlock
@@ -238,6 +257,8 @@ def run_once(rec: Path, info: dict, evaluate: str, speed, tag: str) -> dict:
             if c.poll(timeout=0.0):
                 c.release()
         cpu0 = cpu_s(procs[0].pid)
+        st0, wakes0 = sched(procs[0].pid), mring.stats()["producer"]["wakes"]
+        me0 = sched(os.getpid())
         go.set()
         t_end = None
         while time.monotonic() < t_limit:
@@ -255,6 +276,8 @@ def run_once(rec: Path, info: dict, evaluate: str, speed, tag: str) -> dict:
                 if t_end is None:
                     t_end = time.time_ns()
                     cpu1 = cpu_s(procs[0].pid)
+                    st1, wakes1 = sched(procs[0].pid), mring.stats()["producer"]["wakes"]
+                    me1 = sched(os.getpid())
                     t_quiet = time.monotonic() + 0.5       # the last block's signals
                 elif time.monotonic() > t_quiet:
                     break
@@ -262,7 +285,7 @@ def run_once(rec: Path, info: dict, evaluate: str, speed, tag: str) -> dict:
                 time.sleep(0.0002)
         else:
             raise RuntimeError(f"strategy consumed {frames_in.value} of {total} frames")
-        _, t0, src = res.get(timeout=60)
+        _, t0, src, t_src, src_sched = res.get(timeout=60)
         lost = mblock.counter("strategy", "frames_lost").value
     finally:
         stop.set()
@@ -292,7 +315,10 @@ def run_once(rec: Path, info: dict, evaluate: str, speed, tag: str) -> dict:
     return {"lat": np.asarray(lat), "lat100": np.asarray(lat100), "signals": ns, "frames": total,
             "frames_per_s": total / ((t_end - t0) / 1e9), "lost": int(lost), "source": src,
             "cpu_share": (cpu1 - cpu0) / ((t_end - t0) / 1e9),
-            "frames_per_cpu_s": total / max(cpu1 - cpu0, 1e-3)}
+            "frames_per_cpu_s": total / max(cpu1 - cpu0, 1e-3),
+            "strategy_sched": {k: st1[k] - st0[k] for k in st0}, "ring_wakes": wakes1 - wakes0,
+            "source_s": (t_src - t0) / 1e9, "source_sched": src_sched, "wall_s": (t_end - t0) / 1e9,
+            "reader_sched": {k: me1[k] - me0[k] for k in me0}}
 
 
 def main(argv=None) -> int:
@@ -327,6 +353,18 @@ def main(argv=None) -> int:
             res[f"strategy_cpu_share_max{sfx}"] = round(fast["cpu_share"], 3)
             res[f"frames_per_strategy_cpu_s{sfx}"] = round(fast["frames_per_cpu_s"])
             res[f"frames_lost_max{sfx}"] = fast["lost"]
+            # where the strategy's wall time went at full speed: running, waiting for a CPU
+            # (runnable), asleep on its futex; and what the source did meanwhile
+            wall, ss, src = fast["wall_s"], fast["strategy_sched"], fast["source_sched"]
+            res[f"strategy_runqueue_share_max{sfx}"] = round(ss["wait_ns"] / 1e9 / wall, 3)
+            res[f"strategy_sleeps_max{sfx}"] = ss["sleeps"]
+            res[f"strategy_preempted_max{sfx}"] = ss["preempted"]
+            res[f"market_ring_wakes_max{sfx}"] = fast["ring_wakes"]
+            res[f"source_publishes_max{sfx}"] = fast["source"].get("publishes", 0)
+            res[f"source_wall_share_max{sfx}"] = round(fast["source_s"] / wall, 3)
+            res[f"source_cpu_s_max{sfx}"] = round(src["cpu_ns"] / 1e9, 3)
+            res[f"source_runqueue_s_max{sfx}"] = round(src["wait_ns"] / 1e9, 3)
+            res[f"reader_cpu_share_max{sfx}"] = round(fast["reader_sched"]["cpu_ns"] / 1e9 / wall, 3)
             for k in ("block_latency_p50_us", "block_latency_p99_us", "block100_latency_p99_us"):
                 figure(k + sfx, res[k + sfx], "us")
             figure("frames_per_s" + sfx, res["frames_per_s" + sfx], "frames/s")
