@@ -121,10 +121,10 @@ def source_proc(ring: str, path: str, speed, start, loaded, go, res) -> None:
     r.close()
 
 
-def strategy_proc(stop, market_ring: str, signal_ring: str, engine, metrics: str) -> None:
+def strategy_proc(stop, market_ring: str, signal_ring: str, engine, metrics: str, rt: int = 0) -> None:
     from alphapulse.apps.components import strategy
     strategy(stop, market_ring=market_ring, signal_ring=signal_ring, engine=engine, metrics=metrics,
-             wait="sleep")
+             wait="sleep", realtime_priority=rt)
 
 
 def wake_consumer_proc(ring: str, n: int, ready, res) -> None:
@@ -207,8 +207,9 @@ def sched(pid: int) -> dict:
     return out
 
 
-def run_once(rec: Path, info: dict, evaluate: str, speed, tag: str) -> dict:
-    """One run of the three processes over the recording; per-block latencies or throughput."""
+def run_once(rec: Path, info: dict, evaluate: str, speed, tag: str, rt: int = 0) -> dict:
+    """One run of the three processes over the recording; per-block latencies or throughput.
+    ``rt`` > 0: the strategy under SCHED_FIFO at that priority (``[strategy] realtime_priority``)."""
     from alphapulse.metrics import MetricsBlock
     from alphapulse.ring import Ring
     from alphapulse.strategy.config import EngineConfig
@@ -226,7 +227,7 @@ def run_once(rec: Path, info: dict, evaluate: str, speed, tag: str) -> dict:
     mcons = mring.consumer("bench", wait="spin")
     scons = sring.consumer("bench", wait="spin")
     procs = [ctx.Process(target=strategy_proc, daemon=True,
-                         args=(stop, mring.name, sring.name, cfg, mblock.name)),
+                         args=(stop, mring.name, sring.name, cfg, mblock.name, rt)),
              ctx.Process(target=source_proc, daemon=True, args=(mring.name, str(rec), speed, start, loaded, go, res))]
     total = info["state_frames"] + info["swaps"] + info["blocks"]
     cap = info["blocks"] + 1024
@@ -257,6 +258,7 @@ def run_once(rec: Path, info: dict, evaluate: str, speed, tag: str) -> dict:
             if c.poll(timeout=0.0):
                 c.release()
         cpu0 = cpu_s(procs[0].pid)
+        fifo = os.sched_getscheduler(procs[0].pid) == os.SCHED_FIFO
         st0, wakes0 = sched(procs[0].pid), mring.stats()["producer"]["wakes"]
         me0 = sched(os.getpid())
         go.set()
@@ -318,7 +320,7 @@ def run_once(rec: Path, info: dict, evaluate: str, speed, tag: str) -> dict:
             "frames_per_cpu_s": total / max(cpu1 - cpu0, 1e-3),
             "strategy_sched": {k: st1[k] - st0[k] for k in st0}, "ring_wakes": wakes1 - wakes0,
             "source_s": (t_src - t0) / 1e9, "source_sched": src_sched, "wall_s": (t_end - t0) / 1e9,
-            "reader_sched": {k: me1[k] - me0[k] for k in me0}}
+            "reader_sched": {k: me1[k] - me0[k] for k in me0}, "fifo": fifo}
 
 
 def main(argv=None) -> int:
@@ -326,6 +328,9 @@ def main(argv=None) -> int:
     ap.add_argument("--json", action="store_true", help="last line: one JSON object")
     ap.add_argument("--quick", action="store_true", help="fewer blocks")
     ap.add_argument("--blocks", type=int, default=None)
+    ap.add_argument("--realtime", type=int, default=0, metavar="PRIO",
+                    help="also the full-speed block run with the strategy under SCHED_FIFO PRIO "
+                         "(root or CAP_SYS_NICE; if refused it runs at normal priority and says so)")
     args = ap.parse_args(argv)
     n_blocks = args.blocks or (60 if args.quick else 400)
     t0 = time.perf_counter()
@@ -365,6 +370,17 @@ def main(argv=None) -> int:
             res[f"source_cpu_s_max{sfx}"] = round(src["cpu_ns"] / 1e9, 3)
             res[f"source_runqueue_s_max{sfx}"] = round(src["wait_ns"] / 1e9, 3)
             res[f"reader_cpu_share_max{sfx}"] = round(fast["reader_sched"]["cpu_ns"] / 1e9 / wall, 3)
+            if evaluate == "block" and args.realtime:
+                # the same full-speed run with the strategy under SCHED_FIFO (the configuration's
+                # realtime_priority): what the pipeline does when the strategy is not made to wait
+                # for a CPU behind the host's other processes
+                rt = run_once(rec, info, evaluate, "max", "mr", rt=args.realtime)
+                res["frames_per_s_rt"] = round(rt["frames_per_s"])
+                res["strategy_cpu_share_max_rt"] = round(rt["cpu_share"], 3)
+                res["strategy_runqueue_share_max_rt"] = round(rt["strategy_sched"]["wait_ns"] / 1e9 / rt["wall_s"], 3)
+                res["frames_lost_max_rt"] = rt["lost"]
+                res["strategy_sched_fifo_rt"] = rt["fifo"]       # False: SCHED_FIFO was refused
+                figure("frames_per_s_rt", res["frames_per_s_rt"], "frames/s")
             for k in ("block_latency_p50_us", "block_latency_p99_us", "block100_latency_p99_us"):
                 figure(k + sfx, res[k + sfx], "us")
             figure("frames_per_s" + sfx, res["frames_per_s" + sfx], "frames/s")
