@@ -27,13 +27,22 @@ Figures, for ``evaluate = "block"`` (the default) and ``evaluate = "frame"`` sid
   ``strategy_cpu_share_max``: the share of one core the strategy process got meanwhile (its
   user + system time over the wall time; a loaded machine gives it less than 1), and
   ``frames_per_strategy_cpu_s`` the frames it consumed per second of its own CPU time: the
-  throughput it reaches with a core of its own.
+  throughput it reaches with a core of its own. Where its wall time went meanwhile, from the
+  scheduler's accounting: ``strategy_runqueue_share_max`` runnable but waiting for a CPU,
+  ``strategy_sleeps_max`` / ``strategy_preempted_max`` its voluntary (futex sleeps) and
+  involuntary context switches, ``market_ring_wakes_max`` the source's futex wakes of a sleeping
+  consumer, ``source_publishes_max`` its ring publications, ``source_cpu_s_max`` /
+  ``source_runqueue_s_max`` its CPU and run-queue time, ``reader_cpu_share_max`` this process's.
+* ``--realtime PRIO``: the full-speed block run once more with the strategy under SCHED_FIFO
+  (``[strategy] realtime_priority``): ``frames_per_s_rt``, ``strategy_cpu_share_max_rt``,
+  ``strategy_runqueue_share_max_rt``, ``strategy_sched_fifo_rt`` (False: the scheduler refused it,
+  the run was at normal priority).
 * ``ring_wake_p50_us``, ``ring_wake_p99_us``: the floor under the block latency on this machine,
   measured in the same run: one frame's hop on a ring to a consumer in another process with the
   same sleeping wait as the strategy's (asleep on its futex when the frame arrives), from the
   frame's stamp to its poll's return. ``load_avg_1m``: the machine's load at the end.
 
-Usage: python perf/bench_pipeline.py [--quick] [--json]. Each figure is printed as one JSON
+Usage: python perf/bench_pipeline.py [--quick] [--json] [--realtime PRIO]. Each figure is printed as one JSON
 line; the last line is one JSON object with all of them (``--quick``: fewer blocks).
 """
 from __future__ import annotations
