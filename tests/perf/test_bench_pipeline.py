@@ -35,9 +35,10 @@ def test_full_speed_breakdown_and_realtime_run():
     assert r.returncode == 0, r.stderr[-3000:]
     res = json.loads(r.stdout.strip().splitlines()[-1])
     for sfx in ("", "_frame"):
-        assert 0 < res["strategy_cpu_share_max" + sfx] + res["strategy_runqueue_share_max" + sfx] <= 1.05
+        assert 0 < res["strategy_cpu_share_max" + sfx] and 0 <= res["strategy_runqueue_share_max" + sfx] <= 1
         assert res["strategy_sleeps_max" + sfx] >= 0 and res["market_ring_wakes_max" + sfx] >= 0
         assert res["source_publishes_max" + sfx] >= 1 and res["reader_cpu_share_max" + sfx] > 0
     assert res["frames_per_s_rt"] > 0 and res["frames_lost_max_rt"] == 0
+    assert set(res["targets"]) == {"block100_p99_under_500us", "frames_per_s_over_200k", "frames_per_s_rt_over_200k"}
     # SCHED_FIFO is granted with CAP_SYS_NICE only; the figure says whether it was
     assert isinstance(res["strategy_sched_fifo_rt"], bool)
