@@ -27,13 +27,22 @@ Figures, for ``evaluate = "block"`` (the default) and ``evaluate = "frame"`` sid
   ``strategy_cpu_share_max``: the share of one core the strategy process got meanwhile (its
   user + system time over the wall time; a loaded machine gives it less than 1), and
   ``frames_per_strategy_cpu_s`` the frames it consumed per second of its own CPU time: the
-  throughput it reaches with a core of its own.
+  throughput it reaches with a core of its own. Where its wall time went meanwhile, from the
+  scheduler's accounting: ``strategy_runqueue_share_max`` runnable but waiting for a CPU,
+  ``strategy_sleeps_max`` / ``strategy_preempted_max`` its voluntary (futex sleeps) and
+  involuntary context switches, ``market_ring_wakes_max`` the source's futex wakes of a sleeping
+  consumer, ``source_publishes_max`` its ring publications, ``source_cpu_s_max`` /
+  ``source_runqueue_s_max`` its CPU and run-queue time, ``reader_cpu_share_max`` this process's.
+* ``--realtime PRIO``: the full-speed block run once more with the strategy under SCHED_FIFO
+  (``[strategy] realtime_priority``): ``frames_per_s_rt``, ``strategy_cpu_share_max_rt``,
+  ``strategy_runqueue_share_max_rt``, ``strategy_sched_fifo_rt`` (False: the scheduler refused it,
+  the run was at normal priority).
 * ``ring_wake_p50_us``, ``ring_wake_p99_us``: the floor under the block latency on this machine,
   measured in the same run: one frame's hop on a ring to a consumer in another process with the
   same sleeping wait as the strategy's (asleep on its futex when the frame arrives), from the
   frame's stamp to its poll's return. ``load_avg_1m``: the machine's load at the end.
 
-Usage: python perf/bench_pipeline.py [--quick] [--json]. Each figure is printed as one JSON
+Usage: python perf/bench_pipeline.py [--quick] [--json] [--realtime PRIO]. Each figure is printed as one JSON
 line; the last line is one JSON object with all of them (``--quick``: fewer blocks).
 """
 from __future__ import annotations
@@ -111,17 +120,20 @@ def source_proc(ring: str, path: str, speed, start, loaded, go, res) -> None:
     loaded.set()
     rp = Replayer(path, producer=prod, speed=speed, restamp=True, crc_every=1)
     go.wait(300)
+    s0 = sched(os.getpid())
     t0 = time.time_ns()
     rp.run()
-    res.put(("source", t0, dict(rp.counters)))
+    t1 = time.time_ns()
+    s1 = sched(os.getpid())
+    res.put(("source", t0, dict(rp.counters), t1, {k: s1[k] - s0[k] for k in s0}))
     prod.close()
     r.close()
 
 
-def strategy_proc(stop, market_ring: str, signal_ring: str, engine, metrics: str) -> None:
+def strategy_proc(stop, market_ring: str, signal_ring: str, engine, metrics: str, rt: int = 0) -> None:
     from alphapulse.apps.components import strategy
     strategy(stop, market_ring=market_ring, signal_ring=signal_ring, engine=engine, metrics=metrics,
-             wait="sleep")
+             wait="sleep", realtime_priority=rt)
 
 
 def wake_consumer_proc(ring: str, n: int, ready, res) -> None:
@@ -188,8 +200,25 @@ def cpu_s(pid: int) -> float:
     return total / 1e9
 
 
-def run_once(rec: Path, info: dict, evaluate: str, speed, tag: str) -> dict:
-    """One run of the three processes over the recording; per-block latencies or throughput."""
+def sched(pid: int) -> dict:
+    """Scheduler accounting of process ``pid``'s main thread: ``cpu_ns`` run, ``wait_ns`` runnable
+    but waiting for a CPU (/proc/<pid>/schedstat), ``sleeps`` (voluntary context switches: a
+    futex sleep, a blocking read) and ``preempted`` (involuntary ones) from /proc/<pid>/status."""
+    with open(f"/proc/{pid}/schedstat") as f:
+        run_ns, wait_ns, _ = (int(x) for x in f.read().split())
+    out = {"cpu_ns": run_ns, "wait_ns": wait_ns}
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("voluntary_ctxt_switches"):
+                out["sleeps"] = int(line.split()[1])
+            elif line.startswith("nonvoluntary_ctxt_switches"):
+                out["preempted"] = int(line.split()[1])
+    return out
+
+
+def run_once(rec: Path, info: dict, evaluate: str, speed, tag: str, rt: int = 0) -> dict:
+    """One run of the three processes over the recording; per-block latencies or throughput.
+    ``rt`` > 0: the strategy under SCHED_FIFO at that priority (``[strategy] realtime_priority``)."""
     from alphapulse.metrics import MetricsBlock
     from alphapulse.ring import Ring
     from alphapulse.strategy.config import EngineConfig
@@ -207,7 +236,7 @@ def run_once(rec: Path, info: dict, evaluate: str, speed, tag: str) -> dict:
     mcons = mring.consumer("bench", wait="spin")
     scons = sring.consumer("bench", wait="spin")
     procs = [ctx.Process(target=strategy_proc, daemon=True,
-                         args=(stop, mring.name, sring.name, cfg, mblock.name)),
+                         args=(stop, mring.name, sring.name, cfg, mblock.name, rt)),
              ctx.Process(target=source_proc, daemon=True, args=(mring.name, str(rec), speed, start, loaded, go, res))]
     total = info["state_frames"] + info["swaps"] + info["blocks"]
     cap = info["blocks"] + 1024
@@ -238,6 +267,9 @@ def run_once(rec: Path, info: dict, evaluate: str, speed, tag: str) -> dict:
             if c.poll(timeout=0.0):
                 c.release()
         cpu0 = cpu_s(procs[0].pid)
+        fifo = os.sched_getscheduler(procs[0].pid) == os.SCHED_FIFO
+        st0, wakes0, w0 = sched(procs[0].pid), mring.stats()["producer"]["wakes"], time.time_ns()
+        me0 = sched(os.getpid())
         go.set()
         t_end = None
         while time.monotonic() < t_limit:
@@ -255,6 +287,8 @@ def run_once(rec: Path, info: dict, evaluate: str, speed, tag: str) -> dict:
                 if t_end is None:
                     t_end = time.time_ns()
                     cpu1 = cpu_s(procs[0].pid)
+                    st1, wakes1, w1 = sched(procs[0].pid), mring.stats()["producer"]["wakes"], time.time_ns()
+                    me1 = sched(os.getpid())
                     t_quiet = time.monotonic() + 0.5       # the last block's signals
                 elif time.monotonic() > t_quiet:
                     break
@@ -262,7 +296,7 @@ def run_once(rec: Path, info: dict, evaluate: str, speed, tag: str) -> dict:
                 time.sleep(0.0002)
         else:
             raise RuntimeError(f"strategy consumed {frames_in.value} of {total} frames")
-        _, t0, src = res.get(timeout=60)
+        _, t0, src, t_src, src_sched = res.get(timeout=60)
         lost = mblock.counter("strategy", "frames_lost").value
     finally:
         stop.set()
@@ -292,7 +326,11 @@ def run_once(rec: Path, info: dict, evaluate: str, speed, tag: str) -> dict:
     return {"lat": np.asarray(lat), "lat100": np.asarray(lat100), "signals": ns, "frames": total,
             "frames_per_s": total / ((t_end - t0) / 1e9), "lost": int(lost), "source": src,
             "cpu_share": (cpu1 - cpu0) / ((t_end - t0) / 1e9),
-            "frames_per_cpu_s": total / max(cpu1 - cpu0, 1e-3)}
+            "frames_per_cpu_s": total / max(cpu1 - cpu0, 1e-3),
+            "strategy_sched": {k: st1[k] - st0[k] for k in st0}, "ring_wakes": wakes1 - wakes0,
+            "source_s": (t_src - t0) / 1e9, "source_sched": src_sched, "wall_s": (t_end - t0) / 1e9,
+            "sched_wall_s": (w1 - w0) / 1e9,
+            "reader_sched": {k: me1[k] - me0[k] for k in me0}, "fifo": fifo}
 
 
 def main(argv=None) -> int:
@@ -300,6 +338,9 @@ def main(argv=None) -> int:
     ap.add_argument("--json", action="store_true", help="last line: one JSON object")
     ap.add_argument("--quick", action="store_true", help="fewer blocks")
     ap.add_argument("--blocks", type=int, default=None)
+    ap.add_argument("--realtime", type=int, default=0, metavar="PRIO",
+                    help="also the full-speed block run with the strategy under SCHED_FIFO PRIO "
+                         "(root or CAP_SYS_NICE; if refused it runs at normal priority and says so)")
     args = ap.parse_args(argv)
     n_blocks = args.blocks or (60 if args.quick else 400)
     t0 = time.perf_counter()
@@ -327,6 +368,30 @@ def main(argv=None) -> int:
             res[f"strategy_cpu_share_max{sfx}"] = round(fast["cpu_share"], 3)
             res[f"frames_per_strategy_cpu_s{sfx}"] = round(fast["frames_per_cpu_s"])
             res[f"frames_lost_max{sfx}"] = fast["lost"]
+            # where the strategy's wall time went at full speed: running, waiting for a CPU
+            # (runnable), asleep on its futex; and what the source did meanwhile
+            wall, ss, src = fast["wall_s"], fast["strategy_sched"], fast["source_sched"]
+            res[f"strategy_runqueue_share_max{sfx}"] = round(ss["wait_ns"] / 1e9 / fast["sched_wall_s"], 3)
+            res[f"strategy_sleeps_max{sfx}"] = ss["sleeps"]
+            res[f"strategy_preempted_max{sfx}"] = ss["preempted"]
+            res[f"market_ring_wakes_max{sfx}"] = fast["ring_wakes"]
+            res[f"source_publishes_max{sfx}"] = fast["source"].get("publishes", 0)
+            res[f"source_wall_share_max{sfx}"] = round(fast["source_s"] / wall, 3)
+            res[f"source_cpu_s_max{sfx}"] = round(src["cpu_ns"] / 1e9, 3)
+            res[f"source_runqueue_s_max{sfx}"] = round(src["wait_ns"] / 1e9, 3)
+            res[f"reader_cpu_share_max{sfx}"] = round(fast["reader_sched"]["cpu_ns"] / 1e9 / wall, 3)
+            if evaluate == "block" and args.realtime:
+                # the same full-speed run with the strategy under SCHED_FIFO (the configuration's
+                # realtime_priority): what the pipeline does when the strategy is not made to wait
+                # for a CPU behind the host's other processes
+                rt = run_once(rec, info, evaluate, "max", "mr", rt=args.realtime)
+                res["frames_per_s_rt"] = round(rt["frames_per_s"])
+                res["strategy_cpu_share_max_rt"] = round(rt["cpu_share"], 3)
+                res["strategy_runqueue_share_max_rt"] = round(
+                    rt["strategy_sched"]["wait_ns"] / 1e9 / rt["sched_wall_s"], 3)
+                res["frames_lost_max_rt"] = rt["lost"]
+                res["strategy_sched_fifo_rt"] = rt["fifo"]       # False: SCHED_FIFO was refused
+                figure("frames_per_s_rt", res["frames_per_s_rt"], "frames/s")
             for k in ("block_latency_p50_us", "block_latency_p99_us", "block100_latency_p99_us"):
                 figure(k + sfx, res[k + sfx], "us")
             figure("frames_per_s" + sfx, res["frames_per_s" + sfx], "frames/s")
@@ -342,6 +407,8 @@ def main(argv=None) -> int:
         and res["block100_latency_p99_us"] < TARGET_BLOCK_P99_US,
         "frames_per_s_over_200k": res["frames_per_s"] >= TARGET_FRAMES_PER_S,
     }
+    if "frames_per_s_rt" in res:        # with --realtime: the same target, the strategy under SCHED_FIFO
+        res["targets"]["frames_per_s_rt_over_200k"] = res["frames_per_s_rt"] >= TARGET_FRAMES_PER_S
     res["quick"] = bool(args.quick)
     res["elapsed_s"] = round(time.perf_counter() - t0, 1)
     print(json.dumps(res))

@@ -166,6 +166,7 @@ class Replayer:
             self.sink([b[offs[i]:offs[i + 1]] for i in range(k)])
         self.counters["frames"] += k
         self.counters["bytes"] += nbytes
+        self.counters["publishes"] += 1
 
     def _publish_rows(self, buf: np.ndarray, ix: Any, lo: int, hi: int) -> None:
         flags = L.FLAG_REPLAYED

@@ -223,3 +223,31 @@ def test_restamped_replay_stamps_each_frame_as_it_is_written(tmp_path):
     assert before <= ts[0] and ts[-1] <= after
     assert all(a <= b for a, b in zip(ts, ts[1:]))
     assert len(set(ts)) > len(ts) // 2          # one batch of 3,000 frames, stamped one by one
+
+
+def test_full_speed_replay_into_a_ring_publishes_whole_batches(tmp_path):
+    """At ``speed="max"`` the replayer fills its batch buffer before each publish (one ring
+    publication, one consumer wake-up, per ``batch_bytes``), never a frame at a time; counted."""
+    from alphapulse.ring import Ring
+    frames = _frames(3000)
+    with Recorder(tmp_path, "md") as rec:
+        rec.write_frames(frames)
+    total = sum(len(f) for f in frames)
+    batch = 1 << 18
+    ring = Ring.create(f"t_rpb{os.getpid()}", capacity=1 << 23, policy="lossless")
+    prod = ring.producer()
+    cons = ring.consumer("check", wait="sleep")
+    try:
+        rp = Replayer(tmp_path, producer=prod, speed="max", batch_bytes=batch)
+        assert rp.run() == 3000
+        assert rp.counters["bytes"] == total and ring.stats()["frames"] == 3000
+        # each publish but a file's last holds at least batch - MAX_FRAME bytes
+        files = len(journal_files(tmp_path, "md"))
+        assert -(-total // batch) <= rp.counters["publishes"] <= total // (batch - MAX_FRAME) + files
+        got = b"".join(bytes(v) for v in cons.poll(timeout=0.0))
+        assert len(got) == total
+    finally:
+        cons.close()
+        prod.close()
+        ring.close()
+        ring.unlink()
