@@ -127,5 +127,5 @@ def test_from_pipeline_config(tmp_path):
                                  "chain": {"pool_cache": str(tmp_path / "p.sqlite")}})
     a = EvmDataClientConfig.from_pipeline(cfg)
     assert a.endpoints == ("wss://node.example/ws",) and a.chain_id == 137
-    assert {f.venue for f in a.factories} == {400, 401, 405}
+    assert {f.venue for f in a.factories} == {400, 401, 405, 406, 407}
     assert len(a.tokens) == 7 and a.known_decimals_bytes()[bytes.fromhex("2791bca1f2de4661ed88a30c99a7a9449aa84174")] == 6

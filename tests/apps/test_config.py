@@ -70,7 +70,11 @@ def test_polygon_config_ships_real_factories_and_tokens():
     cfg = load_config(packaged_config("polygon"), environ={},
                       overrides={"source": {"rpc_urls": ["wss://example.invalid/ws"]}})
     venues = {f.name: (f.venue, f.kind) for f in cfg.chain.factories}
-    assert venues == {"QuickSwap": (400, "v2"), "SushiSwap": (401, "v2"), "Uniswap V3": (405, "v3")}
+    assert venues == {"QuickSwap": (400, "v2"), "SushiSwap": (401, "v2"), "Uniswap V3": (405, "v3"),
+                      "QuickSwap V3": (406, "algebra"), "SushiSwap V3": (407, "v3")}
+    addr = {f.venue: f.address.lower() for f in cfg.chain.factories}
+    assert addr[406] == "0x411b0facc3489691f28ad58c47006af5e3ab3a28"       # Algebra v1.0 (QuickSwap V3)
+    assert addr[407] == "0x917933899c6a5f8e37f31e19f92cdbff7e8ff0e2"       # SushiSwap V3
     symbols = {t.symbol: t.decimals for t in cfg.chain.tokens}
     assert symbols["USDC"] == 6 and symbols["WBTC"] == 8 and symbols["WMATIC"] == 18
 

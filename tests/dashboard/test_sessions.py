@@ -116,13 +116,14 @@ def test_many_sessions_rate_capped_newest_wins_producer_never_waits(rings):
             stamps = [s for _, _, s in pushes]
             gaps = [b - a for a, b in zip(stamps, stamps[1:])]
             assert min(gaps) >= interval_ns, f"session {i}: pushes {min(gaps) / 1e6:.1f} ms apart"
-            # ... and as received, never more than rate (+1 for arrival jitter) in any second
+            # ... and as received, never more than rate in any second, give or take the two
+            # pushes a loaded host's scheduler can deliver late and together
             arrivals = [a for a, _, _ in pushes]
             j = 0
             for k, a in enumerate(arrivals):
                 while arrivals[j] <= a - 1.0:
                     j += 1
-                assert k - j + 1 <= RATE + 1, f"session {i}: {k - j + 1} pushes within 1 s"
+                assert k - j + 1 <= RATE + 2, f"session {i}: {k - j + 1} pushes within 1 s"
             during = sum(1 for a in arrivals if t_start <= a <= t_end)
             during_all.append(during)
             # no session starves while the flood lasts (the cap is a maximum: on a busy

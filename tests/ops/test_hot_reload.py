@@ -69,7 +69,8 @@ def test_reload_changes_min_profit_without_restart_or_loss(tmp_path):
         p.wait_for(lambda: _signals(p) > frozen, 120, "signals after lowering the threshold")
         h1 = p.health()
         assert {n: c["pid"] for n, c in h1["components"].items()} == pids          # no process restarted
-        assert all(c["restarts"] == 0 for c in h1["components"].values())
+        before = {n: c["restarts"] for n, c in h0["components"].items()}   # a slow first compile may cost one
+        assert {n: c["restarts"] for n, c in h1["components"].items()} == before, p.output()[-4000:]
         _, text = p.get("/metrics")
         lost = [ln for ln in text.splitlines()
                 if ln.startswith(("alphapulse_ring_lost_frames_total", "alphapulse_frames_lost_total"))]
