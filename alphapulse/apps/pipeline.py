@@ -556,18 +556,27 @@ class Pipeline:
             self.anvil = None
 
 
+def _args_and_config(argv: list[str]) -> "tuple[Any, Any] | int":
+    """The parsed command line and its effective configuration, or the exit code of a
+    configuration error (its one line printed, credentials masked)."""
+    args = cli.build_parser().parse_args(argv)
+    try:
+        return args, effective_config(args)
+    except ConfigError as e:
+        print(f"alphapulse: {redact.redact(str(e))}", file=sys.stderr)
+        return cli.EXIT_CONFIG
+
+
 def signal_reload(argv: list[str]) -> int:
     """``pipeline reload [--config ...] [--ops-port ...]``: find the running supervisor through
     its ops endpoint (the same configuration and flags name it) and send it SIGHUP."""
     import json
     import urllib.error
     import urllib.request
-    args = cli.build_parser().parse_args(argv)
-    try:
-        cfg = effective_config(args)
-    except ConfigError as e:
-        print(f"alphapulse: {redact.redact(str(e))}", file=sys.stderr)
-        return cli.EXIT_CONFIG
+    parsed = _args_and_config(argv)
+    if isinstance(parsed, int):
+        return parsed
+    _, cfg = parsed
     host = cfg.ops.host if ":" not in cfg.ops.host else f"[{cfg.ops.host}]"
     url = f"http://{host}:{cfg.ops.port}/health"
     try:
@@ -592,12 +601,10 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv[:1] == ["reload"]:
         return signal_reload(argv[1:])
-    args = cli.build_parser().parse_args(argv)
-    try:
-        cfg = effective_config(args)
-    except ConfigError as e:
-        print(f"alphapulse: {redact.redact(str(e))}", file=sys.stderr)
-        return cli.EXIT_CONFIG
+    parsed = _args_and_config(argv)
+    if isinstance(parsed, int):
+        return parsed
+    args, cfg = parsed
     if args.print_config:
         print(redact.mask_urls(to_toml(cfg)))
         return cli.EXIT_OK
