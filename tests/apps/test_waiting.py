@@ -159,11 +159,20 @@ V3_POOL = bytes.fromhex("abcd" + "00" * 16 + "1234")
 def test_a_pipeline_names_its_waiting_pool_in_the_status_line_and_metrics(tmp_path):
     rec = tmp_path / "rec.apj"
     write_recording(rec)
-    p = PipelineProcess("--replay", str(rec), "--speed", "1", "--loop", dashboard=False)
+    cfg = tmp_path / "tokens.toml"             # the supervisor labels pairs from these
+    cfg.write_text("".join(f'[[chain.tokens]]\naddress = "0x{a.hex()}"\nsymbol = "{s}"\ndecimals = {d}\n\n'
+                           for a, s, d in ((WMATIC, "WMATIC", 18), (USDC, "USDC", 6))))
+    p = PipelineProcess("--config", str(cfg), "--replay", str(rec), "--speed", "1", "--loop", dashboard=False)
     try:
         line = f'alphapulse_pool_waiting{{pool="0x{V3_POOL.hex()}",reason="no_tick_data"}} 1'
-        text = p.wait_for(lambda: (t := p.get("/metrics")[1]) if line in t else None, 180,
-                          "the waiting pool in /metrics")
+
+        def scrape() -> str | None:
+            try:
+                t = p.get("/metrics")[1]
+            except OSError:
+                return None                    # not listening yet
+            return t if line in t else None
+        text = p.wait_for(scrape, 180, "the waiting pool in /metrics")
         assert text.count("# TYPE alphapulse_pool_waiting gauge") == 1
         assert 'alphapulse_pools_waiting{component="strategy"} 1' in text
         promtool = shutil.which("promtool")
