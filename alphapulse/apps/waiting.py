@@ -166,17 +166,23 @@ def waiting_pools(engine) -> tuple[int, list[WaitingPool]]:
     """A ``StrategyEngine``'s waiting pools (``engine.refresh.waiting``: row -> reason) as table
     entries: their total and the first :data:`CAPACITY` by address (heartbeat-time work, never
     per frame)."""
-    import heapq
+    import numpy as np
     from alphapulse.jit import pool_state as S
     from alphapulse.strategy.config import words_to_address
     waiting, pools, reg = engine.refresh.waiting, engine.state["pools"], engine.registry
-
-    def address(r: int) -> bytes:
-        return words_to_address(pools[r, S.C_ADDR], pools[r, S.C_ADDR + 1], pools[r, S.C_ADDR + 2])
-    first = heapq.nsmallest(CAPACITY, ((address(r), r) for r in waiting))
-    return len(waiting), [WaitingPool(a, bytes(reg.token_address(int(pools[r, S.C_TOKEN0]))),
-                                      bytes(reg.token_address(int(pools[r, S.C_TOKEN1]))), int(waiting[r]))
-                          for a, r in first]
+    if not waiting:
+        return 0, []
+    rows = np.fromiter(waiting, np.int64, len(waiting))
+    # an address's bytes are the little-endian words C_ADDR..C_ADDR+2: byte-swapped, the words
+    # compare as the bytes do (the third holds 4 bytes, its swapped low half is zero)
+    w = pools[rows, S.C_ADDR:S.C_ADDR + 3].astype(np.uint64).byteswap()
+    order = np.lexsort((w[:, 2], w[:, 1], w[:, 0]))[:CAPACITY]
+    out = []
+    for r in rows[order].tolist():
+        a = words_to_address(pools[r, S.C_ADDR], pools[r, S.C_ADDR + 1], pools[r, S.C_ADDR + 2])
+        out.append(WaitingPool(a, bytes(reg.token_address(int(pools[r, S.C_TOKEN0]))),
+                               bytes(reg.token_address(int(pools[r, S.C_TOKEN1]))), int(waiting[r])))
+    return len(waiting), out
 
 
 def status_text(table: WaitingTable | None, count: int, symbols: Mapping[bytes, str], named: int = 3) -> str:
