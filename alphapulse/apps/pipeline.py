@@ -442,7 +442,7 @@ class Pipeline:
                 + execution_prometheus(snap))
         lines = [text.rstrip("\n")] if text.strip() else []
         from alphapulse.apps.waiting import prometheus_lines
-        lines += prometheus_lines(self.waiting.read() if self.waiting is not None else None)
+        lines += prometheus_lines(self._waiting_table())
         status = self.sup.status()
         lines += ["# HELP alphapulse_component_up 1 when the component's process is alive, else 0.",
                   "# TYPE alphapulse_component_up gauge"]
@@ -484,12 +484,24 @@ class Pipeline:
         qs = {f"p{int(q * 100)}": histogram_quantile(q, snap["bounds_ns"], buckets) for q in (0.5, 0.99)}
         lat = " ".join(f"{k} {v / 1e3:.0f}us" for k, v in qs.items() if v is not None)
         from alphapulse.apps.waiting import status_text
-        waiting = status_text(self.waiting.read() if self.waiting is not None else None,
+        waiting = status_text(self._waiting_table(),
                               int(st.get("gauges", {}).get("pools_waiting", 0)), self._symbols())
         return (f"frames {frames} ({rate:,.0f}/s)  signals {st.get('counters', {}).get('signals', 0)}"
                 f"  pools {st.get('gauges', {}).get('pools', 0)}"
                 f" ({waiting})  block {st.get('gauges', {}).get('last_block', 0)}"
                 f"  {lat}")
+
+    def _waiting_table(self) -> Any:
+        """The strategy's waiting-pools table, or None (logged) when every read of it was torn:
+        a strategy stopped in the middle of a write, until its restart writes it again."""
+        if self.waiting is None:
+            return None
+        t = self.waiting.read()
+        if t is None:
+            log.warning("waiting-pools table %s unreadable (generation %d, %d torn reads): pools "
+                        "waiting are counted, not named", self.waiting_name, self.waiting.generation,
+                        self.waiting.torn_reads)
+        return t
 
     def _symbols(self) -> dict[bytes, str]:
         """Token address (bytes) -> symbol, from the configuration's tokens."""

@@ -195,3 +195,23 @@ def test_a_pipeline_names_its_waiting_pool_in_the_status_line_and_metrics(tmp_pa
         code = p.stop()
     assert code == 0, p.output()[-3000:]
     assert p.segments() == []
+
+
+def test_a_table_left_half_written_is_counted_and_logged_by_the_supervisor(caplog):
+    """A strategy stopped in the middle of a write leaves an odd generation: the supervisor's
+    status line and /metrics go on without the names, and say why."""
+    import logging
+    from alphapulse.apps.config import Config
+    from alphapulse.apps.pipeline import Pipeline
+    pl = Pipeline(Config())
+    pl.waiting = WaitingBlock.create(f"alphapulse_test_wait_{uuid.uuid4().hex[:8]}")
+    try:
+        pl.waiting.write(1, [WaitingPool(addr(1), WMATIC, USDC, NO_TICKS)])
+        assert pl._waiting_table().total == 1
+        pl.waiting._gen[0] += 1                        # odd: a write that never completed
+        with caplog.at_level(logging.WARNING, logger="alphapulse.pipeline"):
+            assert pl._waiting_table() is None
+        assert "unreadable" in caplog.text and pl.waiting.torn_reads == 1000
+        assert prometheus_lines(pl._waiting_table()) == []
+    finally:
+        pl.waiting.close()
