@@ -210,7 +210,8 @@ def read_pool_refreshes(stop: Any, system_ring: str, clients: list, m: Any = Non
 # ------------------------------------------------------------------ strategy
 def strategy(stop: Any, *, market_ring: str, signal_ring: str, engine: Any,
              metrics: str | None = None, poll_timeout_s: float = 0.05, wait: str = "sleep",
-             realtime_priority: int = 0, system_ring: str | None = None, control: str | None = None) -> None:
+             realtime_priority: int = 0, system_ring: str | None = None, control: str | None = None,
+             waiting: str | None = None) -> None:
     """Market-data ring -> :class:`StrategyEngine` -> signal ring, in batches.
 
     With ``control`` (the pipeline's control block, ``alphapulse.apps.control``) a hot reload's
@@ -219,6 +220,11 @@ def strategy(stop: Any, *, market_ring: str, signal_ring: str, engine: Any,
     With ``system_ring`` the strategy is that ring's producer: it sends there the PoolRefresh
     requests for the pools that wait on a fresh snapshot (``StrategyEngine.refresh_requests``),
     as soon as one starts waiting and every 0.5 s otherwise (re-sent after the engine's timeout).
+
+    With ``waiting`` (the pipeline's waiting-pools table, ``alphapulse.apps.waiting``) the
+    pools that wait for data are published there (total and the first by address) whenever
+    the set changes, at most at the heartbeat's pace: the supervisor names them in its status
+    line and ``/metrics``.
 
     ``wait``: the ring consumer's waiting strategy ("sleep" or "spin");
     ``realtime_priority`` > 0 asks for SCHED_FIFO (if refused, a warning is
@@ -255,6 +261,14 @@ def strategy(stop: Any, *, market_ring: str, signal_ring: str, engine: Any,
         from alphapulse.apps.control import ControlBlock
         ctl = ControlBlock.attach(control)         # first poll: the settings in force (reloaded
         #                                           ones too, after a restart)
+    wtab = None
+    if waiting:
+        from alphapulse.apps.waiting import WaitingBlock
+        try:
+            wtab = WaitingBlock.attach(waiting)
+        except (FileNotFoundError, ValueError) as e:
+            log.warning("waiting-pools table %s not usable (%s): waiting pools are only counted", waiting, e)
+    published: dict | None = None             # the waiting set last written to the table
 
     spin = wait == "spin"
 
@@ -301,6 +315,8 @@ def strategy(stop: Any, *, market_ring: str, signal_ring: str, engine: Any,
             beat = now - last_beat > 0.5
             if beat or (busy and eng.refresh.changed):
                 _send_refresh(eng, psys, m)
+            if beat and wtab is not None and eng.refresh.waiting != published:
+                published = _publish_waiting(eng, wtab)
             if beat:
                 prod.heartbeat()
                 if psys is not None:
@@ -345,6 +361,16 @@ def strategy(stop: Any, *, market_ring: str, signal_ring: str, engine: Any,
             rsys.close()
         if ctl is not None:
             ctl.close()
+        if wtab is not None:
+            wtab.close()
+
+
+def _publish_waiting(eng: Any, wtab: Any) -> dict:
+    """Write the engine's waiting pools into the table; returns the set written."""
+    from alphapulse.apps.waiting import waiting_pools
+    total, pools = waiting_pools(eng)
+    wtab.write(total, pools)
+    return dict(eng.refresh.waiting)
 
 
 def _send_refresh(eng: Any, psys: Any, m: Any) -> None:

@@ -197,6 +197,8 @@ class Pipeline:
         self.metrics_name = f"alphapulse_{self.prefix}_metrics"
         self.control_name = f"alphapulse_{self.prefix}_control"
         self.control: Any = None
+        self.waiting_name = f"alphapulse_{self.prefix}_waiting"
+        self.waiting: Any = None         # the strategy's waiting-pools table (alphapulse.apps.waiting)
         self.args: Any = None            # the command line, for re-reading the configuration on reload
         self.reload_requested = False
         self.rings: list[Any] = []
@@ -295,6 +297,7 @@ class Pipeline:
         specs.append(ComponentSpec("strategy", "alphapulse.apps.components:strategy", {
             "market_ring": rn["market_data"], "signal_ring": rn["signal"], "engine": engine,
             "metrics": mname, "wait": c.strategy.wait, "control": self.control_name,
+            "waiting": self.waiting_name,
             "realtime_priority": c.strategy.realtime_priority,
             # the strategy asks the source for fresh pool snapshots there, unless a bridge
             # brings the system domain in from another host (a ring has one producer)
@@ -377,6 +380,8 @@ class Pipeline:
                                                counters=DEFAULT_COUNTERS + EXECUTION_COUNTERS)
         from alphapulse.apps.control import ControlBlock, reloadable_settings
         self.control = ControlBlock.create(self.control_name, reloadable_settings(c))
+        from alphapulse.apps.waiting import WaitingBlock
+        self.waiting = WaitingBlock.create(self.waiting_name)
         self.sup = Supervisor(self.component_specs(), backoff_s=c.supervisor.restart_backoff_s,
                               backoff_max_s=c.supervisor.restart_backoff_max_s,
                               shutdown_timeout_s=c.supervisor.shutdown_timeout_s,
@@ -436,6 +441,8 @@ class Pipeline:
         text = (render_prometheus(snap, help={**BRIDGE_HELP, **EXECUTION_HELP})
                 + execution_prometheus(snap))
         lines = [text.rstrip("\n")] if text.strip() else []
+        from alphapulse.apps.waiting import prometheus_lines
+        lines += prometheus_lines(self._waiting_table())
         status = self.sup.status()
         lines += ["# HELP alphapulse_component_up 1 when the component's process is alive, else 0.",
                   "# TYPE alphapulse_component_up gauge"]
@@ -476,10 +483,29 @@ class Pipeline:
         buckets = st.get("latency", {}).get("buckets", [])
         qs = {f"p{int(q * 100)}": histogram_quantile(q, snap["bounds_ns"], buckets) for q in (0.5, 0.99)}
         lat = " ".join(f"{k} {v / 1e3:.0f}us" for k, v in qs.items() if v is not None)
+        from alphapulse.apps.waiting import status_text
+        waiting = status_text(self._waiting_table(),
+                              int(st.get("gauges", {}).get("pools_waiting", 0)), self._symbols())
         return (f"frames {frames} ({rate:,.0f}/s)  signals {st.get('counters', {}).get('signals', 0)}"
                 f"  pools {st.get('gauges', {}).get('pools', 0)}"
-                f" (waiting {st.get('gauges', {}).get('pools_waiting', 0)})  block {st.get('gauges', {}).get('last_block', 0)}"
+                f" ({waiting})  block {st.get('gauges', {}).get('last_block', 0)}"
                 f"  {lat}")
+
+    def _waiting_table(self) -> Any:
+        """The strategy's waiting-pools table, or None (logged) when every read of it was torn:
+        a strategy stopped in the middle of a write, until its restart writes it again."""
+        if self.waiting is None:
+            return None
+        t = self.waiting.read()
+        if t is None:
+            log.warning("waiting-pools table %s unreadable (generation %d, %d torn reads): pools "
+                        "waiting are counted, not named", self.waiting_name, self.waiting.generation,
+                        self.waiting.torn_reads)
+        return t
+
+    def _symbols(self) -> dict[bytes, str]:
+        """Token address (bytes) -> symbol, from the configuration's tokens."""
+        return {bytes.fromhex(t.address.removeprefix("0x")): t.symbol for t in self.cfg.chain.tokens}
 
     def reload(self) -> None:
         """Re-read the configuration (same command line) and apply what changes without a
@@ -551,6 +577,9 @@ class Pipeline:
         if self.control is not None:
             self.control.close()
             self.control = None
+        if self.waiting is not None:
+            self.waiting.close()
+            self.waiting = None
         if self.anvil is not None:
             self.anvil.stop()
             self.anvil = None

@@ -127,6 +127,8 @@ def test_a_pool_out_of_trading_is_refreshed_and_trades_again_within_two_blocks()
         t_sig, sig = found
         assert sig.block_number - moved <= 2
         p.wait_for(lambda: p.metric("alphapulse_pools_waiting", "strategy") == 0, 5, "pools_waiting 0")
+        # the healed pool is named nowhere any more: no alphapulse_pool_waiting family at all
+        p.wait_for(lambda: "alphapulse_pool_waiting" not in p.get("/metrics")[1], 5, "no pool named waiting")
         assert t_move < t_ask < t_snap < t_sig
         print(f"\nswap out of the covered range (block {moved}) sent and mined in {(t_mined - t_move) / 1e6:.0f} ms; "
               f"from sending it: PoolRefresh on the system ring {(t_ask - t_move) / 1e6:.1f} ms, "
