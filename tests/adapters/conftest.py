@@ -72,10 +72,13 @@ class AdapterRun:
         self.wait_until(lambda: self.client.completed_block >= block and not self.client._pending
                         and not self.client._discovering and not self.client._due, timeout, f"head {block}")
 
-    def wait_block_end(self, block, timeout=20.0):
-        """Until the BlockEnd of ``block`` (as the chain has it now) has been published."""
-        self.wait_until(lambda: block in self.client._ended and not self.client.publisher.pending,
-                        timeout, f"BlockEnd {block}")
+    def wait_block_end(self, block, timeout=20.0, block_hash=None):
+        """Until the BlockEnd of ``block`` has been published (with ``block_hash``: the BlockEnd of
+        that version of the block, e.g. a reorganised block's replacement)."""
+        def ended():
+            h = self.client._ended.get(block)
+            return h is not None and (block_hash is None or h == block_hash) and not self.client.publisher.pending
+        self.wait_until(ended, timeout, f"BlockEnd {block}")
 
     def stop(self):
         self.stop_event.set()
