@@ -25,11 +25,10 @@ from __future__ import annotations
 
 import json
 import logging
-import mmap
-import os
 import struct
-from multiprocessing import shared_memory
 from typing import Any
+
+from alphapulse.apps.seqblock import SeqlockBlock
 
 log = logging.getLogger("alphapulse.control")
 
@@ -73,53 +72,31 @@ def config_changes(old: Any, new: Any) -> tuple[list[str], list[str]]:
     return [k for k in changed if k in live], [k for k in changed if k not in live]
 
 
-class ControlBlock:
+class ControlBlock(SeqlockBlock):
     """The control block: :meth:`create` (the supervisor, the only writer) or :meth:`attach`."""
 
+    MAGIC, SIZE, WHAT = MAGIC, SIZE, "control block"
+
     def __init__(self, name: str, buf: memoryview, keep: Any, owner: bool) -> None:
-        self.name, self._buf, self._keep, self.owner = name, buf, keep, owner
-        self._gen = buf[8:16].cast("Q")
+        super().__init__(name, buf, keep, owner)
         self.seen = 0                      # the generation this reader last applied
 
     @classmethod
     def create(cls, name: str, settings: dict) -> "ControlBlock":
-        shm = shared_memory.SharedMemory(name=name, create=True, size=SIZE)
-        shm.buf[:SIZE] = bytes(SIZE)
-        blk = cls(name, shm.buf, shm, True)
+        blk = cls._create(name)
         blk.publish(settings)
-        shm.buf[0:8] = MAGIC
+        blk._seal()
         return blk
-
-    @classmethod
-    def attach(cls, name: str) -> "ControlBlock":
-        import _posixshmem
-        fd = _posixshmem.shm_open("/" + name, os.O_RDWR, mode=0o600)
-        try:
-            mm = mmap.mmap(fd, os.fstat(fd).st_size)
-        finally:
-            os.close(fd)
-        buf = memoryview(mm)
-        if bytes(buf[0:8]) != MAGIC:
-            buf.release()
-            mm.close()
-            raise ValueError(f"shared memory {name!r} is not a control block")
-        return cls(name, buf, mm, False)
-
-    @property
-    def generation(self) -> int:
-        return self._gen[0]
 
     def publish(self, settings: dict) -> int:
         """Write ``settings`` under the next generation; returns it (supervisor only)."""
         raw = json.dumps(settings, sort_keys=True, separators=(",", ":")).encode()
         if _HEAD.size + len(raw) > SIZE:
             raise ValueError(f"control settings of {len(raw)} bytes do not fit the block")
-        g = self._gen[0]
-        self._gen[0] = g + 1 | 1                     # odd: writing
+        self._begin_write()
         struct.pack_into("<I", self._buf, 16, len(raw))
         self._buf[20:20 + len(raw)] = raw
-        self._gen[0] = (g | 1) + 1                   # even: complete
-        return self._gen[0]
+        return self._end_write()
 
     def poll(self) -> dict | None:
         """The settings when a new complete generation is there since the last poll, else None."""
@@ -138,22 +115,6 @@ class ControlBlock:
             return None
         self.seen = g
         return settings
-
-    def close(self) -> None:
-        if self._keep is None:
-            return
-        keep, self._keep = self._keep, None
-        self._gen.release()
-        if isinstance(keep, shared_memory.SharedMemory):
-            keep.close()
-            if self.owner:
-                try:
-                    keep.unlink()
-                except FileNotFoundError:
-                    pass
-        else:
-            self._buf.release()
-            keep.close()
 
 
 _handlers: list[Any] = []

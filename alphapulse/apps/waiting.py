@@ -21,13 +21,12 @@ generation is one aligned 8-byte slot (single-copy atomic, see ``alphapulse.metr
 """
 from __future__ import annotations
 
-import mmap
 import os
 import struct
 from dataclasses import dataclass
-from multiprocessing import shared_memory
 from typing import Iterable, Mapping
 
+from alphapulse.apps.seqblock import SeqlockBlock
 from alphapulse.protocol import layout as L
 
 MAGIC = b"APWAIT01"
@@ -70,40 +69,21 @@ class WaitingTable:
     pools: tuple[WaitingPool, ...]
 
 
-class WaitingBlock:
+class WaitingBlock(SeqlockBlock):
     """The table: :meth:`create` (the supervisor, which unlinks it on close) or :meth:`attach`
     (the strategy, the only writer)."""
 
+    MAGIC, SIZE, WHAT = MAGIC, SIZE, "waiting-pools table"
+
     def __init__(self, name: str, buf: memoryview, keep: object, owner: bool) -> None:
-        self.name, self._buf, self._keep, self.owner = name, buf, keep, owner
-        self._gen = buf[8:16].cast("Q")
+        super().__init__(name, buf, keep, owner)
         self.torn_reads = 0                   # reads retried because a write was under way
 
     @classmethod
     def create(cls, name: str) -> "WaitingBlock":
-        shm = shared_memory.SharedMemory(name=name, create=True, size=SIZE)
-        shm.buf[:SIZE] = bytes(SIZE)
-        shm.buf[0:8] = MAGIC
-        return cls(name, shm.buf, shm, True)
-
-    @classmethod
-    def attach(cls, name: str) -> "WaitingBlock":
-        import _posixshmem
-        fd = _posixshmem.shm_open("/" + name, os.O_RDWR, mode=0o600)
-        try:
-            mm = mmap.mmap(fd, os.fstat(fd).st_size)
-        finally:
-            os.close(fd)
-        buf = memoryview(mm)
-        if len(buf) < SIZE or bytes(buf[0:8]) != MAGIC:
-            buf.release()
-            mm.close()
-            raise ValueError(f"shared memory {name!r} is not a waiting-pools table")
-        return cls(name, buf, mm, False)
-
-    @property
-    def generation(self) -> int:
-        return self._gen[0]
+        blk = cls._create(name)
+        blk._seal()
+        return blk
 
     def write(self, total: int, pools: Iterable[WaitingPool]) -> int:
         """Publish ``total`` and the first :data:`CAPACITY` of ``pools`` (the caller orders them);
@@ -113,13 +93,11 @@ class WaitingBlock:
             if len(entries) == CAPACITY:
                 break
             entries.append(_ENTRY.pack(p.pool, p.token0, p.token1, p.reason))
-        g = self._gen[0]
-        self._gen[0] = g + 1 | 1                     # odd: writing
+        self._begin_write()
         struct.pack_into("<II", self._buf, 16, max(total, len(entries)), len(entries))
         raw = b"".join(entries)
         self._buf[_HEAD.size:_HEAD.size + len(raw)] = raw
-        self._gen[0] = (g | 1) + 1                   # even: complete
-        return self._gen[0]
+        return self._end_write()
 
     def try_read(self) -> WaitingTable | None:
         """The table, or None when a write was under way (torn: read again)."""
@@ -144,22 +122,6 @@ class WaitingBlock:
             self.torn_reads += 1
             os.sched_yield()
         return None
-
-    def close(self) -> None:
-        if self._keep is None:
-            return
-        keep, self._keep = self._keep, None
-        self._gen.release()
-        if isinstance(keep, shared_memory.SharedMemory):
-            keep.close()
-            if self.owner:
-                try:
-                    keep.unlink()
-                except FileNotFoundError:
-                    pass
-        else:
-            self._buf.release()
-            keep.close()
 
 
 def waiting_pools(engine) -> tuple[int, list[WaitingPool]]:
