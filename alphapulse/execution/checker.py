@@ -40,8 +40,8 @@ class Execution:
     amount_out: int        # start-token units the cycle returned (0 when reverted)
     gas_used: int          # the execution frame's gas plus the transaction's intrinsic gas, at an address
                            # holding no tokens, before the transaction's refund (storage set back to
-                           # zero, capped at a fifth): an upper bound of the receipt's (see
-                           # docs/architecture.md, "The gas a check reports")
+                           # zero, capped at a fifth): above the receipt's but for a V2 pool's
+                           # accumulator writes a same-second check skips (docs/architecture.md)
     gas_price_wei: int     # the node's gas price at that block
     reverted: str = ""     # the reason, when the cycle failed other than by not repaying its input
 

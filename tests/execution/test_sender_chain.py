@@ -75,12 +75,15 @@ def test_included_transactions_grow_the_executor_by_the_confirmed_gross_profit(m
         assert done.amount_out_checked == rep.amount_out_checked        # realised, from the receipt's log
         assert market.balance(executor, start) - before == rep.amount_out_checked - rep.amount_in
         # the check's gas is the execution's gas before the transaction's refund, plus quote's own
-        # call of execute (1,787 gas on these cycles), at an address that holds no tokens: replayed
-        # in an in-process EVM, each receipt here is exactly that figure less the refund (capped
-        # at a fifth: every cycle resets at least three slots, 19,900 each) less 17,100 once the
-        # executor already holds the start token (its balance write is not a first write there)
+        # call of execute (1,787 gas on these cycles), at an address that holds no tokens: less the
+        # refund (capped at a fifth) and 17,100 once the executor holds the start token. It is not
+        # an upper bound: a check made in the same second as a V2 pool's last update skips the
+        # pool's price-accumulator writes (5,000-44,000 gas a pool, by whether the accumulators
+        # were zero) that the transaction, one block later, pays. The sender's gas limit covers
+        # both (check gas x margin + 50,000), so the transaction never runs out of gas.
         head = rep.gas_used - QUOTE_OVERHEAD_MAX - FIRST_WRITE
-        assert done.gas_used <= rep.gas_used and head <= done.gas_used * 5 // 4, (shape_, rep.gas_used, done.gas_used)
+        limit = int(rep.gas_used * sender.gas_margin) + 50_000
+        assert head <= done.gas_used * 5 // 4 and done.gas_used < limit, (shape_, rep.gas_used, done.gas_used)
         included += 1
     assert included >= 2
     # nonces survive a restart: a new sender continues after the last one used
