@@ -11,6 +11,7 @@ import pytest
 
 from alphapulse.protocol import codec
 from alphapulse.protocol.layout import Domain, Source
+from perf.bench_browser import CHROME_FLAGS      # one set of headless Chromium flags
 
 REPO = Path(__file__).resolve().parents[2]
 ARTIFACTS = Path(os.environ.get("ALPHAPULSE_ARTIFACTS", REPO / "artifacts"))
@@ -21,10 +22,6 @@ WBTC = bytes.fromhex("1bfd67037b42cf73acf2047067bd4f2c47d9bfd6")
 TOKENS = (("0x" + WETH.hex(), "WETH", 18), ("0x" + USDC.hex(), "USDC", 6),
           ("0x" + WBTC.hex(), "WBTC", 8))
 POOLS = [bytes([0x10 + i]) * 20 for i in range(4)]
-
-CHROME_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                "--disable-dev-shm-usage", "--window-size=1800,1100")
 
 
 def signal_frame(seq: int, *, signal_id: int, amount_in: int, amount_out: int, net_e8: int,
